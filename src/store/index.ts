@@ -1,0 +1,38 @@
+// Picks the store back end from the settings: QuestDB when its ILP configuration string is given,
+// the embedded DuckDB file otherwise.
+import type { FlowStore } from './types.js';
+
+export interface StoreOptions {
+  /** DuckDB file (default ./data/flowlens.duckdb). */
+  db?: string;
+  /** QuestDB ILP configuration string, e.g. 'http::addr=localhost:9000;'. */
+  questdb?: string;
+  /** QuestDB PostgreSQL wire URL, e.g. 'postgres://admin:quest@localhost:8812/qdb'. */
+  questdbPg?: string;
+  /** QuestDB retention (TTL) in days; 0 = keep forever. */
+  retentionDays?: number;
+  /** Directory of the QuestDB outage spool. */
+  spoolDir?: string;
+  /** Open read-only (export, serve against a file another process writes). */
+  readOnly?: boolean;
+}
+
+export const DEFAULT_DB_PATH = './data/flowlens.duckdb';
+
+export async function openStore(opts: StoreOptions): Promise<FlowStore> {
+  let store: FlowStore;
+  if (opts.questdb) {
+    const { QuestDbStore } = await import('./questdb.js');
+    store = new QuestDbStore({
+      ilp: opts.questdb,
+      pg: opts.questdbPg ?? 'postgres://admin:quest@127.0.0.1:8812/qdb',
+      retentionDays: opts.retentionDays ?? 0,
+      spoolDir: opts.spoolDir ?? './data/spool',
+    });
+  } else {
+    const { DuckDbStore } = await import('./duckdb.js');
+    store = new DuckDbStore({ path: opts.db ?? DEFAULT_DB_PATH, readOnly: opts.readOnly ?? false });
+  }
+  await store.init();
+  return store;
+}

@@ -1,0 +1,223 @@
+// The store contract: the records the pipeline writes and the reads the API needs.
+// Every back end (DuckDB embedded, QuestDB) implements FlowStore; test/store-contract.test.ts
+// runs one suite against each of them.
+//
+// Time is microseconds since the Unix epoch, as a JS number (exact up to 2^53 µs, year 2255).
+
+/** Transport names used in records and filters; anything else is `ip-<protocol number>`. */
+export type Transport = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp' | string;
+
+/** TCP connection state (empty for other transports). */
+export type TcpState = 'attempted' | 'established' | 'closed' | 'reset' | '';
+
+/**
+ * One segment of a flow: the traffic a flow carried between two exports. A flow is exported
+ * when it ends (idle timeout, FIN/RST, end of input) and, while it lasts, every active-timeout
+ * period, so that long flows land in the interval in which their traffic was sent (NetFlow style).
+ * Summing the segments of one flowId gives the whole flow.
+ */
+export interface FlowRecord {
+  /** Start of this segment: the time of its first packet (µs). Designated timestamp. */
+  ts: number;
+  /** Stable id of the flow across its segments (16 hex chars). (ts, flowId) is unique. */
+  flowId: string;
+  /** Worker node and interface (or file) that saw it; '' when not set. */
+  node: string;
+  iface: string;
+  /** First and last packet of the whole flow so far (µs). */
+  firstSeen: number;
+  lastSeen: number;
+  transport: Transport;
+  ipProto: number;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  /** Counts of this segment only. Bytes are frames' original wire lengths. */
+  clientPackets: number;
+  clientBytes: number;
+  serverPackets: number;
+  serverBytes: number;
+  /** TCP flags seen so far per direction (bit mask, FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE=0x40 CWR=0x80). */
+  clientTcpFlags: number;
+  serverTcpFlags: number;
+  tcpState: TcpState;
+  /** True on the flow's last segment. */
+  final: boolean;
+  /** Application protocol and server name (DPI; '' until identified). */
+  app: string;
+  serverName: string;
+}
+
+/** Per-host aggregate for one interval. */
+export interface HostRecord {
+  /** Interval start (µs). */
+  ts: number;
+  node: string;
+  ip: string;
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsReceived: number;
+  /** Flows started in this interval with the host as client / as server. */
+  flowsInitiated: number;
+  flowsReceived: number;
+  /** Distinct other ends of the host's flows that carried traffic in this interval. */
+  peers: number;
+}
+
+/** Traffic totals for one interval. */
+export interface TrafficRecord {
+  /** Interval start (µs). */
+  ts: number;
+  node: string;
+  bytes: number;
+  packets: number;
+  /** Flows started in the interval. */
+  flows: number;
+}
+
+/** What the pipeline hands the store in one write. Any of the arrays may be empty. */
+export interface RecordBatch {
+  flows: FlowRecord[];
+  hosts: HostRecord[];
+  traffic: TrafficRecord[];
+}
+
+/** A flow as the API and exports show it: its segments in the queried range summed. */
+export interface FlowSummary {
+  flowId: string;
+  node: string;
+  iface: string;
+  firstSeen: number;
+  lastSeen: number;
+  transport: Transport;
+  ipProto: number;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  clientPackets: number;
+  clientBytes: number;
+  serverPackets: number;
+  serverBytes: number;
+  clientTcpFlags: number;
+  serverTcpFlags: number;
+  /** State as of the latest segment. */
+  tcpState: TcpState;
+  app: string;
+  serverName: string;
+}
+
+export interface TimeRange {
+  /** Inclusive start (µs). */
+  from: number;
+  /** Exclusive end (µs). */
+  to: number;
+}
+
+export interface FlowFilter {
+  /** Either end of the flow. */
+  host?: string;
+  /** Either port. */
+  port?: number;
+  transport?: Transport;
+  app?: string;
+  serverName?: string;
+  /** Minimum total bytes (both directions, within the range). */
+  minBytes?: number;
+  node?: string;
+}
+
+export type FlowOrder = 'time' | 'bytes';
+
+export interface FlowQuery extends TimeRange {
+  filter?: FlowFilter;
+  /** Page size, 1..maxPageSize of the back end (1000). */
+  first: number;
+  /** Opaque cursor from a previous page's endCursor / an edge cursor. */
+  after?: string;
+  /** 'time': by firstSeen ascending then flowId; 'bytes': by total bytes descending then flowId. */
+  orderBy?: FlowOrder;
+}
+
+export interface FlowPage {
+  edges: { node: FlowSummary; cursor: string }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  totalCount: number;
+}
+
+export type HostOrder = 'bytes' | 'packets' | 'flows';
+
+export interface HostQuery extends TimeRange {
+  orderBy?: HostOrder;
+  limit: number;
+  node?: string;
+}
+
+/** A host's activity summed over a time range. `flows` = flowsInitiated + flowsReceived. */
+export interface HostSummary {
+  ip: string;
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsReceived: number;
+  flowsInitiated: number;
+  flowsReceived: number;
+  flows: number;
+  /** Largest per-interval distinct-peer count in the range (distinct peers are not additive). */
+  peers: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export interface TrafficQuery extends TimeRange {
+  /** Bucket width (µs), a multiple of the aggregation interval. */
+  step: number;
+  node?: string;
+}
+
+/** One point of a traffic series; buckets with no traffic are present with zeros. */
+export interface TrafficPoint {
+  ts: number;
+  bytes: number;
+  packets: number;
+  flows: number;
+}
+
+export interface StoreHealth {
+  backend: string;
+  ok: boolean;
+  detail?: string;
+  /** Batches waiting in an outage spool (QuestDB), 0 otherwise. */
+  spooled?: number;
+}
+
+export interface FlowStore {
+  readonly backend: string;
+  /** Creates tables (idempotent) and opens connections. */
+  init(): Promise<void>;
+  /** Appends a batch. May buffer; `flush` makes everything written so far durable and readable. */
+  write(batch: RecordBatch): Promise<void>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  health(): Promise<StoreHealth>;
+
+  queryFlows(q: FlowQuery): Promise<FlowPage>;
+  topHosts(q: HostQuery): Promise<HostSummary[]>;
+  trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]>;
+
+  /** Every flow, its segments summed, ordered by firstSeen then flowId (for `flowlens export flows`). */
+  exportFlows(): AsyncIterable<FlowSummary>;
+  /** Every host, summed over all time, ordered by bytes sent+received descending (for `flowlens export hosts`). */
+  exportHosts(): AsyncIterable<HostSummary>;
+}
+
+export const MAX_PAGE_SIZE = 1000;
+
+export class StoreQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreQueryError';
+  }
+}
