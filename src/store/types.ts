@@ -77,11 +77,44 @@ export interface TrafficRecord {
   flows: number;
 }
 
+export type AnomalyKind = 'SYN_FLOOD' | 'PORT_SCAN' | 'HOST_SCAN' | 'UDP_FLOOD' | 'ICMP_FLOOD';
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+/**
+ * One anomaly, as of its latest update. Written again on every update with the same
+ * anomalyId and startedAt; the store keeps only the latest version (QuestDB: DEDUP UPSERT KEYS(ts, anomaly_id)
+ * with ts = startedAt; DuckDB: primary key anomaly_id).
+ */
+export interface AnomalyRecord {
+  /** = startedAt (µs). Designated timestamp. */
+  ts: number;
+  anomalyId: string;
+  node: string;
+  kind: AnomalyKind;
+  severity: Severity;
+  /** Source IP, or 'distributed' when there is no single source. */
+  source: string;
+  targetIp: string;
+  /** 0 when the anomaly is not about one port. */
+  targetPort: number;
+  startedAt: number;
+  lastSeen: number;
+  /** 'active' while it lasts, 'ended' after its quiet period. */
+  state: 'active' | 'ended';
+  packets: number;
+  bytes: number;
+  /** JSON object: the figures that crossed the threshold. */
+  evidence: string;
+  /** One human sentence. */
+  summary: string;
+}
+
 /** What the pipeline hands the store in one write. Any of the arrays may be empty. */
 export interface RecordBatch {
   flows: FlowRecord[];
   hosts: HostRecord[];
   traffic: TrafficRecord[];
+  anomalies?: AnomalyRecord[];
 }
 
 /** A flow as the API and exports show it: its segments in the queried range summed. */
@@ -185,6 +218,14 @@ export interface TrafficPoint {
   flows: number;
 }
 
+export interface AnomalyQuery extends TimeRange {
+  kind?: AnomalyKind;
+  /** Anomalies whose source or target is this IP. */
+  host?: string;
+  limit: number;
+  node?: string;
+}
+
 export interface StoreHealth {
   backend: string;
   ok: boolean;
@@ -206,6 +247,8 @@ export interface FlowStore {
   queryFlows(q: FlowQuery): Promise<FlowPage>;
   topHosts(q: HostQuery): Promise<HostSummary[]>;
   trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]>;
+  /** Anomalies active at any time in the range (startedAt < to and lastSeen >= from), newest first. */
+  queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]>;
 
   /** Every flow, its segments summed, ordered by firstSeen then flowId (for `flowlens export flows`). */
   exportFlows(): AsyncIterable<FlowSummary>;
