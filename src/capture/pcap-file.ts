@@ -1,0 +1,377 @@
+// Reads capture files: classic pcap (either byte order, micro- or nanosecond timestamps) and
+// pcapng (any number of sections and interfaces, each with its own link type and timestamp
+// resolution). The file is read in large chunks and packets are handed over as slices of the chunk
+// buffer (valid only during the callback), so reading allocates nothing per packet.
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** Called for every packet; `data` is only valid during the call. */
+export type PacketHandler = (
+  linkType: number,
+  ts: number,
+  data: Buffer,
+  offset: number,
+  caplen: number,
+  wirelen: number,
+  interfaceId: number,
+) => void;
+
+export class CaptureFileError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+    this.name = 'CaptureFileError';
+  }
+}
+
+const CHUNK = 4 << 20;
+/** Larger records are corruption, not packets (libpcap's own bound is 256 KiB; pcapng blocks hold more). */
+const MAX_RECORD = 64 << 20;
+
+const PCAP_MAGIC_US = 0xa1b2c3d4;
+const PCAP_MAGIC_NS = 0xa1b23c4d;
+const PCAPNG_SHB = 0x0a0d0d0a;
+const PCAPNG_BYTE_ORDER = 0x1a2b3c4d;
+
+const BLOCK_IDB = 1;
+const BLOCK_OPB = 2;
+const BLOCK_SPB = 3;
+const BLOCK_EPB = 6;
+
+interface Interface {
+  linkType: number;
+  snaplen: number;
+  /** Timestamp units per second as 10^k (decimal) or 2^k (binary). */
+  resolutionDecimal: boolean;
+  resolutionExp: number;
+  /** Seconds added to every timestamp (if_tsoffset). */
+  offsetUs: number;
+}
+
+export interface ReadProgress {
+  bytesRead: number;
+  fileSize: number;
+}
+
+/** A record the file ended in the middle of. */
+export interface Truncation {
+  offset: number;
+  wanted: number;
+  got: number;
+}
+
+export class CaptureFileReader {
+  readonly path: string;
+  format: 'pcap' | 'pcapng' | '' = '';
+  fileSize = 0;
+  /** File offset of the start of `buf`. */
+  private base = 0;
+  private buf = Buffer.allocUnsafe(CHUNK);
+  private filled = 0;
+  private pos = 0;
+  private eof = false;
+  private fh: FileHandle | null = null;
+
+  // Classic pcap.
+  private littleEndian = true;
+  private nano = false;
+  private linkType = 0;
+  private snaplen = 0;
+  // pcapng: interfaces of the current section.
+  private interfaces: Interface[] = [];
+  private lastTs = 0;
+
+  /** Set when the file ends inside a record. */
+  truncated: Truncation | null = null;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  get bytesRead(): number {
+    return this.base + this.pos;
+  }
+
+  /** Link types of the file (for pcapng, those of the interfaces seen so far). */
+  get linkTypes(): number[] {
+    return this.format === 'pcap' ? [this.linkType] : this.interfaces.map((i) => i.linkType);
+  }
+
+  async open(): Promise<void> {
+    try {
+      this.fh = await open(this.path, 'r');
+      const st = await this.fh.stat();
+      if (st.isDirectory()) throw new CaptureFileError(this.path, 'is a directory');
+      this.fileSize = st.size;
+    } catch (err) {
+      await this.close();
+      if (err instanceof CaptureFileError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      const reason =
+        e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+      throw new CaptureFileError(this.path, reason);
+    }
+    await this.fill(24);
+    if (this.filled < 4) throw new CaptureFileError(this.path, this.filled === 0 ? 'empty file' : 'too short to be a capture file');
+    const le = this.buf.readUInt32LE(0);
+    const be = this.buf.readUInt32BE(0);
+    if (le === PCAP_MAGIC_US || le === PCAP_MAGIC_NS || be === PCAP_MAGIC_US || be === PCAP_MAGIC_NS) {
+      if (this.filled < 24) throw new CaptureFileError(this.path, 'truncated pcap file header');
+      this.format = 'pcap';
+      this.littleEndian = le === PCAP_MAGIC_US || le === PCAP_MAGIC_NS;
+      this.nano = (this.littleEndian ? le : be) === PCAP_MAGIC_NS;
+      this.snaplen = this.u32(16);
+      // The upper bits of the link-type field carry FCS information (LINKTYPE_ in the low 16).
+      this.linkType = this.u32(20) & 0xffff;
+      this.pos = 24;
+    } else if (le === PCAPNG_SHB) {
+      this.format = 'pcapng';
+    } else {
+      throw new CaptureFileError(
+        this.path,
+        `not a pcap or pcapng file (starts with 0x${be.toString(16).padStart(8, '0')})`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    if (fh) await fh.close();
+  }
+
+  /**
+   * Hands every packet of the next chunk to `onPacket`. Returns false at the end of the file.
+   * Throws CaptureFileError when the file is corrupt from here on; packets before stay delivered.
+   */
+  async readChunk(onPacket: PacketHandler): Promise<boolean> {
+    if (this.format === 'pcap') this.parsePcap(onPacket);
+    else this.parsePcapng(onPacket);
+    if (this.eof) {
+      if (this.pos < this.filled && this.truncated === null) this.noteTruncation();
+      return false;
+    }
+    await this.refill();
+    if (this.eof && this.pos >= this.filled) return false;
+    return true;
+  }
+
+  private parsePcap(onPacket: PacketHandler): void {
+    const buf = this.buf;
+    const nano = this.nano;
+    const linkType = this.linkType;
+    const le = this.littleEndian;
+    let pos = this.pos;
+    const filled = this.filled;
+    while (filled - pos >= 16) {
+      const sec = le ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos);
+      const frac = le ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
+      const caplen = le ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
+      const wirelen = le ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12);
+      if (caplen > MAX_RECORD) {
+        this.pos = pos;
+        throw new CaptureFileError(this.path, `corrupt record at byte ${this.base + pos}: captured length ${caplen}`);
+      }
+      if (filled - pos - 16 < caplen) {
+        this.need(16 + caplen);
+        break;
+      }
+      const ts = sec * 1e6 + (nano ? Math.floor(frac / 1000) : frac);
+      onPacket(linkType, ts, buf, pos + 16, caplen, wirelen, 0);
+      pos += 16 + caplen;
+    }
+    if (filled - pos < 16) this.need(16);
+    this.pos = pos;
+  }
+
+  private parsePcapng(onPacket: PacketHandler): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    const filled = this.filled;
+    while (filled - pos >= 12) {
+      let type = buf.readUInt32LE(pos);
+      if (type === PCAPNG_SHB) {
+        // A section header sets the byte order of everything up to the next one.
+        if (filled - pos < 12) break;
+        const magic = buf.readUInt32LE(pos + 8);
+        if (magic === PCAPNG_BYTE_ORDER) this.littleEndian = true;
+        else if (magic === 0x4d3c2b1a) this.littleEndian = false;
+        else {
+          this.pos = pos;
+          throw new CaptureFileError(this.path, `corrupt pcapng section header at byte ${this.base + pos}`);
+        }
+      } else if (!this.littleEndian) {
+        type = buf.readUInt32BE(pos);
+      }
+      const length = this.u32(pos + 4);
+      if (length < 12 || length % 4 !== 0 || length > MAX_RECORD) {
+        this.pos = pos;
+        throw new CaptureFileError(this.path, `corrupt pcapng block at byte ${this.base + pos}: length ${length}`);
+      }
+      if (filled - pos < length) {
+        this.need(length);
+        break;
+      }
+      const body = pos + 8;
+      const bodyEnd = pos + length - 4;
+      switch (type) {
+        case PCAPNG_SHB:
+          this.interfaces = [];
+          break;
+        case BLOCK_IDB:
+          this.readInterface(body, bodyEnd);
+          break;
+        case BLOCK_EPB: {
+          const ifid = this.u32(body);
+          const hi = this.u32(body + 4);
+          const lo = this.u32(body + 8);
+          const caplen = this.u32(body + 12);
+          const wirelen = this.u32(body + 16);
+          const data = body + 20;
+          this.deliver(onPacket, ifid, hi, lo, data, Math.min(caplen, bodyEnd - data), wirelen, pos);
+          break;
+        }
+        case BLOCK_OPB: {
+          const ifid = this.littleEndian ? buf.readUInt16LE(body) : buf.readUInt16BE(body);
+          const hi = this.u32(body + 4);
+          const lo = this.u32(body + 8);
+          const caplen = this.u32(body + 12);
+          const wirelen = this.u32(body + 16);
+          const data = body + 20;
+          this.deliver(onPacket, ifid, hi, lo, data, Math.min(caplen, bodyEnd - data), wirelen, pos);
+          break;
+        }
+        case BLOCK_SPB: {
+          // No timestamp and no interface id: interface 0, at the time of the previous packet.
+          const wirelen = this.u32(body);
+          const data = body + 4;
+          const iface = this.interfaces[0];
+          if (!iface) this.missingInterface(0, pos);
+          const caplen = Math.min(wirelen, iface.snaplen || wirelen, bodyEnd - data);
+          onPacket(iface.linkType, this.lastTs, buf, data, caplen, wirelen, 0);
+          break;
+        }
+        default:
+          break; // name resolution, statistics, custom and unknown blocks carry no packets
+      }
+      pos += length;
+    }
+    if (filled - pos < 12) this.need(12);
+    this.pos = pos;
+  }
+
+  private deliver(
+    onPacket: PacketHandler,
+    ifid: number,
+    hi: number,
+    lo: number,
+    data: number,
+    caplen: number,
+    wirelen: number,
+    blockPos: number,
+  ): void {
+    const iface = this.interfaces[ifid];
+    if (!iface) this.missingInterface(ifid, blockPos);
+    const ts = toMicroseconds(hi, lo, iface.resolutionDecimal, iface.resolutionExp) + iface.offsetUs;
+    this.lastTs = ts;
+    onPacket(iface.linkType, ts, this.buf, data, caplen < 0 ? 0 : caplen, wirelen, ifid);
+  }
+
+  private missingInterface(ifid: number, blockPos: number): never {
+    this.pos = blockPos;
+    throw new CaptureFileError(this.path, `packet at byte ${this.base + blockPos} names interface ${ifid}, which was never described`);
+  }
+
+  private readInterface(body: number, end: number): void {
+    const buf = this.buf;
+    const linkType = this.littleEndian ? buf.readUInt16LE(body) : buf.readUInt16BE(body);
+    const iface: Interface = {
+      linkType,
+      snaplen: this.u32(body + 4),
+      resolutionDecimal: true,
+      resolutionExp: 6,
+      offsetUs: 0,
+    };
+    let p = body + 8;
+    while (end - p >= 4) {
+      const code = this.littleEndian ? buf.readUInt16LE(p) : buf.readUInt16BE(p);
+      const len = this.littleEndian ? buf.readUInt16LE(p + 2) : buf.readUInt16BE(p + 2);
+      if (code === 0) break;
+      const value = p + 4;
+      if (value + len > end) break;
+      if (code === 9 && len >= 1) {
+        // if_tsresol: high bit set means a negative power of 2, else of 10.
+        iface.resolutionDecimal = (buf[value] & 0x80) === 0;
+        iface.resolutionExp = buf[value] & 0x7f;
+      } else if (code === 14 && len >= 8) {
+        // if_tsoffset: seconds, signed 64-bit.
+        const offset = this.littleEndian ? buf.readBigInt64LE(value) : buf.readBigInt64BE(value);
+        iface.offsetUs = Number(offset) * 1e6;
+      }
+      p = value + ((len + 3) & ~3);
+    }
+    this.interfaces.push(iface);
+  }
+
+  private u32(at: number): number {
+    return this.littleEndian ? this.buf.readUInt32LE(at) : this.buf.readUInt32BE(at);
+  }
+
+  /** The next record needs `bytes` from `pos`: make room for it when the chunk is too small. */
+  private need(bytes: number): void {
+    if (bytes > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(bytes, this.buf.length * 2));
+      this.buf.copy(bigger, 0, 0, this.filled);
+      this.buf = bigger;
+    }
+  }
+
+  private noteTruncation(): void {
+    const left = this.filled - this.pos;
+    let wanted = left;
+    if (this.format === 'pcap' && left >= 16) wanted = 16 + this.u32(this.pos + 8);
+    else if (this.format === 'pcap') wanted = 16;
+    else if (left >= 8) wanted = this.u32(this.pos + 4);
+    else wanted = 12;
+    this.truncated = { offset: this.base + this.pos, wanted, got: left };
+    this.pos = this.filled;
+  }
+
+  /** Moves the unread tail to the front of the buffer and reads after it. */
+  private async refill(): Promise<void> {
+    const tail = this.filled - this.pos;
+    if (this.pos > 0) {
+      if (tail > 0) this.buf.copy(this.buf, 0, this.pos, this.filled);
+      this.base += this.pos;
+      this.pos = 0;
+      this.filled = tail;
+    }
+    await this.fill(this.buf.length);
+  }
+
+  private async fill(upTo: number): Promise<void> {
+    if (!this.fh) return;
+    while (this.filled < upTo && !this.eof) {
+      const { bytesRead } = await this.fh.read(this.buf, this.filled, upTo - this.filled, this.base + this.filled);
+      if (bytesRead === 0) this.eof = true;
+      this.filled += bytesRead;
+    }
+  }
+}
+
+/**
+ * A pcapng timestamp (64 bits as two words, in units of 10^-exp or 2^-exp seconds) in µs, exact for
+ * decimal resolutions without going through BigInt: 2^32 = a*d + b with d = 10^(exp-6).
+ */
+export function toMicroseconds(hi: number, lo: number, decimal: boolean, exp: number): number {
+  if (decimal) {
+    if (exp === 6) return hi * 4294967296 + lo;
+    if (exp < 6) return (hi * 4294967296 + lo) * 10 ** (6 - exp);
+    const d = 10 ** (exp - 6);
+    const a = Math.floor(4294967296 / d);
+    const b = 4294967296 - a * d;
+    return hi * a + Math.floor((hi * b + lo) / d);
+  }
+  return Math.floor(((hi * 4294967296 + lo) / 2 ** exp) * 1e6);
+}

@@ -1,0 +1,85 @@
+// `flowlens import FILE...`
+import { importFiles, type ImportSummary } from '../capture/import.js';
+import { openStore, type StoreOptions } from '../store/index.js';
+import type { Logger } from './logger.js';
+import { Progress, formatBytes } from './progress.js';
+import type { FlowOptions } from './options.js';
+
+export interface ImportCommandOptions extends FlowOptions, StoreOptions {
+  json?: boolean;
+  progress?: boolean;
+}
+
+/** Runs the import and returns the process exit code. */
+export async function runImport(files: string[], opts: ImportCommandOptions, logger: Logger): Promise<number> {
+  const store = await openStore(opts);
+  const progress = new Progress(logger);
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130); // a second Ctrl-C: leave now
+    progress.done();
+    logger.warn('interrupted: writing what was decoded so far (Ctrl-C again to quit at once)');
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  let summary: ImportSummary;
+  try {
+    summary = await importFiles(files, {
+      store,
+      intervalSec: opts.interval,
+      activeTimeoutSec: opts.activeTimeout,
+      idle: opts.idle,
+      node: opts.node,
+      signal: abort.signal,
+      onWarning: (message) => {
+        progress.done();
+        logger.warn(message);
+      },
+      onProgress:
+        opts.progress === false
+          ? undefined
+          : (p) =>
+              progress.update({
+                done: p.bytesRead,
+                total: p.totalBytes,
+                items: p.packets,
+                elapsedSec: p.elapsedSec,
+                label: p.files > 1 ? `[${p.fileIndex + 1}/${p.files}] ${p.file}` : p.file,
+              }),
+    });
+  } finally {
+    progress.done();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    await store.close();
+  }
+
+  const failed = summary.files.filter((f) => f.error);
+  for (const f of failed) process.stderr.write(`flowlens: ${f.path}: ${f.error}\n`);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } else {
+    process.stdout.write(formatSummary(summary));
+  }
+  if (summary.interrupted) return 130;
+  return failed.length > 0 ? 1 : 0;
+}
+
+function formatSummary(s: ImportSummary): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const lines = [
+    `${s.interrupted ? 'interrupted after' : 'imported'} ${n(s.files.length)} file${s.files.length === 1 ? '' : 's'} in ${s.seconds.toFixed(2)} s (${n(s.packetsPerSecond)} packets/s)`,
+    `  packets    ${n(s.packets)} (${formatBytes(s.bytes)})`,
+    `  flows      ${n(s.flows)}`,
+    `  hosts      ${n(s.hosts)}`,
+    `  non-IP     ${n(s.nonIp)}`,
+    `  fragments  ${n(s.fragments)}`,
+    `  malformed  ${n(s.malformed)}`,
+  ];
+  for (const [reason, count] of Object.entries(s.malformedByReason)) lines.push(`    ${reason.padEnd(22)} ${n(count)}`);
+  if (s.firstPacket) lines.push(`  time span  ${s.firstPacket} .. ${s.lastPacket}`);
+  return `${lines.join('\n')}\n`;
+}

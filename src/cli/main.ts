@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// The `flowlens` command line.
+import { Argument, Command, CommanderError, Option } from 'commander';
+import { createLogger } from './logger.js';
+import { runImport } from './import-command.js';
+import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
+import { addFlowOptions, addStoreOptions, flowOptionsFrom } from './options.js';
+import type { StoreOptions } from '../store/index.js';
+
+function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
+  return {
+    db: o.db as string,
+    questdb: o.questdb as string | undefined,
+    questdbPg: o.questdbPg as string,
+    retentionDays: o.retentionDays as number,
+    spoolDir: o.spoolDir as string,
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('flowlens')
+    .description('Network traffic monitor: capture files and interfaces into flows, hosts and traffic series.')
+    .version('0.1.0')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('FLOWLENS_LOG_LEVEL').default('info'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const importCmd = program
+    .command('import')
+    .description('import pcap/pcapng files into the store')
+    .argument('<file...>', 'capture files (pcap or pcapng)')
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .option('--no-progress', 'no progress bar or progress lines');
+  addStoreOptions(importCmd);
+  addFlowOptions(importCmd);
+  importCmd.action(async (files: string[], o: Record<string, unknown>) => {
+    const logger = createLogger(program.opts().logLevel);
+    process.exitCode = await runImport(
+      files,
+      { ...storeOptionsFrom(o), ...flowOptionsFrom(o), json: Boolean(o.json), progress: o.progress as boolean },
+      logger,
+    );
+  });
+
+  const exportCmd = program
+    .command('export')
+    .description('print every flow (segments summed) or every host')
+    .addArgument(new Argument('<what>', 'flows or hosts').choices(['flows', 'hosts']))
+    .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
+    .option('-o, --output <file>', 'write to a file instead of stdout');
+  addStoreOptions(exportCmd);
+  exportCmd.action(async (what: ExportKind, o: Record<string, unknown>) => {
+    process.exitCode = await runExport(what, {
+      ...storeOptionsFrom(o),
+      format: o.format as ExportFormat,
+      output: o.output as string | undefined,
+    });
+  });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  // Output piped into `head` and the like: a closed stdout ends the command quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has printed the message already; help and version exit 0.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`flowlens: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,62 @@
+// Settings shared by the commands that turn packets into flows, each a flag with an env var.
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_IDLE, type IdleTimeouts } from '../flow/aggregator.js';
+import { DEFAULT_DB_PATH } from '../store/index.js';
+
+export interface FlowOptions {
+  interval: number;
+  activeTimeout: number;
+  idle: IdleTimeouts;
+  node: string;
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
+  return n;
+}
+
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer.');
+  return n;
+}
+
+export function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--db <path>', 'embedded DuckDB file').env('FLOWLENS_DB').default(DEFAULT_DB_PATH))
+    .addOption(new Option('--questdb <config>', "QuestDB ILP configuration string, e.g. 'http::addr=localhost:9000;' (uses QuestDB instead of the embedded store)").env('FLOWLENS_QUESTDB'))
+    .addOption(new Option('--questdb-pg <url>', 'QuestDB PostgreSQL wire URL for reads').env('FLOWLENS_QUESTDB_PG').default('postgres://admin:quest@127.0.0.1:8812/qdb'))
+    .addOption(new Option('--retention-days <days>', 'QuestDB retention (TTL); 0 keeps everything').env('FLOWLENS_RETENTION_DAYS').argParser((v) => Number(v)).default(0))
+    .addOption(new Option('--spool-dir <dir>', 'where QuestDB batches wait during an outage').env('FLOWLENS_SPOOL_DIR').default('./data/spool'));
+}
+
+export function addFlowOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--interval <seconds>', 'aggregation interval for host and traffic records').env('FLOWLENS_INTERVAL').argParser(positiveInteger).default(60))
+    .addOption(new Option('--active-timeout <seconds>', 'export long flows at least this often').env('FLOWLENS_ACTIVE_TIMEOUT').argParser(positiveInteger).default(60))
+    .addOption(new Option('--tcp-timeout <seconds>', 'idle timeout of established TCP flows').env('FLOWLENS_TCP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.tcp))
+    .addOption(new Option('--tcp-closed-timeout <seconds>', 'idle timeout of TCP flows closed by FIN or RST').env('FLOWLENS_TCP_CLOSED_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.tcpClosed))
+    .addOption(new Option('--tcp-attempted-timeout <seconds>', 'idle timeout of TCP flows whose handshake never completed').env('FLOWLENS_TCP_ATTEMPTED_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.tcpAttempted))
+    .addOption(new Option('--udp-timeout <seconds>', 'idle timeout of UDP flows').env('FLOWLENS_UDP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.udp))
+    .addOption(new Option('--icmp-timeout <seconds>', 'idle timeout of ICMP flows').env('FLOWLENS_ICMP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.icmp))
+    .addOption(new Option('--other-timeout <seconds>', 'idle timeout of other protocols').env('FLOWLENS_OTHER_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.other))
+    .addOption(new Option('--node <name>', 'name of this worker in records').env('FLOWLENS_NODE').default(''));
+}
+
+/** Collects the flow settings from parsed flags. */
+export function flowOptionsFrom(o: Record<string, unknown>): FlowOptions {
+  return {
+    interval: o.interval as number,
+    activeTimeout: o.activeTimeout as number,
+    idle: {
+      tcp: o.tcpTimeout as number,
+      tcpClosed: o.tcpClosedTimeout as number,
+      tcpAttempted: o.tcpAttemptedTimeout as number,
+      udp: o.udpTimeout as number,
+      icmp: o.icmpTimeout as number,
+      other: o.otherTimeout as number,
+    },
+    node: o.node as string,
+  };
+}

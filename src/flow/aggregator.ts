@@ -1,0 +1,485 @@
+// From packets to records: decodes each frame, accounts it to its flow and hosts, and on the
+// packets' own clock (never the wall clock, so an import and a live capture behave alike) closes
+// aggregation intervals, exports flow segments on the active timeout and ends idle flows.
+// The per-packet path touches only typed arrays; records are built per segment and per interval.
+import { decodePacket } from '../decode/index.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
+import { DecodedPacket, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
+import type { EventBus } from '../bus/types.js';
+import type { FlowRecord, FlowSummary, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
+import {
+  STATE_ATTEMPTED,
+  STATE_CLOSED,
+  STATE_RESET,
+  TCP_STATE_NAMES,
+  initialTcpState,
+  nextTcpState,
+  senderIsClient,
+} from './direction.js';
+import { FlowTable } from './flow-table.js';
+import { finish, mix } from './hash.js';
+import { HostTable } from './host-table.js';
+
+export interface IdleTimeouts {
+  /** Established TCP flows. */
+  tcp: number;
+  /** TCP flows closed by FIN or RST: kept briefly for the last ACKs and retransmissions. */
+  tcpClosed: number;
+  /** TCP flows whose handshake never completed. */
+  tcpAttempted: number;
+  udp: number;
+  icmp: number;
+  other: number;
+}
+
+export interface AggregatorOptions {
+  /** Aggregation interval for host and traffic records (seconds). */
+  intervalSec: number;
+  /** A flow still active is exported at the first interval boundary this long after its segment began (seconds). */
+  activeTimeoutSec: number;
+  /** Idle timeouts (seconds). */
+  idle: IdleTimeouts;
+  node: string;
+  iface: string;
+  bus?: EventBus;
+}
+
+export const DEFAULT_IDLE: IdleTimeouts = { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60 };
+
+export const DEFAULT_AGGREGATOR_OPTIONS: AggregatorOptions = {
+  intervalSec: 60,
+  activeTimeoutSec: 60,
+  idle: DEFAULT_IDLE,
+  node: '',
+  iface: '',
+};
+
+/** Live updates of one flow are published at most this often (packet time, µs). */
+const PUBLISH_EVERY_US = 1_000_000;
+/** A later fragment is matched to its first fragment for this long (µs). */
+const FRAGMENT_TTL_US = 30_000_000;
+
+const TRANSPORT_NAMES: string[] = [];
+for (let p = 0; p < 256; p++) TRANSPORT_NAMES.push(`ip-${p}`);
+TRANSPORT_NAMES[IPPROTO_TCP] = 'tcp';
+TRANSPORT_NAMES[IPPROTO_UDP] = 'udp';
+TRANSPORT_NAMES[IPPROTO_ICMP] = 'icmp';
+TRANSPORT_NAMES[IPPROTO_ICMPV6] = 'icmpv6';
+TRANSPORT_NAMES[IPPROTO_SCTP] = 'sctp';
+
+export interface AggregatorStats {
+  packets: number;
+  bytes: number;
+  malformed: number;
+  nonIp: number;
+  fragments: number;
+  flows: number;
+  /** Distinct host addresses seen. */
+  hosts: number;
+  malformedByReason: Record<string, number>;
+  /** Time of the first and last packet (µs), 0 before any. */
+  firstPacket: number;
+  lastPacket: number;
+}
+
+interface FragmentEntry {
+  flow: number;
+  /** Guards against the slot having been reused by another flow. */
+  idLo: number;
+  fromClient: boolean;
+  ts: number;
+}
+
+export class Aggregator {
+  private readonly opts: AggregatorOptions;
+  private readonly intervalUs: number;
+  private readonly activeUs: number;
+  private readonly idleUs: IdleTimeouts;
+  private readonly nodeHash: number;
+  private readonly pkt = new DecodedPacket();
+  readonly flows = new FlowTable();
+  private readonly hosts = new HostTable();
+
+  // Counters of the whole run.
+  packets = 0;
+  bytes = 0;
+  malformed = 0;
+  nonIp = 0;
+  fragments = 0;
+  flowsStarted = 0;
+  private firstPacket = 0;
+  private lastPacket = 0;
+  private readonly malformedCounts = new Float64Array(MALFORMED_REASONS.length);
+  private readonly hostsSeen = new Set<string>();
+
+  // The current interval.
+  private interval = -1;
+  private intervalBytes = 0;
+  private intervalPackets = 0;
+  private intervalFlows = 0;
+
+  private readonly fragmentsPending = new Map<string, FragmentEntry>();
+
+  private out: RecordBatch = { flows: [], hosts: [], traffic: [] };
+
+  constructor(opts: Partial<AggregatorOptions> = {}) {
+    this.opts = { ...DEFAULT_AGGREGATOR_OPTIONS, ...opts, idle: { ...DEFAULT_IDLE, ...opts.idle } };
+    this.intervalUs = this.opts.intervalSec * 1e6;
+    this.activeUs = this.opts.activeTimeoutSec * 1e6;
+    const idle = this.opts.idle;
+    this.idleUs = {
+      tcp: idle.tcp * 1e6,
+      tcpClosed: idle.tcpClosed * 1e6,
+      tcpAttempted: idle.tcpAttempted * 1e6,
+      udp: idle.udp * 1e6,
+      icmp: idle.icmp * 1e6,
+      other: idle.other * 1e6,
+    };
+    let h = 0x2545f491;
+    for (let i = 0; i < this.opts.node.length; i++) h = mix(h, this.opts.node.charCodeAt(i));
+    this.nodeHash = finish(h);
+  }
+
+  /** Accounts one captured frame. */
+  packet(linkType: number, ts: number, buf: Buffer, off: number, caplen: number, wirelen: number): void {
+    const pkt = decodePacket(linkType, buf, off, caplen, wirelen, this.pkt);
+    const bytes = wirelen > caplen ? wirelen : caplen;
+    this.packets++;
+    this.bytes += bytes;
+    if (this.firstPacket === 0) this.firstPacket = ts;
+    if (ts > this.lastPacket) this.lastPacket = ts;
+    if (pkt.malformed !== 0) {
+      this.malformed++;
+      this.malformedCounts[pkt.malformed]++;
+    }
+
+    // The packets' clock: advance intervals; a jump back by more than an interval means a
+    // capture from another time (the next file of an import), which starts afresh.
+    const idx = Math.floor(ts / this.intervalUs);
+    if (idx !== this.interval) {
+      if (this.interval < 0) this.interval = idx;
+      else if (idx > this.interval) this.advance(idx, ts);
+      else if (idx < this.interval - 1) {
+        this.endAll();
+        this.interval = idx;
+      }
+    }
+    this.intervalBytes += bytes;
+    this.intervalPackets++;
+
+    if (pkt.kind !== KIND_IP) {
+      this.nonIp++;
+      return;
+    }
+
+    const flows = this.flows;
+    let f = -1;
+    let fromClient = true;
+    let started = false;
+    if (pkt.laterFragment) {
+      this.fragments++;
+      const entry = this.fragmentsPending.get(this.fragmentKey(pkt));
+      if (entry && flows.used[entry.flow] && flows.idLo[entry.flow] === entry.idLo) {
+        f = entry.flow;
+        fromClient = entry.fromClient;
+      }
+    }
+    if (f < 0) {
+      const srcPort = pkt.hasPorts ? pkt.srcPort : 0;
+      const dstPort = pkt.hasPorts ? pkt.dstPort : 0;
+      f = flows.find(pkt, srcPort, dstPort);
+      if (f >= 0 && pkt.ipProto === IPPROTO_TCP && this.isNewConnection(f, pkt.tcpFlags)) {
+        this.endFlow(f); // the same ports reused for a new connection
+        flows.find(pkt, srcPort, dstPort);
+        f = -1;
+      }
+      if (f < 0) {
+        f = flows.insert(pkt, srcPort, dstPort);
+        this.startFlow(f, pkt, ts, srcPort, dstPort);
+        started = true;
+      }
+      fromClient = (flows.clientIsA[f] === 1) === flows.srcIsA;
+      if (pkt.isFragment && !pkt.laterFragment) {
+        this.fragmentsPending.set(this.fragmentKey(pkt), { flow: f, idLo: flows.idLo[f], fromClient, ts });
+      }
+    }
+
+    const dir = fromClient ? 0 : 1;
+    const d = f * 2 + dir;
+    flows.segPackets[d]++;
+    flows.segBytes[d] += bytes;
+    flows.totalPackets[d]++;
+    flows.totalBytes[d] += bytes;
+    if (ts > flows.lastSeen[f]) flows.lastSeen[f] = ts;
+    if (flows.segStart[f] === 0) {
+      flows.segStart[f] = ts;
+      flows.segBase[f] = this.interval * this.intervalUs;
+    }
+    if (pkt.ipProto === IPPROTO_TCP && !pkt.laterFragment) {
+      const flags = pkt.tcpFlags;
+      flows.tcpFlags[d] |= flags;
+      flows.tcpState[f] = nextTcpState(flows.tcpState[f], flags, fromClient, flows.tcpFlags[f * 2 + 1]);
+    }
+
+    const client = flows.hostClient[f];
+    const server = flows.hostServer[f];
+    if (fromClient) this.hosts.packet(client, server, bytes);
+    else this.hosts.packet(server, client, bytes);
+    if (flows.lastInterval[f] !== this.interval) {
+      flows.lastInterval[f] = this.interval;
+      this.hosts.peerSeen(client, server);
+    }
+
+    const bus = this.opts.bus;
+    if (bus !== undefined && (started || ts - flows.lastPublished[f] >= PUBLISH_EVERY_US) && bus.hasSubscribers('flow')) {
+      flows.lastPublished[f] = ts;
+      bus.publish('flow', { type: started ? 'start' : 'update', flow: this.summary(f) });
+    }
+  }
+
+  /** Counts a frame that could not even be framed (a record cut short by the end of the file). */
+  countUnreadable(reason: number, bytes: number): void {
+    this.packets++;
+    this.bytes += bytes;
+    this.malformed++;
+    this.malformedCounts[reason]++;
+  }
+
+  /** Labels the records of flows exported from now on (the file being imported, the interface). */
+  setIface(iface: string): void {
+    this.opts.iface = iface;
+  }
+
+  /** Records ready to be written, handed over once. */
+  takeBatch(): RecordBatch {
+    const batch = this.out;
+    this.out = { flows: [], hosts: [], traffic: [] };
+    return batch;
+  }
+
+  pendingRows(): number {
+    return this.out.flows.length + this.out.hosts.length + this.out.traffic.length;
+  }
+
+  /** Ends every flow and closes the current interval (end of input, shutdown). */
+  finish(): void {
+    this.endAll();
+  }
+
+  stats(): AggregatorStats {
+    const malformedByReason: Record<string, number> = {};
+    for (let r = 1; r < MALFORMED_REASONS.length; r++) {
+      if (this.malformedCounts[r] > 0) malformedByReason[MALFORMED_REASONS[r]] = this.malformedCounts[r];
+    }
+    return {
+      packets: this.packets,
+      bytes: this.bytes,
+      malformed: this.malformed,
+      nonIp: this.nonIp,
+      fragments: this.fragments,
+      flows: this.flowsStarted,
+      hosts: this.hostsSeen.size,
+      malformedByReason,
+      firstPacket: this.firstPacket,
+      lastPacket: this.lastPacket,
+    };
+  }
+
+  /** Flows live in the table now. */
+  liveFlows(): number {
+    return this.flows.count;
+  }
+
+  private isNewConnection(f: number, flags: number): boolean {
+    // A SYN (without ACK) on a flow that was closed or reset starts a new connection.
+    const state = this.flows.tcpState[f];
+    return (flags & 0x12) === 0x02 && (state === STATE_CLOSED || state === STATE_RESET);
+  }
+
+  private startFlow(f: number, pkt: DecodedPacket, ts: number, srcPort: number, dstPort: number): void {
+    const flows = this.flows;
+    const srcIsClient = senderIsClient(pkt, srcPort, dstPort);
+    flows.clientIsA[f] = srcIsClient === flows.srcIsA ? 1 : 0;
+    flows.firstSeen[f] = ts;
+    flows.lastSeen[f] = ts;
+    if (pkt.ipProto === IPPROTO_TCP) flows.tcpState[f] = initialTcpState(pkt.tcpFlags);
+    flows.idHi[f] = finish(mix(flows.hash[f], this.nodeHash));
+    flows.idLo[f] = finish(mix(mix(mix(flows.hash[f] ^ 0x9e3779b9, ts % 4294967296), Math.floor(ts / 4294967296)), this.nodeHash));
+
+    const version = pkt.ipVersion;
+    const client = this.hosts.lookupOrInsert(version, flows.keyAddr, flows.clientAddrAt(f));
+    const server = this.hosts.lookupOrInsert(version, flows.keyAddr, flows.serverAddrAt(f));
+    flows.hostClient[f] = client;
+    flows.hostServer[f] = server;
+    this.hosts.addRef(client);
+    this.hosts.addRef(server);
+    this.hosts.flowStarted(client, server);
+    this.hostsSeen.add(this.hosts.ipOf(client));
+    this.hostsSeen.add(this.hosts.ipOf(server));
+    this.flowsStarted++;
+    this.intervalFlows++;
+  }
+
+  /** Closes intervals up to (not including) `idx`, then exports and expires flows as of `now`. */
+  private advance(idx: number, now: number): void {
+    this.closeInterval();
+    const boundary = (this.interval + 1) * this.intervalUs;
+    this.interval = idx;
+    this.scanFlows(now, boundary);
+  }
+
+  private closeInterval(): void {
+    if (this.interval < 0) return;
+    const ts = this.interval * this.intervalUs;
+    const node = this.opts.node;
+    if (this.intervalPackets > 0) {
+      const traffic: TrafficRecord = {
+        ts,
+        node,
+        bytes: this.intervalBytes,
+        packets: this.intervalPackets,
+        flows: this.intervalFlows,
+      };
+      this.out.traffic.push(traffic);
+      const bus = this.opts.bus;
+      if (bus !== undefined && bus.hasSubscribers('traffic')) {
+        bus.publish('traffic', {
+          node,
+          step: this.intervalUs,
+          point: { ts, bytes: traffic.bytes, packets: traffic.packets, flows: traffic.flows },
+        });
+      }
+    }
+    this.hosts.flushInterval(ts, node, this.out.hosts as HostRecord[]);
+    this.intervalBytes = 0;
+    this.intervalPackets = 0;
+    this.intervalFlows = 0;
+  }
+
+  private scanFlows(now: number, boundary: number): void {
+    const flows = this.flows;
+    for (let f = 0; f < flows.high; f++) {
+      if (!flows.used[f]) continue;
+      if (now - flows.lastSeen[f] > this.idleTimeoutOf(f)) this.endFlow(f);
+      else if (flows.segStart[f] !== 0 && boundary - flows.segBase[f] >= this.activeUs) {
+        this.emitSegment(f, false);
+        flows.segBase[f] = boundary;
+      }
+    }
+    for (const [key, entry] of this.fragmentsPending) {
+      if (now - entry.ts > FRAGMENT_TTL_US) this.fragmentsPending.delete(key);
+    }
+  }
+
+  private idleTimeoutOf(f: number): number {
+    const flows = this.flows;
+    switch (flows.keyProto[f]) {
+      case IPPROTO_TCP: {
+        const state = flows.tcpState[f];
+        if (state === STATE_CLOSED || state === STATE_RESET) return this.idleUs.tcpClosed;
+        if (state === STATE_ATTEMPTED) return this.idleUs.tcpAttempted;
+        return this.idleUs.tcp;
+      }
+      case IPPROTO_UDP:
+        return this.idleUs.udp;
+      case IPPROTO_ICMP:
+      case IPPROTO_ICMPV6:
+        return this.idleUs.icmp;
+      default:
+        return this.idleUs.other;
+    }
+  }
+
+  private endAll(): void {
+    const flows = this.flows;
+    for (let f = 0; f < flows.high; f++) if (flows.used[f]) this.endFlow(f);
+    this.closeInterval();
+    this.fragmentsPending.clear();
+  }
+
+  private endFlow(f: number): void {
+    const flows = this.flows;
+    this.emitSegment(f, true);
+    const bus = this.opts.bus;
+    if (bus !== undefined && bus.hasSubscribers('flow')) bus.publish('flow', { type: 'end', flow: this.summary(f) });
+    this.hosts.release(flows.hostClient[f]);
+    this.hosts.release(flows.hostServer[f]);
+    flows.remove(f);
+  }
+
+  private emitSegment(f: number, final: boolean): void {
+    const flows = this.flows;
+    if (flows.segStart[f] === 0) return; // nothing since the last export
+    const d = f * 2;
+    const proto = flows.keyProto[f];
+    const record: FlowRecord = {
+      ts: flows.segStart[f],
+      flowId: this.flowId(f),
+      node: this.opts.node,
+      iface: this.opts.iface,
+      firstSeen: flows.firstSeen[f],
+      lastSeen: flows.lastSeen[f],
+      transport: TRANSPORT_NAMES[proto],
+      ipProto: proto,
+      clientIp: this.hosts.ipOf(flows.hostClient[f]),
+      clientPort: flows.clientPort(f),
+      serverIp: this.hosts.ipOf(flows.hostServer[f]),
+      serverPort: flows.serverPort(f),
+      clientPackets: flows.segPackets[d],
+      clientBytes: flows.segBytes[d],
+      serverPackets: flows.segPackets[d + 1],
+      serverBytes: flows.segBytes[d + 1],
+      clientTcpFlags: flows.tcpFlags[d],
+      serverTcpFlags: flows.tcpFlags[d + 1],
+      tcpState: TCP_STATE_NAMES[flows.tcpState[f]],
+      final,
+      app: '',
+      serverName: '',
+    };
+    this.out.flows.push(record);
+    flows.segPackets[d] = flows.segPackets[d + 1] = 0;
+    flows.segBytes[d] = flows.segBytes[d + 1] = 0;
+    flows.segStart[f] = 0;
+  }
+
+  private flowId(f: number): string {
+    return (
+      this.flows.idHi[f].toString(16).padStart(8, '0') + this.flows.idLo[f].toString(16).padStart(8, '0')
+    );
+  }
+
+  /** The flow as of now, with counts since it started. */
+  summary(f: number): FlowSummary {
+    const flows = this.flows;
+    const d = f * 2;
+    const proto = flows.keyProto[f];
+    return {
+      flowId: this.flowId(f),
+      node: this.opts.node,
+      iface: this.opts.iface,
+      firstSeen: flows.firstSeen[f],
+      lastSeen: flows.lastSeen[f],
+      transport: TRANSPORT_NAMES[proto],
+      ipProto: proto,
+      clientIp: this.hosts.ipOf(flows.hostClient[f]),
+      clientPort: flows.clientPort(f),
+      serverIp: this.hosts.ipOf(flows.hostServer[f]),
+      serverPort: flows.serverPort(f),
+      clientPackets: flows.totalPackets[d],
+      clientBytes: flows.totalBytes[d],
+      serverPackets: flows.totalPackets[d + 1],
+      serverBytes: flows.totalBytes[d + 1],
+      clientTcpFlags: flows.tcpFlags[d],
+      serverTcpFlags: flows.tcpFlags[d + 1],
+      tcpState: TCP_STATE_NAMES[flows.tcpState[f]],
+      app: '',
+      serverName: '',
+    };
+  }
+
+  private fragmentKey(pkt: DecodedPacket): string {
+    const s = pkt.src;
+    const d = pkt.dst;
+    return `${pkt.ipVersion}:${s[0]}:${s[1]}:${s[2]}:${s[3]}>${d[0]}:${d[1]}:${d[2]}:${d[3]}:${pkt.ipProto}:${pkt.fragId}`;
+  }
+}
