@@ -1,0 +1,74 @@
+-- flowlens DuckDB schema. Loaded by src/store/duckdb.ts at init; every statement is idempotent.
+-- Times are TIMESTAMP (microsecond precision, UTC by convention); counters are unsigned 64-bit.
+-- flows/hosts/traffic are append-only and written with the Appender, so they carry no primary key:
+-- an index would be maintained on every appended row and slow imports down for no read benefit
+-- (reads scan by time range, which DuckDB's zone maps on ts already prune).
+
+-- One row per flow segment (see FlowRecord): summing the rows of a flow_id gives the whole flow.
+CREATE TABLE IF NOT EXISTS flows (
+  ts               TIMESTAMP NOT NULL,
+  flow_id          VARCHAR   NOT NULL,
+  node             VARCHAR   NOT NULL,
+  iface            VARCHAR   NOT NULL,
+  first_seen       TIMESTAMP NOT NULL,
+  last_seen        TIMESTAMP NOT NULL,
+  transport        VARCHAR   NOT NULL,
+  ip_proto         UTINYINT  NOT NULL,
+  client_ip        VARCHAR   NOT NULL,
+  client_port      USMALLINT NOT NULL,
+  server_ip        VARCHAR   NOT NULL,
+  server_port      USMALLINT NOT NULL,
+  client_packets   UBIGINT   NOT NULL,
+  client_bytes     UBIGINT   NOT NULL,
+  server_packets   UBIGINT   NOT NULL,
+  server_bytes     UBIGINT   NOT NULL,
+  client_tcp_flags UTINYINT  NOT NULL,
+  server_tcp_flags UTINYINT  NOT NULL,
+  tcp_state        VARCHAR   NOT NULL,
+  final            BOOLEAN   NOT NULL,
+  app              VARCHAR   NOT NULL,
+  server_name      VARCHAR   NOT NULL
+);
+
+-- Per host per aggregation interval (see HostRecord).
+CREATE TABLE IF NOT EXISTS hosts (
+  ts               TIMESTAMP NOT NULL,
+  node             VARCHAR   NOT NULL,
+  ip               VARCHAR   NOT NULL,
+  bytes_sent       UBIGINT   NOT NULL,
+  bytes_received   UBIGINT   NOT NULL,
+  packets_sent     UBIGINT   NOT NULL,
+  packets_received UBIGINT   NOT NULL,
+  flows_initiated  UBIGINT   NOT NULL,
+  flows_received   UBIGINT   NOT NULL,
+  peers            UBIGINT   NOT NULL
+);
+
+-- Traffic totals per aggregation interval (see TrafficRecord).
+CREATE TABLE IF NOT EXISTS traffic (
+  ts      TIMESTAMP NOT NULL,
+  node    VARCHAR   NOT NULL,
+  bytes   UBIGINT   NOT NULL,
+  packets UBIGINT   NOT NULL,
+  flows   UBIGINT   NOT NULL
+);
+
+-- Anomalies as of their latest update: every update is written again with the same anomaly_id
+-- and INSERT OR REPLACE keeps only the newest version.
+CREATE TABLE IF NOT EXISTS anomalies (
+  anomaly_id  VARCHAR   PRIMARY KEY,
+  ts          TIMESTAMP NOT NULL,
+  node        VARCHAR   NOT NULL,
+  kind        VARCHAR   NOT NULL,
+  severity    VARCHAR   NOT NULL,
+  source      VARCHAR   NOT NULL,
+  target_ip   VARCHAR   NOT NULL,
+  target_port USMALLINT NOT NULL,
+  started_at  TIMESTAMP NOT NULL,
+  last_seen   TIMESTAMP NOT NULL,
+  state       VARCHAR   NOT NULL,
+  packets     UBIGINT   NOT NULL,
+  bytes       UBIGINT   NOT NULL,
+  evidence    VARCHAR   NOT NULL,
+  summary     VARCHAR   NOT NULL
+);

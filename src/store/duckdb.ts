@@ -1,0 +1,590 @@
+// Embedded DuckDB back end: one database file, written with DuckDB's Appender (the import path
+// writes hundreds of thousands of flow segments, far too many for one INSERT per row) and read
+// with prepared statements whose values are always bound, never spliced into the SQL text.
+//
+// Connections: one long-lived connection owns the appenders and the anomaly upserts; every read
+// opens its own short-lived connection. A DuckDB connection runs one query at a time and a
+// streaming result dies when another query runs on its connection, so sharing one connection
+// between the API's concurrent reads and an export stream would break the stream.
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  DuckDBInstance,
+  DuckDBTimestampValue,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import {
+  MAX_PAGE_SIZE,
+  StoreQueryError,
+  type AnomalyQuery,
+  type AnomalyRecord,
+  type FlowFilter,
+  type FlowOrder,
+  type FlowPage,
+  type FlowQuery,
+  type FlowRecord,
+  type FlowStore,
+  type FlowSummary,
+  type HostOrder,
+  type HostQuery,
+  type HostRecord,
+  type HostSummary,
+  type RecordBatch,
+  type StoreHealth,
+  type TimeRange,
+  type TrafficPoint,
+  type TrafficQuery,
+  type TrafficRecord,
+} from './types.js';
+
+export interface DuckDbStoreOptions {
+  /** Database file; its directory is created when missing (unless read-only). */
+  path: string;
+  /** Open with access_mode READ_ONLY (flowlens export): no schema changes, writes refused. */
+  readOnly?: boolean;
+}
+
+/** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
+const SCHEMA_URL = new URL('../../schema/duckdb.sql', import.meta.url);
+
+/** A trafficSeries request may not ask for more buckets than this (generate_series is eager). */
+const MAX_SERIES_POINTS = 100_000;
+
+type Params = Record<string, DuckDBValue>;
+type Row = Record<string, DuckDBValue>;
+
+/**
+ * The aggregate of one flow's segments. Attributes that are the same on every segment are taken
+ * from any of them; counters are summed; flags accumulate; state, app and server name come from
+ * the latest segment that has them (DPI may only name the app after the first segment).
+ * Column aliases are the FlowSummary field names so rows map onto it without renaming.
+ */
+const FLOW_AGGREGATE_COLUMNS = `
+  flow_id AS "flowId",
+  any_value(node) AS node,
+  any_value(iface) AS iface,
+  epoch_us(min(first_seen)) AS "firstSeen",
+  epoch_us(max(last_seen)) AS "lastSeen",
+  any_value(transport) AS transport,
+  any_value(ip_proto) AS "ipProto",
+  any_value(client_ip) AS "clientIp",
+  any_value(client_port) AS "clientPort",
+  any_value(server_ip) AS "serverIp",
+  any_value(server_port) AS "serverPort",
+  sum(client_packets) AS "clientPackets",
+  sum(client_bytes) AS "clientBytes",
+  sum(server_packets) AS "serverPackets",
+  sum(server_bytes) AS "serverBytes",
+  bit_or(client_tcp_flags) AS "clientTcpFlags",
+  bit_or(server_tcp_flags) AS "serverTcpFlags",
+  arg_max(tcp_state, ts) AS "tcpState",
+  coalesce(arg_max(app, ts) FILTER (WHERE app <> ''), '') AS app,
+  coalesce(arg_max(server_name, ts) FILTER (WHERE server_name <> ''), '') AS "serverName",
+  sum(client_bytes) + sum(server_bytes) AS "totalBytes"`;
+
+/** Per-host sums; aliases are the HostSummary field names. */
+const HOST_AGGREGATE_COLUMNS = `
+  ip,
+  sum(bytes_sent) AS "bytesSent",
+  sum(bytes_received) AS "bytesReceived",
+  sum(packets_sent) AS "packetsSent",
+  sum(packets_received) AS "packetsReceived",
+  sum(flows_initiated) AS "flowsInitiated",
+  sum(flows_received) AS "flowsReceived",
+  sum(flows_initiated) + sum(flows_received) AS flows,
+  max(peers) AS peers,
+  epoch_us(min(ts)) AS "firstSeen",
+  epoch_us(max(ts)) AS "lastSeen"`;
+
+/** Keyset pagination per flow order: the ORDER BY, the "after this key" predicate and the key of a row. */
+const FLOW_ORDERS: Record<FlowOrder, { orderBy: string; after: string; key: (f: FlowSummaryRow) => number }> = {
+  time: {
+    orderBy: '"firstSeen" ASC, "flowId" ASC',
+    after: '("firstSeen" > $afterValue OR ("firstSeen" = $afterValue AND "flowId" > $afterId))',
+    key: (f) => f.firstSeen,
+  },
+  bytes: {
+    orderBy: '"totalBytes" DESC, "flowId" ASC',
+    after: '("totalBytes" < $afterValue OR ("totalBytes" = $afterValue AND "flowId" > $afterId))',
+    key: (f) => f.totalBytes,
+  },
+};
+
+const HOST_ORDERS: Record<HostOrder, string> = {
+  bytes: '"bytesSent" + "bytesReceived" DESC, ip ASC',
+  packets: '"packetsSent" + "packetsReceived" DESC, ip ASC',
+  flows: 'flows DESC, ip ASC',
+};
+
+interface FlowSummaryRow extends FlowSummary {
+  totalBytes: number;
+}
+
+export class DuckDbStore implements FlowStore {
+  readonly backend = 'duckdb';
+  private readonly path: string;
+  private readonly readOnly: boolean;
+  private instance?: DuckDBInstance;
+  /** Owns the appenders and anomaly upserts (see the header comment). */
+  private writer?: DuckDBConnection;
+  private appenders?: { flows: DuckDBAppender; hosts: DuckDBAppender; traffic: DuckDBAppender };
+  /** Writes and flushes run one after another: the appenders are not safe to interleave. */
+  private writeQueue: Promise<void> = Promise.resolve();
+
+  constructor(opts: { path: string; readOnly?: boolean }) {
+    this.path = opts.path;
+    this.readOnly = opts.readOnly ?? false;
+  }
+
+  async init(): Promise<void> {
+    if (this.instance) return;
+    const inMemory = this.path === ':memory:';
+    try {
+      if (!this.readOnly && !inMemory) mkdirSync(dirname(this.path), { recursive: true });
+      const instance = await DuckDBInstance.create(this.path, this.readOnly ? { access_mode: 'READ_ONLY' } : {});
+      try {
+        if (!this.readOnly) {
+          const writer = await instance.connect();
+          await writer.run(await readFile(SCHEMA_URL, 'utf8'));
+          this.appenders = {
+            flows: await writer.createAppender('flows'),
+            hosts: await writer.createAppender('hosts'),
+            traffic: await writer.createAppender('traffic'),
+          };
+          this.writer = writer;
+        } else {
+          // A read-only file cannot get the schema created, so check it is there instead of
+          // failing later with "table flows does not exist" on the first query.
+          await this.readWith(instance, (conn) => conn.run('SELECT 1 FROM flows, hosts, traffic, anomalies LIMIT 0'));
+        }
+      } catch (err) {
+        instance.closeSync();
+        throw err;
+      }
+      this.instance = instance;
+    } catch (err) {
+      // DuckDB's messages for a locked or corrupt file are long and do not always say which
+      // file the caller asked for; give one message that does.
+      const mode = this.readOnly ? ' (read-only)' : '';
+      const hint = /conflicting lock/i.test(errorMessage(err)) ? ' (another process has it open; DuckDB allows one writer process per file)' : '';
+      throw new Error(`Cannot open DuckDB database ${this.path}${mode}${hint}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  write(batch: RecordBatch): Promise<void> {
+    return this.enqueue(async () => {
+      const { appenders, writer } = this.writable();
+      appendRows(appenders.flows, 'flows', batch.flows, appendFlow);
+      appendRows(appenders.hosts, 'hosts', batch.hosts, appendHost);
+      appendRows(appenders.traffic, 'traffic', batch.traffic, appendTraffic);
+      if (batch.anomalies?.length) await upsertAnomalies(writer, batch.anomalies);
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.enqueue(async () => {
+      const { appenders } = this.writable();
+      // Each flush commits the appender's buffered rows; after it other connections see them.
+      appenders.flows.flushSync();
+      appenders.hosts.flushSync();
+      appenders.traffic.flushSync();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.instance) return;
+    await this.writeQueue.catch(() => undefined);
+    try {
+      // closeSync flushes what is still buffered before releasing the appender.
+      this.appenders?.flows.closeSync();
+      this.appenders?.hosts.closeSync();
+      this.appenders?.traffic.closeSync();
+    } finally {
+      this.appenders = undefined;
+      this.writer?.closeSync();
+      this.writer = undefined;
+      this.instance.closeSync();
+      this.instance = undefined;
+    }
+  }
+
+  async health(): Promise<StoreHealth> {
+    try {
+      await this.read((conn) => conn.run('SELECT 1'));
+      return { backend: this.backend, ok: true, detail: this.path + (this.readOnly ? ' (read-only)' : ''), spooled: 0 };
+    } catch (err) {
+      return { backend: this.backend, ok: false, detail: errorMessage(err), spooled: 0 };
+    }
+  }
+
+  async queryFlows(q: FlowQuery): Promise<FlowPage> {
+    if (!Number.isInteger(q.first) || q.first < 1 || q.first > MAX_PAGE_SIZE) {
+      throw new StoreQueryError(`first must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+    }
+    const orderName = q.orderBy ?? 'time';
+    // Order names reach SQL text, so only the keys of the closed list are accepted.
+    if (!Object.hasOwn(FLOW_ORDERS, orderName)) throw new StoreQueryError(`unknown flow order ${String(orderName)}`);
+    const order = FLOW_ORDERS[orderName];
+    const cursor = q.after === undefined ? undefined : decodeCursor(q.after, orderName);
+    checkRange(q);
+
+    const filtered = filteredFlowsSql(q, q.filter ?? {});
+    const pageParams: Params = { ...filtered.params, limit: q.first + 1 };
+    let keyset = '';
+    if (cursor) {
+      keyset = `WHERE ${order.after}`;
+      pageParams.afterValue = cursor.value;
+      pageParams.afterId = cursor.flowId;
+    }
+    const pageSql = `${filtered.sql} SELECT * FROM filtered ${keyset} ORDER BY ${order.orderBy} LIMIT $limit`;
+    const countSql = `${filtered.sql} SELECT count(*) AS n FROM filtered`;
+
+    // Count and page in one transaction so a flush between them cannot make them disagree.
+    // On an error the connection is closed, which rolls the transaction back.
+    const { rows, count } = await this.read(async (conn) => {
+      await conn.run('BEGIN TRANSACTION');
+      const count = await query(conn, countSql, filtered.params);
+      const rows = await query(conn, pageSql, pageParams);
+      await conn.run('COMMIT');
+      return { rows, count };
+    });
+
+    const hasNextPage = rows.length > q.first;
+    const edges = rows.slice(0, q.first).map((row) => {
+      const flow = toNumbers(row) as unknown as FlowSummaryRow;
+      const cursor = encodeCursor({ order: orderName, value: order.key(flow), flowId: flow.flowId });
+      const { totalBytes: _total, ...summary } = flow;
+      return { node: summary, cursor };
+    });
+    return {
+      edges,
+      pageInfo: { hasNextPage, endCursor: edges.length ? edges[edges.length - 1].cursor : null },
+      totalCount: Number(count[0].n),
+    };
+  }
+
+  async topHosts(q: HostQuery): Promise<HostSummary[]> {
+    const orderName = q.orderBy ?? 'bytes';
+    if (!Object.hasOwn(HOST_ORDERS, orderName)) throw new StoreQueryError(`unknown host order ${String(orderName)}`);
+    const orderBy = HOST_ORDERS[orderName];
+    checkLimit(q.limit);
+    checkRange(q);
+    const where = new Conditions(q);
+    if (q.node !== undefined) where.add('node = $node', { node: q.node });
+    const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip ORDER BY ${orderBy} LIMIT $limit`;
+    const rows = await this.read((conn) => query(conn, sql, { ...where.params, limit: q.limit }));
+    return rows.map((row) => toNumbers(row) as unknown as HostSummary);
+  }
+
+  async trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]> {
+    checkRange(q);
+    if (!Number.isSafeInteger(q.step) || q.step <= 0) throw new StoreQueryError('step must be a positive integer (µs)');
+    // Buckets are aligned to the epoch, so the first one starts at or before `from`.
+    const first = Math.floor(q.from / q.step) * q.step;
+    if (q.to <= first) return [];
+    if ((q.to - first) / q.step > MAX_SERIES_POINTS) {
+      throw new StoreQueryError(`step too small: more than ${MAX_SERIES_POINTS} points in the range`);
+    }
+    const where = new Conditions(q);
+    if (q.node !== undefined) where.add('node = $node', { node: q.node });
+    // generate_series makes every bucket so the ones without traffic come out as zeros.
+    const sql = `
+      WITH buckets AS (
+        SELECT b AS bucket FROM generate_series($first::BIGINT, $last::BIGINT, $step::BIGINT) AS t(b)
+      ), sums AS (
+        SELECT epoch_us(ts) // $step::BIGINT * $step::BIGINT AS bucket,
+               sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows
+        FROM traffic ${where.sql()}
+        GROUP BY 1
+      )
+      SELECT buckets.bucket AS ts, coalesce(sums.bytes, 0) AS bytes,
+             coalesce(sums.packets, 0) AS packets, coalesce(sums.flows, 0) AS flows
+      FROM buckets LEFT JOIN sums USING (bucket)
+      ORDER BY ts`;
+    const rows = await this.read((conn) => query(conn, sql, { ...where.params, first, last: q.to - 1, step: q.step }));
+    return rows.map((row) => toNumbers(row) as unknown as TrafficPoint);
+  }
+
+  async queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
+    checkLimit(q.limit);
+    checkRange(q);
+    // Active at any time in the range: started before its end and last seen at or after its start.
+    const where = new Conditions();
+    where.add('started_at < $to AND last_seen >= $from', { from: timestamp(q.from), to: timestamp(q.to) });
+    if (q.kind !== undefined) where.add('kind = $kind', { kind: q.kind });
+    if (q.host !== undefined) where.add('(source = $host OR target_ip = $host)', { host: q.host });
+    if (q.node !== undefined) where.add('node = $node', { node: q.node });
+    const sql = `
+      SELECT epoch_us(ts) AS ts, anomaly_id AS "anomalyId", node, kind, severity, source,
+             target_ip AS "targetIp", target_port AS "targetPort",
+             epoch_us(started_at) AS "startedAt", epoch_us(last_seen) AS "lastSeen", state,
+             packets, bytes, evidence, summary
+      FROM anomalies ${where.sql()}
+      ORDER BY started_at DESC, anomaly_id ASC
+      LIMIT $limit`;
+    const rows = await this.read((conn) => query(conn, sql, { ...where.params, limit: q.limit }));
+    return rows.map((row) => toNumbers(row) as unknown as AnomalyRecord);
+  }
+
+  async *exportFlows(): AsyncIterable<FlowSummary> {
+    const filtered = filteredFlowsSql(undefined, {});
+    const sql = `${filtered.sql} SELECT * FROM filtered ORDER BY ${FLOW_ORDERS.time.orderBy}`;
+    for await (const row of this.stream(sql, filtered.params)) {
+      const { totalBytes: _total, ...summary } = row as unknown as FlowSummaryRow;
+      yield summary;
+    }
+  }
+
+  async *exportHosts(): AsyncIterable<HostSummary> {
+    const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts GROUP BY ip ORDER BY ${HOST_ORDERS.bytes}`;
+    for await (const row of this.stream(sql, {})) yield row as unknown as HostSummary;
+  }
+
+  /** Rows of a query, one DuckDB chunk (about 2048 rows) at a time, on a connection of its own. */
+  private async *stream(sql: string, params: Params): AsyncGenerator<Record<string, unknown>> {
+    const conn = await this.connect();
+    try {
+      const stmt = await conn.prepare(sql);
+      stmt.bind(params);
+      const result = await stmt.stream();
+      for await (const chunk of result.yieldRowObjects()) {
+        for (const row of chunk) yield toNumbers(row);
+      }
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  private async read<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    return this.readWith(this.opened(), fn);
+  }
+
+  private async readWith<T>(instance: DuckDBInstance, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const conn = await instance.connect();
+    try {
+      return await fn(conn);
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  private connect(): Promise<DuckDBConnection> {
+    return this.opened().connect();
+  }
+
+  private opened(): DuckDBInstance {
+    if (!this.instance) throw new Error(`DuckDB store ${this.path} is not open (call init() first)`);
+    return this.instance;
+  }
+
+  private writable(): { writer: DuckDBConnection; appenders: NonNullable<DuckDbStore['appenders']> } {
+    if (this.readOnly) throw new Error(`DuckDB store ${this.path} is open read-only`);
+    if (!this.writer || !this.appenders) throw new Error(`DuckDB store ${this.path} is not open (call init() first)`);
+    return { writer: this.writer, appenders: this.appenders };
+  }
+
+  /** Runs `op` after every earlier write/flush; a failed one does not block the ones after it. */
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    const run = this.writeQueue.then(op, op);
+    this.writeQueue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** A WHERE clause built together with its bound parameters, so a clause never lacks its value. */
+class Conditions {
+  private readonly clauses: string[] = [];
+  readonly params: Params = {};
+
+  /** With a range: rows whose ts is in [from, to). */
+  constructor(range?: TimeRange) {
+    if (range) this.add('ts >= $from AND ts < $to', { from: timestamp(range.from), to: timestamp(range.to) });
+  }
+
+  add(clause: string, params: Params): void {
+    this.clauses.push(clause);
+    Object.assign(this.params, params);
+  }
+
+  sql(): string {
+    return this.clauses.length ? `WHERE ${this.clauses.join(' AND ')}` : '';
+  }
+}
+
+/**
+ * A `WITH ... filtered AS (...)` prefix: the flows with segments in the range (all segments when
+ * no range), summed, then filtered. Filters on what every segment shares (host, port, transport,
+ * node) go before the GROUP BY so DuckDB reads fewer rows; filters on aggregated values (app and
+ * server name as of the latest segment, total bytes) go after it.
+ */
+function filteredFlowsSql(range: TimeRange | undefined, filter: FlowFilter): { sql: string; params: Params } {
+  const segments = new Conditions(range);
+  if (filter.host !== undefined) segments.add('(client_ip = $host OR server_ip = $host)', { host: filter.host });
+  if (filter.port !== undefined) segments.add('(client_port = $port OR server_port = $port)', { port: filter.port });
+  if (filter.transport !== undefined) segments.add('transport = $transport', { transport: filter.transport });
+  if (filter.node !== undefined) segments.add('node = $node', { node: filter.node });
+
+  const flows = new Conditions();
+  if (filter.app !== undefined) flows.add('app = $app', { app: filter.app });
+  if (filter.serverName !== undefined) flows.add('"serverName" = $serverName', { serverName: filter.serverName });
+  if (filter.minBytes !== undefined) flows.add('"totalBytes" >= $minBytes', { minBytes: filter.minBytes });
+
+  const sql = `
+    WITH summed AS (
+      SELECT ${FLOW_AGGREGATE_COLUMNS} FROM flows ${segments.sql()} GROUP BY flow_id
+    ), filtered AS (
+      SELECT * FROM summed ${flows.sql()}
+    )`;
+  return { sql, params: { ...segments.params, ...flows.params } };
+}
+
+async function query(conn: DuckDBConnection, sql: string, params: Params): Promise<Row[]> {
+  const stmt = await conn.prepare(sql);
+  try {
+    stmt.bind(params);
+    const reader = await stmt.runAndReadAll();
+    return reader.getRowObjects();
+  } finally {
+    stmt.destroySync();
+  }
+}
+
+/**
+ * DuckDB hands BIGINT/UBIGINT/HUGEINT (counters, their sums, epoch_us() times) back as bigint.
+ * Times are selected as epoch_us() rather than TIMESTAMP because the JS conversion of a TIMESTAMP
+ * is a Date, which drops the microseconds. Values up to 2^53 convert exactly, which covers µs
+ * times to the year 2255 and byte counts to 9 PB.
+ */
+function toNumbers(row: Row): Record<string, unknown> {
+  // In place: exports convert every row, and copying them showed up in profiles.
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === 'bigint') row[key] = Number(value);
+  }
+  return row;
+}
+
+function timestamp(us: number): DuckDBTimestampValue {
+  return new DuckDBTimestampValue(BigInt(us));
+}
+
+function checkRange(range: TimeRange): void {
+  if (!Number.isSafeInteger(range.from) || !Number.isSafeInteger(range.to)) {
+    throw new StoreQueryError('from and to must be integers (µs since the epoch)');
+  }
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) throw new StoreQueryError('limit must be a positive integer');
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Appends records to a table's appender. An appender that fails in the middle of a row is left
+ * with a partial row that would shift every later value into the wrong column, so on any error
+ * its buffer is cleared (losing the rows not yet flushed) and the error says so.
+ */
+function appendRows<T>(appender: DuckDBAppender, table: string, records: T[], append: (a: DuckDBAppender, r: T) => void): void {
+  try {
+    for (const record of records) append(appender, record);
+  } catch (err) {
+    appender.clear();
+    throw new Error(`DuckDB store: bad ${table} record (${errorMessage(err)}); ${table} rows written since the last flush were discarded`, { cause: err });
+  }
+}
+
+// The appenders below append in the column order of schema/duckdb.sql. Every value that needs a
+// conversion that can throw (BigInt of a non-integer) is converted before the first append of
+// the row, so a bad record fails before it leaves a partial row.
+
+function appendFlow(a: DuckDBAppender, f: FlowRecord): void {
+  const ts = timestamp(f.ts), firstSeen = timestamp(f.firstSeen), lastSeen = timestamp(f.lastSeen);
+  const counts = [BigInt(f.clientPackets), BigInt(f.clientBytes), BigInt(f.serverPackets), BigInt(f.serverBytes)];
+  a.appendTimestamp(ts);
+  a.appendVarchar(f.flowId);
+  a.appendVarchar(f.node);
+  a.appendVarchar(f.iface);
+  a.appendTimestamp(firstSeen);
+  a.appendTimestamp(lastSeen);
+  a.appendVarchar(f.transport);
+  a.appendUTinyInt(f.ipProto);
+  a.appendVarchar(f.clientIp);
+  a.appendUSmallInt(f.clientPort);
+  a.appendVarchar(f.serverIp);
+  a.appendUSmallInt(f.serverPort);
+  for (const c of counts) a.appendUBigInt(c);
+  a.appendUTinyInt(f.clientTcpFlags);
+  a.appendUTinyInt(f.serverTcpFlags);
+  a.appendVarchar(f.tcpState);
+  a.appendBoolean(f.final);
+  a.appendVarchar(f.app);
+  a.appendVarchar(f.serverName);
+  a.endRow();
+}
+
+function appendHost(a: DuckDBAppender, h: HostRecord): void {
+  const ts = timestamp(h.ts);
+  const counts = [h.bytesSent, h.bytesReceived, h.packetsSent, h.packetsReceived, h.flowsInitiated, h.flowsReceived, h.peers].map(BigInt);
+  a.appendTimestamp(ts);
+  a.appendVarchar(h.node);
+  a.appendVarchar(h.ip);
+  for (const c of counts) a.appendUBigInt(c);
+  a.endRow();
+}
+
+function appendTraffic(a: DuckDBAppender, t: TrafficRecord): void {
+  const ts = timestamp(t.ts);
+  const counts = [t.bytes, t.packets, t.flows].map(BigInt);
+  a.appendTimestamp(ts);
+  a.appendVarchar(t.node);
+  for (const c of counts) a.appendUBigInt(c);
+  a.endRow();
+}
+
+/** Anomalies are few and updated in place, so they go through INSERT OR REPLACE on the primary key. */
+async function upsertAnomalies(conn: DuckDBConnection, anomalies: AnomalyRecord[]): Promise<void> {
+  const stmt = await conn.prepare(`
+    INSERT OR REPLACE INTO anomalies
+      (anomaly_id, ts, node, kind, severity, source, target_ip, target_port, started_at, last_seen,
+       state, packets, bytes, evidence, summary)
+    VALUES ($anomalyId, $ts, $node, $kind, $severity, $source, $targetIp, $targetPort, $startedAt,
+            $lastSeen, $state, $packets, $bytes, $evidence, $summary)`);
+  try {
+    await conn.run('BEGIN TRANSACTION');
+    try {
+      for (const an of anomalies) {
+        stmt.bind({
+          anomalyId: an.anomalyId,
+          ts: timestamp(an.ts),
+          node: an.node,
+          kind: an.kind,
+          severity: an.severity,
+          source: an.source,
+          targetIp: an.targetIp,
+          targetPort: an.targetPort,
+          startedAt: timestamp(an.startedAt),
+          lastSeen: timestamp(an.lastSeen),
+          state: an.state,
+          packets: an.packets,
+          bytes: an.bytes,
+          evidence: an.evidence,
+          summary: an.summary,
+        });
+        await stmt.run();
+      }
+      await conn.run('COMMIT');
+    } catch (err) {
+      await conn.run('ROLLBACK');
+      throw err;
+    }
+  } finally {
+    stmt.destroySync();
+  }
+}
