@@ -9,6 +9,7 @@ import { isSupportedLinkType } from '../decode/index.js';
 import { R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from '../flow/aggregator.js';
 import type { FlowStore, RecordBatch } from '../store/types.js';
+import { isoMicros } from '../store/time.js';
 import { CaptureFileError, CaptureFileReader, type PacketHandler } from './pcap-file.js';
 
 export interface ImportProgress {
@@ -144,8 +145,8 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   const seconds = elapsed();
   return {
     ...stats,
-    firstPacket: stats.firstPacket ? new Date(stats.firstPacket / 1000).toISOString() : '',
-    lastPacket: stats.lastPacket ? new Date(stats.lastPacket / 1000).toISOString() : '',
+    firstPacket: stats.firstPacket >= 0 ? isoMicros(stats.firstPacket) : '',
+    lastPacket: stats.lastPacket >= 0 ? isoMicros(stats.lastPacket) : '',
     files,
     seconds: Math.round(seconds * 1000) / 1000,
     packetsPerSecond: seconds > 0 ? Math.round(stats.packets / seconds) : 0,

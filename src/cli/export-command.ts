@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { FlowSummary, HostSummary } from '../store/types.js';
+import { isoMicros } from '../store/time.js';
 
 export type ExportKind = 'flows' | 'hosts';
 export type ExportFormat = 'jsonl' | 'csv';
@@ -20,14 +21,6 @@ export const HOST_FIELDS = [
 ] as const satisfies readonly (keyof HostSummary)[];
 
 const TIME_FIELDS = new Set(['firstSeen', 'lastSeen']);
-
-/** ISO 8601 with microseconds, UTC: 2024-05-01T12:00:00.123456Z. */
-export function isoMicros(us: number): string {
-  const ms = Math.floor(us / 1000);
-  const iso = new Date(ms).toISOString(); // ...ss.mmmZ
-  const micros = String(Math.floor(us) % 1000).padStart(3, '0');
-  return `${iso.slice(0, -1)}${micros}Z`;
-}
 
 function csvField(v: unknown): string {
   const s = String(v);

@@ -16,7 +16,7 @@ import {
   nextTcpState,
   senderIsClient,
 } from './direction.js';
-import { FlowTable } from './flow-table.js';
+import { FlowTable, NO_SEGMENT } from './flow-table.js';
 import { finish, mix } from './hash.js';
 import { HostTable } from './host-table.js';
 
@@ -77,7 +77,7 @@ export interface AggregatorStats {
   /** Distinct host addresses seen. */
   hosts: number;
   malformedByReason: Record<string, number>;
-  /** Time of the first and last packet (µs), 0 before any. */
+  /** Time of the first and last packet (µs), -1 before any. */
   firstPacket: number;
   lastPacket: number;
 }
@@ -107,8 +107,9 @@ export class Aggregator {
   nonIp = 0;
   fragments = 0;
   flowsStarted = 0;
-  private firstPacket = 0;
-  private lastPacket = 0;
+  /** Time of the first and last packet (µs); -1 before any (0 is a valid time: pcapng simple packet blocks have none). */
+  private firstPacket = -1;
+  private lastPacket = -1;
   private readonly malformedCounts = new Float64Array(MALFORMED_REASONS.length);
   private readonly hostsSeen = new Set<string>();
 
@@ -146,7 +147,7 @@ export class Aggregator {
     const bytes = wirelen > caplen ? wirelen : caplen;
     this.packets++;
     this.bytes += bytes;
-    if (this.firstPacket === 0) this.firstPacket = ts;
+    if (this.firstPacket < 0) this.firstPacket = ts;
     if (ts > this.lastPacket) this.lastPacket = ts;
     if (pkt.malformed !== 0) {
       this.malformed++;
@@ -211,7 +212,7 @@ export class Aggregator {
     flows.totalPackets[d]++;
     flows.totalBytes[d] += bytes;
     if (ts > flows.lastSeen[f]) flows.lastSeen[f] = ts;
-    if (flows.segStart[f] === 0) {
+    if (flows.segStart[f] === NO_SEGMENT) {
       flows.segStart[f] = ts;
       flows.segBase[f] = this.interval * this.intervalUs;
     }
@@ -361,7 +362,7 @@ export class Aggregator {
     for (let f = 0; f < flows.high; f++) {
       if (!flows.used[f]) continue;
       if (now - flows.lastSeen[f] > this.idleTimeoutOf(f)) this.endFlow(f);
-      else if (flows.segStart[f] !== 0 && boundary - flows.segBase[f] >= this.activeUs) {
+      else if (flows.segStart[f] !== NO_SEGMENT && boundary - flows.segBase[f] >= this.activeUs) {
         this.emitSegment(f, false);
         flows.segBase[f] = boundary;
       }
@@ -409,7 +410,7 @@ export class Aggregator {
 
   private emitSegment(f: number, final: boolean): void {
     const flows = this.flows;
-    if (flows.segStart[f] === 0) return; // nothing since the last export
+    if (flows.segStart[f] === NO_SEGMENT) return; // nothing since the last export
     const d = f * 2;
     const proto = flows.keyProto[f];
     const record: FlowRecord = {
@@ -439,7 +440,7 @@ export class Aggregator {
     this.out.flows.push(record);
     flows.segPackets[d] = flows.segPackets[d + 1] = 0;
     flows.segBytes[d] = flows.segBytes[d + 1] = 0;
-    flows.segStart[f] = 0;
+    flows.segStart[f] = NO_SEGMENT;
   }
 
   private flowId(f: number): string {

@@ -6,6 +6,9 @@ import type { DecodedPacket } from '../decode/packet.js';
 import { finish, mix, pow2AtLeast } from './hash.js';
 import { OpenIndex, growFloat64, growInt32, growUint16, growUint32, growUint8 } from './open-index.js';
 
+/** segStart of a flow with nothing to export since its last segment. */
+export const NO_SEGMENT = -1;
+
 export class FlowTable {
   cap = 0;
   /** Live flows. */
@@ -28,7 +31,7 @@ export class FlowTable {
   clientIsA = new Uint8Array(0);
   firstSeen = new Float64Array(0);
   lastSeen = new Float64Array(0);
-  /** First packet of the segment not yet exported (µs), 0 when the segment is empty. */
+  /** First packet of the segment not yet exported (µs), NO_SEGMENT when the segment is empty. */
   segStart = new Float64Array(0);
   /** Interval boundary from which the active timeout of the current segment counts (µs). */
   segBase = new Float64Array(0);
@@ -122,7 +125,7 @@ export class FlowTable {
     this.totalBytes[d] = this.totalBytes[d + 1] = 0;
     this.tcpFlags[d] = this.tcpFlags[d + 1] = 0;
     this.tcpState[f] = 0;
-    this.segStart[f] = 0;
+    this.segStart[f] = NO_SEGMENT;
     this.lastInterval[f] = -1;
     this.lastPublished[f] = 0;
     this.index.place(f, this.pendingHash);
