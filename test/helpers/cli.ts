@@ -1,0 +1,262 @@
+/**
+ * Runs the flowlens CLI as a real child process (`node --import tsx
+ * src/cli/main.ts ...` from the repository root) and parses its output.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { byTime, directionTotals, isoMicros, type Frame } from './frames.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI_MAIN = join(REPO_ROOT, 'src', 'cli', 'main.ts');
+
+export function cliExists(): boolean {
+  return existsSync(CLI_MAIN);
+}
+
+/** The parent's environment without FLOWLENS_* settings, so tests never pick up a developer's store. */
+function hermeticEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { NO_COLOR: '1', FORCE_COLOR: '0' };
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWLENS_')) env[k] = v;
+  return env;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env: hermeticEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A fresh temp directory, removed after `fn` (pass or fail). */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'flowlens-test-'));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface FileSummary {
+  path: string;
+  packets: number;
+  bytes: number;
+  malformed: number;
+  error?: string;
+}
+
+export interface ImportSummary {
+  packets: number;
+  bytes: number;
+  flows: number;
+  hosts: number;
+  malformed: number;
+  malformedByReason: Record<string, number>;
+  nonIp: number;
+  fragments: number;
+  seconds: number;
+  files: FileSummary[];
+}
+
+export interface ImportResult extends CliResult {
+  summary: ImportSummary;
+}
+
+function describe(r: CliResult): string {
+  return `exit ${r.code}${r.signal ? ` (signal ${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** Parse the single JSON object `import --json` prints on stdout. */
+export function parseSummary(r: CliResult): ImportSummary {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(r.stdout);
+  } catch {
+    assert.fail(`import --json stdout is not exactly one JSON object: ${describe(r)}`);
+  }
+  assert.equal(typeof parsed, 'object', `summary is not an object: ${describe(r)}`);
+  return parsed as ImportSummary;
+}
+
+/**
+ * `flowlens import FILES --db DB --json [extra]`. By default asserts exit 0;
+ * pass `expectCode` for other outcomes (null skips the check).
+ */
+export async function importFiles(db: string, files: string[], o: { extra?: string[]; expectCode?: number | null } = {}): Promise<ImportResult> {
+  const r = await runCli(['import', ...files, '--db', db, '--json', ...(o.extra ?? [])]);
+  const expect = o.expectCode === undefined ? 0 : o.expectCode;
+  if (expect !== null) assert.equal(r.code, expect, `unexpected exit code: ${describe(r)}`);
+  return { ...r, summary: parseSummary(r) };
+}
+
+export interface FlowRecord {
+  flowId: string;
+  node: string;
+  iface: string;
+  firstSeen: string;
+  lastSeen: string;
+  transport: string;
+  ipProto: number;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  clientPackets: number;
+  clientBytes: number;
+  serverPackets: number;
+  serverBytes: number;
+  clientTcpFlags: number;
+  serverTcpFlags: number;
+  tcpState: string;
+  app: string;
+  serverName: string;
+}
+
+export interface HostRecord {
+  ip: string;
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsReceived: number;
+  flowsInitiated: number;
+  flowsReceived: number;
+  flows: number;
+  peers: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export function parseJsonl<T>(text: string): T[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as T);
+}
+
+async function exportJsonl<T>(what: 'flows' | 'hosts', db: string): Promise<T[]> {
+  const r = await runCli(['export', what, '--db', db, '--format', 'jsonl']);
+  assert.equal(r.code, 0, `export ${what} failed: ${describe(r)}`);
+  return parseJsonl<T>(r.stdout);
+}
+
+/** `export flows --format jsonl`, parsed. Numbers must be JSON numbers (no coercion: strings would fail the assertions). */
+export function exportFlows(db: string): Promise<FlowRecord[]> {
+  return exportJsonl<FlowRecord>('flows', db);
+}
+
+/** `export hosts --format jsonl`, parsed. */
+export function exportHosts(db: string): Promise<HostRecord[]> {
+  return exportJsonl<HostRecord>('hosts', db);
+}
+
+/** Find the single flow between two IPs (either direction); fails if not exactly one. */
+export function flowBetween(flows: FlowRecord[], a: string, b: string, pred: (f: FlowRecord) => boolean = () => true): FlowRecord {
+  const hits = flows.filter((f) => ((f.clientIp === a && f.serverIp === b) || (f.clientIp === b && f.serverIp === a)) && pred(f));
+  assert.equal(hits.length, 1, `expected exactly one flow between ${a} and ${b}, got ${hits.length}: ${JSON.stringify(flows, null, 1)}`);
+  return hits[0];
+}
+
+/** The fields that must not depend on the capture file format or interface. */
+export function flowEssence(f: FlowRecord): Omit<FlowRecord, 'flowId' | 'iface' | 'node' | 'app' | 'serverName'> {
+  const { flowId: _id, iface: _i, node: _n, app: _a, serverName: _s, ...rest } = f;
+  return rest;
+}
+
+export function sortFlows<T extends FlowRecord>(flows: T[]): T[] {
+  const key = (f: FlowRecord): string => `${f.transport}|${f.clientIp}|${f.clientPort}|${f.serverIp}|${f.serverPort}|${f.firstSeen}`;
+  return [...flows].sort((x, y) => key(x).localeCompare(key(y)));
+}
+
+// ---------------------------------------------------------------- expectations
+
+/** What a test knows about a flow besides what its frames say. */
+export interface FlowMeta {
+  transport: string;
+  ipProto: number;
+  clientIp: string;
+  serverIp: string;
+  clientPort?: number;
+  serverPort?: number;
+  tcpState: string;
+  clientTcpFlags?: number;
+  serverTcpFlags?: number;
+}
+
+/** Expected export record for a flow made of `frames` (timestamps, per-direction counts and wire bytes). */
+export function expectedFlow(meta: FlowMeta, frames: Frame[]): Partial<FlowRecord> {
+  assert.ok(frames.length > 0, 'a flow needs frames');
+  const sorted = byTime(frames);
+  return {
+    ...meta,
+    ...directionTotals(frames),
+    firstSeen: isoMicros(sorted[0].ts),
+    lastSeen: isoMicros(sorted[sorted.length - 1].ts),
+  };
+}
+
+/** Assert the fields named in `expected` (and only those) equal the record's. */
+export function assertFlow(actual: FlowRecord | undefined, expected: Partial<FlowRecord>, label = ''): void {
+  assert.ok(actual, `${label}: flow missing; expected ${JSON.stringify(expected)}`);
+  const picked = Object.fromEntries(Object.keys(expected).map((k) => [k, actual[k as keyof FlowRecord]]));
+  assert.deepEqual(picked, expected, `${label}: flow ${JSON.stringify(actual)}`);
+}
+
+/** Find the flow whose client and server IPs are exactly `clientIp` and `serverIp` (and predicate); fails if not exactly one. */
+export function findFlow(flows: FlowRecord[], clientIp: string, serverIp: string, pred: (f: FlowRecord) => boolean = () => true): FlowRecord {
+  const hits = flows.filter((f) => f.clientIp === clientIp && f.serverIp === serverIp && pred(f));
+  if (hits.length !== 1) {
+    // Report the flows between the two hosts in either orientation to make role mistakes obvious.
+    const near = flows.filter((f) => [f.clientIp, f.serverIp].includes(clientIp) && [f.clientIp, f.serverIp].includes(serverIp));
+    assert.fail(`expected exactly one flow ${clientIp} -> ${serverIp}, got ${hits.length}; flows between them: ${JSON.stringify(near)}`);
+  }
+  return hits[0];
+}
+
+/** Lines of `text` that look like a JavaScript stack trace (an uncaught crash). */
+export function stackTraceLines(text: string): string[] {
+  return text.split('\n').filter((l) => /^\s+at .+(:\d+:\d+\)?|\(native\))$/.test(l));
+}
+
+export function linesMentioning(text: string, needle: string): string[] {
+  return text.split('\n').filter((l) => l.includes(needle));
+}
+
+/** Run every check, then fail once listing all that failed (so one run reports every broken case). */
+export function assertEach(checks: [label: string, check: () => void][]): void {
+  const failures: string[] = [];
+  for (const [label, check] of checks) {
+    try {
+      check();
+    } catch (e) {
+      failures.push(`${label}: ${(e as Error).message}`);
+    }
+  }
+  assert.deepEqual(failures, [], `${failures.length} of ${checks.length} cases failed:\n${failures.join('\n\n')}`);
+}
