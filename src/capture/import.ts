@@ -94,7 +94,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
       aggregator.setIface(opts.iface ?? basename(path));
       const warned = new Set<number>();
       for (;;) {
-        const more = await reader.readChunk(onPacket);
+        const more = await reader.readChunk(onPacket, opts.signal);
         for (const lt of reader.linkTypes) {
           if (!isSupportedLinkType(lt) && !warned.has(lt)) {
             warned.add(lt);

@@ -84,6 +84,8 @@ export class CaptureFileReader {
 
   /** Set when the file ends inside a record. */
   truncated: Truncation | null = null;
+  /** A read was abandoned on abort and may still be pending in the thread pool. */
+  private abandonedRead = false;
 
   constructor(path: string) {
     this.path = path;
@@ -138,21 +140,25 @@ export class CaptureFileReader {
   async close(): Promise<void> {
     const fh = this.fh;
     this.fh = null;
-    if (fh) await fh.close();
+    if (!fh) return;
+    // Closing waits for a pending read, which on a quiet pipe may never complete.
+    if (this.abandonedRead) void fh.close().catch(() => {});
+    else await fh.close();
   }
 
   /**
    * Hands every packet of the next chunk to `onPacket`. Returns false at the end of the file.
    * Throws CaptureFileError when the file is corrupt from here on; packets before stay delivered.
    */
-  async readChunk(onPacket: PacketHandler): Promise<boolean> {
+  async readChunk(onPacket: PacketHandler, signal?: AbortSignal): Promise<boolean> {
     if (this.format === 'pcap') this.parsePcap(onPacket);
     else this.parsePcapng(onPacket);
     if (this.eof) {
       if (this.pos < this.filled && this.truncated === null) this.noteTruncation();
       return false;
     }
-    await this.refill();
+    await this.refill(signal);
+    if (signal?.aborted) return false;
     if (this.eof && this.pos >= this.filled) return false;
     return true;
   }
@@ -339,7 +345,7 @@ export class CaptureFileReader {
   }
 
   /** Moves the unread tail to the front of the buffer and reads after it. */
-  private async refill(): Promise<void> {
+  private async refill(signal?: AbortSignal): Promise<void> {
     const tail = this.filled - this.pos;
     if (this.pos > 0) {
       if (tail > 0) this.buf.copy(this.buf, 0, this.pos, this.filled);
@@ -347,13 +353,37 @@ export class CaptureFileReader {
       this.pos = 0;
       this.filled = tail;
     }
-    await this.fill(this.buf.length);
+    await this.fill(this.filled + 1, signal);
   }
 
-  private async fill(upTo: number): Promise<void> {
+  /**
+   * Reads until at least `minFilled` bytes are buffered (or the end of the file), taking whatever
+   * each read gives: a pipe or FIFO delivers packets as they come instead of waiting for a full chunk.
+   */
+  private async fill(minFilled: number, signal?: AbortSignal): Promise<void> {
     if (!this.fh) return;
-    while (this.filled < upTo && !this.eof) {
-      const { bytesRead } = await this.fh.read(this.buf, this.filled, upTo - this.filled, this.base + this.filled);
+    while (this.filled < minFilled && !this.eof) {
+      const position = this.fileSize > 0 ? this.base + this.filled : null; // null: a pipe reads on
+      const read = this.fh.read(this.buf, this.filled, this.buf.length - this.filled, position);
+      let bytesRead: number;
+      if (signal) {
+        // On a pipe a read waits for the writer; an abort must not wait with it.
+        const aborted = new Promise<null>((resolve) => {
+          if (signal.aborted) resolve(null);
+          else signal.addEventListener('abort', () => resolve(null), { once: true });
+        });
+        const result = await Promise.race([read, aborted]);
+        if (result === null) {
+          this.abandonedRead = true;
+          // The buffer may still be written into by the abandoned read: never parse it again.
+          this.buf = Buffer.allocUnsafe(0);
+          this.filled = this.pos = 0;
+          return;
+        }
+        bytesRead = result.bytesRead;
+      } else {
+        bytesRead = (await read).bytesRead;
+      }
       if (bytesRead === 0) this.eof = true;
       this.filled += bytesRead;
     }

@@ -74,11 +74,22 @@ async function main(): Promise<void> {
     if (err instanceof CommanderError) {
       // commander has printed the message already; help and version exit 0.
       process.exitCode = err.exitCode === 0 ? 0 : 2;
-      return;
+    } else {
+      process.stderr.write(`flowlens: ${(err as Error).message}\n`);
+      process.exitCode = 1;
     }
-    process.stderr.write(`flowlens: ${(err as Error).message}\n`);
-    process.exitCode = 1;
   }
+  // The command is done: leave even if a read on a quiet pipe is still pending in the thread
+  // pool, once stdout (asynchronous when it is a pipe) has been written out.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  if (process.exitCode === 130) {
+    // Interrupted and cleaned up: end by the signal itself, as shells expect of Ctrl-C (status 130).
+    // This also avoids waiting, at exit, for a thread-pool read blocked on a quiet pipe.
+    process.removeAllListeners('SIGINT');
+    process.kill(process.pid, 'SIGINT');
+    return;
+  }
+  process.exit(process.exitCode ?? 0);
 }
 
 await main();
