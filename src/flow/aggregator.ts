@@ -120,6 +120,8 @@ export class Aggregator {
   private intervalFlows = 0;
 
   private readonly fragmentsPending = new Map<string, FragmentEntry>();
+  private readonly ifaceNames: string[];
+  private ifaceIndex = 0;
 
   private out: RecordBatch = { flows: [], hosts: [], traffic: [] };
 
@@ -139,6 +141,7 @@ export class Aggregator {
     let h = 0x2545f491;
     for (let i = 0; i < this.opts.node.length; i++) h = mix(h, this.opts.node.charCodeAt(i));
     this.nodeHash = finish(h);
+    this.ifaceNames = [this.opts.iface];
   }
 
   /** Accounts one captured frame. */
@@ -246,9 +249,11 @@ export class Aggregator {
     this.malformedCounts[reason]++;
   }
 
-  /** Labels the records of flows exported from now on (the file being imported, the interface). */
+  /** Labels the flows that start from now on (the file being imported, the interface). */
   setIface(iface: string): void {
-    this.opts.iface = iface;
+    let i = this.ifaceNames.indexOf(iface);
+    if (i < 0) i = this.ifaceNames.push(iface) - 1;
+    this.ifaceIndex = i;
   }
 
   /** Records ready to be written, handed over once. */
@@ -303,6 +308,7 @@ export class Aggregator {
     flows.clientIsA[f] = srcIsClient === flows.srcIsA ? 1 : 0;
     flows.firstSeen[f] = ts;
     flows.lastSeen[f] = ts;
+    flows.iface[f] = this.ifaceIndex;
     if (pkt.ipProto === IPPROTO_TCP) flows.tcpState[f] = initialTcpState(pkt.tcpFlags);
     flows.idHi[f] = finish(mix(flows.hash[f], this.nodeHash));
     flows.idLo[f] = finish(mix(mix(mix(flows.hash[f] ^ 0x9e3779b9, ts % 4294967296), Math.floor(ts / 4294967296)), this.nodeHash));
@@ -417,7 +423,7 @@ export class Aggregator {
       ts: flows.segStart[f],
       flowId: this.flowId(f),
       node: this.opts.node,
-      iface: this.opts.iface,
+      iface: this.ifaceNames[flows.iface[f]],
       firstSeen: flows.firstSeen[f],
       lastSeen: flows.lastSeen[f],
       transport: TRANSPORT_NAMES[proto],
@@ -457,7 +463,7 @@ export class Aggregator {
     return {
       flowId: this.flowId(f),
       node: this.opts.node,
-      iface: this.opts.iface,
+      iface: this.ifaceNames[flows.iface[f]],
       firstSeen: flows.firstSeen[f],
       lastSeen: flows.lastSeen[f],
       transport: TRANSPORT_NAMES[proto],

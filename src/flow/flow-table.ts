@@ -49,6 +49,8 @@ export class FlowTable {
   lastPublished = new Float64Array(0);
   idHi = new Uint32Array(0);
   idLo = new Uint32Array(0);
+  /** Index of the interface (or file) the flow was first seen on, in the aggregator's list of names. */
+  iface = new Uint16Array(0);
 
   /** Set by find(): whether the packet's source is endpoint A of the key. */
   srcIsA = false;
@@ -181,6 +183,7 @@ export class FlowTable {
     this.lastPublished = growFloat64(this.lastPublished, cap);
     this.idHi = growUint32(this.idHi, cap);
     this.idLo = growUint32(this.idLo, cap);
+    this.iface = growUint16(this.iface, cap);
     this.cap = cap;
     this.index = OpenIndex.rebuild(pow2AtLeast(cap * 2), this.used, this.hash, this.high);
   }
