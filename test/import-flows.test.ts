@@ -6,6 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   LINKTYPE,
@@ -32,7 +33,7 @@ import {
   type TimedPacket,
 } from './helpers/frames.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
-import { assertFlow, exportFlows, exportHosts, expectedFlow, findFlow, importFiles, withTempDir, type FlowMeta, type FlowRecord, type HostRecord, type ImportSummary } from './helpers/cli.js';
+import { FLOW_FIELDS, assertFlow, exportFlows, exportHosts, expectedFlow, findFlow, importFiles, runCli, withTempDir, type FlowMeta, type FlowRecord, type HostRecord, type ImportSummary } from './helpers/cli.js';
 
 const BASE = 1_700_000_000;
 const FIN = 1,
@@ -75,6 +76,7 @@ describe('flowlens import: flows', () => {
       assert.equal(summary.hosts, 8);
       assert.equal(summary.malformed, 0, JSON.stringify(summary.malformedByReason));
       assert.equal(flows.length, 4, JSON.stringify(flows));
+      for (const f of flows) assert.deepEqual(Object.keys(f).sort(), [...FLOW_FIELDS].sort(), 'JSONL record fields');
 
       assertFlow(findFlow(flows, '10.3.0.1', '10.3.0.2'), expectedFlow({ transport: 'tcp', ipProto: 6, clientIp: '10.3.0.1', clientPort: 22, serverIp: '10.3.0.2', serverPort: 60000, tcpState: 'closed', clientTcpFlags: SYN | ACK | PSH | FIN, serverTcpFlags: SYN | ACK | PSH | FIN }, syn), 'SYN sender');
       assertFlow(findFlow(flows, '10.3.0.3', '10.3.0.4'), expectedFlow({ transport: 'tcp', ipProto: 6, clientIp: '10.3.0.3', clientPort: 52000, serverIp: '10.3.0.4', serverPort: 443, tcpState: 'established', clientTcpFlags: PSH | ACK, serverTcpFlags: PSH | ACK }, mid), 'mid-stream');
@@ -260,5 +262,23 @@ describe('flowlens import: flows', () => {
       }
     });
   });
-});
 
+  it('export flows --format csv has a header with the contract field names and one row per flow', async () => {
+    await withTempDir(async (dir) => {
+      const a = eth(udpExchange({ client: { ip: '10.11.0.1', port: 49000 }, server: { ip: '10.11.0.2', port: 5001 }, start: ts(BASE), messages: [{ from: 'client', bytes: 10 }, { from: 'server', bytes: 20 }] }));
+      const b = eth(tcpConversation({ client: { ip: '10.11.0.3', port: 49001 }, server: { ip: '10.11.0.4', port: 80 }, start: ts(BASE + 1), data: [{ from: 'client', bytes: 10 }] }));
+      const { db } = await importEthernet(dir, [...a, ...b]);
+      const out = join(dir, 'flows.csv');
+      const r = await runCli(['export', 'flows', '--db', db, '--format', 'csv', '--output', out]);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = readFileSync(out, 'utf8').trim().split(/\r?\n/);
+      assert.deepEqual(lines[0].split(',').map((h) => h.replace(/^"|"$/g, '')), FLOW_FIELDS);
+      assert.equal(lines.length, 3, lines.join('\n'));
+      const col = (name: string) => FLOW_FIELDS.indexOf(name);
+      const rows = lines.slice(1).map((l) => l.split(',').map((v) => v.replace(/^"|"$/g, '')));
+      const udpRow = rows.find((row) => row[col('clientIp')] === '10.11.0.1');
+      assert.ok(udpRow, lines.join('\n'));
+      assert.deepEqual([udpRow[col('transport')], udpRow[col('clientPackets')], udpRow[col('serverBytes')]], ['udp', '1', String(a[1].data.length)]);
+    });
+  });
+});

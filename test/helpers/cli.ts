@@ -116,6 +116,9 @@ export async function importFiles(db: string, files: string[], o: { extra?: stri
   return { ...r, summary: parseSummary(r) };
 }
 
+/** Flow export fields in contract order (CSV header). */
+export const FLOW_FIELDS = ['flowId', 'node', 'iface', 'firstSeen', 'lastSeen', 'transport', 'ipProto', 'clientIp', 'clientPort', 'serverIp', 'serverPort', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes', 'clientTcpFlags', 'serverTcpFlags', 'tcpState', 'app', 'serverName'];
+
 export interface FlowRecord {
   flowId: string;
   node: string;
@@ -255,8 +258,9 @@ export function assertEach(checks: [label: string, check: () => void][]): void {
     try {
       check();
     } catch (e) {
-      failures.push(`${label}: ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      failures.push(msg.startsWith(label) ? msg : `${label}: ${msg}`);
     }
   }
-  assert.deepEqual(failures, [], `${failures.length} of ${checks.length} cases failed:\n${failures.join('\n\n')}`);
+  if (failures.length) assert.fail(`${failures.length} of ${checks.length} cases failed:\n\n${failures.join('\n\n')}`);
 }
