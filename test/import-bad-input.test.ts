@@ -232,7 +232,11 @@ describe('flowlens import: bad input', () => {
       const flows = await exportFlows(db);
       assert.equal(flows.length, 4, JSON.stringify(flows));
       // The malformed packet must not be counted into the flow it seems to belong to.
-      assertEach(convs.map((c, i) => [cases[i].name, () => assertFlow(findFlow(flows, c.meta.clientIp, c.meta.serverIp), expectedFlow(c.meta, c.frames), cases[i].name)]));
+      assertEach([
+        ...convs.map((c, i): [string, () => void] => [cases[i].name, () => assertFlow(findFlow(flows, c.meta.clientIp, c.meta.serverIp), expectedFlow(c.meta, c.frames), cases[i].name)]),
+        // A malformed IP packet is malformed, not also non-IP.
+        ['nonIp', () => assert.equal(s.nonIp, 0, `nonIp counts malformed IP packets: ${JSON.stringify(s)}`)],
+      ]);
     });
   });
 
