@@ -176,22 +176,30 @@ describe('flowlens import: bad input', () => {
       interface Case {
         name: string;
         bad: (c: ReturnType<typeof conv>) => Frame;
+        /**
+         * Whether the malformed packet still belongs to its flow: when its ports can be read it does,
+         * as in tshark (the reference for per-flow counts), which also counts such frames by 5-tuple.
+         * Without a usable IP header there is no flow to count it in.
+         */
+        inFlow: boolean;
       }
       // Each malformed packet sits in the middle of a good conversation with the same addresses and ports.
       const seg = (c: ReturnType<typeof conv>, o: Partial<Parameters<typeof tcp>[0]> = {}) => tcp({ srcPort: c.meta.clientPort!, dstPort: 80, seq: 1101, ack: 5001, flags: 0x18, payload: payload(30), ...o });
       const at = (c: ReturnType<typeof conv>) => c.packets[4].ts + 500_000n;
       const cases: Case[] = [
-        { name: 'ipv4-ihl-below-20', bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c), ihlWords: 4 })) }) },
+        { name: 'ipv4-ihl-below-20', inFlow: false, bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c), ihlWords: 4 })) }) },
         {
           name: 'ipv4-total-length-beyond-frame',
+          inFlow: true,
           bad: (c) => {
             const good = ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c) });
             return { ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c), totalLength: good.length + 100 })) };
           },
         },
-        { name: 'tcp-data-offset-below-5', bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c, { dataOffsetWords: 3 }) })) }) },
+        { name: 'tcp-data-offset-below-5', inFlow: true, bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c, { dataOffsetWords: 3 }) })) }) },
         {
           name: 'snaplen-cut-inside-tcp-header',
+          inFlow: true,
           bad: (c) => {
             const full = encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c) }));
             return { ts: at(c), data: full.subarray(0, 14 + 20 + 10), origLen: full.length };
@@ -200,11 +208,13 @@ describe('flowlens import: bad input', () => {
       ];
       const files: string[] = [];
       const convs = cases.map((k, i) => conv(10 + i));
+      const badFrames: Frame[] = [];
       let totalPackets = 0;
       let totalBytes = 0;
       cases.forEach((k, i) => {
         const c = convs[i];
-        const bad = k.bad(c);
+        const bad = { ...k.bad(c), from: 'client' as const };
+        badFrames.push(bad);
         const frames = [...c.frames.slice(0, 5), bad, ...c.frames.slice(5)];
         totalPackets += frames.length;
         totalBytes += frames.reduce((n, f) => n + (f.origLen ?? f.data.length), 0);
@@ -231,9 +241,17 @@ describe('flowlens import: bad input', () => {
       assert.equal(s.bytes, totalBytes);
       const flows = await exportFlows(db);
       assert.equal(flows.length, 4, JSON.stringify(flows));
-      // The malformed packet must not be counted into the flow it seems to belong to.
+      // A malformed packet counts in its flow exactly when its ports could be read (see Case.inFlow).
       assertEach([
-        ...convs.map((c, i): [string, () => void] => [cases[i].name, () => assertFlow(findFlow(flows, c.meta.clientIp, c.meta.serverIp), expectedFlow(c.meta, c.frames), cases[i].name)]),
+        ...convs.map((c, i): [string, () => void] => [
+          cases[i].name,
+          () =>
+            assertFlow(
+              findFlow(flows, c.meta.clientIp, c.meta.serverIp),
+              expectedFlow(c.meta, cases[i].inFlow ? [...c.frames, badFrames[i]] : c.frames),
+              cases[i].name,
+            ),
+        ]),
         // A malformed IP packet is malformed, not also non-IP.
         ['nonIp', () => assert.equal(s.nonIp, 0, `nonIp counts malformed IP packets: ${JSON.stringify(s)}`)],
       ]);

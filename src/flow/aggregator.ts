@@ -172,7 +172,7 @@ export class Aggregator {
     this.intervalPackets++;
 
     if (pkt.kind !== KIND_IP) {
-      this.nonIp++;
+      if (pkt.malformed === 0) this.nonIp++; // a broken IP header is malformed, not non-IP
       return;
     }
 
