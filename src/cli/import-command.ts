@@ -1,4 +1,5 @@
 // `flowlens import FILE...`
+import { importThroughServer } from '../api/client.js';
 import { importFiles, type ImportSummary } from '../capture/import.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { Logger } from './logger.js';
@@ -8,10 +9,15 @@ import type { FlowOptions } from './options.js';
 export interface ImportCommandOptions extends FlowOptions, StoreOptions {
   json?: boolean;
   progress?: boolean;
+  /** URL of a running `flowlens serve` to import through, and its token. */
+  server?: string;
+  token?: string;
 }
 
 /** Runs the import and returns the process exit code. */
 export async function runImport(files: string[], opts: ImportCommandOptions, logger: Logger): Promise<number> {
+  // A running server is the store's one writer: import through it.
+  if (opts.server) return report(await importThroughServer(files, { server: opts.server, token: opts.token, node: opts.node }), opts);
   const store = await openStore(opts);
   const progress = new Progress(logger);
   const abort = new AbortController();
@@ -56,7 +62,11 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
     process.off('SIGTERM', onSigint);
     await store.close();
   }
+  return report(summary, opts);
+}
 
+/** Prints the summary and returns the exit code. */
+function report(summary: ImportSummary, opts: ImportCommandOptions): number {
   const failed = summary.files.filter((f) => f.error);
   for (const f of failed) process.stderr.write(`flowlens: ${f.path}: ${f.error}\n`);
   if (opts.json) {

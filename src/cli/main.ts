@@ -3,6 +3,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { createLogger } from './logger.js';
 import { runImport } from './import-command.js';
+import { addServeCommand } from './serve-command.js';
 import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
 import { addFlowOptions, addStoreOptions, flowOptionsFrom } from './options.js';
 import type { StoreOptions } from '../store/index.js';
@@ -31,14 +32,16 @@ export function buildProgram(): Command {
     .description('import pcap/pcapng files into the store')
     .argument('<file...>', 'capture files (pcap or pcapng)')
     .option('--json', 'print the summary as one JSON object on stdout')
-    .option('--no-progress', 'no progress bar or progress lines');
+    .option('--no-progress', 'no progress bar or progress lines')
+    .addOption(new Option('--server <url>', 'import through a running `flowlens serve` (it owns the store)').env('FLOWLENS_SERVER'))
+    .addOption(new Option('--token <token>', "the server's bearer token").env('FLOWLENS_TOKEN'));
   addStoreOptions(importCmd);
   addFlowOptions(importCmd);
   importCmd.action(async (files: string[], o: Record<string, unknown>) => {
     const logger = createLogger(program.opts().logLevel);
     process.exitCode = await runImport(
       files,
-      { ...storeOptionsFrom(o), ...flowOptionsFrom(o), json: Boolean(o.json), progress: o.progress as boolean },
+      { ...storeOptionsFrom(o), ...flowOptionsFrom(o), json: Boolean(o.json), progress: o.progress as boolean, server: o.server as string | undefined, token: o.token as string | undefined },
       logger,
     );
   });
@@ -57,6 +60,8 @@ export function buildProgram(): Command {
       output: o.output as string | undefined,
     });
   });
+
+  addServeCommand(program, storeOptionsFrom);
 
   return program;
 }

@@ -1,0 +1,86 @@
+// Anomalies: the `anomalies` query (store.queryAnomalies) and subscription (bus topic 'anomaly').
+import type { AnomalyEvent } from '../../bus/types.js';
+import type { AnomalyRecord } from '../../store/types.js';
+import { busIterator } from '../stream.js';
+import { builder, checkCount, rangeArgs, resolveRange } from './builder.js';
+
+const ANOMALY_QUEUE = 1_000;
+
+const AnomalyKindEnum = builder.enumType('AnomalyKind', {
+  values: ['SYN_FLOOD', 'PORT_SCAN', 'HOST_SCAN', 'UDP_FLOOD', 'ICMP_FLOOD'] as const,
+});
+
+const SeverityEnum = builder.enumType('Severity', {
+  values: { LOW: { value: 'low' }, MEDIUM: { value: 'medium' }, HIGH: { value: 'high' }, CRITICAL: { value: 'critical' } } as const,
+});
+
+const AnomalyStateEnum = builder.enumType('AnomalyState', {
+  values: { ACTIVE: { value: 'active' }, ENDED: { value: 'ended' } } as const,
+});
+
+const AnomalyRef = builder.objectRef<AnomalyRecord>('Anomaly').implement({
+  description: 'An anomaly as of its latest update.',
+  fields: (t) => ({
+    id: t.id({ resolve: (a) => a.anomalyId }),
+    node: t.string({ nullable: true, resolve: (a) => a.node || null }),
+    kind: t.field({ type: AnomalyKindEnum, resolve: (a) => a.kind }),
+    severity: t.field({ type: SeverityEnum, resolve: (a) => a.severity }),
+    state: t.field({ type: AnomalyStateEnum, resolve: (a) => a.state }),
+    source: t.exposeString('source', { description: "Source IP, or 'distributed'." }),
+    targetIp: t.exposeString('targetIp'),
+    targetPort: t.int({ nullable: true, resolve: (a) => a.targetPort || null, description: 'Null when the anomaly is not about one port.' }),
+    startedAt: t.field({ type: 'DateTime', resolve: (a) => a.startedAt }),
+    lastSeen: t.field({ type: 'DateTime', resolve: (a) => a.lastSeen }),
+    packets: t.field({ type: 'Counter', resolve: (a) => a.packets }),
+    bytes: t.field({ type: 'Counter', resolve: (a) => a.bytes }),
+    evidence: t.exposeString('evidence', { description: 'JSON object: the figures that crossed the threshold.' }),
+    summary: t.exposeString('summary'),
+  }),
+});
+
+builder.queryField('anomalies', (t) =>
+  t.field({
+    type: [AnomalyRef],
+    description: 'Anomalies active at any time in the range (default: the last hour), newest first.',
+    args: {
+      ...rangeArgs(t.arg),
+      kind: t.arg({ type: AnomalyKindEnum }),
+      host: t.arg.string({ description: 'Source or target.' }),
+      limit: t.arg.int({ defaultValue: 100, description: 'At most 1000.' }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.store.queryAnomalies({
+        ...resolveRange(args),
+        kind: args.kind ?? undefined,
+        host: args.host ?? undefined,
+        limit: checkCount('limit', args.limit ?? 100),
+      }),
+  }),
+);
+
+const AnomalyEventTypeEnum = builder.enumType('AnomalyEventType', {
+  values: { START: { value: 'start' }, UPDATE: { value: 'update' }, END: { value: 'end' } } as const,
+});
+
+const AnomalyUpdateRef = builder.objectRef<AnomalyEvent>('AnomalyUpdate').implement({
+  fields: (t) => ({
+    type: t.field({ type: AnomalyEventTypeEnum, resolve: (e) => e.type }),
+    anomaly: t.field({ type: AnomalyRef, resolve: (e) => e.anomaly }),
+  }),
+});
+
+builder.subscriptionField('anomalies', (t) =>
+  t.field({
+    type: AnomalyUpdateRef,
+    description: 'Anomalies as they start, change and end.',
+    args: { kind: t.arg({ type: AnomalyKindEnum }) },
+    subscribe: (_root, args, ctx) =>
+      busIterator(ctx.bus, 'anomaly', {
+        capacity: ANOMALY_QUEUE,
+        map: (e) => (args.kind == null || e.anomaly.kind === args.kind ? e : undefined),
+        onDrop: () => ctx.dropped('anomaly'),
+        onClose: ctx.subscriptionOpened('anomalies'),
+      }),
+    resolve: (e) => e,
+  }),
+);

@@ -1,0 +1,164 @@
+// Flows: the paginated `flows` query (Relay-style connection over store.queryFlows) and the
+// `flowUpdates` subscription (bus topic 'flow', coalesced per flow).
+import type { FlowEvent } from '../../bus/types.js';
+import type { FlowFilter, FlowSummary } from '../../store/types.js';
+import { FlowCoalescer } from '../stream.js';
+import { builder, checkCount, orNull, rangeArgs, resolveRange, userError } from './builder.js';
+
+/** A subscriber gets each flow at most this often (4 per second). */
+const FLOW_UPDATE_TICK_MS = 250;
+/** Distinct flows a subscriber may have waiting before new ones are dropped. */
+const FLOW_UPDATE_MAX_PENDING = 10_000;
+
+export const FlowRef = builder.objectRef<FlowSummary>('Flow').implement({
+  description: 'A bidirectional flow; counts are its segments within the queried range summed (cumulative in subscriptions).',
+  fields: (t) => ({
+    id: t.id({ resolve: (f) => f.flowId, description: 'Stable flow id (16 hex digits).' }),
+    firstSeen: t.field({ type: 'DateTime', resolve: (f) => f.firstSeen }),
+    lastSeen: t.field({ type: 'DateTime', resolve: (f) => f.lastSeen }),
+    node: t.string({ nullable: true, resolve: (f) => orNull(f.node) }),
+    iface: t.string({ nullable: true, resolve: (f) => orNull(f.iface), description: 'Interface, or file name for imports.' }),
+    transport: t.exposeString('transport', { description: 'tcp, udp, icmp, icmpv6, sctp or ip-<protocol number>.' }),
+    ipProto: t.exposeInt('ipProto'),
+    clientIp: t.exposeString('clientIp'),
+    clientPort: t.exposeInt('clientPort'),
+    serverIp: t.exposeString('serverIp'),
+    serverPort: t.exposeInt('serverPort'),
+    clientPackets: t.field({ type: 'Counter', resolve: (f) => f.clientPackets }),
+    clientBytes: t.field({ type: 'Counter', resolve: (f) => f.clientBytes }),
+    serverPackets: t.field({ type: 'Counter', resolve: (f) => f.serverPackets }),
+    serverBytes: t.field({ type: 'Counter', resolve: (f) => f.serverBytes }),
+    bytes: t.field({ type: 'Counter', resolve: (f) => f.clientBytes + f.serverBytes, description: 'Both directions.' }),
+    clientTcpFlags: t.exposeInt('clientTcpFlags'),
+    serverTcpFlags: t.exposeInt('serverTcpFlags'),
+    tcpState: t.string({ nullable: true, resolve: (f) => orNull(f.tcpState), description: 'attempted, established, closed or reset; null for other transports.' }),
+    app: t.string({ nullable: true, resolve: (f) => orNull(f.app), description: 'Application protocol, null until identified.' }),
+    serverName: t.string({ nullable: true, resolve: (f) => orNull(f.serverName) }),
+  }),
+});
+
+export const FlowFilterInput = builder.inputType('FlowFilter', {
+  fields: (t) => ({
+    host: t.string({ description: 'Either end of the flow.' }),
+    port: t.int({ description: 'Either port.' }),
+    transport: t.string(),
+    app: t.string(),
+    serverName: t.string(),
+    minBytes: t.field({ type: 'Counter', description: 'Minimum bytes, both directions.' }),
+    node: t.string(),
+  }),
+});
+
+type FilterArg = { [K in keyof FlowFilter]?: FlowFilter[K] | null } | null | undefined;
+
+export function toFlowFilter(f: FilterArg): FlowFilter {
+  const out: FlowFilter = {};
+  if (!f) return out;
+  if (f.port != null && (f.port < 0 || f.port > 65535)) throw userError('port must be from 0 to 65535');
+  for (const [k, v] of Object.entries(f)) if (v != null) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/** The store's filter semantics, for flows that come from the bus rather than the store. */
+export function matchesFlow(f: FlowSummary, q: FlowFilter): boolean {
+  return (
+    (q.host === undefined || f.clientIp === q.host || f.serverIp === q.host) &&
+    (q.port === undefined || f.clientPort === q.port || f.serverPort === q.port) &&
+    (q.transport === undefined || f.transport === q.transport) &&
+    (q.app === undefined || f.app === q.app) &&
+    (q.serverName === undefined || f.serverName === q.serverName) &&
+    (q.minBytes === undefined || f.clientBytes + f.serverBytes >= q.minBytes) &&
+    (q.node === undefined || f.node === q.node)
+  );
+}
+
+const FlowOrderEnum = builder.enumType('FlowOrder', {
+  values: {
+    TIME: { value: 'time', description: 'firstSeen ascending.' },
+    BYTES: { value: 'bytes', description: 'Bytes (both directions, in the range) descending.' },
+  } as const,
+});
+
+const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+  }),
+});
+
+const FlowEdge = builder.objectRef<{ node: FlowSummary; cursor: string }>('FlowEdge').implement({
+  fields: (t) => ({
+    node: t.field({ type: FlowRef, resolve: (e) => e.node }),
+    cursor: t.exposeString('cursor'),
+  }),
+});
+
+const FlowConnection = builder
+  .objectRef<{ edges: { node: FlowSummary; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number }>('FlowConnection')
+  .implement({
+    fields: (t) => ({
+      edges: t.field({ type: [FlowEdge], resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
+      totalCount: t.exposeInt('totalCount', { description: 'Flows matching the filter in the range.' }),
+    }),
+  });
+
+builder.queryField('flows', (t) =>
+  t.field({
+    type: FlowConnection,
+    description: 'Flows with traffic in the range (default: the last hour), a page at a time.',
+    args: {
+      ...rangeArgs(t.arg),
+      filter: t.arg({ type: FlowFilterInput }),
+      first: t.arg.int({ defaultValue: 100, description: 'Page size, at most 1000.' }),
+      after: t.arg.string({ description: 'endCursor of the previous page.' }),
+      orderBy: t.arg({ type: FlowOrderEnum, defaultValue: 'time' }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.store.queryFlows({
+        ...resolveRange(args),
+        filter: toFlowFilter(args.filter),
+        first: checkCount('first', args.first ?? 100),
+        after: args.after ?? undefined,
+        orderBy: args.orderBy ?? 'time',
+      }),
+  }),
+);
+
+const FlowEventTypeEnum = builder.enumType('FlowEventType', {
+  values: { START: { value: 'start' }, UPDATE: { value: 'update' }, END: { value: 'end' } } as const,
+});
+
+const FlowUpdate = builder.objectRef<FlowEvent>('FlowUpdate').implement({
+  fields: (t) => ({
+    type: t.field({ type: FlowEventTypeEnum, resolve: (e) => e.type }),
+    flow: t.field({ type: FlowRef, resolve: (e) => e.flow, description: 'The flow as of now, counts cumulative since it started.' }),
+  }),
+});
+
+builder.subscriptionField('flowUpdates', (t) =>
+  t.field({
+    type: FlowUpdate,
+    description: 'Flows as they start, progress and end; each flow at most 4 times a second with its latest state.',
+    args: { filter: t.arg({ type: FlowFilterInput }) },
+    subscribe: (_root, args, ctx) => {
+      const filter = toFlowFilter(args.filter);
+      const closed = ctx.subscriptionOpened('flowUpdates');
+      let unsubscribe = () => {};
+      const coalescer = new FlowCoalescer({
+        tickMs: FLOW_UPDATE_TICK_MS,
+        maxPending: FLOW_UPDATE_MAX_PENDING,
+        onDrop: () => ctx.dropped('flow'),
+        onClose: () => {
+          unsubscribe();
+          closed();
+        },
+      });
+      unsubscribe = ctx.bus.subscribe('flow', (e) => {
+        if (matchesFlow(e.flow, filter)) coalescer.add(e);
+      });
+      return coalescer.output;
+    },
+    resolve: (e) => e,
+  }),
+);
