@@ -1,0 +1,105 @@
+-- flowlens QuestDB schema (QuestDB 8.1 or later: TTL and SAMPLE BY ... FROM/TO need 8.1).
+-- Applied by src/store/questdb.ts at init over the PostgreSQL wire protocol, one statement at a
+-- time (statements end with ';' at the end of a line); every statement is idempotent, so it runs on
+-- every start. Retention (TTL) is not here: it comes from the retentionDays option and is applied
+-- with ALTER TABLE ... SET TTL after these statements.
+--
+-- Conventions:
+--  * Every table has one designated timestamp `ts` (microseconds, UTC), is partitioned by day (so
+--    time-range predicates prune partitions and TTL drops whole days) and is a WAL table (needed for
+--    deduplication and concurrent writers).
+--  * DEDUP UPSERT KEYS make writes idempotent: the outage spool replays whole batches, and a batch
+--    that was partly applied before the failure must not leave duplicates. Key columns are SYMBOL or
+--    VARCHAR (QuestDB cannot use the legacy STRING type as a dedup key).
+--  * SYMBOL for low-cardinality repeated strings (node, iface, transport, tcp_state, app, kind, ...):
+--    dictionary-encoded, fast to filter and group by. VARCHAR for IP addresses, ids and names:
+--    flowlens sees IPv6 as well as IPv4 (QuestDB's IPV4 type cannot hold both) and the set of remote
+--    addresses is unbounded, which QuestDB's docs advise against storing as SYMBOL.
+--  * Empty strings are not written over ILP (the column stays NULL); readers map NULL back to ''.
+--  * Counters are LONG (ILP integers, 64-bit); ports, protocol numbers and TCP flag masks are INT.
+
+CREATE TABLE IF NOT EXISTS flows (
+  ts               TIMESTAMP,
+  flow_id          VARCHAR,
+  node             SYMBOL,
+  iface            SYMBOL,
+  first_seen       TIMESTAMP,
+  last_seen        TIMESTAMP,
+  transport        SYMBOL,
+  ip_proto         INT,
+  client_ip        VARCHAR,
+  client_port      INT,
+  server_ip        VARCHAR,
+  server_port      INT,
+  client_packets   LONG,
+  client_bytes     LONG,
+  server_packets   LONG,
+  server_bytes     LONG,
+  client_tcp_flags INT,
+  server_tcp_flags INT,
+  tcp_state        SYMBOL,
+  final            BOOLEAN,
+  app              SYMBOL,
+  server_name      VARCHAR
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, flow_id);
+
+-- Per host per aggregation interval.
+CREATE TABLE IF NOT EXISTS hosts (
+  ts               TIMESTAMP,
+  node             SYMBOL,
+  ip               VARCHAR,
+  bytes_sent       LONG,
+  bytes_received   LONG,
+  packets_sent     LONG,
+  packets_received LONG,
+  flows_initiated  LONG,
+  flows_received   LONG,
+  peers            LONG
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, node, ip);
+
+-- Traffic totals per aggregation interval.
+CREATE TABLE IF NOT EXISTS traffic (
+  ts      TIMESTAMP,
+  node    SYMBOL,
+  bytes   LONG,
+  packets LONG,
+  flows   LONG
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, node);
+
+-- Anomalies: every update is written again with ts = started_at and the same anomaly_id, and
+-- DEDUP UPSERT replaces the earlier version, so the table holds one row per anomaly, its latest.
+CREATE TABLE IF NOT EXISTS anomalies (
+  ts          TIMESTAMP,
+  anomaly_id  VARCHAR,
+  node        SYMBOL,
+  kind        SYMBOL,
+  severity    SYMBOL,
+  source      VARCHAR,
+  target_ip   VARCHAR,
+  target_port INT,
+  started_at  TIMESTAMP,
+  last_seen   TIMESTAMP,
+  state       SYMBOL,
+  packets     LONG,
+  bytes       LONG,
+  evidence    VARCHAR,
+  summary     VARCHAR
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, anomaly_id);
+
+-- Re-assert deduplication on every start: a table created by an older flowlens, or by hand, without
+-- it would otherwise take duplicates from a spool replay. Enabling it again is not an error and
+-- keeps the same keys.
+ALTER TABLE flows DEDUP ENABLE UPSERT KEYS(ts, flow_id);
+ALTER TABLE hosts DEDUP ENABLE UPSERT KEYS(ts, node, ip);
+ALTER TABLE traffic DEDUP ENABLE UPSERT KEYS(ts, node);
+ALTER TABLE anomalies DEDUP ENABLE UPSERT KEYS(ts, anomaly_id);
+
+-- Migrations. Columns added after a release go here, never into the CREATE TABLE statements alone
+-- (those do nothing on an existing table), as
+--   ALTER TABLE <table> ADD COLUMN IF NOT EXISTS <column> <type>;
+-- and also into the CREATE TABLE above, so that new and migrated databases end up alike. Only
+-- additive changes: old rows read the new column as NULL.

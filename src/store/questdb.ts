@@ -1,0 +1,712 @@
+// QuestDB back end: writes over ILP/HTTP with the official client, reads over the PostgreSQL wire
+// protocol with `pg`.
+//
+// Writes: a batch is serialised with the client's own row buffer (createBuffer) and sent with the
+// client's own HTTP transport (createTransport), the two halves of `Sender`. Sender itself is not
+// used because Sender.flush() takes the rows out of its buffer before the send's outcome is known,
+// so after a failed send the rows would be gone; holding the serialised bytes ourselves lets
+// SpoolingWriter (./spool.ts) put exactly what failed into the outage spool and replay it later.
+//
+// Reads: bound parameters ($1, $2, ...) only. The few things SQL cannot take as parameters (ORDER BY
+// columns, the SAMPLE BY stride) come from closed lists or validated integers, never from input text.
+// Times are bound as ISO-8601 strings with microseconds, the text form QuestDB parses for TIMESTAMP
+// parameters, and read back as cast(... AS LONG) so that no precision is lost to JS Dates.
+import { readFile } from 'node:fs/promises';
+import { createBuffer, createTransport, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client';
+import pg from 'pg';
+import { pino } from 'pino';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { Spool, SpoolingWriter, type SendError, type SpoolLogger } from './spool.js';
+import {
+  MAX_PAGE_SIZE,
+  StoreQueryError,
+  type AnomalyKind,
+  type AnomalyQuery,
+  type AnomalyRecord,
+  type FlowFilter,
+  type FlowOrder,
+  type FlowPage,
+  type FlowQuery,
+  type FlowStore,
+  type FlowSummary,
+  type HostOrder,
+  type HostQuery,
+  type HostSummary,
+  type RecordBatch,
+  type Severity,
+  type StoreHealth,
+  type TcpState,
+  type TrafficPoint,
+  type TrafficQuery,
+} from './types.js';
+
+export const SCHEMA_URL = new URL('../../schema/questdb.sql', import.meta.url);
+const TABLES = ['flows', 'hosts', 'traffic', 'anomalies'] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+/** Splits schema/questdb.sql into statements: '--' comments dropped, ';' at a line's end ends one. */
+export function parseSchemaSql(sql: string): string[] {
+  const statements: string[] = [];
+  let current: string[] = [];
+  for (const raw of sql.split('\n')) {
+    const line = raw.replace(/--.*$/, '').trimEnd();
+    if (line.trim() === '') continue;
+    if (line.endsWith(';')) {
+      current.push(line.slice(0, -1));
+      statements.push(current.join('\n').trim());
+      current = [];
+    } else {
+      current.push(line);
+    }
+  }
+  if (current.join('').trim() !== '') throw new Error('schema/questdb.sql: last statement has no terminating ;');
+  return statements;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ILP serialisation
+
+/** Omits a symbol whose value is empty: ILP has no empty tag value; the column reads as NULL. */
+function sym(buf: SenderBuffer, name: string, value: string): void {
+  if (value !== '') buf.symbol(name, value);
+}
+
+/**
+ * Appends a batch to an ILP buffer. Symbols go first (ILP requires it), the designated timestamp
+ * last with at(µs). Returns the number of rows.
+ */
+export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
+  for (const f of batch.flows) {
+    buf.table('flows');
+    sym(buf, 'node', f.node);
+    sym(buf, 'iface', f.iface);
+    sym(buf, 'transport', f.transport);
+    sym(buf, 'tcp_state', f.tcpState);
+    sym(buf, 'app', f.app);
+    buf.stringColumn('flow_id', f.flowId)
+      .timestampColumn('first_seen', f.firstSeen, 'us')
+      .timestampColumn('last_seen', f.lastSeen, 'us')
+      .intColumn('ip_proto', f.ipProto)
+      .stringColumn('client_ip', f.clientIp)
+      .intColumn('client_port', f.clientPort)
+      .stringColumn('server_ip', f.serverIp)
+      .intColumn('server_port', f.serverPort)
+      .intColumn('client_packets', f.clientPackets)
+      .intColumn('client_bytes', f.clientBytes)
+      .intColumn('server_packets', f.serverPackets)
+      .intColumn('server_bytes', f.serverBytes)
+      .intColumn('client_tcp_flags', f.clientTcpFlags)
+      .intColumn('server_tcp_flags', f.serverTcpFlags)
+      .booleanColumn('final', f.final)
+      .stringColumn('server_name', f.serverName)
+      .at(f.ts, 'us');
+  }
+  for (const h of batch.hosts) {
+    buf.table('hosts');
+    sym(buf, 'node', h.node);
+    buf.stringColumn('ip', h.ip)
+      .intColumn('bytes_sent', h.bytesSent)
+      .intColumn('bytes_received', h.bytesReceived)
+      .intColumn('packets_sent', h.packetsSent)
+      .intColumn('packets_received', h.packetsReceived)
+      .intColumn('flows_initiated', h.flowsInitiated)
+      .intColumn('flows_received', h.flowsReceived)
+      .intColumn('peers', h.peers)
+      .at(h.ts, 'us');
+  }
+  for (const t of batch.traffic) {
+    buf.table('traffic');
+    sym(buf, 'node', t.node);
+    buf.intColumn('bytes', t.bytes).intColumn('packets', t.packets).intColumn('flows', t.flows).at(t.ts, 'us');
+  }
+  for (const a of batch.anomalies ?? []) {
+    buf.table('anomalies');
+    sym(buf, 'node', a.node);
+    sym(buf, 'kind', a.kind);
+    sym(buf, 'severity', a.severity);
+    sym(buf, 'state', a.state);
+    buf.stringColumn('anomaly_id', a.anomalyId)
+      .stringColumn('source', a.source)
+      .stringColumn('target_ip', a.targetIp)
+      .intColumn('target_port', a.targetPort)
+      .timestampColumn('started_at', a.startedAt, 'us')
+      .timestampColumn('last_seen', a.lastSeen, 'us')
+      .intColumn('packets', a.packets)
+      .intColumn('bytes', a.bytes)
+      .stringColumn('evidence', a.evidence)
+      .stringColumn('summary', a.summary)
+      .at(a.ts, 'us');
+  }
+  return batch.flows.length + batch.hosts.length + batch.traffic.length + (batch.anomalies?.length ?? 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+export interface IlpWriterOptions {
+  /** ILP configuration string, e.g. 'http::addr=localhost:9000;'. */
+  ilp: string;
+  spoolDir: string;
+  /** Spool bound (default 1 GiB). */
+  spoolMaxBytes?: number;
+  /** write() waits while more than this is pending or being delivered (default 32 MiB). */
+  maxInFlightBytes?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  log?: SpoolLogger;
+}
+
+// Defaults applied only when the configuration string does not set them. Rows are sent at least
+// every second (matching the client's own interval default) and in requests of at most 10k rows,
+// well under the client's HTTP default of 75k so that one request stays a few MB.
+const DEFAULT_AUTO_FLUSH_ROWS = 10_000;
+const DEFAULT_AUTO_FLUSH_INTERVAL_MS = 1_000;
+
+export interface IlpWriter {
+  readonly writer: SpoolingWriter;
+  write(batch: RecordBatch): Promise<void>;
+}
+
+/** Builds the ILP serialiser, transport and spooling writer from a configuration string. */
+export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter> {
+  const log = opts.log ?? defaultLogger();
+  const options = new SenderOptions(opts.ilp, {
+    log: (level, message) => {
+      const text = message instanceof Error ? message.message : message;
+      if (level === 'error' || level === 'warn') log.warn({ client: level }, `questdb client: ${text}`);
+    },
+  });
+  if (options.protocol !== 'http' && options.protocol !== 'https') {
+    // ILP/TCP acknowledges nothing, so the spool could not know what reached the server.
+    throw new Error(`QuestDB ILP configuration must use http:: or https:: (got ${options.protocol}::)`);
+  }
+  if (options.protocol_version === undefined || options.protocol_version === 'auto') {
+    // 'auto' asks the server's /settings endpoint first, which would make start-up fail during an
+    // outage; flowlens writes no DOUBLE or array columns, the only things protocol 2 changes, and
+    // version 1 text is what every QuestDB accepts, also when the spool is replayed after an upgrade.
+    options.protocol_version = '1';
+  }
+  options.auto_flush_rows ??= DEFAULT_AUTO_FLUSH_ROWS;
+  options.auto_flush_interval ??= DEFAULT_AUTO_FLUSH_INTERVAL_MS;
+  // Node's core http transport unless the string chooses: with client 4.2.0 the default undici
+  // transport never settled a send to a closed port (its retry agent kept reconnecting past
+  // retry_timeout), which would stall every write for the whole outage. The core transport fails
+  // fast on a refused connection and still retries 5xx answers until retry_timeout.
+  options.stdlib_http ??= true;
+  // Guard against any send that does not settle: give up after the client's own time budget.
+  const sendBudgetMs = (options.retry_timeout ?? 10_000) + (options.request_timeout ?? 10_000) + 5_000;
+
+  const transport = createTransport(options);
+  const buffer = createBuffer(options);
+  const spool = await Spool.open(opts.spoolDir, opts.spoolMaxBytes ?? 1024 ** 3, log);
+  const writer = new SpoolingWriter({
+    send: async (body) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          transport.send(body),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`ILP request did not settle within ${sendBudgetMs} ms`)), sendBudgetMs);
+          }),
+        ]);
+      } catch (e) {
+        const err = (e instanceof Error ? e : new Error(String(e))) as SendError;
+        const m = /statusCode=(\d+)/.exec(err.message);
+        if (m) err.status = Number(m[1]);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    spool,
+    log,
+    autoFlush: options.auto_flush !== false,
+    autoFlushRows: options.auto_flush_rows,
+    autoFlushIntervalMs: options.auto_flush_interval,
+    maxInFlightBytes: opts.maxInFlightBytes ?? 32 * 1024 ** 2,
+    retryMinMs: opts.retryMinMs ?? 500,
+    retryMaxMs: opts.retryMaxMs ?? 30_000,
+    maxRefusals: 3,
+  });
+  return {
+    writer,
+    async write(batch) {
+      let rows: number;
+      let body: Buffer | null;
+      try {
+        rows = serializeBatch(buffer, batch);
+        body = buffer.toBufferNew();
+      } catch (err) {
+        // A half-written row would corrupt the next batch: drop the whole batch and report it.
+        buffer.reset();
+        throw err;
+      }
+      if (body) await writer.write(body, rows);
+    },
+  };
+}
+
+function defaultLogger(): SpoolLogger {
+  return pino({ name: 'flowlens-questdb' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads: helpers
+
+/** Collects bound parameters; each use gets its own $n (no reuse, so every type is inferred once). */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** µs since the epoch → '2024-01-02T03:04:05.123456Z', QuestDB's timestamp text form. */
+export function isoMicros(us: number): string {
+  if (!Number.isSafeInteger(us)) throw new StoreQueryError(`invalid time ${us}`);
+  const ms = Math.floor(us / 1000);
+  const sub = us - ms * 1000;
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) throw new StoreQueryError(`invalid time ${us}`);
+  return d.toISOString().slice(0, -1) + String(sub).padStart(3, '0') + 'Z';
+}
+
+/** The SAMPLE BY stride for a step in µs: the largest unit that divides it. A validated integer, not input text. */
+export function sampleByStride(stepUs: number): string {
+  if (!Number.isSafeInteger(stepUs) || stepUs <= 0) throw new StoreQueryError('step must be a positive integer number of microseconds');
+  const units: [number, string][] = [
+    [86_400_000_000, 'd'],
+    [3_600_000_000, 'h'],
+    [60_000_000, 'm'],
+    [1_000_000, 's'],
+    [1_000, 'T'],
+    [1, 'U'],
+  ];
+  for (const [size, unit] of units) {
+    if (stepUs % size === 0) return `${stepUs / size}${unit}`;
+  }
+  throw new Error('unreachable');
+}
+
+function checkRange(from: number, to: number): void {
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw new StoreQueryError('from/to must be integer microseconds');
+}
+
+function checkLimit(n: number, what: string, max: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new StoreQueryError(`${what} must be an integer from 1 to ${max}`);
+}
+
+type Row = Record<string, unknown>;
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+
+// ---------------------------------------------------------------------------------------------
+// Reads: flows
+
+const FLOW_ORDER_SQL: Record<FlowOrder, string> = {
+  time: 'first_seen_us ASC, flow_id ASC',
+  bytes: 'total_bytes DESC, flow_id ASC',
+};
+
+/**
+ * Segments are summed per flow. Filters on what a flow keeps for its whole life (addresses, ports,
+ * transport, node) apply to segments, where they prune; filters on what can change (app, server
+ * name, bytes) apply to the summed flow, so a flow matches or not as a whole.
+ */
+function flowSource(p: Params, range: { from: number; to: number } | null, f: FlowFilter): { source: string } {
+  const where: string[] = [];
+  if (range) {
+    // Predicates on the designated timestamp: QuestDB scans only the partitions in range.
+    where.push(`ts >= ${p.add(isoMicros(range.from))}`, `ts < ${p.add(isoMicros(range.to))}`);
+  }
+  if (f.host) where.push(`(client_ip = ${p.add(f.host)} OR server_ip = ${p.add(f.host)})`);
+  if (f.port !== undefined) where.push(`(client_port = ${p.add(f.port)} OR server_port = ${p.add(f.port)})`);
+  if (f.transport) where.push(`transport = ${p.add(f.transport)}`);
+  if (f.node) where.push(`node = ${p.add(f.node)}`);
+  const grouped = `
+    SELECT flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port,
+           min(first_seen) first_seen, max(last_seen) last_seen,
+           sum(client_packets) client_packets, sum(client_bytes) client_bytes,
+           sum(server_packets) server_packets, sum(server_bytes) server_bytes,
+           max(client_tcp_flags) client_tcp_flags, max(server_tcp_flags) server_tcp_flags,
+           last(tcp_state) tcp_state, last(app) app, last(server_name) server_name
+    FROM flows
+    ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+    GROUP BY flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port`;
+  // Casts and arithmetic one level up: QuestDB does not take aggregates as function arguments.
+  const outer = `
+    SELECT flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port,
+           cast(first_seen AS LONG) first_seen_us, cast(last_seen AS LONG) last_seen_us,
+           client_packets, client_bytes, server_packets, server_bytes,
+           client_tcp_flags, server_tcp_flags, tcp_state, app, server_name,
+           client_bytes + server_bytes total_bytes
+    FROM (${grouped})`;
+  const post: string[] = [];
+  if (f.app) post.push(`app = ${p.add(f.app)}`);
+  if (f.serverName) post.push(`server_name = ${p.add(f.serverName)}`);
+  if (f.minBytes !== undefined) post.push(`total_bytes >= ${p.add(f.minBytes)}`);
+  return { source: post.length ? `SELECT * FROM (${outer}) WHERE ${post.join(' AND ')}` : outer };
+}
+
+function rowToFlow(r: Row): FlowSummary {
+  return {
+    flowId: str(r.flow_id),
+    node: str(r.node),
+    iface: str(r.iface),
+    firstSeen: num(r.first_seen_us),
+    lastSeen: num(r.last_seen_us),
+    transport: str(r.transport),
+    ipProto: num(r.ip_proto),
+    clientIp: str(r.client_ip),
+    clientPort: num(r.client_port),
+    serverIp: str(r.server_ip),
+    serverPort: num(r.server_port),
+    clientPackets: num(r.client_packets),
+    clientBytes: num(r.client_bytes),
+    serverPackets: num(r.server_packets),
+    serverBytes: num(r.server_bytes),
+    clientTcpFlags: num(r.client_tcp_flags),
+    serverTcpFlags: num(r.server_tcp_flags),
+    tcpState: str(r.tcp_state) as TcpState,
+    app: str(r.app),
+    serverName: str(r.server_name),
+  };
+}
+
+function flowCursor(order: FlowOrder, f: FlowSummary): string {
+  return encodeCursor({ order, value: order === 'time' ? f.firstSeen : f.clientBytes + f.serverBytes, flowId: f.flowId });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads: hosts
+
+const HOST_ORDER_SQL: Record<HostOrder, string> = {
+  bytes: 'total_bytes DESC, ip ASC',
+  packets: 'total_packets DESC, ip ASC',
+  flows: 'flows DESC, ip ASC',
+};
+
+function hostSource(p: Params, range: { from: number; to: number } | null, node: string | undefined): string {
+  const where: string[] = [];
+  if (range) where.push(`ts >= ${p.add(isoMicros(range.from))}`, `ts < ${p.add(isoMicros(range.to))}`);
+  if (node) where.push(`node = ${p.add(node)}`);
+  const grouped = `
+    SELECT ip, sum(bytes_sent) bytes_sent, sum(bytes_received) bytes_received,
+           sum(packets_sent) packets_sent, sum(packets_received) packets_received,
+           sum(flows_initiated) flows_initiated, sum(flows_received) flows_received,
+           max(peers) peers, min(ts) first_seen, max(ts) last_seen
+    FROM hosts
+    ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+    GROUP BY ip`;
+  return `
+    SELECT ip, bytes_sent, bytes_received, packets_sent, packets_received, flows_initiated, flows_received, peers,
+           flows_initiated + flows_received flows,
+           bytes_sent + bytes_received total_bytes,
+           packets_sent + packets_received total_packets,
+           cast(first_seen AS LONG) first_seen_us, cast(last_seen AS LONG) last_seen_us
+    FROM (${grouped})`;
+}
+
+function rowToHost(r: Row): HostSummary {
+  return {
+    ip: str(r.ip),
+    bytesSent: num(r.bytes_sent),
+    bytesReceived: num(r.bytes_received),
+    packetsSent: num(r.packets_sent),
+    packetsReceived: num(r.packets_received),
+    flowsInitiated: num(r.flows_initiated),
+    flowsReceived: num(r.flows_received),
+    flows: num(r.flows),
+    peers: num(r.peers),
+    firstSeen: num(r.first_seen_us),
+    lastSeen: num(r.last_seen_us),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+export interface QuestDbStoreOptions {
+  ilp: string;
+  /** PostgreSQL wire URL, e.g. postgres://admin:quest@localhost:8812/qdb. */
+  pg: string;
+  /** TTL in days; 0 leaves the tables' TTL as it is (keep forever on a new database). */
+  retentionDays: number;
+  spoolDir: string;
+  spoolMaxBytes?: number;
+  log?: SpoolLogger;
+}
+
+const EXPORT_PAGE = 1000;
+/** How long flush() waits for the WAL apply job to make acknowledged rows visible to queries. */
+const WAL_VISIBLE_TIMEOUT_MS = 30_000;
+
+export class QuestDbStore implements FlowStore {
+  readonly backend = 'questdb';
+  private readonly opts: QuestDbStoreOptions;
+  private readonly log: SpoolLogger;
+  private pool: pg.Pool | null = null;
+  private ilp: IlpWriter | null = null;
+
+  constructor(opts: QuestDbStoreOptions) {
+    if (!Number.isInteger(opts.retentionDays) || opts.retentionDays < 0) throw new Error('retentionDays must be a non-negative integer');
+    this.opts = opts;
+    this.log = opts.log ?? defaultLogger();
+  }
+
+  async init(): Promise<void> {
+    const pool = new pg.Pool({ connectionString: this.opts.pg, max: 4 });
+    // An idle connection dropped by a QuestDB restart must not crash the process; the next query reconnects.
+    pool.on('error', (err) => this.log.warn({ err: err.message }, 'questdb: idle pg connection lost'));
+    this.pool = pool;
+    await this.applySchema();
+    // The writer starts (and replays any spool) only once the tables exist: ILP would otherwise
+    // create them itself, without the designated timestamp name, types and dedup keys above.
+    this.ilp = await createIlpWriter({ ilp: this.opts.ilp, spoolDir: this.opts.spoolDir, spoolMaxBytes: this.opts.spoolMaxBytes, log: this.log });
+    this.ilp.writer.start();
+  }
+
+  private async applySchema(): Promise<void> {
+    const statements = parseSchemaSql(await readFile(SCHEMA_URL, 'utf8'));
+    for (const s of statements) await this.db().query(s);
+    if (this.opts.retentionDays > 0) {
+      // TTL is a whole number of partitions (days here); the number is a validated integer and the
+      // table names a fixed list, as DDL cannot take bind parameters.
+      for (const t of TABLES) await this.db().query(`ALTER TABLE ${t} SET TTL ${this.opts.retentionDays} DAYS`);
+    }
+  }
+
+  private async select(sql: string, values: unknown[]): Promise<Row[]> {
+    const res = await this.db().query(sql, values);
+    return res.rows as Row[];
+  }
+
+  private db(): pg.Pool {
+    if (!this.pool) throw new Error('QuestDbStore.init() has not been called');
+    return this.pool;
+  }
+
+  private writer(): IlpWriter {
+    if (!this.ilp) throw new Error('QuestDbStore.init() has not been called');
+    return this.ilp;
+  }
+
+  /** Spool depth, for metrics. */
+  spoolDepth(): { batches: number; bytes: number } {
+    return this.ilp ? this.ilp.writer.state().spool : { batches: 0, bytes: 0 };
+  }
+
+  async write(batch: RecordBatch): Promise<void> {
+    await this.writer().write(batch);
+  }
+
+  async flush(): Promise<void> {
+    const w = this.writer().writer;
+    await w.flush();
+    const st = w.state();
+    // Acknowledged rows become visible once QuestDB's WAL apply job has run; wait for it so that
+    // "flush, then read" sees the data. Skipped during an outage (the rows are in the spool).
+    if (st.up && st.spool.batches === 0) await this.waitForWalApply();
+  }
+
+  private async waitForWalApply(): Promise<void> {
+    const deadline = Date.now() + WAL_VISIBLE_TIMEOUT_MS;
+    for (;;) {
+      const { rows } = await this.db().query(
+        `SELECT name, suspended, writerTxn, sequencerTxn FROM wal_tables() WHERE name IN ('flows', 'hosts', 'traffic', 'anomalies')`,
+      );
+      let behind = false;
+      for (const r of rows as Row[]) {
+        if (r.suspended === true) throw new Error(`QuestDB table ${str(r.name)} is suspended (WAL apply failed); see ALTER TABLE ... RESUME WAL`);
+        if (num(r.writerTxn ?? r.writertxn) < num(r.sequencerTxn ?? r.sequencertxn)) behind = true;
+      }
+      if (!behind) return;
+      if (Date.now() > deadline) {
+        this.log.warn({}, 'questdb: rows acknowledged but not yet visible after 30 s (WAL apply lagging)');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.ilp) await this.ilp.writer.close();
+    } finally {
+      this.ilp = null;
+      const pool = this.pool;
+      this.pool = null;
+      if (pool) await pool.end();
+    }
+  }
+
+  async health(): Promise<StoreHealth> {
+    const st = this.ilp?.writer.state();
+    const spooled = st?.spool.batches ?? 0;
+    let queryError: string | null = null;
+    try {
+      await this.db().query('SELECT 1');
+    } catch (err) {
+      queryError = (err as Error).message;
+    }
+    const problems: string[] = [];
+    if (queryError) problems.push(`queries failing: ${queryError}`);
+    if (st && !st.up) problems.push(`ILP writes failing since ${new Date(st.downSince ?? Date.now()).toISOString()}: ${st.lastError ?? ''}`);
+    if (spooled > 0) problems.push(`${spooled} batches (${st?.spool.bytes ?? 0} bytes) in the outage spool`);
+    return { backend: this.backend, ok: queryError === null && (st?.up ?? true), spooled, ...(problems.length ? { detail: problems.join('; ') } : {}) };
+  }
+
+  async queryFlows(q: FlowQuery): Promise<FlowPage> {
+    checkRange(q.from, q.to);
+    checkLimit(q.first, 'first', MAX_PAGE_SIZE);
+    const order: FlowOrder = q.orderBy ?? 'time';
+    const filter = q.filter ?? {};
+    const after = q.after ? decodeCursor(q.after, order) : null;
+
+    const countP = new Params();
+    const countSql = `SELECT count() n FROM (${flowSource(countP, q, filter).source})`;
+    const pageP = new Params();
+    const [{ rows, hasNext }, { rows: countRows }] = await Promise.all([
+      this.flowPage(pageP, flowSource(pageP, q, filter).source, order, after, q.first),
+      this.db().query(countSql, countP.values),
+    ]);
+    const edges = rows.map((node) => ({ node, cursor: flowCursor(order, node) }));
+    return {
+      edges,
+      pageInfo: { hasNextPage: hasNext, endCursor: edges.length ? edges[edges.length - 1]!.cursor : null },
+      totalCount: num((countRows[0] as Row | undefined)?.n),
+    };
+  }
+
+  /** One keyset page: rows strictly after the cursor in the page's order, plus whether more follow. */
+  private async flowPage(
+    p: Params,
+    source: string,
+    order: FlowOrder,
+    after: { value: number; flowId: string } | null,
+    first: number,
+  ): Promise<{ rows: FlowSummary[]; hasNext: boolean }> {
+    let where = '';
+    if (after) {
+      // QuestDB has no row-value comparison, so (a, b) > (x, y) is spelled out.
+      const key = order === 'time' ? 'first_seen_us' : 'total_bytes';
+      const cmp = order === 'time' ? '>' : '<';
+      where = `WHERE ${key} ${cmp} ${p.add(after.value)} OR (${key} = ${p.add(after.value)} AND flow_id > ${p.add(after.flowId)})`;
+    }
+    const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${FLOW_ORDER_SQL[order]} LIMIT ${p.add(first + 1)}`;
+    const flows = (await this.select(sql, p.values)).map(rowToFlow);
+    const hasNext = flows.length > first;
+    return { rows: hasNext ? flows.slice(0, first) : flows, hasNext };
+  }
+
+  async topHosts(q: HostQuery): Promise<HostSummary[]> {
+    checkRange(q.from, q.to);
+    checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
+    const order: HostOrder = q.orderBy ?? 'bytes';
+    const orderSql = HOST_ORDER_SQL[order];
+    if (!orderSql) throw new StoreQueryError(`unknown host order ${String(order)}`);
+    const p = new Params();
+    const sql = `${hostSource(p, q, q.node)} ORDER BY ${orderSql} LIMIT ${p.add(q.limit)}`;
+    return (await this.select(sql, p.values)).map(rowToHost);
+  }
+
+  async trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]> {
+    checkRange(q.from, q.to);
+    const stride = sampleByStride(q.step);
+    if (q.to <= q.from) return [];
+    const buckets = Math.ceil((q.to - q.from) / q.step);
+    if (buckets > 100_000) throw new StoreQueryError('too many buckets: use a larger step');
+    const p = new Params();
+    const where = [`ts >= ${p.add(isoMicros(q.from))}`, `ts < ${p.add(isoMicros(q.to))}`];
+    if (q.node) where.push(`node = ${p.add(q.node)}`);
+    // FROM/TO make SAMPLE BY start its buckets at `from` and FILL(0) emit empty buckets before the
+    // first and after the last row too; the stride is built from a validated integer.
+    const sampled = `
+      SELECT ts, sum(bytes) bytes, sum(packets) packets, sum(flows) flows
+      FROM traffic
+      WHERE ${where.join(' AND ')}
+      SAMPLE BY ${stride} FROM ${p.add(isoMicros(q.from))} TO ${p.add(isoMicros(q.to))} FILL(0) ALIGN TO CALENDAR`;
+    const rows = await this.select(`SELECT cast(ts AS LONG) ts_us, bytes, packets, flows FROM (${sampled})`, p.values);
+    // Lay the result on the exact grid the contract promises (from + k·step, every bucket present),
+    // so that the answer does not depend on FILL details of one QuestDB version or another.
+    const points: TrafficPoint[] = [];
+    for (let i = 0; i < buckets; i++) points.push({ ts: q.from + i * q.step, bytes: 0, packets: 0, flows: 0 });
+    for (const r of rows) {
+      const i = Math.floor((num(r.ts_us) - q.from) / q.step);
+      const pt = points[i];
+      if (!pt) continue;
+      pt.bytes += num(r.bytes);
+      pt.packets += num(r.packets);
+      pt.flows += num(r.flows);
+    }
+    return points;
+  }
+
+  async queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
+    checkRange(q.from, q.to);
+    checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
+    const p = new Params();
+    // ts = started_at, so "started before `to`" prunes partitions; DEDUP has already reduced each
+    // anomaly to its latest version, so no LATEST ON is needed (all versions share one ts anyway).
+    const where = [`ts < ${p.add(isoMicros(q.to))}`, `last_seen >= ${p.add(isoMicros(q.from))}`];
+    if (q.kind) where.push(`kind = ${p.add(q.kind)}`);
+    if (q.host) where.push(`(source = ${p.add(q.host)} OR target_ip = ${p.add(q.host)})`);
+    if (q.node) where.push(`node = ${p.add(q.node)}`);
+    const sql = `
+      SELECT anomaly_id, node, kind, severity, source, target_ip, target_port, state, packets, bytes, evidence, summary,
+             cast(ts AS LONG) ts_us, cast(started_at AS LONG) started_at_us, cast(last_seen AS LONG) last_seen_us
+      FROM anomalies
+      WHERE ${where.join(' AND ')}
+      ORDER BY ts_us DESC, anomaly_id ASC
+      LIMIT ${p.add(q.limit)}`;
+    return (await this.select(sql, p.values)).map((r) => ({
+      ts: num(r.ts_us),
+      anomalyId: str(r.anomaly_id),
+      node: str(r.node),
+      kind: str(r.kind) as AnomalyKind,
+      severity: str(r.severity) as Severity,
+      source: str(r.source),
+      targetIp: str(r.target_ip),
+      targetPort: num(r.target_port),
+      startedAt: num(r.started_at_us),
+      lastSeen: num(r.last_seen_us),
+      state: str(r.state) === 'ended' ? 'ended' : 'active',
+      packets: num(r.packets),
+      bytes: num(r.bytes),
+      evidence: str(r.evidence),
+      summary: str(r.summary),
+    }));
+  }
+
+  async *exportFlows(): AsyncIterable<FlowSummary> {
+    let after: { value: number; flowId: string } | null = null;
+    for (;;) {
+      const p = new Params();
+      const { rows, hasNext } = await this.flowPage(p, flowSource(p, null, {}).source, 'time', after, EXPORT_PAGE);
+      yield* rows;
+      const last = rows[rows.length - 1];
+      if (!hasNext || !last) return;
+      after = { value: last.firstSeen, flowId: last.flowId };
+    }
+  }
+
+  async *exportHosts(): AsyncIterable<HostSummary> {
+    let after: { total: number; ip: string } | null = null;
+    for (;;) {
+      const p = new Params();
+      const source = hostSource(p, null, undefined);
+      const where: string = after
+        ? `WHERE total_bytes < ${p.add(after.total)} OR (total_bytes = ${p.add(after.total)} AND ip > ${p.add(after.ip)})`
+        : '';
+      const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${HOST_ORDER_SQL.bytes} LIMIT ${p.add(EXPORT_PAGE)}`;
+      const hosts = (await this.select(sql, p.values)).map(rowToHost);
+      yield* hosts;
+      const last = hosts[hosts.length - 1];
+      if (hosts.length < EXPORT_PAGE || !last) return;
+      after = { total: last.bytesSent + last.bytesReceived, ip: last.ip };
+    }
+  }
+}

@@ -1,0 +1,505 @@
+// The QuestDB writer and outage spool, tested without QuestDB: a local HTTP server imitates the
+// ILP/HTTP endpoint (POST /write, 204 No Content on success) and refuses for a while, then accepts.
+// Also checks schema/questdb.sql against the record types and what the writer sends.
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createBuffer, SenderOptions } from '@questdb/nodejs-client';
+import { createIlpWriter, parseSchemaSql, sampleByStride, isoMicros, SCHEMA_URL, serializeBatch } from '../src/store/questdb.js';
+import { SpoolFullError, type SpoolLogger } from '../src/store/spool.js';
+import type { AnomalyRecord, FlowRecord, HostRecord, RecordBatch, TrafficRecord } from '../src/store/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// ILP line parsing (protocol version 1 text), enough to check what the server would store.
+
+type IlpValue = { type: 'symbol' | 'string'; value: string } | { type: 'int' | 'timestamp'; value: number } | { type: 'bool'; value: boolean };
+
+interface IlpRow {
+  table: string;
+  columns: Record<string, IlpValue>;
+  /** Designated timestamp, nanoseconds (the client posts to /write?precision=n). */
+  at: number;
+}
+
+/** Splits at `sep` outside quotes, honouring backslash escapes. */
+function splitUnescaped(s: string, sep: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (ch === '\\' && i + 1 < s.length) {
+      cur += ch + s[i + 1];
+      i++;
+    } else if (ch === '"') {
+      quoted = !quoted;
+      cur += ch;
+    } else if (ch === sep && !quoted) {
+      parts.push(cur);
+      cur = '';
+    } else {
+      cur += ch;
+    }
+  }
+  parts.push(cur);
+  return parts;
+}
+
+const unescape = (s: string): string => s.replace(/\\(.)/g, '$1');
+
+function parseField(raw: string): IlpValue {
+  if (raw.startsWith('"')) return { type: 'string', value: unescape(raw.slice(1, -1)) };
+  if (raw === 't' || raw === 'true') return { type: 'bool', value: true };
+  if (raw === 'f' || raw === 'false') return { type: 'bool', value: false };
+  if (raw.endsWith('i')) return { type: 'int', value: Number(raw.slice(0, -1)) };
+  if (raw.endsWith('t')) return { type: 'timestamp', value: Number(raw.slice(0, -1)) };
+  throw new Error(`unexpected ILP field value ${raw}`);
+}
+
+function parseIlp(body: string): IlpRow[] {
+  const rows: IlpRow[] = [];
+  for (const line of body.split('\n')) {
+    if (line === '') continue;
+    const [head, fields, at, ...rest] = splitUnescaped(line, ' ');
+    assert.equal(rest.length, 0, `unexpected ILP line ${line}`);
+    const [table, ...tags] = splitUnescaped(head!, ',');
+    const columns: Record<string, IlpValue> = {};
+    for (const tag of tags) {
+      const [k, v] = splitUnescaped(tag, '=');
+      columns[unescape(k!)] = { type: 'symbol', value: unescape(v!) };
+    }
+    for (const field of splitUnescaped(fields!, ',')) {
+      const eq = field.indexOf('=');
+      columns[field.slice(0, eq)] = parseField(field.slice(eq + 1));
+    }
+    rows.push({ table: unescape(table!), columns, at: Number(at) });
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake QuestDB ILP/HTTP endpoint.
+
+interface FakeQuestDb {
+  port: number;
+  /** 'accept': 204 and keep the rows; 'refuse': 503 and keep nothing; 'reject': 400 (bad data). */
+  mode: 'accept' | 'refuse' | 'reject';
+  rows: IlpRow[];
+  requests: { path: string; status: number }[];
+  close(): Promise<void>;
+}
+
+async function startFakeQuestDb(port = 0): Promise<FakeQuestDb> {
+  const fake: FakeQuestDb = { port: 0, mode: 'accept', rows: [], requests: [], close: async () => undefined };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = req.url ?? '';
+      let status: number;
+      if (req.method !== 'POST' || !path.startsWith('/write')) status = 404;
+      else if (fake.mode === 'refuse') status = 503;
+      else if (fake.mode === 'reject') status = 400;
+      else {
+        fake.rows.push(...parseIlp(Buffer.concat(chunks).toString('utf8')));
+        status = 204;
+      }
+      fake.requests.push({ path, status });
+      if (status === 204) res.writeHead(204).end();
+      else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'error', message: 'fake refusal' }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  fake.port = (server.address() as AddressInfo).port;
+  fake.close = () => new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+  return fake;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+const T0 = 1_700_000_000_000_000; // µs
+
+function flow(i: number, extra: Partial<FlowRecord> = {}): FlowRecord {
+  return {
+    ts: T0 + i * 1_000_000 + 123,
+    flowId: i.toString(16).padStart(16, '0'),
+    node: 'node-a',
+    iface: 'eth0',
+    firstSeen: T0 + i * 1_000_000,
+    lastSeen: T0 + i * 1_000_000 + 500_000,
+    transport: 'tcp',
+    ipProto: 6,
+    clientIp: '10.0.0.1',
+    clientPort: 40000 + i,
+    serverIp: '2001:db8::1',
+    serverPort: 443,
+    clientPackets: 3,
+    clientBytes: 180 + i,
+    serverPackets: 2,
+    serverBytes: 1500,
+    clientTcpFlags: 0x1b,
+    serverTcpFlags: 0x12,
+    tcpState: 'established',
+    final: i % 2 === 0,
+    app: 'tls',
+    serverName: 'example.com',
+    ...extra,
+  };
+}
+
+const host = (i: number): HostRecord => ({
+  ts: T0 + i * 10_000_000, node: 'node-a', ip: `10.0.0.${i}`, bytesSent: 100, bytesReceived: 200,
+  packetsSent: 1, packetsReceived: 2, flowsInitiated: 1, flowsReceived: 0, peers: 1,
+});
+const traffic = (i: number): TrafficRecord => ({ ts: T0 + i * 10_000_000, node: 'node-a', bytes: 300, packets: 3, flows: 1 });
+const anomaly = (i: number): AnomalyRecord => ({
+  ts: T0, anomalyId: `a${i}`, node: 'node-a', kind: 'PORT_SCAN', severity: 'high', source: '10.0.0.9',
+  targetIp: '10.0.0.1', targetPort: 0, startedAt: T0, lastSeen: T0 + i, state: 'active', packets: 10, bytes: 600,
+  evidence: '{"ports":120}', summary: '10.0.0.9 probed 120 ports on 10.0.0.1',
+});
+
+function batch(i: number): RecordBatch {
+  return { flows: [flow(2 * i), flow(2 * i + 1)], hosts: [host(i)], traffic: [traffic(i)], anomalies: [anomaly(i)] };
+}
+
+interface CapturedLog extends SpoolLogger {
+  lines: { level: string; msg: string }[];
+}
+
+function captureLog(): CapturedLog {
+  const lines: { level: string; msg: string }[] = [];
+  return {
+    lines,
+    info: (_o, msg) => lines.push({ level: 'info', msg }),
+    warn: (_o, msg) => lines.push({ level: 'warn', msg }),
+    error: (_o, msg) => lines.push({ level: 'error', msg }),
+  };
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Short client timeouts so that a refused request fails in a fraction of a second. */
+const conf = (port: number, extra = ''): string =>
+  `http::addr=127.0.0.1:${port};retry_timeout=200;request_timeout=1000;auto_flush_interval=50;${extra}`;
+
+const flowIds = (rows: IlpRow[]): string[] =>
+  rows.filter((r) => r.table === 'flows').map((r) => (r.columns.flow_id as { value: string }).value);
+
+// ---------------------------------------------------------------------------------------------
+
+describe('QuestDB ILP writer and outage spool', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flowlens-spool-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('rows sent while QuestDB refuses are spooled, then replayed once each and in order', async () => {
+    const fake = await startFakeQuestDb();
+    const log = captureLog();
+    const ilp = await createIlpWriter({ ilp: conf(fake.port), spoolDir: join(dir, 'outage'), log, retryMinMs: 50, retryMaxMs: 100 });
+    ilp.writer.start();
+    try {
+      await ilp.write(batch(0));
+      await ilp.writer.flush();
+      assert.equal(fake.rows.length, 5);
+
+      fake.mode = 'refuse';
+      const depths: number[] = [];
+      for (let i = 1; i <= 4; i++) {
+        await ilp.write(batch(i));
+        await ilp.writer.flush(); // one request body (one spool file) per batch
+        depths.push(ilp.writer.state().spool.batches);
+      }
+      assert.deepEqual(depths, [1, 2, 3, 4], 'spool depth rises by one batch per flush');
+      assert.ok(ilp.writer.state().spool.bytes > 0);
+      assert.equal(ilp.writer.state().up, false);
+      assert.equal(log.lines.filter((l) => l.level === 'error').length, 1, 'exactly one "down" line');
+      assert.equal(fake.rows.length, 5, 'nothing stored while refusing');
+
+      fake.mode = 'accept';
+      await until(() => ilp.writer.state().spool.batches === 0, 'spool to drain');
+      // Written after recovery: goes straight to the server, behind the replayed batches.
+      await ilp.write(batch(5));
+      await ilp.writer.flush();
+
+      const expected = [0, 1, 2, 3, 4, 5].flatMap((i) => [2 * i, 2 * i + 1]).map((n) => n.toString(16).padStart(16, '0'));
+      assert.deepEqual(flowIds(fake.rows), expected, 'every flow exactly once, in write order');
+      assert.equal(fake.rows.filter((r) => r.table === 'anomalies').length, 6);
+      assert.deepEqual(ilp.writer.state().spool, { batches: 0, bytes: 0 });
+      assert.equal(ilp.writer.state().up, true);
+      assert.equal(log.lines.filter((l) => l.level === 'info' && /accepted again/.test(l.msg)).length, 1, 'exactly one "recovered" line');
+      assert.deepEqual((await readdir(join(dir, 'outage'))).filter((n) => n.endsWith('.ilp')), []);
+      assert.ok(fake.requests.every((r) => r.path === '/write?precision=n'));
+    } finally {
+      await ilp.writer.close();
+      await fake.close();
+    }
+  });
+
+  test('a full spool refuses the batch with an error instead of dropping it silently', async () => {
+    const fake = await startFakeQuestDb();
+    fake.mode = 'refuse';
+    const log = captureLog();
+    const ilp = await createIlpWriter({ ilp: conf(fake.port), spoolDir: join(dir, 'full'), spoolMaxBytes: 4096, log, retryMinMs: 50, retryMaxMs: 100 });
+    ilp.writer.start();
+    try {
+      let stored = 0;
+      let error: unknown = null;
+      for (let i = 0; i < 50 && !error; i++) {
+        try {
+          await ilp.write(batch(i));
+          await ilp.writer.flush();
+          stored = i + 1;
+        } catch (err) {
+          error = err;
+        }
+      }
+      assert.ok(error instanceof SpoolFullError, `expected SpoolFullError, got ${String(error)}`);
+      assert.match((error as Error).message, /spool is full .* NOT stored/);
+      assert.ok(log.lines.some((l) => l.level === 'error' && /spool is full/.test(l.msg)), 'the loss is logged');
+      const depth = ilp.writer.state().spool;
+      assert.equal(depth.batches, stored);
+      assert.ok(depth.bytes <= 4096);
+
+      fake.mode = 'accept';
+      await until(() => ilp.writer.state().spool.batches === 0, 'spool to drain');
+      const expected = Array.from({ length: stored }, (_, i) => [2 * i, 2 * i + 1]).flat().map((n) => n.toString(16).padStart(16, '0'));
+      assert.deepEqual(flowIds(fake.rows), expected, 'what was spooled arrives; the refused batch does not reappear');
+    } finally {
+      await ilp.writer.close();
+      await fake.close();
+    }
+  });
+
+  test('a spool left on disk by a previous process is replayed at start-up', async () => {
+    // Find a port with nothing listening, so the first process meets "connection refused".
+    const probe = await startFakeQuestDb();
+    const port = probe.port;
+    await probe.close();
+    const spoolDir = join(dir, 'restart');
+
+    const first = await createIlpWriter({ ilp: conf(port), spoolDir, log: captureLog(), retryMinMs: 50, retryMaxMs: 100 });
+    first.writer.start();
+    for (let i = 0; i < 3; i++) {
+      await first.write(batch(i));
+      await first.writer.flush();
+    }
+    await first.write(batch(3)); // still pending in memory: close() must spool it, not lose it
+    await first.writer.close();
+    assert.equal((await readdir(spoolDir)).filter((n) => n.endsWith('.ilp')).length, 4);
+
+    const fake = await startFakeQuestDb(port);
+    const log = captureLog();
+    const second = await createIlpWriter({ ilp: conf(port), spoolDir, log, retryMinMs: 50, retryMaxMs: 100 });
+    try {
+      assert.equal(second.writer.state().spool.batches, 4, 'the new process sees the old spool');
+      assert.ok(log.lines.some((l) => l.level === 'warn' && /previous run/.test(l.msg)));
+      // Written before the replay: must queue behind the old batches, not overtake them.
+      await second.write(batch(4));
+      second.writer.start();
+      await second.writer.flush();
+      await until(() => second.writer.state().spool.batches === 0, 'replay');
+      const expected = [0, 1, 2, 3, 4].flatMap((i) => [2 * i, 2 * i + 1]).map((n) => n.toString(16).padStart(16, '0'));
+      assert.deepEqual(flowIds(fake.rows), expected);
+    } finally {
+      await second.writer.close();
+      await fake.close();
+    }
+  });
+
+  test('a batch the server keeps refusing as invalid is set aside, not replayed forever', async () => {
+    const fake = await startFakeQuestDb();
+    fake.mode = 'reject';
+    const log = captureLog();
+    const spoolDir = join(dir, 'poison');
+    const ilp = await createIlpWriter({ ilp: conf(fake.port), spoolDir, log, retryMinMs: 20, retryMaxMs: 40 });
+    ilp.writer.start();
+    try {
+      await ilp.write(batch(0));
+      await ilp.writer.flush();
+      await until(() => ilp.writer.state().spool.batches === 0, 'refused batch to be set aside');
+      const rejected = await readdir(join(spoolDir, 'rejected'));
+      assert.equal(rejected.filter((n) => n.endsWith('.ilp')).length, 1);
+      const reason = await readFile(join(spoolDir, 'rejected', rejected.find((n) => n.endsWith('.reason.txt'))!), 'utf8');
+      assert.match(reason, /statusCode=400/);
+      assert.ok(log.lines.some((l) => l.level === 'error' && /rejected\//.test(l.msg)));
+
+      fake.mode = 'accept';
+      await ilp.write(batch(1));
+      await ilp.writer.flush();
+      assert.deepEqual(flowIds(fake.rows), [2, 3].map((n) => n.toString(16).padStart(16, '0')));
+    } finally {
+      await ilp.writer.close();
+      await fake.close();
+    }
+  });
+
+  test('write() waits when too much is in flight (back-pressure)', async () => {
+    const fake = await startFakeQuestDb();
+    const ilp = await createIlpWriter({
+      ilp: conf(fake.port, 'auto_flush_rows=1;'),
+      spoolDir: join(dir, 'pressure'),
+      maxInFlightBytes: 2048,
+      log: captureLog(),
+    });
+    ilp.writer.start();
+    try {
+      let maxInFlight = 0;
+      for (let i = 0; i < 30; i++) {
+        await ilp.write(batch(i));
+        maxInFlight = Math.max(maxInFlight, ilp.writer.state().inFlightBytes);
+      }
+      const oneBatch = 3000; // generous upper bound on one serialised batch
+      assert.ok(maxInFlight <= 2048 + oneBatch, `in flight ${maxInFlight} exceeds the bound`);
+      await ilp.writer.flush();
+      assert.equal(flowIds(fake.rows).length, 60);
+    } finally {
+      await ilp.writer.close();
+      await fake.close();
+    }
+  });
+
+  test('ILP rows carry the right tables, symbols, field types and timestamps', async () => {
+    const fake = await startFakeQuestDb();
+    const ilp = await createIlpWriter({ ilp: conf(fake.port), spoolDir: join(dir, 'content'), log: captureLog() });
+    ilp.writer.start();
+    try {
+      const f = flow(7, { serverName: 'a "quoted", name=x \\ y', iface: '', app: '', tcpState: '', node: 'node a,b' });
+      await ilp.write({ flows: [f], hosts: [host(1)], traffic: [traffic(1)], anomalies: [anomaly(1)] });
+      await ilp.writer.flush();
+      assert.deepEqual(fake.rows.map((r) => r.table), ['flows', 'hosts', 'traffic', 'anomalies']);
+      const [fr, hr, tr, ar] = fake.rows as [IlpRow, IlpRow, IlpRow, IlpRow];
+
+      assert.equal(fr.at, f.ts * 1000, 'designated timestamp in ns');
+      assert.deepEqual(fr.columns.node, { type: 'symbol', value: 'node a,b' });
+      assert.deepEqual(fr.columns.transport, { type: 'symbol', value: 'tcp' });
+      assert.equal(fr.columns.iface, undefined, 'empty symbols are omitted (NULL)');
+      assert.equal(fr.columns.app, undefined);
+      assert.equal(fr.columns.tcp_state, undefined);
+      assert.deepEqual(fr.columns.server_name, { type: 'string', value: f.serverName });
+      assert.deepEqual(fr.columns.flow_id, { type: 'string', value: f.flowId });
+      assert.deepEqual(fr.columns.first_seen, { type: 'timestamp', value: f.firstSeen });
+      assert.deepEqual(fr.columns.last_seen, { type: 'timestamp', value: f.lastSeen });
+      assert.deepEqual(fr.columns.client_bytes, { type: 'int', value: f.clientBytes });
+      assert.deepEqual(fr.columns.client_tcp_flags, { type: 'int', value: 0x1b });
+      assert.deepEqual(fr.columns.final, { type: 'bool', value: false });
+      assert.deepEqual(fr.columns.client_ip, { type: 'string', value: '10.0.0.1' });
+      assert.deepEqual(fr.columns.server_ip, { type: 'string', value: '2001:db8::1' });
+
+      assert.equal(hr.at, host(1).ts * 1000);
+      assert.deepEqual(hr.columns.ip, { type: 'string', value: '10.0.0.1' });
+      assert.deepEqual(hr.columns.peers, { type: 'int', value: 1 });
+      assert.deepEqual(tr.columns.bytes, { type: 'int', value: 300 });
+      assert.equal(ar.at, T0 * 1000, 'anomaly ts = startedAt');
+      assert.deepEqual(ar.columns.kind, { type: 'symbol', value: 'PORT_SCAN' });
+      assert.deepEqual(ar.columns.evidence, { type: 'string', value: '{"ports":120}' });
+      assert.deepEqual(ar.columns.started_at, { type: 'timestamp', value: T0 });
+    } finally {
+      await ilp.writer.close();
+      await fake.close();
+    }
+  });
+
+  test('refuses ILP/TCP, which acknowledges nothing', async () => {
+    await assert.rejects(createIlpWriter({ ilp: 'tcp::addr=127.0.0.1:9009;', spoolDir: join(dir, 'tcp'), log: captureLog() }), /http/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** Column name → type for each CREATE TABLE in schema/questdb.sql. */
+async function schemaColumns(): Promise<{ statements: string[]; tables: Map<string, Map<string, string>> }> {
+  const statements = parseSchemaSql(await readFile(SCHEMA_URL, 'utf8'));
+  const tables = new Map<string, Map<string, string>>();
+  for (const s of statements) {
+    const m = /^CREATE TABLE IF NOT EXISTS (\w+) \(([\s\S]*)\) TIMESTAMP\(ts\) PARTITION BY DAY WAL\s+DEDUP UPSERT KEYS\(([^)]*)\)$/.exec(s);
+    if (!m) continue;
+    const cols = new Map<string, string>();
+    for (const def of m[2]!.split(',')) {
+      const [name, type] = def.trim().split(/\s+/);
+      cols.set(name!, type!);
+    }
+    for (const key of m[3]!.split(',')) assert.ok(cols.has(key.trim()), `dedup key ${key} of ${m[1]} is a column`);
+    tables.set(m[1]!, cols);
+  }
+  return { statements, tables };
+}
+
+const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+
+describe('schema/questdb.sql', () => {
+  test('creates the four tables, idempotently, each with ts, day partitions, WAL and dedup keys', async () => {
+    const { statements, tables } = await schemaColumns();
+    assert.deepEqual([...tables.keys()].sort(), ['anomalies', 'flows', 'hosts', 'traffic']);
+    for (const s of statements) {
+      assert.match(s, /^(CREATE TABLE IF NOT EXISTS|ALTER TABLE \w+ (DEDUP ENABLE UPSERT KEYS|ADD COLUMN IF NOT EXISTS))/, `not idempotent: ${s}`);
+    }
+    for (const [name, cols] of tables) assert.equal(cols.get('ts'), 'TIMESTAMP', `${name}.ts`);
+    const keys = statements.filter((s) => s.startsWith('CREATE')).map((s) => /DEDUP UPSERT KEYS\(([^)]*)\)/.exec(s)![1]);
+    assert.deepEqual(keys, ['ts, flow_id', 'ts, node, ip', 'ts, node', 'ts, anomaly_id']);
+  });
+
+  test('every record field has a column, and the writer sends each with a matching type', async () => {
+    const { tables } = await schemaColumns();
+    const sample = { flows: [flow(1)], hosts: [host(1)], traffic: [traffic(1)], anomalies: [anomaly(1)] };
+    for (const [table, records] of Object.entries(sample)) {
+      const cols = tables.get(table)!;
+      for (const field of Object.keys(records[0]!)) assert.ok(cols.has(snake(field)), `${table} has no column for ${field}`);
+    }
+
+    // Serialise with the same code the writer uses, then compare ILP types with the DDL.
+    const options = new SenderOptions('http::addr=127.0.0.1:9000;protocol_version=1;');
+    const buf = createBuffer(options);
+    serializeBatch(buf, sample);
+    const compatible: Record<IlpValue['type'], string[]> = {
+      symbol: ['SYMBOL'],
+      string: ['VARCHAR'],
+      int: ['LONG', 'INT', 'SHORT'],
+      timestamp: ['TIMESTAMP'],
+      bool: ['BOOLEAN'],
+    };
+    const sent = new Map<string, Set<string>>();
+    for (const row of parseIlp(buf.toBufferNew()!.toString('utf8'))) {
+      const cols = tables.get(row.table);
+      assert.ok(cols, `writer sends to unknown table ${row.table}`);
+      const names = sent.get(row.table) ?? new Set(['ts']);
+      for (const [name, v] of Object.entries(row.columns)) {
+        const type = cols.get(name);
+        assert.ok(type, `${row.table}.${name} is sent but has no column`);
+        assert.ok(compatible[v.type].includes(type), `${row.table}.${name}: ILP ${v.type} into ${type}`);
+        names.add(name);
+      }
+      sent.set(row.table, names);
+    }
+    for (const [table, cols] of tables) assert.deepEqual([...cols.keys()].sort(), [...(sent.get(table) ?? [])].sort(), `${table}: every column is written`);
+  });
+
+  test('SAMPLE BY strides and timestamp parameters are built from numbers only', () => {
+    assert.equal(sampleByStride(60_000_000), '1m');
+    assert.equal(sampleByStride(3_600_000_000), '1h');
+    assert.equal(sampleByStride(90_000_000), '90s');
+    assert.equal(sampleByStride(86_400_000_000 * 2), '2d');
+    assert.equal(sampleByStride(1500), '1500U');
+    assert.throws(() => sampleByStride(0));
+    assert.throws(() => sampleByStride(1.5));
+    assert.equal(isoMicros(T0 + 123), '2023-11-14T22:13:20.000123Z');
+    assert.equal(isoMicros(0), '1970-01-01T00:00:00.000000Z');
+  });
+});
