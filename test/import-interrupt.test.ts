@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI_MAIN, REPO_ROOT, exportFlows, withTempDir } from './helpers/cli.js';
@@ -29,8 +30,10 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
       child.on('close', (code, signal) => resolve(signal === 'SIGINT' ? 130 : code)),
     );
 
-    // Open the FIFO for writing (blocks until the importer opens it for reading).
+    // Opening the FIFO for writing completes only once the importer has opened it for reading,
+    // which it does after installing its signal handlers: from then on SIGINT is the import's to handle.
     const out = createWriteStream(fifo);
+    await once(out, 'open');
     const opts = { linktype: 1 };
     out.write(pcapHeader(opts));
     const base = 1_700_000_000_000_000_000n;
@@ -44,7 +47,8 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
       out.write(pcapRecord(opts, { ts: base + BigInt(i) * 1_000_000_000n, data }));
       await sleep(20);
     }
-    await sleep(500); // the importer has read and decoded them, and waits for more
+    await new Promise<void>((resolve) => out.write('', () => resolve()));
+    await sleep(1500); // the importer has read and decoded them, and waits for more
     child.kill('SIGINT');
     const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout' as const)]);
     out.destroy();
