@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,7 +33,12 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
     // Opening the FIFO for writing completes only once the importer has opened it for reading,
     // which it does after installing its signal handlers: from then on SIGINT is the import's to handle.
     const out = createWriteStream(fifo);
-    await once(out, 'open');
+    const first = await Promise.race([once(out, 'open').then(() => 'open' as const), exited.then(() => 'exited' as const)]);
+    if (first === 'exited') {
+      // Release our own open, still waiting for a reader, so that this process can end.
+      closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+      assert.fail(`the importer exited before opening the capture: ${stderr}`);
+    }
     const opts = { linktype: 1 };
     out.write(pcapHeader(opts));
     const base = 1_700_000_000_000_000_000n;
