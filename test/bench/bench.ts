@@ -1,0 +1,226 @@
+// Throughput and memory benchmark: flowlens import against tcpdump (read + write nowhere: the floor
+// of reading a capture) and softflowd (a C flow meter), on one large capture, plus the store's
+// ingest rate. `npm run bench` (full) or `npm run bench -- --quick` (smaller capture, fewer runs).
+//
+// Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N.
+// Needs: tcpdump, softflowd; capinfos + mergecap + python3 for the real-traffic capture
+// (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
+import { measureDuckDbIngest, measureQuestDbIngest, type IngestResult } from './ingest.js';
+import { measure, median, rusageWrapper, type Measurement } from './measure.js';
+import { countPcapRecords, writeSyntheticCapture } from './synth-pcap.js';
+
+const TARGET_RSS_MB = 300;
+/** A run taking longer than this is killed and reported as failed. */
+const RUN_TIMEOUT_MS = 10 * 60_000;
+
+const { values: opt } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    copies: { type: 'string' },
+    'ingest-rows': { type: 'string' },
+  },
+});
+const quick = opt.quick ?? false;
+const runs = Number(opt.runs ?? (quick ? 1 : 3));
+const copies = Number(opt.copies ?? (quick ? 4 : 30));
+const ingestRows = Number(opt['ingest-rows'] ?? (quick ? 100_000 : 1_000_000));
+
+const CACHE = join(REPO_ROOT, 'test', '.cache');
+const SHARED = join(REPO_ROOT, '..', 'shared');
+const MAKE_BENCH = join(SHARED, 'bench', 'make-bench-pcap.sh');
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** The benchmark capture (built once, cached) and its packet count. */
+function benchCapture(): { path: string; packets: number; origin: string } {
+  mkdirSync(CACHE, { recursive: true });
+  let path: string;
+  let origin: string;
+  if (existsSync(MAKE_BENCH)) {
+    path = join(CACHE, copies === 30 ? 'bench.pcap' : `bench-${copies}.pcap`);
+    origin = `real traffic (nDPI corpus x ${copies} copies)`;
+    if (!existsSync(path)) {
+      log(`building ${relative(REPO_ROOT, path)} with make-bench-pcap.sh (${copies} copies)...`);
+      const r = spawnSync('bash', [MAKE_BENCH, path, String(copies)], { stdio: ['ignore', 'inherit', 'inherit'] });
+      if (r.status !== 0) throw new Error(`make-bench-pcap.sh failed (exit ${r.status})`);
+    }
+  } else {
+    const target = Math.round((1_800_000 * copies) / 30);
+    path = join(CACHE, `bench-synth-${target}.pcap`);
+    origin = `synthetic (../shared absent): ${target} packets`;
+    if (!existsSync(path)) {
+      log(`../shared is absent: writing a synthetic capture of ${target} packets to ${relative(REPO_ROOT, path)}...`);
+      writeSyntheticCapture(path, target);
+    }
+  }
+  const st = statSync(path);
+  const meta = `${path}.count.json`;
+  try {
+    const m = JSON.parse(readFileSync(meta, 'utf8')) as { size: number; mtimeMs: number; packets: number };
+    if (m.size === st.size && m.mtimeMs === st.mtimeMs) return { path, packets: m.packets, origin };
+  } catch {
+    // not counted yet
+  }
+  const packets = countPcapRecords(path);
+  writeFileSync(meta, JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs, packets }));
+  return { path, packets, origin };
+}
+
+interface ToolResult {
+  tool: string;
+  runs: Measurement[];
+  error?: string;
+  note?: string;
+}
+
+async function runTool(tool: string, make: (dir: string) => { cmd: string; args: string[] }, check: (m: Measurement) => string): Promise<ToolResult> {
+  const res: ToolResult = { tool, runs: [] };
+  for (let i = 0; i < runs; i++) {
+    const dir = mkdtempSync(join(tmpdir(), 'flowlens-bench-'));
+    try {
+      const { cmd, args } = make(dir);
+      const m = await measure(cmd, args, { cwd: REPO_ROOT, timeoutMs: RUN_TIMEOUT_MS });
+      const problem = check(m);
+      if (problem) {
+        res.error = problem;
+        return res;
+      }
+      res.runs.push(m);
+      log(`  ${tool} run ${i + 1}/${runs}: ${m.seconds.toFixed(2)} s, peak ${(m.peakRssKb / 1024).toFixed(0)} MB`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return res;
+}
+
+function describeFailure(m: Measurement): string {
+  return `exit ${m.code}; stderr: ${m.stderr.trim().split('\n').slice(-5).join(' | ')}`;
+}
+
+const pad = (s: string, n: number) => s.padEnd(n);
+const lpad = (s: string, n: number) => s.padStart(n);
+
+async function main(): Promise<void> {
+  const missing = ['tcpdump', 'softflowd'].filter((c) => !have(c));
+  const cap = benchCapture();
+  log(`capture: ${relative(REPO_ROOT, cap.path)}, ${cap.packets} packets, ${(statSync(cap.path).size / 1e6).toFixed(0)} MB, ${cap.origin}`);
+  log(`peak RSS via: ${rusageWrapper() === 'none' ? 'polling /proc only (install Debian package `time` for exact figures)' : rusageWrapper()} + /proc polling`);
+
+  const buildError = ensureBuilt();
+  // tsc emits JavaScript even when type checking fails, so dist/ may still be up to date then.
+  const fl = flowlensCommand('auto');
+  if (buildError) log(`WARNING: ${buildError}\nrunning flowlens as ${fl.how}`);
+
+  // Warm the page cache so that the first timed tool does not pay for the disk.
+  spawnSync('cat', [cap.path], { stdio: ['ignore', 'ignore', 'ignore'] });
+
+  const results: ToolResult[] = [];
+  if (!missing.includes('tcpdump')) {
+    log('tcpdump -r FILE -w /dev/null');
+    results.push(await runTool('tcpdump', () => ({ cmd: 'tcpdump', args: ['-r', cap.path, '-w', '/dev/null'] }), (m) => (m.code === 0 ? '' : describeFailure(m))));
+  }
+  if (!missing.includes('softflowd')) {
+    // -d: stay in the foreground and exit at the end of the file; -6: track IPv6 too; -m: room for
+    // every concurrent flow (the default 8192 forces early expiry); NetFlow goes to the discard
+    // port on loopback, nothing leaves the machine. -c none: no control socket. With one, softflowd
+    // 1.1.0 reading a file sometimes blocks forever in accept() on it (it depends on the
+    // argument strings, e.g. the socket path), so a run would never end.
+    log('softflowd -r FILE -d -6 -m 262144 -n 127.0.0.1:9 -c none');
+    const r = await runTool(
+      'softflowd',
+      (dir) => ({ cmd: 'softflowd', args: ['-r', cap.path, '-d', '-6', '-m', '262144', '-n', '127.0.0.1:9', '-p', join(dir, 'pid'), '-c', 'none'] }),
+      (m) => (m.code === 0 ? '' : describeFailure(m)),
+    );
+    const processed = /Packets processed: (\d+)/.exec(r.runs[0]?.stdout ?? '')?.[1];
+    if (processed) r.note = `processed ${processed} IP packets`;
+    results.push(r);
+  }
+  log(`flowlens import FILE --db <fresh tmp> --json  (${fl.how})`);
+  let flowlensPackets = 0;
+  const flr = await runTool(
+    'flowlens',
+    (dir) => ({ cmd: fl.cmd, args: [...fl.args, 'import', cap.path, '--db', join(dir, 'bench.duckdb'), '--json'] }),
+    (m) => {
+      if (m.code !== 0) return describeFailure(m);
+      try {
+        const s = JSON.parse(m.stdout) as { packets: number; flows: number };
+        flowlensPackets = s.packets;
+        return '';
+      } catch {
+        return `stdout is not one JSON object: ${m.stdout.slice(0, 200)}`;
+      }
+    },
+  );
+  if (flowlensPackets) flr.note = `reported ${flowlensPackets} packets`;
+  results.push(flr);
+
+  // ---- table
+  const rows = results.map((r) => {
+    if (!r.runs.length) return { tool: r.tool, pps: NaN, sec: NaN, mb: NaN, r };
+    const sec = median(r.runs.map((m) => m.seconds));
+    return { tool: r.tool, pps: cap.packets / sec, sec, mb: Math.max(...r.runs.map((m) => m.peakRssKb)) / 1024, r };
+  });
+  const out: string[] = [];
+  out.push('');
+  out.push(`capture ${relative(REPO_ROOT, cap.path)}: ${cap.packets} packets (${cap.origin}); ${runs} run(s) each, medians`);
+  out.push(`${pad('tool', 11)}${lpad('packets/s', 13)}${lpad('seconds', 10)}${lpad('peak RSS MB', 13)}  notes`);
+  for (const x of rows) {
+    const note = x.r.error ? `FAILED: ${x.r.error}` : (x.r.note ?? '');
+    out.push(
+      `${pad(x.tool, 11)}${lpad(Number.isNaN(x.pps) ? '-' : Math.round(x.pps).toLocaleString('en-US'), 13)}${lpad(Number.isNaN(x.sec) ? '-' : x.sec.toFixed(2), 10)}${lpad(Number.isNaN(x.mb) ? '-' : x.mb.toFixed(0), 13)}  ${note}`,
+    );
+  }
+  for (const m of missing) out.push(`${pad(m, 11)} not installed (apt-get install ${m})`);
+  const by = (t: string) => rows.find((x) => x.tool === t);
+  const f = by('flowlens');
+  const ratio = (t: string) => {
+    const o = by(t);
+    return f && o && !Number.isNaN(f.pps) && !Number.isNaN(o.pps) ? f.pps / o.pps : NaN;
+  };
+  out.push('');
+  out.push(`flowlens/tcpdump throughput:   ${Number.isNaN(ratio('tcpdump')) ? 'n/a' : ratio('tcpdump').toFixed(3)}`);
+  out.push(`flowlens/softflowd throughput: ${Number.isNaN(ratio('softflowd')) ? 'n/a' : ratio('softflowd').toFixed(3)}`);
+  const thr = ratio('softflowd');
+  out.push(`target throughput >= softflowd: ${Number.isNaN(thr) ? 'n/a' : thr >= 1 ? 'PASS' : 'MISS'}`);
+  out.push(`target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`);
+  if (f && !Number.isNaN(f.mb)) out.push(`(peak RSS source for flowlens: ${f.r.runs.map((m) => m.rssSource).join(', ')})`);
+  console.log(out.join('\n'));
+
+  // ---- store ingest
+  console.log('');
+  console.log(`store ingest: ${ingestRows} synthetic flow records, batches of 10000, then flush`);
+  const ingest = async (label: string, fn: () => Promise<IngestResult>) => {
+    try {
+      const r = await fn();
+      console.log(`${pad(label, 9)} ${lpad(Math.round(r.rowsPerSecond).toLocaleString('en-US'), 12)} rows/s  (${r.rows} rows in ${r.seconds.toFixed(2)} s)`);
+    } catch (err) {
+      console.log(`${pad(label, 9)} FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  await ingest('DuckDB:', () => measureDuckDbIngest(ingestRows));
+  const qIlp = process.env.FLOWLENS_QUESTDB;
+  const qPg = process.env.FLOWLENS_QUESTDB_PG;
+  if (qIlp && qPg) await ingest('QuestDB:', () => measureQuestDbIngest(qIlp, qPg, ingestRows));
+  else console.log('QuestDB: not configured (set FLOWLENS_QUESTDB and FLOWLENS_QUESTDB_PG)');
+
+  if (results.some((r) => r.error)) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
