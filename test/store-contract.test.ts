@@ -169,6 +169,35 @@ function summarise(segments: FlowRecord[], range?: TimeRange): FlowSummary[] {
   });
 }
 
+/**
+ * The contract's hostPeers / hostPorts, computed directly: the host's segments in the range on
+ * the node (either end), grouped by `key`, summed, distinct flows counted, by bytes then key.
+ */
+function hostFlowGroups(segments: FlowRecord[], ip: string, range: TimeRange, node: string, key: (s: FlowRecord) => string) {
+  const groups = new Map<string, { bytes: number; packets: number; flows: Set<string> }>();
+  for (const s of segments) {
+    if (s.ts < range.from || s.ts >= range.to || s.node !== node || (s.clientIp !== ip && s.serverIp !== ip)) continue;
+    const g = groups.get(key(s)) ?? { bytes: 0, packets: 0, flows: new Set<string>() };
+    g.bytes += s.clientBytes + s.serverBytes;
+    g.packets += s.clientPackets + s.serverPackets;
+    g.flows.add(s.flowId);
+    groups.set(key(s), g);
+  }
+  return [...groups].map(([k, g]) => ({ key: k, bytes: g.bytes, packets: g.packets, flows: g.flows.size }));
+}
+
+function expectedPeers(segments: FlowRecord[], ip: string, range: TimeRange, node: string) {
+  return hostFlowGroups(segments, ip, range, node, (s) => (s.clientIp === ip ? s.serverIp : s.clientIp))
+    .map(({ key, ...g }) => ({ ip: key, ...g }))
+    .sort((a, b) => b.bytes - a.bytes || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+}
+
+function expectedPorts(segments: FlowRecord[], ip: string, range: TimeRange, node: string) {
+  return hostFlowGroups(segments, ip, range, node, (s) => `${s.transport}/${s.serverPort}`)
+    .map(({ key, ...g }) => ({ transport: key.split('/')[0], port: Number(key.split('/')[1]), ...g }))
+    .sort((a, b) => b.bytes - a.bytes || (a.transport < b.transport ? -1 : a.transport > b.transport ? 1 : a.port - b.port));
+}
+
 const totalBytes = (f: FlowSummary) => f.clientBytes + f.serverBytes;
 const byFlowId = (a: FlowSummary, b: FlowSummary) => (a.flowId < b.flowId ? -1 : a.flowId > b.flowId ? 1 : 0);
 const ORDERS: Record<FlowOrder, (a: FlowSummary, b: FlowSummary) => number> = {
@@ -383,6 +412,87 @@ for (const backend of storeBackends()) {
           { ts: from, bytes: 0, packets: 0, flows: 0 },
           { ts: from + 2 * INTERVAL, bytes: 0, packets: 0, flows: 0 },
         ]);
+      });
+    });
+
+    describe('host reads', () => {
+      const zero = { bytesSent: 0, bytesReceived: 0, packetsSent: 0, packetsReceived: 0, flowsInitiated: 0, flowsReceived: 0, peers: 0 };
+
+      it('hostSummary sums the host\'s rows in the range like topHosts, per node or across nodes', async () => {
+        const h1 = await store.hostSummary({ ...fx.range, ip: fx.h1, node: fx.node });
+        assert.deepEqual(h1, (await store.topHosts({ ...fx.range, node: fx.node, limit: 10 })).find((h) => h.ip === fx.h1));
+        assert.deepEqual(h1, {
+          ip: fx.h1, bytesSent: 8000, bytesReceived: 2000, packetsSent: 15, packetsReceived: 10,
+          flowsInitiated: 3, flowsReceived: 0, flows: 3, peers: 2, firstSeen: fx.base, lastSeen: fx.base + INTERVAL,
+        });
+        const allNodes = await store.hostSummary({ ...fx.range, ip: fx.h1 });
+        assert.deepEqual([allNodes?.bytesSent, allNodes?.flowsInitiated, allNodes?.peers], [1e9 + 8000, 1003, 50]);
+        // h3's row at `to` is outside the range.
+        const h3 = await store.hostSummary({ ...fx.range, ip: fx.h3, node: fx.node });
+        assert.deepEqual([h3?.bytesSent, h3?.flows, h3?.firstSeen, h3?.lastSeen], [500, 7, fx.base + 2 * INTERVAL, fx.base + 2 * INTERVAL]);
+      });
+
+      it('hostSummary is null for a host without rows in the range', async () => {
+        assert.equal(await store.hostSummary({ ...fx.range, ip: `${fx.net}.250`, node: fx.node }), null);
+        assert.equal(await store.hostSummary({ from: fx.range.to + 3600 * SECOND, to: fx.range.to + 7200 * SECOND, ip: fx.h1 }), null);
+        assert.equal(await store.hostSummary({ ...fx.range, ip: fx.h1, node: `${fx.node}-none` }), null);
+      });
+
+      it('hostSeries sums the host\'s rows per step, peers the largest per interval, zero-filled', async () => {
+        const points = await store.hostSeries({ ...fx.range, ip: fx.h2, step: 2 * INTERVAL, node: fx.node });
+        assert.deepEqual(points, [
+          { ts: fx.base, bytesSent: 2000, bytesReceived: 2000, packetsSent: 40, packetsReceived: 20, flowsInitiated: 0, flowsReceived: 2, peers: 3 },
+          { ts: fx.base + 2 * INTERVAL, bytesSent: 1000, bytesReceived: 1000, packetsSent: 20, packetsReceived: 10, flowsInitiated: 0, flowsReceived: 0, peers: 2 },
+          { ts: fx.base + 4 * INTERVAL, ...zero },
+        ]);
+        const h1 = await store.hostSeries({ ...fx.range, ip: fx.h1, step: INTERVAL, node: fx.node });
+        assert.deepEqual(h1.map((p) => p.ts), [0, 1, 2, 3, 4, 5].map((k) => fx.base + k * INTERVAL));
+        assert.deepEqual(h1.map((p) => p.bytesSent), [5000, 3000, 0, 0, 0, 0], 'other hosts and nodes are not counted');
+      });
+
+      it('hostSeries zero-fills a host without rows', async () => {
+        const from = fx.range.to + 3600 * SECOND;
+        assert.deepEqual(await store.hostSeries({ from, to: from + 4 * INTERVAL, ip: fx.h1, step: 2 * INTERVAL, node: fx.node }), [
+          { ts: from, ...zero },
+          { ts: from + 2 * INTERVAL, ...zero },
+        ]);
+      });
+
+      it('hostPeers sums the host\'s flow segments in the range per other end, top by bytes', async () => {
+        const peers = await store.hostPeers({ ...fx.range, ip: fx.h1, node: fx.node, limit: 10 });
+        assert.deepEqual(peers, expectedPeers(fx.flows, fx.h1, fx.range, fx.node));
+        // By hand: h1 (client of flows 0, 3, ..., 27) talks to .103 (flows 3, 15, 27: 900 bytes, 3 packets each) most.
+        assert.deepEqual(peers[0], { ip: `${fx.net}.103`, bytes: 2700, packets: 9, flows: 3 });
+        assert.deepEqual(peers.map((p) => p.ip), [103, 100, 102, 101].map((n) => `${fx.net}.${n}`));
+        // A server: its peers are the clients; flow 100's segment before the range is not counted.
+        const server = `${fx.net}.100`;
+        assert.deepEqual(await store.hostPeers({ ...fx.range, ip: server, node: fx.node, limit: 10 }), expectedPeers(fx.flows, server, fx.range, fx.node));
+        assert.deepEqual((await store.hostPeers({ ...fx.range, ip: fx.h1, node: fx.node, limit: 2 })).map((p) => p.ip), [`${fx.net}.103`, `${fx.net}.100`]);
+      });
+
+      it('hostPorts groups the host\'s flows by service port, as client or server, top by bytes', async () => {
+        const ports = await store.hostPorts({ ...fx.range, ip: fx.h1, node: fx.node, limit: 10 });
+        assert.deepEqual(ports, [
+          { transport: 'tcp', port: 443, bytes: 4800, packets: 21, flows: 7 },
+          { transport: 'udp', port: 53, bytes: 2700, packets: 9, flows: 3 },
+        ]);
+        assert.deepEqual(ports, expectedPorts(fx.flows, fx.h1, fx.range, fx.node));
+        for (const ip of [`${fx.net}.100`, `${fx.net}.101`, fx.h2]) {
+          const want = expectedPorts(fx.flows, ip, fx.range, fx.node);
+          assert.ok(want.length > 1);
+          assert.deepEqual(await store.hostPorts({ ...fx.range, ip, node: fx.node, limit: 10 }), want, ip);
+          assert.deepEqual(await store.hostPorts({ ...fx.range, ip, node: fx.node, limit: 1 }), want.slice(0, 1), ip);
+        }
+      });
+
+      it('hostPeers and hostPorts are empty for a host without flows, and check the limit', async () => {
+        const none = { ...fx.range, ip: `${fx.net}.250`, node: fx.node, limit: 10 };
+        assert.deepEqual(await store.hostPeers(none), []);
+        assert.deepEqual(await store.hostPorts(none), []);
+        for (const limit of [0, -1, 2.5, MAX_PAGE_SIZE + 1]) {
+          await assert.rejects(store.hostPeers({ ...none, limit }), isQueryError, `limit = ${limit}`);
+          await assert.rejects(store.hostPorts({ ...none, limit }), isQueryError, `limit = ${limit}`);
+        }
       });
     });
 

@@ -29,10 +29,16 @@ import {
   type FlowRecord,
   type FlowStore,
   type FlowSummary,
+  type HostIpQuery,
   type HostOrder,
+  type HostPeer,
+  type HostPoint,
+  type HostPort,
   type HostQuery,
   type HostRecord,
+  type HostSeriesQuery,
   type HostSummary,
+  type HostTopQuery,
   type RecordBatch,
   type StoreHealth,
   type TimeRange,
@@ -51,7 +57,7 @@ export interface DuckDbStoreOptions {
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
 const SCHEMA_URL = new URL('../../schema/duckdb.sql', import.meta.url);
 
-/** A trafficSeries request may not ask for more buckets than this (generate_series is eager). */
+/** A series request may not ask for more buckets than this (generate_series is eager). */
 const MAX_SERIES_POINTS = 100_000;
 
 type Params = Record<string, DuckDBValue>;
@@ -113,6 +119,23 @@ const FLOW_ORDERS: Record<FlowOrder, { orderBy: string; after: string; key: (f: 
     key: (f) => f.totalBytes,
   },
 };
+
+/** Series columns (alias = TrafficPoint / HostPoint field, aggregate); fixed text, never input. */
+const TRAFFIC_SERIES_COLUMNS: [string, string][] = [
+  ['bytes', 'sum(bytes)'],
+  ['packets', 'sum(packets)'],
+  ['flows', 'sum(flows)'],
+];
+const HOST_SERIES_COLUMNS: [string, string][] = [
+  ['bytesSent', 'sum(bytes_sent)'],
+  ['bytesReceived', 'sum(bytes_received)'],
+  ['packetsSent', 'sum(packets_sent)'],
+  ['packetsReceived', 'sum(packets_received)'],
+  ['flowsInitiated', 'sum(flows_initiated)'],
+  ['flowsReceived', 'sum(flows_received)'],
+  // Distinct peers are not additive: the largest per-interval count, as in HostSummary.
+  ['peers', 'max(peers)'],
+];
 
 const HOST_ORDERS: Record<HostOrder, string> = {
   bytes: '"bytesSent" + "bytesReceived" DESC, ip ASC',
@@ -282,31 +305,85 @@ export class DuckDbStore implements FlowStore {
 
   async trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]> {
     checkRange(q);
+    const where = new Conditions(q);
+    if (q.node !== undefined) where.add('node = $node', { node: q.node });
+    const rows = await this.series('traffic', TRAFFIC_SERIES_COLUMNS, where, q);
+    return rows as unknown as TrafficPoint[];
+  }
+
+  async hostSummary(q: HostIpQuery): Promise<HostSummary | null> {
+    checkRange(q);
+    const where = hostConditions(q);
+    const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip`;
+    const rows = await this.read((conn) => query(conn, sql, where.params));
+    return rows.length ? (toNumbers(rows[0]) as unknown as HostSummary) : null;
+  }
+
+  async hostSeries(q: HostSeriesQuery): Promise<HostPoint[]> {
+    checkRange(q);
+    const rows = await this.series('hosts', HOST_SERIES_COLUMNS, hostConditions(q), q);
+    return rows as unknown as HostPoint[];
+  }
+
+  async hostPeers(q: HostTopQuery): Promise<HostPeer[]> {
+    // The other end: the server when the host is the client, else the client.
+    const rows = await this.hostFlows(q, 'CASE WHEN client_ip = $ip THEN server_ip ELSE client_ip END AS ip', 'ip ASC');
+    return rows as unknown as HostPeer[];
+  }
+
+  async hostPorts(q: HostTopQuery): Promise<HostPort[]> {
+    // The service port is the server's, whichever end the host is.
+    const rows = await this.hostFlows(q, 'transport, server_port AS port', 'transport ASC, port ASC');
+    return rows as unknown as HostPort[];
+  }
+
+  /** The host's flow segments in the range (either end), grouped by `keys` and summed, top by bytes. */
+  private async hostFlows(q: HostTopQuery, keys: string, tieBreak: string): Promise<Record<string, unknown>[]> {
+    checkLimit(q.limit, MAX_PAGE_SIZE);
+    checkRange(q);
+    const where = new Conditions(q);
+    where.add('(client_ip = $ip OR server_ip = $ip)', { ip: q.ip });
+    if (q.node !== undefined) where.add('node = $node', { node: q.node });
+    const sql = `
+      SELECT ${keys},
+             sum(client_bytes + server_bytes) AS bytes,
+             sum(client_packets + server_packets) AS packets,
+             count(DISTINCT flow_id) AS flows
+      FROM flows ${where.sql()}
+      GROUP BY ALL
+      ORDER BY bytes DESC, ${tieBreak}
+      LIMIT $limit`;
+    const rows = await this.read((conn) => query(conn, sql, { ...where.params, limit: q.limit }));
+    return rows.map(toNumbers);
+  }
+
+  /**
+   * Buckets of `step` µs over [from, to), aligned to the epoch (so the first one starts at or
+   * before `from`), with `columns` aggregated over the rows of `table` matching `where` in each;
+   * generate_series makes every bucket so the ones without rows come out as zeros.
+   */
+  private async series(table: string, columns: [alias: string, aggregate: string][], where: Conditions, q: TrafficQuery): Promise<Record<string, unknown>[]> {
+    checkRange(q);
     if (!Number.isSafeInteger(q.step) || q.step <= 0) throw new StoreQueryError('step must be a positive integer (µs)');
-    // Buckets are aligned to the epoch, so the first one starts at or before `from`.
     const first = Math.floor(q.from / q.step) * q.step;
     if (q.to <= first) return [];
     if ((q.to - first) / q.step > MAX_SERIES_POINTS) {
       throw new StoreQueryError(`step too small: more than ${MAX_SERIES_POINTS} points in the range`);
     }
-    const where = new Conditions(q);
-    if (q.node !== undefined) where.add('node = $node', { node: q.node });
-    // generate_series makes every bucket so the ones without traffic come out as zeros.
     const sql = `
       WITH buckets AS (
         SELECT b AS bucket FROM generate_series($first::BIGINT, $last::BIGINT, $step::BIGINT) AS t(b)
       ), sums AS (
         SELECT epoch_us(ts) // $step::BIGINT * $step::BIGINT AS bucket,
-               sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows
-        FROM traffic ${where.sql()}
+               ${columns.map(([alias, aggregate]) => `${aggregate} AS "${alias}"`).join(', ')}
+        FROM ${table} ${where.sql()}
         GROUP BY 1
       )
-      SELECT buckets.bucket AS ts, coalesce(sums.bytes, 0) AS bytes,
-             coalesce(sums.packets, 0) AS packets, coalesce(sums.flows, 0) AS flows
+      SELECT buckets.bucket AS ts, ${columns.map(([alias]) => `coalesce(sums."${alias}", 0) AS "${alias}"`).join(', ')}
       FROM buckets LEFT JOIN sums USING (bucket)
       ORDER BY ts`;
     const rows = await this.read((conn) => query(conn, sql, { ...where.params, first, last: q.to - 1, step: q.step }));
-    return rows.map((row) => toNumbers(row) as unknown as TrafficPoint);
+    return rows.map(toNumbers);
   }
 
   async queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
@@ -415,6 +492,14 @@ class Conditions {
   }
 }
 
+/** One host's rows of `hosts` in the range (and node). */
+function hostConditions(q: HostIpQuery): Conditions {
+  const where = new Conditions(q);
+  where.add('ip = $ip', { ip: q.ip });
+  if (q.node !== undefined) where.add('node = $node', { node: q.node });
+  return where;
+}
+
 /**
  * A `WITH ... filtered AS (...)` prefix: the flows with segments in the range (all segments when
  * no range), summed, then filtered. Filters on what every segment shares (host, port, transport,
@@ -478,8 +563,10 @@ function checkRange(range: TimeRange): void {
   }
 }
 
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 1) throw new StoreQueryError('limit must be a positive integer');
+function checkLimit(limit: number, max?: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || (max !== undefined && limit > max)) {
+    throw new StoreQueryError(max === undefined ? 'limit must be a positive integer' : `limit must be an integer from 1 to ${max}`);
+  }
 }
 
 function errorMessage(err: unknown): string {

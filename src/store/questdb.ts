@@ -29,9 +29,15 @@ import {
   type FlowQuery,
   type FlowStore,
   type FlowSummary,
+  type HostIpQuery,
   type HostOrder,
+  type HostPeer,
+  type HostPoint,
+  type HostPort,
   type HostQuery,
+  type HostSeriesQuery,
   type HostSummary,
+  type HostTopQuery,
   type RecordBatch,
   type Severity,
   type StoreHealth,
@@ -389,10 +395,11 @@ const HOST_ORDER_SQL: Record<HostOrder, string> = {
   flows: 'flows DESC, ip ASC',
 };
 
-function hostSource(p: Params, range: { from: number; to: number } | null, node: string | undefined): string {
+function hostSource(p: Params, range: { from: number; to: number } | null, node: string | undefined, ip?: string): string {
   const where: string[] = [];
   if (range) where.push(`ts >= ${p.add(isoMicros(range.from))}`, `ts < ${p.add(isoMicros(range.to))}`);
   if (node) where.push(`node = ${p.add(node)}`);
+  if (ip !== undefined) where.push(`ip = ${p.add(ip)}`);
   const grouped = `
     SELECT ip, sum(bytes_sent) bytes_sent, sum(bytes_received) bytes_received,
            sum(packets_sent) packets_sent, sum(packets_received) packets_received,
@@ -425,6 +432,33 @@ function rowToHost(r: Row): HostSummary {
     lastSeen: num(r.last_seen_us),
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reads: series
+
+/** A column of a SAMPLE BY series: its aggregate (fixed text) and the point field it fills. */
+interface SeriesColumn {
+  column: string;
+  aggregate: 'sum' | 'max';
+  field: string;
+}
+
+const TRAFFIC_SERIES: SeriesColumn[] = [
+  { column: 'bytes', aggregate: 'sum', field: 'bytes' },
+  { column: 'packets', aggregate: 'sum', field: 'packets' },
+  { column: 'flows', aggregate: 'sum', field: 'flows' },
+];
+
+const HOST_SERIES: SeriesColumn[] = [
+  { column: 'bytes_sent', aggregate: 'sum', field: 'bytesSent' },
+  { column: 'bytes_received', aggregate: 'sum', field: 'bytesReceived' },
+  { column: 'packets_sent', aggregate: 'sum', field: 'packetsSent' },
+  { column: 'packets_received', aggregate: 'sum', field: 'packetsReceived' },
+  { column: 'flows_initiated', aggregate: 'sum', field: 'flowsInitiated' },
+  { column: 'flows_received', aggregate: 'sum', field: 'flowsReceived' },
+  // Distinct peers are not additive: the largest per-interval count, as in HostSummary.
+  { column: 'peers', aggregate: 'max', field: 'peers' },
+];
 
 // ---------------------------------------------------------------------------------------------
 // The store
@@ -614,33 +648,88 @@ export class QuestDbStore implements FlowStore {
   }
 
   async trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]> {
+    const points = await this.series('traffic', TRAFFIC_SERIES, q, (p) => (q.node ? [`node = ${p.add(q.node)}`] : []));
+    return points as unknown as TrafficPoint[];
+  }
+
+  async hostSummary(q: HostIpQuery): Promise<HostSummary | null> {
+    checkRange(q.from, q.to);
+    const p = new Params();
+    const rows = await this.select(hostSource(p, q, q.node, q.ip), p.values);
+    return rows.length ? rowToHost(rows[0]!) : null;
+  }
+
+  async hostSeries(q: HostSeriesQuery): Promise<HostPoint[]> {
+    const points = await this.series('hosts', HOST_SERIES, q, (p) => [`ip = ${p.add(q.ip)}`, ...(q.node ? [`node = ${p.add(q.node)}`] : [])]);
+    return points as unknown as HostPoint[];
+  }
+
+  async hostPeers(q: HostTopQuery): Promise<HostPeer[]> {
+    // The other end: the server when the host is the client, else the client.
+    const rows = await this.hostFlows(q, (p) => `CASE WHEN client_ip = ${p.add(q.ip)} THEN server_ip ELSE client_ip END peer_ip`, 'peer_ip', 'peer_ip ASC');
+    return rows.map((r) => ({ ip: str(r.peer_ip), bytes: num(r.bytes), packets: num(r.packets), flows: num(r.flows) }));
+  }
+
+  async hostPorts(q: HostTopQuery): Promise<HostPort[]> {
+    // The service port is the server's, whichever end the host is.
+    const rows = await this.hostFlows(q, () => 'transport, server_port', 'transport, server_port', 'transport ASC, server_port ASC');
+    return rows.map((r) => ({ transport: str(r.transport), port: num(r.server_port), bytes: num(r.bytes), packets: num(r.packets), flows: num(r.flows) }));
+  }
+
+  /**
+   * The host's flow segments in the range (either end), grouped by `keys` and summed, top by bytes.
+   * Segments are first grouped per flow as well, so that counting the groups' rows counts distinct flows.
+   */
+  private async hostFlows(q: HostTopQuery, keyColumns: (p: Params) => string, keys: string, tieBreak: string): Promise<Row[]> {
+    checkRange(q.from, q.to);
+    checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
+    const p = new Params();
+    const projected = keyColumns(p);
+    const where = [`ts >= ${p.add(isoMicros(q.from))}`, `ts < ${p.add(isoMicros(q.to))}`, `(client_ip = ${p.add(q.ip)} OR server_ip = ${p.add(q.ip)})`];
+    if (q.node) where.push(`node = ${p.add(q.node)}`);
+    const segments = `
+      SELECT ${projected}, flow_id, client_bytes + server_bytes seg_bytes, client_packets + server_packets seg_packets
+      FROM flows
+      WHERE ${where.join(' AND ')}`;
+    const perFlow = `SELECT ${keys}, flow_id, sum(seg_bytes) flow_bytes, sum(seg_packets) flow_packets FROM (${segments}) GROUP BY ${keys}, flow_id`;
+    const grouped = `SELECT ${keys}, sum(flow_bytes) bytes, sum(flow_packets) packets, count() flows FROM (${perFlow}) GROUP BY ${keys}`;
+    return this.select(`SELECT * FROM (${grouped}) ORDER BY bytes DESC, ${tieBreak} LIMIT ${p.add(q.limit)}`, p.values);
+  }
+
+  /**
+   * One SAMPLE BY series over [from, to) of `table`'s rows in range that match `filters`. FROM/TO
+   * make SAMPLE BY start its buckets at `from` and FILL(0) emit empty buckets before the first and
+   * after the last row too; the stride is built from a validated integer and the aggregates are fixed text.
+   */
+  private async series(table: string, columns: SeriesColumn[], q: TrafficQuery, filters: (p: Params) => string[]): Promise<Record<string, number>[]> {
     checkRange(q.from, q.to);
     const stride = sampleByStride(q.step);
     if (q.to <= q.from) return [];
     const buckets = Math.ceil((q.to - q.from) / q.step);
     if (buckets > 100_000) throw new StoreQueryError('too many buckets: use a larger step');
     const p = new Params();
-    const where = [`ts >= ${p.add(isoMicros(q.from))}`, `ts < ${p.add(isoMicros(q.to))}`];
-    if (q.node) where.push(`node = ${p.add(q.node)}`);
-    // FROM/TO make SAMPLE BY start its buckets at `from` and FILL(0) emit empty buckets before the
-    // first and after the last row too; the stride is built from a validated integer.
+    const where = [`ts >= ${p.add(isoMicros(q.from))}`, `ts < ${p.add(isoMicros(q.to))}`, ...filters(p)];
     const sampled = `
-      SELECT ts, sum(bytes) bytes, sum(packets) packets, sum(flows) flows
-      FROM traffic
+      SELECT ts, ${columns.map((c) => `${c.aggregate}(${c.column}) ${c.column}`).join(', ')}
+      FROM ${table}
       WHERE ${where.join(' AND ')}
       SAMPLE BY ${stride} FROM ${p.add(isoMicros(q.from))} TO ${p.add(isoMicros(q.to))} FILL(0) ALIGN TO CALENDAR`;
-    const rows = await this.select(`SELECT cast(ts AS LONG) ts_us, bytes, packets, flows FROM (${sampled})`, p.values);
+    const rows = await this.select(`SELECT cast(ts AS LONG) ts_us, ${columns.map((c) => c.column).join(', ')} FROM (${sampled})`, p.values);
     // Lay the result on the exact grid the contract promises (from + k·step, every bucket present),
     // so that the answer does not depend on FILL details of one QuestDB version or another.
-    const points: TrafficPoint[] = [];
-    for (let i = 0; i < buckets; i++) points.push({ ts: q.from + i * q.step, bytes: 0, packets: 0, flows: 0 });
+    const points: Record<string, number>[] = [];
+    for (let i = 0; i < buckets; i++) {
+      const pt: Record<string, number> = { ts: q.from + i * q.step };
+      for (const c of columns) pt[c.field] = 0;
+      points.push(pt);
+    }
     for (const r of rows) {
-      const i = Math.floor((num(r.ts_us) - q.from) / q.step);
-      const pt = points[i];
+      const pt = points[Math.floor((num(r.ts_us) - q.from) / q.step)];
       if (!pt) continue;
-      pt.bytes += num(r.bytes);
-      pt.packets += num(r.packets);
-      pt.flows += num(r.flows);
+      for (const c of columns) {
+        const v = num(r[c.column]);
+        pt[c.field] = c.aggregate === 'max' ? Math.max(pt[c.field]!, v) : pt[c.field]! + v;
+      }
     }
     return points;
   }

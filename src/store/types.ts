@@ -204,6 +204,48 @@ export interface HostSummary {
   lastSeen: number;
 }
 
+/** One host in a time range (its rows of `hosts`, or the flow segments with it at either end). */
+export interface HostIpQuery extends TimeRange {
+  ip: string;
+  node?: string;
+}
+
+export interface HostSeriesQuery extends HostIpQuery {
+  /** Bucket width (µs), a multiple of the aggregation interval; buckets aligned as trafficSeries aligns them. */
+  step: number;
+}
+
+export interface HostTopQuery extends HostIpQuery {
+  /** 1..MAX_PAGE_SIZE. */
+  limit: number;
+}
+
+/** One point of a host's series (its `hosts` rows in the bucket); buckets without rows are present with zeros. */
+export interface HostPoint extends Omit<HostRecord, 'node' | 'ip'> {
+  /** Bucket start (µs). */
+  ts: number;
+  /** Largest per-interval distinct-peer count in the bucket. */
+  peers: number;
+}
+
+/** The other end of a host's flows: their segments in the range summed (both directions). */
+export interface HostPeer {
+  ip: string;
+  bytes: number;
+  packets: number;
+  /** Distinct flows with a segment in the range. */
+  flows: number;
+}
+
+/** A service port of a host's flows (the server port, whichever end the host was). */
+export interface HostPort {
+  transport: Transport;
+  port: number;
+  bytes: number;
+  packets: number;
+  flows: number;
+}
+
 export interface TrafficQuery extends TimeRange {
   /** Bucket width (µs), a multiple of the aggregation interval. */
   step: number;
@@ -247,6 +289,14 @@ export interface FlowStore {
   queryFlows(q: FlowQuery): Promise<FlowPage>;
   topHosts(q: HostQuery): Promise<HostSummary[]>;
   trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]>;
+  /** One host's `hosts` rows in the range summed as topHosts sums them; null when it has none. */
+  hostSummary(q: HostIpQuery): Promise<HostSummary | null>;
+  /** One host's `hosts` rows per bucket of `step`, every bucket present (zeros when empty). */
+  hostSeries(q: HostSeriesQuery): Promise<HostPoint[]>;
+  /** The other ends of the host's flow segments in the range, by bytes descending then ip. */
+  hostPeers(q: HostTopQuery): Promise<HostPeer[]>;
+  /** The server ports of the host's flow segments in the range, by bytes descending then transport, port. */
+  hostPorts(q: HostTopQuery): Promise<HostPort[]>;
   /** Anomalies active at any time in the range (startedAt < to and lastSeen >= from), newest first. */
   queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]>;
 
