@@ -5,6 +5,7 @@ import { createLogger } from './logger.js';
 import { runImport } from './import-command.js';
 import { addServeCommand } from './serve-command.js';
 import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
+import { addCaptureCommand, addRunCommand } from './capture-command.js';
 import { addFlowOptions, addStoreOptions, flowOptionsFrom } from './options.js';
 import type { StoreOptions } from '../store/index.js';
 
@@ -62,6 +63,9 @@ export function buildProgram(): Command {
   });
 
   addServeCommand(program, storeOptionsFrom);
+  addCaptureCommand(program, storeOptionsFrom);
+  // `run`, the default: capture on the default interface and serve the API in one process.
+  addRunCommand(program, storeOptionsFrom);
 
   return program;
 }

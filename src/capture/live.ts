@@ -1,0 +1,454 @@
+// Live capture: libpcap sessions on one or more interfaces feed decode workers, the main thread
+// writes what they produce to the store.
+//
+//   capture callback (main thread)            decode workers (worker_threads)
+//   frame → address-pair hash → ring[w]  ───►  ring → Aggregator → record batches, flow events
+//                                                            │ postMessage
+//   store writer (main thread)  ◄── merge per-interval host/traffic records across workers
+//
+// - The capture callback only copies each frame into a SharedArrayBuffer ring (src/capture/ring.ts):
+//   decoding never holds up libpcap. A full ring drops the frame and counts it (ring drops), next
+//   to the kernel's own drop counters.
+// - Frames are sharded by a symmetric hash of the IP address pair (src/capture/shard.ts), so both
+//   directions of a flow, all its fragments and all flows between two hosts meet in one worker.
+// - Each worker's Aggregator closes its own aggregation intervals. Host and traffic records of one
+//   interval are merged here (counters summed) before they are written: QuestDB deduplicates
+//   traffic on (ts, node) and hosts on (ts, node, ip), so two workers' rows for the same interval
+//   would otherwise overwrite each other. Peers add up exactly because of the address-pair sharding
+//   (a peer of a host is in exactly one worker).
+// - The main thread is the store's single writer (a DuckDB file has one writer).
+// - stop() (SIGINT/SIGTERM) reads what libpcap still buffers, lets every worker drain its ring and
+//   end all flows, and writes every last segment and interval once before the store is closed.
+import { cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { StatusProvider } from '../api/status.js';
+import type { EventBus } from '../bus/types.js';
+import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
+import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worker.js';
+import type { FlowRecord, FlowStore, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
+import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
+import { RingWriter, ringCapacity } from './ring.js';
+import { symmetricAddressHash } from './shard.js';
+
+export { CaptureOpenError, PRIVILEGE_HINT } from './pcap-live.js';
+
+export interface LiveCaptureOptions extends Partial<Omit<AggregatorOptions, 'bus' | 'iface'>> {
+  interfaces: string[];
+  /** BPF filter (pcap-filter(7)), applied in the kernel. */
+  filter?: string;
+  snaplen?: number;
+  promiscuous?: boolean;
+  /** libpcap (kernel) buffer per interface, MiB. */
+  bufferMb?: number;
+  /** Decode workers. */
+  workers?: number;
+  /** Ring between the capture callback and each worker, MiB. */
+  ringMb?: number;
+  store: FlowStore;
+  bus?: EventBus;
+  logger: Logger;
+  /** How often drop counters are read (seconds). */
+  statsEverySec?: number;
+  /** Rows buffered before a store write (otherwise every second). */
+  batchRows?: number;
+  /** Called when the capture cannot go on (a worker died). */
+  onFatal?: (err: Error) => void;
+}
+
+export interface InterfaceStatus {
+  name: string;
+  node: string;
+  linkType: number;
+  /** Frames libpcap received (ps_recv). */
+  packets: number;
+  /** kernelDrops + ifDrops + ringDrops. */
+  drops: number;
+  /** No room in the kernel capture buffer (ps_drop). */
+  kernelDrops: number;
+  /** Dropped by the interface or driver (ps_ifdrop). */
+  ifDrops: number;
+  /** No room in a decode worker's ring (decoding fell behind). */
+  ringDrops: number;
+}
+
+export interface LiveCaptureStatus {
+  node: string;
+  startedAt: number;
+  interfaces: InterfaceStatus[];
+  workers: { index: number; packets: number; liveFlows: number; lastBatch: number }[];
+}
+
+export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'firstPacket' | 'lastPacket' | 'malformedByReason'> {
+  interfaces: InterfaceStatus[];
+  drops: number;
+  seconds: number;
+  workers: number;
+}
+
+/** Decode workers by default: the main thread needs a core for capture and the store. */
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(4, cpus().length - 1));
+}
+
+const DEFAULT_RING_MB = 32;
+/** Intervals are closed this long after their end on a quiet link: frames still in kernel buffers. */
+const TICK_LAG_US = 2_000_000;
+const WRITE_EVERY_MS = 1000;
+const SUBSCRIBERS_EVERY_MS = 500;
+
+let active: LiveCapture | null = null;
+
+/** The running capture's status (for captureStatus and /metrics); null when none runs in this process. */
+export function liveCaptureStatus(): LiveCaptureStatus | null {
+  return active?.status() ?? null;
+}
+
+export class LiveCapture {
+  private readonly opts: LiveCaptureOptions;
+  private readonly logger: Logger;
+  private readonly node: string;
+  private readonly intervalUs: number;
+  private readonly sessions: LiveSession[] = [];
+  private readonly rings: RingWriter[] = [];
+  private readonly workers: Worker[] = [];
+  private readonly ringDrops: Float64Array;
+  private readonly counters: CaptureCounters[];
+  private readonly reportedDrops: number[];
+  private readonly workerStats: (WorkerBatch | null)[] = [];
+  private readonly lastBatch: number[] = [];
+  private readonly closedBefore: number[] = [];
+  private readonly done: Promise<void>[] = [];
+  private readonly startedAt = Date.now();
+  private readonly statsListeners: ((s: LiveCaptureStatus) => void)[] = [];
+
+  private readonly pendingTraffic = new Map<number, TrafficRecord>();
+  private readonly pendingHosts = new Map<number, Map<string, HostRecord>>();
+  private out: RecordBatch = { flows: [], hosts: [], traffic: [] };
+  private writing: Promise<void> = Promise.resolve();
+  private writeErrors = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private flowSubscribers = false;
+  private stopping: Promise<LiveCaptureSummary> | null = null;
+
+  private constructor(opts: LiveCaptureOptions) {
+    this.opts = opts;
+    this.logger = opts.logger;
+    this.node = opts.node ?? '';
+    this.intervalUs = (opts.intervalSec ?? 60) * 1e6;
+    const n = opts.interfaces.length;
+    this.ringDrops = new Float64Array(n);
+    this.counters = Array.from({ length: n }, () => ({ received: 0, dropped: 0, ifDropped: 0 }));
+    this.reportedDrops = new Array<number>(n).fill(0);
+  }
+
+  /** Opens every interface and starts the workers. Throws CaptureOpenError for the user. */
+  static async start(opts: LiveCaptureOptions): Promise<LiveCapture> {
+    if (opts.interfaces.length === 0) throw new CaptureOpenError('no interface to capture on', 'no-such-device');
+    if (opts.interfaces.length > 0xffff) throw new CaptureOpenError('too many interfaces', 'other');
+    const c = new LiveCapture(opts);
+    c.openRings();
+    try {
+      c.openSessions();
+    } catch (err) {
+      for (const s of c.sessions) s.close();
+      throw err;
+    }
+    c.startWorkers();
+    c.startTimers();
+    active = c;
+    return c;
+  }
+
+  private openRings(): void {
+    const n = Math.max(1, this.opts.workers ?? defaultWorkerCount());
+    const capacity = ringCapacity((this.opts.ringMb ?? DEFAULT_RING_MB) * 1024 * 1024);
+    for (let i = 0; i < n; i++) this.rings.push(RingWriter.create(capacity));
+  }
+
+  private openSessions(): void {
+    const rings = this.rings;
+    const nRings = rings.length;
+    const ringDrops = this.ringDrops;
+    const wake = () => {
+      for (let i = 0; i < nRings; i++) rings[i].wake();
+    };
+    const ifaces = this.opts.interfaces;
+    for (let ifIdx = 0; ifIdx < ifaces.length; ifIdx++) {
+      let linkType = -1;
+      // The capture callback: no decoding and no allocation, a hash and a copy into a ring.
+      const onFrame = (frame: Buffer, caplen: number, wirelen: number, tsSec: number, tsUsec: number) => {
+        const w = nRings === 1 ? 0 : symmetricAddressHash(linkType, frame, caplen) % nRings;
+        if (!rings[w].write(frame, caplen, wirelen, tsSec, tsUsec, linkType, ifIdx)) ringDrops[ifIdx]++;
+      };
+      const session = new LiveSession(
+        ifaces[ifIdx],
+        {
+          filter: this.opts.filter ?? '',
+          snaplen: this.opts.snaplen ?? 262144,
+          promiscuous: this.opts.promiscuous ?? true,
+          bufferBytes: Math.round((this.opts.bufferMb ?? 16) * 1024 * 1024),
+          bufferTimeoutMs: 100,
+        },
+        onFrame,
+        wake,
+        // pcap_lookupnet's complaint about an interface without an IPv4 address: harmless.
+        (text) => this.logger.debug({ iface: ifaces[ifIdx] }, `libpcap: ${text}`),
+      );
+      linkType = session.linkType;
+      this.sessions.push(session);
+      this.logger.info(
+        { iface: ifaces[ifIdx], linkType, filter: this.opts.filter || undefined, promiscuous: this.opts.promiscuous ?? true },
+        `capturing on ${ifaces[ifIdx]}`,
+      );
+    }
+  }
+
+  private startWorkers(): void {
+    // Under tsx (tests, `node --import tsx`) the sources are .ts; built, they are .js.
+    const ts = import.meta.url.endsWith('.ts');
+    const url = new URL(ts ? '../flow/worker.ts' : '../flow/worker.js', import.meta.url);
+    const o = this.opts;
+    for (let i = 0; i < this.rings.length; i++) {
+      const data: DecodeWorkerData = {
+        ring: this.rings[i].sab,
+        index: i,
+        ifaces: o.interfaces,
+        aggregator: {
+          intervalSec: o.intervalSec ?? 60,
+          activeTimeoutSec: o.activeTimeoutSec ?? 60,
+          idle: { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60, ...o.idle },
+          node: this.node,
+        },
+        batchRows: o.batchRows ?? 5000,
+        tickLagUs: TICK_LAG_US,
+      };
+      const worker = ts
+        ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
+          new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: data, name: `flowlens-decode-${i}` })
+        : new Worker(url, { workerData: data, name: `flowlens-decode-${i}` });
+      this.workers.push(worker);
+      this.workerStats.push(null);
+      this.lastBatch.push(0);
+      this.closedBefore.push(0);
+      this.done.push(
+        new Promise<void>((resolve) => {
+          worker.on('message', (m: WorkerMessage) => {
+            if (m.type === 'batch') this.onBatch(m);
+            else if (m.type === 'done') resolve();
+          });
+          worker.on('error', (err) => {
+            this.logger.error({ err, worker: i }, 'decode worker failed');
+            this.closedBefore[i] = Number.MAX_SAFE_INTEGER; // do not hold back the other workers' intervals
+            resolve();
+            this.opts.onFatal?.(err);
+          });
+          worker.on('exit', () => resolve());
+        }),
+      );
+    }
+    this.logger.info({ workers: this.workers.length }, `${this.workers.length} decode worker${this.workers.length === 1 ? '' : 's'}`);
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(WRITE_EVERY_MS, () => this.scheduleWrite(true));
+    every((this.opts.statsEverySec ?? 5) * 1000, () => this.readStats());
+    const bus = this.opts.bus;
+    if (bus) {
+      const check = () => {
+        const flow = bus.hasSubscribers('flow');
+        if (flow === this.flowSubscribers) return;
+        this.flowSubscribers = flow;
+        for (const w of this.workers) w.postMessage({ type: 'subscribers', flow });
+      };
+      check();
+      every(SUBSCRIBERS_EVERY_MS, check);
+    }
+  }
+
+  private onBatch(b: WorkerBatch): void {
+    this.workerStats[b.index] = b;
+    this.lastBatch[b.index] = Date.now();
+    const flows: FlowRecord[] = this.out.flows;
+    for (const f of b.records.flows) flows.push(f);
+    for (const t of b.records.traffic) {
+      const p = this.pendingTraffic.get(t.ts);
+      if (p) {
+        p.bytes += t.bytes;
+        p.packets += t.packets;
+        p.flows += t.flows;
+      } else this.pendingTraffic.set(t.ts, { ...t });
+    }
+    for (const h of b.records.hosts) {
+      let m = this.pendingHosts.get(h.ts);
+      if (!m) this.pendingHosts.set(h.ts, (m = new Map()));
+      const p = m.get(h.ip);
+      if (p) {
+        p.bytesSent += h.bytesSent;
+        p.bytesReceived += h.bytesReceived;
+        p.packetsSent += h.packetsSent;
+        p.packetsReceived += h.packetsReceived;
+        p.flowsInitiated += h.flowsInitiated;
+        p.flowsReceived += h.flowsReceived;
+        p.peers += h.peers; // exact: each peer of a host is in one worker only (address-pair sharding)
+      } else m.set(h.ip, { ...h });
+    }
+    if (b.closedBefore > this.closedBefore[b.index]) this.closedBefore[b.index] = b.closedBefore;
+    this.releaseIntervals(Math.min(...this.closedBefore));
+    const bus = this.opts.bus;
+    if (bus && b.events.length > 0) for (const e of b.events) bus.publish('flow', e);
+    if (this.pendingRows() >= (this.opts.batchRows ?? 5000)) this.scheduleWrite(false);
+  }
+
+  /** Moves the merged records of every interval starting before `before` to the write queue. */
+  private releaseIntervals(before: number): void {
+    const bus = this.opts.bus;
+    for (const [ts, t] of [...this.pendingTraffic].sort((a, b) => a[0] - b[0])) {
+      if (ts >= before) continue;
+      this.pendingTraffic.delete(ts);
+      this.out.traffic.push(t);
+      if (bus?.hasSubscribers('traffic')) {
+        bus.publish('traffic', { node: t.node, step: this.intervalUs, point: { ts, bytes: t.bytes, packets: t.packets, flows: t.flows } });
+      }
+    }
+    for (const [ts, m] of this.pendingHosts) {
+      if (ts >= before) continue;
+      this.pendingHosts.delete(ts);
+      for (const h of m.values()) this.out.hosts.push(h);
+    }
+  }
+
+  private pendingRows(): number {
+    return this.out.flows.length + this.out.hosts.length + this.out.traffic.length;
+  }
+
+  /** Queues a write of what is buffered (one write at a time, in order); `flush` makes it readable. */
+  private scheduleWrite(flush: boolean): Promise<void> {
+    if (this.pendingRows() === 0 && !flush) return this.writing;
+    const batch = this.out;
+    this.out = { flows: [], hosts: [], traffic: [] };
+    const store = this.opts.store;
+    this.writing = this.writing.then(async () => {
+      try {
+        if (batch.flows.length + batch.hosts.length + batch.traffic.length > 0) await store.write(batch);
+        if (flush) await store.flush();
+      } catch (err) {
+        this.writeErrors++;
+        this.logger.error({ err, flows: batch.flows.length, hosts: batch.hosts.length, traffic: batch.traffic.length }, 'store write failed');
+      }
+    });
+    return this.writing;
+  }
+
+  /** Reads libpcap's counters and logs new drops. */
+  private readStats(): void {
+    for (let i = 0; i < this.sessions.length; i++) {
+      try {
+        this.counters[i] = this.sessions[i].counters();
+      } catch (err) {
+        this.logger.debug({ err, iface: this.opts.interfaces[i] }, 'pcap_stats failed');
+      }
+    }
+    const status = this.status();
+    for (let i = 0; i < status.interfaces.length; i++) {
+      const s = status.interfaces[i];
+      if (s.drops > this.reportedDrops[i]) {
+        this.logger.warn(
+          { iface: s.name, drops: s.drops, new: s.drops - this.reportedDrops[i], kernelDrops: s.kernelDrops, ifDrops: s.ifDrops, ringDrops: s.ringDrops, packets: s.packets },
+          `${s.name}: ${s.drops - this.reportedDrops[i]} packets dropped (kernel ${s.kernelDrops}, interface ${s.ifDrops}, decode ring ${s.ringDrops} so far)`,
+        );
+        this.reportedDrops[i] = s.drops;
+      }
+    }
+    for (const l of this.statsListeners) l(status);
+  }
+
+  /** Called after every read of the drop counters. */
+  onStats(listener: (s: LiveCaptureStatus) => void): void {
+    this.statsListeners.push(listener);
+  }
+
+  status(): LiveCaptureStatus {
+    return {
+      node: this.node,
+      startedAt: this.startedAt * 1000,
+      interfaces: this.opts.interfaces.map((name, i) => {
+        const c = this.counters[i];
+        const ring = this.ringDrops[i];
+        return {
+          name,
+          node: this.node,
+          linkType: this.sessions[i]?.linkType ?? -1,
+          packets: c.received,
+          drops: c.dropped + c.ifDropped + ring,
+          kernelDrops: c.dropped,
+          ifDrops: c.ifDropped,
+          ringDrops: ring,
+        };
+      }),
+      workers: this.workerStats.map((b, index) => ({
+        index,
+        packets: b?.stats.packets ?? 0,
+        liveFlows: b?.liveFlows ?? 0,
+        lastBatch: this.lastBatch[index] * 1000,
+      })),
+    };
+  }
+
+  /** For the API's captureStatus. */
+  statusProvider(): StatusProvider {
+    return {
+      interfaces: () => this.status().interfaces.map((i) => ({ name: i.name, node: i.node, packets: i.packets, drops: i.drops })),
+      workers: () => [{ node: this.node, lastSeen: Math.max(this.startedAt, ...this.lastBatch) * 1000 }],
+    };
+  }
+
+  /** Stops capturing and writes everything: every open flow ends, every interval closes. Idempotent. */
+  stop(): Promise<LiveCaptureSummary> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<LiveCaptureSummary> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    // Reads what libpcap still holds, then no frame enters a ring any more.
+    for (const s of this.sessions) s.close();
+    this.readStats();
+    for (let i = 0; i < this.workers.length; i++) {
+      this.workers[i].postMessage({ type: 'stop' });
+      this.rings[i].poke();
+    }
+    await Promise.all(this.done);
+    this.releaseIntervals(Number.MAX_SAFE_INTEGER);
+    await this.scheduleWrite(true);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    if (active === this) active = null;
+
+    const status = this.status();
+    const sum = (f: (s: AggregatorStats) => number) => this.workerStats.reduce((n, b) => n + (b ? f(b.stats) : 0), 0);
+    const drops = status.interfaces.reduce((n, i) => n + i.drops, 0);
+    return {
+      packets: sum((s) => s.packets),
+      bytes: sum((s) => s.bytes),
+      flows: sum((s) => s.flows),
+      malformed: sum((s) => s.malformed),
+      nonIp: sum((s) => s.nonIp),
+      fragments: sum((s) => s.fragments),
+      interfaces: status.interfaces,
+      drops,
+      seconds: Math.round(Date.now() - this.startedAt) / 1000,
+      workers: this.workers.length,
+    };
+  }
+
+  /** Store writes that failed (logged). */
+  get failedWrites(): number {
+    return this.writeErrors;
+  }
+}

@@ -1,0 +1,162 @@
+// A single-producer, single-consumer packet ring in a SharedArrayBuffer: the capture callback (main
+// thread) copies each frame in, one decode worker reads it out. Neither side allocates per packet,
+// and the producer never waits: when the ring is full the frame is dropped and counted, so a slow
+// decoder shows up as drops instead of stalling libpcap (whose own buffer would then overflow
+// unseen until the next stats read).
+//
+// Layout: a control block of CTRL_BYTES, then `capacity` data bytes (a power of two). Positions
+// are free-running 32-bit counters; the offset is `pos & (capacity - 1)`. Each record is 4-byte
+// aligned and contiguous:
+//   u32 recordLength (header + data padded to 4; 0 marks "wrap to the start")
+//   u32 caplen, u32 wirelen, u32 tsSec, u32 tsUsec, u32 (linkType << 16 | ifaceIndex)
+//   caplen bytes of frame
+
+const CTRL_BYTES = 64;
+/** Control words (Int32 indices). */
+const WRITE = 0;
+const READ = 1;
+/** Bumped by the producer after a burst; the consumer waits on it. */
+const SEQ = 2;
+export const RECORD_HEADER = 24;
+
+export function ringBytes(capacity: number): number {
+  return CTRL_BYTES + capacity;
+}
+
+/** The largest power of two not above `bytes` (at least 64 KiB). */
+export function ringCapacity(bytes: number): number {
+  let cap = 1 << 16;
+  while (cap * 2 <= bytes && cap < 1 << 30) cap *= 2;
+  return cap;
+}
+
+abstract class RingView {
+  protected readonly ctrl: Int32Array;
+  protected readonly words: Uint32Array;
+  readonly data: Buffer;
+  readonly capacity: number;
+  protected readonly mask: number;
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.capacity = sab.byteLength - CTRL_BYTES;
+    if (this.capacity <= 0 || (this.capacity & (this.capacity - 1)) !== 0) throw new Error('ring capacity must be a power of two');
+    this.mask = this.capacity - 1;
+    this.ctrl = new Int32Array(sab, 0, CTRL_BYTES / 4);
+    this.words = new Uint32Array(sab, CTRL_BYTES, this.capacity / 4);
+    this.data = Buffer.from(sab, CTRL_BYTES, this.capacity);
+  }
+
+  /** Bytes in use (written, not yet read). */
+  used(): number {
+    return (Atomics.load(this.ctrl, WRITE) - Atomics.load(this.ctrl, READ)) >>> 0;
+  }
+}
+
+export class RingWriter extends RingView {
+  private w: number;
+  private published: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    super(sab);
+    this.w = Atomics.load(this.ctrl, WRITE) >>> 0;
+    this.published = this.w;
+  }
+
+  static create(capacity: number): RingWriter {
+    return new RingWriter(new SharedArrayBuffer(ringBytes(capacity)));
+  }
+
+  /** Copies one frame in; false (nothing written) when it does not fit. */
+  write(frame: Buffer, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number): boolean {
+    const need = RECORD_HEADER + ((caplen + 3) & ~3);
+    const cap = this.capacity;
+    let w = this.w;
+    const free = cap - ((w - (Atomics.load(this.ctrl, READ) >>> 0)) >>> 0);
+    let off = w & this.mask;
+    const tail = cap - off;
+    if (tail < need) {
+      // Not contiguous: skip the tail (marked) and start over at offset 0.
+      if (free < tail + need) return false;
+      this.words[off >>> 2] = 0;
+      w = (w + tail) >>> 0;
+      off = 0;
+    } else if (free < need) {
+      return false;
+    }
+    const i = off >>> 2;
+    const words = this.words;
+    words[i] = need;
+    words[i + 1] = caplen;
+    words[i + 2] = wirelen;
+    words[i + 3] = tsSec;
+    words[i + 4] = tsUsec;
+    words[i + 5] = ((linkType & 0xffff) << 16) | (iface & 0xffff);
+    frame.copy(this.data, off + RECORD_HEADER, 0, caplen);
+    this.w = (w + need) >>> 0;
+    // Visible to the consumer at once; the wake-up (notify) is per burst, in `wake`.
+    Atomics.store(this.ctrl, WRITE, this.w | 0);
+    return true;
+  }
+
+  /** Wakes the consumer if anything was written since the last call. */
+  wake(): void {
+    if (this.published === this.w) return;
+    this.published = this.w;
+    this.poke();
+  }
+
+  /** Wakes the consumer unconditionally (it has a message to read). */
+  poke(): void {
+    Atomics.add(this.ctrl, SEQ, 1);
+    Atomics.notify(this.ctrl, SEQ);
+  }
+}
+
+/** Called for each frame; `data` is only valid during the call. */
+export type RingRecordHandler = (data: Buffer, offset: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number) => void;
+
+export class RingReader extends RingView {
+  /** Frames read and handed out, reading position published this often (frees space sooner). */
+  private static readonly PUBLISH_EVERY = 256;
+
+  /** Hands every frame written so far to `fn`; returns how many. */
+  drain(fn: RingRecordHandler): number {
+    const ctrl = this.ctrl;
+    const words = this.words;
+    const mask = this.mask;
+    let r = Atomics.load(ctrl, READ) >>> 0;
+    let w = Atomics.load(ctrl, WRITE) >>> 0;
+    let n = 0;
+    while (r !== w) {
+      const off = r & mask;
+      const i = off >>> 2;
+      const len = words[i];
+      if (len === 0) {
+        r = (r + this.capacity - off) >>> 0;
+        continue;
+      }
+      const lt = words[i + 5];
+      fn(this.data, off + RECORD_HEADER, words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
+      r = (r + len) >>> 0;
+      if (++n % RingReader.PUBLISH_EVERY === 0) {
+        Atomics.store(ctrl, READ, r | 0);
+        w = Atomics.load(ctrl, WRITE) >>> 0;
+      }
+    }
+    Atomics.store(ctrl, READ, r | 0);
+    return n;
+  }
+
+  /** The wake-up counter, to wait on while the ring is empty. */
+  seq(): number {
+    return Atomics.load(this.ctrl, SEQ);
+  }
+
+  /** Resolves when the producer wakes us after `seen`, or after `timeoutMs`. */
+  wait(seen: number, timeoutMs: number): Promise<unknown> {
+    // Atomics.waitAsync (V8, Node >= 16) keeps the worker's event loop free for messages.
+    const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown } }).waitAsync;
+    const res = waitAsync(this.ctrl, SEQ, seen, timeoutMs);
+    return res.async ? (res.value as Promise<unknown>) : Promise.resolve(res.value);
+  }
+}

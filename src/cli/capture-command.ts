@@ -1,0 +1,318 @@
+// `flowlens capture -i IFACE ...` (live capture into the store, optionally publishing to a NATS
+// fleet bus) and `flowlens` with no sub-command: capture on the default interface plus the API,
+// embedded store, one process.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Option, type Command } from 'commander';
+import type { EventBus } from '../bus/types.js';
+import { MemoryBus } from '../bus/memory.js';
+import { NatsBus } from '../bus/nats.js';
+import { CaptureOpenError, LiveCapture, defaultWorkerCount, type LiveCaptureSummary } from '../capture/live.js';
+import { openStore, type StoreOptions } from '../store/index.js';
+import type { FlowStore } from '../store/types.js';
+import { createLogger, type Logger } from './logger.js';
+import { addFlowOptions, addStoreOptions, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
+
+/** Status heartbeats on the fleet bus. */
+const HEARTBEAT_MS = 5000;
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): Command {
+  return cmd
+    .addOption(
+      new Option('-i, --interface <name>', iface === 'required' ? 'interface to capture on (repeat for several)' : 'interface to capture on (repeat for several; default: the one with the default route)')
+        .env('FLOWLENS_INTERFACE')
+        .argParser(collect),
+    )
+    .addOption(new Option('-f, --filter <bpf>', "BPF capture filter (pcap-filter(7)), applied in the kernel, e.g. 'tcp or udp'").env('FLOWLENS_FILTER'))
+    .addOption(new Option('--snaplen <bytes>', 'bytes captured of each frame').env('FLOWLENS_SNAPLEN').argParser(positiveInteger).default(262144))
+    .option('--no-promisc', 'do not put the interfaces into promiscuous mode')
+    .addOption(new Option('--buffer-mb <mb>', 'kernel capture buffer per interface').env('FLOWLENS_BUFFER_MB').argParser(positiveNumber).default(16))
+    .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()))
+    .addOption(new Option('--bus <url>', 'publish live events to NATS, e.g. nats://127.0.0.1:4222 (a fleet)').env('FLOWLENS_BUS'))
+    .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber));
+}
+
+interface CaptureSettings extends FlowOptions, StoreOptions {
+  interfaces: string[];
+  filter?: string;
+  snaplen: number;
+  promisc: boolean;
+  bufferMb: number;
+  workers: number;
+  bus?: string;
+  duration?: number;
+}
+
+function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): CaptureSettings {
+  const flow = flowOptionsFrom(o);
+  // A fleet tells its nodes apart by name: default to the host name there.
+  if (o.bus && !flow.node) flow.node = hostname();
+  return {
+    ...storeOptionsFrom(o),
+    ...flow,
+    interfaces: (o.interface as string[] | undefined) ?? [],
+    filter: (o.filter as string | undefined) || undefined,
+    snaplen: o.snaplen as number,
+    promisc: o.promisc as boolean,
+    bufferMb: o.bufferMb as number,
+    workers: o.workers as number,
+    bus: (o.bus as string | undefined) || undefined,
+    duration: o.duration as number | undefined,
+  };
+}
+
+/** The interface of the default route (lowest metric) from /proc/net/route; null when there is none. */
+export function defaultRouteInterface(routes = '/proc/net/route'): string | null {
+  let text: string;
+  try {
+    text = readFileSync(routes, 'utf8');
+  } catch {
+    return null;
+  }
+  let best: { iface: string; metric: number } | null = null;
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const [iface, dest, , flags, , , metric, mask] = f;
+    // RTF_UP (0x1), destination 0.0.0.0/0
+    if (dest !== '00000000' || mask !== '00000000' || (parseInt(flags, 16) & 1) === 0) continue;
+    const m = Number(metric);
+    if (!best || m < best.metric) best = { iface, metric: m };
+  }
+  return best?.iface ?? null;
+}
+
+/** Waits for SIGINT/SIGTERM (or the duration); a second signal leaves at once. */
+function untilStopped(logger: Logger, durationSec: number | undefined, fatal: Promise<Error>): Promise<string> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: string) => {
+      if (stopping) {
+        logger.warn(`${sig} again: leaving without writing the rest`);
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info(`${sig}: ending every flow and writing it (${sig} again to quit at once)`);
+      resolve(sig);
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    if (durationSec) setTimeout(() => onSignal('duration'), durationSec * 1000).unref();
+    void fatal.then(() => onSignal('fatal error'));
+  });
+}
+
+function openBus(s: CaptureSettings, logger: Logger): EventBus | undefined {
+  if (!s.bus) return undefined;
+  return new NatsBus({ url: s.bus, node: s.node, logger });
+}
+
+function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | undefined, logger: Logger, onFatal: (err: Error) => void): Promise<LiveCapture> {
+  return LiveCapture.start({
+    interfaces: s.interfaces,
+    filter: s.filter,
+    snaplen: s.snaplen,
+    promiscuous: s.promisc,
+    bufferMb: s.bufferMb,
+    workers: s.workers,
+    store,
+    bus,
+    logger,
+    intervalSec: s.interval,
+    activeTimeoutSec: s.activeTimeout,
+    idle: s.idle,
+    node: s.node,
+    onFatal,
+  });
+}
+
+/** Publishes this node's interface counters on the fleet bus. */
+function heartbeat(capture: LiveCapture, bus: EventBus | undefined): () => void {
+  if (!(bus instanceof NatsBus)) return () => {};
+  const send = () => {
+    const st = capture.status();
+    bus.publishStatus({ node: st.node, ts: Date.now() * 1000, interfaces: st.interfaces.map((i) => ({ name: i.name, node: i.node, packets: i.packets, drops: i.drops })) });
+  };
+  send();
+  const t = setInterval(send, HEARTBEAT_MS);
+  t.unref();
+  return () => clearInterval(t);
+}
+
+function report(summary: LiveCaptureSummary, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return;
+  }
+  const n = (x: number) => x.toLocaleString('en-US');
+  const lines = [
+    `captured for ${summary.seconds.toFixed(1)} s with ${summary.workers} decode worker${summary.workers === 1 ? '' : 's'}`,
+    `  packets    ${n(summary.packets)} (${n(summary.bytes)} bytes)`,
+    `  flows      ${n(summary.flows)}`,
+    `  non-IP     ${n(summary.nonIp)}`,
+    `  malformed  ${n(summary.malformed)}`,
+    `  dropped    ${n(summary.drops)}`,
+  ];
+  for (const i of summary.interfaces) {
+    lines.push(`    ${i.name.padEnd(16)} received ${n(i.packets)}, dropped: kernel ${n(i.kernelDrops)}, interface ${n(i.ifDrops)}, decode ring ${n(i.ringDrops)}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function addCaptureCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): Command {
+  const cmd = program
+    .command('capture')
+    .description('capture live from network interfaces into the store (Ctrl-C ends every flow and writes it)')
+    .option('--json', 'print the summary as one JSON object on stdout');
+  addCaptureOptions(cmd, 'required');
+  addStoreOptions(cmd);
+  addFlowOptions(cmd);
+  cmd.action(async (o: Record<string, unknown>) => {
+    const s = captureSettingsFrom(o, storeOptionsFrom);
+    if (s.interfaces.length === 0) {
+      const hint = defaultRouteInterface();
+      process.stderr.write(`flowlens: capture needs an interface: -i IFACE${hint ? ` (the default route's is ${hint})` : ''}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.exitCode = await runCapture(s, createLogger(program.opts().logLevel), Boolean(o.json));
+  });
+  return cmd;
+}
+
+interface Running {
+  store: FlowStore;
+  bus: EventBus | undefined;
+  capture: LiveCapture;
+  /** Resolves when a worker dies. */
+  fatal: Promise<Error>;
+}
+
+/** Opens the store, the bus and the capture; on a capture error prints one line and returns the exit code. */
+async function openAll(s: CaptureSettings, logger: Logger, bus: EventBus | undefined): Promise<Running | number> {
+  const store = await openStore(s);
+  let fail: (err: Error) => void = () => {};
+  const fatal = new Promise<Error>((resolve) => (fail = resolve));
+  try {
+    const capture = await startCapture(s, store, bus, logger, fail);
+    return { store, bus, capture, fatal };
+  } catch (err) {
+    await bus?.close();
+    await store.close();
+    if (!(err instanceof CaptureOpenError)) throw err;
+    process.stderr.write(`flowlens: ${err.message}\n`);
+    return err.kind === 'permission' ? 77 : 1;
+  }
+}
+
+async function runCapture(s: CaptureSettings, logger: Logger, json: boolean): Promise<number> {
+  const r = await openAll(s, logger, openBus(s, logger));
+  if (typeof r === 'number') return r;
+  const stopHeartbeat = heartbeat(r.capture, r.bus);
+  const why = await untilStopped(logger, s.duration, r.fatal);
+  stopHeartbeat();
+  const summary = await r.capture.stop();
+  await r.bus?.close();
+  await r.store.close();
+  report(summary, json);
+  if (r.capture.failedWrites > 0) {
+    process.stderr.write(`flowlens: ${r.capture.failedWrites} store writes failed (see the log)\n`);
+    return 1;
+  }
+  return why === 'fatal error' ? 1 : 0;
+}
+
+/**
+ * `flowlens run`, also what `flowlens` alone does: capture on the default interface (or -i) and
+ * serve the API from the same process and embedded store. The API server is the serve command's
+ * own (src/api/server.ts). A default sub-command rather than options on the program itself, so
+ * that the other commands' options stay theirs.
+ */
+export function addRunCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): Command {
+  const cmd = program
+    .command('run', { isDefault: true })
+    .description('capture on the default interface and serve the API in one process (the default command)');
+  addCaptureOptions(cmd, 'default-route');
+  cmd
+    .addOption(new Option('--host <host>', 'API address to listen on').env('FLOWLENS_HOST').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'API port (0: any free port)').env('FLOWLENS_PORT').argParser(positiveIntegerOrZero).default(4000))
+    .addOption(new Option('--token <token>', 'bearer token required by the API').env('FLOWLENS_TOKEN'));
+  addStoreOptions(cmd);
+  addFlowOptions(cmd);
+  cmd.action(async (o: Record<string, unknown>) => {
+    const s = captureSettingsFrom(o, storeOptionsFrom);
+    const iface = s.interfaces.length > 0 ? s.interfaces[0] : defaultRouteInterface();
+    if (!iface) {
+      process.stderr.write('flowlens: no default route to pick an interface from: pass -i IFACE\n');
+      process.exitCode = 2;
+      return;
+    }
+    if (s.interfaces.length === 0) s.interfaces = [iface];
+    process.exitCode = await runAllInOne(s, o, createLogger(program.opts().logLevel));
+  });
+  return cmd;
+}
+
+function positiveIntegerOrZero(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`port must be from 0 to 65535; got ${value}`);
+  return n;
+}
+
+async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logger: Logger): Promise<number> {
+  const { startApiServer } = await import('../api/server.js');
+  const r = await openAll(s, logger, openBus(s, logger) ?? new MemoryBus());
+  if (typeof r === 'number') return r;
+  const { store, capture } = r;
+  const bus = r.bus!;
+  let server;
+  try {
+    server = await startApiServer({
+      store,
+      bus,
+      logger,
+      host: o.host as string,
+      port: o.port as number,
+      token: (o.token as string | undefined) || undefined,
+      status: capture.statusProvider(),
+      flow: { intervalSec: s.interval, activeTimeoutSec: s.activeTimeout, idle: s.idle, node: s.node },
+    });
+  } catch (err) {
+    await capture.stop();
+    await bus.close();
+    await store.close();
+    throw err;
+  }
+  // Capture counters for /metrics, as deltas of the cumulative libpcap counters.
+  const packets = server.metrics.counter('flowlens_capture_packets_total', 'Frames received on the capture interfaces, by interface');
+  const drops = server.metrics.counter('flowlens_capture_drops_total', 'Frames dropped, by interface and where (kernel buffer, interface, decode ring)');
+  const seen = new Map<string, number>();
+  const delta = (key: string, value: number) => {
+    const d = value - (seen.get(key) ?? 0);
+    seen.set(key, value);
+    return d;
+  };
+  capture.onStats((st) => {
+    for (const i of st.interfaces) {
+      const labels = { iface: i.name, node: i.node };
+      packets(delta(`p:${i.name}`, i.packets), labels);
+      drops(delta(`k:${i.name}`, i.kernelDrops), { ...labels, where: 'kernel' });
+      drops(delta(`i:${i.name}`, i.ifDrops), { ...labels, where: 'interface' });
+      drops(delta(`r:${i.name}`, i.ringDrops), { ...labels, where: 'ring' });
+    }
+  });
+  const stopHeartbeat = heartbeat(capture, bus);
+  logger.info({ url: server.url, interfaces: s.interfaces, store: store.backend }, `flowlens: capturing on ${s.interfaces.join(', ')}, API at ${server.url}`);
+  const why = await untilStopped(logger, s.duration, r.fatal);
+  stopHeartbeat();
+  const summary = await capture.stop();
+  await server.close();
+  await bus.close();
+  await store.close();
+  logger.info({ packets: summary.packets, flows: summary.flows, drops: summary.drops }, 'stopped');
+  return why === 'fatal error' || capture.failedWrites > 0 ? 1 : 0;
+}

@@ -1,0 +1,152 @@
+// A decode worker (worker_threads): reads frames from its packet ring, runs one Aggregator over
+// them and posts record batches and flow events to the main thread, which merges the workers'
+// per-interval records and is the store's single writer.
+//
+// Messages from the main thread: { type: 'subscribers', flow } (whether anyone listens to flow
+// events), { type: 'stop' } (the capture is over: drain the ring, end every flow, post the last
+// batch, then { type: 'done' }).
+import { parentPort, workerData } from 'node:worker_threads';
+import type { BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
+import { RingReader } from '../capture/ring.js';
+import type { RecordBatch } from '../store/types.js';
+import { Aggregator, type AggregatorOptions, type AggregatorStats } from './aggregator.js';
+
+export interface DecodeWorkerData {
+  ring: SharedArrayBuffer;
+  index: number;
+  ifaces: string[];
+  aggregator: Omit<AggregatorOptions, 'bus' | 'iface'>;
+  /** Rows buffered before a batch is posted without waiting for the next tick. */
+  batchRows: number;
+  /** How far behind the wall clock intervals are closed on a quiet link (µs): frames still in kernel buffers. */
+  tickLagUs: number;
+}
+
+/** A batch from a worker. */
+export interface WorkerBatch {
+  type: 'batch';
+  index: number;
+  records: RecordBatch;
+  /** Flow events to publish on the real bus. */
+  events: FlowEvent[];
+  /** Every interval starting before this time (µs) is closed in this worker: its host and traffic records are in this or earlier batches. */
+  closedBefore: number;
+  stats: AggregatorStats;
+  liveFlows: number;
+  final: boolean;
+}
+
+export type WorkerMessage = WorkerBatch | { type: 'done'; index: number };
+
+const TICK_MS = 1000;
+/** Flow events are posted at least this often while they come in. */
+const EVENTS_EVERY_MS = 250;
+const WAIT_MS = 200;
+
+/**
+ * The Aggregator closes intervals and expires flows only when a packet of a later interval
+ * arrives (the packets' clock). Live, a quiet link must still close its intervals: this advances
+ * it to `nowUs` as if a packet had arrived then. It reaches the Aggregator's private state because
+ * the Aggregator has no public tick yet; see the comment in the worker's report.
+ */
+function advanceClock(agg: Aggregator, nowUs: number): void {
+  const a = agg as unknown as { interval: number; intervalUs: number; advance(idx: number, now: number): void };
+  if (a.interval < 0) return;
+  const idx = Math.floor(nowUs / a.intervalUs);
+  if (idx > a.interval) a.advance(idx, nowUs);
+}
+
+function openIntervalStart(agg: Aggregator, fallbackUs: number): number {
+  const a = agg as unknown as { interval: number; intervalUs: number };
+  return a.interval >= 0 ? a.interval * a.intervalUs : Math.floor(fallbackUs / a.intervalUs) * a.intervalUs;
+}
+
+/** Collects the Aggregator's flow events for the main thread. Traffic points are published by the main thread after merging the workers' intervals. */
+class ForwardingBus implements EventBus {
+  events: FlowEvent[] = [];
+  flowSubscribers = false;
+
+  publish<T extends Topic>(topic: T, event: BusEvents[T]): void {
+    if (topic === 'flow') this.events.push(event as FlowEvent);
+  }
+
+  subscribe(): () => void {
+    return () => {};
+  }
+
+  hasSubscribers(topic: Topic): boolean {
+    return topic === 'flow' && this.flowSubscribers;
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function run(data: DecodeWorkerData): Promise<void> {
+  const port = parentPort!;
+  const ring = new RingReader(data.ring);
+  const bus = new ForwardingBus();
+  const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', bus });
+  let stopping = false;
+  port.on('message', (m: { type: string; flow?: boolean }) => {
+    if (m.type === 'subscribers') bus.flowSubscribers = Boolean(m.flow);
+    else if (m.type === 'stop') stopping = true;
+  });
+
+  let iface = 0;
+  const ifaces = data.ifaces;
+  const onFrame = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, ifIdx: number) => {
+    if (ifIdx !== iface) {
+      iface = ifIdx;
+      agg.setIface(ifaces[ifIdx]);
+    }
+    agg.packet(linkType, tsSec * 1e6 + tsUsec, buf, off, caplen, wirelen);
+  };
+
+  const post = (final: boolean, nowUs: number) => {
+    const msg: WorkerBatch = {
+      type: 'batch',
+      index: data.index,
+      records: agg.takeBatch(),
+      events: bus.events,
+      closedBefore: final ? Number.MAX_SAFE_INTEGER : openIntervalStart(agg, nowUs),
+      stats: agg.stats(),
+      liveFlows: agg.liveFlows(),
+      final,
+    };
+    bus.events = [];
+    port.postMessage(msg);
+  };
+
+  let lastTick = Date.now();
+  let lastPost = lastTick;
+  for (;;) {
+    const seen = ring.seq();
+    ring.drain(onFrame);
+    const now = Date.now();
+    if (stopping) {
+      ring.drain(onFrame); // the capture is closed: nothing more comes in
+      agg.finish();
+      post(true, now * 1000);
+      port.postMessage({ type: 'done', index: data.index });
+      return;
+    }
+    if (now - lastTick >= TICK_MS) {
+      lastTick = now;
+      advanceClock(agg, now * 1000 - data.tickLagUs);
+      post(false, now * 1000 - data.tickLagUs);
+      lastPost = now;
+    } else if (agg.pendingRows() >= data.batchRows || (bus.events.length > 0 && now - lastPost >= EVENTS_EVERY_MS)) {
+      post(false, now * 1000 - data.tickLagUs);
+      lastPost = now;
+    }
+    if (ring.used() === 0) await ring.wait(seen, WAIT_MS);
+    else await new Promise((r) => setImmediate(r)); // a long burst: still let messages in
+  }
+}
+
+if (parentPort && workerData) {
+  run(workerData as DecodeWorkerData).catch((err: unknown) => {
+    // Uncaught, the error reaches the main thread's 'error' handler, which ends the capture.
+    throw err;
+  });
+}
