@@ -165,23 +165,81 @@ describe('GraphQL API: queries', () => {
     assert.ok(top.peers >= 3, `peers ${top.peers}`);
   });
 
-  it("gives one host's totals and its series per bucket", async () => {
+  it("gives one host's totals and its series per bucket, from the host records, in one store query", async () => {
     const q = `query($ip: String!, $from: DateTime, $to: DateTime) { host(ip: $ip, from: $from, to: $to) {
-      ip bytesSent bytesReceived flowsInitiated flowsReceived flows peers firstSeen series(step: 60) { ts bytesSent bytesReceived flows } } }`;
-    const d = await gqlData(t.url, q, { ip: '10.0.0.2', from: isoAt(0), to: isoAt(240) });
+      ip bytesSent bytesReceived packetsSent packetsReceived flowsInitiated flowsReceived flows peers firstSeen lastSeen
+      series(step: 60) { ts bytesSent bytesReceived flowsInitiated flowsReceived flows peers } } }`;
+    // Count the store reads the query makes: one series query, no flow scans.
+    const spied = t.store as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const calls: Record<string, number> = { hostSummary: 0, hostSeries: 0, queryFlows: 0 };
+    for (const name of Object.keys(calls)) {
+      const original = spied[name];
+      spied[name] = (...args) => {
+        calls[name]++;
+        return original.apply(t.store, args);
+      };
+    }
+    let d: any;
+    try {
+      d = await gqlData(t.url, q, { ip: '10.0.0.2', from: isoAt(0), to: isoAt(240) });
+    } finally {
+      for (const name of Object.keys(calls)) delete spied[name]; // the prototype's method again
+    }
+    assert.deepEqual(calls, { hostSummary: 1, hostSeries: 1, queryFlows: 0 });
+
     const dns = flows.filter((f) => f.clientIp === '10.0.0.2');
-    assert.equal(d.host.bytesSent, dns.reduce((n, f) => n + f.clientBytes, 0));
-    assert.equal(d.host.bytesReceived, dns.reduce((n, f) => n + f.serverBytes, 0));
+    const sum = (k: 'clientBytes' | 'serverBytes' | 'clientPackets' | 'serverPackets') => dns.reduce((n, f) => n + f[k], 0);
+    assert.deepEqual(
+      [d.host.bytesSent, d.host.bytesReceived, d.host.packetsSent, d.host.packetsReceived],
+      [sum('clientBytes'), sum('serverBytes'), sum('clientPackets'), sum('serverPackets')],
+    );
     assert.deepEqual([d.host.flows, d.host.flowsInitiated, d.host.flowsReceived, d.host.peers], [3, 3, 0, 1]);
-    assert.deepEqual(d.host.series.map((p: any) => p.flows), [1, 1, 1, 0], 'one DNS exchange per minute');
+    // Host records are per interval: first and last seen are the starts of the first and last minute.
+    assert.deepEqual([d.host.firstSeen, d.host.lastSeen], [`${isoAt(0).slice(0, 19)}.000000Z`, `${isoAt(120).slice(0, 19)}.000000Z`]);
+    assert.deepEqual(d.host.series.map((p: any) => p.ts.slice(0, 19)), [0, 60, 120, 180].map((s) => isoAt(s).slice(0, 19)));
+    assert.deepEqual(d.host.series.map((p: any) => [p.flows, p.flowsInitiated, p.flowsReceived, p.peers]), [[1, 1, 0, 1], [1, 1, 0, 1], [1, 1, 0, 1], [0, 0, 0, 0]], 'one DNS exchange per minute');
     assert.deepEqual(d.host.series.map((p: any) => p.bytesSent), [...dns.map((f) => f.clientBytes), 0]);
+    assert.deepEqual(d.host.series.map((p: any) => p.bytesReceived), [...dns.map((f) => f.serverBytes), 0]);
 
     const server = await gqlData(t.url, q, { ip: '10.0.2.1', from: isoAt(0), to: isoAt(240) });
     assert.deepEqual([server.host.flowsInitiated, server.host.flowsReceived], [0, 3]);
-    assert.equal(server.host.bytesSent, dns.reduce((n, f) => n + f.serverBytes, 0));
+    assert.equal(server.host.bytesSent, sum('serverBytes'));
+    assert.deepEqual(server.host.series.map((p: any) => p.flowsReceived), [1, 1, 1, 0]);
 
     const none = await gqlData(t.url, q, { ip: '192.0.2.99', from: isoAt(0), to: isoAt(240) });
     assert.equal(none.host, null);
+    const elsewhere = await gqlData(t.url, q, { ip: '10.0.0.2', from: isoAt(3600), to: isoAt(7200) });
+    assert.equal(elsewhere.host, null, 'no records in the range');
+  });
+
+  it("lists a host's top peers and service ports from its flows", async () => {
+    const q = `query($ip: String!, $limit: Int) { host(ip: $ip, from: "${RANGE.from}", to: "${RANGE.to}") {
+      topPeers(limit: $limit) { ip bytes packets flows } ports(limit: $limit) { transport port bytes packets flows } } }`;
+    const total = (fs: SampleFlow[]) => ({
+      bytes: fs.reduce((n, f) => n + f.clientBytes + f.serverBytes, 0),
+      packets: fs.reduce((n, f) => n + f.clientPackets + f.serverPackets, 0),
+      flows: fs.length,
+    });
+
+    const dns = flows.filter((f) => f.clientIp === '10.0.0.2');
+    const client = await gqlData(t.url, q, { ip: '10.0.0.2' });
+    assert.deepEqual(client.host.topPeers, [{ ip: '10.0.2.1', ...total(dns) }]);
+    assert.deepEqual(client.host.ports, [{ transport: 'udp', port: 53, ...total(dns) }]);
+    const server = await gqlData(t.url, q, { ip: '10.0.2.1' });
+    assert.deepEqual(server.host.topPeers, [{ ip: '10.0.0.2', ...total(dns) }]);
+    assert.deepEqual(server.host.ports, client.host.ports, 'the service port, whichever end the host is');
+
+    // 10.0.0.1: twelve HTTPS servers (the later, the larger) and one ping it answered.
+    const https = flows.filter((f) => f.clientIp === '10.0.0.1');
+    const ping = flows.filter((f) => f.serverIp === '10.0.0.1');
+    const top = await gqlData(t.url, q, { ip: '10.0.0.1', limit: 2 });
+    assert.deepEqual(top.host.topPeers, [11, 10].map((i) => ({ ip: https[i].serverIp, ...total([https[i]]) })));
+    const all = await gqlData(t.url, q, { ip: '10.0.0.1' });
+    assert.equal(all.host.topPeers.length, 10, 'default limit');
+    assert.deepEqual(all.host.ports, [{ transport: 'tcp', port: 443, ...total(https) }, { transport: 'icmp', port: 0, ...total(ping) }]);
+
+    const bad = await gql(t.url, q, { ip: '10.0.0.1', limit: 1001 });
+    assert.match(bad.errors![0].message, /limit must be an integer from 1 to 1000/);
   });
 
   it('lists anomalies in the range, by kind', async () => {

@@ -1,35 +1,55 @@
-// Hosts: the `hosts` ranking (store.topHosts) and one `host(ip)` with its traffic series, which
-// are derived from the host's flows (see ../host-activity.ts for why and what is missing).
-import type { HostSummary, TimeRange } from '../../store/types.js';
-import { FlowBudget, hostActivity } from '../host-activity.js';
+// Hosts: the `hosts` ranking (store.topHosts) and one `host(ip)` (store.hostSummary) with its
+// series (store.hostSeries, one query for all buckets), its peers and its service ports (from
+// its flows: store.hostPeers, store.hostPorts).
+import type { HostPeer, HostPoint, HostPort, HostSummary, TimeRange } from '../../store/types.js';
 import { builder, checkCount, rangeArgs, resolveRange, resolveStep } from './builder.js';
 
-/** Points of one host's series at most (each is a store query). */
+/** Points of one host's series at most (see also Host.series in ../limits.ts). */
 const MAX_HOST_POINTS = 200;
 const DEFAULT_HOST_POINTS = 60;
+const DEFAULT_HOST_LIST = 10;
 
-type HostShape = HostSummary & { range: TimeRange };
-
-interface HostPoint {
-  ts: number;
-  bytesSent: number;
-  bytesReceived: number;
-  packetsSent: number;
-  packetsReceived: number;
-  flows: number;
-}
+/** A host as the API resolves it: its summary and the range (and node) it was asked for. */
+type HostShape = HostSummary & { range: TimeRange; node?: string };
 
 const HostPointRef = builder.objectRef<HostPoint>('HostPoint').implement({
-  description: "One bucket of a host's series, from the flow segments that started in it.",
+  description: "One bucket of a host's series: its per-interval host records in the bucket summed.",
   fields: (t) => ({
     ts: t.field({ type: 'DateTime', resolve: (p) => p.ts, description: 'Bucket start.' }),
     bytesSent: t.field({ type: 'Counter', resolve: (p) => p.bytesSent }),
     bytesReceived: t.field({ type: 'Counter', resolve: (p) => p.bytesReceived }),
     packetsSent: t.field({ type: 'Counter', resolve: (p) => p.packetsSent }),
     packetsReceived: t.field({ type: 'Counter', resolve: (p) => p.packetsReceived }),
-    flows: t.exposeInt('flows', { description: 'Flows with traffic in the bucket.' }),
+    flowsInitiated: t.exposeInt('flowsInitiated', { description: 'Flows started in the bucket with the host as client.' }),
+    flowsReceived: t.exposeInt('flowsReceived', { description: 'Flows started in the bucket with the host as server.' }),
+    flows: t.int({ resolve: (p) => p.flowsInitiated + p.flowsReceived, description: 'Flows started in the bucket (initiated + received).' }),
+    peers: t.exposeInt('peers', { description: 'Distinct other ends: the largest count of one aggregation interval in the bucket.' }),
   }),
 });
+
+const HostPeerRef = builder.objectRef<HostPeer>('HostPeer').implement({
+  description: "The other end of a host's flows, their traffic in the range summed (both directions).",
+  fields: (t) => ({
+    ip: t.exposeString('ip'),
+    bytes: t.field({ type: 'Counter', resolve: (p) => p.bytes }),
+    packets: t.field({ type: 'Counter', resolve: (p) => p.packets }),
+    flows: t.exposeInt('flows', { description: 'Flows between the two with traffic in the range.' }),
+  }),
+});
+
+const HostPortRef = builder.objectRef<HostPort>('HostPort').implement({
+  description: "A service (server) port of a host's flows, whether the host was the client or the server, their traffic in the range summed.",
+  fields: (t) => ({
+    transport: t.exposeString('transport', { description: 'tcp, udp, icmp, icmpv6, sctp or ip-<protocol number>.' }),
+    port: t.exposeInt('port', { description: 'The server port (0 for transports without ports).' }),
+    bytes: t.field({ type: 'Counter', resolve: (p) => p.bytes }),
+    packets: t.field({ type: 'Counter', resolve: (p) => p.packets }),
+    flows: t.exposeInt('flows', { description: 'Flows on the port with traffic in the range.' }),
+  }),
+});
+
+/** The store query of a host list field: the host's range and node, and the checked limit. */
+const hostListQuery = (h: HostShape, limit: number | null | undefined) => ({ ...h.range, ip: h.ip, node: h.node, limit: checkCount('limit', limit ?? DEFAULT_HOST_LIST) });
 
 const HostRef = builder.objectRef<HostShape>('Host').implement({
   description: "A host's activity in the queried range.",
@@ -43,23 +63,30 @@ const HostRef = builder.objectRef<HostShape>('Host').implement({
     flowsInitiated: t.exposeInt('flowsInitiated', { description: 'Flows started in the range with the host as client.' }),
     flowsReceived: t.exposeInt('flowsReceived', { description: 'Flows started in the range with the host as server.' }),
     flows: t.exposeInt('flows'),
-    peers: t.exposeInt('peers', { description: 'Distinct other ends (in `hosts`: the largest count of one aggregation interval).' }),
-    firstSeen: t.field({ type: 'DateTime', resolve: (h) => h.firstSeen }),
-    lastSeen: t.field({ type: 'DateTime', resolve: (h) => h.lastSeen }),
+    peers: t.exposeInt('peers', { description: 'Distinct other ends: the largest count of one aggregation interval in the range.' }),
+    firstSeen: t.field({ type: 'DateTime', resolve: (h) => h.firstSeen, description: 'Start of the first aggregation interval with activity in the range.' }),
+    lastSeen: t.field({ type: 'DateTime', resolve: (h) => h.lastSeen, description: 'Start of the last aggregation interval with activity in the range.' }),
     series: t.field({
       type: [HostPointRef],
       description: `Sent and received per bucket over the queried range; at most ${MAX_HOST_POINTS} points. Empty buckets are zeros.`,
       args: { step: t.arg.int({ description: 'Bucket width in seconds, a multiple of the aggregation interval; default: about 60 points.' }) },
-      resolve: async (h, args, ctx) => {
+      resolve: (h, args, ctx) => {
         const step = resolveStep(args.step, h.range, ctx.intervalUs, MAX_HOST_POINTS, DEFAULT_HOST_POINTS);
-        const budget = new FlowBudget();
-        const points: HostPoint[] = [];
-        for (let ts = Math.floor(h.range.from / step) * step; ts < h.range.to; ts += step) {
-          const a = await hostActivity(ctx.store, h.ip, { from: ts, to: ts + step }, budget);
-          points.push({ ts, bytesSent: a.bytesSent, bytesReceived: a.bytesReceived, packetsSent: a.packetsSent, packetsReceived: a.packetsReceived, flows: a.flows });
-        }
-        return points;
+        return ctx.store.hostSeries({ ...h.range, ip: h.ip, node: h.node, step });
       },
+    }),
+    // Not `peers`: that name is the distinct-peer count above.
+    topPeers: t.field({
+      type: [HostPeerRef],
+      description: "The other ends of the host's flows with traffic in the range, by bytes (both directions) descending.",
+      args: { limit: t.arg.int({ defaultValue: DEFAULT_HOST_LIST, description: 'At most 1000.' }) },
+      resolve: (h, args, ctx) => ctx.store.hostPeers(hostListQuery(h, args.limit)),
+    }),
+    ports: t.field({
+      type: [HostPortRef],
+      description: "The service ports of the host's flows with traffic in the range (as client or server), by bytes descending.",
+      args: { limit: t.arg.int({ defaultValue: DEFAULT_HOST_LIST, description: 'At most 1000.' }) },
+      resolve: (h, args, ctx) => ctx.store.hostPorts(hostListQuery(h, args.limit)),
     }),
   }),
 });
@@ -80,8 +107,9 @@ builder.queryField('hosts', (t) =>
     },
     resolve: async (_root, args, ctx) => {
       const range = resolveRange(args);
-      const hosts = await ctx.store.topHosts({ ...range, orderBy: args.orderBy ?? 'bytes', limit: checkCount('limit', args.limit ?? 20), node: args.node ?? undefined });
-      return hosts.map((h) => ({ ...h, range }));
+      const node = args.node ?? undefined;
+      const hosts = await ctx.store.topHosts({ ...range, orderBy: args.orderBy ?? 'bytes', limit: checkCount('limit', args.limit ?? 20), node });
+      return hosts.map((h) => ({ ...h, range, node }));
     },
   }),
 );
@@ -90,12 +118,13 @@ builder.queryField('host', (t) =>
   t.field({
     type: HostRef,
     nullable: true,
-    description: 'One host in the range (default: the last hour), from its flows; null when it had none.',
-    args: { ip: t.arg.string({ required: true }), ...rangeArgs(t.arg) },
+    description: 'One host in the range (default: the last hour), from its per-interval host records; null when it has none.',
+    args: { ip: t.arg.string({ required: true }), ...rangeArgs(t.arg), node: t.arg.string({ description: 'Only what this node saw; default: all nodes.' }) },
     resolve: async (_root, args, ctx) => {
       const range = resolveRange(args);
-      const a = await hostActivity(ctx.store, args.ip, range, new FlowBudget());
-      return a.flows === 0 ? null : { ...a, range };
+      const node = args.node ?? undefined;
+      const host = await ctx.store.hostSummary({ ...range, ip: args.ip, node });
+      return host && { ...host, range, node };
     },
   }),
 );
