@@ -84,6 +84,8 @@ export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'fir
   drops: number;
   seconds: number;
   workers: number;
+  /** Frames each decode worker decoded (how the address-pair sharding spread them). */
+  workerPackets: number[];
 }
 
 /** Decode workers by default: the main thread needs a core for capture and the store. */
@@ -444,6 +446,7 @@ export class LiveCapture {
       drops,
       seconds: Math.round(Date.now() - this.startedAt) / 1000,
       workers: this.workers.length,
+      workerPackets: this.workerStats.map((b) => b?.stats.packets ?? 0),
     };
   }
 

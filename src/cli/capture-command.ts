@@ -33,7 +33,8 @@ function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): C
     .addOption(new Option('--buffer-mb <mb>', 'kernel capture buffer per interface').env('FLOWLENS_BUFFER_MB').argParser(positiveNumber).default(16))
     .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()))
     .addOption(new Option('--bus <url>', 'publish live events to NATS, e.g. nats://127.0.0.1:4222 (a fleet)').env('FLOWLENS_BUS'))
-    .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber));
+    .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber))
+    .addOption(new Option('--ring-mb <mb>', 'ring between the capture and each decode worker').argParser(positiveNumber).default(32).hideHelp());
 }
 
 interface CaptureSettings extends FlowOptions, StoreOptions {
@@ -43,6 +44,7 @@ interface CaptureSettings extends FlowOptions, StoreOptions {
   promisc: boolean;
   bufferMb: number;
   workers: number;
+  ringMb: number;
   bus?: string;
   duration?: number;
 }
@@ -60,6 +62,7 @@ function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: R
     promisc: o.promisc as boolean,
     bufferMb: o.bufferMb as number,
     workers: o.workers as number,
+    ringMb: o.ringMb as number,
     bus: (o.bus as string | undefined) || undefined,
     duration: o.duration as number | undefined,
   };
@@ -119,6 +122,7 @@ function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | unde
     promiscuous: s.promisc,
     bufferMb: s.bufferMb,
     workers: s.workers,
+    ringMb: s.ringMb,
     store,
     bus,
     logger,
