@@ -33,8 +33,13 @@ export function ensureBuilt(): string {
   return '';
 }
 
-/** [command, ...args prefix] for running the CLI; `dist` forces the compiled one. */
-export function flowlensCommand(mode: 'auto' | 'dist' | 'tsx' = 'auto'): { cmd: string; args: string[]; how: string } {
+/**
+ * [command, ...args prefix] for running the CLI; `dist` forces the compiled one. The environment
+ * variable FLOWLENS_TEST_CLI=dist|tsx overrides the choice.
+ */
+export function flowlensCommand(requested: 'auto' | 'dist' | 'tsx' = 'auto'): { cmd: string; args: string[]; how: string } {
+  const env = process.env.FLOWLENS_TEST_CLI;
+  const mode = env === 'dist' || env === 'tsx' ? env : requested;
   const useDist = mode === 'dist' || (mode === 'auto' && distFresh());
   if (useDist) return { cmd: process.execPath, args: [CLI_DIST], how: 'dist/cli/main.js' };
   return { cmd: process.execPath, args: ['--import', 'tsx', CLI_SRC], how: 'tsx src/cli/main.ts' };
