@@ -14,6 +14,7 @@ const ETHERTYPE_QINQ_OLD = 0x9100;
 const ETHERTYPE_PPPOE_SESSION = 0x8864;
 const ETHERTYPE_MPLS = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST = 0x8848;
+const ETHERTYPE_CISCO_FABRICPATH = 0x8903;
 /** Stacked tags or labels beyond this are not a real frame. */
 const MAX_TAGS = 8;
 
@@ -60,6 +61,16 @@ export function decodeEthertype(type: number, buf: Buffer, off: number, end: num
         if (end - off >= 1 && (buf[off] >> 4 === 4 || buf[off] >> 4 === 6)) decodeIp(buf, off, end, pkt);
         return;
       }
+      case ETHERTYPE_CISCO_FABRICPATH:
+        // FTag and TTL (2 bytes), then the whole original Ethernet frame.
+        if (end - off < 2 + 14) {
+          pkt.fail(R_LINK_TRUNCATED);
+          return;
+        }
+        off += 2 + 12;
+        type = (buf[off] << 8) | buf[off + 1];
+        off += 2;
+        continue;
       default:
         return; // non-IP (ARP, LLDP, ...): traffic, but no flow
     }

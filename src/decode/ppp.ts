@@ -16,6 +16,12 @@ export function decodePppProtocol(protocol: number, buf: Buffer, off: number, en
 
 /** PPP frame, with or without the HDLC address/control bytes, with a 1- or 2-byte protocol field. */
 export function decodePpp(buf: Buffer, off: number, end: number, pkt: DecodedPacket): void {
+  // Cisco HDLC frames (address 0x0f unicast or 0x8f broadcast) are captured with the PPP link
+  // type by some routers; tshark tells them apart the same way.
+  if (end - off >= 4 && (buf[off] === 0x0f || buf[off] === 0x8f) && buf[off + 1] === 0x00) {
+    decodeCiscoHdlc(buf, off, end, pkt);
+    return;
+  }
   if (end - off >= 2 && buf[off] === 0xff && buf[off + 1] === 0x03) off += 2;
   if (end - off < 1) {
     pkt.fail(R_LINK_TRUNCATED);
