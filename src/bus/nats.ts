@@ -42,6 +42,12 @@ export interface NodeStatusEvent {
 
 type Handler = (e: unknown) => void;
 
+/** Exponential back-off with jitter, capped. */
+function backoffMs(attempt: number): number {
+  const ms = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt, 10));
+  return Math.round(ms * (0.8 + Math.random() * 0.4));
+}
+
 export class NatsBus implements EventBus {
   private nc: NatsConnection | null = null;
   private connected = false;
@@ -74,7 +80,7 @@ export class NatsBus implements EventBus {
   private async connectLoop(): Promise<void> {
     const { logger, url } = this.opts;
     let nc: NatsConnection;
-    for (;;) {
+    for (let tries = 0; ; tries++) {
       if (this.closed) return;
       try {
         nc = await connect({
@@ -88,8 +94,9 @@ export class NatsBus implements EventBus {
         });
         break;
       } catch (err) {
-        const delay = this.backoff();
-        if (this.attempt === 1) logger.warn({ url, err: (err as Error).message }, `NATS ${url} unreachable: retrying every ${delay} ms and up to every ${BACKOFF_MAX_MS / 1000} s`);
+        // The first connection retries here (nats.js gives up on a refused first connection).
+        const delay = backoffMs(tries);
+        if (tries === 0) logger.warn({ url, err: (err as Error).message }, `NATS ${url} unreachable: retrying, with back-off up to every ${BACKOFF_MAX_MS / 1000} s`);
         await new Promise((r) => setTimeout(r, delay).unref());
       }
     }
@@ -106,10 +113,9 @@ export class NatsBus implements EventBus {
     void this.watchStatus(nc);
   }
 
+  /** nats.js asks before every reconnection attempt (and once when connecting). */
   private backoff(): number {
-    const ms = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.attempt, 10));
-    this.attempt++;
-    return Math.round(ms * (0.8 + Math.random() * 0.4));
+    return backoffMs(this.attempt++);
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {

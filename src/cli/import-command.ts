@@ -39,6 +39,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
       activeTimeoutSec: opts.activeTimeout,
       idle: opts.idle,
       node: opts.node,
+      detect: opts.detect,
       signal: abort.signal,
       onWarning: (message) => {
         progress.done();

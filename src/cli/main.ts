@@ -49,8 +49,8 @@ export function buildProgram(): Command {
 
   const exportCmd = program
     .command('export')
-    .description('print every flow (segments summed) or every host')
-    .addArgument(new Argument('<what>', 'flows or hosts').choices(['flows', 'hosts']))
+    .description('print every flow (segments summed), every host, or every anomaly')
+    .addArgument(new Argument('<what>', 'flows, hosts or anomalies').choices(['flows', 'hosts', 'anomalies']))
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
     .option('-o, --output <file>', 'write to a file instead of stdout');
   addStoreOptions(exportCmd);

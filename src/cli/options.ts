@@ -1,5 +1,7 @@
 // Settings shared by the commands that turn packets into flows, each a flag with an env var.
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { resolveDetectConfig, type DetectConfigInput } from '../detect/index.js';
 import { DEFAULT_IDLE, type IdleTimeouts } from '../flow/aggregator.js';
 import { DEFAULT_DB_PATH } from '../store/index.js';
 
@@ -8,6 +10,20 @@ export interface FlowOptions {
   activeTimeout: number;
   idle: IdleTimeouts;
   node: string;
+  /** Anomaly detection thresholds (a partial config from --detect-config), or false (--no-detect). */
+  detect: DetectConfigInput | false;
+}
+
+/** Reads and checks a --detect-config file: JSON, a partial DetectConfig (src/detect/config.ts). */
+export function detectConfigFile(path: string): DetectConfigInput {
+  let input: DetectConfigInput;
+  try {
+    input = JSON.parse(readFileSync(path, 'utf8')) as DetectConfigInput;
+    resolveDetectConfig(input);
+  } catch (err) {
+    throw new InvalidArgumentError(`${path}: ${(err as Error).message}`);
+  }
+  return input;
 }
 
 export function positiveNumber(value: string): number {
@@ -41,7 +57,9 @@ export function addFlowOptions(cmd: Command): Command {
     .addOption(new Option('--udp-timeout <seconds>', 'idle timeout of UDP flows').env('FLOWLENS_UDP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.udp))
     .addOption(new Option('--icmp-timeout <seconds>', 'idle timeout of ICMP flows').env('FLOWLENS_ICMP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.icmp))
     .addOption(new Option('--other-timeout <seconds>', 'idle timeout of other protocols').env('FLOWLENS_OTHER_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.other))
-    .addOption(new Option('--node <name>', 'name of this worker in records').env('FLOWLENS_NODE').default(''));
+    .addOption(new Option('--node <name>', 'name of this worker in records').env('FLOWLENS_NODE').default(''))
+    .addOption(new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)').env('FLOWLENS_DETECT_CONFIG').argParser(detectConfigFile))
+    .addOption(new Option('--no-detect', 'no anomaly detection'));
 }
 
 /** Collects the flow settings from parsed flags. */
@@ -58,5 +76,6 @@ export function flowOptionsFrom(o: Record<string, unknown>): FlowOptions {
       other: o.otherTimeout as number,
     },
     node: o.node as string,
+    detect: o.detect === false ? false : ((o.detectConfig as DetectConfigInput | undefined) ?? {}),
   };
 }

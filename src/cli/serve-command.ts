@@ -3,6 +3,7 @@
 // through it: `flowlens import FILE --server URL`.
 import { Option, type Command } from 'commander';
 import { MemoryBus } from '../bus/memory.js';
+import { NatsBus } from '../bus/nats.js';
 import { DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startApiServer } from '../api/server.js';
 import { DEFAULT_LIMITS } from '../api/limits.js';
 import { openStore, type StoreOptions } from '../store/index.js';
@@ -24,14 +25,16 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
     .addOption(new Option('--token <token>', 'bearer token required by /graphql, /metrics and WebSocket connections').env('FLOWLENS_TOKEN'))
     .addOption(new Option('--cors-origin <origins>', "comma-separated origins allowed cross-origin ('*' for any); none by default").env('FLOWLENS_CORS_ORIGIN'))
     .addOption(new Option('--max-upload-mb <mb>', 'largest capture upload accepted').env('FLOWLENS_MAX_UPLOAD_MB').argParser(positiveInteger).default(DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024))
-    .addOption(new Option('--query-timeout <seconds>', 'queries running longer get an error').env('FLOWLENS_QUERY_TIMEOUT').argParser(positiveNumber).default(DEFAULT_LIMITS.queryTimeoutMs / 1000));
+    .addOption(new Option('--query-timeout <seconds>', 'queries running longer get an error').env('FLOWLENS_QUERY_TIMEOUT').argParser(positiveNumber).default(DEFAULT_LIMITS.queryTimeoutMs / 1000))
+    .addOption(new Option('--bus <url>', "subscribe to a fleet's live events on NATS, e.g. nats://127.0.0.1:4222").env('FLOWLENS_BUS'));
   addStoreOptions(cmd);
   addFlowOptions(cmd);
   cmd.action(async (o: Record<string, unknown>) => {
     const logger = createLogger(program.opts().logLevel);
     const flow = flowOptionsFrom(o);
     const store = await openStore(storeOptionsFrom(o));
-    const bus = new MemoryBus();
+    // A fleet: the capture nodes' events (and their status heartbeats) come over NATS.
+    const bus = o.bus ? new NatsBus({ url: o.bus as string, node: flow.node || 'serve', logger }) : new MemoryBus();
     let server;
     try {
       server = await startApiServer({
@@ -45,6 +48,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
         maxUploadBytes: (o.maxUploadMb as number) * 1024 * 1024,
         limits: { queryTimeoutMs: (o.queryTimeout as number) * 1000 },
         flow: { intervalSec: flow.interval, activeTimeoutSec: flow.activeTimeout, idle: flow.idle, node: flow.node },
+        status: bus instanceof NatsBus ? bus.fleetStatus() : undefined,
       });
     } catch (err) {
       await bus.close();

@@ -6,10 +6,12 @@ import { decodePacket } from '../decode/index.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
 import { DecodedPacket, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
 import type { EventBus } from '../bus/types.js';
+import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, type DetectConfigInput } from '../detect/index.js';
 import type { FlowRecord, FlowSummary, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
 import {
   STATE_ATTEMPTED,
   STATE_CLOSED,
+  STATE_ESTABLISHED,
   STATE_RESET,
   TCP_STATE_NAMES,
   initialTcpState,
@@ -42,6 +44,8 @@ export interface AggregatorOptions {
   node: string;
   iface: string;
   bus?: EventBus;
+  /** Anomaly detection thresholds (src/detect/config.ts); false turns detection off. Default on. */
+  detect?: DetectConfigInput | false;
 }
 
 export const DEFAULT_IDLE: IdleTimeouts = { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60 };
@@ -99,6 +103,8 @@ export class Aggregator {
   private readonly pkt = new DecodedPacket();
   readonly flows = new FlowTable();
   private readonly hosts = new HostTable();
+  /** Anomaly detectors fed from the per-packet path; null when detection is off. */
+  readonly detect: DetectorSet | null;
 
   // Counters of the whole run.
   packets = 0;
@@ -142,6 +148,7 @@ export class Aggregator {
     for (let i = 0; i < this.opts.node.length; i++) h = mix(h, this.opts.node.charCodeAt(i));
     this.nodeHash = finish(h);
     this.ifaceNames = [this.opts.iface];
+    this.detect = this.opts.detect === false ? null : new DetectorSet(this.opts.detect ?? {}, this.opts.node, this.opts.bus);
   }
 
   /** Accounts one captured frame. */
@@ -219,6 +226,7 @@ export class Aggregator {
       flows.segStart[f] = ts;
       flows.segBase[f] = this.interval * this.intervalUs;
     }
+    const stateBefore = flows.tcpState[f];
     if (pkt.ipProto === IPPROTO_TCP && !pkt.laterFragment) {
       const flags = pkt.tcpFlags;
       flows.tcpFlags[d] |= flags;
@@ -232,6 +240,16 @@ export class Aggregator {
     if (flows.lastInterval[f] !== this.interval) {
       flows.lastInterval[f] = this.interval;
       this.hosts.peerSeen(client, server);
+    }
+
+    // Anomaly detection: the packet and a few facts of its flow, as bits (no allocation).
+    const detect = this.detect;
+    if (detect !== null) {
+      let dflags = fromClient ? F_FROM_CLIENT : 0;
+      if (started) dflags |= F_NEW_FLOW;
+      if (!fromClient && flows.totalPackets[d] === 1) dflags |= F_FIRST_REPLY;
+      if (stateBefore === STATE_ATTEMPTED && flows.tcpState[f] === STATE_ESTABLISHED) dflags |= F_ESTABLISHED;
+      detect.packet(pkt, buf, ts, bytes, dflags);
     }
 
     const bus = this.opts.bus;
@@ -260,6 +278,7 @@ export class Aggregator {
   takeBatch(): RecordBatch {
     const batch = this.out;
     this.out = { flows: [], hosts: [], traffic: [] };
+    if (this.detect !== null && this.detect.pending() > 0) batch.anomalies = this.detect.take();
     return batch;
   }
 
@@ -330,6 +349,7 @@ export class Aggregator {
   /** Closes intervals up to (not including) `idx`, then exports and expires flows as of `now`. */
   private advance(idx: number, now: number): void {
     this.closeInterval();
+    this.detect?.tick(now);
     const boundary = (this.interval + 1) * this.intervalUs;
     this.interval = idx;
     this.scanFlows(now, boundary);
@@ -400,6 +420,7 @@ export class Aggregator {
   private endAll(): void {
     const flows = this.flows;
     for (let f = 0; f < flows.high; f++) if (flows.used[f]) this.endFlow(f);
+    this.detect?.finish();
     this.closeInterval();
     this.fragmentsPending.clear();
   }

@@ -1,0 +1,183 @@
+// Connection attempts and their outcomes, for the scan detectors' random walks.
+//
+// An attempt is the first packet of a flow from its initiator: a TCP SYN (or a FIN, NULL or Xmas
+// probe), a UDP datagram, an ICMP echo request. Its outcome is known from the other end's first
+// packet on the flow (the flow table marks it): a SYN-ACK or any UDP or echo answer is a success,
+// a TCP reset a failure. An ICMP destination unreachable quoting the attempt is a failure; an ICMP
+// time exceeded (traceroute) withdraws it. With no answer within the timeout it is a failure.
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
+import { TCP_ACK, TCP_RST, TCP_SYN } from '../decode/packet.js';
+import { F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, addressKey, key3, type PacketFacts } from './facts.js';
+import { PROBE_ECHO, PROBE_STEALTH, PROBE_SYN, PROBE_UDP, type Attempt } from './types.js';
+
+export type AttemptListener = (a: Attempt, p: PacketFacts) => void;
+export type OutcomeListener = (a: Attempt, success: boolean, now: number) => void;
+
+export class AttemptTracker {
+  private readonly pending = new Map<number, Attempt>();
+  /** Attempts in order of time; resolved ones are skipped when they reach the head. */
+  private queue: Attempt[] = [];
+  private head = 0;
+  private readonly timeoutUs: number;
+  private readonly inner = new Uint32Array(4);
+  private readonly inner2 = new Uint32Array(4);
+
+  constructor(
+    timeoutSec: number,
+    private readonly maxPending: number,
+    private readonly onAttempt: AttemptListener,
+    private readonly onOutcome: OutcomeListener,
+  ) {
+    this.timeoutUs = timeoutSec * 1e6;
+  }
+
+  packet(p: PacketFacts): void {
+    const pkt = p.pkt;
+    if (pkt.laterFragment) return;
+    const proto = pkt.ipProto;
+    const flags = p.flags;
+    if ((flags & (F_NEW_FLOW | F_FROM_CLIENT)) === (F_NEW_FLOW | F_FROM_CLIENT)) {
+      let probe = -1;
+      let port = 0;
+      if (proto === IPPROTO_TCP && pkt.hasPorts) {
+        const tf = pkt.tcpFlags;
+        if ((tf & (TCP_SYN | TCP_ACK)) === TCP_SYN) probe = PROBE_SYN;
+        // A flow picked up mid-stream always carries ACK; none of SYN, ACK, RST is a probe.
+        else if ((tf & (TCP_SYN | TCP_ACK | TCP_RST)) === 0) probe = PROBE_STEALTH;
+        port = pkt.dstPort;
+      } else if (proto === IPPROTO_UDP && pkt.hasPorts) {
+        if (!isGroupAddress(pkt.ipVersion, pkt.dst)) probe = PROBE_UDP;
+        port = pkt.dstPort;
+      } else if ((proto === IPPROTO_ICMP && pkt.icmpType === 8) || (proto === IPPROTO_ICMPV6 && pkt.icmpType === 128)) {
+        if (!isGroupAddress(pkt.ipVersion, pkt.dst)) probe = PROBE_ECHO;
+      }
+      if (probe >= 0) this.start(p, proto, port, probe);
+      return;
+    }
+    if (flags & F_FIRST_REPLY) {
+      // The answer travels from the attempt's destination back to its source.
+      if (proto === IPPROTO_TCP && pkt.hasPorts) {
+        this.resolve(key3(p.dstKey, p.srcKey, (proto << 16) | pkt.srcPort), (pkt.tcpFlags & TCP_RST) === 0, p.ts);
+      } else if (proto === IPPROTO_UDP && pkt.hasPorts) {
+        this.resolve(key3(p.dstKey, p.srcKey, (proto << 16) | pkt.srcPort), true, p.ts);
+      } else if ((proto === IPPROTO_ICMP && pkt.icmpType === 0) || (proto === IPPROTO_ICMPV6 && pkt.icmpType === 129)) {
+        this.resolve(key3(p.dstKey, p.srcKey, proto << 16), true, p.ts);
+      }
+    }
+    if (proto === IPPROTO_ICMP && (pkt.icmpType === 3 || pkt.icmpType === 11)) this.icmpError(p, 4, pkt.icmpType === 3);
+    else if (proto === IPPROTO_ICMPV6 && (pkt.icmpType === 1 || pkt.icmpType === 3)) this.icmpError(p, 6, pkt.icmpType === 1);
+  }
+
+  /** Attempts with no answer by now fail. */
+  tick(now: number): void {
+    const q = this.queue;
+    while (this.head < q.length && now - q[this.head].ts >= this.timeoutUs) {
+      const a = q[this.head++];
+      if (!a.done) this.finishAttempt(a, false, now);
+    }
+    this.compact();
+  }
+
+  /** End of input: what got no answer failed. */
+  flush(now: number): void {
+    const q = this.queue;
+    while (this.head < q.length) {
+      const a = q[this.head++];
+      if (!a.done) this.finishAttempt(a, false, now);
+    }
+    this.clear();
+  }
+
+  clear(): void {
+    this.pending.clear();
+    this.queue = [];
+    this.head = 0;
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  private start(p: PacketFacts, proto: number, port: number, probe: number): void {
+    const key = key3(p.srcKey, p.dstKey, (proto << 16) | port);
+    if (this.pending.has(key)) return; // a retry of a pending attempt (another source port)
+    if (this.pending.size >= this.maxPending) {
+      // Full: the oldest pending attempt is given up as failed.
+      const q = this.queue;
+      while (this.head < q.length) {
+        const old = q[this.head++];
+        if (!old.done) {
+          this.finishAttempt(old, false, p.ts);
+          break;
+        }
+      }
+    }
+    const a: Attempt = { key, srcKey: p.srcKey, dstKey: p.dstKey, proto, port, probe, ts: p.ts, bytes: p.bytes, done: false };
+    this.pending.set(key, a);
+    this.queue.push(a);
+    this.onAttempt(a, p);
+  }
+
+  private resolve(key: number, success: boolean, now: number): void {
+    const a = this.pending.get(key);
+    if (a !== undefined) this.finishAttempt(a, success, now);
+  }
+
+  private finishAttempt(a: Attempt, success: boolean, now: number): void {
+    a.done = true;
+    this.pending.delete(a.key);
+    this.onOutcome(a, success, now);
+  }
+
+  /** An ICMP error quotes the IP header and first 8 bytes of the packet it answers. */
+  private icmpError(p: PacketFacts, version: number, unreachable: boolean): void {
+    const buf = p.buf;
+    const at = p.pkt.payloadOffset + 4; // after type, code, checksum and the 4 unused/MTU bytes
+    const end = p.pkt.payloadOffset + p.pkt.payloadLength;
+    let proto: number;
+    let transport: number;
+    if (version === 4) {
+      if (end - at < 20 || buf[at] >> 4 !== 4) return;
+      const ihl = (buf[at] & 15) * 4;
+      proto = buf[at + 9];
+      this.inner[0] = buf.readUInt32BE(at + 12);
+      this.inner2[0] = buf.readUInt32BE(at + 16);
+      transport = at + ihl;
+    } else {
+      if (end - at < 40 || buf[at] >> 4 !== 6) return;
+      proto = buf[at + 6];
+      for (let i = 0; i < 4; i++) {
+        this.inner[i] = buf.readUInt32BE(at + 8 + i * 4);
+        this.inner2[i] = buf.readUInt32BE(at + 24 + i * 4);
+      }
+      transport = at + 40;
+    }
+    let port = 0;
+    if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+      if (end - transport < 4) return;
+      port = buf.readUInt16BE(transport + 2);
+    } else if (proto !== IPPROTO_ICMP && proto !== IPPROTO_ICMPV6) return;
+    const key = key3(addressKey(version, this.inner), addressKey(version, this.inner2), (proto << 16) | port);
+    const a = this.pending.get(key);
+    if (a === undefined) return;
+    if (unreachable) this.finishAttempt(a, false, p.ts);
+    else {
+      // Time exceeded: the probe died on the way (traceroute); it says nothing about the target.
+      a.done = true;
+      this.pending.delete(key);
+    }
+  }
+
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Multicast and limited broadcast: nobody in particular is asked, so no answer means nothing. */
+function isGroupAddress(version: number, w: Uint32Array): boolean {
+  if (version === 4) return w[0] >>> 28 === 14 || w[0] === 0xffffffff;
+  return w[0] >>> 24 === 0xff;
+}
