@@ -27,8 +27,17 @@ CREATE TABLE IF NOT EXISTS flows (
   tcp_state        VARCHAR   NOT NULL,
   final            BOOLEAN   NOT NULL,
   app              VARCHAR   NOT NULL,
-  server_name      VARCHAR   NOT NULL
+  server_name      VARCHAR   NOT NULL,
+  -- DPI: how app was found (dpi, guess, port, unknown); first frame sizes ('+74 -74 +66', + client
+  -- to server); protocol details as a JSON object ('' when none: ja4, alpn, userAgent, qtype...).
+  confidence       VARCHAR   NOT NULL DEFAULT '',
+  first_packets    VARCHAR   NOT NULL DEFAULT '',
+  app_info         VARCHAR   NOT NULL DEFAULT ''
 );
+-- Files created before the DPI columns: add them (at the end, where the appender expects them).
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS first_packets VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS app_info VARCHAR DEFAULT '';
 
 -- Per host per aggregation interval (see HostRecord).
 CREATE TABLE IF NOT EXISTS hosts (

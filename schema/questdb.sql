@@ -40,7 +40,10 @@ CREATE TABLE IF NOT EXISTS flows (
   tcp_state        SYMBOL,
   final            BOOLEAN,
   app              SYMBOL,
-  server_name      VARCHAR
+  server_name      VARCHAR,
+  confidence       SYMBOL,
+  first_packets    VARCHAR,
+  app_info         VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, flow_id);
 
@@ -103,3 +106,8 @@ ALTER TABLE anomalies DEDUP ENABLE UPSERT KEYS(ts, anomaly_id);
 --   ALTER TABLE <table> ADD COLUMN IF NOT EXISTS <column> <type>;
 -- and also into the CREATE TABLE above, so that new and migrated databases end up alike. Only
 -- additive changes: old rows read the new column as NULL.
+
+-- DPI (issue 7): how app was found, the first frame sizes ('+74 -74 +66'), protocol details (JSON).
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS first_packets VARCHAR;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS app_info VARCHAR;

@@ -151,6 +151,9 @@ function flow(i: number, extra: Partial<FlowRecord> = {}): FlowRecord {
     final: i % 2 === 0,
     app: 'tls',
     serverName: 'example.com',
+    confidence: 'dpi',
+    firstPackets: '+74 -74 +66 +583 -1434',
+    appInfo: '{"ja4":"t13d1516h2_8daaf6152771_b186095e22b6","alpn":"h2,http/1.1"}',
     ...extra,
   };
 }
@@ -394,6 +397,9 @@ describe('QuestDB ILP writer and outage spool', () => {
       assert.equal(fr.columns.app, undefined);
       assert.equal(fr.columns.tcp_state, undefined);
       assert.deepEqual(fr.columns.server_name, { type: 'string', value: f.serverName });
+      assert.deepEqual(fr.columns.confidence, { type: 'symbol', value: 'dpi' });
+      assert.deepEqual(fr.columns.first_packets, { type: 'string', value: f.firstPackets });
+      assert.deepEqual(fr.columns.app_info, { type: 'string', value: f.appInfo });
       assert.deepEqual(fr.columns.flow_id, { type: 'string', value: f.flowId });
       assert.deepEqual(fr.columns.first_seen, { type: 'timestamp', value: f.firstSeen });
       assert.deepEqual(fr.columns.last_seen, { type: 'timestamp', value: f.lastSeen });

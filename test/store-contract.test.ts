@@ -72,6 +72,9 @@ function makeFixture() {
         final,
         app: opts.app,
         serverName: opts.serverName,
+        confidence: opts.app ? 'dpi' : 'unknown',
+        firstPackets: tcp ? '+74 -74 +66 +583' : '+80 -120',
+        appInfo: opts.app === 'tls' ? '{"ja4":"t13d1516h2_8daaf6152771_b186095e22b6"}' : '',
       });
     });
   };
@@ -165,6 +168,7 @@ function summarise(segments: FlowRecord[], range?: TimeRange): FlowSummary[] {
       serverPackets: sum('serverPackets'), serverBytes: sum('serverBytes'),
       clientTcpFlags: segs.reduce((f, s) => f | s.clientTcpFlags, 0), serverTcpFlags: segs.reduce((f, s) => f | s.serverTcpFlags, 0),
       tcpState: last.tcpState, app: last.app, serverName: last.serverName,
+      confidence: last.confidence, firstPackets: last.firstPackets, appInfo: last.appInfo,
     };
   });
 }
@@ -541,7 +545,7 @@ describe('DuckDB store', () => {
     ts, flowId: i.toString(16).padStart(16, '0'), node: 'bulk', iface: 'trace.pcap', firstSeen: ts, lastSeen: ts + 10,
     transport: 'tcp', ipProto: 6, clientIp: '192.0.2.1', clientPort: 1024 + (i % 60_000), serverIp: '198.51.100.7', serverPort: 443,
     clientPackets: 1, clientBytes: 60 + (i % 1000), serverPackets: 1, serverBytes: 60, clientTcpFlags: 0x02, serverTcpFlags: 0x12,
-    tcpState: 'attempted', final: true, app: '', serverName: '',
+    tcpState: 'attempted', final: true, app: '', serverName: '', confidence: 'port', firstPackets: '+74', appInfo: '',
   });
 
   it('writes 200k flow rows through write() and flush() and reads them all back', async () => {

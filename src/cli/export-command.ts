@@ -13,7 +13,7 @@ export type ExportFormat = 'jsonl' | 'csv';
 export const FLOW_FIELDS = [
   'flowId', 'node', 'iface', 'firstSeen', 'lastSeen', 'transport', 'ipProto', 'clientIp', 'clientPort', 'serverIp',
   'serverPort', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes', 'clientTcpFlags', 'serverTcpFlags',
-  'tcpState', 'app', 'serverName',
+  'tcpState', 'app', 'serverName', 'confidence', 'firstPackets', 'appInfo',
 ] as const satisfies readonly (keyof FlowSummary)[];
 
 export const HOST_FIELDS = [

@@ -7,6 +7,7 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } 
 import { DecodedPacket, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
 import type { EventBus } from '../bus/types.js';
 import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, type DetectConfigInput } from '../detect/index.js';
+import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
 import type { FlowRecord, FlowSummary, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
 import {
   STATE_ATTEMPTED,
@@ -46,6 +47,8 @@ export interface AggregatorOptions {
   bus?: EventBus;
   /** Anomaly detection thresholds (src/detect/config.ts); false turns detection off. Default on. */
   detect?: DetectConfigInput | false;
+  /** Application protocol identification (default on); off only to measure what it costs. */
+  dpi?: boolean;
 }
 
 export const DEFAULT_IDLE: IdleTimeouts = { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60 };
@@ -102,6 +105,8 @@ export class Aggregator {
   private readonly nodeHash: number;
   private readonly pkt = new DecodedPacket();
   readonly flows = new FlowTable();
+  /** Per-slot DPI state; null when DPI is off. */
+  readonly dpi: DpiEngine | null;
   private readonly hosts = new HostTable();
   /** Anomaly detectors fed from the per-packet path; null when detection is off. */
   readonly detect: DetectorSet | null;
@@ -149,6 +154,7 @@ export class Aggregator {
     this.nodeHash = finish(h);
     this.ifaceNames = [this.opts.iface];
     this.detect = this.opts.detect === false ? null : new DetectorSet(this.opts.detect ?? {}, this.opts.node, this.opts.bus);
+    this.dpi = this.opts.dpi === false ? null : new DpiEngine();
   }
 
   /** Accounts one captured frame. */
@@ -231,6 +237,17 @@ export class Aggregator {
       const flags = pkt.tcpFlags;
       flows.tcpFlags[d] |= flags;
       flows.tcpState[f] = nextTcpState(flows.tcpState[f], flags, fromClient, flows.tcpFlags[f * 2 + 1]);
+    }
+
+    // DPI: the first frame sizes, and the payload of flows whose app is not decided yet. Once
+    // decided, a flow costs two array reads here.
+    const dpi = this.dpi;
+    if (dpi !== null) {
+      if (dpi.sizeCount[f] < FIRST_SIZES) dpi.size(f, bytes, fromClient);
+      if (dpi.decided[f] === 0 && pkt.payloadLength > 0 && !pkt.laterFragment && (pkt.ipProto === IPPROTO_TCP || pkt.ipProto === IPPROTO_UDP)) {
+        const seq = pkt.ipProto === IPPROTO_TCP ? tcpSeqOf(buf, pkt.payloadOffset, pkt.srcPort, pkt.dstPort, off) : -1;
+        dpi.packet(f, pkt.ipProto, buf, pkt.payloadOffset, pkt.payloadLength, fromClient, flows.clientPort(f), flows.serverPort(f), seq);
+      }
     }
 
     const client = flows.hostClient[f];
@@ -331,6 +348,10 @@ export class Aggregator {
     if (pkt.ipProto === IPPROTO_TCP) flows.tcpState[f] = initialTcpState(pkt.tcpFlags);
     flows.idHi[f] = finish(mix(flows.hash[f], this.nodeHash));
     flows.idLo[f] = finish(mix(mix(mix(flows.hash[f] ^ 0x9e3779b9, ts % 4294967296), Math.floor(ts / 4294967296)), this.nodeHash));
+    if (this.dpi !== null) {
+      this.dpi.ensure(flows.cap);
+      this.dpi.reset(f);
+    }
 
     const version = pkt.ipVersion;
     const client = this.hosts.lookupOrInsert(version, flows.keyAddr, flows.clientAddrAt(f));
@@ -440,6 +461,8 @@ export class Aggregator {
     if (flows.segStart[f] === NO_SEGMENT) return; // nothing since the last export
     const d = f * 2;
     const proto = flows.keyProto[f];
+    const dpi = this.dpi;
+    dpi?.label(f, proto, flows.clientPort(f), flows.serverPort(f));
     const record: FlowRecord = {
       ts: flows.segStart[f],
       flowId: this.flowId(f),
@@ -461,8 +484,11 @@ export class Aggregator {
       serverTcpFlags: flows.tcpFlags[d + 1],
       tcpState: TCP_STATE_NAMES[flows.tcpState[f]],
       final,
-      app: '',
-      serverName: '',
+      app: dpi !== null ? dpi.appName(f) : '',
+      serverName: dpi !== null ? dpi.serverName(f) : '',
+      confidence: dpi !== null ? dpi.confidenceName(f) : '',
+      firstPackets: dpi !== null ? dpi.firstPackets(f) : '',
+      appInfo: dpi !== null ? dpi.appInfo(f) : '',
     };
     this.out.flows.push(record);
     flows.segPackets[d] = flows.segPackets[d + 1] = 0;
@@ -481,6 +507,8 @@ export class Aggregator {
     const flows = this.flows;
     const d = f * 2;
     const proto = flows.keyProto[f];
+    const dpi = this.dpi;
+    dpi?.label(f, proto, flows.clientPort(f), flows.serverPort(f));
     return {
       flowId: this.flowId(f),
       node: this.opts.node,
@@ -500,8 +528,11 @@ export class Aggregator {
       clientTcpFlags: flows.tcpFlags[d],
       serverTcpFlags: flows.tcpFlags[d + 1],
       tcpState: TCP_STATE_NAMES[flows.tcpState[f]],
-      app: '',
-      serverName: '',
+      app: dpi !== null ? dpi.appName(f) : '',
+      serverName: dpi !== null ? dpi.serverName(f) : '',
+      confidence: dpi !== null ? dpi.confidenceName(f) : '',
+      firstPackets: dpi !== null ? dpi.firstPackets(f) : '',
+      appInfo: dpi !== null ? dpi.appInfo(f) : '',
     };
   }
 

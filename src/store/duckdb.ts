@@ -65,8 +65,9 @@ type Row = Record<string, DuckDBValue>;
 
 /**
  * The aggregate of one flow's segments. Attributes that are the same on every segment are taken
- * from any of them; counters are summed; flags accumulate; state, app and server name come from
- * the latest segment that has them (DPI may only name the app after the first segment).
+ * from any of them; counters are summed; flags accumulate; state, app, server name and the other
+ * DPI fields come from the latest segment that has them (DPI may only name the app after the first
+ * segment, and the first frame sizes only grow).
  * Column aliases are the FlowSummary field names so rows map onto it without renaming.
  */
 const FLOW_AGGREGATE_COLUMNS = `
@@ -90,6 +91,9 @@ const FLOW_AGGREGATE_COLUMNS = `
   arg_max(tcp_state, ts) AS "tcpState",
   coalesce(arg_max(app, ts) FILTER (WHERE app <> ''), '') AS app,
   coalesce(arg_max(server_name, ts) FILTER (WHERE server_name <> ''), '') AS "serverName",
+  coalesce(arg_max(confidence, ts) FILTER (WHERE confidence <> ''), '') AS confidence,
+  coalesce(arg_max(first_packets, ts), '') AS "firstPackets",
+  coalesce(arg_max(app_info, ts) FILTER (WHERE app_info <> ''), '') AS "appInfo",
   sum(client_bytes) + sum(server_bytes) AS "totalBytes"`;
 
 /** Per-host sums; aliases are the HostSummary field names. */
@@ -613,6 +617,9 @@ function appendFlow(a: DuckDBAppender, f: FlowRecord): void {
   a.appendBoolean(f.final);
   a.appendVarchar(f.app);
   a.appendVarchar(f.serverName);
+  a.appendVarchar(f.confidence);
+  a.appendVarchar(f.firstPackets);
+  a.appendVarchar(f.appInfo);
   a.endRow();
 }
 

@@ -91,6 +91,7 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
     sym(buf, 'transport', f.transport);
     sym(buf, 'tcp_state', f.tcpState);
     sym(buf, 'app', f.app);
+    sym(buf, 'confidence', f.confidence);
     buf.stringColumn('flow_id', f.flowId)
       .timestampColumn('first_seen', f.firstSeen, 'us')
       .timestampColumn('last_seen', f.lastSeen, 'us')
@@ -107,6 +108,8 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
       .intColumn('server_tcp_flags', f.serverTcpFlags)
       .booleanColumn('final', f.final)
       .stringColumn('server_name', f.serverName)
+      .stringColumn('first_packets', f.firstPackets)
+      .stringColumn('app_info', f.appInfo)
       .at(f.ts, 'us');
   }
   for (const h of batch.hosts) {
@@ -338,7 +341,8 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
            sum(client_packets) client_packets, sum(client_bytes) client_bytes,
            sum(server_packets) server_packets, sum(server_bytes) server_bytes,
            max(client_tcp_flags) client_tcp_flags, max(server_tcp_flags) server_tcp_flags,
-           last(tcp_state) tcp_state, last(app) app, last(server_name) server_name
+           last(tcp_state) tcp_state, last(app) app, last(server_name) server_name,
+           last(confidence) confidence, last(first_packets) first_packets, last(app_info) app_info
     FROM flows
     ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
     GROUP BY flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port`;
@@ -348,6 +352,7 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
            cast(first_seen AS LONG) first_seen_us, cast(last_seen AS LONG) last_seen_us,
            client_packets, client_bytes, server_packets, server_bytes,
            client_tcp_flags, server_tcp_flags, tcp_state, app, server_name,
+           confidence, first_packets, app_info,
            client_bytes + server_bytes total_bytes
     FROM (${grouped})`;
   const post: string[] = [];
@@ -379,6 +384,9 @@ function rowToFlow(r: Row): FlowSummary {
     tcpState: str(r.tcp_state) as TcpState,
     app: str(r.app),
     serverName: str(r.server_name),
+    confidence: str(r.confidence),
+    firstPackets: str(r.first_packets),
+    appInfo: str(r.app_info),
   };
 }
 

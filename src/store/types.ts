@@ -44,9 +44,15 @@ export interface FlowRecord {
   tcpState: TcpState;
   /** True on the flow's last segment. */
   final: boolean;
-  /** Application protocol and server name (DPI; '' until identified). */
+  /** Application protocol (nDPI's master protocol names: TLS, HTTP, DNS...) and server name (DPI; '' until identified). */
   app: string;
   serverName: string;
+  /** How `app` was found: 'dpi' (payload), 'guess' (payload looked like it), 'port' (well-known port), 'unknown'. */
+  confidence: string;
+  /** The first frames' sizes, + client to server, - server to client: '+74 -74 +66 +583 -1434'. */
+  firstPackets: string;
+  /** Protocol details as a JSON object ('' when none): TLS ja4/alpn/version, HTTP method/userAgent, DNS qtype/rcode... */
+  appInfo: string;
 }
 
 /** Per-host aggregate for one interval. */
@@ -140,6 +146,10 @@ export interface FlowSummary {
   tcpState: TcpState;
   app: string;
   serverName: string;
+  /** As of the latest segment (see FlowRecord). */
+  confidence: string;
+  firstPackets: string;
+  appInfo: string;
 }
 
 export interface TimeRange {

@@ -117,7 +117,7 @@ export async function importFiles(db: string, files: string[], o: { extra?: stri
 }
 
 /** Flow export fields in contract order (CSV header). */
-export const FLOW_FIELDS = ['flowId', 'node', 'iface', 'firstSeen', 'lastSeen', 'transport', 'ipProto', 'clientIp', 'clientPort', 'serverIp', 'serverPort', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes', 'clientTcpFlags', 'serverTcpFlags', 'tcpState', 'app', 'serverName'];
+export const FLOW_FIELDS = ['flowId', 'node', 'iface', 'firstSeen', 'lastSeen', 'transport', 'ipProto', 'clientIp', 'clientPort', 'serverIp', 'serverPort', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes', 'clientTcpFlags', 'serverTcpFlags', 'tcpState', 'app', 'serverName', 'confidence', 'firstPackets', 'appInfo'];
 
 export interface FlowRecord {
   flowId: string;
@@ -140,6 +140,9 @@ export interface FlowRecord {
   tcpState: string;
   app: string;
   serverName: string;
+  confidence: string;
+  firstPackets: string;
+  appInfo: string;
 }
 
 export interface HostRecord {
@@ -187,8 +190,11 @@ export function flowBetween(flows: FlowRecord[], a: string, b: string, pred: (f:
 }
 
 /** The fields that must not depend on the capture file format or interface. */
-export function flowEssence(f: FlowRecord): Omit<FlowRecord, 'flowId' | 'iface' | 'node' | 'app' | 'serverName'> {
-  const { flowId: _id, iface: _i, node: _n, app: _a, serverName: _s, ...rest } = f;
+export function flowEssence(
+  f: FlowRecord,
+): Omit<FlowRecord, 'flowId' | 'iface' | 'node' | 'app' | 'serverName' | 'confidence' | 'firstPackets' | 'appInfo'> {
+  // Frame sizes depend on the link type, which differs between the formats compared.
+  const { flowId: _id, iface: _i, node: _n, app: _a, serverName: _s, confidence: _c, firstPackets: _p, appInfo: _x, ...rest } = f;
   return rest;
 }
 

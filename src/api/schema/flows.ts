@@ -32,8 +32,31 @@ export const FlowRef = builder.objectRef<FlowSummary>('Flow').implement({
     clientTcpFlags: t.exposeInt('clientTcpFlags'),
     serverTcpFlags: t.exposeInt('serverTcpFlags'),
     tcpState: t.string({ nullable: true, resolve: (f) => orNull(f.tcpState), description: 'attempted, established, closed or reset; null for other transports.' }),
-    app: t.string({ nullable: true, resolve: (f) => orNull(f.app), description: 'Application protocol, null until identified.' }),
-    serverName: t.string({ nullable: true, resolve: (f) => orNull(f.serverName) }),
+    app: t.string({
+      nullable: true,
+      resolve: (f) => orNull(f.app),
+      description: "Application protocol (nDPI's master protocol names: TLS, HTTP, DNS, QUIC, SSH...), null until identified.",
+    }),
+    serverName: t.string({
+      nullable: true,
+      resolve: (f) => orNull(f.serverName),
+      description: 'TLS/QUIC SNI, HTTP Host, DNS query name, DHCP host name; null when the protocol carries none.',
+    }),
+    confidence: t.string({
+      nullable: true,
+      resolve: (f) => orNull(f.confidence),
+      description: 'How app was found: dpi (payload), guess (payload looked like it), port (well-known port) or unknown.',
+    }),
+    firstPackets: t.string({
+      nullable: true,
+      resolve: (f) => orNull(f.firstPackets),
+      description: "The first frames' sizes in bytes, + client to server and - server to client: '+74 -74 +66 +583 -1434'.",
+    }),
+    appInfo: t.string({
+      nullable: true,
+      resolve: (f) => orNull(f.appInfo),
+      description: 'Protocol details as a JSON object: TLS ja4, alpn, version; HTTP method, userAgent; DNS qtype, rcode; QUIC quicVersion...',
+    }),
   }),
 });
 

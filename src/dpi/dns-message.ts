@@ -1,0 +1,86 @@
+// The DNS message header and first question (RFC 1035), shared by DNS, mDNS and LLMNR, which use
+// the same format. Names are read with compression pointers followed a bounded number of times.
+
+export interface DnsMessage {
+  id: number;
+  response: boolean;
+  opcode: number;
+  rcode: number;
+  qdcount: number;
+  ancount: number;
+  nscount: number;
+  arcount: number;
+  /** First question's name ('' for the root or when there is no question), type and class. */
+  qname: string;
+  qtype: number;
+  qclass: number;
+}
+
+/** Reads a (possibly compressed) name at buf[p] within [base, end); returns [name, next offset] or null. */
+export function readName(buf: Buffer, base: number, p: number, end: number): [string, number] | null {
+  let name = '';
+  let next = -1;
+  let jumps = 0;
+  for (let labels = 0; labels < 128; labels++) {
+    if (p >= end) return null;
+    const l = buf[p];
+    if (l === 0) return [name, next >= 0 ? next : p + 1];
+    if ((l & 0xc0) === 0xc0) {
+      if (p + 1 >= end || ++jumps > 16) return null;
+      if (next < 0) next = p + 2;
+      p = base + (((l & 0x3f) << 8) | buf[p + 1]);
+      continue;
+    }
+    if ((l & 0xc0) !== 0 || p + 1 + l > end) return null;
+    if (name.length + l > 255) return null;
+    if (name.length > 0) name += '.';
+    name += buf.toString('latin1', p + 1, p + 1 + l);
+    p += 1 + l;
+  }
+  return null;
+}
+
+/** Parses a DNS message at buf[off, off+len), or null when it is not plausibly one. */
+export function parseDns(buf: Buffer, off: number, len: number): DnsMessage | null {
+  if (len < 12) return null;
+  const end = off + len;
+  const flags = (buf[off + 2] << 8) | buf[off + 3];
+  const opcode = (flags >> 11) & 0xf;
+  if (opcode > 6 || opcode === 3) return null;
+  const qdcount = (buf[off + 4] << 8) | buf[off + 5];
+  const ancount = (buf[off + 6] << 8) | buf[off + 7];
+  const nscount = (buf[off + 8] << 8) | buf[off + 9];
+  const arcount = (buf[off + 10] << 8) | buf[off + 11];
+  // Real messages have a handful of records; huge counts mean this is not DNS.
+  if (qdcount > 16 || ancount > 512 || nscount > 512 || arcount > 512) return null;
+  const response = (flags & 0x8000) !== 0;
+  // No question: only updates (5) and the obsolete inverse queries (1) ask without one.
+  if (qdcount === 0 && !response && opcode !== 5 && opcode !== 1) return null;
+  const msg: DnsMessage = {
+    id: (buf[off] << 8) | buf[off + 1], response, opcode, rcode: flags & 0xf,
+    qdcount, ancount, nscount, arcount, qname: '', qtype: 0, qclass: 0,
+  };
+  if (qdcount > 0) {
+    const n = readName(buf, off, off + 12, end);
+    if (n === null || n[1] + 4 > end) return null;
+    msg.qname = n[0];
+    msg.qtype = (buf[n[1]] << 8) | buf[n[1] + 1];
+    msg.qclass = (buf[n[1] + 2] << 8) | buf[n[1] + 3];
+  } else if (ancount + nscount + arcount === 0) return null;
+  return msg;
+}
+
+const TYPE_NAMES: Record<number, string> = {
+  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 35: 'NAPTR',
+  43: 'DS', 46: 'RRSIG', 47: 'NSEC', 48: 'DNSKEY', 64: 'SVCB', 65: 'HTTPS', 99: 'SPF', 252: 'AXFR', 255: 'ANY',
+  10: 'NULL', 13: 'HINFO', 32: 'NB', 41: 'OPT', 257: 'CAA',
+};
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
+
+export function dnsTypeName(t: number): string {
+  return TYPE_NAMES[t] ?? `TYPE${t}`;
+}
+
+export function dnsRcodeName(r: number): string {
+  return RCODE_NAMES[r] ?? `RCODE${r}`;
+}

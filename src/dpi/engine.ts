@@ -1,0 +1,351 @@
+// The DPI engine: decides the application protocol of each flow from its first payload packets.
+// Per-flow state lives in typed arrays indexed by the flow table's slot (reset when a flow starts
+// in the slot), so an undecided flow's packet costs a few array reads plus the dissectors that are
+// still in the running, and a decided flow's packets are never handed to the engine at all.
+// Results a dissector extracts (server name, JA4, ...) and stream reassembly buffers live in a
+// per-flow object created only for flows that need one.
+import { DISSECTORS } from './registry.js';
+import {
+  FOLLOW,
+  LIKELY,
+  MATCH,
+  MORE,
+  NO,
+  TRANSPORT_TCP,
+  TRANSPORT_UDP,
+  type Dissector,
+  type DpiContext,
+  type FlowExtra,
+} from './types.js';
+
+/** Payload packets per direction looked at before the flow is decided by fallback. */
+export const MAX_DIR_PACKETS = 4;
+/** Payload packets looked at in all before the flow is decided by fallback. */
+export const MAX_FLOW_PACKETS = 8;
+/** While a dissector reassembles a message (a ClientHello over many segments), up to this many per direction. */
+export const MAX_REASSEMBLY_PACKETS = 16;
+/** Frame sizes kept per flow (signed by direction) for later classification of encrypted traffic. */
+export const FIRST_SIZES = 8;
+
+export const CONF_UNKNOWN = 0;
+export const CONF_DPI = 1;
+export const CONF_PORT = 2;
+export const CONF_GUESS = 3;
+export const CONFIDENCE_NAMES = ['unknown', 'dpi', 'port', 'guess'] as const;
+
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+
+class Context implements DpiContext {
+  transport = 0;
+  fromClient = true;
+  clientPort = 0;
+  serverPort = 0;
+  tcpSeq = -1;
+  dirPackets = 0;
+  slot = 0;
+  constructor(private readonly engine: DpiEngine) {}
+  extra(): FlowExtra {
+    return this.engine.extraOf(this.slot);
+  }
+  hasExtra(): boolean {
+    return this.engine.extras[this.slot] !== undefined;
+  }
+}
+
+export class DpiEngine {
+  cap = 0;
+  /** 1 once the flow's app is final: the aggregator stops calling packet() for it. */
+  decided = new Uint8Array(0);
+  /** Index into appNames (0 = none yet). */
+  app = new Uint16Array(0);
+  confidence = new Uint8Array(0);
+  /** Payload packets inspected per direction (slot*2 + dir). */
+  dirPackets = new Uint8Array(0);
+  /** Dissectors ruled out (bit i of word slot*2 + (i >> 5)). */
+  excluded = new Uint32Array(0);
+  /** Dissector index + 1 that found the payload likely its own, 0 if none. */
+  likely = new Uint8Array(0);
+  /** Dissector index + 1 that identified the flow and follows it for details, 0 if none. */
+  follow = new Uint8Array(0);
+  /** First frame sizes: positive client to server, negative server to client. */
+  sizes = new Int32Array(0);
+  sizeCount = new Uint8Array(0);
+  extras: (FlowExtra | undefined)[] = [];
+
+  readonly appNames: string[] = [''];
+  private readonly appIndex = new Map<string, number>([['', 0]]);
+  private readonly dissectors: readonly Dissector[];
+  private readonly dissectorApp: number[];
+  /** transport*65536 + port -> indices of dissectors with that well-known port. */
+  private readonly byPort = new Map<number, number[]>();
+  private readonly ctx = new Context(this);
+
+  constructor(dissectors: readonly Dissector[] = DISSECTORS, initialCapacity = 4096) {
+    if (dissectors.length > 64) throw new Error('at most 64 dissectors');
+    this.dissectors = dissectors;
+    this.dissectorApp = dissectors.map((d) => this.intern(d.app));
+    dissectors.forEach((d, i) => {
+      for (const t of [TRANSPORT_TCP, TRANSPORT_UDP]) {
+        if ((d.transports & t) === 0) continue;
+        const ports = t === TRANSPORT_UDP && d.udpPorts ? d.udpPorts : d.ports;
+        for (const p of ports) {
+          const key = t * 65536 + p;
+          let list = this.byPort.get(key);
+          if (!list) this.byPort.set(key, (list = []));
+          list.push(i);
+        }
+      }
+    });
+    this.grow(initialCapacity);
+  }
+
+  intern(name: string): number {
+    let i = this.appIndex.get(name);
+    if (i === undefined) {
+      i = this.appNames.push(name) - 1;
+      this.appIndex.set(name, i);
+    }
+    return i;
+  }
+
+  extraOf(f: number): FlowExtra {
+    let e = this.extras[f];
+    if (e === undefined) {
+      e = { serverName: '', info: null, app: '', buf: [null, null], bufLen: [0, 0], nextSeq: [-1, -1], scratch: null };
+      this.extras[f] = e;
+    }
+    return e;
+  }
+
+  /** Makes room for slots below cap (the flow table grew). */
+  ensure(cap: number): void {
+    if (cap > this.cap) this.grow(Math.max(cap, this.cap * 2));
+  }
+
+  /** A new flow starts in slot f. */
+  reset(f: number): void {
+    if (f >= this.cap) this.ensure(f + 1);
+    this.decided[f] = 0;
+    this.app[f] = 0;
+    this.confidence[f] = CONF_UNKNOWN;
+    this.dirPackets[f * 2] = this.dirPackets[f * 2 + 1] = 0;
+    this.excluded[f * 2] = this.excluded[f * 2 + 1] = 0;
+    this.likely[f] = 0;
+    this.follow[f] = 0;
+    this.sizeCount[f] = 0;
+    this.extras[f] = undefined;
+  }
+
+  /** Records a frame's size while fewer than FIRST_SIZES are kept (the caller checks sizeCount). */
+  size(f: number, bytes: number, fromClient: boolean): void {
+    const n = this.sizeCount[f];
+    this.sizes[f * FIRST_SIZES + n] = fromClient ? bytes : -bytes;
+    this.sizeCount[f] = n + 1;
+  }
+
+  /**
+   * Inspects one payload of an undecided flow. ipProto is 6 or 17 (others are decided at once);
+   * tcpSeq is the segment's sequence number or -1.
+   */
+  packet(
+    f: number, ipProto: number, buf: Buffer, off: number, len: number,
+    fromClient: boolean, clientPort: number, serverPort: number, tcpSeq: number,
+  ): void {
+    const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : ipProto === IPPROTO_UDP ? TRANSPORT_UDP : 0;
+    if (transport === 0) {
+      this.decide(f, clientPort, serverPort, transport);
+      return;
+    }
+    const dir = fromClient ? 0 : 1;
+    const dp = ++this.dirPackets[f * 2 + dir];
+    const ctx = this.ctx;
+    ctx.slot = f;
+    ctx.transport = transport;
+    ctx.fromClient = fromClient;
+    ctx.clientPort = clientPort;
+    ctx.serverPort = serverPort;
+    ctx.tcpSeq = tcpSeq;
+    ctx.dirPackets = dp;
+
+    const following = this.follow[f];
+    if (following > 0) {
+      let v: number;
+      try {
+        v = this.dissectors[following - 1].inspect(ctx, buf, off, len);
+      } catch {
+        v = NO;
+      }
+      // It may rename the app on what it learns (TLS after STARTTLS); MATCH or NO end the following.
+      const e = this.extras[f];
+      if (e !== undefined && e.app !== '') this.app[f] = this.intern(e.app);
+      if (v === MATCH || v === NO || dp >= MAX_DIR_PACKETS || this.dirPackets[f * 2] + this.dirPackets[f * 2 + 1] >= MAX_FLOW_PACKETS) this.finish(f);
+      return;
+    }
+
+    // Dissectors of the server's well-known port first, so that where two could claim a payload
+    // the one the port suggests wins; then every other one still in the running.
+    const hinted = this.byPort.get(transport * 65536 + serverPort);
+    if (hinted !== undefined) {
+      for (let k = 0; k < hinted.length; k++) {
+        if (this.run(f, hinted[k], buf, off, len)) return;
+      }
+    }
+    const ds = this.dissectors;
+    for (let i = 0; i < ds.length; i++) {
+      if ((ds[i].transports & transport) === 0) continue;
+      if (hinted !== undefined && hinted.includes(i)) continue;
+      if (this.run(f, i, buf, off, len)) return;
+    }
+
+    // Out of budget: decide on what is known. A dissector reassembling a message gets more.
+    const total = this.dirPackets[f * 2] + this.dirPackets[f * 2 + 1];
+    const e = this.extras[f];
+    const reassembling = e !== undefined && e.buf[dir] !== null && e.bufLen[dir] > 0;
+    const limit = reassembling ? MAX_REASSEMBLY_PACKETS : MAX_DIR_PACKETS;
+    if (dp >= limit || (!reassembling && total >= MAX_FLOW_PACKETS) || this.allExcluded(f, transport)) {
+      this.decide(f, clientPort, serverPort, transport);
+    }
+  }
+
+  /** Runs dissector i unless excluded; true when it decided the flow. */
+  private run(f: number, i: number, buf: Buffer, off: number, len: number): boolean {
+    const w = f * 2 + (i >> 5);
+    const bit = 1 << (i & 31);
+    if ((this.excluded[w] & bit) !== 0) return false;
+    let v: number;
+    try {
+      v = this.dissectors[i].inspect(this.ctx, buf, off, len);
+    } catch {
+      v = NO; // a dissector bug must not take the capture down; the fuzz test keeps this path cold
+    }
+    if (v === MATCH || v === FOLLOW) {
+      const e = this.extras[f];
+      this.app[f] = e !== undefined && e.app !== '' ? this.intern(e.app) : this.dissectorApp[i];
+      this.confidence[f] = CONF_DPI;
+      if (v === FOLLOW) this.follow[f] = i + 1;
+      else this.finish(f);
+      return true;
+    }
+    if (v === NO) this.excluded[w] |= bit;
+    else if (v === LIKELY && this.likely[f] === 0) this.likely[f] = i + 1;
+    else if (v !== MORE && v !== LIKELY) this.excluded[w] |= bit;
+    return false;
+  }
+
+  private finish(f: number): void {
+    this.decided[f] = 1;
+    this.follow[f] = 0;
+    const e = this.extras[f];
+    if (e !== undefined) e.buf[0] = e.buf[1] = null; // reassembly buffers are no longer needed
+  }
+
+  private allExcluded(f: number, transport: number): boolean {
+    const ds = this.dissectors;
+    for (let i = 0; i < ds.length; i++) {
+      if ((ds[i].transports & transport) === 0) continue;
+      if ((this.excluded[f * 2 + (i >> 5)] & (1 << (i & 31))) === 0) return false;
+    }
+    return true;
+  }
+
+  /** Ends inspection: a likely dissector, else the well-known port, else unknown. */
+  private decide(f: number, clientPort: number, serverPort: number, transport: number): void {
+    this.fallback(f, clientPort, serverPort, transport);
+    this.finish(f);
+  }
+
+  private fallback(f: number, clientPort: number, serverPort: number, transport: number): void {
+    const l = this.likely[f];
+    if (l > 0) {
+      const e = this.extras[f];
+      this.app[f] = e !== undefined && e.app !== '' ? this.intern(e.app) : this.dissectorApp[l - 1];
+      this.confidence[f] = CONF_GUESS;
+      return;
+    }
+    const app = this.portApp(transport, serverPort, f) || this.portApp(transport, clientPort, f);
+    this.app[f] = app;
+    this.confidence[f] = app !== 0 ? CONF_PORT : CONF_UNKNOWN;
+  }
+
+  /** App of a well-known port, 0 if none. */
+  private portApp(transport: number, port: number, _f: number): number {
+    if (transport === 0) return 0;
+    const list = this.byPort.get(transport * 65536 + port);
+    if (list === undefined) return 0;
+    // The port wins even over a payload its dissector rejected (a capture starting mid-stream, an
+    // encrypted or unusual first payload): nDPI does the same, and 'port' says how little it means.
+    return this.dissectorApp[list[0]];
+  }
+
+  /**
+   * Labels a flow about to be exported. An undecided flow gets its fallback label now without being
+   * decided, so that later payload can still identify it.
+   */
+  label(f: number, ipProto: number, clientPort: number, serverPort: number): void {
+    if (this.decided[f] || this.follow[f] > 0) return;
+    const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : ipProto === IPPROTO_UDP ? TRANSPORT_UDP : 0;
+    this.fallback(f, clientPort, serverPort, transport);
+  }
+
+  appName(f: number): string {
+    return this.appNames[this.app[f]];
+  }
+
+  confidenceName(f: number): string {
+    return CONFIDENCE_NAMES[this.confidence[f]];
+  }
+
+  serverName(f: number): string {
+    const e = this.extras[f];
+    return e === undefined ? '' : e.serverName;
+  }
+
+  appInfo(f: number): string {
+    const e = this.extras[f];
+    return e === undefined || e.info === null ? '' : JSON.stringify(e.info);
+  }
+
+  /** '+74 -74 +66': the first frame sizes, + client to server, - server to client. */
+  firstPackets(f: number): string {
+    const n = this.sizeCount[f];
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const v = this.sizes[f * FIRST_SIZES + i];
+      s += (i > 0 ? ' ' : '') + (v > 0 ? `+${v}` : `${v}`);
+    }
+    return s;
+  }
+
+  private grow(cap: number): void {
+    const g = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(a: T, n: number, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a as never);
+      return b;
+    };
+    this.decided = g(this.decided, cap, (n) => new Uint8Array(n));
+    this.app = g(this.app, cap, (n) => new Uint16Array(n));
+    this.confidence = g(this.confidence, cap, (n) => new Uint8Array(n));
+    this.dirPackets = g(this.dirPackets, cap * 2, (n) => new Uint8Array(n));
+    this.excluded = g(this.excluded, cap * 2, (n) => new Uint32Array(n));
+    this.likely = g(this.likely, cap, (n) => new Uint8Array(n));
+    this.follow = g(this.follow, cap, (n) => new Uint8Array(n));
+    this.sizes = g(this.sizes, cap * FIRST_SIZES, (n) => new Int32Array(n));
+    this.sizeCount = g(this.sizeCount, cap, (n) => new Uint8Array(n));
+    this.cap = cap;
+  }
+}
+
+/** The sequence number of the TCP segment whose payload starts at payloadOffset, or -1. */
+export function tcpSeqOf(buf: Buffer, payloadOffset: number, srcPort: number, dstPort: number, frameStart: number): number {
+  // The decoder does not keep the TCP header's position; find it back: the header length field
+  // must agree with the distance to the payload, and the ports must be the packet's.
+  for (let hl = 20; hl <= 60; hl += 4) {
+    const h = payloadOffset - hl;
+    if (h < frameStart) break;
+    if (buf[h + 12] >> 4 === hl >> 2 && ((buf[h] << 8) | buf[h + 1]) === srcPort && ((buf[h + 2] << 8) | buf[h + 3]) === dstPort) {
+      return ((buf[h + 4] << 24) >>> 0) + ((buf[h + 5] << 16) | (buf[h + 6] << 8) | buf[h + 7]);
+    }
+  }
+  return -1;
+}

@@ -1,0 +1,75 @@
+// HTTP/1.x: a request line ("GET /x HTTP/1.1") from the client, with its Host (the server name)
+// and User-Agent; or a status line from the server when the capture missed the request.
+import { ascii, headerValue, startsWith } from '../bytes.js';
+import { LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
+
+export const HTTP_METHODS = [
+  'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'CONNECT', 'PATCH', 'TRACE', 'PROPFIND', 'PROPPATCH',
+  'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'SEARCH', 'SUBSCRIBE', 'NOTIFY', 'M-SEARCH', 'MKCALENDAR',
+];
+
+/** Length of the method token if buf[off..] starts with a known method and a space, else 0. */
+export function methodLength(buf: Buffer, off: number, len: number): number {
+  const c = buf[off];
+  if (len < 4 || c < 0x41 || c > 0x5a) return 0;
+  for (const m of HTTP_METHODS) {
+    if (len > m.length && buf[off + m.length] === 0x20 && startsWith(buf, off, len, m)) return m.length;
+  }
+  return 0;
+}
+
+/** Index just past "HTTP/1.x" at the end of the request line; -1 when the line is not HTTP/1.x, -2 when it is cut. */
+function requestLineEnd(buf: Buffer, off: number, end: number): number {
+  // Scan for the line end, bounded by the payload; the version is the line's last token.
+  let e = off;
+  const stop = Math.min(end, off + 8192);
+  while (e < stop && buf[e] !== 0x0a && buf[e] !== 0x0d) e++;
+  if (e === end) return -2;
+  if (e - off < 8) return -1;
+  return startsWith(buf, e - 8, 8, 'HTTP/1.') || startsWith(buf, e - 8, 8, 'HTTP/0.') ? e : -1;
+}
+
+function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdict {
+  const end = off + len;
+  const m = methodLength(buf, off, len);
+  if (m > 0) {
+    const lineEnd = requestLineEnd(buf, off, end);
+    if (lineEnd < 0) {
+      // A request line cut by the segment end is likely HTTP; another version (RTSP, SIP) is not.
+      return lineEnd === -2 ? LIKELY : NO;
+    }
+    const e = ctx.extra();
+    // Headers start after the request line's line feed.
+    const headers = buf[lineEnd] === 0x0d ? lineEnd + 2 : lineEnd + 1;
+    const host = headerValue(buf, headers, end, 'host:');
+    // The Host header may carry a port; the server name is the name alone.
+    e.serverName = stripPort(host).toLowerCase();
+    const info: Record<string, string | number> = { method: ascii(buf, off, off + m) };
+    const ua = headerValue(buf, headers, end, 'user-agent:');
+    if (ua !== '') info.userAgent = ua;
+    e.info = info;
+    if (m === 7 && startsWith(buf, off, len, 'CONNECT')) e.app = 'HTTP_Connect';
+    return MATCH;
+  }
+  if (startsWith(buf, off, len, 'HTTP/1.') && len >= 12 && buf[off + 8] === 0x20) {
+    if (ctx.fromClient && ctx.dirPackets > 1) return NO;
+    return MATCH;
+  }
+  return ctx.dirPackets >= 2 ? NO : MORE;
+}
+
+export function stripPort(host: string): string {
+  if (host.startsWith('[')) {
+    const i = host.indexOf(']');
+    return i > 0 ? host.slice(1, i) : host;
+  }
+  const i = host.indexOf(':');
+  return i >= 0 && host.indexOf(':', i + 1) < 0 ? host.slice(0, i) : host;
+}
+
+export const http: Dissector = {
+  app: 'HTTP',
+  transports: TRANSPORT_TCP,
+  ports: [80, 8080, 8000, 8008, 8088, 3128],
+  inspect,
+};

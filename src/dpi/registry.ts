@@ -1,0 +1,38 @@
+// The dissectors, in the order the engine tries them on a payload (after those of the server's
+// well-known port). Protocols with a strong signature come first, loose formats last, so that a
+// loose one cannot claim what a strict one would recognise.
+import { bittorrent } from './protocols/bittorrent.js';
+import { dhcp } from './protocols/dhcp.js';
+import { dns } from './protocols/dns.js';
+import { dtls } from './protocols/dtls.js';
+import { ftp } from './protocols/ftp.js';
+import { http } from './protocols/http.js';
+import { imap } from './protocols/imap.js';
+import { llmnr } from './protocols/llmnr.js';
+import { mdns } from './protocols/mdns.js';
+import { mqtt } from './protocols/mqtt.js';
+import { mysql } from './protocols/mysql.js';
+import { netbios } from './protocols/netbios.js';
+import { ntp } from './protocols/ntp.js';
+import { pop3 } from './protocols/pop3.js';
+import { postgres } from './protocols/postgres.js';
+import { quic } from './protocols/quic.js';
+import { rdp } from './protocols/rdp.js';
+import { redis } from './protocols/redis.js';
+import { rtsp } from './protocols/rtsp.js';
+import { sip } from './protocols/sip.js';
+import { smb } from './protocols/smb.js';
+import { smtp } from './protocols/smtp.js';
+import { snmp } from './protocols/snmp.js';
+import { ssdp } from './protocols/ssdp.js';
+import { ssh } from './protocols/ssh.js';
+import { stun } from './protocols/stun.js';
+import { syslog } from './protocols/syslog.js';
+import { telnet } from './protocols/telnet.js';
+import { tls } from './protocols/tls.js';
+import type { Dissector } from './types.js';
+
+export const DISSECTORS: readonly Dissector[] = [
+  tls, quic, http, ssh, bittorrent, dns, mdns, llmnr, netbios, dhcp, ssdp, sip, rtsp, stun, dtls,
+  smb, rdp, mqtt, postgres, mysql, redis, smtp, imap, pop3, ftp, ntp, snmp, syslog, telnet,
+];
