@@ -19,6 +19,7 @@ import { DEFAULT_LIMITS, useOperationLimits, type OperationLimits } from './limi
 import { Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { NO_LIVE_CAPTURE, type StatusProvider } from './status.js';
+import { defaultWebRoot, serveWebClient } from './web-client.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const DEFAULT_HOST = '127.0.0.1';
@@ -42,6 +43,8 @@ export interface ApiServerOptions {
   /** Aggregation settings for imports through the server (and the traffic step unit). */
   flow?: Partial<Omit<AggregatorOptions, 'bus' | 'iface'>>;
   maxUploadBytes?: number;
+  /** Directory of the built web client served at `/` (default: dist/web when built); null: none. */
+  webRoot?: string | null;
 }
 
 export interface ApiServer {
@@ -81,6 +84,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const maxUpload = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const authorized = tokenChecker(opts.token);
   const metrics = new Metrics();
+  const webRoot = opts.webRoot === null ? undefined : (opts.webRoot ?? defaultWebRoot());
 
   const operations = metrics.counter('flowlens_graphql_operations_total', 'GraphQL operations executed, by type');
   const rejected = metrics.counter('flowlens_http_rejected_total', 'Requests refused before GraphQL, by reason');
@@ -197,6 +201,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         return;
       }
     }
+    if (path !== GRAPHQL_PATH && (await serveWebClient(webRoot, req, res, path))) return;
     await yoga(req, res);
   };
 

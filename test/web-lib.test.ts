@@ -1,0 +1,150 @@
+/**
+ * The web client's pure modules (web/src/lib/*.ts), in node: virtual list windowing, client-side
+ * flow filtering, sorting and aggregates, the traffic chart's merge of live points, formatting
+ * and routes.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { apiFilter, appLabel, EMPTY_FILTER, matchesFilter, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
+import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, tcpFlags } from '../web/src/lib/format.js';
+import { parseRoute } from '../web/src/lib/routes.js';
+import { mergeLive, seriesStep, toRates } from '../web/src/lib/traffic.js';
+import { scrollToRow, visibleRange } from '../web/src/lib/virtual.js';
+
+function flow(o: Partial<Flow> & { id: string }): Flow {
+  return {
+    firstSeen: '2024-05-01T12:00:00.000000Z',
+    lastSeen: '2024-05-01T12:00:01.500000Z',
+    node: null,
+    iface: null,
+    transport: 'tcp',
+    ipProto: 6,
+    clientIp: '10.0.0.1',
+    clientPort: 40000,
+    serverIp: '10.0.1.1',
+    serverPort: 443,
+    clientPackets: 1,
+    clientBytes: 100,
+    serverPackets: 1,
+    serverBytes: 100,
+    bytes: 200,
+    clientTcpFlags: 0x12,
+    serverTcpFlags: 0x12,
+    tcpState: 'established',
+    app: null,
+    serverName: null,
+    ...o,
+  };
+}
+
+describe('virtual list', () => {
+  it('renders a screenful plus overscan, offset to the first rendered row', () => {
+    const r = visibleRange({ scrollTop: 3000, viewportHeight: 600, rowHeight: 30, count: 10_000, overscan: 5 });
+    assert.deepEqual(r, { start: 95, end: 126, offsetTop: 95 * 30, totalHeight: 300_000 });
+  });
+  it('clamps at the top, the bottom and for empty or short lists', () => {
+    assert.deepEqual(visibleRange({ scrollTop: -50, viewportHeight: 300, rowHeight: 30, count: 1000, overscan: 2 }), { start: 0, end: 13, offsetTop: 0, totalHeight: 30_000 });
+    const bottom = visibleRange({ scrollTop: 1e9, viewportHeight: 300, rowHeight: 30, count: 1000, overscan: 2 });
+    assert.equal(bottom.end, 1000);
+    assert.equal(bottom.start, 1000 - 10 - 2);
+    assert.deepEqual(visibleRange({ scrollTop: 0, viewportHeight: 300, rowHeight: 30, count: 0 }), { start: 0, end: 0, offsetTop: 0, totalHeight: 0 });
+    assert.deepEqual(visibleRange({ scrollTop: 100, viewportHeight: 300, rowHeight: 30, count: 3 }), { start: 0, end: 3, offsetTop: 0, totalHeight: 90 });
+  });
+  it('keeps the rendered window small whatever the list length', () => {
+    for (const count of [100, 10_000, 1_000_000]) {
+      const r = visibleRange({ scrollTop: (count * 30) / 2, viewportHeight: 800, rowHeight: 30, count });
+      assert.ok(r.end - r.start <= 800 / 30 + 2 + 16, `${count}: ${r.end - r.start} rows`);
+    }
+  });
+  it('scrolls a row into view only when it is outside', () => {
+    const o = { scrollTop: 300, viewportHeight: 300, rowHeight: 30 };
+    assert.equal(scrollToRow(12, o), 300);
+    assert.equal(scrollToRow(2, o), 60);
+    assert.equal(scrollToRow(25, o), 26 * 30 - 300);
+  });
+});
+
+describe('flows', () => {
+  const flows = [
+    flow({ id: 'a', clientIp: '10.0.0.1', serverIp: '10.0.1.1', serverPort: 443, app: 'TLS', serverName: 'www.example.com', bytes: 5000 }),
+    flow({ id: 'b', clientIp: '10.0.0.2', serverIp: '10.0.2.1', serverPort: 53, transport: 'udp', app: 'DNS', serverName: 'example.org', bytes: 300 }),
+    flow({ id: 'c', clientIp: '10.0.0.1', serverIp: '192.168.1.9', serverPort: 8080, bytes: 900 }),
+    flow({ id: 'd', clientIp: '10.0.0.3', serverIp: '10.0.0.1', serverPort: 0, transport: 'icmp', bytes: 100 }),
+  ];
+  const ids = (fs: Flow[]) => fs.map((f) => f.id);
+  const only = (o: Partial<typeof EMPTY_FILTER>) => ids(flows.filter((f) => matchesFilter(f, { ...EMPTY_FILTER, ...o })));
+
+  it('labels unidentified applications by transport and server port', () => {
+    assert.deepEqual(flows.map(appLabel), ['TLS', 'DNS', 'tcp/8080', 'icmp']);
+  });
+  it('filters by host prefix, either port, app or label, server name substring', () => {
+    assert.deepEqual(only({}), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(only({ host: '10.0.0.1' }), ['a', 'c', 'd']);
+    assert.deepEqual(only({ host: '10.0.2.' }), ['b']);
+    assert.deepEqual(only({ port: '53' }), ['b']);
+    assert.deepEqual(only({ port: '40000' }), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(only({ port: 'x' }), []);
+    assert.deepEqual(only({ app: 'dns' }), ['b']);
+    assert.deepEqual(only({ app: 'TCP/8080' }), ['c']);
+    assert.deepEqual(only({ serverName: 'EXAMPLE' }), ['a', 'b']);
+    assert.deepEqual(only({ host: '10.0.0.1', serverName: 'www' }), ['a']);
+  });
+  it('turns the filter into the API input, refusing bad ports', () => {
+    assert.deepEqual(apiFilter({ host: ' 10.0.0.1 ', port: '443', app: '', serverName: 'x' }), { filter: { host: '10.0.0.1', port: 443, serverName: 'x' } });
+    assert.ok('error' in apiFilter({ ...EMPTY_FILTER, port: '70000' }));
+  });
+  it('sorts by bytes, addresses numerically and duration, ties by id', () => {
+    assert.deepEqual(ids(sortFlows(flows, 'bytes', 'desc')), ['a', 'c', 'b', 'd']);
+    assert.deepEqual(ids(sortFlows(flows, 'server', 'asc')), ['d', 'a', 'b', 'c']);
+    assert.deepEqual(ids(sortFlows(flows, 'firstSeen', 'asc')), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(ids(sortFlows([flow({ id: 'x', lastSeen: '2024-05-01T12:00:09.000000Z' }), flow({ id: 'y' })], 'duration', 'desc')), ['x', 'y']);
+  });
+  it('aggregates applications', () => {
+    assert.deepEqual(topApps(flows).map((s) => [s.key, s.bytes]), [['TLS', 5000], ['tcp/8080', 900], ['DNS', 300], ['icmp', 100]]);
+  });
+});
+
+describe('traffic chart', () => {
+  const at = (min: number) => new Date(Date.UTC(2024, 4, 1, 12, min)).toISOString();
+  const history = [0, 1, 2].map((m) => ({ ts: at(m), bytes: 600 * (m + 1), packets: 60, flows: 1 }));
+
+  it('finds the step from the points', () => {
+    assert.equal(seriesStep(history, 10), 60);
+    assert.equal(seriesStep(history.slice(0, 1), 10), 10);
+  });
+  it('replaces a bucket with a live interval as wide, adds narrower ones only after the query', () => {
+    const queriedTo = parseTime(at(2));
+    const merged = mergeLive(history, 60, [{ step: 60, point: { ts: at(1), bytes: 1, packets: 1, flows: 0 } }, { step: 60, point: { ts: at(3), bytes: 60, packets: 6, flows: 0 } }], queriedTo, parseTime(at(0)));
+    assert.deepEqual([...merged.values()].map((p) => p.bytes), [600, 1, 1800, 60]);
+    const hourly = mergeLive([{ ts: at(0), bytes: 100, packets: 1, flows: 1 }], 3600, [{ step: 60, point: { ts: at(1), bytes: 50, packets: 1, flows: 0 } }, { step: 60, point: { ts: at(3), bytes: 7, packets: 1, flows: 0 } }], queriedTo, 0);
+    assert.equal(hourly.get(parseTime(at(0)))!.bytes, 107, 'the interval before the query is in the queried bucket already');
+  });
+  it('gives per-second rates in time order', () => {
+    const [x, bytes, packets] = toRates(mergeLive(history, 60, [], 0, 0), 60);
+    assert.deepEqual(x, [0, 1, 2].map((m) => Date.UTC(2024, 4, 1, 12, m) / 1000));
+    assert.deepEqual(bytes, [10, 20, 30]);
+    assert.deepEqual(packets, [1, 1, 1]);
+  });
+});
+
+describe('formatting and routes', () => {
+  it('formats sizes, numbers, durations and TCP flags', () => {
+    assert.equal(formatBytes(999), '999 B');
+    assert.equal(formatBytes(1234567), '1.23 MB');
+    assert.equal(formatNumber(0.8), '0.8');
+    assert.equal(formatNumber(2e30), '2.000e+30');
+    assert.equal(formatNumber(99000), '99,000');
+    assert.equal(formatPerSecond(0.25), '0.25');
+    assert.equal(formatDuration(0.004), '4 ms');
+    assert.equal(formatDuration(75), '1m 15s');
+    assert.equal(tcpFlags(0x12), 'SYN ACK');
+    assert.equal(parseTime('2024-05-01T12:00:00.123456Z'), Date.UTC(2024, 4, 1, 12, 0, 0, 123));
+  });
+  it('parses hash routes', () => {
+    assert.deepEqual(parseRoute(''), { page: 'overview' });
+    assert.deepEqual(parseRoute('#/flows'), { page: 'flows' });
+    assert.deepEqual(parseRoute('#/anomalies?id=a%2Fb'), { page: 'anomalies', id: 'a/b' });
+    assert.deepEqual(parseRoute('#/host/fe80%3A%3A1'), { page: 'host', ip: 'fe80::1' });
+    assert.deepEqual(parseRoute('#/nope'), { page: 'missing', path: '/nope' });
+  });
+});
