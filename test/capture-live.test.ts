@@ -333,6 +333,26 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     }
   });
 
+  test('a restart appends: each run writes its own flows once, nothing is counted twice', async () => {
+    const db = join(dir, 'restart.duckdb');
+    const pcap = join(dir, 'restart.pcap');
+    const tcpdump = await startTcpdump(net, pcap);
+    for (let i = 0; i < 2; i++) {
+      // A long active timeout: the flows are still open at SIGINT, so the shutdown writes them.
+      const cap = await startCapture(net, ['--db', db, '--active-timeout', '600', '--tcp-closed-timeout', '600']);
+      const r = net.exec(net.nsA, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${net.ipsB[0]}:8080/`]);
+      assert.equal(r.stdout, '200');
+      await sleep(300);
+      const run = await cap.stop();
+      assert.equal(run.code, 0, run.stderr);
+    }
+    await tcpdump.stop();
+    const ts = tsharkConversations(pcap);
+    const flows = exportFlows(db);
+    assert.equal(flows.length, 2, JSON.stringify(flows));
+    assert.deepEqual([...flowlensConversations(flows).entries()].sort(), [...ts.conv.entries()].sort());
+  });
+
   test('a flood on a tiny buffer: drops are counted and logged', async () => {
     const db = join(dir, 'flood.duckdb');
     const cap = await startCapture(net, ['--db', db, '--buffer-mb', '1', '--ring-mb', '1']);
