@@ -9,14 +9,11 @@ import { IPPROTO_UDP } from '../decode/ip.js';
 import { finish } from '../flow/hash.js';
 import type { UdpFloodConfig } from './config.js';
 import { F_FROM_CLIENT, type PacketFacts } from './facts.js';
-import { severityFromRatio, type Anomaly, type AnomalyEmitter } from './lifecycle.js';
-import { round3 } from './syn-flood.js';
-import type { Detector } from './types.js';
-import { RateWindow, makeRoom } from './window.js';
+import { FloodDetector, fromWhom, round3, type FloodTarget } from './flood.js';
+import { severityFromRatio, type AnomalyEmitter } from './lifecycle.js';
+import { RateWindow } from './window.js';
 
-interface Target {
-  ip: string;
-  w: RateWindow;
+interface Target extends FloodTarget {
   /** Distinct destination ports of the current second (a 1024-bit bitmap) and its second. */
   ports: Uint32Array;
   portsSec: number;
@@ -24,18 +21,15 @@ interface Target {
   /** Majority destination port (Boyer–Moore). */
   port: number;
   portVotes: number;
-  anomaly: Anomaly | null;
 }
 
-const TARGET_IDLE_US = 10e6;
-
-export class UdpFloodDetector implements Detector {
-  private readonly targets = new Map<number, Target>();
-
+export class UdpFloodDetector extends FloodDetector<Target> {
   constructor(
     private readonly cfg: UdpFloodConfig,
-    private readonly emitter: AnomalyEmitter,
-  ) {}
+    emitter: AnomalyEmitter,
+  ) {
+    super(cfg.maxTargets, cfg.minRate, emitter);
+  }
 
   packet(p: PacketFacts): void {
     const pkt = p.pkt;
@@ -45,17 +39,12 @@ export class UdpFloodDetector implements Detector {
       this.targets.get(p.srcKey)?.w.addAux(p.ts);
       return;
     }
-    let t = this.targets.get(p.dstKey);
-    if (t === undefined) {
-      if (!makeRoom(this.targets, this.cfg.maxTargets, (v) => v.anomaly !== null)) return;
-      t = { ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null };
-      this.targets.set(p.dstKey, t);
-    }
+    const t = this.target(p.dstKey, () => ({ ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null }));
+    if (t === undefined) return;
+    const rate = this.count(t, p);
     const w = t.w;
-    w.add(p);
-    const sec = w.sec;
-    if (sec !== t.portsSec) {
-      t.portsSec = sec;
+    if (w.sec !== t.portsSec) {
+      t.portsSec = w.sec;
       t.ports.fill(0);
       t.distinctPorts = 0;
     }
@@ -70,15 +59,7 @@ export class UdpFloodDetector implements Detector {
       t.port = port;
       t.portVotes = 1;
     } else t.portVotes--;
-    const rate = w.rate(p.ts);
-    if (rate > w.peak) w.peak = rate;
-    if (t.anomaly !== null) {
-      if (rate >= this.cfg.minRate / 2) t.anomaly.touch(p.ts, p.bytes);
-    } else if (
-      rate >= this.cfg.minRate &&
-      w.aux() <= this.cfg.maxReplyShare * w.packets() &&
-      w.cur >= this.cfg.minPacketsPerPort * t.distinctPorts
-    ) {
+    if (rate >= this.cfg.minRate && w.aux() <= this.cfg.maxReplyShare * w.packets() && w.cur >= this.cfg.minPacketsPerPort * t.distinctPorts) {
       this.start(t, p.ts);
     }
   }
@@ -89,40 +70,20 @@ export class UdpFloodDetector implements Detector {
     const source = w.source(cfg.singleSourceShare);
     // One port when the flood hammers one or two (hping3 -p): the majority one; else 0 (many ports).
     const targetPort = t.distinctPorts <= 2 ? t.port : 0;
-    t.anomaly = this.emitter.start({
-      kind: 'UDP_FLOOD',
-      source,
-      targetIp: t.ip,
-      targetPort,
-      startedAt: w.surgeStart(cfg.minRate / 4),
-      now,
-      packets: w.packets(),
-      bytes: w.bytes(),
-      view: () => ({
+    this.startFlood(t, 'UDP_FLOOD', source, targetPort, now, () => {
+      const answered = w.aux() / Math.max(1, w.packets());
+      return {
         severity: severityFromRatio(w.peak / cfg.minRate),
         evidence: {
           packetRate: Math.round(w.peak),
           minRate: cfg.minRate,
-          replyShare: round3(w.aux() / Math.max(1, w.packets())),
+          replyShare: round3(answered),
           maxReplyShare: cfg.maxReplyShare,
           distinctPorts: t.distinctPorts,
           distinctSources: w.distinctSources(),
         },
-        summary: `UDP flood on ${t.ip}${targetPort ? `:${targetPort}` : ''} from ${source === 'distributed' ? `about ${w.distinctSources()} sources` : source}, peaking at ${Math.round(w.peak)} packets/s, ${Math.round((w.aux() / Math.max(1, w.packets())) * 100)}% answered.`,
-      }),
-      onEnd: () => {
-        t.anomaly = null;
-      },
+        summary: `UDP flood on ${t.ip}${targetPort ? `:${targetPort}` : ''} ${fromWhom(source, w)}, peaking at ${Math.round(w.peak)} packets/s, ${Math.round(answered * 100)}% answered.`,
+      };
     });
-  }
-
-  tick(now: number): void {
-    for (const [k, t] of this.targets) {
-      if (t.anomaly === null && now - t.w.lastTs > TARGET_IDLE_US) this.targets.delete(k);
-    }
-  }
-
-  reset(): void {
-    this.targets.clear();
   }
 }
