@@ -47,6 +47,11 @@ export interface EvalResult {
   /** nDPI flows (of EVAL_PROTOCOLS) with a server name, and how many flowlens named identically. */
   names: number;
   namesIdentical: number;
+  /** The same, without the deliberately mutated captures (fuzz-*), where the two read different damaged packets. */
+  namesClean: number;
+  namesCleanIdentical: number;
+  /** Agreeing flows by flowlens's confidence (how much is DPI, how much the port). */
+  agreeBy: Record<string, number>;
   /** TLS/QUIC flows where nDPI printed a JA4, and how many flowlens computed identically. */
   ja4: number;
   ja4Identical: number;
@@ -147,7 +152,8 @@ export async function evaluate(): Promise<EvalResult> {
   }
 
   const result: EvalResult = {
-    flows: 0, matched: 0, agree: 0, perProtocol: {}, names: 0, namesIdentical: 0, ja4: 0, ja4Identical: 0,
+    flows: 0, matched: 0, agree: 0, perProtocol: {}, names: 0, namesIdentical: 0, namesClean: 0, namesCleanIdentical: 0,
+    agreeBy: {}, ja4: 0, ja4Identical: 0,
     confusion: [], nameMismatches: [], ja4Mismatches: [], seconds: 0,
   };
   const confusion = new Map<string, number>();
@@ -169,6 +175,7 @@ export async function evaluate(): Promise<EvalResult> {
       if (mine.app === n.master) {
         result.agree++;
         p.agree++;
+        result.agreeBy[mine.confidence] = (result.agreeBy[mine.confidence] ?? 0) + 1;
       } else {
         const k = `${n.master} -> ${mine.app || '(none)'}`;
         confusion.set(k, (confusion.get(k) ?? 0) + 1);
@@ -176,7 +183,12 @@ export async function evaluate(): Promise<EvalResult> {
       }
       if (n.serverName !== '') {
         result.names++;
-        if (mine.serverName === n.serverName) result.namesIdentical++;
+        const clean = !f.name.startsWith('fuzz-');
+        if (clean) result.namesClean++;
+        if (mine.serverName === n.serverName) {
+          result.namesIdentical++;
+          if (clean) result.namesCleanIdentical++;
+        }
         else result.nameMismatches.push(`name ${f.name} ${n.master}/${mine.app}: nDPI '${n.serverName}' flowlens '${mine.serverName}'`);
       }
       if (n.ja4 !== '' && (mine.app === n.master)) {
@@ -203,14 +215,16 @@ export function report(r: EvalResult, verbose = true): string {
     lines.push(`  ${name.padEnd(12)} ${String(p.agree).padStart(5)} / ${String(p.flows).padEnd(5)} ${pct(p.agree, p.flows)}`);
   }
   lines.push(`overall: ${r.agree} / ${r.flows} = ${pct(r.agree, r.flows)} (flows found: ${r.matched}; agreement among them ${pct(r.agree, r.matched)})`);
+  lines.push(`agreeing flows by flowlens confidence: ${Object.entries(r.agreeBy).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`server names identical: ${r.namesIdentical} / ${r.names} = ${pct(r.namesIdentical, r.names)}`);
+  lines.push(`  without the mutated fuzz-* captures: ${r.namesCleanIdentical} / ${r.namesClean} = ${pct(r.namesCleanIdentical, r.namesClean)}`);
   lines.push(`JA4 identical (TLS/QUIC flows where nDPI prints one): ${r.ja4Identical} / ${r.ja4} = ${pct(r.ja4Identical, r.ja4)}`);
   lines.push('confusion (nDPI -> flowlens):');
   for (const [k, n] of r.confusion) lines.push(`  ${String(n).padStart(4)}  ${k}`);
   if (verbose) {
     lines.push('examples:');
-    for (const m of r.nameMismatches.slice(0, 80)) lines.push(`  ${m}`);
-    for (const m of r.ja4Mismatches.slice(0, 20)) lines.push(`  ja4 ${m}`);
+    for (const m of r.nameMismatches.slice(0, 400)) lines.push(`  ${m}`);
+    for (const m of r.ja4Mismatches.slice(0, 400)) lines.push(`  ja4 ${m}`);
   }
   lines.push(`(${r.seconds.toFixed(1)} s)`);
   return lines.join('\n');

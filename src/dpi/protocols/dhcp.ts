@@ -21,7 +21,7 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     const l = buf[p + 1];
     const v = p + 2;
     if (v + l > end) break;
-    if (code === 12 && e.serverName === '') e.serverName = ascii(buf, v, v + l);
+    if (code === 12 && e.serverName === '') e.serverName = ascii(buf, v, v + l).toLowerCase();
     else if (code === 53 && l >= 1) info.messageType = buf[v];
     else if (code === 60) info.vendorClass = ascii(buf, v, v + l);
     p = v + l;

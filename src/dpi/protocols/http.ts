@@ -1,7 +1,7 @@
 // HTTP/1.x: a request line ("GET /x HTTP/1.1") from the client, with its Host (the server name)
 // and User-Agent; or a status line from the server when the capture missed the request.
 import { ascii, headerValue, startsWith } from '../bytes.js';
-import { LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
+import { FOLLOW, LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 export const HTTP_METHODS = [
   'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'CONNECT', 'PATCH', 'TRACE', 'PROPFIND', 'PROPPATCH',
@@ -53,7 +53,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   }
   if (startsWith(buf, off, len, 'HTTP/1.') && len >= 12 && buf[off + 8] === 0x20) {
     if (ctx.fromClient && ctx.dirPackets > 1) return NO;
-    return MATCH;
+    // A response first (the capture missed the request): HTTP, and the next request may name the host.
+    return FOLLOW;
   }
   return ctx.dirPackets >= 2 ? NO : MORE;
 }

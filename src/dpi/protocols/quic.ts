@@ -273,7 +273,9 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
       }
       let pt: Buffer | null = null;
       if (st.keys !== null) pt = decryptInitial(buf, p, end, pnOffset, pktEnd, st.keys);
-      else {
+      // Not the keys of the first Initial: some clients split the ClientHello over Initials with
+      // different connection IDs, each protected with keys of its own.
+      if (pt === null) {
         for (const salt of saltsOf(version) ?? []) {
           const keys = initialKeys(dcid, salt, version === V2);
           pt = decryptInitial(buf, p, end, pnOffset, pktEnd, keys);

@@ -25,6 +25,12 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   if (!yes) return ctx.dirPackets >= 2 ? NO : MORE;
   const x = ctx.extra();
   x.info = { smtp: 1 };
+  // The greeting starts with the server's host name ("220 mx.example.org ESMTP ...").
+  if (!ctx.fromClient && x.serverName === '') {
+    let n = off + 4;
+    while (n < le && buf[n] !== 0x20) n++;
+    x.serverName = buf.toString('latin1', off + 4, n).toLowerCase();
+  }
   return FOLLOW;
 }
 

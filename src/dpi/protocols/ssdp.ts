@@ -11,6 +11,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     (ctx.serverPort === 1900 || ctx.clientPort === 1900 || (headerValue(buf, off, off + len, 'usn:') !== '' && headerValue(buf, off, off + len, 'st:') !== ''));
   if (!request && !answer) return NO;
   const e = ctx.extra();
+  // The Host header names the multicast group or device address ("239.255.255.250:1900"), kept as is.
+  e.serverName = headerValue(buf, off, off + len, 'host:').toLowerCase();
   const info: Record<string, string | number> = {};
   const ua = headerValue(buf, off, off + len, 'user-agent:') || headerValue(buf, off, off + len, 'server:');
   if (ua !== '') info.userAgent = ua;

@@ -1,0 +1,32 @@
+// Application protocol identification measured against nDPI over its own test captures
+// (../shared/corpus/ndpi; see test/dpi/eval.ts). The thresholds are the figures reached, rounded
+// down a little, so that a change that loses accuracy fails here.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { CORPUS, evaluate, report } from './dpi/eval.js';
+
+const THRESHOLDS = {
+  /** Master protocol agreement over flows nDPI labels with one of the issue's protocols. */
+  agreement: 0.985,
+  /** Identical server names where nDPI reports one (all captures / without the mutated fuzz-* ones). */
+  names: 0.91,
+  namesClean: 0.95,
+  /** Per protocol, for the ones with enough flows to mean something. */
+  perProtocol: { TLS: 0.99, DNS: 0.99, HTTP: 0.97, QUIC: 0.99, STUN: 0.99, SSDP: 0.99, MDNS: 0.99 } as Record<string, number>,
+};
+
+describe('DPI accuracy against nDPI', { skip: existsSync(CORPUS) ? false : `no corpus at ${CORPUS}` }, () => {
+  it('agrees with nDPI on the master protocol and the server name', { timeout: 180_000 }, async () => {
+    const r = await evaluate();
+    console.log(report(r, false));
+    assert.ok(r.flows > 1000, `too few labelled flows (${r.flows}): corpus or listing parse broken`);
+    assert.ok(r.agree / r.flows >= THRESHOLDS.agreement, `agreement ${r.agree}/${r.flows}`);
+    assert.ok(r.namesIdentical / r.names >= THRESHOLDS.names, `server names ${r.namesIdentical}/${r.names}`);
+    assert.ok(r.namesCleanIdentical / r.namesClean >= THRESHOLDS.namesClean, `server names ${r.namesCleanIdentical}/${r.namesClean}`);
+    for (const [name, min] of Object.entries(THRESHOLDS.perProtocol)) {
+      const p = r.perProtocol[name];
+      assert.ok(p !== undefined && p.agree / p.flows >= min, `${name}: ${p?.agree}/${p?.flows}`);
+    }
+  });
+});

@@ -1,0 +1,202 @@
+// Dissectors must survive any bytes: random payloads, and real messages (a TLS ClientHello, a DNS
+// query, a QUIC Initial, built here) with bytes flipped, cut or inserted. No throw may escape a
+// dissector and no call may take long (a loop driven by a length field must stay bounded). The
+// same builders first check the positive path: what the dissectors extract from the intact messages.
+import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { DpiEngine } from '../src/dpi/engine.js';
+import { DISSECTORS } from '../src/dpi/registry.js';
+import { initialKeys } from '../src/dpi/protocols/quic.js';
+import { parseClientHello } from '../src/dpi/tls-hello.js';
+import { TRANSPORT_TCP, TRANSPORT_UDP, type DpiContext, type FlowExtra } from '../src/dpi/types.js';
+
+// ------------------------------------------------------------------ builders
+
+const u16 = (v: number) => [v >> 8, v & 0xff];
+const u24 = (v: number) => [v >> 16, (v >> 8) & 0xff, v & 0xff];
+const vec16 = (b: number[]) => [...u16(b.length), ...b];
+const ext = (type: number, body: number[]) => [...u16(type), ...vec16(body)];
+const ascii = (s: string) => [...Buffer.from(s, 'latin1')];
+
+function clientHello(sni: string): Buffer {
+  const ciphers = [0x0a0a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f].flatMap(u16);
+  const alpn = ['h2', 'http/1.1'].flatMap((p) => [p.length, ...ascii(p)]);
+  const exts = [
+    ...ext(0x1a1a, []), // GREASE
+    ...ext(0x0000, vec16([0, ...vec16(ascii(sni))])),
+    ...ext(0x0010, vec16(alpn)),
+    ...ext(0x002b, [6, ...u16(0x3a3a), ...u16(0x0304), ...u16(0x0303)]),
+    ...ext(0x000d, vec16([0x0403, 0x0804, 0x0401].flatMap(u16))),
+    ...ext(0x000a, vec16([0x001d, 0x0017].flatMap(u16))),
+  ];
+  const body = [...u16(0x0303), ...new Array(32).fill(7), 0, ...vec16(ciphers), 1, 0, ...vec16(exts)];
+  return Buffer.from([1, ...u24(body.length), ...body]);
+}
+
+function tlsRecord(hs: Buffer): Buffer {
+  return Buffer.from([0x16, 3, 1, ...u16(hs.length), ...hs]);
+}
+
+function dnsQuery(name: string): Buffer {
+  const labels = name.split('.').flatMap((l) => [l.length, ...ascii(l)]);
+  return Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
+}
+
+/** A client Initial (QUIC v1) carrying the ClientHello in one CRYPTO frame, protected per RFC 9001. */
+function quicInitial(hello: Buffer): Buffer {
+  const dcid = Buffer.from('8394c8f03e515708', 'hex');
+  const keys = initialKeys(dcid, Buffer.from('38762cf7f55934b34d179ae6a4c80cadccbb7f0a', 'hex'), false);
+  const frames = Buffer.concat([Buffer.from([0x06, 0x00, 0x40 | (hello.length >> 8), hello.length & 0xff]), hello, Buffer.alloc(1000 - hello.length)]);
+  const pnLen = 4;
+  const length = pnLen + frames.length + 16;
+  const header = Buffer.from([0xc0 | (pnLen - 1), 0, 0, 0, 1, dcid.length, ...dcid, 0, 0, 0x40 | (length >> 8), length & 0xff, 0, 0, 0, 2]);
+  const nonce = Buffer.from(keys.iv);
+  nonce[11] ^= 2;
+  const c = createCipheriv('aes-128-gcm', keys.key, nonce);
+  c.setAAD(header);
+  const ct = Buffer.concat([c.update(frames), c.final(), c.getAuthTag()]);
+  const pkt = Buffer.concat([header, ct]);
+  const pnOffset = header.length - pnLen;
+  const mask = createCipheriv('aes-128-ecb', keys.hp, null).update(pkt.subarray(pnOffset + 4, pnOffset + 20));
+  pkt[0] ^= mask[0] & 0x0f;
+  for (let i = 0; i < pnLen; i++) pkt[pnOffset + i] ^= mask[1 + i];
+  return pkt;
+}
+
+// ------------------------------------------------------------------ a context without an engine
+
+function context(transport: number, serverPort: number): DpiContext & { reset(): void } {
+  let extra: FlowExtra | undefined;
+  return {
+    transport, fromClient: true, clientPort: 50000, serverPort, tcpSeq: -1, dirPackets: 1,
+    extra() {
+      extra ??= { serverName: '', info: null, app: '', buf: [null, null], bufLen: [0, 0], nextSeq: [-1, -1], scratch: null };
+      return extra;
+    },
+    hasExtra: () => extra !== undefined,
+    reset() {
+      extra = undefined;
+      this.dirPackets = 1;
+    },
+  };
+}
+
+/** A deterministic PRNG (xorshift32): a failure can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+function mutate(seed: Buffer, r: () => number): Buffer {
+  const b = Buffer.from(seed);
+  const kind = Math.floor(r() * 4);
+  if (kind === 0) for (let i = 0, n = 1 + Math.floor(r() * 8); i < n; i++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+  if (kind === 1) return b.subarray(0, Math.floor(r() * b.length));
+  if (kind === 2) {
+    // Length fields are where parsers go wrong: set a 16-bit field to an extreme.
+    const at = Math.floor(r() * (b.length - 1));
+    b[at] = r() < 0.5 ? 0xff : 0;
+    b[at + 1] = r() < 0.5 ? 0xff : 0;
+  }
+  if (kind === 3) {
+    const at = Math.floor(r() * b.length);
+    return Buffer.concat([b.subarray(0, at), Buffer.from(Array.from({ length: 1 + Math.floor(r() * 40) }, () => Math.floor(r() * 256))), b.subarray(at)]);
+  }
+  return b;
+}
+
+// ------------------------------------------------------------------ tests
+
+describe('DPI dissectors', () => {
+  it('read the intact messages: TLS SNI/ALPN/JA4, QUIC Initial SNI, DNS name', () => {
+    const hello = clientHello('www.example.org');
+    const parsed = parseClientHello(hello, 0, hello.length, 't');
+    assert.ok(parsed);
+    assert.equal(parsed.serverName, 'www.example.org');
+    assert.deepEqual(parsed.alpn, ['h2', 'http/1.1']);
+    assert.equal(parsed.version, 0x0304);
+    // JA4_a: TLS 1.3 (from supported_versions), SNI, 5 ciphers and 5 extensions without GREASE, ALPN h2.
+    assert.match(parsed.ja4, /^t13d0505h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
+
+    const engine = new DpiEngine();
+    const feed = (f: number, proto: number, payload: Buffer, port: number) => {
+      engine.reset(f);
+      engine.packet(f, proto, payload, 0, payload.length, true, 50000, port, -1);
+    };
+    feed(1, 6, tlsRecord(hello), 443);
+    assert.equal(engine.appName(1), 'TLS');
+    assert.equal(engine.confidenceName(1), 'dpi');
+    assert.equal(engine.serverName(1), 'www.example.org');
+    assert.equal(JSON.parse(engine.appInfo(1)).ja4, parsed.ja4);
+
+    feed(2, 17, quicInitial(clientHello('quic.example.net')), 443);
+    assert.equal(engine.appName(2), 'QUIC');
+    assert.equal(engine.serverName(2), 'quic.example.net');
+    assert.match(JSON.parse(engine.appInfo(2)).ja4, /^q13d0505h2_/);
+
+    feed(3, 17, dnsQuery('Mail.Example.COM'), 53);
+    assert.equal(engine.appName(3), 'DNS');
+    assert.equal(engine.serverName(3), 'mail.example.com');
+
+    // A ClientHello cut over three segments is reassembled (sequence numbers in order).
+    const rec = tlsRecord(clientHello('split.example.org'));
+    engine.reset(4);
+    const cuts = [0, 40, 90, rec.length];
+    for (let i = 0; i < 3; i++) engine.packet(4, 6, rec, cuts[i], cuts[i + 1] - cuts[i], true, 50000, 8443, 1000 + cuts[i]);
+    assert.equal(engine.serverName(4), 'split.example.org');
+    assert.equal(engine.decided[4], 1);
+  });
+
+  it('survive random and mutated payloads without throwing or looping', () => {
+    const seeds = [
+      tlsRecord(clientHello('fuzz.example.org')),
+      quicInitial(clientHello('fuzz.example.net')),
+      dnsQuery('fuzz.example.com'),
+      Buffer.from('GET /index.html HTTP/1.1\r\nHost: fuzz.example\r\nUser-Agent: x\r\n\r\n'),
+      Buffer.from('SSH-2.0-OpenSSH_9.6\r\n'),
+      Buffer.from('220 mail.example.org ESMTP ready\r\n'),
+      Buffer.from('INVITE sip:bob@example.org SIP/2.0\r\nUser-Agent: f\r\n\r\n'),
+    ];
+    const r = rng(0xdecaf);
+    let calls = 0;
+    let slowest = 0;
+    for (const d of DISSECTORS) {
+      for (const transport of [TRANSPORT_TCP, TRANSPORT_UDP]) {
+        if ((d.transports & transport) === 0) continue;
+        for (const port of [d.ports[0] ?? 0, 443, 53, 12345]) {
+          const ctx = context(transport, port);
+          for (let i = 0; i < 300; i++) {
+            const payload =
+              i % 3 === 0
+                ? Buffer.from(Array.from({ length: Math.floor(r() * 1600) }, () => Math.floor(r() * 256)))
+                : mutate(seeds[i % seeds.length], r);
+            if (i % 7 === 0) ctx.reset();
+            ctx.fromClient = r() < 0.7;
+            ctx.tcpSeq = r() < 0.5 ? -1 : Math.floor(r() * 4294967296);
+            const t0 = process.hrtime.bigint();
+            try {
+              d.inspect(ctx, payload, 0, payload.length);
+            } catch (err) {
+              assert.fail(`${d.app} threw on ${payload.toString('hex').slice(0, 200)}: ${(err as Error).stack}`);
+            }
+            const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+            if (ms > slowest) slowest = ms;
+            assert.ok(ms < 100, `${d.app} took ${ms.toFixed(1)} ms on one payload`);
+            ctx.dirPackets++;
+            calls++;
+          }
+        }
+      }
+    }
+    assert.ok(calls > 10_000, `only ${calls} calls`);
+    console.log(`${calls} dissector calls, slowest ${slowest.toFixed(2)} ms`);
+  });
+});
