@@ -32,8 +32,8 @@ const SCANNER = '10.66.0.66';
 
 /**
  * A capture of the last few minutes on the 10.<net> network: HTTPS from .0.1 to eight servers,
- * DNS from .0.2, HTTP from .0.3, a ping, and (with `scan`) a port scan from 10.66.0.66 that
- * the closed ports answer with RST.
+ * DNS from .0.2, HTTP from .0.3, a ping, and (with `scan`) a port scan of 2000 ports from
+ * 10.66.0.66 that the closed ports answer with RST (thousands of rows for the table).
  */
 function capture(path: string, net: number, o: { scan?: boolean } = {}): { dns: number; flows: number } {
   const base = Math.floor(Date.now() / 1000) - 200;
@@ -53,8 +53,8 @@ function capture(path: string, net: number, o: { scan?: boolean } = {}): { dns: 
   flows++;
   if (o.scan) {
     const target = a(1, 1);
-    for (let port = 1; port <= 200; port++, flows++) {
-      const at = ts(base + 120) + BigInt(port) * 5_000_000n;
+    for (let port = 1; port <= 2000; port++, flows++) {
+      const at = ts(base + 120) + BigInt(port) * 500_000n;
       pkts.push({ ts: at, from: 'client', ip: ip({ src: SCANNER, dst: target, l4: tcp({ srcPort: 61000, dstPort: port, seq: 7000 + port, flags: TCP_FLAGS.SYN }) }) });
       pkts.push({ ts: at + 200_000n, from: 'server', ip: ip({ src: target, dst: SCANNER, l4: tcp({ srcPort: port, dstPort: 61000, ack: 7001 + port, flags: TCP_FLAGS.RST | TCP_FLAGS.ACK }) }) });
     }
@@ -163,7 +163,11 @@ describe('web client in Chromium', { skip }, () => {
     assert.deepEqual(navigations, [], 'no reload or navigation');
     // Virtualised: far fewer rows in the DOM than flows.
     const rendered = await page.locator('[data-testid=flow-table] button.row').count();
-    assert.ok(rendered > 5 && rendered < sample.flows, `rendered ${rendered} of ${sample.flows} rows`);
+    assert.ok(rendered > 5 && rendered < 80, `rendered ${rendered} of ${sample.flows} rows`);
+    // Scrolled to the end, the last rows are the ones in the DOM.
+    await page.getByTestId('flow-table').evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await page.locator(`[data-testid=flow-table] button.row[aria-rowindex="${(await flowCount(page)).total + 1}"]`).waitFor({ timeout: 5000 });
+    await page.getByTestId('flow-table').evaluate((el) => (el.scrollTop = 0));
     await page.waitForTimeout(300);
     await shot('flows-live-laptop-light');
     assertNoErrors('while importing');
@@ -339,5 +343,37 @@ describe('web client in Chromium', { skip }, () => {
     await page.getByTestId('theme-toggle').click();
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
     assertNoErrors('at phone size');
+  });
+});
+
+describe('web client with a token', { skip }, () => {
+  let dir: string;
+  let serve: ServeProcess;
+  let b: BrowserSession;
+
+  before(async () => {
+    ensureWebBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'flowlens-web-token-'));
+    serve = await startServe(dir, ['--token', 'web-s3cret']);
+    b = await openBrowser({ width: 1100, height: 700 });
+  });
+  after(async () => {
+    await b?.close();
+    await serve?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('asks for the token, keeps it and goes live with it', async () => {
+    const page = b.page;
+    await page.goto(`${serve.base}/`);
+    await page.locator('[data-testid=connection][data-status=unauthorized]').waitFor({ timeout: 15_000 });
+    await page.getByLabel('API token').fill('web-s3cret');
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.locator('[data-testid=connection][data-status=online]').waitFor({ timeout: 15_000 });
+    await page.getByTestId('capture-status').waitFor({ timeout: 15_000 });
+    await screenshot(page, 'overview-token-laptop-light');
+    // Only the refused requests from before the token was given.
+    const unexpected = b.errors.filter((e) => !/401|Unauthorized|Failed to load resource/.test(e));
+    assert.deepEqual(unexpected, []);
   });
 });

@@ -112,15 +112,15 @@ describe('traffic chart', () => {
     assert.equal(seriesStep(history, 10), 60);
     assert.equal(seriesStep(history.slice(0, 1), 10), 10);
   });
-  it('replaces a bucket with a live interval as wide, adds narrower ones only after the query', () => {
-    const queriedTo = parseTime(at(2));
-    const merged = mergeLive(history, 60, [{ step: 60, point: { ts: at(1), bytes: 1, packets: 1, flows: 0 } }, { step: 60, point: { ts: at(3), bytes: 60, packets: 6, flows: 0 } }], queriedTo, parseTime(at(0)));
-    assert.deepEqual([...merged.values()].map((p) => p.bytes), [600, 1, 1800, 60]);
-    const hourly = mergeLive([{ ts: at(0), bytes: 100, packets: 1, flows: 1 }], 3600, [{ step: 60, point: { ts: at(1), bytes: 50, packets: 1, flows: 0 } }, { step: 60, point: { ts: at(3), bytes: 7, packets: 1, flows: 0 } }], queriedTo, 0);
-    assert.equal(hourly.get(parseTime(at(0)))!.bytes, 107, 'the interval before the query is in the queried bucket already');
+  it('adds live points into their buckets, also when several sources report the same interval', () => {
+    const merged = mergeLive(history, 60, [{ point: { ts: at(1), bytes: 1, packets: 1, flows: 0 } }, { point: { ts: at(3), bytes: 60, packets: 6, flows: 0 } }, { point: { ts: at(3), bytes: 40, packets: 4, flows: 1 } }], parseTime(at(0)));
+    assert.deepEqual([...merged.values()].map((p) => p.bytes), [600, 1201, 1800, 100]);
+    const hourly = mergeLive([{ ts: at(0), bytes: 100, packets: 1, flows: 1 }], 3600, [{ point: { ts: at(3), bytes: 7, packets: 1, flows: 0 } }], 0);
+    assert.equal(hourly.get(parseTime(at(0)))!.bytes, 107, 'rolled up into the hour');
+    assert.equal(mergeLive([], 60, [{ point: { ts: at(0), bytes: 7, packets: 1, flows: 0 } }], parseTime(at(1))).size, 0, 'before the range');
   });
   it('gives per-second rates in time order', () => {
-    const [x, bytes, packets] = toRates(mergeLive(history, 60, [], 0, 0), 60);
+    const [x, bytes, packets] = toRates(mergeLive(history, 60, [], 0), 60);
     assert.deepEqual(x, [0, 1, 2].map((m) => Date.UTC(2024, 4, 1, 12, m) / 1000));
     assert.deepEqual(bytes, [10, 20, 30]);
     assert.deepEqual(packets, [1, 1, 1]);

@@ -128,6 +128,8 @@ export function upload<T>(
 
 let client: Client | undefined;
 
+const closeCode = (e: unknown): number | undefined => (e as { code?: number } | undefined)?.code;
+
 function wsUrl(): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${GRAPHQL_URL}`;
 }
@@ -144,10 +146,11 @@ function ws(): Client {
     lazy: false,
     keepAlive: 10_000,
     retryAttempts: Infinity,
-    shouldRetry: () => true,
+    // Forever, except when the server refuses the token (4403): that needs the user.
+    shouldRetry: (e) => closeCode(e) !== 4403,
     retryWait: (n) => new Promise((r) => setTimeout(r, retryDelayMs(n) + Math.random() * 250)),
     connectionParams: () => (connection.token ? { token: connection.token } : {}),
-    onNonLazyError: () => setStatus('offline'),
+    onNonLazyError: (e) => setStatus(closeCode(e) === 4403 ? 'unauthorized' : 'offline'),
     on: {
       connecting: () => {
         if (connection.status !== 'unauthorized') setStatus(connection.generation === 0 ? 'connecting' : 'offline');
@@ -159,8 +162,7 @@ function ws(): Client {
       },
       closed: (e) => {
         connection.retries += 1;
-        const code = (e as { code?: number } | undefined)?.code;
-        setStatus(code === 4403 ? 'unauthorized' : 'offline');
+        setStatus(closeCode(e) === 4403 ? 'unauthorized' : 'offline');
       },
     },
   });

@@ -55,8 +55,9 @@ class LiveState {
   anomalies = $state.raw<Anomaly[]>([]);
   anomalyVersion = $state(0);
   imports = $state.raw<ImportJob[]>([]);
-  /** Interval points from the traffic subscription, by bucket start; with the step in seconds. */
-  traffic = $state.raw<{ step: number; point: TrafficPoint }[]>([]);
+  /** Interval points from the traffic subscription as they came (step in seconds, seq numbers them). */
+  traffic = $state.raw<{ seq: number; step: number; point: TrafficPoint }[]>([]);
+  trafficSeq = 0;
   private started = false;
   private pending = false;
 
@@ -67,7 +68,7 @@ class LiveState {
     subscribe<{ anomalies: { type: string; anomaly: Anomaly } }>(`subscription { anomalies { type anomaly { ${ANOMALY_FIELDS} } } }`, {}, (d) => this.onAnomaly(d.anomalies.anomaly));
     subscribe<{ importProgress: ImportJob }>(`subscription { importProgress { ${IMPORT_FIELDS} } }`, {}, (d) => this.onImport(d.importProgress));
     subscribe<{ traffic: { step: number; point: TrafficPoint } }>(`subscription { traffic { step point { ts bytes packets flows } } }`, {}, (d) => {
-      this.traffic = [...this.traffic.slice(-999), d.traffic];
+      this.traffic = [...this.traffic.slice(-999), { seq: ++this.trafficSeq, ...d.traffic }];
     });
   }
 

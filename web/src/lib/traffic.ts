@@ -1,4 +1,4 @@
-// The overview chart's series: the traffic query's buckets, with live interval points merged in,
+// The overview chart's series: the traffic query's buckets, with newer live interval points added,
 // as per-second rates for uPlot. Pure (tested in node).
 import { parseTime } from './format';
 
@@ -17,25 +17,21 @@ export function seriesStep(points: Point[], fallback: number): number {
 }
 
 /**
- * Merges live interval points into queried buckets of `step` seconds. A live interval as wide
- * as the buckets replaces its bucket (it is complete when sent); narrower ones are added to
- * their bucket only when they start at or after `queriedTo` (ms), so nothing counts twice.
- * Live points outside [fromMs, ∞) are ignored.
+ * Adds live interval points received after the history was queried into its buckets of `step`
+ * seconds (several sources, nodes or imports, may report the same interval: they add up).
+ * Points before `fromMs` are ignored. The caller re-queries soon after live points arrive, so a
+ * point that reached the store before the query ran counts twice only briefly.
  */
-export function mergeLive(history: Point[], step: number, live: { step: number; point: Point }[], queriedTo: number, fromMs: number): Map<number, Point> {
+export function mergeLive(history: Point[], step: number, live: { point: Point }[], fromMs: number): Map<number, Point> {
   const byTs = new Map<number, Point>();
   for (const p of history) byTs.set(parseTime(p.ts), { ...p });
   const stepMs = step * 1000;
-  for (const { step: liveStep, point } of live) {
+  for (const { point } of live) {
     const t = parseTime(point.ts);
     if (t < fromMs) continue;
     const bucket = Math.floor(t / stepMs) * stepMs;
-    if (liveStep === step) {
-      byTs.set(bucket, { ...point });
-    } else if (liveStep < step && t >= queriedTo) {
-      const cur = byTs.get(bucket) ?? { ts: new Date(bucket).toISOString(), bytes: 0, packets: 0, flows: 0 };
-      byTs.set(bucket, { ...cur, bytes: cur.bytes + point.bytes, packets: cur.packets + point.packets, flows: cur.flows + point.flows });
-    }
+    const cur = byTs.get(bucket) ?? { ts: new Date(bucket).toISOString(), bytes: 0, packets: 0, flows: 0 };
+    byTs.set(bucket, { ...cur, bytes: cur.bytes + point.bytes, packets: cur.packets + point.packets, flows: cur.flows + point.flows });
   }
   return byTs;
 }
