@@ -353,6 +353,26 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     assert.deepEqual([...flowlensConversations(flows).entries()].sort(), [...ts.conv.entries()].sort());
   });
 
+  test('a port scan is detected live: the anomaly is in the store', async () => {
+    const db = join(dir, 'scan.duckdb');
+    const cap = await startCapture(net, ['--db', db]);
+    const nmap = net.exec(net.nsA, ['nmap', '-n', '-Pn', '-sS', '--max-retries', '0', '-p', '7000-7100', net.ipsB[0]]);
+    assert.equal(nmap.status, 0, nmap.stderr);
+    await sleep(500);
+    const run = await cap.stop();
+    assert.equal(run.code, 0, run.stderr);
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const inst = await DuckDBInstance.create(db, { access_mode: 'READ_ONLY' });
+    const conn = await inst.connect();
+    try {
+      const rows = (await conn.runAndReadAll('SELECT kind, target_ip FROM anomalies')).getRowObjectsJson() as { kind: string; target_ip: string }[];
+      assert.ok(rows.some((r) => r.kind === 'PORT_SCAN' && r.target_ip === net.ipsB[0]), JSON.stringify(rows));
+    } finally {
+      conn.closeSync();
+      inst.closeSync();
+    }
+  });
+
   test('a flood on a tiny buffer: drops are counted and logged', async () => {
     const db = join(dir, 'flood.duckdb');
     const cap = await startCapture(net, ['--db', db, '--buffer-mb', '1', '--ring-mb', '1']);

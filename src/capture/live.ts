@@ -130,7 +130,7 @@ export class LiveCapture {
   private writing: Promise<void> = Promise.resolve();
   private writeErrors = 0;
   private timers: NodeJS.Timeout[] = [];
-  private flowSubscribers = false;
+  private subscribers = { flow: false, anomaly: false };
   private stopping: Promise<LiveCaptureSummary> | null = null;
 
   private constructor(opts: LiveCaptureOptions) {
@@ -221,6 +221,7 @@ export class LiveCapture {
           activeTimeoutSec: o.activeTimeoutSec ?? 60,
           idle: { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60, ...o.idle },
           node: this.node,
+          detect: o.detect,
         },
         batchRows: o.batchRows ?? 5000,
         tickLagUs: TICK_LAG_US,
@@ -264,9 +265,10 @@ export class LiveCapture {
     if (bus) {
       const check = () => {
         const flow = bus.hasSubscribers('flow');
-        if (flow === this.flowSubscribers) return;
-        this.flowSubscribers = flow;
-        for (const w of this.workers) w.postMessage({ type: 'subscribers', flow });
+        const anomaly = bus.hasSubscribers('anomaly');
+        if (flow === this.subscribers.flow && anomaly === this.subscribers.anomaly) return;
+        this.subscribers = { flow, anomaly };
+        for (const w of this.workers) w.postMessage({ type: 'subscribers', flow, anomaly });
       };
       check();
       every(SUBSCRIBERS_EVERY_MS, check);
@@ -278,6 +280,8 @@ export class LiveCapture {
     this.lastBatch[b.index] = Date.now();
     const flows: FlowRecord[] = this.out.flows;
     for (const f of b.records.flows) flows.push(f);
+    // Anomalies are upserted by id: a worker's updates replace its earlier versions.
+    if (b.records.anomalies?.length) (this.out.anomalies ??= []).push(...b.records.anomalies);
     for (const t of b.records.traffic) {
       const p = this.pendingTraffic.get(t.ts);
       if (p) {
@@ -303,7 +307,10 @@ export class LiveCapture {
     if (b.closedBefore > this.closedBefore[b.index]) this.closedBefore[b.index] = b.closedBefore;
     this.releaseIntervals(Math.min(...this.closedBefore));
     const bus = this.opts.bus;
-    if (bus && b.events.length > 0) for (const e of b.events) bus.publish('flow', e);
+    if (bus) {
+      for (const e of b.events) bus.publish('flow', e);
+      for (const e of b.anomalyEvents) bus.publish('anomaly', e);
+    }
     if (this.pendingRows() >= (this.opts.batchRows ?? 5000)) this.scheduleWrite(false);
   }
 
@@ -326,7 +333,7 @@ export class LiveCapture {
   }
 
   private pendingRows(): number {
-    return this.out.flows.length + this.out.hosts.length + this.out.traffic.length;
+    return this.out.flows.length + this.out.hosts.length + this.out.traffic.length + (this.out.anomalies?.length ?? 0);
   }
 
   /** Queues a write of what is buffered (one write at a time, in order); `flush` makes it readable. */
@@ -337,7 +344,7 @@ export class LiveCapture {
     const store = this.opts.store;
     this.writing = this.writing.then(async () => {
       try {
-        if (batch.flows.length + batch.hosts.length + batch.traffic.length > 0) await store.write(batch);
+        if (batch.flows.length + batch.hosts.length + batch.traffic.length + (batch.anomalies?.length ?? 0) > 0) await store.write(batch);
         if (flush) await store.flush();
       } catch (err) {
         this.writeErrors++;

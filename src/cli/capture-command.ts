@@ -130,6 +130,7 @@ function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | unde
     activeTimeoutSec: s.activeTimeout,
     idle: s.idle,
     node: s.node,
+    detect: s.detect,
     onFatal,
   });
 }

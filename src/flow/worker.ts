@@ -2,11 +2,10 @@
 // them and posts record batches and flow events to the main thread, which merges the workers'
 // per-interval records and is the store's single writer.
 //
-// Messages from the main thread: { type: 'subscribers', flow } (whether anyone listens to flow
-// events), { type: 'stop' } (the capture is over: drain the ring, end every flow, post the last
+// Messages from the main thread: { type: 'subscribers', flow, anomaly } (whether anyone listens), { type: 'stop' } (the capture is over: drain the ring, end every flow, post the last
 // batch, then { type: 'done' }).
 import { parentPort, workerData } from 'node:worker_threads';
-import type { BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
+import type { AnomalyEvent, BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
 import { RingReader } from '../capture/ring.js';
 import type { RecordBatch } from '../store/types.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from './aggregator.js';
@@ -27,8 +26,9 @@ export interface WorkerBatch {
   type: 'batch';
   index: number;
   records: RecordBatch;
-  /** Flow events to publish on the real bus. */
+  /** Flow and anomaly events to publish on the real bus. */
   events: FlowEvent[];
+  anomalyEvents: AnomalyEvent[];
   /** Every interval starting before this time (µs) is closed in this worker: its host and traffic records are in this or earlier batches. */
   closedBefore: number;
   stats: AggregatorStats;
@@ -61,13 +61,19 @@ function openIntervalStart(agg: Aggregator, fallbackUs: number): number {
   return a.interval >= 0 ? a.interval * a.intervalUs : Math.floor(fallbackUs / a.intervalUs) * a.intervalUs;
 }
 
-/** Collects the Aggregator's flow events for the main thread. Traffic points are published by the main thread after merging the workers' intervals. */
+/**
+ * Collects the Aggregator's flow and anomaly events for the main thread. Traffic points are
+ * published by the main thread after merging the workers' intervals.
+ */
 class ForwardingBus implements EventBus {
   events: FlowEvent[] = [];
+  anomalies: AnomalyEvent[] = [];
   flowSubscribers = false;
+  anomalySubscribers = false;
 
   publish<T extends Topic>(topic: T, event: BusEvents[T]): void {
     if (topic === 'flow') this.events.push(event as FlowEvent);
+    else if (topic === 'anomaly') this.anomalies.push(event as AnomalyEvent);
   }
 
   subscribe(): () => void {
@@ -75,7 +81,7 @@ class ForwardingBus implements EventBus {
   }
 
   hasSubscribers(topic: Topic): boolean {
-    return topic === 'flow' && this.flowSubscribers;
+    return topic === 'flow' ? this.flowSubscribers : topic === 'anomaly' && this.anomalySubscribers;
   }
 
   async close(): Promise<void> {}
@@ -87,8 +93,11 @@ async function run(data: DecodeWorkerData): Promise<void> {
   const bus = new ForwardingBus();
   const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', bus });
   let stopping = false;
-  port.on('message', (m: { type: string; flow?: boolean }) => {
-    if (m.type === 'subscribers') bus.flowSubscribers = Boolean(m.flow);
+  port.on('message', (m: { type: string; flow?: boolean; anomaly?: boolean }) => {
+    if (m.type === 'subscribers') {
+      bus.flowSubscribers = Boolean(m.flow);
+      bus.anomalySubscribers = Boolean(m.anomaly);
+    }
     else if (m.type === 'stop') stopping = true;
   });
 
@@ -108,12 +117,14 @@ async function run(data: DecodeWorkerData): Promise<void> {
       index: data.index,
       records: agg.takeBatch(),
       events: bus.events,
+      anomalyEvents: bus.anomalies,
       closedBefore: final ? Number.MAX_SAFE_INTEGER : openIntervalStart(agg, nowUs),
       stats: agg.stats(),
       liveFlows: agg.liveFlows(),
       final,
     };
     bus.events = [];
+    bus.anomalies = [];
     port.postMessage(msg);
   };
 
@@ -135,7 +146,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
       advanceClock(agg, now * 1000 - data.tickLagUs);
       post(false, now * 1000 - data.tickLagUs);
       lastPost = now;
-    } else if (agg.pendingRows() >= data.batchRows || (bus.events.length > 0 && now - lastPost >= EVENTS_EVERY_MS)) {
+    } else if (agg.pendingRows() >= data.batchRows || (bus.events.length + bus.anomalies.length > 0 && now - lastPost >= EVENTS_EVERY_MS)) {
       post(false, now * 1000 - data.tickLagUs);
       lastPost = now;
     }
