@@ -55,7 +55,7 @@ export class CaptureOpenError extends Error {
 
 /** The fix for missing capture privileges, for error messages. */
 export const PRIVILEGE_HINT =
-  'capturing needs root or the CAP_NET_RAW and CAP_NET_ADMIN capabilities: run as root, or grant them to node once with ' +
+  'Capturing needs root or the CAP_NET_RAW and CAP_NET_ADMIN capabilities: run as root, or grant them to node once with ' +
   '`sudo setcap cap_net_raw,cap_net_admin+eip $(readlink -f $(which node))`';
 
 export interface LiveSessionOptions {
