@@ -23,10 +23,17 @@ export interface Flow {
   tcpState: string | null;
   app: string | null;
   serverName: string | null;
+  /** How app was found: dpi, guess, port or unknown. */
+  confidence?: string | null;
+  /** Protocol details as a JSON object (TLS ja4, alpn; HTTP method; DNS qtype…). */
+  appInfo?: string | null;
+  /** First frames' sizes, + client to server, - server to client. */
+  firstPackets?: string | null;
 }
 
 export const FLOW_FIELDS = `id firstSeen lastSeen node iface transport ipProto clientIp clientPort serverIp serverPort
-  clientPackets clientBytes serverPackets serverBytes bytes clientTcpFlags serverTcpFlags tcpState app serverName`;
+  clientPackets clientBytes serverPackets serverBytes bytes clientTcpFlags serverTcpFlags tcpState app serverName
+  confidence appInfo firstPackets`;
 
 export interface FlowFilterText {
   host: string;
