@@ -151,11 +151,16 @@ interface FlowSummaryRow extends FlowSummary {
   totalBytes: number;
 }
 
+/** Rows appended before a commit is made without being asked (bounds memory; see write()). */
+const FLUSH_EVERY_ROWS = 50_000;
+
 export class DuckDbStore implements FlowStore {
   readonly backend = 'duckdb';
   private readonly path: string;
   private readonly readOnly: boolean;
   private instance?: DuckDBInstance;
+  /** Rows appended since the last commit. */
+  private unflushedRows = 0;
   /** Owns the appenders and anomaly upserts (see the header comment). */
   private writer?: DuckDBConnection;
   private appenders?: { flows: DuckDBAppender; hosts: DuckDBAppender; traffic: DuckDBAppender };
@@ -209,6 +214,15 @@ export class DuckDbStore implements FlowStore {
       appendRows(appenders.hosts, 'hosts', batch.hosts, appendHost);
       appendRows(appenders.traffic, 'traffic', batch.traffic, appendTraffic);
       if (batch.anomalies?.length) await upsertAnomalies(writer, batch.anomalies);
+      // Appended rows wait in the appenders until committed; commit every so often so that a long
+      // import or capture holds a bounded number of them (DuckDB's own bound is ~200k per table).
+      this.unflushedRows += batch.flows.length + batch.hosts.length + batch.traffic.length;
+      if (this.unflushedRows >= FLUSH_EVERY_ROWS) {
+        appenders.flows.flushSync();
+        appenders.hosts.flushSync();
+        appenders.traffic.flushSync();
+        this.unflushedRows = 0;
+      }
     });
   }
 
@@ -219,6 +233,7 @@ export class DuckDbStore implements FlowStore {
       appenders.flows.flushSync();
       appenders.hosts.flushSync();
       appenders.traffic.flushSync();
+      this.unflushedRows = 0;
     });
   }
 
