@@ -3,9 +3,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { createLogger } from './logger.js';
 import { runImport } from './import-command.js';
-import { addServeCommand } from './serve-command.js';
 import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
-import { addCaptureCommand, addRunCommand } from './capture-command.js';
 import { addFlowOptions, addStoreOptions, flowOptionsFrom } from './options.js';
 import type { StoreOptions } from '../store/index.js';
 
@@ -19,7 +17,12 @@ function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
   };
 }
 
-export function buildProgram(): Command {
+/**
+ * The `flowlens` program. `serve`, `capture` and `run` load the GraphQL server, libpcap and NATS;
+ * `import` and `export` need none of them, so those modules are loaded only for the other
+ * commands (and for top-level help), which keeps a small import quick to start.
+ */
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
   const program = new Command()
     .name('flowlens')
     .description('Network traffic monitor: capture files and interfaces into flows, hosts and traffic series.')
@@ -62,10 +65,15 @@ export function buildProgram(): Command {
     });
   });
 
-  addServeCommand(program, storeOptionsFrom);
-  addCaptureCommand(program, storeOptionsFrom);
-  // `run`, the default: capture on the default interface and serve the API in one process.
-  addRunCommand(program, storeOptionsFrom);
+  const sub = argv[2];
+  if (sub !== 'import' && sub !== 'export') {
+    const { addServeCommand } = await import('./serve-command.js');
+    const { addCaptureCommand, addRunCommand } = await import('./capture-command.js');
+    addServeCommand(program, storeOptionsFrom);
+    addCaptureCommand(program, storeOptionsFrom);
+    // `run`, the default: capture on the default interface and serve the API in one process.
+    addRunCommand(program, storeOptionsFrom);
+  }
 
   return program;
 }
@@ -76,7 +84,7 @@ async function main(): Promise<void> {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
-  const program = buildProgram();
+  const program = await buildProgram();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
