@@ -312,7 +312,10 @@ describe('web client in Chromium', { skip }, () => {
     await page.waitForTimeout(300);
     await shot('overview-laptop-dark');
     await page.goto(`${serve.base}/#/flows`);
+    await page.reload();
     await page.getByTestId('flow-table').waitFor();
+    // A fresh page starts with the last minutes' stored flows (a page of 1000).
+    await waitForCount(page, (c) => c.total === 1000, 'flows seeded from the store');
     await shot('flows-laptop-dark');
     await page.goto(`${serve.base}/#/host/10.1.0.1`);
     await page.getByTestId('host-peers').waitFor({ timeout: 15_000 });

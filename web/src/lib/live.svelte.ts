@@ -80,6 +80,18 @@ class LiveState {
     this.setAnomalies([...byId.values()]);
   }
 
+  /** Fills an empty table with the flows of the last minutes (the subscription brings what follows). */
+  async seedFlows(minutes = 5): Promise<void> {
+    if (this.flows.size > 0) return;
+    const now = Date.now();
+    const d = await query<{ flows: { edges: { node: Flow }[] } }>(
+      `query Seed($from: DateTime, $to: DateTime) { flows(from: $from, to: $to, first: 1000, orderBy: TIME) { edges { node { ${FLOW_FIELDS} } } } }`,
+      { from: new Date(now - minutes * 60_000).toISOString(), to: new Date(now + 1000).toISOString() },
+    );
+    for (const { node } of d.flows.edges) if (!this.flows.has(node.id)) this.flows.set(node.id, node);
+    this.version++;
+  }
+
   clearFlows(): void {
     this.flows.clear();
     this.version++;
