@@ -5,6 +5,8 @@ import type { DpiContext } from './types.js';
 
 /** The most bytes kept per flow direction. */
 export const REASSEMBLY_MAX = 16384;
+/** The first allocation: enough for a typical ClientHello (a post-quantum key share needs more). */
+const REASSEMBLY_START = 4096;
 
 /**
  * Appends this segment's payload to the direction's buffer, in TCP sequence order: a retransmitted
@@ -19,7 +21,7 @@ export function appendSegment(ctx: DpiContext, buf: Buffer, off: number, len: nu
   const seq = ctx.tcpSeq;
   if (b === null) {
     if (have < 0) return -1; // given up earlier
-    b = Buffer.allocUnsafe(REASSEMBLY_MAX);
+    b = Buffer.allocUnsafe(REASSEMBLY_START); // most ClientHellos fit; grown up to the cap when not
     e.buf[dir] = b;
     have = 0;
     e.nextSeq[dir] = seq >= 0 ? (seq + len) % 4294967296 : -1;
@@ -35,6 +37,12 @@ export function appendSegment(ctx: DpiContext, buf: Buffer, off: number, len: nu
     e.nextSeq[dir] = (e.nextSeq[dir] + len) % 4294967296;
   }
   if (have + len > REASSEMBLY_MAX) return fail(e, dir);
+  if (have + len > b.length) {
+    const grown = Buffer.allocUnsafe(Math.min(REASSEMBLY_MAX, Math.max(b.length * 2, have + len)));
+    b.copy(grown, 0, 0, have);
+    b = grown;
+    e.buf[dir] = b;
+  }
   buf.copy(b, have, off, off + len);
   e.bufLen[dir] = have + len;
   return have + len;

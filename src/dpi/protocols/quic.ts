@@ -15,6 +15,8 @@ const SALT_D23 = Buffer.from('c3eef712c72ebb5a11a7d2432bb46365bef9f502', 'hex');
 const SALT_D22 = Buffer.from('7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a', 'hex');
 const V2 = 0x6b3343cf;
 const CRYPTO_MAX = 16384;
+/** First size of the CRYPTO reassembly buffer (grown up to CRYPTO_MAX for large ClientHellos). */
+const CRYPTO_START = 4096;
 
 /** The salts a version's Initial keys may use, most likely first (mvfst versions vary). */
 function saltsOf(version: number): Buffer[] | null {
@@ -152,6 +154,11 @@ function gatherCrypto(st: QuicState, pt: Buffer): void {
       if (!o || !l || l[1] + l[0] > end) return;
       const at = o[0];
       const n = Math.min(l[0], CRYPTO_MAX - at);
+      if (n > 0 && at + n > st.crypto.length) {
+        const grown = Buffer.alloc(Math.min(CRYPTO_MAX, Math.max(st.crypto.length * 2, at + n)));
+        st.crypto.copy(grown);
+        st.crypto = grown;
+      }
       if (n > 0) {
         pt.copy(st.crypto, at, l[1], l[1] + n);
         st.ranges.push(at, at + n);
@@ -268,7 +275,7 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     if (pktEnd > end) return LIKELY;
     if (type === initialType && v === version) {
       if (st === null) {
-        st = { keys: null, crypto: Buffer.alloc(CRYPTO_MAX), ranges: [], version };
+        st = { keys: null, crypto: Buffer.alloc(CRYPTO_START), ranges: [], version };
         e.scratch = st;
       }
       let pt: Buffer | null = null;
