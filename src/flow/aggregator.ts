@@ -284,6 +284,21 @@ export class Aggregator {
     this.malformedCounts[reason]++;
   }
 
+  /**
+   * Moves the packets' clock to `now` (µs) without a packet: on a quiet link live capture closes the
+   * intervals that have ended and expires idle flows, as a packet at that time would have.
+   */
+  tick(now: number): void {
+    if (this.interval < 0) return;
+    const idx = Math.floor(now / this.intervalUs);
+    if (idx > this.interval) this.advance(idx, now);
+  }
+
+  /** Start of the interval now being aggregated (µs), or of the one holding `fallback` before any packet. */
+  openIntervalStart(fallback: number): number {
+    return this.interval >= 0 ? this.interval * this.intervalUs : Math.floor(fallback / this.intervalUs) * this.intervalUs;
+  }
+
   /** Labels the flows that start from now on (the file being imported, the interface). */
   setIface(iface: string): void {
     let i = this.ifaceNames.indexOf(iface);

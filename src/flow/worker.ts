@@ -44,24 +44,6 @@ const EVENTS_EVERY_MS = 250;
 const WAIT_MS = 200;
 
 /**
- * The Aggregator closes intervals and expires flows only when a packet of a later interval
- * arrives (the packets' clock). Live, a quiet link must still close its intervals: this advances
- * it to `nowUs` as if a packet had arrived then. It reaches the Aggregator's private state because
- * the Aggregator has no public tick yet; see the comment in the worker's report.
- */
-function advanceClock(agg: Aggregator, nowUs: number): void {
-  const a = agg as unknown as { interval: number; intervalUs: number; advance(idx: number, now: number): void };
-  if (a.interval < 0) return;
-  const idx = Math.floor(nowUs / a.intervalUs);
-  if (idx > a.interval) a.advance(idx, nowUs);
-}
-
-function openIntervalStart(agg: Aggregator, fallbackUs: number): number {
-  const a = agg as unknown as { interval: number; intervalUs: number };
-  return a.interval >= 0 ? a.interval * a.intervalUs : Math.floor(fallbackUs / a.intervalUs) * a.intervalUs;
-}
-
-/**
  * Collects the Aggregator's flow and anomaly events for the main thread. Traffic points are
  * published by the main thread after merging the workers' intervals.
  */
@@ -118,7 +100,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
       records: agg.takeBatch(),
       events: bus.events,
       anomalyEvents: bus.anomalies,
-      closedBefore: final ? Number.MAX_SAFE_INTEGER : openIntervalStart(agg, nowUs),
+      closedBefore: final ? Number.MAX_SAFE_INTEGER : agg.openIntervalStart(nowUs),
       stats: agg.stats(),
       liveFlows: agg.liveFlows(),
       final,
@@ -143,7 +125,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
     }
     if (now - lastTick >= TICK_MS) {
       lastTick = now;
-      advanceClock(agg, now * 1000 - data.tickLagUs);
+      agg.tick(now * 1000 - data.tickLagUs);
       post(false, now * 1000 - data.tickLagUs);
       lastPost = now;
     } else if (agg.pendingRows() >= data.batchRows || (bus.events.length + bus.anomalies.length > 0 && now - lastPost >= EVENTS_EVERY_MS)) {
