@@ -2,6 +2,7 @@
 // of targets, each with its sliding one-second RateWindow and its anomaly while one lasts. A flood
 // starts when the detector's own criterion holds and lasts while the rate stays at or above half
 // of its threshold (hysteresis, so that a flood hovering at the threshold is one anomaly).
+import { finish, mix } from '../flow/hash.js';
 import type { AnomalyKind } from '../store/types.js';
 import type { PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter, AnomalyView } from './lifecycle.js';
@@ -16,27 +17,54 @@ export interface FloodTarget {
 
 /** Targets with no packet for this long are forgotten (µs). */
 const TARGET_IDLE_US = 10e6;
+const SWEEP_EVERY_US = 5e6;
+/** Buckets of the admission sketch. */
+const SKETCH = 4096;
 
 export abstract class FloodDetector<T extends FloodTarget> implements Detector {
   protected readonly targets = new Map<number, T>();
+  private nextSweep = 0;
+  /**
+   * Admission: packets per target in the current second, counted in a small hashed array. A target
+   * gets a table entry (and its RateWindow) only once it has drawn an eighth of the threshold in
+   * one second, so ordinary traffic to thousands of hosts costs no allocation at all; a surge
+   * loses at most its first eighth of a second to it.
+   */
+  private readonly sketch = new Uint16Array(SKETCH);
+  private sketchSec = -1;
+  private readonly admitAt: number;
 
   constructor(
     private readonly maxTargets: number,
     private readonly minRate: number,
     private readonly emitter: AnomalyEmitter,
-  ) {}
+  ) {
+    this.admitAt = Math.max(1, Math.floor(minRate / 8));
+  }
 
   abstract packet(p: PacketFacts): void;
 
   /** The target under `key`, made by `make` when new; undefined when the table is full of ongoing floods. */
-  protected target(key: number, make: () => T): T | undefined {
+  protected target(key: number, ts: number, make: () => T): T | undefined {
     let t = this.targets.get(key);
     if (t === undefined) {
-      if (!makeRoom(this.targets, this.maxTargets, (v) => v.anomaly !== null)) return undefined;
+      if (!this.admit(key, ts) || !makeRoom(this.targets, this.maxTargets, (v) => v.anomaly !== null)) return undefined;
       t = make();
       this.targets.set(key, t);
     }
     return t;
+  }
+
+  private admit(key: number, ts: number): boolean {
+    const sec = Math.floor(ts / 1e6);
+    if (sec !== this.sketchSec) {
+      this.sketch.fill(0);
+      this.sketchSec = sec;
+    }
+    const i = finish(mix(key % 4294967296, Math.floor(key / 4294967296))) & (SKETCH - 1);
+    const c = this.sketch[i] + 1;
+    if (c < 65535) this.sketch[i] = c;
+    return c >= this.admitAt;
   }
 
   /**
@@ -72,19 +100,23 @@ export abstract class FloodDetector<T extends FloodTarget> implements Detector {
   }
 
   tick(now: number): void {
+    // The table is swept for idle targets every few seconds, not on every tick.
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + SWEEP_EVERY_US;
     for (const [k, t] of this.targets) {
       if (t.anomaly === null && now - t.w.lastTs > TARGET_IDLE_US) this.targets.delete(k);
     }
   }
 
   reset(): void {
+    this.nextSweep = 0;
     this.targets.clear();
   }
 }
 
 /** "from 10.0.0.1" or "from about 3000 sources". */
-export function fromWhom(source: string, w: RateWindow): string {
-  return source === 'distributed' ? `from about ${w.distinctSources()} sources` : `from ${source}`;
+export function fromWhom(source: string, distinctSources: number): string {
+  return source === 'distributed' ? `from about ${distinctSources} sources` : `from ${source}`;
 }
 
 export function round3(x: number): number {

@@ -20,6 +20,7 @@ import { ipv4ToString } from '../flow/address.js';
 
 const MAX_HOSTS = 65_536;
 const MAX_CLASSES_LISTED = 8;
+const SWEEP_EVERY_US = 30e6;
 
 interface Walk {
   srcKey: number;
@@ -53,6 +54,7 @@ export class HostScanDetector implements Detector {
   private readonly sources = new Map<number, SourceScan>();
   private readonly trw: TrwThresholds;
   private readonly idleUs: number;
+  private nextSweep = 0;
 
   constructor(
     private readonly cfg: DetectConfig['hostScan'],
@@ -177,12 +179,16 @@ export class HostScanDetector implements Detector {
   }
 
   tick(now: number): void {
+    // Walks idle for minutes are swept out now and then, not on every tick.
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + SWEEP_EVERY_US;
     for (const [k, w] of this.walks) {
       if (!this.sources.has(w.srcKey) && now - w.lastTs > this.idleUs) this.walks.delete(k);
     }
   }
 
   reset(): void {
+    this.nextSweep = 0;
     this.walks.clear();
     this.sources.clear();
   }

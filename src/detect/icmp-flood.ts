@@ -34,7 +34,7 @@ export class IcmpFloodDetector extends FloodDetector<FloodTarget> {
       if (type === (proto === IPPROTO_ICMP ? 0 : 129)) this.targets.get(p.srcKey)?.w.addAux(p.ts);
       return;
     }
-    const t = this.target(p.dstKey, () => ({ ip: p.dstIp(), w: new RateWindow(), anomaly: null }));
+    const t = this.target(p.dstKey, p.ts, () => ({ ip: p.dstIp(), w: new RateWindow(), anomaly: null }));
     if (t === undefined) return;
     const rate = this.count(t, p);
     if (rate >= this.cfg.minRate && t.w.aux() <= this.cfg.maxReplyShare * t.w.packets()) this.start(t, p.ts);
@@ -44,15 +44,16 @@ export class IcmpFloodDetector extends FloodDetector<FloodTarget> {
     const w = t.w;
     const cfg = this.cfg;
     const source = w.source(cfg.singleSourceShare);
-    this.startFlood(t, 'ICMP_FLOOD', source, 0, now, () => ({
-      severity: severityFromRatio(w.peak / cfg.minRate),
-      evidence: {
-        packetRate: Math.round(w.peak),
-        minRate: cfg.minRate,
-        replyShare: round3(w.aux() / Math.max(1, w.packets())),
-        distinctSources: w.distinctSources(),
-      },
-      summary: `ICMP flood on ${t.ip} ${fromWhom(source, w)}, peaking at ${Math.round(w.peak)} requests/s.`,
-    }));
+    // The figures that crossed the thresholds, as they were then (see syn-flood.ts).
+    const replyShare = w.aux() / Math.max(1, w.packets());
+    let sources = w.distinctSources();
+    this.startFlood(t, 'ICMP_FLOOD', source, 0, now, () => {
+      sources = Math.max(sources, w.distinctSources());
+      return {
+        severity: severityFromRatio(w.peak / cfg.minRate),
+        evidence: { packetRate: Math.round(w.peak), minRate: cfg.minRate, replyShare: round3(replyShare), distinctSources: sources },
+        summary: `ICMP flood on ${t.ip} ${fromWhom(source, sources)}, peaking at ${Math.round(w.peak)} requests/s.`,
+      };
+    });
   }
 }

@@ -18,6 +18,7 @@ import { makeRoom } from './window.js';
 /** Distinct ports remembered per pair (beyond it, a port's repeated attempts count again). */
 const MAX_PORTS = 8192;
 const MAX_OPEN_LISTED = 20;
+const SWEEP_EVERY_US = 30e6;
 
 interface Pair {
   source: string;
@@ -41,6 +42,7 @@ export class PortScanDetector implements Detector {
   private readonly pairs = new Map<number, Pair>();
   private readonly trw: TrwThresholds;
   private readonly idleUs: number;
+  private nextSweep = 0;
 
   constructor(
     private readonly cfg: ScanConfig,
@@ -150,12 +152,16 @@ export class PortScanDetector implements Detector {
   }
 
   tick(now: number): void {
+    // Walks idle for minutes are swept out now and then, not on every tick.
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + SWEEP_EVERY_US;
     for (const [k, pair] of this.pairs) {
       if (pair.anomaly === null && now - pair.lastTs > this.idleUs) this.pairs.delete(k);
     }
   }
 
   reset(): void {
+    this.nextSweep = 0;
     this.pairs.clear();
   }
 }

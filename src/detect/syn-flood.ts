@@ -31,7 +31,7 @@ export class SynFloodDetector extends FloodDetector<Target> {
     if (pkt.ipProto !== IPPROTO_TCP || !pkt.hasPorts || pkt.laterFragment) return;
     const key = key3(p.dstKey, pkt.dstPort, IPPROTO_TCP);
     if ((pkt.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-      const t = this.target(key, () => ({ ip: p.dstIp(), port: pkt.dstPort, w: new RateWindow(), anomaly: null }));
+      const t = this.target(key, p.ts, () => ({ ip: p.dstIp(), port: pkt.dstPort, w: new RateWindow(), anomaly: null }));
       if (t === undefined) return;
       const rate = this.count(t, p);
       if (rate >= this.cfg.minRate && incompleteShare(t.w) >= this.cfg.minIncompleteShare) this.start(t, p.ts);
@@ -44,8 +44,13 @@ export class SynFloodDetector extends FloodDetector<Target> {
     const w = t.w;
     const cfg = this.cfg;
     const source = w.source(cfg.singleSourceShare);
+    // The figures that crossed the thresholds, as they were then: by the end of the flood the
+    // window holds only its tail and whatever ordinary traffic followed.
+    const share = incompleteShare(w);
+    const topShare = w.candidateHits / Math.max(1, w.packets());
+    let sources = w.distinctSources();
     this.startFlood(t, 'SYN_FLOOD', source, t.port, now, () => {
-      const share = incompleteShare(w);
+      sources = Math.max(sources, w.distinctSources());
       return {
         severity: severityFromRatio(w.peak / cfg.minRate),
         evidence: {
@@ -53,10 +58,10 @@ export class SynFloodDetector extends FloodDetector<Target> {
           minRate: cfg.minRate,
           incompleteShare: round3(share),
           minIncompleteShare: cfg.minIncompleteShare,
-          distinctSources: w.distinctSources(),
-          topSourceShare: round3(w.candidateHits / Math.max(1, w.packets())),
+          distinctSources: sources,
+          topSourceShare: round3(topShare),
         },
-        summary: `SYN flood on ${t.ip}:${t.port} ${fromWhom(source, w)}, peaking at ${Math.round(w.peak)} SYN/s with ${Math.round(share * 100)}% of handshakes never completed.`,
+        summary: `SYN flood on ${t.ip}:${t.port} ${fromWhom(source, sources)}, peaking at ${Math.round(w.peak)} SYN/s with ${Math.round(share * 100)}% of handshakes never completed.`,
       };
     });
   }

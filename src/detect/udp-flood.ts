@@ -39,7 +39,7 @@ export class UdpFloodDetector extends FloodDetector<Target> {
       this.targets.get(p.srcKey)?.w.addAux(p.ts);
       return;
     }
-    const t = this.target(p.dstKey, () => ({ ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null }));
+    const t = this.target(p.dstKey, p.ts, () => ({ ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null }));
     if (t === undefined) return;
     const rate = this.count(t, p);
     const w = t.w;
@@ -70,8 +70,12 @@ export class UdpFloodDetector extends FloodDetector<Target> {
     const source = w.source(cfg.singleSourceShare);
     // One port when the flood hammers one or two (hping3 -p): the majority one; else 0 (many ports).
     const targetPort = t.distinctPorts <= 2 ? t.port : 0;
+    // The figures that crossed the thresholds, as they were then (see syn-flood.ts).
+    const answered = w.aux() / Math.max(1, w.packets());
+    const ports = t.distinctPorts;
+    let sources = w.distinctSources();
     this.startFlood(t, 'UDP_FLOOD', source, targetPort, now, () => {
-      const answered = w.aux() / Math.max(1, w.packets());
+      sources = Math.max(sources, w.distinctSources());
       return {
         severity: severityFromRatio(w.peak / cfg.minRate),
         evidence: {
@@ -79,10 +83,10 @@ export class UdpFloodDetector extends FloodDetector<Target> {
           minRate: cfg.minRate,
           replyShare: round3(answered),
           maxReplyShare: cfg.maxReplyShare,
-          distinctPorts: t.distinctPorts,
-          distinctSources: w.distinctSources(),
+          distinctPorts: ports,
+          distinctSources: sources,
         },
-        summary: `UDP flood on ${t.ip}${targetPort ? `:${targetPort}` : ''} ${fromWhom(source, w)}, peaking at ${Math.round(w.peak)} packets/s, ${Math.round(answered * 100)}% answered.`,
+        summary: `UDP flood on ${t.ip}${targetPort ? `:${targetPort}` : ''} ${fromWhom(source, sources)}, peaking at ${Math.round(w.peak)} packets/s, ${Math.round(answered * 100)}% answered.`,
       };
     });
   }
