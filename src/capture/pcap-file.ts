@@ -228,18 +228,10 @@ export class CaptureFileReader {
         case BLOCK_IDB:
           this.readInterface(body, bodyEnd);
           break;
-        case BLOCK_EPB: {
-          const ifid = this.u32(body);
-          const hi = this.u32(body + 4);
-          const lo = this.u32(body + 8);
-          const caplen = this.u32(body + 12);
-          const wirelen = this.u32(body + 16);
-          const data = body + 20;
-          this.deliver(onPacket, ifid, hi, lo, data, Math.min(caplen, bodyEnd - data), wirelen, pos);
-          break;
-        }
+        case BLOCK_EPB:
         case BLOCK_OPB: {
-          const ifid = this.littleEndian ? buf.readUInt16LE(body) : buf.readUInt16BE(body);
+          // Enhanced and (obsolete) packet blocks differ only in the width of the interface id.
+          const ifid = type === BLOCK_EPB ? this.u32(body) : this.littleEndian ? buf.readUInt16LE(body) : buf.readUInt16BE(body);
           const hi = this.u32(body + 4);
           const lo = this.u32(body + 8);
           const caplen = this.u32(body + 12);

@@ -475,36 +475,7 @@ export class Aggregator {
     const flows = this.flows;
     if (flows.segStart[f] === NO_SEGMENT) return; // nothing since the last export
     const d = f * 2;
-    const proto = flows.keyProto[f];
-    const dpi = this.dpi;
-    dpi?.label(f, proto, flows.clientPort(f), flows.serverPort(f));
-    const record: FlowRecord = {
-      ts: flows.segStart[f],
-      flowId: this.flowId(f),
-      node: this.opts.node,
-      iface: this.ifaceNames[flows.iface[f]],
-      firstSeen: flows.firstSeen[f],
-      lastSeen: flows.lastSeen[f],
-      transport: TRANSPORT_NAMES[proto],
-      ipProto: proto,
-      clientIp: this.hosts.ipOf(flows.hostClient[f]),
-      clientPort: flows.clientPort(f),
-      serverIp: this.hosts.ipOf(flows.hostServer[f]),
-      serverPort: flows.serverPort(f),
-      clientPackets: flows.segPackets[d],
-      clientBytes: flows.segBytes[d],
-      serverPackets: flows.segPackets[d + 1],
-      serverBytes: flows.segBytes[d + 1],
-      clientTcpFlags: flows.tcpFlags[d],
-      serverTcpFlags: flows.tcpFlags[d + 1],
-      tcpState: TCP_STATE_NAMES[flows.tcpState[f]],
-      final,
-      app: dpi !== null ? dpi.appName(f) : '',
-      serverName: dpi !== null ? dpi.serverName(f) : '',
-      confidence: dpi !== null ? dpi.confidenceName(f) : '',
-      firstPackets: dpi !== null ? dpi.firstPackets(f) : '',
-      appInfo: dpi !== null ? dpi.appInfo(f) : '',
-    };
+    const record = this.describe(f, flows.segPackets, flows.segBytes, flows.segStart[f], final);
     this.out.flows.push(record);
     flows.segPackets[d] = flows.segPackets[d + 1] = 0;
     flows.segBytes[d] = flows.segBytes[d + 1] = 0;
@@ -520,11 +491,18 @@ export class Aggregator {
   /** The flow as of now, with counts since it started. */
   summary(f: number): FlowSummary {
     const flows = this.flows;
+    return this.describe(f, flows.totalPackets, flows.totalBytes, flows.firstSeen[f], false);
+  }
+
+  /** The flow's record with the given per-direction counts (its segment's, or its totals). */
+  private describe(f: number, packets: Float64Array, bytes: Float64Array, ts: number, final: boolean): FlowRecord {
+    const flows = this.flows;
     const d = f * 2;
     const proto = flows.keyProto[f];
     const dpi = this.dpi;
     dpi?.label(f, proto, flows.clientPort(f), flows.serverPort(f));
     return {
+      ts,
       flowId: this.flowId(f),
       node: this.opts.node,
       iface: this.ifaceNames[flows.iface[f]],
@@ -536,13 +514,14 @@ export class Aggregator {
       clientPort: flows.clientPort(f),
       serverIp: this.hosts.ipOf(flows.hostServer[f]),
       serverPort: flows.serverPort(f),
-      clientPackets: flows.totalPackets[d],
-      clientBytes: flows.totalBytes[d],
-      serverPackets: flows.totalPackets[d + 1],
-      serverBytes: flows.totalBytes[d + 1],
+      clientPackets: packets[d],
+      clientBytes: bytes[d],
+      serverPackets: packets[d + 1],
+      serverBytes: bytes[d + 1],
       clientTcpFlags: flows.tcpFlags[d],
       serverTcpFlags: flows.tcpFlags[d + 1],
       tcpState: TCP_STATE_NAMES[flows.tcpState[f]],
+      final,
       app: dpi !== null ? dpi.appName(f) : '',
       serverName: dpi !== null ? dpi.serverName(f) : '',
       confidence: dpi !== null ? dpi.confidenceName(f) : '',
