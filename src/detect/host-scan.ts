@@ -24,13 +24,15 @@ const SWEEP_EVERY_US = 30e6;
 
 interface Walk {
   srcKey: number;
-  source: string;
+  /** IPv6 only: the source's text (IPv4 text comes from its key when needed, to spare an allocation per walk). */
+  source6: string;
   proto: number;
   port: number;
   walk: TrwWalk;
   walkStart: number;
   lastTs: number;
-  hosts: Set<number>;
+  /** Distinct hosts whose first contact was observed; made at the first outcome. */
+  hosts: Set<number> | null;
   failures: number;
   successes: number;
   /** Probe packets and their bytes. */
@@ -77,13 +79,13 @@ export class HostScanDetector implements Detector {
       const v4 = p.pkt.ipVersion === 4;
       w = {
         srcKey: a.srcKey,
-        source: p.srcIp(),
+        source6: v4 ? '' : p.srcIp(),
         proto: a.proto,
         port: a.port,
         walk: new TrwWalk(),
         walkStart: Infinity,
         lastTs: a.ts,
-        hosts: new Set(),
+        hosts: null,
         failures: 0,
         successes: 0,
         probes: 0,
@@ -91,7 +93,7 @@ export class HostScanDetector implements Detector {
         v4,
         lo: v4 ? a.dstKey : 0,
         hi: v4 ? a.dstKey : 0,
-        firstTarget: p.dstIp(),
+        firstTarget: v4 ? '' : p.dstIp(),
       };
       this.walks.set(key, w);
     }
@@ -108,14 +110,15 @@ export class HostScanDetector implements Detector {
   outcome(a: Attempt, success: boolean, now: number): void {
     const w = this.walks.get(key3(a.srcKey, (a.proto << 16) | a.port, 2));
     if (w === undefined) return;
-    if (w.hosts.has(a.dstKey)) return; // not a first contact
-    if (w.hosts.size < MAX_HOSTS) w.hosts.add(a.dstKey);
+    const hosts = (w.hosts ??= new Set());
+    if (hosts.has(a.dstKey)) return; // not a first contact
+    if (hosts.size < MAX_HOSTS) hosts.add(a.dstKey);
     if (success) w.successes++;
     else w.failures++;
     // A sweep starts with its first unanswered probe (see port-scan.ts).
     if (!success && a.ts < w.walkStart) w.walkStart = a.ts;
     if (w.walk.observe(this.trw, success) === TRW_BENIGN) w.walkStart = Infinity;
-    const crossed = w.walk.llr >= this.trw.upper && w.hosts.size >= this.cfg.minHosts;
+    const crossed = w.walk.llr >= this.trw.upper && hosts.size >= this.cfg.minHosts;
     const scan = this.sources.get(a.srcKey);
     if (scan !== undefined) {
       // Another class of the same source crossing joins its anomaly (nmap -sn: echo and tcp/443).
@@ -129,10 +132,11 @@ export class HostScanDetector implements Detector {
     const trw = this.trw;
     const walks = new Set<Walk>([w]);
     const target = w.v4 ? coveringPrefix(w.lo, w.hi) : w.firstTarget;
+    const source = w.v4 ? ipv4ToString(w.srcKey) : w.source6;
     const icmp = w.proto === IPPROTO_ICMP || w.proto === IPPROTO_ICMPV6;
     const anomaly = this.emitter.start({
       kind: 'HOST_SCAN',
-      source: w.source,
+      source,
       targetIp: target,
       targetPort: icmp ? 0 : w.port,
       startedAt: w.walkStart,
@@ -145,7 +149,7 @@ export class HostScanDetector implements Detector {
         let successes = 0;
         const classes: string[] = [];
         for (const x of walks) {
-          hosts = Math.max(hosts, x.hosts.size);
+          hosts = Math.max(hosts, x.hosts?.size ?? 0);
           failures += x.failures;
           successes += x.successes;
           if (classes.length < MAX_CLASSES_LISTED) classes.push(className(x));
@@ -164,7 +168,7 @@ export class HostScanDetector implements Detector {
             alpha: cfg.alpha,
             beta: cfg.beta,
           },
-          summary: `${w.source} ${icmp && walks.size === 1 ? 'ping-swept' : 'scanned'} ${hosts} hosts of ${target} (${classes.join(', ')}): ${successes} answered, ${failures} did not.`,
+          summary: `${source} ${icmp && walks.size === 1 ? 'ping-swept' : 'scanned'} ${hosts} hosts of ${target} (${classes.join(', ')}): ${successes} answered, ${failures} did not.`,
         };
       },
       onEnd: () => {

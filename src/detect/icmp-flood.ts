@@ -31,7 +31,7 @@ export class IcmpFloodDetector extends FloodDetector<FloodTarget> {
     const type = pkt.icmpType;
     const query = proto === IPPROTO_ICMP ? isQueryV4(type) : type === 128;
     if (!query) {
-      if (type === (proto === IPPROTO_ICMP ? 0 : 129)) this.targets.get(p.srcKey)?.w.addAux(p.ts);
+      if (type === (proto === IPPROTO_ICMP ? 0 : 129)) if (this.targets.size > 0) this.targets.get(p.srcKey)?.w.addAux(p.ts);
       return;
     }
     const t = this.target(p.dstKey, p.ts, () => ({ ip: p.dstIp(), w: new RateWindow(), anomaly: null }));

@@ -7,6 +7,7 @@
 // SYN-ACK, so it always fails). The walk has no window, so a slow scan crosses η1 as a fast one
 // does; it is forgotten only after `idleSec` without an attempt. Defaults in config.ts (θ0 = 0.8,
 // θ1 = 0.2, α = 1e-5, β = 0.99: 9 failures net of successes).
+import { ipv4ToString } from '../flow/address.js';
 import type { ScanConfig } from './config.js';
 import { key3, type PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
@@ -21,13 +22,17 @@ const MAX_OPEN_LISTED = 20;
 const SWEEP_EVERY_US = 30e6;
 
 interface Pair {
-  source: string;
-  target: string;
+  srcKey: number;
+  dstKey: number;
+  /** IPv6 only: the addresses' text (IPv4 text comes from the keys when needed, to spare allocations per pair). */
+  source6: string;
+  target6: string;
   walk: TrwWalk;
   /** Earliest failed attempt observed by the current walk (µs): a scan starts with its first unanswered probe, not with the ordinary connections before it. */
   walkStart: number;
   lastTs: number;
-  ports: Set<number>;
+  /** Distinct ports whose first contact was observed; made at the first outcome. */
+  ports: Set<number> | null;
   failures: number;
   successes: number;
   open: number[];
@@ -62,13 +67,16 @@ export class PortScanDetector implements Detector {
     let pair = this.pairs.get(key);
     if (pair === undefined) {
       if (!makeRoom(this.pairs, this.cfg.maxTracked, (v) => v.anomaly !== null)) return;
+      const v4 = p.pkt.ipVersion === 4;
       pair = {
-        source: p.srcIp(),
-        target: p.dstIp(),
+        srcKey: a.srcKey,
+        dstKey: a.dstKey,
+        source6: v4 ? '' : p.srcIp(),
+        target6: v4 ? '' : p.dstIp(),
         walk: new TrwWalk(),
         walkStart: Infinity,
         lastTs: a.ts,
-        ports: new Set(),
+        ports: null,
         failures: 0,
         successes: 0,
         open: [],
@@ -90,8 +98,9 @@ export class PortScanDetector implements Detector {
     const pair = this.pairs.get(key3(a.srcKey, a.dstKey, 1));
     if (pair === undefined) return;
     const port = (a.proto << 16) | a.port;
-    if (pair.ports.has(port)) return; // not a first contact
-    if (pair.ports.size < MAX_PORTS) pair.ports.add(port);
+    const ports = (pair.ports ??= new Set());
+    if (ports.has(port)) return; // not a first contact
+    if (ports.size < MAX_PORTS) ports.add(port);
     if (success) {
       pair.successes++;
       if (pair.open.length < MAX_OPEN_LISTED) pair.open.push(a.port);
@@ -109,17 +118,19 @@ export class PortScanDetector implements Detector {
   private start(pair: Pair, now: number): void {
     const cfg = this.cfg;
     const trw = this.trw;
+    const source = pair.source6 || ipv4ToString(pair.srcKey);
+    const target = pair.target6 || ipv4ToString(pair.dstKey);
     pair.anomaly = this.emitter.start({
       kind: 'PORT_SCAN',
-      source: pair.source,
-      targetIp: pair.target,
+      source,
+      targetIp: target,
       targetPort: 0,
       startedAt: pair.walkStart,
       now,
       packets: pair.probes,
       bytes: pair.bytes,
       view: () => {
-        const ports = pair.ports.size;
+        const ports = pair.ports?.size ?? 0;
         const probes: Record<string, number> = {};
         pair.byProbe.forEach((n, i) => {
           if (n > 0) probes[PROBE_NAMES[i]] = n;
@@ -140,7 +151,7 @@ export class PortScanDetector implements Detector {
             alpha: cfg.alpha,
             beta: cfg.beta,
           },
-          summary: `${pair.source} scanned ${ports} ports of ${pair.target} (${kinds} probes): ${pair.failures} failed, ${pair.successes} answered.`,
+          summary: `${source} scanned ${ports} ports of ${target} (${kinds} probes): ${pair.failures} failed, ${pair.successes} answered.`,
         };
       },
       onEnd: () => {

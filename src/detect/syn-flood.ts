@@ -29,14 +29,15 @@ export class SynFloodDetector extends FloodDetector<Target> {
   packet(p: PacketFacts): void {
     const pkt = p.pkt;
     if (pkt.ipProto !== IPPROTO_TCP || !pkt.hasPorts || pkt.laterFragment) return;
-    const key = key3(p.dstKey, pkt.dstPort, IPPROTO_TCP);
+    // Only SYNs and handshake completions matter: every other segment leaves at the first test.
     if ((pkt.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+      const key = key3(p.dstKey, pkt.dstPort, IPPROTO_TCP);
       const t = this.target(key, p.ts, () => ({ ip: p.dstIp(), port: pkt.dstPort, w: new RateWindow(), anomaly: null }));
       if (t === undefined) return;
       const rate = this.count(t, p);
       if (rate >= this.cfg.minRate && incompleteShare(t.w) >= this.cfg.minIncompleteShare) this.start(t, p.ts);
     } else if (p.flags & F_ESTABLISHED) {
-      this.targets.get(key)?.w.addAux(p.ts);
+      if (this.targets.size > 0) this.targets.get(key3(p.dstKey, pkt.dstPort, IPPROTO_TCP))?.w.addAux(p.ts);
     }
   }
 

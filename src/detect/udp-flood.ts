@@ -36,7 +36,7 @@ export class UdpFloodDetector extends FloodDetector<Target> {
     if (pkt.ipProto !== IPPROTO_UDP || pkt.laterFragment) return;
     if ((p.flags & F_FROM_CLIENT) === 0) {
       // An answer from a server: count it as its reply.
-      this.targets.get(p.srcKey)?.w.addAux(p.ts);
+      if (this.targets.size > 0) this.targets.get(p.srcKey)?.w.addAux(p.ts);
       return;
     }
     const t = this.target(p.dstKey, p.ts, () => ({ ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null }));
