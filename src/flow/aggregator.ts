@@ -292,6 +292,8 @@ export class Aggregator {
     if (this.interval < 0) return;
     const idx = Math.floor(now / this.intervalUs);
     if (idx > this.interval) this.advance(idx, now);
+    // Unanswered attempts time out and quiet anomalies end on a quiet link too.
+    else this.detect?.tick(now);
   }
 
   /** Start of the interval now being aggregated (µs), or of the one holding `fallback` before any packet. */
