@@ -161,7 +161,7 @@ export class HostScanDetector implements Detector {
             failures,
             successes,
             probes: classes,
-            likelihoodRatio: Math.round(w.walk.ratio()),
+            logLikelihoodRatio: w.walk.logRatio(),
             threshold: Math.round(Math.exp(trw.upper)),
             theta0: cfg.theta0,
             theta1: cfg.theta1,

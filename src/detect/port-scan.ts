@@ -144,7 +144,7 @@ export class PortScanDetector implements Detector {
             successes: pair.successes,
             openPorts: pair.open,
             probes,
-            likelihoodRatio: Math.round(pair.walk.ratio()),
+            logLikelihoodRatio: pair.walk.logRatio(),
             threshold: Math.round(Math.exp(trw.upper)),
             theta0: cfg.theta0,
             theta1: cfg.theta1,

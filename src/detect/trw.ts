@@ -68,8 +68,11 @@ export class TrwWalk {
     this.failures = 0;
   }
 
-  /** exp(llr): the likelihood ratio, for evidence. */
-  ratio(): number {
-    return Math.exp(this.llr);
+  /**
+   * The log-likelihood ratio, for evidence: the ratio itself, exp(llr), overflows to Infinity
+   * (null in JSON) after about a thousand failures.
+   */
+  logRatio(): number {
+    return Math.round(this.llr * 100) / 100;
   }
 }
