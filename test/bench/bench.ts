@@ -2,7 +2,8 @@
 // of reading a capture) and softflowd (a C flow meter), on one large capture, plus the store's
 // ingest rate. `npm run bench` (full) or `npm run bench -- --quick` (smaller capture, fewer runs).
 //
-// Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N.
+// Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N,
+// --only api (just the API figures of test/bench/api.ts).
 // Needs: tcpdump, softflowd; capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { formatApiBench, runApiBench } from './api.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
 import { measureDuckDbIngest, measureQuestDbIngest, type IngestResult } from './ingest.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
@@ -25,6 +27,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string' },
     copies: { type: 'string' },
     'ingest-rows': { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const quick = opt.quick ?? false;
@@ -114,7 +117,15 @@ function describeFailure(m: Measurement): string {
 const pad = (s: string, n: number) => s.padEnd(n);
 const lpad = (s: string, n: number) => s.padStart(n);
 
+/** API query latency and live subscriber capacity (test/bench/api.ts). */
+async function apiSection(): Promise<void> {
+  console.log('');
+  const r = await runApiBench(quick ? { flowRows: 50_000, hosts: 80, requests: 15, subscriberSteps: [10, 50, 100], publishSeconds: 2 } : {});
+  console.log(formatApiBench(r));
+}
+
 async function main(): Promise<void> {
+  if (opt.only === 'api') return apiSection();
   const missing = ['tcpdump', 'softflowd'].filter((c) => !have(c));
   const cap = benchCapture();
   log(`capture: ${relative(REPO_ROOT, cap.path)}, ${cap.packets} packets, ${(statSync(cap.path).size / 1e6).toFixed(0)} MB, ${cap.origin}`);
@@ -216,6 +227,8 @@ async function main(): Promise<void> {
   const qPg = process.env.FLOWLENS_QUESTDB_PG;
   if (qIlp && qPg) await ingest('QuestDB:', () => measureQuestDbIngest(qIlp, qPg, ingestRows));
   else console.log('QuestDB: not configured (set FLOWLENS_QUESTDB and FLOWLENS_QUESTDB_PG)');
+
+  await apiSection();
 
   if (results.some((r) => r.error)) process.exitCode = 1;
 }

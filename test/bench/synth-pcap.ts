@@ -4,7 +4,7 @@
 import { closeSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 
 /** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
