@@ -69,6 +69,7 @@ function flowEvent(node: string, n: number): FlowEvent {
       clientIp: '10.0.0.1', clientPort: 40000 + n, serverIp: '10.0.0.2', serverPort: 80,
       clientPackets: 1, clientBytes: 60, serverPackets: 1, serverBytes: 60,
       clientTcpFlags: 2, serverTcpFlags: 18, tcpState: 'established', app: '', serverName: '',
+      confidence: '', firstPackets: '', appInfo: '',
     },
   };
 }

@@ -46,6 +46,9 @@ function syntheticBatch(start: number, rows: number, baseUs: number): RecordBatc
       final: true,
       app: APPS[i % APPS.length],
       serverName: i % 3 === 0 ? `host${i % 1000}.example.com` : '',
+      confidence: 'dpi',
+      firstPackets: '+74 -74 +66',
+      appInfo: '',
     };
   }
   return { flows, hosts: [], traffic: [] };

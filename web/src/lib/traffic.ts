@@ -1,6 +1,6 @@
 // The overview chart's series: the traffic query's buckets, with newer live interval points added,
 // as per-second rates for uPlot. Pure (tested in node).
-import { parseTime } from './format';
+import { parseTime } from './format.js';
 
 export interface Point {
   ts: string;
