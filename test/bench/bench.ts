@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { formatApiBench, runApiBench } from './api.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
 import { measureDuckDbIngest, measureQuestDbIngest, type IngestResult } from './ingest.js';
+import { formatLiveBench, runLiveBench } from './live.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
 import { countPcapRecords, writeSyntheticCapture } from './synth-pcap.js';
 
@@ -124,8 +125,18 @@ async function apiSection(): Promise<void> {
   console.log(formatApiBench(r));
 }
 
+/**
+ * Live capture (test/bench/live.ts): tcpreplay into a veth, flowlens capture against tcpdump on its
+ * peer. Needs root, tcpreplay, editcap; `--only live` runs just this.
+ */
+async function liveSection(capture: string): Promise<void> {
+  console.log('');
+  console.log(formatLiveBench(await runLiveBench({ capture, quick })));
+}
+
 async function main(): Promise<void> {
   if (opt.only === 'api') return apiSection();
+  if (opt.only === 'live') return liveSection(benchCapture().path);
   const missing = ['tcpdump', 'softflowd'].filter((c) => !have(c));
   const cap = benchCapture();
   log(`capture: ${relative(REPO_ROOT, cap.path)}, ${cap.packets} packets, ${(statSync(cap.path).size / 1e6).toFixed(0)} MB, ${cap.origin}`);
@@ -227,6 +238,8 @@ async function main(): Promise<void> {
   const qPg = process.env.FLOWLENS_QUESTDB_PG;
   if (qIlp && qPg) await ingest('QuestDB:', () => measureQuestDbIngest(qIlp, qPg, ingestRows));
   else console.log('QuestDB: not configured (set FLOWLENS_QUESTDB and FLOWLENS_QUESTDB_PG)');
+
+  await liveSection(cap.path);
 
   await apiSection();
 
