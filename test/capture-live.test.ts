@@ -91,7 +91,7 @@ async function startCapture(net: NsPair, args: string[]): Promise<{ stop: () => 
 
 /** tcpdump on the same veth, for the cross-check. */
 async function startTcpdump(net: NsPair, file: string): Promise<{ stop: () => Promise<string> }> {
-  const child = net.spawnIn(net.nsA, ['tcpdump', '-i', net.vethA, '-n', '-U', '-s', '0', '-w', file]);
+  const child = net.spawnIn(net.nsA, ['tcpdump', '-i', net.vethA, '-n', '--immediate-mode', '-U', '-s', '0', '-w', file]);
   const out = collect(child);
   await waitForOutput(child, /listening on/);
   return {
