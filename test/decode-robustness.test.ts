@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePacket, DecodedPacket } from '../src/decode/index.js';
+import { ipv4ChecksumBroken } from '../src/decode/ipv4.js';
 import { KIND_IP, R_IPV4_BAD_HEADER } from '../src/decode/packet.js';
 
 const LINK_TYPES = [0, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 192, 228, 229, 276, 147];
@@ -101,4 +102,23 @@ test('a malformed IPv4 header length is reported with its reason', () => {
   f[14] = 0x43; // IHL 3 words < 5
   decodePacket(1, f, 0, f.length, f.length, pkt);
   assert.equal(pkt.malformed, R_IPV4_BAD_HEADER);
+});
+
+test('an IPv4 header checksum is checked as RFC 1071 sums it; zero (left to the NIC) passes', () => {
+  const f = validFrame();
+  const pkt = new DecodedPacket();
+  decodePacket(1, f, 0, f.length, f.length, pkt);
+  assert.equal(pkt.ipOffset, 14);
+  assert.equal(ipv4ChecksumBroken(f, 14), false, 'zero: offloaded');
+  f[24] = 0xff; // any non-zero wrong value
+  assert.equal(ipv4ChecksumBroken(f, 14), true);
+  // The one's-complement sum of the header with a zero checksum field, complemented.
+  f[24] = f[25] = 0;
+  let sum = 0;
+  for (let i = 14; i < 34; i += 2) sum += f.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  f.writeUInt16BE(~sum & 0xffff, 24);
+  assert.equal(ipv4ChecksumBroken(f, 14), false);
+  f[14 + 16] ^= 0x40; // a destination rewritten without fixing the checksum (a fuzzer, a bit flip)
+  assert.equal(ipv4ChecksumBroken(f, 14), true);
 });

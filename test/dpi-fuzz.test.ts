@@ -153,6 +153,28 @@ describe('DPI dissectors', () => {
     for (let i = 0; i < 3; i++) engine.packet(4, 6, rec, cuts[i], cuts[i + 1] - cuts[i], true, 50000, 8443, 1000 + cuts[i]);
     assert.equal(engine.serverName(4), 'split.example.org');
     assert.equal(engine.decided[4], 1);
+
+    // Peer-to-peer protocols are marked as such (the scan detectors skip their peer discovery):
+    // a Gnutella2 UDP packet and a Gnutella 0.6 pong, on any port; DNS is not peer-to-peer.
+    feed(5, 17, Buffer.from('474e44103e8f0101540b514b525006524e415d2fe2350970', 'hex'), 28681);
+    assert.equal(engine.appName(5), 'Gnutella');
+    assert.equal(engine.peerToPeer(5), true);
+    const pong = Buffer.alloc(23 + 14);
+    pong[16] = 0x01; // pong
+    pong[17] = 1; // TTL
+    pong.writeUInt32LE(14, 19);
+    feed(6, 17, pong, 40000);
+    assert.equal(engine.appName(6), 'Gnutella');
+    feed(7, 6, Buffer.from('GNUTELLA CONNECT/0.6\r\nUser-Agent: gtk-gnutella/1.2.2\r\n\r\n'), 6346);
+    assert.equal(engine.appName(7), 'Gnutella');
+    assert.equal(engine.peerToPeer(7), true);
+    assert.equal(engine.peerToPeer(3), false);
+    // A port guess is not enough to call a flow peer-to-peer.
+    feed(8, 17, Buffer.from('hello'), 6346);
+    engine.label(8, 17, 50000, 6346);
+    assert.equal(engine.appName(8), 'Gnutella');
+    assert.equal(engine.confidenceName(8), 'port');
+    assert.equal(engine.peerToPeer(8), false);
   });
 
   it('survive random and mutated payloads without throwing or looping', () => {
@@ -189,7 +211,9 @@ describe('DPI dissectors', () => {
             }
             const ms = Number(process.hrtime.bigint() - t0) / 1e6;
             if (ms > slowest) slowest = ms;
-            assert.ok(ms < 100, `${d.app} took ${ms.toFixed(1)} ms on one payload`);
+            // A guard against unbounded work on one payload, not a speed test: one payload takes well
+            // under a millisecond; the bound leaves room for GC pauses on a loaded machine.
+            assert.ok(ms < 2000, `${d.app} took ${ms.toFixed(1)} ms on one payload`);
             ctx.dirPackets++;
             calls++;
           }

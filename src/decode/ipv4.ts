@@ -39,6 +39,7 @@ export function decodeIpv4(buf: Buffer, off: number, end: number, pkt: DecodedPa
 
   pkt.kind = KIND_IP;
   pkt.ipVersion = 4;
+  pkt.ipOffset = off;
   const src = pkt.src;
   const dst = pkt.dst;
   src[0] = buf.readUInt32BE(off + 12);
@@ -66,4 +67,20 @@ export function decodeIpv4(buf: Buffer, off: number, end: number, pkt: DecodedPa
     return;
   }
   decodeIpPayload(proto, buf, off + headerLen, ipEnd, pkt);
+}
+
+/**
+ * Whether the IPv4 header at `off` (its length already checked) carries a wrong checksum. Zero
+ * counts as right: a host that offloads checksums to its NIC captures its own packets with the
+ * field still empty. Not checked while decoding (tshark counts such packets too); the scan
+ * detectors ask, because no host accepts a packet with a broken header, so it probes nothing.
+ */
+export function ipv4ChecksumBroken(buf: Buffer, off: number): boolean {
+  const stored = (buf[off + 10] << 8) | buf[off + 11];
+  if (stored === 0) return false;
+  const headerLen = (buf[off] & 0x0f) * 4;
+  let sum = 0;
+  for (let i = 0; i < headerLen; i += 2) sum += (buf[off + i] << 8) | buf[off + i + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum !== 0xffff;
 }

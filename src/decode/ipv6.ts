@@ -41,6 +41,7 @@ export function decodeIpv6(buf: Buffer, off: number, end: number, pkt: DecodedPa
   }
   pkt.kind = KIND_IP;
   pkt.ipVersion = 6;
+  pkt.ipOffset = off;
   const src = pkt.src;
   const dst = pkt.dst;
   for (let i = 0; i < 4; i++) {

@@ -84,6 +84,8 @@ export class DecodedPacket {
   depth = 0;
   /** Offset just past the frame's original (wire) length: an IP length beyond it is malformed. */
   wireEnd = 0;
+  /** Where the innermost IP header starts in the frame. */
+  ipOffset = 0;
 
   reset(): void {
     this.kind = KIND_NON_IP;
@@ -100,6 +102,7 @@ export class DecodedPacket {
     this.laterFragment = false;
     this.payloadOffset = 0;
     this.payloadLength = 0;
+    this.ipOffset = 0;
     this.vlan = 0;
     this.depth = 0;
   }

@@ -5,9 +5,17 @@
 // packet on the flow (the flow table marks it): a SYN-ACK or any UDP or echo answer is a success,
 // a TCP reset a failure. An ICMP destination unreachable quoting the attempt is a failure; an ICMP
 // time exceeded (traceroute) withdraws it. With no answer within the timeout it is a failure.
+//
+// Not attempts: a first packet whose IPv4 header checksum is wrong while most packets' are right
+// (no host accepts it; fuzzed and corrupted captures are full of them, to addresses nobody owns;
+// where most are wrong, the capture was anonymised without fixing them and they say nothing), and
+// a flow that DPI recognised on its first payload as a peer-to-peer protocol (Gnutella,
+// BitTorrent): such a peer tries cached peers one after another and most are gone, which looks
+// like a sweep and is not one (Jung et al. 2004 report the same false positives of P2P hosts).
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decode/packet.js';
-import { F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, addressKey, key3, type PacketFacts } from './facts.js';
+import { ipv4ChecksumBroken } from '../decode/ipv4.js';
+import { F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, addressKey, key3, type PacketFacts } from './facts.js';
 import { PROBE_ECHO, PROBE_STEALTH, PROBE_SYN, PROBE_UDP, type Attempt } from './types.js';
 
 export type AttemptListener = (a: Attempt, p: PacketFacts) => void;
@@ -21,6 +29,9 @@ export class AttemptTracker {
   private readonly timeoutUs: number;
   private readonly inner = new Uint32Array(4);
   private readonly inner2 = new Uint32Array(4);
+  /** IPv4 header checksums: right (or left to the NIC) and wrong so far. */
+  private checksumsRight = 0;
+  private checksumsWrong = 0;
 
   constructor(
     timeoutSec: number,
@@ -36,7 +47,13 @@ export class AttemptTracker {
     if (pkt.laterFragment) return;
     const proto = pkt.ipProto;
     const flags = p.flags;
+    // Every IPv4 packet whose header was captured whole (its transport header was decoded) counts
+    // towards the capture's share of right checksums.
+    const checksumWrong = pkt.ipVersion === 4 && (pkt.hasPorts || pkt.icmpType >= 0) && ipv4ChecksumBroken(p.buf, pkt.ipOffset);
+    if (checksumWrong) this.checksumsWrong++;
+    else this.checksumsRight++;
     if ((flags & (F_NEW_FLOW | F_FROM_CLIENT)) === (F_NEW_FLOW | F_FROM_CLIENT)) {
+      if ((flags & F_PEER_TO_PEER) !== 0 || (checksumWrong && this.checksumsRight > this.checksumsWrong)) return;
       let probe = -1;
       let port = 0;
       if (proto === IPPROTO_TCP && pkt.hasPorts) {

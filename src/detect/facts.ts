@@ -14,6 +14,8 @@ export const F_FROM_CLIENT = 2;
 export const F_FIRST_REPLY = 4;
 /** The packet completed a TCP handshake (the client's ACK after the server's SYN-ACK). */
 export const F_ESTABLISHED = 8;
+/** DPI found the flow to be a peer-to-peer protocol: peer discovery, not a probe. */
+export const F_PEER_TO_PEER = 16;
 
 const TWO32 = 4294967296;
 const TWO52 = 4503599627370496;

@@ -19,7 +19,7 @@ import { SynFloodDetector } from './syn-flood.js';
 import type { Detector } from './types.js';
 import { UdpFloodDetector } from './udp-flood.js';
 
-export { F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW } from './facts.js';
+export { F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER } from './facts.js';
 export { DEFAULT_DETECT_CONFIG, resolveDetectConfig, type DetectConfig, type DetectConfigInput } from './config.js';
 
 const TICK_US = 1_000_000;

@@ -77,6 +77,8 @@ export class DpiEngine {
   private readonly appIndex = new Map<string, number>([['', 0]]);
   private readonly dissectors: readonly Dissector[];
   private readonly dissectorApp: number[];
+  /** Per app index: 1 for peer-to-peer protocols. */
+  private readonly peerToPeerApp: Uint8Array;
   /** transport*65536 + port -> indices of dissectors with that well-known port. */
   private readonly byPort = new Map<number, number[]>();
   private readonly ctx = new Context(this);
@@ -85,6 +87,10 @@ export class DpiEngine {
     if (dissectors.length > 64) throw new Error('at most 64 dissectors');
     this.dissectors = dissectors;
     this.dissectorApp = dissectors.map((d) => this.intern(d.app));
+    this.peerToPeerApp = new Uint8Array(this.appNames.length);
+    dissectors.forEach((d, i) => {
+      if (d.peerToPeer === true) this.peerToPeerApp[this.dissectorApp[i]] = 1;
+    });
     dissectors.forEach((d, i) => {
       for (const t of [TRANSPORT_TCP, TRANSPORT_UDP]) {
         if ((d.transports & t) === 0) continue;
@@ -286,6 +292,12 @@ export class DpiEngine {
     if (this.decided[f] || this.follow[f] > 0) return;
     const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : ipProto === IPPROTO_UDP ? TRANSPORT_UDP : 0;
     this.fallback(f, clientPort, serverPort, transport);
+  }
+
+  /** Whether DPI (not a port guess) found the flow to be a peer-to-peer protocol. */
+  peerToPeer(f: number): boolean {
+    const a = this.app[f];
+    return this.confidence[f] === CONF_DPI && a < this.peerToPeerApp.length && this.peerToPeerApp[a] === 1;
   }
 
   appName(f: number): string {

@@ -6,6 +6,7 @@ import { dhcp } from './protocols/dhcp.js';
 import { dns } from './protocols/dns.js';
 import { dtls } from './protocols/dtls.js';
 import { ftp } from './protocols/ftp.js';
+import { gnutella } from './protocols/gnutella.js';
 import { http } from './protocols/http.js';
 import { imap } from './protocols/imap.js';
 import { llmnr } from './protocols/llmnr.js';
@@ -33,6 +34,6 @@ import { tls } from './protocols/tls.js';
 import type { Dissector } from './types.js';
 
 export const DISSECTORS: readonly Dissector[] = [
-  tls, quic, http, ssh, bittorrent, dns, mdns, llmnr, netbios, dhcp, ssdp, sip, rtsp, stun, dtls,
+  tls, quic, http, ssh, bittorrent, gnutella, dns, mdns, llmnr, netbios, dhcp, ssdp, sip, rtsp, stun, dtls,
   smb, rdp, mqtt, postgres, mysql, redis, smtp, imap, pop3, ftp, ntp, snmp, syslog, telnet,
 ];

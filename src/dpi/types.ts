@@ -64,6 +64,11 @@ export interface Dissector {
   readonly ports: readonly number[];
   /** Ports on which `ports` applies to UDP only / TCP only, when they differ. Default: both. */
   readonly udpPorts?: readonly number[];
+  /**
+   * A peer-to-peer protocol: its peers try many other peers, most of which are gone, so its flows
+   * are not scan probes (the scan detectors skip flows DPI gave to such a protocol).
+   */
+  readonly peerToPeer?: boolean;
   /** Inspects one payload (buf[off, off+len)). Must not throw on any bytes and must run in bounded time. */
   inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdict;
 }

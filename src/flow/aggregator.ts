@@ -6,7 +6,7 @@ import { decodePacket } from '../decode/index.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
 import { DecodedPacket, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
 import type { EventBus } from '../bus/types.js';
-import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, type DetectConfigInput } from '../detect/index.js';
+import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, type DetectConfigInput } from '../detect/index.js';
 import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
 import type { FlowRecord, FlowSummary, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
 import {
@@ -263,7 +263,10 @@ export class Aggregator {
     const detect = this.detect;
     if (detect !== null) {
       let dflags = fromClient ? F_FROM_CLIENT : 0;
-      if (started) dflags |= F_NEW_FLOW;
+      if (started) {
+        dflags |= F_NEW_FLOW;
+        if (dpi !== null && dpi.peerToPeer(f)) dflags |= F_PEER_TO_PEER;
+      }
       if (!fromClient && flows.totalPackets[d] === 1) dflags |= F_FIRST_REPLY;
       if (stateBefore === STATE_ATTEMPTED && flows.tcpState[f] === STATE_ESTABLISHED) dflags |= F_ESTABLISHED;
       detect.packet(pkt, buf, ts, bytes, dflags);
