@@ -182,6 +182,23 @@ describe('flowlens import: flows', () => {
     });
   });
 
+  it('DPI names the application and server of a flow; --no-dpi leaves them empty', async () => {
+    // A DNS query for www.example.org: header, one question (QNAME, type A, class IN).
+    const labels = 'www.example.org'.split('.').flatMap((l) => [l.length, ...Buffer.from(l)]);
+    const query = Uint8Array.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
+    const frames = eth([{ from: 'client', ts: ts(BASE, 0), ip: ip({ src: '10.12.0.1', dst: '10.12.0.2', l4: udp({ srcPort: 40001, dstPort: 53, payload: query }) }) }]);
+    for (const [extra, app, serverName, confidence] of [
+      [[], 'DNS', 'www.example.org', 'dpi'],
+      [['--no-dpi'], '', '', ''],
+    ] as const) {
+      await withTempDir(async (dir) => {
+        const { flows } = await importEthernet(dir, frames, [...extra]);
+        assert.equal(flows.length, 1);
+        assert.deepEqual([flows[0].app, flows[0].serverName, flows[0].confidence], [app, serverName, confidence], `import ${extra.join(' ')}`);
+      });
+    }
+  });
+
   it('the same UDP 5-tuple after a 10-minute silence is a second flow', async () => {
     await withTempDir(async (dir) => {
       const client = { ip: '10.8.0.1', port: 46000 };

@@ -222,6 +222,7 @@ export class LiveCapture {
           idle: { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60, ...o.idle },
           node: this.node,
           detect: o.detect,
+          dpi: o.dpi,
         },
         batchRows: o.batchRows ?? 5000,
         tickLagUs: TICK_LAG_US,

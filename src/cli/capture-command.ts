@@ -131,6 +131,7 @@ function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | unde
     idle: s.idle,
     node: s.node,
     detect: s.detect,
+    dpi: s.dpi,
     onFatal,
   });
 }

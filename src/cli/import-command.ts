@@ -40,6 +40,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
       idle: opts.idle,
       node: opts.node,
       detect: opts.detect,
+      dpi: opts.dpi,
       signal: abort.signal,
       onWarning: (message) => {
         progress.done();

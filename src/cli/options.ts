@@ -12,6 +12,8 @@ export interface FlowOptions {
   node: string;
   /** Anomaly detection thresholds (a partial config from --detect-config), or false (--no-detect). */
   detect: DetectConfigInput | false;
+  /** Application protocol identification (false: --no-dpi). */
+  dpi: boolean;
 }
 
 /** Reads and checks a --detect-config file: JSON, a partial DetectConfig (src/detect/config.ts). */
@@ -59,7 +61,8 @@ export function addFlowOptions(cmd: Command): Command {
     .addOption(new Option('--other-timeout <seconds>', 'idle timeout of other protocols').env('FLOWLENS_OTHER_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.other))
     .addOption(new Option('--node <name>', 'name of this worker in records').env('FLOWLENS_NODE').default(''))
     .addOption(new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)').env('FLOWLENS_DETECT_CONFIG').argParser(detectConfigFile))
-    .addOption(new Option('--no-detect', 'no anomaly detection'));
+    .addOption(new Option('--no-detect', 'no anomaly detection'))
+    .addOption(new Option('--no-dpi', 'no application protocol identification (app, server names; P2P peer discovery may then look like a host scan)'));
 }
 
 /** Collects the flow settings from parsed flags. */
@@ -77,5 +80,6 @@ export function flowOptionsFrom(o: Record<string, unknown>): FlowOptions {
     },
     node: o.node as string,
     detect: o.detect === false ? false : ((o.detectConfig as DetectConfigInput | undefined) ?? {}),
+    dpi: o.dpi !== false,
   };
 }

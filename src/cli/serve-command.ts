@@ -47,7 +47,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
         corsOrigins: typeof o.corsOrigin === 'string' ? o.corsOrigin.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
         maxUploadBytes: (o.maxUploadMb as number) * 1024 * 1024,
         limits: { queryTimeoutMs: (o.queryTimeout as number) * 1000 },
-        flow: { intervalSec: flow.interval, activeTimeoutSec: flow.activeTimeout, idle: flow.idle, node: flow.node, detect: flow.detect },
+        flow: { intervalSec: flow.interval, activeTimeoutSec: flow.activeTimeout, idle: flow.idle, node: flow.node, detect: flow.detect, dpi: flow.dpi },
         status: bus instanceof NatsBus ? bus.fleetStatus() : undefined,
       });
     } catch (err) {
