@@ -125,3 +125,28 @@ test('answered connections to many ports do not make a scan', () => {
   });
   assert.deepEqual(events.map((e) => e.anomaly.summary), []);
 });
+
+test('a scan walk idle for longer than idleSec is forgotten; one probed meanwhile is kept', () => {
+  const probe = (send: (ts: number, frame: Uint8Array) => void, t: number, src: string, port: number) => {
+    send(t, ipv4({ src, dst: '10.0.0.2', l4: tcp({ srcPort: 50000, dstPort: port, flags: TCP_FLAGS.SYN }) }));
+    send(t + 300, ipv4({ src: '10.0.0.2', dst: src, l4: tcp({ srcPort: port, dstPort: 50000, flags: TCP_FLAGS.RST | TCP_FLAGS.ACK }) }));
+  };
+  const { events } = run(
+    (send) => {
+      // Two sources each fail 5 times (the walk flags at 9), .8 then .9.
+      for (let i = 0; i < 5; i++) probe(send, T0 + i * 1e6, '10.0.0.8', 100 + i);
+      for (let i = 0; i < 5; i++) probe(send, T0 + 5e6 + i * 1e6, '10.0.0.9', 100 + i);
+      // .8 fails once more at +50 s: its walk is now the most recent, .9's the oldest.
+      probe(send, T0 + 50e6, '10.0.0.8', 200);
+      // Other traffic moves the clock to +95 s (idle walks are swept every 30 s of packet time):
+      // .9 has been idle for 91 s > 60 s, .8 for 45 s.
+      send(T0 + 95e6, ipv4({ src: '10.0.0.3', dst: '10.0.0.4', l4: udp({ srcPort: 40000, dstPort: 53 }) }));
+      // Both fail 5 more times: .8 reaches 11 failures, .9 starts over at 5.
+      for (let i = 0; i < 5; i++) probe(send, T0 + 96e6 + i * 1e6, '10.0.0.9', 300 + i);
+      for (let i = 0; i < 5; i++) probe(send, T0 + 101e6 + i * 1e6, '10.0.0.8', 300 + i);
+    },
+    { portScan: { idleSec: 60 } },
+  );
+  const scans = events.filter((e) => e.type === 'start').map((e) => `${e.anomaly.kind} ${e.anomaly.source}`);
+  assert.deepEqual(scans, ['PORT_SCAN 10.0.0.8']);
+});

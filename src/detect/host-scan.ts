@@ -96,6 +96,10 @@ export class HostScanDetector implements Detector {
         firstTarget: v4 ? '' : p.dstIp(),
       };
       this.walks.set(key, w);
+    } else {
+      // Most recently probed last (see port-scan.ts).
+      this.walks.delete(key);
+      this.walks.set(key, w);
     }
     w.lastTs = a.ts;
     w.probes++;
@@ -187,7 +191,8 @@ export class HostScanDetector implements Detector {
     if (now < this.nextSweep) return;
     this.nextSweep = now + SWEEP_EVERY_US;
     for (const [k, w] of this.walks) {
-      if (!this.sources.has(w.srcKey) && now - w.lastTs > this.idleUs) this.walks.delete(k);
+      if (now - w.lastTs <= this.idleUs) break;
+      if (!this.sources.has(w.srcKey)) this.walks.delete(k);
     }
   }
 

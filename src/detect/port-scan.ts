@@ -86,6 +86,11 @@ export class PortScanDetector implements Detector {
         anomaly: null,
       };
       this.pairs.set(key, pair);
+    } else {
+      // Most recently probed last: the map stays in order of lastTs, so the idle sweep and
+      // makeRoom find the stale pairs at its head.
+      this.pairs.delete(key);
+      this.pairs.set(key, pair);
     }
     pair.lastTs = a.ts;
     pair.probes++;
@@ -166,8 +171,10 @@ export class PortScanDetector implements Detector {
     // Walks idle for minutes are swept out now and then, not on every tick.
     if (now < this.nextSweep) return;
     this.nextSweep = now + SWEEP_EVERY_US;
+    // In order of last probe: stop at the first pair still active (a pair in an anomaly is kept).
     for (const [k, pair] of this.pairs) {
-      if (pair.anomaly === null && now - pair.lastTs > this.idleUs) this.pairs.delete(k);
+      if (now - pair.lastTs <= this.idleUs) break;
+      if (pair.anomaly === null) this.pairs.delete(k);
     }
   }
 
