@@ -89,9 +89,13 @@ async function startCapture(net: NsPair, args: string[]): Promise<{ stop: () => 
   };
 }
 
-/** tcpdump on the same veth, for the cross-check. */
+/**
+ * tcpdump on the same veth, for the cross-check. -B 65536: a 64 MB kernel buffer; veth frames carry
+ * up to 64 KB (iperf3 with segmentation offload), so tcpdump's default 2 MB holds ~30 of them and
+ * a busy machine made the reference drop (7 of 302 frames once).
+ */
 async function startTcpdump(net: NsPair, file: string): Promise<{ stop: () => Promise<string> }> {
-  const child = net.spawnIn(net.nsA, ['tcpdump', '-i', net.vethA, '-n', '--immediate-mode', '-U', '-s', '0', '-w', file]);
+  const child = net.spawnIn(net.nsA, ['tcpdump', '-i', net.vethA, '-n', '--immediate-mode', '-U', '-s', '0', '-B', '65536', '-w', file]);
   const out = collect(child);
   await waitForOutput(child, /listening on/);
   return {
