@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { CLI_MAIN, REPO_ROOT, type FlowRecord } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 import { symmetricAddressHash } from '../src/capture/shard.js';
 
@@ -51,19 +51,8 @@ interface Summary {
   interfaces: { name: string; packets: number; drops: number; kernelDrops: number; ringDrops: number }[];
 }
 
-interface ExportedFlow {
-  transport: string;
-  clientIp: string;
-  clientPort: number;
-  serverIp: string;
-  serverPort: number;
-  clientPackets: number;
-  clientBytes: number;
-  serverPackets: number;
-  serverBytes: number;
-  iface: string;
-  node: string;
-}
+/** What `export flows --format jsonl` writes (test/helpers/cli.ts). */
+type ExportedFlow = FlowRecord;
 
 /** Starts `flowlens capture` inside namespace A; `stop()` sends SIGINT and parses the JSON summary. */
 async function startCapture(net: NsPair, args: string[]): Promise<{ stop: () => Promise<CaptureRun> }> {

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { ensureBuilt, flowlensCommand, REPO_ROOT, CLI_SRC } from './bench/flowlens.js';
+import type { FlowRecord } from './helpers/cli.js';
 import { addCounts, formatKey, mapLimit, tsharkTuples, tupleKey, type DirCounts, type TsharkResult } from './helpers/tshark.js';
 
 const SHARED = join(REPO_ROOT, '..', 'shared');
@@ -49,18 +50,8 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<Proc> {
   });
 }
 
-interface ExportedFlow {
-  iface: string;
-  transport: string;
-  clientIp: string;
-  clientPort: number | string;
-  serverIp: string;
-  serverPort: number | string;
-  clientPackets: number | string;
-  clientBytes: number | string;
-  serverPackets: number | string;
-  serverBytes: number | string;
-}
+/** What `export flows --format jsonl` writes (test/helpers/cli.ts). */
+type ExportedFlow = FlowRecord;
 
 interface ImportOutcome {
   files: string[];

@@ -5,21 +5,10 @@ import assert from 'node:assert/strict';
 import { decodePacket, DecodedPacket } from '../src/decode/index.js';
 import { ipv4ChecksumBroken } from '../src/decode/ipv4.js';
 import { KIND_IP, R_IPV4_BAD_HEADER } from '../src/decode/packet.js';
+import { rng } from './helpers/random.js';
 
 const LINK_TYPES = [0, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 192, 228, 229, 276, 147];
 
-/** Deterministic PRNG so that a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 /** An Ethernet + IPv4 + TCP SYN frame, built by hand. */
 function validFrame(): Buffer {

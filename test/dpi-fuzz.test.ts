@@ -10,6 +10,7 @@ import { DISSECTORS } from '../src/dpi/registry.js';
 import { initialKeys } from '../src/dpi/protocols/quic.js';
 import { parseClientHello } from '../src/dpi/tls-hello.js';
 import { TRANSPORT_TCP, TRANSPORT_UDP, type DpiContext, type FlowExtra } from '../src/dpi/types.js';
+import { rng } from './helpers/random.js';
 
 // ------------------------------------------------------------------ builders
 
@@ -82,18 +83,6 @@ function context(transport: number, serverPort: number): DpiContext & { reset():
   };
 }
 
-/** A deterministic PRNG (xorshift32): a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 function mutate(seed: Buffer, r: () => number): Buffer {
   const b = Buffer.from(seed);

@@ -18,22 +18,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { NatsBus } from '../src/bus/nats.js';
 import type { FlowEvent, TrafficEvent } from '../src/bus/types.js';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { CLI_MAIN, REPO_ROOT, freePort } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 
 const NATS_SERVER = ['/usr/sbin/nats-server', 'nats-server'].find((p) => spawnSync(p, ['--version']).status === 0);
 if (!NATS_SERVER) console.log('# fleet-nats: skipped: needs nats-server (Debian package nats-server)');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startNatsServer(port: number): Promise<ChildProcess> {
   const child = spawn(NATS_SERVER!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });

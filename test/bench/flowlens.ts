@@ -9,7 +9,8 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 
 export const CLI_SRC = join(REPO_ROOT, 'src', 'cli', 'main.ts');
 export const CLI_DIST = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
-function newestMtime(dir: string): number {
+/** Newest modification time of any file below dir. */
+export function newestMtime(dir: string): number {
   let newest = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);

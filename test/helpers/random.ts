@@ -1,0 +1,12 @@
+// A deterministic PRNG for fuzz tests (xorshift32): a failure replays from its seed.
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
