@@ -11,7 +11,7 @@ import { CaptureOpenError, LiveCapture, defaultWorkerCount, type LiveCaptureSumm
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { FlowStore } from '../store/types.js';
 import { createLogger, type Logger } from './logger.js';
-import { addFlowOptions, addStoreOptions, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
+import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
 
 /** Status heartbeats on the fleet bus. */
 const HEARTBEAT_MS = 5000;
@@ -126,12 +126,7 @@ function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | unde
     store,
     bus,
     logger,
-    intervalSec: s.interval,
-    activeTimeoutSec: s.activeTimeout,
-    idle: s.idle,
-    node: s.node,
-    detect: s.detect,
-    dpi: s.dpi,
+    ...aggregatorSettings(s),
     onFatal,
   });
 }
@@ -285,7 +280,7 @@ async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logge
       port: o.port as number,
       token: (o.token as string | undefined) || undefined,
       status: capture.statusProvider(),
-      flow: { intervalSec: s.interval, activeTimeoutSec: s.activeTimeout, idle: s.idle, node: s.node },
+      flow: aggregatorSettings(s),
     });
   } catch (err) {
     await capture.stop();

@@ -4,7 +4,7 @@ import { importFiles, type ImportSummary } from '../capture/import.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { Logger } from './logger.js';
 import { Progress, formatBytes } from './progress.js';
-import type { FlowOptions } from './options.js';
+import { aggregatorSettings, type FlowOptions } from './options.js';
 
 export interface ImportCommandOptions extends FlowOptions, StoreOptions {
   json?: boolean;
@@ -35,12 +35,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   try {
     summary = await importFiles(files, {
       store,
-      intervalSec: opts.interval,
-      activeTimeoutSec: opts.activeTimeout,
-      idle: opts.idle,
-      node: opts.node,
-      detect: opts.detect,
-      dpi: opts.dpi,
+      ...aggregatorSettings(opts),
       signal: abort.signal,
       onWarning: (message) => {
         progress.done();

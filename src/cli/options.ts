@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolveDetectConfig, type DetectConfigInput } from '../detect/index.js';
-import { DEFAULT_IDLE, type IdleTimeouts } from '../flow/aggregator.js';
+import { DEFAULT_IDLE, type AggregatorOptions, type IdleTimeouts } from '../flow/aggregator.js';
 import { DEFAULT_DB_PATH } from '../store/index.js';
 
 export interface FlowOptions {
@@ -63,6 +63,14 @@ export function addFlowOptions(cmd: Command): Command {
     .addOption(new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)').env('FLOWLENS_DETECT_CONFIG').argParser(detectConfigFile))
     .addOption(new Option('--no-detect', 'no anomaly detection'))
     .addOption(new Option('--no-dpi', 'no application protocol identification (app, server names; P2P peer discovery may then look like a host scan)'));
+}
+
+/**
+ * The flow settings as the Aggregator takes them: one mapping for every path that turns packets
+ * into flows (import, live capture, and captures uploaded to the API server).
+ */
+export function aggregatorSettings(f: FlowOptions): Pick<AggregatorOptions, 'intervalSec' | 'activeTimeoutSec' | 'idle' | 'node' | 'detect' | 'dpi'> {
+  return { intervalSec: f.interval, activeTimeoutSec: f.activeTimeout, idle: f.idle, node: f.node, detect: f.detect, dpi: f.dpi };
 }
 
 /** Collects the flow settings from parsed flags. */

@@ -8,7 +8,7 @@ import { DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startApiServer } 
 import { DEFAULT_LIMITS } from '../api/limits.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import { createLogger } from './logger.js';
-import { addFlowOptions, addStoreOptions, flowOptionsFrom, positiveInteger, positiveNumber } from './options.js';
+import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber } from './options.js';
 
 function portNumber(value: string): number {
   const n = Number(value);
@@ -47,7 +47,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
         corsOrigins: typeof o.corsOrigin === 'string' ? o.corsOrigin.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
         maxUploadBytes: (o.maxUploadMb as number) * 1024 * 1024,
         limits: { queryTimeoutMs: (o.queryTimeout as number) * 1000 },
-        flow: { intervalSec: flow.interval, activeTimeoutSec: flow.activeTimeout, idle: flow.idle, node: flow.node, detect: flow.detect, dpi: flow.dpi },
+        flow: aggregatorSettings(flow),
         status: bus instanceof NatsBus ? bus.fleetStatus() : undefined,
       });
     } catch (err) {
