@@ -235,8 +235,10 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     // Segments every second: a long flow (iperf3) is written in several pieces that must add up.
     const cap = await startCapture(net, ['--db', db, '--interval', '1', '--active-timeout', '1']);
     const { iperfBytes } = await generateTraffic(net, { curls: 3, nmap: true, hping: true, iperf: true });
-    const run = await cap.stop();
-    const tcpdumpLog = await tcpdump.stop();
+    // Both stop together: while flowlens writes its last flows (seconds on a busy machine) the
+    // link is not silent (an ARP probe pair came 5 s after the traffic once), and a reference
+    // still capturing would hold frames flowlens never saw.
+    const [run, tcpdumpLog] = await Promise.all([cap.stop(), tcpdump.stop()]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(tcpdumpLog, /^0 packets dropped by kernel/m, tcpdumpLog);
     assert.equal(run.summary.drops, 0, `flowlens dropped packets: ${JSON.stringify(run.summary.interfaces)}`);
@@ -297,8 +299,7 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     const tcpdump = await startTcpdump(net, pcap);
     const cap = await startCapture(net, ['--db', db, '--workers', '2', '--interval', '3600']);
     await generateTraffic(net, { servers });
-    const run = await cap.stop();
-    await tcpdump.stop();
+    const [run] = await Promise.all([cap.stop(), tcpdump.stop()]); // together, as above
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.summary.workers, 2);
     if (shards.size === 2) assert.ok(run.summary.workerPackets.every((n) => n > 0), `both workers decode: ${run.summary.workerPackets}`);
