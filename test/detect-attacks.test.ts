@@ -179,8 +179,13 @@ describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }
       await sleep(200);
       tcpdump.kill('SIGINT');
       await tcpdumpOut.done;
-      // hping3 exits 1 when no answer came back (spoofed sources get none).
-      assert.ok(code === 0 || (s.cmd(net)[0] === 'hping3' && code === 1), `${s.name} failed (${code}): ${runOut.stderr()}`);
+      // hping3 exits 1 when no answer came back (spoofed sources get none). Debian's hping3 also
+      // aborts now and then in glibc's free() (seen once: "double free detected in tcache 2"): what
+      // counts then is what it sent, which the capture holds and the assertions below judge.
+      const hping = s.cmd(net)[0] === 'hping3';
+      const hpingAbort = hping && code === null && /free\(\)|double free|corrupted/.test(runOut.stderr());
+      if (hpingAbort) console.log(`# detect-attacks: ${s.name}: hping3 aborted in free(); judging the capture`);
+      assert.ok(code === 0 || (hping && code === 1) || hpingAbort, `${s.name} failed (${code}): ${runOut.stderr()}`);
 
       const imp = await runCli(['import', pcap, '--db', db, '--json', '--no-progress']);
       assert.equal(imp.code, 0, imp.stderr);
