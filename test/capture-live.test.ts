@@ -235,10 +235,8 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     // Segments every second: a long flow (iperf3) is written in several pieces that must add up.
     const cap = await startCapture(net, ['--db', db, '--interval', '1', '--active-timeout', '1']);
     const { iperfBytes } = await generateTraffic(net, { curls: 3, nmap: true, hping: true, iperf: true });
-    // Both stop together: while flowlens writes its last flows (seconds on a busy machine) the
-    // link is not always silent (once the reference held 2 frames more than flowlens, outside every
-    // compared flow: non-IP or neighbour discovery), and a reference still capturing would hold
-    // frames flowlens never saw.
+    // Both stop together, so that the reference does not go on capturing while flowlens writes its
+    // last flows (seconds on a busy machine).
     const [run, tcpdumpLog] = await Promise.all([cap.stop(), tcpdump.stop()]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(tcpdumpLog, /^0 packets dropped by kernel/m, tcpdumpLog);
@@ -267,8 +265,11 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     assert.ok(iperfBytes > 100_000 && iperfWire > iperfBytes, `iperf3 sent ${iperfBytes} payload bytes; flowlens saw ${iperfWire} bytes of frames from the client`);
     assert.ok(flows.every((f) => f.iface === net.vethA));
 
-    assert.equal(run.summary.packets, ts.frames, 'every frame decoded');
-    assert.equal(run.summary.nonIp, ts.nonIp);
+    // Every IP frame is the test's own traffic and must be decoded. Non-IP frames (ARP, IPv6
+    // neighbour discovery) come when the kernel pleases; tcpdump starts before flowlens and stops
+    // with it, so one at the edges may reach only the reference (2 such frames, in 2 of 5 runs).
+    assert.equal(run.summary.packets - run.summary.nonIp, ts.frames - ts.nonIp, 'every IP frame decoded');
+    assert.ok(run.summary.nonIp <= ts.nonIp, `non-IP frames: flowlens ${run.summary.nonIp}, tcpdump ${ts.nonIp}`);
   });
 
   test('a BPF filter is applied: only tcp port 8080 reaches the store', async () => {
