@@ -567,6 +567,46 @@ describe('DuckDB store', () => {
     }
   });
 
+  it('writes strings and numbers exactly at the edges of its chunk layout, and compares inlined strings by value', async () => {
+    // Strings of up to 12 ASCII bytes are written inline into DuckDB's string_t, the rest through
+    // DuckDB; counters and times as two 32-bit halves. A batch longer than one data chunk (2048).
+    const store = new DuckDbStore({ path: join(tempDir('flowlens-edges-'), 'edges.duckdb') });
+    await store.init();
+    try {
+      const names = ['', 'a', 'twelve-chars', 'thirteen-char', 'héllo', 'naïve-but-long-name.example', '日本', 'x'.repeat(300)];
+      const flows = Array.from({ length: 5000 }, (_, i) => ({
+        ...segment(i, i < 2 ? -1_000_000 * (i + 1) : 1_000 + i),
+        serverName: names[i % names.length],
+        app: i % 2 ? 'dns' : 'tls',
+        clientBytes: i === 4999 ? 2 ** 53 - 1 : 2 ** 32 + i,
+        serverPort: i === 4998 ? 65_535 : 443,
+        ipProto: i === 4997 ? 255 : 6,
+      }));
+      await store.write({ flows, hosts: [], traffic: [] });
+      await store.flush();
+      const got: FlowSummary[] = [];
+      for await (const f of store.exportFlows()) got.push(f);
+      assert.equal(got.length, flows.length);
+      const byId = new Map(got.map((f) => [f.flowId, f]));
+      for (const want of flows) {
+        const f = byId.get(want.flowId);
+        assert.ok(f, `flow ${want.flowId} read back`);
+        assert.deepEqual(
+          [f.serverName, f.app, f.clientBytes, f.serverPort, f.ipProto, f.firstSeen],
+          [want.serverName, want.app, want.clientBytes, want.serverPort, want.ipProto, want.firstSeen],
+          `flow ${want.flowId}`,
+        );
+      }
+      // Equality on an inlined string must find every row that has it (its padding is zeros).
+      const page = await store.queryFlows({ from: -10_000_000, to: 10_000_000, first: 1, filter: { serverName: 'twelve-chars' } });
+      assert.equal(page.totalCount, flows.filter((f) => f.serverName === 'twelve-chars').length);
+      const dns = await store.queryFlows({ from: -10_000_000, to: 10_000_000, first: 1, filter: { app: 'dns' } });
+      assert.equal(dns.totalCount, 2500);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps data across a reopen, and opens read-only without accepting writes', async () => {
     const path = join(tempDir('flowlens-reopen-'), 'nested', 'dir', 'flows.duckdb');
     const writer = new DuckDbStore({ path });

@@ -1,5 +1,6 @@
-// Embedded DuckDB back end: one database file, written with DuckDB's Appender (the import path
-// writes hundreds of thousands of flow segments, far too many for one INSERT per row) and read
+// Embedded DuckDB back end: one database file, written with DuckDB's Appender one data chunk at a
+// time (duckdb-chunks.ts: the import path writes hundreds of thousands of flow segments, far too
+// many for one INSERT per row, or even one native call per value) and read
 // with prepared statements whose values are always bound, never spliced into the SQL text.
 //
 // Connections: one long-lived connection owns the appenders and the anomaly upserts; every read
@@ -17,6 +18,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { ChunkAppender, type ColumnSpec } from './duckdb-chunks.js';
 import {
   MAX_PAGE_SIZE,
   StoreQueryError,
@@ -164,6 +166,8 @@ export class DuckDbStore implements FlowStore {
   /** Owns the appenders and anomaly upserts (see the header comment). */
   private writer?: DuckDBConnection;
   private appenders?: { flows: DuckDBAppender; hosts: DuckDBAppender; traffic: DuckDBAppender };
+  /** Column-wise writers in front of the appenders (duckdb-chunks.ts). */
+  private chunks?: { flows: ChunkAppender<FlowRecord>; hosts: ChunkAppender<HostRecord>; traffic: ChunkAppender<TrafficRecord> };
   /** Writes and flushes run one after another: the appenders are not safe to interleave. */
   private writeQueue: Promise<void> = Promise.resolve();
 
@@ -187,6 +191,11 @@ export class DuckDbStore implements FlowStore {
             hosts: await writer.createAppender('hosts'),
             traffic: await writer.createAppender('traffic'),
           };
+          this.chunks = {
+            flows: new ChunkAppender(this.appenders.flows, 'flows', FLOW_COLUMNS),
+            hosts: new ChunkAppender(this.appenders.hosts, 'hosts', HOST_COLUMNS),
+            traffic: new ChunkAppender(this.appenders.traffic, 'traffic', TRAFFIC_COLUMNS),
+          };
           this.writer = writer;
         } else {
           // A read-only file cannot get the schema created, so check it is there instead of
@@ -209,10 +218,18 @@ export class DuckDbStore implements FlowStore {
 
   write(batch: RecordBatch): Promise<void> {
     return this.enqueue(async () => {
-      const { appenders, writer } = this.writable();
-      appendRows(appenders.flows, 'flows', batch.flows, appendFlow);
-      appendRows(appenders.hosts, 'hosts', batch.hosts, appendHost);
-      appendRows(appenders.traffic, 'traffic', batch.traffic, appendTraffic);
+      const { appenders, writer, chunks } = this.writable();
+      // Check every record first: a bad one refuses the whole batch, and nothing is half-written.
+      try {
+        chunks.flows.check(batch.flows);
+        chunks.hosts.check(batch.hosts);
+        chunks.traffic.check(batch.traffic);
+      } catch (err) {
+        throw new Error(`DuckDB store: ${errorMessage(err)}; the batch was not written`, { cause: err });
+      }
+      chunks.flows.append(batch.flows);
+      chunks.hosts.append(batch.hosts);
+      chunks.traffic.append(batch.traffic);
       if (batch.anomalies?.length) await upsertAnomalies(writer, batch.anomalies);
       // Appended rows wait in the appenders until committed; commit every so often so that a long
       // import or capture holds a bounded number of them (DuckDB's own bound is ~200k per table).
@@ -247,6 +264,7 @@ export class DuckDbStore implements FlowStore {
       this.appenders?.traffic.closeSync();
     } finally {
       this.appenders = undefined;
+      this.chunks = undefined;
       this.writer?.closeSync();
       this.writer = undefined;
       this.instance.closeSync();
@@ -477,10 +495,10 @@ export class DuckDbStore implements FlowStore {
     return this.instance;
   }
 
-  private writable(): { writer: DuckDBConnection; appenders: NonNullable<DuckDbStore['appenders']> } {
+  private writable(): { writer: DuckDBConnection; appenders: NonNullable<DuckDbStore['appenders']>; chunks: NonNullable<DuckDbStore['chunks']> } {
     if (this.readOnly) throw new Error(`DuckDB store ${this.path} is open read-only`);
-    if (!this.writer || !this.appenders) throw new Error(`DuckDB store ${this.path} is not open (call init() first)`);
-    return { writer: this.writer, appenders: this.appenders };
+    if (!this.writer || !this.appenders || !this.chunks) throw new Error(`DuckDB store ${this.path} is not open (call init() first)`);
+    return { writer: this.writer, appenders: this.appenders, chunks: this.chunks };
   }
 
   /** Runs `op` after every earlier write/flush; a failed one does not block the ones after it. */
@@ -592,70 +610,56 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * Appends records to a table's appender. An appender that fails in the middle of a row is left
- * with a partial row that would shift every later value into the wrong column, so on any error
- * its buffer is cleared (losing the rows not yet flushed) and the error says so.
- */
-function appendRows<T>(appender: DuckDBAppender, table: string, records: T[], append: (a: DuckDBAppender, r: T) => void): void {
-  try {
-    for (const record of records) append(appender, record);
-  } catch (err) {
-    appender.clear();
-    throw new Error(`DuckDB store: bad ${table} record (${errorMessage(err)}); ${table} rows written since the last flush were discarded`, { cause: err });
-  }
-}
+// Column order of schema/duckdb.sql; the chunk appenders write in this order.
 
-// The appenders below append in the column order of schema/duckdb.sql. Every value that needs a
-// conversion that can throw (BigInt of a non-integer) is converted before the first append of
-// the row, so a bad record fails before it leaves a partial row.
+const FLOW_COLUMNS: ColumnSpec<FlowRecord>[] = [
+  { name: 'ts', kind: 'timestamp', get: (f) => f.ts },
+  { name: 'flowId', kind: 'varchar', get: (f) => f.flowId },
+  { name: 'node', kind: 'varchar', get: (f) => f.node },
+  { name: 'iface', kind: 'varchar', get: (f) => f.iface },
+  { name: 'firstSeen', kind: 'timestamp', get: (f) => f.firstSeen },
+  { name: 'lastSeen', kind: 'timestamp', get: (f) => f.lastSeen },
+  { name: 'transport', kind: 'varchar', get: (f) => f.transport },
+  { name: 'ipProto', kind: 'utinyint', get: (f) => f.ipProto },
+  { name: 'clientIp', kind: 'varchar', get: (f) => f.clientIp },
+  { name: 'clientPort', kind: 'usmallint', get: (f) => f.clientPort },
+  { name: 'serverIp', kind: 'varchar', get: (f) => f.serverIp },
+  { name: 'serverPort', kind: 'usmallint', get: (f) => f.serverPort },
+  { name: 'clientPackets', kind: 'ubigint', get: (f) => f.clientPackets },
+  { name: 'clientBytes', kind: 'ubigint', get: (f) => f.clientBytes },
+  { name: 'serverPackets', kind: 'ubigint', get: (f) => f.serverPackets },
+  { name: 'serverBytes', kind: 'ubigint', get: (f) => f.serverBytes },
+  { name: 'clientTcpFlags', kind: 'utinyint', get: (f) => f.clientTcpFlags },
+  { name: 'serverTcpFlags', kind: 'utinyint', get: (f) => f.serverTcpFlags },
+  { name: 'tcpState', kind: 'varchar', get: (f) => f.tcpState },
+  { name: 'final', kind: 'boolean', get: (f) => f.final },
+  { name: 'app', kind: 'varchar', get: (f) => f.app },
+  { name: 'serverName', kind: 'varchar', get: (f) => f.serverName },
+  { name: 'confidence', kind: 'varchar', get: (f) => f.confidence },
+  { name: 'firstPackets', kind: 'varchar', get: (f) => f.firstPackets },
+  { name: 'appInfo', kind: 'varchar', get: (f) => f.appInfo },
+];
 
-function appendFlow(a: DuckDBAppender, f: FlowRecord): void {
-  const ts = timestamp(f.ts), firstSeen = timestamp(f.firstSeen), lastSeen = timestamp(f.lastSeen);
-  const counts = [BigInt(f.clientPackets), BigInt(f.clientBytes), BigInt(f.serverPackets), BigInt(f.serverBytes)];
-  a.appendTimestamp(ts);
-  a.appendVarchar(f.flowId);
-  a.appendVarchar(f.node);
-  a.appendVarchar(f.iface);
-  a.appendTimestamp(firstSeen);
-  a.appendTimestamp(lastSeen);
-  a.appendVarchar(f.transport);
-  a.appendUTinyInt(f.ipProto);
-  a.appendVarchar(f.clientIp);
-  a.appendUSmallInt(f.clientPort);
-  a.appendVarchar(f.serverIp);
-  a.appendUSmallInt(f.serverPort);
-  for (const c of counts) a.appendUBigInt(c);
-  a.appendUTinyInt(f.clientTcpFlags);
-  a.appendUTinyInt(f.serverTcpFlags);
-  a.appendVarchar(f.tcpState);
-  a.appendBoolean(f.final);
-  a.appendVarchar(f.app);
-  a.appendVarchar(f.serverName);
-  a.appendVarchar(f.confidence);
-  a.appendVarchar(f.firstPackets);
-  a.appendVarchar(f.appInfo);
-  a.endRow();
-}
+const HOST_COLUMNS: ColumnSpec<HostRecord>[] = [
+  { name: 'ts', kind: 'timestamp', get: (h) => h.ts },
+  { name: 'node', kind: 'varchar', get: (h) => h.node },
+  { name: 'ip', kind: 'varchar', get: (h) => h.ip },
+  { name: 'bytesSent', kind: 'ubigint', get: (h) => h.bytesSent },
+  { name: 'bytesReceived', kind: 'ubigint', get: (h) => h.bytesReceived },
+  { name: 'packetsSent', kind: 'ubigint', get: (h) => h.packetsSent },
+  { name: 'packetsReceived', kind: 'ubigint', get: (h) => h.packetsReceived },
+  { name: 'flowsInitiated', kind: 'ubigint', get: (h) => h.flowsInitiated },
+  { name: 'flowsReceived', kind: 'ubigint', get: (h) => h.flowsReceived },
+  { name: 'peers', kind: 'ubigint', get: (h) => h.peers },
+];
 
-function appendHost(a: DuckDBAppender, h: HostRecord): void {
-  const ts = timestamp(h.ts);
-  const counts = [h.bytesSent, h.bytesReceived, h.packetsSent, h.packetsReceived, h.flowsInitiated, h.flowsReceived, h.peers].map(BigInt);
-  a.appendTimestamp(ts);
-  a.appendVarchar(h.node);
-  a.appendVarchar(h.ip);
-  for (const c of counts) a.appendUBigInt(c);
-  a.endRow();
-}
-
-function appendTraffic(a: DuckDBAppender, t: TrafficRecord): void {
-  const ts = timestamp(t.ts);
-  const counts = [t.bytes, t.packets, t.flows].map(BigInt);
-  a.appendTimestamp(ts);
-  a.appendVarchar(t.node);
-  for (const c of counts) a.appendUBigInt(c);
-  a.endRow();
-}
+const TRAFFIC_COLUMNS: ColumnSpec<TrafficRecord>[] = [
+  { name: 'ts', kind: 'timestamp', get: (t) => t.ts },
+  { name: 'node', kind: 'varchar', get: (t) => t.node },
+  { name: 'bytes', kind: 'ubigint', get: (t) => t.bytes },
+  { name: 'packets', kind: 'ubigint', get: (t) => t.packets },
+  { name: 'flows', kind: 'ubigint', get: (t) => t.flows },
+];
 
 /** Anomalies are few and updated in place, so they go through INSERT OR REPLACE on the primary key. */
 async function upsertAnomalies(conn: DuckDBConnection, anomalies: AnomalyRecord[]): Promise<void> {
