@@ -3,7 +3,8 @@
 // ingest rate. `npm run bench` (full) or `npm run bench -- --quick` (smaller capture, fewer runs).
 //
 // Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N,
-// --only api (just the API figures of test/bench/api.ts).
+// --only api (just the API figures of test/bench/api.ts), --only live, --only import (the import
+// table and the store ingest rate).
 // Needs: tcpdump, softflowd; capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
 import { spawnSync } from 'node:child_process';
@@ -239,9 +240,10 @@ async function main(): Promise<void> {
   if (qIlp && qPg) await ingest('QuestDB:', () => measureQuestDbIngest(qIlp, qPg, ingestRows));
   else console.log('QuestDB: not configured (set FLOWLENS_QUESTDB and FLOWLENS_QUESTDB_PG)');
 
-  await liveSection(cap.path);
-
-  await apiSection();
+  if (opt.only !== 'import') {
+    await liveSection(cap.path);
+    await apiSection();
+  }
 
   if (results.some((r) => r.error)) process.exitCode = 1;
 }

@@ -1,7 +1,7 @@
 // How to run the flowlens CLI from tests and benchmarks: the compiled dist/cli/main.js when it is
 // up to date with src/ (fast start), `node --import tsx src/cli/main.ts` otherwise.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +42,16 @@ export function flowlensCommand(requested: 'auto' | 'dist' | 'tsx' = 'auto'): { 
   const env = process.env.FLOWLENS_TEST_CLI;
   const mode = env === 'dist' || env === 'tsx' ? env : requested;
   const useDist = mode === 'dist' || (mode === 'auto' && distFresh());
-  if (useDist) return { cmd: process.execPath, args: [CLI_DIST], how: 'dist/cli/main.js' };
-  return { cmd: process.execPath, args: ['--import', 'tsx', CLI_SRC], how: 'tsx src/cli/main.ts' };
+  // The node flags of the CLI's shebang line, so that tests and the benchmark run it as the bin does.
+  const flags = shebangNodeFlags(CLI_SRC);
+  if (useDist) return { cmd: process.execPath, args: [...flags, CLI_DIST], how: 'dist/cli/main.js' };
+  return { cmd: process.execPath, args: [...flags, '--import', 'tsx', CLI_SRC], how: 'tsx src/cli/main.ts' };
+}
+
+/** The options given to node on a `#!/usr/bin/env -S node ...` first line. */
+export function shebangNodeFlags(file: string): string[] {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env(?: -S)? node((?: --?[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  if (!m) throw new Error(`${file}: first line is not a node shebang: ${first}`);
+  return m[1].split(' ').filter(Boolean);
 }
