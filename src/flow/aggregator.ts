@@ -66,6 +66,13 @@ const PUBLISH_EVERY_US = 1_000_000;
 /** A later fragment is matched to its first fragment for this long (µs). */
 const FRAGMENT_TTL_US = 30_000_000;
 
+/** Two lower-case hex digits per byte value: flow ids without Number.prototype.toString(16). */
+const HEX_BYTES: string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+function hex32(n: number): string {
+  return HEX_BYTES[n >>> 24] + HEX_BYTES[(n >>> 16) & 255] + HEX_BYTES[(n >>> 8) & 255] + HEX_BYTES[n & 255];
+}
+
 const TRANSPORT_NAMES: string[] = [];
 for (let p = 0; p < 256; p++) TRANSPORT_NAMES.push(`ip-${p}`);
 TRANSPORT_NAMES[IPPROTO_TCP] = 'tcp';
@@ -488,9 +495,7 @@ export class Aggregator {
   }
 
   private flowId(f: number): string {
-    return (
-      this.flows.idHi[f].toString(16).padStart(8, '0') + this.flows.idLo[f].toString(16).padStart(8, '0')
-    );
+    return hex32(this.flows.idHi[f]) + hex32(this.flows.idLo[f]);
   }
 
   /** The flow as of now, with counts since it started. */
