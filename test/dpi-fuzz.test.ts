@@ -164,6 +164,19 @@ describe('DPI dissectors', () => {
     assert.equal(engine.appName(8), 'Gnutella');
     assert.equal(engine.confidenceName(8), 'port');
     assert.equal(engine.peerToPeer(8), false);
+
+    // Port guesses with the names nDPI gives them: implicit TLS on the mail ports, SIP on 5061
+    // (while TLS on 5061 is still found from its ClientHello), HTTP on 81 and 8181.
+    const guesses: [number, string][] = [[993, 'IMAPS'], [995, 'POPS'], [465, 'SMTPS'], [443, 'TLS'], [5061, 'SIP'], [81, 'HTTP'], [8181, 'HTTP']];
+    for (const [port, app] of guesses) {
+      engine.reset(9);
+      engine.label(9, 6, 50000, port);
+      assert.deepEqual([engine.appName(9), engine.confidenceName(9)], [app, 'port'], `port ${port}`);
+    }
+    feed(10, 6, tlsRecord(hello), 5061);
+    assert.deepEqual([engine.appName(10), engine.confidenceName(10)], ['TLS', 'dpi']);
+    feed(11, 6, tlsRecord(hello), 993);
+    assert.deepEqual([engine.appName(11), engine.confidenceName(11)], ['IMAPS', 'dpi']);
   });
 
   it('survive random and mutated payloads without throwing or looping', () => {

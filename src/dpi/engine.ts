@@ -81,6 +81,8 @@ export class DpiEngine {
   private readonly peerToPeerApp: Uint8Array;
   /** transport*65536 + port -> indices of dissectors with that well-known port. */
   private readonly byPort = new Map<number, number[]>();
+  /** transport*65536 + port -> the port guess's app index where the first dissector names it apart. */
+  private readonly portAppOverride = new Map<number, number>();
   private readonly ctx = new Context(this);
 
   constructor(dissectors: readonly Dissector[] = DISSECTORS, initialCapacity = 4096) {
@@ -100,6 +102,8 @@ export class DpiEngine {
           let list = this.byPort.get(key);
           if (!list) this.byPort.set(key, (list = []));
           list.push(i);
+          const named = d.portApps?.[p];
+          if (list.length === 1 && named !== undefined) this.portAppOverride.set(key, this.intern(named));
         }
       }
     });
@@ -277,11 +281,12 @@ export class DpiEngine {
   /** App of a well-known port, 0 if none. */
   private portApp(transport: number, port: number, _f: number): number {
     if (transport === 0) return 0;
-    const list = this.byPort.get(transport * 65536 + port);
+    const key = transport * 65536 + port;
+    const list = this.byPort.get(key);
     if (list === undefined) return 0;
     // The port wins even over a payload its dissector rejected (a capture starting mid-stream, an
     // encrypted or unusual first payload): nDPI does the same, and 'port' says how little it means.
-    return this.dissectorApp[list[0]];
+    return this.portAppOverride.get(key) ?? this.dissectorApp[list[0]];
   }
 
   /**

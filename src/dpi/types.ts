@@ -64,6 +64,8 @@ export interface Dissector {
   readonly ports: readonly number[];
   /** Ports on which `ports` applies to UDP only / TCP only, when they differ. Default: both. */
   readonly udpPorts?: readonly number[];
+  /** The fallback label on some of `ports` when it is not `app` (TLS on 993 is IMAPS, as nDPI names it). */
+  readonly portApps?: Readonly<Record<number, string>>;
   /**
    * A peer-to-peer protocol: its peers try many other peers, most of which are gone, so its flows
    * are not scan probes (the scan detectors skip flows DPI gave to such a protocol).

@@ -71,6 +71,6 @@ export function stripPort(host: string): string {
 export const http: Dissector = {
   app: 'HTTP',
   transports: TRANSPORT_TCP,
-  ports: [80, 8080, 8000, 8008, 8088, 3128],
+  ports: [80, 81, 8080, 8000, 8008, 8088, 8181, 3128],
   inspect,
 };

@@ -106,6 +106,9 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
 export const tls: Dissector = {
   app: 'TLS',
   transports: TRANSPORT_TCP,
-  ports: [443, 8443, 993, 995, 465, 990, 853, 5223, 5061, 636],
+  // Not 5061 (SIP over TLS): as a port guess nDPI calls it SIP, and the SIP dissector lists it;
+  // TLS on it is still found from its ClientHello.
+  ports: [443, 8443, 993, 995, 465, 990, 853, 5223, 636],
+  portApps: IMPLICIT_TLS_APPS,
   inspect,
 };
