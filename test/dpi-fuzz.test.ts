@@ -179,6 +179,38 @@ describe('DPI dissectors', () => {
     assert.deepEqual([engine.appName(11), engine.confidenceName(11)], ['IMAPS', 'dpi']);
   });
 
+  it('find the HTTP Host past the first segment, and SSH and mDNS names as nDPI reports them', () => {
+    const engine = new DpiEngine();
+    // Segments of one flow in order: [fromClient, payload].
+    const flow = (f: number, port: number, segments: [boolean, string | Buffer][]) => {
+      engine.reset(f);
+      for (const [fromClient, payload] of segments) {
+        const b = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+        engine.packet(f, 6, b, 0, b.length, fromClient, 50000, port, -1);
+      }
+      engine.label(f, 6, 50000, port);
+      return [engine.appName(f), engine.serverName(f)];
+    };
+    const url = `/track?${'x'.repeat(1500)}`;
+    // The capture starts in the middle of a response; the next request names the host.
+    assert.deepEqual(flow(1, 80, [[false, 'tail of an earlier body'], [false, '...more body'], [true, 'GET / HTTP/1.1\r\nHost: a.example\r\n\r\n']]), ['HTTP', 'a.example']);
+    // A request line longer than its segment, cut twice.
+    assert.deepEqual(flow(2, 80, [[true, `GET ${url.slice(0, 700)}`], [true, url.slice(700, 710)], [true, `${url.slice(710)} HTTP/1.1\r\nUser-Agent: x\r\nHost: b.example:8080\r\n\r\n`]]), ['HTTP', 'b.example']);
+    // Headers going on into the next segment.
+    assert.deepEqual(flow(3, 8080, [[true, 'POST /upload HTTP/1.1\r\nUser-Agent: y\r\n'], [true, 'Host: c.example\r\nContent-Length: 0\r\n\r\n']]), ['HTTP', 'c.example']);
+    // Not HTTP: a cut request line that ends as RTSP.
+    assert.notEqual(flow(4, 9999, [[true, `OPTIONS ${url.slice(0, 700)}`], [true, `${url.slice(700)} RTSP/1.0\r\nCSeq: 1\r\n\r\n`]])[0], 'HTTP');
+    // SSH: the server's banner, whichever side speaks first.
+    assert.deepEqual(flow(5, 22, [[true, 'SSH-2.0-OpenSSH_9.6\r\n'], [false, 'SSH-2.0-OpenSSH_8.2p1 Ubuntu\r\n']]), ['SSH', 'SSH-2.0-OpenSSH_8.2p1 Ubuntu']);
+
+    // mDNS: an announcement (answers, no question) is named by its first answer; UTF-8 names stay UTF-8.
+    const name = (labels: string[]) => Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.of(Buffer.byteLength(l)), Buffer.from(l)])), Buffer.of(0)]);
+    const announce = Buffer.concat([Buffer.from('000084000000000100000000', 'hex'), name(['Luca’s iMac', '_odisk', '_tcp', 'local']), Buffer.from('000c0001000011940002c00c', 'hex')]);
+    engine.reset(6);
+    engine.packet(6, 17, announce, 0, announce.length, true, 5353, 5353, -1);
+    assert.deepEqual([engine.appName(6), engine.serverName(6)], ['MDNS', 'luca’s imac._odisk._tcp.local']);
+  });
+
   it('survive random and mutated payloads without throwing or looping', () => {
     const seeds = [
       tlsRecord(clientHello('fuzz.example.org')),

@@ -1,5 +1,6 @@
 // The DNS message header and first question (RFC 1035), shared by DNS, mDNS and LLMNR, which use
 // the same format. Names are read with compression pointers followed a bounded number of times.
+import { isUtf8 } from 'node:buffer';
 
 export interface DnsMessage {
   id: number;
@@ -14,6 +15,19 @@ export interface DnsMessage {
   qname: string;
   qtype: number;
   qclass: number;
+  /** A message without a question (an mDNS announcement): its first answer's name, else ''. */
+  aname: string;
+}
+
+/**
+ * One label's text. mDNS names are UTF-8 (RFC 6762 §16; "Luca’s iMac"), classic DNS names are
+ * bytes: a label that is valid UTF-8 is read as such, any other byte by byte (latin1).
+ */
+function label(buf: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    if (buf[i] > 0x7f) return isUtf8(buf.subarray(start, end)) ? buf.toString('utf8', start, end) : buf.toString('latin1', start, end);
+  }
+  return buf.toString('latin1', start, end);
 }
 
 /** Reads a (possibly compressed) name at buf[p] within [base, end); returns [name, next offset] or null. */
@@ -34,7 +48,7 @@ export function readName(buf: Buffer, base: number, p: number, end: number): [st
     if ((l & 0xc0) !== 0 || p + 1 + l > end) return null;
     if (name.length + l > 255) return null;
     if (name.length > 0) name += '.';
-    name += buf.toString('latin1', p + 1, p + 1 + l);
+    name += label(buf, p + 1, p + 1 + l);
     p += 1 + l;
   }
   return null;
@@ -58,7 +72,7 @@ export function parseDns(buf: Buffer, off: number, len: number): DnsMessage | nu
   if (qdcount === 0 && !response && opcode !== 5 && opcode !== 1) return null;
   const msg: DnsMessage = {
     id: (buf[off] << 8) | buf[off + 1], response, opcode, rcode: flags & 0xf,
-    qdcount, ancount, nscount, arcount, qname: '', qtype: 0, qclass: 0,
+    qdcount, ancount, nscount, arcount, qname: '', qtype: 0, qclass: 0, aname: '',
   };
   if (qdcount > 0) {
     const n = readName(buf, off, off + 12, end);
@@ -67,6 +81,10 @@ export function parseDns(buf: Buffer, off: number, len: number): DnsMessage | nu
     msg.qtype = (buf[n[1]] << 8) | buf[n[1] + 1];
     msg.qclass = (buf[n[1] + 2] << 8) | buf[n[1] + 3];
   } else if (ancount + nscount + arcount === 0) return null;
+  else if (ancount > 0) {
+    const n = readName(buf, off, off + 12, end);
+    if (n !== null) msg.aname = n[0];
+  }
   return msg;
 }
 

@@ -237,8 +237,11 @@ export class DpiEngine {
       else this.finish(f);
       return true;
     }
-    if (v === NO) this.excluded[w] |= bit;
-    else if (v === LIKELY && this.likely[f] === 0) this.likely[f] = i + 1;
+    if (v === NO) {
+      this.excluded[w] |= bit;
+      // A later packet that rules the protocol out takes back what an earlier one suggested.
+      if (this.likely[f] === i + 1) this.likely[f] = 0;
+    } else if (v === LIKELY && this.likely[f] === 0) this.likely[f] = i + 1;
     else if (v !== MORE && v !== LIKELY) this.excluded[w] |= bit;
     return false;
   }

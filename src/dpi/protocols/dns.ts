@@ -7,8 +7,10 @@ import { FOLLOW, MATCH, MORE, NO, TRANSPORT_BOTH, TRANSPORT_TCP, type Dissector,
 export function recordDns(ctx: DpiContext, msg: DnsMessage): void {
   const e = ctx.extra();
   // Names are case-insensitive: kept lower case, so that filters and group-bys find them as one.
-  // The response's question wins over the query's (they differ only when one is damaged).
-  if ((e.serverName === '' || msg.response) && msg.qname !== '') e.serverName = msg.qname.toLowerCase();
+  // The response's question wins over the query's (they differ only when one is damaged). An mDNS
+  // announcement has no question: the name it announces (its first answer's) is the name.
+  const name = msg.qname !== '' ? msg.qname : msg.aname;
+  if ((e.serverName === '' || msg.response) && name !== '') e.serverName = name.toLowerCase();
   const info = e.info ?? {};
   if (msg.qdcount > 0 && info.qtype === undefined) info.qtype = dnsTypeName(msg.qtype);
   if (msg.response && info.rcode === undefined) info.rcode = dnsRcodeName(msg.rcode);

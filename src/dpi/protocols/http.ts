@@ -29,15 +29,51 @@ function requestLineEnd(buf: Buffer, off: number, end: number): number {
   return startsWith(buf, e - 8, 8, 'HTTP/1.') || startsWith(buf, e - 8, 8, 'HTTP/0.') ? e : -1;
 }
 
+/** FlowExtra.scratch while the request line is cut by the end of its segment. */
+const REQUEST_LINE_CUT = 'http-request-line-cut';
+
+/** Whether buf[from, end) holds the blank line that ends a header block. */
+function headersEnd(buf: Buffer, from: number, end: number): boolean {
+  for (let i = Math.max(from, 1); i < end; i++) {
+    if (buf[i] !== 0x0a) continue;
+    if (buf[i - 1] === 0x0a || (buf[i - 1] === 0x0d && i >= 2 && buf[i - 2] === 0x0a)) return true;
+  }
+  return false;
+}
+
 function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdict {
   const end = off + len;
   const m = methodLength(buf, off, len);
+  if (m === 0 && ctx.hasExtra() && ctx.extra().info?.method !== undefined) {
+    const e = ctx.extra();
+    // A request longer than its first segment: the Host may be in the next ones.
+    if (!ctx.fromClient) return MATCH; // the answer came: the request had no Host
+    let from = off;
+    if (e.scratch === REQUEST_LINE_CUT) {
+      // The request line went on into this segment: it must end as HTTP/1.x does (not RTSP, SIP).
+      const lineEnd = requestLineEnd(buf, off, end);
+      if (lineEnd === -2) return MORE;
+      e.scratch = null;
+      if (lineEnd < 0) return NO;
+      from = buf[lineEnd] === 0x0d ? lineEnd + 2 : lineEnd + 1;
+    }
+    const host = headerValue(buf, from, end, 'host:');
+    if (host !== '') {
+      e.serverName = stripPort(host).toLowerCase();
+      return MATCH;
+    }
+    return headersEnd(buf, from, end) ? MATCH : FOLLOW;
+  }
   if (m > 0) {
     const lineEnd = requestLineEnd(buf, off, end);
-    if (lineEnd < 0) {
-      // A request line cut by the segment end is likely HTTP; another version (RTSP, SIP) is not.
-      return lineEnd === -2 ? LIKELY : NO;
+    if (lineEnd === -2) {
+      // A request line cut by the segment end (a long URL) is likely HTTP; the next segment says
+      // whether its version is (another, RTSP or SIP, is not) and may hold the Host.
+      ctx.extra().info = { method: ascii(buf, off, off + m) };
+      ctx.extra().scratch = REQUEST_LINE_CUT;
+      return LIKELY;
     }
+    if (lineEnd < 0) return NO;
     const e = ctx.extra();
     // Headers start after the request line's line feed.
     const headers = buf[lineEnd] === 0x0d ? lineEnd + 2 : lineEnd + 1;
@@ -49,13 +85,18 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     if (ua !== '') info.userAgent = ua;
     e.info = info;
     if (m === 7 && startsWith(buf, off, len, 'CONNECT')) e.app = 'HTTP_Connect';
-    return MATCH;
+    // No Host yet and the headers go on in the next segment (a large request): follow them.
+    return host === '' && !headersEnd(buf, headers, end) ? FOLLOW : MATCH;
   }
   if (startsWith(buf, off, len, 'HTTP/1.') && len >= 12 && buf[off + 8] === 0x20) {
     if (ctx.fromClient && ctx.dirPackets > 1) return NO;
     // A response first (the capture missed the request): HTTP, and the next request may name the host.
     return FOLLOW;
   }
+  // The server's payload before any request is the tail of a response whose start the capture
+  // missed: it says nothing, and the client's next request may still name the host. The client's
+  // own first packets must be a request.
+  if (!ctx.fromClient) return MORE;
   return ctx.dirPackets >= 2 ? NO : MORE;
 }
 

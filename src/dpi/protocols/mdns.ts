@@ -1,4 +1,5 @@
-// Multicast DNS (RFC 6762): DNS messages on UDP port 5353; the first question's name is the name.
+// Multicast DNS (RFC 6762): DNS messages on UDP port 5353; the first question's name is the name,
+// or for an announcement (answers, no question) the first answer's.
 import { parseDns } from '../dns-message.js';
 import { recordDns } from './dns.js';
 import { MATCH, NO, TRANSPORT_UDP, type Dissector, type DpiContext, type Verdict } from '../types.js';

@@ -1,5 +1,6 @@
 // SSH (RFC 4253 §4.2): each side opens with a banner line "SSH-protoversion-softwareversion".
-// Both banners go to the details; the flow is SSH from the first one.
+// Both banners go to the details; the flow is SSH from the first one. SSH carries no host name, so
+// the server's banner (how the server names itself) is the flow's server name, as nDPI reports it.
 import { ascii, startsWith } from '../bytes.js';
 import { FOLLOW, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
@@ -17,7 +18,9 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   }
   const e = ctx.extra();
   const info = e.info ?? {};
-  info[ctx.fromClient ? 'clientBanner' : 'serverBanner'] = banner(buf, off, off + len);
+  const line = banner(buf, off, off + len);
+  info[ctx.fromClient ? 'clientBanner' : 'serverBanner'] = line;
+  if (!ctx.fromClient) e.serverName = line;
   e.info = info;
   // Wait for the other side's banner unless both are in.
   return info.clientBanner !== undefined && info.serverBanner !== undefined ? MATCH : FOLLOW;
