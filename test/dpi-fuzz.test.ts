@@ -45,10 +45,15 @@ function dnsQuery(name: string): Buffer {
 }
 
 /** A client Initial (QUIC v1) carrying the ClientHello in one CRYPTO frame, protected per RFC 9001. */
-function quicInitial(hello: Buffer): Buffer {
+/** A QUIC v1 Initial carrying the ClientHello; `split`: in two CRYPTO frames, the second first, with padding between. */
+function quicInitial(hello: Buffer, split = false): Buffer {
   const dcid = Buffer.from('8394c8f03e515708', 'hex');
   const keys = initialKeys(dcid, Buffer.from('38762cf7f55934b34d179ae6a4c80cadccbb7f0a', 'hex'), false);
-  const frames = Buffer.concat([Buffer.from([0x06, 0x00, 0x40 | (hello.length >> 8), hello.length & 0xff]), hello, Buffer.alloc(1000 - hello.length)]);
+  const crypto = (offset: number, data: Buffer) => Buffer.concat([Buffer.from([0x06, 0x40 | (offset >> 8), offset & 0xff, 0x40 | (data.length >> 8), data.length & 0xff]), data]);
+  const half = hello.length >> 1;
+  const frames = split
+    ? Buffer.concat([crypto(half, hello.subarray(half)), Buffer.alloc(400), crypto(0, hello.subarray(0, half)), Buffer.alloc(300)])
+    : Buffer.concat([crypto(0, hello), Buffer.alloc(1000 - hello.length)]);
   const pnLen = 4;
   const length = pnLen + frames.length + 16;
   const header = Buffer.from([0xc0 | (pnLen - 1), 0, 0, 0, 1, dcid.length, ...dcid, 0, 0, 0x40 | (length >> 8), length & 0xff, 0, 0, 0, 2]);
@@ -191,6 +196,13 @@ describe('DPI dissectors', () => {
       engine.label(f, 6, 50000, port);
       return [engine.appName(f), engine.serverName(f)];
     };
+    // A QUIC Initial whose ClientHello comes in two CRYPTO frames, out of order, with 400 bytes of
+    // padding between them (Chrome does this).
+    const split = quicInitial(clientHello('split.quic.example'), true);
+    engine.reset(7);
+    engine.packet(7, 17, split, 0, split.length, true, 50000, 443, -1);
+    assert.deepEqual([engine.appName(7), engine.serverName(7)], ['QUIC', 'split.quic.example']);
+
     const url = `/track?${'x'.repeat(1500)}`;
     // The capture starts in the middle of a response; the next request names the host.
     assert.deepEqual(flow(1, 80, [[false, 'tail of an earlier body'], [false, '...more body'], [true, 'GET / HTTP/1.1\r\nHost: a.example\r\n\r\n']]), ['HTTP', 'a.example']);

@@ -129,7 +129,10 @@ function gatherCrypto(st: QuicState, pt: Buffer): void {
   for (let frames = 0; p < end && frames < 256; frames++) {
     const t = pt[p];
     if (t === 0x00 || t === 0x01) {
+      // PADDING and PING: one byte each. A run of padding counts as one frame: some clients pad
+      // between CRYPTO frames, and hundreds of padding bytes must not use up the frame bound.
       p++;
+      while (p < end && pt[p] === 0x00) p++;
       continue;
     }
     if (t === 0x02 || t === 0x03) {
