@@ -212,6 +212,13 @@ describe('DPI dissectors', () => {
     assert.deepEqual(flow(3, 8080, [[true, 'POST /upload HTTP/1.1\r\nUser-Agent: y\r\n'], [true, 'Host: c.example\r\nContent-Length: 0\r\n\r\n']]), ['HTTP', 'c.example']);
     // Not HTTP: a cut request line that ends as RTSP.
     assert.notEqual(flow(4, 9999, [[true, `OPTIONS ${url.slice(0, 700)}`], [true, `${url.slice(700)} RTSP/1.0\r\nCSeq: 1\r\n\r\n`]])[0], 'HTTP');
+    // STARTTLS: SMTPS from the command on, named and fingerprinted from the ClientHello after it;
+    // without SNI the name the server greeted with stays.
+    const smtp = (f: number, hello: Buffer) =>
+      flow(f, 25, [[false, '220 mx.example.org ESMTP\r\n'], [true, 'EHLO me\r\n'], [false, '250 STARTTLS\r\n'], [true, 'STARTTLS\r\n'], [false, '220 go ahead\r\n'], [true, tlsRecord(hello)]]);
+    assert.deepEqual(smtp(8, clientHello('smtp.example.net')), ['SMTPS', 'smtp.example.net']);
+    assert.match(engine.appInfo(8), /"ja4":"t13d/);
+    assert.deepEqual(smtp(9, clientHello('')), ['SMTPS', 'mx.example.org']);
     // SSH: the server's banner, whichever side speaks first.
     assert.deepEqual(flow(5, 22, [[true, 'SSH-2.0-OpenSSH_9.6\r\n'], [false, 'SSH-2.0-OpenSSH_8.2p1 Ubuntu\r\n']]), ['SSH', 'SSH-2.0-OpenSSH_8.2p1 Ubuntu']);
 

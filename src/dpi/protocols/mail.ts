@@ -1,7 +1,8 @@
 // Shared by the text mail protocols (SMTP, IMAP, POP3): a STARTTLS upgrade makes the flow the
-// "S" variant, as nDPI names it (SMTPS, IMAPS, POPS); the dissector follows the flow for it.
+// "S" variant, as nDPI names it (SMTPS, IMAPS, POPS); the dissector follows the flow for it, and
+// for the ClientHello after it, whose server name and JA4 it records as TLS's own dissector does.
 import { startsWithUpper } from '../bytes.js';
-import { isTlsRecord } from './tls.js';
+import { describeHello, isTlsRecord } from './tls.js';
 import { FOLLOW, MATCH, type DpiContext, type Verdict } from '../types.js';
 
 /** Looks for the STARTTLS command (any tag before it) or the TLS handshake that follows it. */
@@ -16,15 +17,26 @@ export function sawStartTls(ctx: DpiContext, buf: Buffer, off: number, len: numb
 }
 
 /**
- * For a flow the dissector already identified (marked by `tag` in its details): MATCH, renamed to
- * `tlsApp`, once the STARTTLS command or the TLS handshake shows up; FOLLOW until then; null when
- * the flow is not yet identified.
+ * For a flow the dissector already identified (marked by `tag` in its details: 1, then 2 once the
+ * STARTTLS command was seen): renamed to `tlsApp` at the command, MATCH at the client's
+ * ClientHello (named from it when it fits its segment); FOLLOW until then; null when the flow is
+ * not yet identified.
  */
 export function followMail(ctx: DpiContext, buf: Buffer, off: number, len: number, tag: string, command: string, tlsApp: string): Verdict | null {
   if (!ctx.hasExtra()) return null;
   const e = ctx.extra();
-  if (e.info?.[tag] !== 1) return null;
-  if (!sawStartTls(ctx, buf, off, len, command)) return FOLLOW;
-  e.app = tlsApp;
-  return MATCH;
+  const state = e.info?.[tag];
+  if (state !== 1 && state !== 2) return null;
+  if (ctx.fromClient && isTlsRecord(buf, off, len) && buf[off] === 0x16) {
+    e.app = tlsApp;
+    // A ClientHello (handshake type 1) whole in this record and segment.
+    const hsLen = len >= 9 ? (buf[off + 6] << 16) | (buf[off + 7] << 8) | buf[off + 8] : -1;
+    if (buf[off + 5] === 1 && hsLen >= 0 && 9 + hsLen <= len) describeHello(ctx, buf, off + 5, hsLen + 4, 't');
+    return MATCH;
+  }
+  if (state === 1 && sawStartTls(ctx, buf, off, len, command)) {
+    e.app = tlsApp;
+    e.info = { ...e.info, [tag]: 2 };
+  }
+  return FOLLOW;
 }

@@ -48,7 +48,8 @@ export function describeHello(ctx: DpiContext, buf: Buffer, off: number, len: nu
   const hello = parseClientHello(buf, off, len, kind);
   if (hello === null) return false;
   const e = ctx.extra();
-  e.serverName = hello.serverName.toLowerCase();
+  // No SNI after STARTTLS keeps the name the mail server greeted with.
+  if (hello.serverName !== '' || e.serverName === '') e.serverName = hello.serverName.toLowerCase();
   const info: Record<string, string | number> = { ja4: hello.ja4 };
   const v = TLS_VERSION_NAMES[hello.version];
   if (v !== undefined) info.version = v;
