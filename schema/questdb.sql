@@ -1,22 +1,28 @@
--- flowlens QuestDB schema (QuestDB 8.1 or later: TTL and SAMPLE BY ... FROM/TO need 8.1).
+-- flowlens QuestDB schema (QuestDB 8.1 or later: the reads use SAMPLE BY ... FROM/TO, new in 8.1.0;
+-- retention (TTL) needs 8.2.2 or later, see below).
 -- Applied by src/store/questdb.ts at init over the PostgreSQL wire protocol, one statement at a
 -- time (statements end with ';' at the end of a line); every statement is idempotent, so it runs on
 -- every start. Retention (TTL) is not here: it comes from the retentionDays option and is applied
--- with ALTER TABLE ... SET TTL after these statements.
+-- with ALTER TABLE ... SET TTL after these statements (TTL came with questdb/questdb#5234, after
+-- 8.2.1; only run when retentionDays > 0).
 --
 -- Conventions:
 --  * Every table has one designated timestamp `ts` (microseconds, UTC), is partitioned by day (so
 --    time-range predicates prune partitions and TTL drops whole days) and is a WAL table (needed for
 --    deduplication and concurrent writers).
 --  * DEDUP UPSERT KEYS make writes idempotent: the outage spool replays whole batches, and a batch
---    that was partly applied before the failure must not leave duplicates. Key columns are SYMBOL or
---    VARCHAR (QuestDB cannot use the legacy STRING type as a dedup key).
+--    that was partly applied before the failure must not leave duplicates; a row whose keys match
+--    replaces the earlier one, also within one batch, in write order (docs/concept/deduplication.md).
+--    The keys are the designated timestamp (required) and SYMBOL or VARCHAR columns.
 --  * SYMBOL for low-cardinality repeated strings (node, iface, transport, tcp_state, app, kind, ...):
 --    dictionary-encoded, fast to filter and group by. VARCHAR for IP addresses, ids and names:
 --    flowlens sees IPv6 as well as IPv4 (QuestDB's IPV4 type cannot hold both) and the set of remote
 --    addresses is unbounded, which QuestDB's docs advise against storing as SYMBOL.
---  * Empty strings are not written over ILP (the column stays NULL); readers map NULL back to ''.
---  * Counters are LONG (ILP integers, 64-bit); ports, protocol numbers and TCP flag masks are INT.
+--  * Empty symbols and empty optional texts (server name, DPI details, anomaly texts) are not written
+--    over ILP, so the column stays NULL; readers map NULL back to '' and take a flow's latest
+--    non-empty app/server name with last_not_null().
+--  * Counters are LONG (ILP integers, 64-bit); ports, protocol numbers and TCP flag masks are INT,
+--    which QuestDB casts ILP integers into (docs/ingestion/ilp/columnset-types.md).
 
 CREATE TABLE IF NOT EXISTS flows (
   ts               TIMESTAMP,
@@ -95,7 +101,7 @@ DEDUP UPSERT KEYS(ts, anomaly_id);
 
 -- Re-assert deduplication on every start: a table created by an older flowlens, or by hand, without
 -- it would otherwise take duplicates from a spool replay. Enabling it again is not an error and
--- keeps the same keys.
+-- keeps the same keys (docs/reference/sql/alter-table-enable-deduplication.md).
 ALTER TABLE flows DEDUP ENABLE UPSERT KEYS(ts, flow_id);
 ALTER TABLE hosts DEDUP ENABLE UPSERT KEYS(ts, node, ip);
 ALTER TABLE traffic DEDUP ENABLE UPSERT KEYS(ts, node);
@@ -104,8 +110,14 @@ ALTER TABLE anomalies DEDUP ENABLE UPSERT KEYS(ts, anomaly_id);
 -- Migrations. Columns added after a release go here, never into the CREATE TABLE statements alone
 -- (those do nothing on an existing table), as
 --   ALTER TABLE <table> ADD COLUMN IF NOT EXISTS <column> <type>;
--- and also into the CREATE TABLE above, so that new and migrated databases end up alike. Only
--- additive changes: old rows read the new column as NULL.
+-- (one line each) and also into the CREATE TABLE above, so that new and migrated databases end up
+-- alike. Only additive changes: old rows read the new column as NULL.
+-- src/store/questdb.ts does not send these lines as they are: it looks the column up in
+-- table_columns('<table>') and sends a plain ALTER TABLE <table> ADD COLUMN <column> <type> only when
+-- it is missing. IF NOT EXISTS is not in QuestDB 8.1 (it came with questdb/questdb#5080), and on a
+-- WAL table re-running it for a column that exists fails with "statements containing multiple
+-- transactions ... are currently not supported for WAL tables" (questdb/questdb#5369), which would
+-- be every start, as the tables above already have these columns.
 
 -- DPI (issue 7): how app was found, the first frame sizes ('+74 -74 +66'), protocol details (JSON).
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence SYMBOL;

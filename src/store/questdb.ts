@@ -7,10 +7,20 @@
 // so after a failed send the rows would be gone; holding the serialised bytes ourselves lets
 // SpoolingWriter (./spool.ts) put exactly what failed into the outage spool and replay it later.
 //
-// Reads: bound parameters ($1, $2, ...) only. The few things SQL cannot take as parameters (ORDER BY
-// columns, the SAMPLE BY stride) come from closed lists or validated integers, never from input text.
-// Times are bound as ISO-8601 strings with microseconds, the text form QuestDB parses for TIMESTAMP
-// parameters, and read back as cast(... AS LONG) so that no precision is lost to JS Dates.
+// Reads: bound parameters ($1, $2, ...) for every value that comes from a caller. `pg` sends them as
+// text with no declared type (Parse carries no OIDs), and QuestDB types each one from where it is
+// used; this is the pattern QuestDB's own node `pg` compatibility suite runs (questdb/questdb
+// compat/src/test/resources/test_cases.yaml: `WHERE timestamp = $1` with '2024-10-01T10:00:00.000000Z').
+// Times are therefore bound as ISO-8601 strings with microseconds and a Z, never as numbers: a number
+// bound for a TIMESTAMP fails with "could not parse [value=..., as=TIMESTAMP]" (questdb/questdb.io#608).
+// What is not a caller's value is inlined, never bound: ORDER BY columns (closed lists), LIMIT counts
+// and the SAMPLE BY stride and FROM/TO bounds (validated integers), so that none of them depends on
+// how a server version infers an untyped parameter. The LIMIT and SAMPLE BY reference pages show
+// literals only (docs/reference/sql/limit.md, sample-by.md); parallel SAMPLE BY takes constant FROM/TO
+// only (questdb/questdb#4733), and a non-constant FROM failed on 8.1.0 until questdb/questdb#4850.
+// Times are read back as cast(... AS LONG) so that no precision is lost to JS Dates (`pg` would parse
+// a TIMESTAMP into a millisecond Date); LONGs arrive as strings and go through Number(), exact up to
+// 2^53.
 import { readFile } from 'node:fs/promises';
 import { createBuffer, createTransport, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client';
 import pg from 'pg';
@@ -48,6 +58,8 @@ import {
 
 export const SCHEMA_URL = new URL('../../schema/questdb.sql', import.meta.url);
 const TABLES = ['flows', 'hosts', 'traffic', 'anomalies'] as const;
+/** A migration statement of schema/questdb.sql, run by QuestDbStore.addColumnIfMissing. */
+const ADD_COLUMN_IF_NOT_EXISTS = /^ALTER TABLE (\w+) ADD COLUMN IF NOT EXISTS (\w+) ([^;]+)$/i;
 
 // ---------------------------------------------------------------------------------------------
 // Schema
@@ -80,6 +92,16 @@ function sym(buf: SenderBuffer, name: string, value: string): void {
 }
 
 /**
+ * Omits an optional text column whose value is empty, so that it is stored as NULL like an empty
+ * symbol: the readers take "the latest non-empty" app, server name, confidence and protocol details
+ * of a flow with last_not_null() (as the DuckDB back end does with FILTER (WHERE x <> '')), which
+ * skips NULLs but not empty strings. Readers map NULL back to ''.
+ */
+function optString(buf: SenderBuffer, name: string, value: string): void {
+  if (value !== '') buf.stringColumn(name, value);
+}
+
+/**
  * Appends a batch to an ILP buffer. Symbols go first (ILP requires it), the designated timestamp
  * last with at(µs). Returns the number of rows.
  */
@@ -92,6 +114,8 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
     sym(buf, 'tcp_state', f.tcpState);
     sym(buf, 'app', f.app);
     sym(buf, 'confidence', f.confidence);
+    // ILP integers (64-bit) into INT columns: QuestDB casts them on ingestion, and a value that does
+    // not fit rejects the line (docs/ingestion/ilp/columnset-types: integer -> int "cast").
     buf.stringColumn('flow_id', f.flowId)
       .timestampColumn('first_seen', f.firstSeen, 'us')
       .timestampColumn('last_seen', f.lastSeen, 'us')
@@ -106,11 +130,11 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
       .intColumn('server_bytes', f.serverBytes)
       .intColumn('client_tcp_flags', f.clientTcpFlags)
       .intColumn('server_tcp_flags', f.serverTcpFlags)
-      .booleanColumn('final', f.final)
-      .stringColumn('server_name', f.serverName)
-      .stringColumn('first_packets', f.firstPackets)
-      .stringColumn('app_info', f.appInfo)
-      .at(f.ts, 'us');
+      .booleanColumn('final', f.final);
+    optString(buf, 'server_name', f.serverName);
+    optString(buf, 'first_packets', f.firstPackets);
+    optString(buf, 'app_info', f.appInfo);
+    buf.at(f.ts, 'us');
   }
   for (const h of batch.hosts) {
     buf.table('hosts');
@@ -136,17 +160,17 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
     sym(buf, 'kind', a.kind);
     sym(buf, 'severity', a.severity);
     sym(buf, 'state', a.state);
-    buf.stringColumn('anomaly_id', a.anomalyId)
-      .stringColumn('source', a.source)
-      .stringColumn('target_ip', a.targetIp)
-      .intColumn('target_port', a.targetPort)
+    buf.stringColumn('anomaly_id', a.anomalyId);
+    optString(buf, 'source', a.source);
+    optString(buf, 'target_ip', a.targetIp);
+    buf.intColumn('target_port', a.targetPort)
       .timestampColumn('started_at', a.startedAt, 'us')
       .timestampColumn('last_seen', a.lastSeen, 'us')
       .intColumn('packets', a.packets)
-      .intColumn('bytes', a.bytes)
-      .stringColumn('evidence', a.evidence)
-      .stringColumn('summary', a.summary)
-      .at(a.ts, 'us');
+      .intColumn('bytes', a.bytes);
+    optString(buf, 'evidence', a.evidence);
+    optString(buf, 'summary', a.summary);
+    buf.at(a.ts, 'us');
   }
   return batch.flows.length + batch.hosts.length + batch.traffic.length + (batch.anomalies?.length ?? 0);
 }
@@ -335,14 +359,20 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
   if (f.port !== undefined) where.push(`(client_port = ${p.add(f.port)} OR server_port = ${p.add(f.port)})`);
   if (f.transport) where.push(`transport = ${p.add(f.transport)}`);
   if (f.node) where.push(`node = ${p.add(f.node)}`);
+  // last()/last_not_null() take the row with the latest designated timestamp (docs/reference/
+  // function/aggregation.md), i.e. the latest segment, like DuckDB's arg_max(x, ts). As in the DuckDB
+  // back end, the state and first frame sizes are the latest segment's even when empty (last), while
+  // app, server name, confidence and protocol details are the latest that were set (last_not_null;
+  // empty values are not written, see optString). The flag masks are cumulative ("seen so far"), so
+  // their max is their bitwise OR (QuestDB 8 has no bit_or aggregate).
   const grouped = `
     SELECT flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port,
            min(first_seen) first_seen, max(last_seen) last_seen,
            sum(client_packets) client_packets, sum(client_bytes) client_bytes,
            sum(server_packets) server_packets, sum(server_bytes) server_bytes,
            max(client_tcp_flags) client_tcp_flags, max(server_tcp_flags) server_tcp_flags,
-           last(tcp_state) tcp_state, last(app) app, last(server_name) server_name,
-           last(confidence) confidence, last(first_packets) first_packets, last(app_info) app_info
+           last(tcp_state) tcp_state, last_not_null(app) app, last_not_null(server_name) server_name,
+           last_not_null(confidence) confidence, last(first_packets) first_packets, last_not_null(app_info) app_info
     FROM flows
     ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
     GROUP BY flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port`;
@@ -356,8 +386,10 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
            client_bytes + server_bytes total_bytes
     FROM (${grouped})`;
   const post: string[] = [];
-  if (f.app) post.push(`app = ${p.add(f.app)}`);
-  if (f.serverName) post.push(`server_name = ${p.add(f.serverName)}`);
+  // An empty app or server name is stored as NULL (see sym/optString): '' asks for those flows, as
+  // it does of the DuckDB back end.
+  if (f.app !== undefined) post.push(f.app === '' ? 'app IS NULL' : `app = ${p.add(f.app)}`);
+  if (f.serverName !== undefined) post.push(f.serverName === '' ? 'server_name IS NULL' : `server_name = ${p.add(f.serverName)}`);
   if (f.minBytes !== undefined) post.push(`total_bytes >= ${p.add(f.minBytes)}`);
   return { source: post.length ? `SELECT * FROM (${outer}) WHERE ${post.join(' AND ')}` : outer };
 }
@@ -513,11 +545,41 @@ export class QuestDbStore implements FlowStore {
 
   private async applySchema(): Promise<void> {
     const statements = parseSchemaSql(await readFile(SCHEMA_URL, 'utf8'));
-    for (const s of statements) await this.db().query(s);
+    for (const s of statements) {
+      const add = ADD_COLUMN_IF_NOT_EXISTS.exec(s);
+      if (add) await this.addColumnIfMissing(add[1]!, add[2]!, add[3]!);
+      else await this.db().query(s);
+    }
     if (this.opts.retentionDays > 0) {
       // TTL is a whole number of partitions (days here); the number is a validated integer and the
-      // table names a fixed list, as DDL cannot take bind parameters.
+      // table names a fixed list, as DDL cannot take bind parameters. TTL needs QuestDB 8.2.2 or later
+      // (added by questdb/questdb#5234, after 8.2.1); older servers refuse the statement.
       for (const t of TABLES) await this.db().query(`ALTER TABLE ${t} SET TTL ${this.opts.retentionDays} DAYS`);
+    }
+  }
+
+  /**
+   * Runs a migration `ALTER TABLE t ADD COLUMN IF NOT EXISTS c type` of schema/questdb.sql as a plain
+   * ADD COLUMN, and only when table_columns() does not list the column. The statement itself cannot
+   * be sent: IF NOT EXISTS came with questdb/questdb#5080 (8.2.2; 8.1 rejects the syntax), and on a
+   * WAL table re-running it for a column that exists fails ("statements containing multiple
+   * transactions ... are currently not supported for WAL tables", questdb/questdb#5369, open), which
+   * is every start here, as the CREATE TABLE statements already have the columns.
+   * Table, column and type come from the schema file, never from input.
+   */
+  private async addColumnIfMissing(table: string, column: string, type: string): Promise<void> {
+    const has = async (): Promise<boolean> => {
+      // table_columns() has one row per column, its name in `column` (docs/reference/function/meta.md);
+      // column names are case-insensitive in QuestDB.
+      const { rows } = await this.db().query(`SELECT * FROM table_columns('${table}')`);
+      return (rows as Row[]).some((r) => str(r.column).toLowerCase() === column.toLowerCase());
+    };
+    if (await has()) return;
+    try {
+      await this.db().query(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+    } catch (err) {
+      // Another flowlens process starting at the same time may have added it in between.
+      if (!(await has())) throw err;
     }
   }
 
@@ -638,7 +700,8 @@ export class QuestDbStore implements FlowStore {
       const cmp = order === 'time' ? '>' : '<';
       where = `WHERE ${key} ${cmp} ${p.add(after.value)} OR (${key} = ${p.add(after.value)} AND flow_id > ${p.add(after.flowId)})`;
     }
-    const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${FLOW_ORDER_SQL[order]} LIMIT ${p.add(first + 1)}`;
+    // LIMIT takes a literal: `first` is a validated integer (checkLimit) or EXPORT_PAGE.
+    const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${FLOW_ORDER_SQL[order]} LIMIT ${first + 1}`;
     const flows = (await this.select(sql, p.values)).map(rowToFlow);
     const hasNext = flows.length > first;
     return { rows: hasNext ? flows.slice(0, first) : flows, hasNext };
@@ -651,7 +714,7 @@ export class QuestDbStore implements FlowStore {
     const orderSql = HOST_ORDER_SQL[order];
     if (!orderSql) throw new StoreQueryError(`unknown host order ${String(order)}`);
     const p = new Params();
-    const sql = `${hostSource(p, q, q.node)} ORDER BY ${orderSql} LIMIT ${p.add(q.limit)}`;
+    const sql = `${hostSource(p, q, q.node)} ORDER BY ${orderSql} LIMIT ${q.limit}`;
     return (await this.select(sql, p.values)).map(rowToHost);
   }
 
@@ -701,19 +764,26 @@ export class QuestDbStore implements FlowStore {
       WHERE ${where.join(' AND ')}`;
     const perFlow = `SELECT ${keys}, flow_id, sum(seg_bytes) flow_bytes, sum(seg_packets) flow_packets FROM (${segments}) GROUP BY ${keys}, flow_id`;
     const grouped = `SELECT ${keys}, sum(flow_bytes) bytes, sum(flow_packets) packets, count() flows FROM (${perFlow}) GROUP BY ${keys}`;
-    return this.select(`SELECT * FROM (${grouped}) ORDER BY bytes DESC, ${tieBreak} LIMIT ${p.add(q.limit)}`, p.values);
+    return this.select(`SELECT * FROM (${grouped}) ORDER BY bytes DESC, ${tieBreak} LIMIT ${q.limit}`, p.values);
   }
 
   /**
-   * One SAMPLE BY series over [from, to) of `table`'s rows in range that match `filters`. FROM/TO
-   * make SAMPLE BY start its buckets at `from` and FILL(0) emit empty buckets before the first and
-   * after the last row too; the stride is built from a validated integer and the aggregates are fixed text.
+   * One SAMPLE BY series over [from, to) of `table`'s rows in range that match `filters`, in buckets
+   * of `step` aligned to the epoch as the DuckDB back end aligns them: the first bucket starts at
+   * floor(from / step) · step, at or before `from`, and only rows at or after `from` count.
+   *
+   * FROM makes SAMPLE BY start its buckets at the FROM timestamp (QuestDB's SampleBy FROM-TO tests;
+   * questdb/questdb#5381 shows the same on 8.2.2), so FROM is that aligned start. FROM, TO and the
+   * stride are literals built from validated integers, not bind variables (see the header comment).
+   * No FILL: the empty buckets are laid out here, which also keeps the answer independent of FILL
+   * details of one QuestDB version or another.
    */
   private async series(table: string, columns: SeriesColumn[], q: TrafficQuery, filters: (p: Params) => string[]): Promise<Record<string, number>[]> {
     checkRange(q.from, q.to);
     const stride = sampleByStride(q.step);
-    if (q.to <= q.from) return [];
-    const buckets = Math.ceil((q.to - q.from) / q.step);
+    const first = Math.floor(q.from / q.step) * q.step;
+    if (q.to <= first) return [];
+    const buckets = Math.ceil((q.to - first) / q.step);
     if (buckets > 100_000) throw new StoreQueryError('too many buckets: use a larger step');
     const p = new Params();
     const where = [`ts >= ${p.add(isoMicros(q.from))}`, `ts < ${p.add(isoMicros(q.to))}`, ...filters(p)];
@@ -721,18 +791,21 @@ export class QuestDbStore implements FlowStore {
       SELECT ts, ${columns.map((c) => `${c.aggregate}(${c.column}) ${c.column}`).join(', ')}
       FROM ${table}
       WHERE ${where.join(' AND ')}
-      SAMPLE BY ${stride} FROM ${p.add(isoMicros(q.from))} TO ${p.add(isoMicros(q.to))} FILL(0) ALIGN TO CALENDAR`;
+      SAMPLE BY ${stride} FROM '${isoMicros(first)}' TO '${isoMicros(q.to)}' ALIGN TO CALENDAR`;
     const rows = await this.select(`SELECT cast(ts AS LONG) ts_us, ${columns.map((c) => c.column).join(', ')} FROM (${sampled})`, p.values);
-    // Lay the result on the exact grid the contract promises (from + k·step, every bucket present),
-    // so that the answer does not depend on FILL details of one QuestDB version or another.
+    // Lay the result on the grid the contract promises (first + k·step, every bucket present).
     const points: Record<string, number>[] = [];
     for (let i = 0; i < buckets; i++) {
-      const pt: Record<string, number> = { ts: q.from + i * q.step };
+      const pt: Record<string, number> = { ts: first + i * q.step };
       for (const c of columns) pt[c.field] = 0;
       points.push(pt);
     }
     for (const r of rows) {
-      const pt = points[Math.floor((num(r.ts_us) - q.from) / q.step)];
+      const offset = num(r.ts_us) - first;
+      // A bucket off the grid would mean QuestDB aligned SAMPLE BY differently from FROM; its sum
+      // would straddle two of ours, so fail rather than answer wrongly.
+      if (offset < 0 || offset % q.step !== 0) throw new Error(`QuestDB returned a SAMPLE BY bucket at ${isoMicros(num(r.ts_us))}, off the ${stride} grid from ${isoMicros(first)}`);
+      const pt = points[offset / q.step];
       if (!pt) continue;
       for (const c of columns) {
         const v = num(r[c.column]);
@@ -758,7 +831,7 @@ export class QuestDbStore implements FlowStore {
       FROM anomalies
       WHERE ${where.join(' AND ')}
       ORDER BY ts_us DESC, anomaly_id ASC
-      LIMIT ${p.add(q.limit)}`;
+      LIMIT ${q.limit}`;
     return (await this.select(sql, p.values)).map((r) => ({
       ts: num(r.ts_us),
       anomalyId: str(r.anomaly_id),
@@ -798,7 +871,7 @@ export class QuestDbStore implements FlowStore {
       const where: string = after
         ? `WHERE total_bytes < ${p.add(after.total)} OR (total_bytes = ${p.add(after.total)} AND ip > ${p.add(after.ip)})`
         : '';
-      const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${HOST_ORDER_SQL.bytes} LIMIT ${p.add(EXPORT_PAGE)}`;
+      const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${HOST_ORDER_SQL.bytes} LIMIT ${EXPORT_PAGE}`;
       const hosts = (await this.select(sql, p.values)).map(rowToHost);
       yield* hosts;
       const last = hosts[hosts.length - 1];
