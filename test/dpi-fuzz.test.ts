@@ -190,6 +190,7 @@ describe('DPI dissectors', () => {
     const flow = (f: number, port: number, segments: [boolean, string | Buffer][]) => {
       engine.reset(f);
       for (const [fromClient, payload] of segments) {
+        if (engine.decided[f] === 1) break; // as the aggregator does: a decided flow costs nothing more
         const b = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
         engine.packet(f, 6, b, 0, b.length, fromClient, 50000, port, -1);
       }
@@ -219,6 +220,10 @@ describe('DPI dissectors', () => {
     assert.deepEqual(smtp(8, clientHello('smtp.example.net')), ['SMTPS', 'smtp.example.net']);
     assert.match(engine.appInfo(8), /"ja4":"t13d/);
     assert.deepEqual(smtp(9, clientHello('')), ['SMTPS', 'mx.example.org']);
+    // POP3's STLS: the server's greeting, capabilities (in two segments) and "+OK" come before the
+    // ClientHello, more than the first budget of 4 payload packets per direction.
+    const pop3 = flow(12, 110, [[false, '+OK ready\r\n'], [true, 'CAPA\r\n'], [false, '+OK\r\nSTLS\r\n'], [false, 'USER\r\n.\r\n'], [true, 'STLS\r\n'], [false, '+OK begin TLS\r\n'], [true, tlsRecord(clientHello('pop.example.com'))]]);
+    assert.deepEqual(pop3, ['POPS', 'pop.example.com']);
     // SSH: the server's banner, whichever side speaks first.
     assert.deepEqual(flow(5, 22, [[true, 'SSH-2.0-OpenSSH_9.6\r\n'], [false, 'SSH-2.0-OpenSSH_8.2p1 Ubuntu\r\n']]), ['SSH', 'SSH-2.0-OpenSSH_8.2p1 Ubuntu']);
 

@@ -24,6 +24,14 @@ export const MAX_DIR_PACKETS = 4;
 export const MAX_FLOW_PACKETS = 8;
 /** While a dissector reassembles a message (a ClientHello over many segments), up to this many per direction. */
 export const MAX_REASSEMBLY_PACKETS = 16;
+/**
+ * Payload packets per direction, and in all, while a dissector that identified the flow follows it
+ * for more (a DNS response, the other SSH banner, the ClientHello after a mail STARTTLS): such a
+ * flow is known already, and a mail server's greeting, capabilities and "+OK begin TLS" alone used
+ * up the 4 of the first budget before the client's ClientHello.
+ */
+export const MAX_FOLLOW_DIR_PACKETS = 8;
+export const MAX_FOLLOW_FLOW_PACKETS = 16;
 /** Frame sizes kept per flow (signed by direction) for later classification of encrypted traffic. */
 export const FIRST_SIZES = 8;
 
@@ -189,7 +197,7 @@ export class DpiEngine {
       // It may rename the app on what it learns (TLS after STARTTLS); MATCH or NO end the following.
       const e = this.extras[f];
       if (e !== undefined && e.app !== '') this.app[f] = this.intern(e.app);
-      if (v === MATCH || v === NO || dp >= MAX_DIR_PACKETS || this.dirPackets[f * 2] + this.dirPackets[f * 2 + 1] >= MAX_FLOW_PACKETS) this.finish(f);
+      if (v === MATCH || v === NO || dp >= MAX_FOLLOW_DIR_PACKETS || this.dirPackets[f * 2] + this.dirPackets[f * 2 + 1] >= MAX_FOLLOW_FLOW_PACKETS) this.finish(f);
       return;
     }
 
