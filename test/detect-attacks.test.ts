@@ -132,6 +132,17 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
+/**
+ * Debian's hping3 aborts now and then in glibc's free() after sending everything (seen in two CI
+ * runs: "free(): double free detected in tcache 2"). What counts then is what it sent, which the
+ * capture holds and the assertions judge; an exit for any other reason still fails.
+ */
+function hpingAborted(name: string, status: number | null, stderr: string): boolean {
+  const aborted = status === null && /free\(\)|double free|corrupted/.test(stderr);
+  if (aborted) console.log(`# detect-attacks: ${name}: hping3 aborted in free(); judging the capture`);
+  return aborted;
+}
+
 describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }, () => {
   let net: AttackNet;
   let dir: string;
@@ -179,12 +190,9 @@ describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }
       await sleep(200);
       tcpdump.kill('SIGINT');
       await tcpdumpOut.done;
-      // hping3 exits 1 when no answer came back (spoofed sources get none). Debian's hping3 also
-      // aborts now and then in glibc's free() (seen once: "double free detected in tcache 2"): what
-      // counts then is what it sent, which the capture holds and the assertions below judge.
+      // hping3 exits 1 when no answer came back (spoofed sources get none).
       const hping = s.cmd(net)[0] === 'hping3';
-      const hpingAbort = hping && code === null && /free\(\)|double free|corrupted/.test(runOut.stderr());
-      if (hpingAbort) console.log(`# detect-attacks: ${s.name}: hping3 aborted in free(); judging the capture`);
+      const hpingAbort = hping && hpingAborted(s.name, code, runOut.stderr());
       assert.ok(code === 0 || (hping && code === 1) || hpingAbort, `${s.name} failed (${code}): ${runOut.stderr()}`);
 
       const imp = await runCli(['import', pcap, '--db', db, '--json', '--no-progress']);
@@ -237,7 +245,7 @@ describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }
     await sleep(1000);
     const launched = Date.now() * 1000;
     const r = net.exec(net.nsA, hping(['-S', '-p', '8000', '-c', '3000', '-i', 'u100', net.target]));
-    assert.ok(r.status === 0 || r.status === 1, r.stderr);
+    assert.ok(r.status === 0 || r.status === 1 || hpingAborted('live SYN flood', r.status, r.stderr), r.stderr);
     await sleep(1500);
     normal.stop();
     capture.kill('SIGINT');
