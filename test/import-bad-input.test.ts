@@ -309,6 +309,20 @@ describe('flowlens import: bad input', () => {
     });
   });
 
+  it('--duckdb-threads takes a positive integer: 0 is a usage error, 2 imports', async () => {
+    await withTempDir(async (dir) => {
+      const file = writeCapture(join(dir, 'x.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, conv(22).frames));
+      const bad = await runCli(['import', file, '--db', join(dir, 'bad.duckdb'), '--duckdb-threads', '0']);
+      assertNoCrash(bad);
+      assert.equal(bad.code, 2, `exit code; stderr: ${bad.stderr}`);
+      assert.match(bad.stderr, /--duckdb-threads/);
+      const db = join(dir, 'good.duckdb');
+      const good = await runCli(['import', file, '--db', db, '--duckdb-threads', '2', '--json']);
+      assert.equal(good.code, 0, good.stderr);
+      assert.equal((await exportFlows(db)).length, 1);
+    });
+  });
+
   it('import without any file is a usage error: exit 2', async () => {
     await withTempDir(async (dir) => {
       const r = await runCli(['import', '--db', join(dir, 'db.duckdb')]);

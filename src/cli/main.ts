@@ -18,6 +18,7 @@ function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
     questdbPg: o.questdbPg as string,
     retentionDays: o.retentionDays as number,
     spoolDir: o.spoolDir as string,
+    duckdbThreads: o.duckdbThreads as number | undefined,
   };
 }
 

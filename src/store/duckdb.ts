@@ -164,6 +164,8 @@ export class DuckDbStore implements FlowStore {
   readonly backend = 'duckdb';
   private readonly path: string;
   private readonly readOnly: boolean;
+  /** DuckDB's worker threads (its `threads` setting); undefined leaves DuckDB's default. */
+  private readonly threads: number | undefined;
   private instance?: DuckDBInstance;
   /** Rows appended since the last commit. */
   private unflushedRows = 0;
@@ -179,9 +181,10 @@ export class DuckDbStore implements FlowStore {
   /** Writes and flushes run one after another: the appenders are not safe to interleave. */
   private writeQueue: Promise<void> = Promise.resolve();
 
-  constructor(opts: { path: string; readOnly?: boolean }) {
+  constructor(opts: { path: string; readOnly?: boolean; threads?: number }) {
     this.path = opts.path;
     this.readOnly = opts.readOnly ?? false;
+    this.threads = opts.threads;
   }
 
   async init(): Promise<void> {
@@ -189,7 +192,9 @@ export class DuckDbStore implements FlowStore {
     const inMemory = this.path === ':memory:';
     try {
       if (!this.readOnly && !inMemory) mkdirSync(dirname(this.path), { recursive: true });
-      const instance = await DuckDBInstance.create(this.path, this.readOnly ? { access_mode: 'READ_ONLY' } : {});
+      const config: Record<string, string> = this.readOnly ? { access_mode: 'READ_ONLY' } : {};
+      if (this.threads !== undefined) config.threads = String(this.threads);
+      const instance = await DuckDBInstance.create(this.path, config);
       try {
         if (!this.readOnly) {
           const writer = await instance.connect();

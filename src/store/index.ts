@@ -15,6 +15,8 @@ export interface StoreOptions {
   spoolDir?: string;
   /** Open read-only (export, serve against a file another process writes). */
   readOnly?: boolean;
+  /** DuckDB's worker threads; undefined: DuckDB's default (one per core). */
+  duckdbThreads?: number;
 }
 
 export const DEFAULT_DB_PATH = './data/flowlens.duckdb';
@@ -31,7 +33,7 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
     });
   } else {
     const { DuckDbStore } = await import('./duckdb.js');
-    store = new DuckDbStore({ path: opts.db ?? DEFAULT_DB_PATH, readOnly: opts.readOnly ?? false });
+    store = new DuckDbStore({ path: opts.db ?? DEFAULT_DB_PATH, readOnly: opts.readOnly ?? false, threads: opts.duckdbThreads });
   }
   await store.init();
   return store;
