@@ -1,8 +1,8 @@
 // Column-at-a-time appends for the DuckDB back end. The import path writes hundreds of thousands
 // of rows; appending them value by value (DuckDBAppender.appendVarchar, appendUBigInt, ...) costs a
 // native call and, for timestamps and counters, a BigInt and a wrapper object per value, which
-// was the largest cost of an import. Here a table's rows are written straight into the memory of
-// a DuckDB data chunk (2048 rows) and handed to the appender one chunk at a time:
+// was the largest cost of an import. Here a table's rows are laid out column by column in DuckDB
+// data chunks (2048 rows) and handed to the appender one chunk at a time:
 //   - each column is laid out in a scratch buffer in DuckDB's vector format and copied into the
 //     vector with one native call: numbers through typed-array views (no BigInt per value),
 //     strings of up to 12 ASCII bytes inline in DuckDB's 16-byte string_t (length, then the bytes,
@@ -11,7 +11,6 @@
 //     the vector's string heap and writes their string_t over the placeholder.
 // Every record of a batch is checked before any is written (see check()), so a bad record
 // refuses its whole batch and never leaves a partial row behind.
-
 import duckdb from '@duckdb/node-bindings';
 import {
   BOOLEAN,
