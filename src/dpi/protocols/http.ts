@@ -32,6 +32,20 @@ function requestLineEnd(buf: Buffer, off: number, end: number): number {
 /** FlowExtra.scratch while the request line is cut by the end of its segment. */
 const REQUEST_LINE_CUT = 'http-request-line-cut';
 
+/** Start of the line after the one ending at buf[lineEnd] (CR LF or LF). */
+function nextLine(buf: Buffer, lineEnd: number): number {
+  return buf[lineEnd] === 0x0d ? lineEnd + 2 : lineEnd + 1;
+}
+
+/** Takes the server name from a Host header in buf[from, end); false when there is none. */
+function recordHost(ctx: DpiContext, buf: Buffer, from: number, end: number): boolean {
+  const host = headerValue(buf, from, end, 'host:');
+  if (host === '') return false;
+  // The Host header may carry a port; the server name is the name alone.
+  ctx.extra().serverName = stripPort(host).toLowerCase();
+  return true;
+}
+
 /** Whether buf[from, end) holds the blank line that ends a header block. */
 function headersEnd(buf: Buffer, from: number, end: number): boolean {
   for (let i = Math.max(from, 1); i < end; i++) {
@@ -55,13 +69,9 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
       if (lineEnd === -2) return MORE;
       e.scratch = null;
       if (lineEnd < 0) return NO;
-      from = buf[lineEnd] === 0x0d ? lineEnd + 2 : lineEnd + 1;
+      from = nextLine(buf, lineEnd);
     }
-    const host = headerValue(buf, from, end, 'host:');
-    if (host !== '') {
-      e.serverName = stripPort(host).toLowerCase();
-      return MATCH;
-    }
+    if (recordHost(ctx, buf, from, end)) return MATCH;
     return headersEnd(buf, from, end) ? MATCH : FOLLOW;
   }
   if (m > 0) {
@@ -75,18 +85,15 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     }
     if (lineEnd < 0) return NO;
     const e = ctx.extra();
-    // Headers start after the request line's line feed.
-    const headers = buf[lineEnd] === 0x0d ? lineEnd + 2 : lineEnd + 1;
-    const host = headerValue(buf, headers, end, 'host:');
-    // The Host header may carry a port; the server name is the name alone.
-    e.serverName = stripPort(host).toLowerCase();
+    const headers = nextLine(buf, lineEnd);
+    const hasHost = recordHost(ctx, buf, headers, end);
     const info: Record<string, string | number> = { method: ascii(buf, off, off + m) };
     const ua = headerValue(buf, headers, end, 'user-agent:');
     if (ua !== '') info.userAgent = ua;
     e.info = info;
     if (m === 7 && startsWith(buf, off, len, 'CONNECT')) e.app = 'HTTP_Connect';
     // No Host yet and the headers go on in the next segment (a large request): follow them.
-    return host === '' && !headersEnd(buf, headers, end) ? FOLLOW : MATCH;
+    return !hasHost && !headersEnd(buf, headers, end) ? FOLLOW : MATCH;
   }
   if (startsWith(buf, off, len, 'HTTP/1.') && len >= 12 && buf[off + 8] === 0x20) {
     if (ctx.fromClient && ctx.dirPackets > 1) return NO;

@@ -2,7 +2,7 @@
 // "S" variant, as nDPI names it (SMTPS, IMAPS, POPS); the dissector follows the flow for it, and
 // for the ClientHello after it, whose server name and JA4 it records as TLS's own dissector does.
 import { startsWithUpper } from '../bytes.js';
-import { describeHello, isTlsRecord } from './tls.js';
+import { describeHello, helloInRecord, isTlsRecord } from './tls.js';
 import { FOLLOW, MATCH, type DpiContext, type Verdict } from '../types.js';
 
 /** Looks for the STARTTLS command (any tag before it) or the TLS handshake that follows it. */
@@ -29,9 +29,8 @@ export function followMail(ctx: DpiContext, buf: Buffer, off: number, len: numbe
   if (state !== 1 && state !== 2) return null;
   if (ctx.fromClient && isTlsRecord(buf, off, len) && buf[off] === 0x16) {
     e.app = tlsApp;
-    // A ClientHello (handshake type 1) whole in this record and segment.
-    const hsLen = len >= 9 ? (buf[off + 6] << 16) | (buf[off + 7] << 8) | buf[off + 8] : -1;
-    if (buf[off + 5] === 1 && hsLen >= 0 && 9 + hsLen <= len) describeHello(ctx, buf, off + 5, hsLen + 4, 't');
+    const hello = helloInRecord(buf, off, len);
+    if (hello > 0) describeHello(ctx, buf, off + 5, hello, 't');
     return MATCH;
   }
   if (state === 1 && sawStartTls(ctx, buf, off, len, command)) {

@@ -44,6 +44,17 @@ function handshakeFromRecords(stream: Buffer, have: number): Buffer | null | 'ba
   return null;
 }
 
+/**
+ * Length of the ClientHello handshake message (header included) when the TLS record at buf[off..]
+ * holds it whole within this segment, else -1.
+ */
+export function helloInRecord(buf: Buffer, off: number, len: number): number {
+  if (len < 9 || buf[off] !== 0x16 || buf[off + 5] !== 1) return -1;
+  const recLen = (buf[off + 3] << 8) | buf[off + 4];
+  const hsLen = (buf[off + 6] << 16) | (buf[off + 7] << 8) | buf[off + 8];
+  return recLen >= hsLen + 4 && len >= 9 + hsLen ? hsLen + 4 : -1;
+}
+
 export function describeHello(ctx: DpiContext, buf: Buffer, off: number, len: number, kind: 't' | 'q' | 'd'): boolean {
   const hello = parseClientHello(buf, off, len, kind);
   if (hello === null) return false;
@@ -72,19 +83,10 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     if (buf[off] !== 0x16) return LIKELY; // mid-session: application data or alerts
     if (len < 6) return LIKELY;
     const hsType = buf[off + 5];
-    if (hsType !== 1) {
-      // ServerHello (or a later handshake message) from the server: TLS, name unknown.
-      if (app !== undefined) ctx.extra().app = app;
-      return hsType === 2 && !ctx.fromClient ? MATCH : LIKELY;
-    }
-    const recLen = (buf[off + 3] << 8) | buf[off + 4];
-    if (len >= 9) {
-      const hsLen = (buf[off + 6] << 16) | (buf[off + 7] << 8) | buf[off + 8];
-      if (recLen >= hsLen + 4 && len >= 9 + hsLen) {
-        if (app !== undefined) ctx.extra().app = app;
-        return describeHello(ctx, buf, off + 5, hsLen + 4, 't') ? MATCH : LIKELY;
-      }
-    }
+    // ServerHello (or a later handshake message) from the server: TLS, name unknown.
+    if (hsType !== 1) return hsType === 2 && !ctx.fromClient ? MATCH : LIKELY;
+    const hello = helloInRecord(buf, off, len);
+    if (hello > 0) return describeHello(ctx, buf, off + 5, hello, 't') ? MATCH : LIKELY;
   }
   // The ClientHello continues in later segments (or records): follow the stream.
   const have = appendSegment(ctx, buf, off, len);
