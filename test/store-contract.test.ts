@@ -520,6 +520,28 @@ for (const backend of storeBackends()) {
         assert.deepEqual(await query({ host: `${fx.net}.101` }), [a2Latest]);
         assert.deepEqual(await query({ limit: 1 }), [a2Latest]);
       });
+
+      it('keeps the latest of many anomalies written in one batch and all updated in the next', async () => {
+        // More anomalies than one upsert statement takes (the DuckDB store writes 256 per statement),
+        // on a node of their own; every one is written, then updated.
+        const manyNode = `${fx.node}-many`;
+        const count = 600;
+        const version = (i: number, packets: number, state: 'active' | 'ended'): AnomalyRecord => ({
+          ts: fx.base + i * 1000, anomalyId: `${fx.run}-many-${i}`, node: manyNode, kind: 'PORT_SCAN', severity: 'low',
+          source: `${fx.net}.${i % 250}`, targetIp: `${fx.net}.250`, targetPort: 0, startedAt: fx.base + i * 1000,
+          lastSeen: fx.base + i * 1000 + 5 * SECOND, state, packets, bytes: packets * 60, evidence: '{}', summary: `many ${i} ${state}`,
+        });
+        const empty = { flows: [], hosts: [], traffic: [] };
+        await store.write({ ...empty, anomalies: Array.from({ length: count }, (_, i) => version(i, 10, 'active')) });
+        await store.flush();
+        const latest = Array.from({ length: count }, (_, i) => version(i, 100 + i, 'ended'));
+        await store.write({ ...empty, anomalies: latest });
+        await store.flush();
+        const got = await store.queryAnomalies({ ...fx.range, node: manyNode, limit: 1000 });
+        assert.equal(got.length, count);
+        const byId = new Map(got.map((a) => [a.anomalyId, a]));
+        for (const a of latest) assert.deepEqual(byId.get(a.anomalyId), a);
+      });
     });
 
     describe('exports', () => {
