@@ -21,6 +21,8 @@ const SWEEP_EVERY_US = 5e6;
 /** Buckets of the admission sketch. */
 const SKETCH = 4096;
 
+const isOngoing = (t: FloodTarget) => t.anomaly !== null;
+
 export abstract class FloodDetector<T extends FloodTarget> implements Detector {
   protected readonly targets = new Map<number, T>();
   private nextSweep = 0;
@@ -44,12 +46,19 @@ export abstract class FloodDetector<T extends FloodTarget> implements Detector {
 
   abstract packet(p: PacketFacts): void;
 
-  /** The target under `key`, made by `make` when new; undefined when the table is full of ongoing floods. */
-  protected target(key: number, ts: number, make: () => T): T | undefined {
+  /** A new target for the packet's destination. */
+  protected abstract newTarget(p: PacketFacts): T;
+
+  /**
+   * The target under `key` for packet `p`, made by newTarget() when new; undefined when not yet
+   * admitted or when the table is full of ongoing floods. (No closure argument: this runs for
+   * every SYN, UDP datagram and ICMP query, and a closure per call was an allocation each.)
+   */
+  protected target(key: number, p: PacketFacts): T | undefined {
     let t = this.targets.get(key);
     if (t === undefined) {
-      if (!this.admit(key, ts) || !makeRoom(this.targets, this.maxTargets, (v) => v.anomaly !== null)) return undefined;
-      t = make();
+      if (!this.admit(key, p.ts) || !makeRoom(this.targets, this.maxTargets, isOngoing)) return undefined;
+      t = this.newTarget(p);
       this.targets.set(key, t);
     }
     return t;

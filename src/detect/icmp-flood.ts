@@ -34,10 +34,14 @@ export class IcmpFloodDetector extends FloodDetector<FloodTarget> {
       if (type === (proto === IPPROTO_ICMP ? 0 : 129)) if (this.targets.size > 0) this.targets.get(p.srcKey)?.w.addAux(p.ts);
       return;
     }
-    const t = this.target(p.dstKey, p.ts, () => ({ ip: p.dstIp(), w: new RateWindow(), anomaly: null }));
+    const t = this.target(p.dstKey, p);
     if (t === undefined) return;
     const rate = this.count(t, p);
     if (rate >= this.cfg.minRate && t.w.aux() <= this.cfg.maxReplyShare * t.w.packets()) this.start(t, p.ts);
+  }
+
+  protected newTarget(p: PacketFacts): FloodTarget {
+    return { ip: p.dstIp(), w: new RateWindow(), anomaly: null };
   }
 
   private start(t: FloodTarget, now: number): void {

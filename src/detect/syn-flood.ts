@@ -32,13 +32,17 @@ export class SynFloodDetector extends FloodDetector<Target> {
     // Only SYNs and handshake completions matter: every other segment leaves at the first test.
     if ((pkt.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
       const key = key3(p.dstKey, pkt.dstPort, IPPROTO_TCP);
-      const t = this.target(key, p.ts, () => ({ ip: p.dstIp(), port: pkt.dstPort, w: new RateWindow(), anomaly: null }));
+      const t = this.target(key, p);
       if (t === undefined) return;
       const rate = this.count(t, p);
       if (rate >= this.cfg.minRate && incompleteShare(t.w) >= this.cfg.minIncompleteShare) this.start(t, p.ts);
     } else if (p.flags & F_ESTABLISHED) {
       if (this.targets.size > 0) this.targets.get(key3(p.dstKey, pkt.dstPort, IPPROTO_TCP))?.w.addAux(p.ts);
     }
+  }
+
+  protected newTarget(p: PacketFacts): Target {
+    return { ip: p.dstIp(), port: p.pkt.dstPort, w: new RateWindow(), anomaly: null };
   }
 
   private start(t: Target, now: number): void {

@@ -39,7 +39,7 @@ export class UdpFloodDetector extends FloodDetector<Target> {
       if (this.targets.size > 0) this.targets.get(p.srcKey)?.w.addAux(p.ts);
       return;
     }
-    const t = this.target(p.dstKey, p.ts, () => ({ ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null }));
+    const t = this.target(p.dstKey, p);
     if (t === undefined) return;
     const rate = this.count(t, p);
     const w = t.w;
@@ -62,6 +62,10 @@ export class UdpFloodDetector extends FloodDetector<Target> {
     if (rate >= this.cfg.minRate && w.aux() <= this.cfg.maxReplyShare * w.packets() && w.cur >= this.cfg.minPacketsPerPort * t.distinctPorts) {
       this.start(t, p.ts);
     }
+  }
+
+  protected newTarget(p: PacketFacts): Target {
+    return { ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null };
   }
 
   private start(t: Target, now: number): void {
