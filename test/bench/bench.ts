@@ -172,24 +172,31 @@ async function main(): Promise<void> {
     if (processed) r.note = `processed ${processed} IP packets`;
     results.push(r);
   }
-  log(`flowlens import FILE --db <fresh tmp> --json  (${fl.how})`);
-  let flowlensPackets = 0;
-  const flr = await runTool(
-    'flowlens',
-    (dir) => ({ cmd: fl.cmd, args: [...fl.args, 'import', cap.path, '--db', join(dir, 'bench.duckdb'), '--json'] }),
-    (m) => {
-      if (m.code !== 0) return describeFailure(m);
-      try {
-        const s = JSON.parse(m.stdout) as { packets: number; flows: number };
-        flowlensPackets = s.packets;
-        return '';
-      } catch {
-        return `stdout is not one JSON object: ${m.stdout.slice(0, 200)}`;
-      }
-    },
-  );
-  if (flowlensPackets) flr.note = `reported ${flowlensPackets} packets`;
-  results.push(flr);
+  const runFlowlens = async (tool: string, extra: string[], note: string) => {
+    log(`flowlens import FILE --db <fresh tmp> --json${extra.map((a) => ` ${a}`).join('')}  (${fl.how})`);
+    let flowlensPackets = 0;
+    const r = await runTool(
+      tool,
+      (dir) => ({ cmd: fl.cmd, args: [...fl.args, 'import', cap.path, '--db', join(dir, 'bench.duckdb'), '--json', ...extra] }),
+      (m) => {
+        if (m.code !== 0) return describeFailure(m);
+        try {
+          const s = JSON.parse(m.stdout) as { packets: number; flows: number };
+          flowlensPackets = s.packets;
+          return '';
+        } catch {
+          return `stdout is not one JSON object: ${m.stdout.slice(0, 200)}`;
+        }
+      },
+    );
+    if (flowlensPackets) r.note = `reported ${flowlensPackets} packets${note}`;
+    results.push(r);
+  };
+  await runFlowlens('flowlens', [], '');
+  // Where the time goes: the same import without DPI and anomaly detection, i.e. what softflowd
+  // does (decode, flows) plus per-host aggregates and the store. For information; the targets
+  // are the full import's.
+  await runFlowlens('flowlens-core', ['--no-dpi', '--no-detect'], '; --no-dpi --no-detect');
 
   // ---- table
   const rows = results.map((r) => {
@@ -200,23 +207,25 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push('');
   out.push(`capture ${relative(REPO_ROOT, cap.path)}: ${cap.packets} packets (${cap.origin}); ${runs} run(s) each, medians`);
-  out.push(`${pad('tool', 11)}${lpad('packets/s', 13)}${lpad('seconds', 10)}${lpad('peak RSS MB', 13)}  notes`);
+  out.push(`${pad('tool', 15)}${lpad('packets/s', 13)}${lpad('seconds', 10)}${lpad('peak RSS MB', 13)}  notes`);
   for (const x of rows) {
     const note = x.r.error ? `FAILED: ${x.r.error}` : (x.r.note ?? '');
     out.push(
-      `${pad(x.tool, 11)}${lpad(Number.isNaN(x.pps) ? '-' : Math.round(x.pps).toLocaleString('en-US'), 13)}${lpad(Number.isNaN(x.sec) ? '-' : x.sec.toFixed(2), 10)}${lpad(Number.isNaN(x.mb) ? '-' : x.mb.toFixed(0), 13)}  ${note}`,
+      `${pad(x.tool, 15)}${lpad(Number.isNaN(x.pps) ? '-' : Math.round(x.pps).toLocaleString('en-US'), 13)}${lpad(Number.isNaN(x.sec) ? '-' : x.sec.toFixed(2), 10)}${lpad(Number.isNaN(x.mb) ? '-' : x.mb.toFixed(0), 13)}  ${note}`,
     );
   }
-  for (const m of missing) out.push(`${pad(m, 11)} not installed (apt-get install ${m})`);
+  for (const m of missing) out.push(`${pad(m, 15)} not installed (apt-get install ${m})`);
   const by = (t: string) => rows.find((x) => x.tool === t);
   const f = by('flowlens');
-  const ratio = (t: string) => {
+  const ratio = (t: string, of = f) => {
     const o = by(t);
-    return f && o && !Number.isNaN(f.pps) && !Number.isNaN(o.pps) ? f.pps / o.pps : NaN;
+    return of && o && !Number.isNaN(of.pps) && !Number.isNaN(o.pps) ? of.pps / o.pps : NaN;
   };
+  const fixed = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(3));
   out.push('');
-  out.push(`flowlens/tcpdump throughput:   ${Number.isNaN(ratio('tcpdump')) ? 'n/a' : ratio('tcpdump').toFixed(3)}`);
-  out.push(`flowlens/softflowd throughput: ${Number.isNaN(ratio('softflowd')) ? 'n/a' : ratio('softflowd').toFixed(3)}`);
+  out.push(`flowlens/tcpdump throughput:   ${fixed(ratio('tcpdump'))}`);
+  out.push(`flowlens/softflowd throughput: ${fixed(ratio('softflowd'))}`);
+  out.push(`flowlens-core/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-core')))} (no DPI, no detection; information only)`);
   const thr = ratio('softflowd');
   out.push(`target throughput >= softflowd: ${Number.isNaN(thr) ? 'n/a' : thr >= 1 ? 'PASS' : 'MISS'}`);
   out.push(`target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`);
