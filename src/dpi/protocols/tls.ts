@@ -3,7 +3,7 @@
 // A server speaking first (capture started late, or one-sided) is still TLS, without a name.
 // TLS on the implicit-TLS mail ports is named as nDPI does (IMAPS, POPS, SMTPS).
 import { appendSegment } from '../reassembly.js';
-import { TLS_VERSION_NAMES, parseClientHello } from '../tls-hello.js';
+import { TLS_VERSION_NAMES, hello, helloAlpn, readClientHello } from '../tls-hello.js';
 import { LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 const IMPLICIT_TLS_APPS: Record<number, string> = { 993: 'IMAPS', 995: 'POPS', 465: 'SMTPS', 990: 'FTPS' };
@@ -56,15 +56,15 @@ export function helloInRecord(buf: Buffer, off: number, len: number): number {
 }
 
 export function describeHello(ctx: DpiContext, buf: Buffer, off: number, len: number, kind: 't' | 'q' | 'd'): boolean {
-  const hello = parseClientHello(buf, off, len, kind);
-  if (hello === null) return false;
+  if (!readClientHello(buf, off, len, kind)) return false;
   const e = ctx.extra();
   // No SNI after STARTTLS keeps the name the mail server greeted with.
   if (hello.serverName !== '' || e.serverName === '') e.serverName = hello.serverName.toLowerCase();
   const info: Record<string, string | number> = { ja4: hello.ja4 };
   const v = TLS_VERSION_NAMES[hello.version];
   if (v !== undefined) info.version = v;
-  if (hello.alpn.length > 0) info.alpn = hello.alpn.join(',');
+  const alpn = helloAlpn();
+  if (alpn !== '') info.alpn = alpn;
   e.info = e.info === null ? info : { ...e.info, ...info };
   return true;
 }
