@@ -3,12 +3,14 @@
 // dissector and no call may take long (a loop driven by a length field must stay bounded). The
 // same builders first check the positive path: what the dissectors extract from the intact messages.
 import assert from 'node:assert/strict';
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { DpiEngine } from '../src/dpi/engine.js';
+import { parseDns } from '../src/dpi/dns-message.js';
+import { DpiEngine, FIRST_SIZES } from '../src/dpi/engine.js';
 import { DISSECTORS } from '../src/dpi/registry.js';
 import { initialKeys } from '../src/dpi/protocols/quic.js';
-import { parseClientHello } from '../src/dpi/tls-hello.js';
+import { sha256 } from '../src/dpi/sha256.js';
+import { isGrease, parseClientHello } from '../src/dpi/tls-hello.js';
 import { TRANSPORT_TCP, TRANSPORT_UDP, type DpiContext, type FlowExtra } from '../src/dpi/types.js';
 import { rng } from './helpers/random.js';
 
@@ -230,6 +232,68 @@ describe('DPI dissectors', () => {
     const name = (labels: string[]) => Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.of(Buffer.byteLength(l)), Buffer.from(l)])), Buffer.of(0)]);
     const announce = Buffer.concat([Buffer.from('000084000000000100000000', 'hex'), name(['Luca’s iMac', '_odisk', '_tcp', 'local']), Buffer.from('000c0001000011940002c00c', 'hex')]);
     assert.deepEqual(flow(6, 5353, [[true, announce]], 17), ['MDNS', 'luca’s imac._odisk._tcp.local']);
+  });
+
+  it('build JA4, DNS names and first sizes in reused buffers as plain string code would', () => {
+    const r = rng(0x5a256);
+    // SHA-256 across the block boundaries of its padding (55, 56, 64, 119, 120 bytes...).
+    const data = Buffer.from(Array.from({ length: 300 }, () => Math.floor(r() * 256)));
+    const digest = new Int32Array(8);
+    for (let n = 0; n <= data.length; n++) {
+      sha256(data, n, digest);
+      const hex = Array.from(digest, (w) => (w >>> 0).toString(16).padStart(8, '0')).join('');
+      assert.equal(hex, createHash('sha256').update(data.subarray(0, n)).digest('hex'), `${n} bytes`);
+    }
+
+    // JA4 as FoxIO defines it, in strings: 4-digit hex sorted as text, joined, hashed. 6 ciphers take
+    // the insertion sort, 80 the native one.
+    const hex4 = (v: number) => v.toString(16).padStart(4, '0');
+    const sha12 = (t: string) => createHash('sha256').update(t).digest('hex').slice(0, 12);
+    const exts = [0x0017, 0xff01, 0x000a, 0x000b, 0x0023, 0x0005, 0x0012, 0x0033, 0x002d, 0x001b];
+    const sigs = [0x0403, 0x0804, 0x0a0a, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0201];
+    for (const count of [6, 80]) {
+      const ciphers = Array.from({ length: count }, () => Math.floor(r() * 65536)).filter((v) => !isGrease(v));
+      const extBytes = [
+        ...ext(0x0000, vec16([0, ...vec16(ascii('ja4.example'))])),
+        ...ext(0x0010, vec16([2, ...ascii('h2'), 8, ...ascii('http/1.1')])),
+        ...exts.flatMap((t) => ext(t, [])),
+        ...ext(0x000d, vec16(sigs.flatMap(u16))),
+      ];
+      const body = [...u16(0x0303), ...new Array(32).fill(1), 0, ...vec16([0x2a, 0x2a, ...ciphers.flatMap(u16)]), 1, 0, ...vec16(extBytes)];
+      const hs = Buffer.from([1, ...u24(body.length), ...body]);
+      const parsed = parseClientHello(hs, 0, hs.length, 't');
+      assert.ok(parsed);
+      const extText = [...exts, 0x000d].map(hex4).sort().join(',');
+      const sigText = sigs.filter((v) => !isGrease(v)).map(hex4).join(',');
+      const two = (n: number) => String(Math.min(n, 99)).padStart(2, '0');
+      const ja4 = `t12d${two(ciphers.length)}${two(exts.length + 3)}h2_${sha12(ciphers.map(hex4).sort().join(','))}_${sha12(`${extText}_${sigText}`)}`;
+      assert.equal(parsed.ja4, ja4);
+      assert.deepEqual(parsed.alpn, ['h2', 'http/1.1']);
+    }
+
+    // DNS names: ASCII labels are gathered as bytes; a UTF-8 or other non-ASCII label among them is
+    // read on its own as before.
+    const labels = [Buffer.from('www'), Buffer.from('Luca’s'), Buffer.from('x'), Buffer.of(0x63, 0x61, 0x66, 0xe9)];
+    const query = Buffer.concat([Buffer.from('123401000001000000000000', 'hex'), ...labels.map((l) => Buffer.concat([Buffer.of(l.length), l])), Buffer.from('0000010001', 'hex')]);
+    assert.equal(parseDns(query, 0, query.length)?.qname, 'www.Luca’s.x.caf\u00e9');
+
+    // First frame sizes: the texts are reused between flows with the same sizes, never stale.
+    const engine = new DpiEngine();
+    const choices = [0, 58, 60, 66, 1514, 9000, 65535, 262144];
+    for (let i = 0; i < 3000; i++) {
+      const f = i % 40;
+      engine.reset(f);
+      const sizes: number[] = [];
+      for (let k = Math.floor(r() * (FIRST_SIZES + 1)); k > 0; k--) {
+        const bytes = choices[Math.floor(r() * (i < 1500 ? 3 : choices.length))];
+        const fromClient = r() < 0.5;
+        engine.size(f, bytes, fromClient);
+        sizes.push(fromClient ? bytes : -bytes);
+        const text = sizes.map((v) => (v > 0 ? `+${v}` : `${v}`)).join(' ');
+        assert.equal(engine.firstPackets(f), text);
+        assert.equal(engine.firstPackets(f), text);
+      }
+    }
   });
 
   it('survive random and mutated payloads without throwing or looping', () => {

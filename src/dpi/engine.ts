@@ -4,6 +4,7 @@
 // still in the running, and a decided flow's packets are never handed to the engine at all.
 // Results a dissector extracts (server name, JA4, ...) and stream reassembly buffers live in a
 // per-flow object created only for flows that need one.
+import { newFlowExtra } from './reassembly.js';
 import { DISSECTORS } from './registry.js';
 import {
   FOLLOW,
@@ -34,6 +35,9 @@ export const MAX_FOLLOW_DIR_PACKETS = 8;
 export const MAX_FOLLOW_FLOW_PACKETS = 16;
 /** Frame sizes kept per flow (signed by direction) for later classification of encrypted traffic. */
 export const FIRST_SIZES = 8;
+
+/** log2 of the number of firstPackets texts kept for reuse. */
+const SIZES_TEXT_BITS = 12;
 
 export const CONF_UNKNOWN = 0;
 export const CONF_DPI = 1;
@@ -80,6 +84,14 @@ export class DpiEngine {
   sizes = new Int32Array(0);
   sizeCount = new Uint8Array(0);
   extras: (FlowExtra | undefined)[] = [];
+  // firstPackets texts by their sizes, in slots picked by a hash of them: a few sequences make up
+  // most flows (a scan's lone SYN is '+58'), so most exports reuse a text instead of building one.
+  private readonly textSizes = new Int32Array(FIRST_SIZES << SIZES_TEXT_BITS);
+  /** Sizes in the slot's text, 0 for none. */
+  private readonly textCount = new Uint8Array(1 << SIZES_TEXT_BITS);
+  private readonly texts = new Array<string>(1 << SIZES_TEXT_BITS).fill('');
+  /** Room for FIRST_SIZES signed 32-bit sizes and their spaces. */
+  private readonly textBytes = Buffer.alloc(FIRST_SIZES * 12);
 
   readonly appNames: string[] = [''];
   private readonly appIndex = new Map<string, number>([['', 0]]);
@@ -130,7 +142,7 @@ export class DpiEngine {
   extraOf(f: number): FlowExtra {
     let e = this.extras[f];
     if (e === undefined) {
-      e = { serverName: '', info: null, app: '', buf: [null, null], bufLen: [0, 0], nextSeq: [-1, -1], scratch: null };
+      e = newFlowExtra();
       this.extras[f] = e;
     }
     return e;
@@ -258,7 +270,8 @@ export class DpiEngine {
     this.decided[f] = 1;
     this.follow[f] = 0;
     const e = this.extras[f];
-    if (e !== undefined) e.buf[0] = e.buf[1] = null; // reassembly buffers are no longer needed
+    // Reassembly buffers are no longer needed (most flows never had one: see newFlowExtra).
+    if (e !== undefined && (e.buf[0] !== null || e.buf[1] !== null)) e.buf[0] = e.buf[1] = null;
   }
 
   private allExcluded(f: number, transport: number): boolean {
@@ -337,11 +350,41 @@ export class DpiEngine {
   /** '+74 -74 +66': the first frame sizes, + client to server, - server to client. */
   firstPackets(f: number): string {
     const n = this.sizeCount[f];
-    let s = '';
-    for (let i = 0; i < n; i++) {
-      const v = this.sizes[f * FIRST_SIZES + i];
-      s += (i > 0 ? ' ' : '') + (v > 0 ? `+${v}` : `${v}`);
+    if (n === 0) return '';
+    const sizes = this.sizes;
+    const at = f * FIRST_SIZES;
+    let h = n;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ sizes[at + i], 0x9e3779b1);
+    const slot = h >>> (32 - SIZES_TEXT_BITS);
+    const c = slot * FIRST_SIZES;
+    if (this.textCount[slot] === n) {
+      let i = 0;
+      while (i < n && this.textSizes[c + i] === sizes[at + i]) i++;
+      if (i === n) return this.texts[slot];
     }
+    // Written as bytes and decoded once: one string, not three per size.
+    const b = this.textBytes;
+    let o = 0;
+    for (let i = 0; i < n; i++) {
+      let v = sizes[at + i];
+      this.textSizes[c + i] = v;
+      if (i > 0) b[o++] = 0x20;
+      if (v > 0) b[o++] = 0x2b;
+      else if (v < 0) {
+        b[o++] = 0x2d;
+        v = -v;
+      }
+      let e = o;
+      for (let d = v; d >= 10; d = Math.floor(d / 10)) e++;
+      o = e + 1;
+      do {
+        b[e--] = 0x30 + (v % 10);
+        v = Math.floor(v / 10);
+      } while (v > 0);
+    }
+    const s = b.toString('latin1', 0, o);
+    this.textCount[slot] = n;
+    this.texts[slot] = s;
     return s;
   }
 

@@ -1,12 +1,23 @@
 // Bounded in-order reassembly of the first bytes of one direction of a flow, for messages that
 // span several packets (a TLS ClientHello with many extensions or a post-quantum key share).
 // The buffer is allocated once per flow direction that needs it, never per packet.
-import type { DpiContext } from './types.js';
+import type { DpiContext, FlowExtra } from './types.js';
 
 /** The most bytes kept per flow direction. */
 export const REASSEMBLY_MAX = 16384;
 /** The first allocation: enough for a typical ClientHello (a post-quantum key share needs more). */
 const REASSEMBLY_START = 4096;
+
+// A flow that never reassembles (nearly every one) shares these frozen "nothing held" values
+// instead of three arrays of its own; appendSegment gives the flow its own before its first write.
+const IDLE_BUF = Object.freeze([null, null]) as unknown as FlowExtra['buf'];
+const IDLE_LEN = Object.freeze([0, 0]) as unknown as FlowExtra['bufLen'];
+const IDLE_SEQ = Object.freeze([-1, -1]) as unknown as FlowExtra['nextSeq'];
+
+/** A flow's extra state, before any dissector wrote to it. */
+export function newFlowExtra(): FlowExtra {
+  return { serverName: '', info: null, app: '', buf: IDLE_BUF, bufLen: IDLE_LEN, nextSeq: IDLE_SEQ, scratch: null };
+}
 
 /**
  * Appends this segment's payload to the direction's buffer, in TCP sequence order: a retransmitted
@@ -15,6 +26,11 @@ const REASSEMBLY_START = 4096;
  */
 export function appendSegment(ctx: DpiContext, buf: Buffer, off: number, len: number): number {
   const e = ctx.extra();
+  if (e.nextSeq === IDLE_SEQ) {
+    e.buf = [null, null];
+    e.bufLen = [0, 0];
+    e.nextSeq = [-1, -1];
+  }
   const dir = ctx.fromClient ? 0 : 1;
   let have = e.bufLen[dir];
   let b = e.buf[dir];

@@ -29,7 +29,10 @@ export interface FlowExtra {
   info: Record<string, string | number> | null;
   /** App name a dissector chose instead of its default (e.g. TLS on port 993 is IMAPS). */
   app: string;
-  /** Reassembly buffers per direction (TLS ClientHello over several segments, QUIC CRYPTO frames). */
+  /**
+   * Reassembly buffers per direction (TLS ClientHello over several segments, QUIC CRYPTO frames).
+   * These three are shared and frozen until appendSegment gives the flow its own: write them after it only.
+   */
   buf: [Buffer | null, Buffer | null];
   bufLen: [number, number];
   /** Next expected TCP sequence number per direction, -1 before the first reassembled segment. */

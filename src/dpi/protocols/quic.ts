@@ -63,7 +63,8 @@ interface QuicState {
   version: number;
 }
 
-function hkdfExpandLabel(secret: Buffer, label: string, length: number): Buffer {
+/** HKDF-Expand-Label's info for a label and output length (RFC 8446 §7.1), with HKDF-Expand's block counter. */
+function labelInfo(label: string, length: number): Buffer {
   const full = Buffer.from(`tls13 ${label}`, 'latin1');
   const info = Buffer.alloc(2 + 1 + full.length + 1 + 1);
   info.writeUInt16BE(length, 0);
@@ -71,14 +72,25 @@ function hkdfExpandLabel(secret: Buffer, label: string, length: number): Buffer 
   full.copy(info, 3);
   info[3 + full.length] = 0; // empty context
   info[4 + full.length] = 1; // HKDF-Expand's block counter: one SHA-256 block covers every length here
-  return createHmac('sha256', secret).update(info).digest().subarray(0, length);
+  return info;
+}
+
+// The labels are fixed: their infos are built once, not on every Initial.
+const CLIENT_IN = labelInfo('client in', 32);
+const V1_LABELS = { key: labelInfo('quic key', 16), iv: labelInfo('quic iv', 12), hp: labelInfo('quic hp', 16) };
+const V2_LABELS = { key: labelInfo('quicv2 key', 16), iv: labelInfo('quicv2 iv', 12), hp: labelInfo('quicv2 hp', 16) };
+
+function hkdfExpandLabel(secret: Buffer, info: Buffer): Buffer {
+  const length = info.readUInt16BE(0);
+  const out = createHmac('sha256', secret).update(info).digest();
+  return length === out.length ? out : out.subarray(0, length);
 }
 
 export function initialKeys(dcid: Buffer, salt: Buffer, v2: boolean): Keys {
   const initial = createHmac('sha256', salt).update(dcid).digest(); // HKDF-Extract
-  const client = hkdfExpandLabel(initial, 'client in', 32);
-  const p = v2 ? 'quicv2 ' : 'quic ';
-  return { key: hkdfExpandLabel(client, `${p}key`, 16), iv: hkdfExpandLabel(client, `${p}iv`, 12), hp: hkdfExpandLabel(client, `${p}hp`, 16) };
+  const client = hkdfExpandLabel(initial, CLIENT_IN);
+  const l = v2 ? V2_LABELS : V1_LABELS;
+  return { key: hkdfExpandLabel(client, l.key), iv: hkdfExpandLabel(client, l.iv), hp: hkdfExpandLabel(client, l.hp) };
 }
 
 /** A QUIC variable-length integer at buf[p]: [value, next] or null past end. */
