@@ -92,12 +92,12 @@ function isAlnum(c: number): boolean {
 
 /** The ClientHello readClientHello read last; one object, refilled by every call. */
 export const hello: Omit<ClientHello, 'alpn'> = { serverName: '', version: 0, ja4: '' };
-// Its ALPN values, joined by commas as the details show them, and where each ends: the details
-// take the joined text as one string, without an array and a string per value.
+// Its ALPN values, joined by commas as the details show them (one string, not an array and a
+// string per value), and where the first ends (JA4 takes its first and last characters).
 let alpnText = Buffer.alloc(64);
-let alpnEnds = new Int32Array(8);
 let alpnCount = 0;
 let alpnLength = 0;
+let alpnFirstEnd = 0;
 
 /** Makes room for the values of an ALPN extension of elen bytes: each takes at most its bytes there (a comma for its length byte). */
 function alpnRoom(elen: number): void {
@@ -105,11 +105,6 @@ function alpnRoom(elen: number): void {
     const t = Buffer.alloc(2 * (alpnLength + elen));
     alpnText.copy(t, 0, 0, alpnLength);
     alpnText = t;
-  }
-  if (alpnEnds.length < alpnCount + (elen >> 1)) {
-    const e = new Int32Array(2 * (alpnCount + (elen >> 1)));
-    e.set(alpnEnds);
-    alpnEnds = e;
   }
 }
 
@@ -119,8 +114,8 @@ function alpnRoom(elen: number): void {
  */
 export function parseClientHello(buf: Buffer, off: number, len: number, kind: 't' | 'q' | 'd'): ClientHello | null {
   if (!readClientHello(buf, off, len, kind)) return null;
-  const alpn: string[] = [];
-  for (let i = 0, start = 0; i < alpnCount; start = alpnEnds[i++] + 1) alpn.push(alpnText.toString('latin1', start, alpnEnds[i]));
+  // (A value with a comma in it would come back as two: the dissectors use the joined text only.)
+  const alpn = alpnCount === 0 ? [] : helloAlpn().split(',');
   return { serverName: hello.serverName, alpn, version: hello.version, ja4: hello.ja4 };
 }
 
@@ -197,7 +192,7 @@ export function readClientHello(buf: Buffer, off: number, len: number, kind: 't'
           if (l === 0 || q + 1 + l > dEnd) break;
           if (alpnCount > 0) alpnText[alpnLength++] = 0x2c;
           for (let i = q + 1; i <= q + l; i++) alpnText[alpnLength++] = buf[i];
-          alpnEnds[alpnCount++] = alpnLength;
+          if (alpnCount++ === 0) alpnFirstEnd = alpnLength;
           q += 1 + l;
         }
         continue;
@@ -263,7 +258,7 @@ export function readClientHello(buf: Buffer, off: number, len: number, kind: 't'
   if (alpnCount === 0) ja4Text[8] = ja4Text[9] = 0x30;
   else {
     const a = alpnText[0]; // the first value's first and last characters
-    const z = alpnText[alpnEnds[0] - 1];
+    const z = alpnText[alpnFirstEnd - 1];
     const plain = isAlnum(a) && isAlnum(z);
     ja4Text[8] = plain ? a : HEX[a >> 4];
     ja4Text[9] = plain ? z : HEX[z & 15];

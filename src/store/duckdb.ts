@@ -704,11 +704,13 @@ const ANOMALIES_PER_STATEMENT = 256;
 
 const ANOMALY_COLUMNS =
   'anomaly_id, ts, node, kind, severity, source, target_ip, target_port, started_at, last_seen, state, packets, bytes, evidence, summary';
+/** Values per anomaly row: the statement's placeholders run $1, $2, ... over all its rows. */
+const ANOMALY_ROW_PARAMS = ANOMALY_COLUMNS.split(',').length;
 
 /**
  * Anomalies are few and updated in place, so they go through INSERT OR REPLACE on the primary
- * key, many rows per statement: one statement per row cost ~2 ms each (an import of the benchmark
- * capture upserted 349 of them per commit, 0.7 s in all, on the thread the commits wait for).
+ * key, many rows per statement: one statement per row cost ~2 ms each (the benchmark capture's
+ * 349 anomalies took 0.7 s, on the thread the import's commits wait for).
  * The caller passes each anomaly once (a statement must not touch one key twice).
  */
 async function upsertAnomalies(conn: DuckDBConnection, anomalies: AnomalyRecord[]): Promise<void> {
@@ -723,7 +725,7 @@ async function upsertAnomalies(conn: DuckDBConnection, anomalies: AnomalyRecord[
           an.anomalyId, timestamp(an.ts), an.node, an.kind, an.severity, an.source, an.targetIp, an.targetPort,
           timestamp(an.startedAt), timestamp(an.lastSeen), an.state, an.packets, an.bytes, an.evidence, an.summary,
         );
-        return `(${Array.from({ length: 15 }, (_, k) => `$${at + k + 1}`).join(', ')})`;
+        return `(${Array.from({ length: ANOMALY_ROW_PARAMS }, (_, k) => `$${at + k + 1}`).join(', ')})`;
       });
       await conn.run(`INSERT OR REPLACE INTO anomalies (${ANOMALY_COLUMNS}) VALUES ${tuples.join(', ')}`, values);
     }

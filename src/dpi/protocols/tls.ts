@@ -85,8 +85,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     const hsType = buf[off + 5];
     // ServerHello (or a later handshake message) from the server: TLS, name unknown.
     if (hsType !== 1) return hsType === 2 && !ctx.fromClient ? MATCH : LIKELY;
-    const hello = helloInRecord(buf, off, len);
-    if (hello > 0) return describeHello(ctx, buf, off + 5, hello, 't') ? MATCH : LIKELY;
+    const helloLen = helloInRecord(buf, off, len);
+    if (helloLen > 0) return describeHello(ctx, buf, off + 5, helloLen, 't') ? MATCH : LIKELY;
   }
   // The ClientHello continues in later segments (or records): follow the stream.
   const have = appendSegment(ctx, buf, off, len);
