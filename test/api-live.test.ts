@@ -56,6 +56,24 @@ describe('GraphQL API: token, uploads and subscriptions', () => {
     assert.equal((await fetch(`${base}/health`)).status, 200);
   });
 
+  it('answers cross-origin requests only from the origins given with --cors-origin (none by default)', async () => {
+    const preflight = (url: string, origin: string) =>
+      fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' } });
+    // This server was started without corsOrigins: no origin is allowed.
+    assert.equal((await preflight(t.url, 'http://console.test')).headers.get('access-control-allow-origin'), null);
+    const cors = await startTestServer({ corsOrigins: ['http://console.test'] });
+    try {
+      const ok = await preflight(cors.url, 'http://console.test');
+      assert.equal(ok.headers.get('access-control-allow-origin'), 'http://console.test');
+      assert.match(ok.headers.get('access-control-allow-headers') ?? '', /authorization/);
+      const other = await preflight(cors.url, 'http://elsewhere.test');
+      assert.notEqual(other.headers.get('access-control-allow-origin'), 'http://elsewhere.test');
+      assert.notEqual(other.headers.get('access-control-allow-origin'), '*');
+    } finally {
+      await cors.stop();
+    }
+  });
+
   it('refuses a WebSocket connection without the token in connection_init (4403)', async () => {
     const closeCode = (payload: Record<string, unknown>) =>
       new Promise<number>((resolve, reject) => {

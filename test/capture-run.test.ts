@@ -38,7 +38,11 @@ describe('flowlens run: capture and API in one process', { skip: unavailable ?? 
 
   test('no sub-command: captures on the default route interface; captureStatus, flows and /metrics are served', async () => {
     spawnSync('ip', ['-n', net.nsA, 'route', 'add', 'default', 'via', net.ipsB[0]]);
-    const child = net.spawnIn(net.nsA, [process.execPath, '--import', 'tsx', CLI_MAIN, '--port', '0', '--db', join(dir, 'run.duckdb'), '--interval', '1'], { cwd: REPO_ROOT, env });
+    // The API flags are serve's: the CORS origin comes from its environment variable here.
+    const child = net.spawnIn(net.nsA, [process.execPath, '--import', 'tsx', CLI_MAIN, '--port', '0', '--db', join(dir, 'run.duckdb'), '--interval', '1'], {
+      cwd: REPO_ROOT,
+      env: { ...env, FLOWLENS_CORS_ORIGIN: 'http://console.test' },
+    });
     const out = collect(child);
     try {
       const log = await waitForOutput(child, /API at/);
@@ -63,6 +67,8 @@ describe('flowlens run: capture and API in one process', { skip: unavailable ?? 
       assert.equal(status!.interfaces[0].name, net.vethA);
       assert.ok(status!.interfaces[0].packets >= 20, JSON.stringify(status));
       assert.equal(status!.interfaces[0].drops, 0);
+      const preflight = net.exec(net.nsA, ['curl', '-s', '-i', '-X', 'OPTIONS', '-H', 'Origin: http://console.test', '-H', 'Access-Control-Request-Method: POST', url]).stdout;
+      assert.match(preflight, /^access-control-allow-origin: http:\/\/console\.test\r?$/im);
       const metrics = net.exec(net.nsA, ['curl', '-s', url.replace('/graphql', '/metrics')]).stdout;
       assert.match(metrics, new RegExp(`flowlens_capture_packets_total\\{iface="${net.vethA}",node=""\\} [1-9]`));
       assert.match(metrics, /flowlens_capture_drops_total\{iface="[^"]+",node="",where="kernel"\} 0/);

@@ -10,7 +10,9 @@ import { NatsBus } from '../bus/nats.js';
 import { CaptureOpenError, LiveCapture, defaultWorkerCount, type LiveCaptureSummary } from '../capture/live.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { FlowStore } from '../store/types.js';
+import { startApiServer } from '../api/server.js';
 import { createLogger, type Logger } from './logger.js';
+import { addApiOptions, apiServerSettings } from './serve-command.js';
 import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
 
 /** Status heartbeats on the fleet bus. */
@@ -238,10 +240,7 @@ export function addRunCommand(program: Command, storeOptionsFrom: (o: Record<str
     .command('run', { isDefault: true })
     .description('capture on the default interface and serve the API in one process (the default command)');
   addCaptureOptions(cmd, 'default-route');
-  cmd
-    .addOption(new Option('--host <host>', 'API address to listen on').env('FLOWLENS_HOST').default('127.0.0.1'))
-    .addOption(new Option('--port <port>', 'API port (0: any free port)').env('FLOWLENS_PORT').argParser(positiveIntegerOrZero).default(4000))
-    .addOption(new Option('--token <token>', 'bearer token required by the API').env('FLOWLENS_TOKEN'));
+  addApiOptions(cmd);
   addStoreOptions(cmd);
   addFlowOptions(cmd);
   cmd.action(async (o: Record<string, unknown>) => {
@@ -258,14 +257,7 @@ export function addRunCommand(program: Command, storeOptionsFrom: (o: Record<str
   return cmd;
 }
 
-function positiveIntegerOrZero(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`port must be from 0 to 65535; got ${value}`);
-  return n;
-}
-
 async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logger: Logger): Promise<number> {
-  const { startApiServer } = await import('../api/server.js');
   const r = await openAll(s, logger, openBus(s, logger) ?? new MemoryBus());
   if (typeof r === 'number') return r;
   const { store, capture } = r;
@@ -276,9 +268,7 @@ async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logge
       store,
       bus,
       logger,
-      host: o.host as string,
-      port: o.port as number,
-      token: (o.token as string | undefined) || undefined,
+      ...apiServerSettings(o),
       status: capture.statusProvider(),
       flow: aggregatorSettings(s),
     });

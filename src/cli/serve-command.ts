@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import { MemoryBus } from '../bus/memory.js';
 import { NatsBus } from '../bus/nats.js';
-import { DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startApiServer } from '../api/server.js';
+import { DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startApiServer, type ApiServerOptions } from '../api/server.js';
 import { DEFAULT_LIMITS } from '../api/limits.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import { createLogger } from './logger.js';
@@ -16,16 +16,35 @@ function portNumber(value: string): number {
   return n;
 }
 
-export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): Command {
-  const cmd = program
-    .command('serve')
-    .description('serve the GraphQL API (queries, subscriptions, uploads) at http://HOST:PORT/graphql')
+/** The API server's flags: those of `serve`, and of `run`, which serves the same API. */
+export function addApiOptions(cmd: Command): Command {
+  return cmd
     .addOption(new Option('--host <host>', 'address to listen on').env('FLOWLENS_HOST').default(DEFAULT_HOST))
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('FLOWLENS_PORT').argParser(portNumber).default(DEFAULT_PORT))
     .addOption(new Option('--token <token>', 'bearer token required by /graphql, /metrics and WebSocket connections').env('FLOWLENS_TOKEN'))
     .addOption(new Option('--cors-origin <origins>', "comma-separated origins allowed cross-origin ('*' for any); none by default").env('FLOWLENS_CORS_ORIGIN'))
     .addOption(new Option('--max-upload-mb <mb>', 'largest capture upload accepted').env('FLOWLENS_MAX_UPLOAD_MB').argParser(positiveInteger).default(DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024))
-    .addOption(new Option('--query-timeout <seconds>', 'queries running longer get an error').env('FLOWLENS_QUERY_TIMEOUT').argParser(positiveNumber).default(DEFAULT_LIMITS.queryTimeoutMs / 1000))
+    .addOption(new Option('--query-timeout <seconds>', 'queries running longer get an error').env('FLOWLENS_QUERY_TIMEOUT').argParser(positiveNumber).default(DEFAULT_LIMITS.queryTimeoutMs / 1000));
+}
+
+/** startApiServer's settings from the flags of addApiOptions(). */
+export function apiServerSettings(o: Record<string, unknown>): Pick<ApiServerOptions, 'host' | 'port' | 'token' | 'corsOrigins' | 'maxUploadBytes' | 'limits'> {
+  return {
+    host: o.host as string,
+    port: o.port as number,
+    token: (o.token as string | undefined) || undefined,
+    corsOrigins: typeof o.corsOrigin === 'string' ? o.corsOrigin.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    maxUploadBytes: (o.maxUploadMb as number) * 1024 * 1024,
+    limits: { queryTimeoutMs: (o.queryTimeout as number) * 1000 },
+  };
+}
+
+export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): Command {
+  const cmd = program
+    .command('serve')
+    .description('serve the GraphQL API (queries, subscriptions, uploads) at http://HOST:PORT/graphql');
+  addApiOptions(cmd);
+  cmd
     .addOption(new Option('--bus <url>', "subscribe to a fleet's live events on NATS, e.g. nats://127.0.0.1:4222").env('FLOWLENS_BUS'));
   addStoreOptions(cmd);
   addFlowOptions(cmd);
@@ -41,12 +60,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
         store,
         bus,
         logger,
-        host: o.host as string,
-        port: o.port as number,
-        token: (o.token as string | undefined) || undefined,
-        corsOrigins: typeof o.corsOrigin === 'string' ? o.corsOrigin.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
-        maxUploadBytes: (o.maxUploadMb as number) * 1024 * 1024,
-        limits: { queryTimeoutMs: (o.queryTimeout as number) * 1000 },
+        ...apiServerSettings(o),
         flow: aggregatorSettings(flow),
         status: bus instanceof NatsBus ? bus.fleetStatus() : undefined,
       });
