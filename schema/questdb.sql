@@ -1,5 +1,7 @@
--- flowlens QuestDB schema (QuestDB 8.1 or later: the reads use SAMPLE BY ... FROM/TO, new in 8.1.0;
--- retention (TTL) needs 8.2.2 or later, see below).
+-- flowlens QuestDB schema (QuestDB 8.1.1 or later: the dedup keys below include VARCHAR columns,
+-- which QuestDB accepts as UPSERT KEYS only since 8.1.1 (questdb/questdb#4915; 8.1.0 and before
+-- refuse them: "deduplicate key column can only be fixed size column"), and the reads use
+-- SAMPLE BY ... FROM/TO, new in 8.1.0; retention (TTL) needs 8.2.2 or later, see below).
 -- Applied by src/store/questdb.ts at init over the PostgreSQL wire protocol, one statement at a
 -- time (statements end with ';' at the end of a line); every statement is idempotent, so it runs on
 -- every start. Retention (TTL) is not here: it comes from the retentionDays option and is applied
@@ -13,7 +15,8 @@
 --  * DEDUP UPSERT KEYS make writes idempotent: the outage spool replays whole batches, and a batch
 --    that was partly applied before the failure must not leave duplicates; a row whose keys match
 --    replaces the earlier one, also within one batch, in write order (docs/concept/deduplication.md).
---    The keys are the designated timestamp (required) and SYMBOL or VARCHAR columns.
+--    The keys are the designated timestamp (required) and SYMBOL or VARCHAR columns (VARCHAR keys:
+--    8.1.1 or later, docs/reference/sql/create-table.md#deduplication).
 --  * SYMBOL for low-cardinality repeated strings (node, iface, transport, tcp_state, app, kind, ...):
 --    dictionary-encoded, fast to filter and group by. VARCHAR for IP addresses, ids and names:
 --    flowlens sees IPv6 as well as IPv4 (QuestDB's IPV4 type cannot hold both) and the set of remote

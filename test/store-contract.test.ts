@@ -562,6 +562,24 @@ for (const backend of storeBackends()) {
   });
 }
 
+describe('QuestDB ILP configuration', () => {
+  // FLOWLENS_QUESTDB may be given as the client's configuration string or as a plain ILP/HTTP URL
+  // (http://127.0.0.1:9000); the client itself parses only the former. No server needed.
+  it('takes a configuration string as it is and an ILP/HTTP URL as the equivalent string', async () => {
+    const { ilpConfigString } = await import('../src/store/questdb.js');
+    const { SenderOptions } = await import('@questdb/nodejs-client');
+    assert.equal(ilpConfigString('http::addr=localhost:9000;'), 'http::addr=localhost:9000;');
+    assert.equal(ilpConfigString('http://127.0.0.1:9000'), 'http::addr=127.0.0.1:9000;');
+    assert.equal(ilpConfigString(' https://db.example:9443/ '), 'https::addr=db.example:9443;');
+    assert.equal(ilpConfigString('http://admin:a%3Bb@db:9000'), 'http::addr=db:9000;username=admin;password=a;;b;');
+    const opts = new SenderOptions(ilpConfigString('http://127.0.0.1:9000'));
+    assert.deepEqual([opts.protocol, opts.host, opts.port], ['http', '127.0.0.1', 9000]);
+    const auth = new SenderOptions(ilpConfigString('http://admin:a%3Bb@db:9000'));
+    assert.deepEqual([auth.username, auth.password], ['admin', 'a;b']);
+    assert.equal(new SenderOptions(ilpConfigString('http://db')).port, 9000);
+  });
+});
+
 describe('DuckDB store', () => {
   const segment = (i: number, ts: number): FlowRecord => ({
     ts, flowId: i.toString(16).padStart(16, '0'), node: 'bulk', iface: 'trace.pcap', firstSeen: ts, lastSeen: ts + 10,

@@ -43,7 +43,7 @@ export function positiveInteger(value: string): number {
 export function addStoreOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--db <path>', 'embedded DuckDB file').env('FLOWLENS_DB').default(DEFAULT_DB_PATH))
-    .addOption(new Option('--questdb <config>', "QuestDB ILP configuration string, e.g. 'http::addr=localhost:9000;' (uses QuestDB instead of the embedded store)").env('FLOWLENS_QUESTDB'))
+    .addOption(new Option('--questdb <config>', "QuestDB ILP configuration string or URL, e.g. 'http::addr=localhost:9000;' or http://localhost:9000 (uses QuestDB instead of the embedded store)").env('FLOWLENS_QUESTDB'))
     .addOption(new Option('--questdb-pg <url>', 'QuestDB PostgreSQL wire URL for reads').env('FLOWLENS_QUESTDB_PG').default('postgres://admin:quest@127.0.0.1:8812/qdb'))
     .addOption(new Option('--retention-days <days>', 'QuestDB retention (TTL); 0 keeps everything').env('FLOWLENS_RETENTION_DAYS').argParser((v) => Number(v)).default(0))
     .addOption(new Option('--spool-dir <dir>', 'where QuestDB batches wait during an outage').env('FLOWLENS_SPOOL_DIR').default('./data/spool'))

@@ -5,7 +5,7 @@ import type { FlowStore } from './types.js';
 export interface StoreOptions {
   /** DuckDB file (default ./data/flowlens.duckdb). */
   db?: string;
-  /** QuestDB ILP configuration string, e.g. 'http::addr=localhost:9000;'. */
+  /** QuestDB ILP configuration string, e.g. 'http::addr=localhost:9000;', or ILP/HTTP URL, e.g. 'http://localhost:9000'. */
   questdb?: string;
   /** QuestDB PostgreSQL wire URL, e.g. 'postgres://admin:quest@localhost:8812/qdb'. */
   questdbPg?: string;

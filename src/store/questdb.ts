@@ -179,7 +179,7 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
 // Writer
 
 export interface IlpWriterOptions {
-  /** ILP configuration string, e.g. 'http::addr=localhost:9000;'. */
+  /** ILP configuration string, e.g. 'http::addr=localhost:9000;', or ILP/HTTP URL, e.g. 'http://localhost:9000'. */
   ilp: string;
   spoolDir: string;
   /** Spool bound (default 1 GiB). */
@@ -202,10 +202,34 @@ export interface IlpWriter {
   write(batch: RecordBatch): Promise<void>;
 }
 
-/** Builds the ILP serialiser, transport and spooling writer from a configuration string. */
+/**
+ * The client's configuration string for `ilp`, which is either one already
+ * ('http::addr=host:9000;...', passed through) or a plain ILP/HTTP URL ('http://host:9000',
+ * 'https://user:pass@host:9000/'), the form QuestDB's own docs and most deployments give the
+ * endpoint in. SenderOptions only parses 'protocol::key=value;' and rejects a URL with "Missing
+ * protocol", so the URL is turned into http(s)::addr=host:port; (no port: the client's default,
+ * QuestDB's 9000), with its user and password as username/password and ';' doubled as the
+ * configuration string escapes it.
+ */
+export function ilpConfigString(ilp: string): string {
+  const s = ilp.trim();
+  const m = /^(https?):\/\/(?:([^@/?#]*)@)?([^/?#@]+)\/?$/i.exec(s);
+  if (s.includes('::') || !m) return s; // a configuration string, or something SenderOptions will name the problem of
+  const esc = (v: string) => decodeURIComponent(v).replaceAll(';', ';;');
+  let conf = `${m[1]!.toLowerCase()}::addr=${m[3]!};`;
+  if (m[2]) {
+    const colon = m[2].indexOf(':');
+    const user = colon < 0 ? m[2] : m[2].slice(0, colon);
+    if (user) conf += `username=${esc(user)};`;
+    if (colon >= 0 && colon < m[2].length - 1) conf += `password=${esc(m[2].slice(colon + 1))};`;
+  }
+  return conf;
+}
+
+/** Builds the ILP serialiser, transport and spooling writer from a configuration string (or ILP/HTTP URL). */
 export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter> {
   const log = opts.log ?? defaultLogger();
-  const options = new SenderOptions(opts.ilp, {
+  const options = new SenderOptions(ilpConfigString(opts.ilp), {
     log: (level, message) => {
       const text = message instanceof Error ? message.message : message;
       if (level === 'error' || level === 'warn') log.warn({ client: level }, `questdb client: ${text}`);
@@ -547,8 +571,17 @@ export class QuestDbStore implements FlowStore {
     const statements = parseSchemaSql(await readFile(SCHEMA_URL, 'utf8'));
     for (const s of statements) {
       const add = ADD_COLUMN_IF_NOT_EXISTS.exec(s);
-      if (add) await this.addColumnIfMissing(add[1]!, add[2]!, add[3]!);
-      else await this.db().query(s);
+      try {
+        if (add) await this.addColumnIfMissing(add[1]!, add[2]!, add[3]!);
+        else await this.db().query(s);
+      } catch (err) {
+        // Older servers refuse the DDL with messages that do not say why, e.g. 8.1.0 and before:
+        // "deduplicate key column can only be fixed size column [column=flow_id, type=VARCHAR]"
+        // (VARCHAR dedup keys came with questdb/questdb#4915, in 8.1.1). Only the server's own
+        // refusals (pg.DatabaseError) get the hint; a connection failure is rethrown as it is.
+        if (!(err instanceof pg.DatabaseError)) throw err;
+        throw new Error(`QuestDB refused schema statement "${s.split('\n')[0]}...": ${err.message} (flowlens needs QuestDB 8.1.1 or later)`, { cause: err });
+      }
     }
     if (this.opts.retentionDays > 0) {
       // TTL is a whole number of partitions (days here); the number is a validated integer and the
