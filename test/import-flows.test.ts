@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   LINKTYPE,
@@ -277,6 +277,29 @@ describe('flowlens import: flows', () => {
           assert.ok(h[field] === exact || h[field] === floor, `host ${h.ip} ${field} ${h[field]}: expected ${exact} (or the interval start ${floor})`);
         }
       }
+    });
+  });
+
+  it('--dry-run decodes and summarises like an import, opens no store and writes nothing', async () => {
+    await withTempDir(async (dir) => {
+      const frames = [
+        ...eth(udpExchange({ client: { ip: '10.12.0.1', port: 49000 }, server: { ip: '10.12.0.2', port: 53 }, start: ts(BASE), messages: [{ from: 'client', bytes: 30 }, { from: 'server', bytes: 60 }] })),
+        ...eth(tcpConversation({ client: { ip: '10.12.0.3', port: 49001 }, server: { ip: '10.12.0.4', port: 80 }, start: ts(BASE + 1), data: [{ from: 'client', bytes: 100 }, { from: 'server', bytes: 900 }] })),
+      ];
+      const file = writeCapture(join(dir, 'in.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, byTime(frames)));
+      const dryDb = join(dir, 'dry', 'never.duckdb');
+      const dry = await importFiles(dryDb, [file], { extra: ['--dry-run'] });
+      assert.equal(existsSync(join(dir, 'dry')), false, 'a dry run created the store directory');
+      assert.equal((dry.summary as ImportSummary & { dryRun?: boolean }).dryRun, true);
+      const real = await importFiles(join(dir, 'real.duckdb'), [file]);
+      for (const k of ['packets', 'bytes', 'flows', 'hosts', 'malformed'] as const) assert.equal(dry.summary[k], real.summary[k], k);
+      assert.equal(dry.summary.flows, 2);
+      const text = await runCli(['import', file, '--dry-run', '--no-progress']);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^read \(dry run: nothing written\) 1 file in /);
+      const both = await runCli(['import', file, '--dry-run', '--server', 'http://127.0.0.1:1']);
+      assert.equal(both.code, 2, both.stderr);
+      assert.match(both.stderr, /--dry-run.*cannot be used with.*--server/);
     });
   });
 

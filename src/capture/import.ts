@@ -24,7 +24,8 @@ export interface ImportProgress {
 }
 
 export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
-  store: FlowStore;
+  /** Where the records go; null for a dry run (decode, count and summarise; write nothing). */
+  store: FlowStore | null;
   bus?: EventBus;
   signal?: AbortSignal;
   onProgress?: (p: ImportProgress) => void;
@@ -68,6 +69,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
 
   // One store write may run while the next chunk is decoded; a failed write fails the import.
   const writeOut = async (batch: RecordBatch) => {
+    if (store === null) return;
     if (inFlight) await inFlight;
     inFlight = store.write(batch);
   };
@@ -141,7 +143,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   aggregator.finish();
   await writeOut(aggregator.takeBatch());
   if (inFlight) await inFlight;
-  await store.flush();
+  await store?.flush();
 
   const stats = aggregator.stats();
   const seconds = elapsed();

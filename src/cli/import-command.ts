@@ -12,6 +12,8 @@ export interface ImportCommandOptions extends FlowOptions, StoreOptions {
   /** URL of a running `flowlens serve` to import through, and its token. */
   server?: string;
   token?: string;
+  /** Decode and summarise only: no store is opened and nothing is written. */
+  dryRun?: boolean;
 }
 
 /** Runs the import and returns the process exit code. */
@@ -20,7 +22,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   if (opts.server) return report(await importThroughServer(files, { server: opts.server, token: opts.token, node: opts.node }), opts);
   // One DuckDB thread: an import only writes, and a second thread's task scheduling cost more CPU
   // than it saved (on the benchmark capture, ~7% of the wall time and ~10% of the CPU).
-  const store = await openStore({ ...opts, duckdbThreads: opts.duckdbThreads ?? 1 });
+  const store = opts.dryRun ? null : await openStore({ ...opts, duckdbThreads: opts.duckdbThreads ?? 1 });
   const progress = new Progress(logger);
   const abort = new AbortController();
   let interrupts = 0;
@@ -59,7 +61,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
     progress.done();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
-    await store.close();
+    await store?.close();
   }
   return report(summary, opts);
 }
@@ -69,18 +71,19 @@ function report(summary: ImportSummary, opts: ImportCommandOptions): number {
   const failed = summary.files.filter((f) => f.error);
   for (const f of failed) process.stderr.write(`flowlens: ${f.path}: ${f.error}\n`);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    process.stdout.write(`${JSON.stringify(opts.dryRun ? { ...summary, dryRun: true } : summary)}\n`);
   } else {
-    process.stdout.write(formatSummary(summary));
+    process.stdout.write(formatSummary(summary, opts.dryRun === true));
   }
   if (summary.interrupted) return 130;
   return failed.length > 0 ? 1 : 0;
 }
 
-function formatSummary(s: ImportSummary): string {
+function formatSummary(s: ImportSummary, dryRun: boolean): string {
   const n = (x: number) => x.toLocaleString('en-US');
+  const verb = dryRun ? 'read (dry run: nothing written)' : 'imported';
   const lines = [
-    `${s.interrupted ? 'interrupted after' : 'imported'} ${n(s.files.length)} file${s.files.length === 1 ? '' : 's'} in ${s.seconds.toFixed(2)} s (${n(s.packetsPerSecond)} packets/s)`,
+    `${s.interrupted ? 'interrupted after' : verb} ${n(s.files.length)} file${s.files.length === 1 ? '' : 's'} in ${s.seconds.toFixed(2)} s (${n(s.packetsPerSecond)} packets/s)`,
     `  packets    ${n(s.packets)} (${formatBytes(s.bytes)})`,
     `  flows      ${n(s.flows)}`,
     `  hosts      ${n(s.hosts)}`,

@@ -47,14 +47,15 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('--no-progress', 'no progress bar or progress lines')
     .addOption(new Option('--server <url>', 'import through a running `flowlens serve` (it owns the store)').env('FLOWLENS_SERVER'))
-    .addOption(new Option('--token <token>', "the server's bearer token").env('FLOWLENS_TOKEN'));
+    .addOption(new Option('--token <token>', "the server's bearer token").env('FLOWLENS_TOKEN'))
+    .addOption(new Option('--dry-run', 'read and decode the files and print the summary; open no store, write nothing').conflicts('server'));
   addStoreOptions(importCmd);
   addFlowOptions(importCmd);
   importCmd.action(async (files: string[], o: Record<string, unknown>) => {
     const logger = createLogger(program.opts().logLevel);
     process.exitCode = await runImport(
       files,
-      { ...storeOptionsFrom(o), ...flowOptionsFrom(o), json: Boolean(o.json), progress: o.progress as boolean, server: o.server as string | undefined, token: o.token as string | undefined },
+      { ...storeOptionsFrom(o), ...flowOptionsFrom(o), json: Boolean(o.json), progress: o.progress as boolean, server: o.server as string | undefined, token: o.token as string | undefined, dryRun: Boolean(o.dryRun) },
       logger,
     );
   });

@@ -197,6 +197,8 @@ async function main(): Promise<void> {
   // does (decode, flows) plus per-host aggregates and the store. For information; the targets
   // are the full import's.
   await runFlowlens('flowlens-core', ['--no-dpi', '--no-detect'], '; --no-dpi --no-detect');
+  // And the full pipeline with no store at all (--dry-run): what the DuckDB writes cost.
+  await runFlowlens('flowlens-nostore', ['--dry-run'], '; --dry-run (no store)');
 
   // ---- table
   const rows = results.map((r) => {
@@ -207,14 +209,14 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push('');
   out.push(`capture ${relative(REPO_ROOT, cap.path)}: ${cap.packets} packets (${cap.origin}); ${runs} run(s) each, medians`);
-  out.push(`${pad('tool', 15)}${lpad('packets/s', 13)}${lpad('seconds', 10)}${lpad('peak RSS MB', 13)}  notes`);
+  out.push(`${pad('tool', 18)}${lpad('packets/s', 13)}${lpad('seconds', 10)}${lpad('peak RSS MB', 13)}  notes`);
   for (const x of rows) {
     const note = x.r.error ? `FAILED: ${x.r.error}` : (x.r.note ?? '');
     out.push(
-      `${pad(x.tool, 15)}${lpad(Number.isNaN(x.pps) ? '-' : Math.round(x.pps).toLocaleString('en-US'), 13)}${lpad(Number.isNaN(x.sec) ? '-' : x.sec.toFixed(2), 10)}${lpad(Number.isNaN(x.mb) ? '-' : x.mb.toFixed(0), 13)}  ${note}`,
+      `${pad(x.tool, 18)}${lpad(Number.isNaN(x.pps) ? '-' : Math.round(x.pps).toLocaleString('en-US'), 13)}${lpad(Number.isNaN(x.sec) ? '-' : x.sec.toFixed(2), 10)}${lpad(Number.isNaN(x.mb) ? '-' : x.mb.toFixed(0), 13)}  ${note}`,
     );
   }
-  for (const m of missing) out.push(`${pad(m, 15)} not installed (apt-get install ${m})`);
+  for (const m of missing) out.push(`${pad(m, 18)} not installed (apt-get install ${m})`);
   const by = (t: string) => rows.find((x) => x.tool === t);
   const f = by('flowlens');
   const ratio = (t: string, of = f) => {
@@ -226,6 +228,7 @@ async function main(): Promise<void> {
   out.push(`flowlens/tcpdump throughput:   ${fixed(ratio('tcpdump'))}`);
   out.push(`flowlens/softflowd throughput: ${fixed(ratio('softflowd'))}`);
   out.push(`flowlens-core/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-core')))} (no DPI, no detection; information only)`);
+  out.push(`flowlens-nostore/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-nostore')))} (DPI and detection, no store; information only)`);
   const thr = ratio('softflowd');
   out.push(`target throughput >= softflowd: ${Number.isNaN(thr) ? 'n/a' : thr >= 1 ? 'PASS' : 'MISS'}`);
   out.push(`target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`);
