@@ -214,7 +214,7 @@ export interface IlpWriter {
 export function ilpConfigString(ilp: string): string {
   const s = ilp.trim();
   const m = /^(https?):\/\/(?:([^@/?#]*)@)?([^/?#@]+)\/?$/i.exec(s);
-  if (s.includes('::') || !m) return s; // a configuration string, or something SenderOptions will name the problem of
+  if (!m) return s; // a configuration string, or something SenderOptions will name the problem of
   const esc = (v: string) => decodeURIComponent(v).replaceAll(';', ';;');
   let conf = `${m[1]!.toLowerCase()}::addr=${m[3]!};`;
   if (m[2]) {
