@@ -55,10 +55,10 @@ interface Summary {
 type ExportedFlow = FlowRecord;
 
 /** Starts `flowlens capture` inside namespace A; `stop()` sends SIGINT and parses the JSON summary. */
-async function startCapture(net: NsPair, args: string[]): Promise<{ stop: () => Promise<CaptureRun> }> {
+async function startCapture(net: NsPair, args: string[], env: Record<string, string> = {}): Promise<{ stop: () => Promise<CaptureRun> }> {
   const child = net.spawnIn(net.nsA, [NODE, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--json', ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, FLOWLENS_LOG_JSON: '1', NO_COLOR: '1' },
+    env: { ...process.env, FLOWLENS_LOG_JSON: '1', NO_COLOR: '1', ...env },
   });
   const out = collect(child);
   await waitForOutput(child, /decode worker/);
@@ -283,6 +283,25 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     assert.ok(flows.every((f) => f.transport === 'tcp' && f.serverPort === 8080));
     assert.equal(run.summary.nonIp, 0, 'ARP filtered out');
     assert.equal(run.summary.packets, flows[0].clientPackets + flows[0].serverPackets);
+  });
+
+  test('promiscuous mode by default; --no-promisc or FLOWLENS_PROMISC=false leaves the interface out of it', async () => {
+    // IFF_PROMISC (include/uapi/linux/if.h) in the interface's flags, read inside its namespace.
+    const promiscuous = () => (Number(net.exec(net.nsA, ['cat', `/sys/class/net/${net.vethA}/flags`]).stdout.trim()) & 0x100) !== 0;
+    assert.equal(promiscuous(), false, 'not promiscuous before any capture');
+    for (const [args, env, expected] of [
+      [[], {}, true],
+      [['--no-promisc'], {}, false],
+      [[], { FLOWLENS_PROMISC: 'false' }, false],
+      [[], { FLOWLENS_PROMISC: 'yes' }, true],
+    ] as const) {
+      const cap = await startCapture(net, ['--db', join(dir, 'promisc.duckdb'), ...args], env);
+      const during = promiscuous();
+      const run = await cap.stop();
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(during, expected, `${args.join(' ')} ${JSON.stringify(env)}`);
+      assert.equal(promiscuous(), false, 'left promiscuous mode on exit');
+    }
   });
 
   test('two decode workers: flows as with one, host and traffic records merged per interval', async () => {

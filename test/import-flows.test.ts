@@ -23,6 +23,7 @@ import {
   sctp,
   sctpChunk,
   seconds,
+  tcp,
   tcpConversation,
   toFrames,
   ts,
@@ -33,7 +34,7 @@ import {
   type TimedPacket,
 } from './helpers/frames.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
-import { FLOW_FIELDS, assertFlow, exportFlows, exportHosts, expectedFlow, findFlow, importFiles, runCli, withTempDir, type FlowMeta, type FlowRecord, type HostRecord, type ImportSummary } from './helpers/cli.js';
+import { FLOW_FIELDS, assertFlow, exportAnomalies, exportFlows, exportHosts, expectedFlow, findFlow, importFiles, runCli, withTempDir, type FlowMeta, type FlowRecord, type HostRecord, type ImportSummary } from './helpers/cli.js';
 
 const BASE = 1_700_000_000;
 const FIN = 1,
@@ -43,10 +44,10 @@ const FIN = 1,
   ACK = 16;
 
 /** Write `frames` (Ethernet) to one pcap, import it into a fresh DB, export the flows. */
-async function importEthernet(dir: string, frames: Frame[], extra: string[] = []): Promise<{ summary: ImportSummary; flows: FlowRecord[]; db: string }> {
+async function importEthernet(dir: string, frames: Frame[], extra: string[] = [], env?: Record<string, string>): Promise<{ summary: ImportSummary; flows: FlowRecord[]; db: string }> {
   const file = writeCapture(join(dir, 'in.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, byTime(frames)));
   const db = join(dir, 'flows.duckdb');
-  const { summary } = await importFiles(db, [file], { extra });
+  const { summary } = await importFiles(db, [file], { extra, env });
   return { summary, flows: await exportFlows(db), db };
 }
 
@@ -182,19 +183,54 @@ describe('flowlens import: flows', () => {
     });
   });
 
-  it('DPI names the application and server of a flow; --no-dpi leaves them empty', async () => {
+  it('DPI names the application and server of a flow; --no-dpi or FLOWLENS_DPI=false leaves them empty', async () => {
     // A DNS query for www.example.org: header, one question (QNAME, type A, class IN).
     const labels = 'www.example.org'.split('.').flatMap((l) => [l.length, ...Buffer.from(l)]);
     const query = Uint8Array.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
     const frames = eth([{ from: 'client', ts: ts(BASE, 0), ip: ip({ src: '10.12.0.1', dst: '10.12.0.2', l4: udp({ srcPort: 40001, dstPort: 53, payload: query }) }) }]);
-    for (const [extra, app, serverName, confidence] of [
-      [[], 'DNS', 'www.example.org', 'dpi'],
-      [['--no-dpi'], '', '', ''],
+    const on = ['DNS', 'www.example.org', 'dpi'];
+    const off = ['', '', ''];
+    for (const [extra, env, expected] of [
+      [[], {}, on],
+      [['--no-dpi'], {}, off],
+      [[], { FLOWLENS_DPI: 'false' }, off],
+      [[], { FLOWLENS_DPI: 'OFF' }, off],
+      [[], { FLOWLENS_DPI: '1' }, on],
+      // The flag wins over the variable.
+      [['--no-dpi'], { FLOWLENS_DPI: 'true' }, off],
     ] as const) {
       await withTempDir(async (dir) => {
-        const { flows } = await importEthernet(dir, frames, [...extra]);
+        const { flows } = await importEthernet(dir, frames, [...extra], env);
         assert.equal(flows.length, 1);
-        assert.deepEqual([flows[0].app, flows[0].serverName, flows[0].confidence], [app, serverName, confidence], `import ${extra.join(' ')}`);
+        assert.deepEqual([flows[0].app, flows[0].serverName, flows[0].confidence], expected, `import ${extra.join(' ')} ${JSON.stringify(env)}`);
+      });
+    }
+    // Anything but a boolean word is one clear error, before any file is read.
+    await withTempDir(async (dir) => {
+      const r = await runCli(['import', join(dir, 'absent.pcap'), '--db', join(dir, 'x.duckdb')], { env: { FLOWLENS_DPI: 'maybe' } });
+      assert.equal(r.code, 2, r.stderr);
+      assert.deepEqual(r.stderr.trim().split('\n'), ["error: environment variable FLOWLENS_DPI must be true or false (1/0, yes/no, on/off), not 'maybe'", '(run with --help for usage)']);
+      assert.equal(existsSync(join(dir, 'x.duckdb')), false);
+    });
+  });
+
+  it('anomaly detection runs on import; --no-detect or FLOWLENS_DETECT=false turns it off', async () => {
+    // 10 s of 400 SYN/s from one source to one port, none answered: a SYN flood.
+    const flood: TimedPacket[] = Array.from({ length: 4000 }, (_, i) => ({
+      from: 'client',
+      ts: ts(BASE, i * 2500),
+      ip: ip({ src: '10.13.0.1', dst: '10.13.0.2', l4: tcp({ srcPort: 1024 + i, dstPort: 80, flags: SYN }) }),
+    }));
+    for (const [extra, env, expected] of [
+      [[], {}, ['SYN_FLOOD 10.13.0.1 -> 10.13.0.2:80']],
+      [['--no-detect'], {}, []],
+      [[], { FLOWLENS_DETECT: 'false' }, []],
+      [[], { FLOWLENS_DETECT: 'on' }, ['SYN_FLOOD 10.13.0.1 -> 10.13.0.2:80']],
+    ] as const) {
+      await withTempDir(async (dir) => {
+        const { db } = await importEthernet(dir, eth(flood), [...extra], env);
+        const found = (await exportAnomalies(db)).map((a) => `${a.kind} ${a.source} -> ${a.targetIp}:${a.targetPort}`);
+        assert.deepEqual(found, expected, `import ${extra.join(' ')} ${JSON.stringify(env)}`);
       });
     }
   });

@@ -13,7 +13,7 @@ import type { FlowStore } from '../store/types.js';
 import { startApiServer } from '../api/server.js';
 import { createLogger, type Logger } from './logger.js';
 import { addApiOptions, apiServerSettings } from './serve-command.js';
-import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
+import { addFlowOptions, addNegatableOption, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
 
 /** Status heartbeats on the fleet bus. */
 const HEARTBEAT_MS = 5000;
@@ -23,19 +23,20 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): Command {
-  return cmd
+  cmd
     .addOption(
       new Option('-i, --interface <name>', iface === 'required' ? 'interface to capture on (repeat for several)' : 'interface to capture on (repeat for several; default: the one with the default route)')
         .env('FLOWLENS_INTERFACE')
         .argParser(collect),
     )
     .addOption(new Option('-f, --filter <bpf>', "BPF capture filter (pcap-filter(7)), applied in the kernel, e.g. 'tcp or udp'").env('FLOWLENS_FILTER'))
-    .addOption(new Option('--snaplen <bytes>', 'bytes captured of each frame').env('FLOWLENS_SNAPLEN').argParser(positiveInteger).default(262144))
-    .option('--no-promisc', 'do not put the interfaces into promiscuous mode')
+    .addOption(new Option('--snaplen <bytes>', 'bytes captured of each frame').env('FLOWLENS_SNAPLEN').argParser(positiveInteger).default(262144));
+  addNegatableOption(cmd, '--no-promisc', 'do not put the interfaces into promiscuous mode', 'FLOWLENS_PROMISC');
+  return cmd
     .addOption(new Option('--buffer-mb <mb>', 'kernel capture buffer per interface').env('FLOWLENS_BUFFER_MB').argParser(positiveNumber).default(16))
     .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()))
     .addOption(new Option('--bus <url>', 'publish live events to NATS, e.g. nats://127.0.0.1:4222 (a fleet)').env('FLOWLENS_BUS'))
-    .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber))
+    .addOption(new Option('--duration <seconds>', 'stop after this long').env('FLOWLENS_DURATION').argParser(positiveNumber))
     .addOption(new Option('--ring-mb <mb>', 'ring between the capture and each decode worker').argParser(positiveNumber).default(32).hideHelp());
 }
 

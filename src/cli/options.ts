@@ -40,6 +40,28 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
+const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
+const FALSE_WORDS = ['0', 'false', 'no', 'off'];
+
+/**
+ * A `--no-X` flag whose environment variable gives X's value: FLOWLENS_DPI=false acts as --no-dpi.
+ * Commander's own env() sets a boolean flag whenever its variable is defined, whatever the value,
+ * so that FLOWLENS_NO_DPI=0 would turn DPI off. Here the value counts, a flag on the command line
+ * wins over the variable, and any value but 1/0, true/false, yes/no or on/off is an error.
+ */
+export function addNegatableOption(cmd: Command, flags: string, description: string, envVar: string): Command {
+  const option = new Option(flags, `${description} (env: ${envVar}=false)`);
+  const name = option.attributeName();
+  return cmd.addOption(option).hook('preAction', (command) => {
+    const raw = process.env[envVar];
+    if (raw === undefined || command.getOptionValueSource(name) === 'cli') return;
+    const word = raw.trim().toLowerCase();
+    if (TRUE_WORDS.includes(word)) command.setOptionValueWithSource(name, true, 'env');
+    else if (FALSE_WORDS.includes(word)) command.setOptionValueWithSource(name, false, 'env');
+    else command.error(`error: environment variable ${envVar} must be true or false (1/0, yes/no, on/off), not '${raw}'`, { code: 'flowlens.invalidEnv' });
+  });
+}
+
 export function addStoreOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--db <path>', 'embedded DuckDB file').env('FLOWLENS_DB').default(DEFAULT_DB_PATH))
@@ -51,7 +73,7 @@ export function addStoreOptions(cmd: Command): Command {
 }
 
 export function addFlowOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .addOption(new Option('--interval <seconds>', 'aggregation interval for host and traffic records').env('FLOWLENS_INTERVAL').argParser(positiveInteger).default(60))
     .addOption(new Option('--active-timeout <seconds>', 'export long flows at least this often').env('FLOWLENS_ACTIVE_TIMEOUT').argParser(positiveInteger).default(60))
     .addOption(new Option('--tcp-timeout <seconds>', 'idle timeout of established TCP flows').env('FLOWLENS_TCP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.tcp))
@@ -61,9 +83,9 @@ export function addFlowOptions(cmd: Command): Command {
     .addOption(new Option('--icmp-timeout <seconds>', 'idle timeout of ICMP flows').env('FLOWLENS_ICMP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.icmp))
     .addOption(new Option('--other-timeout <seconds>', 'idle timeout of other protocols').env('FLOWLENS_OTHER_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.other))
     .addOption(new Option('--node <name>', 'name of this worker in records').env('FLOWLENS_NODE').default(''))
-    .addOption(new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)').env('FLOWLENS_DETECT_CONFIG').argParser(detectConfigFile))
-    .addOption(new Option('--no-detect', 'no anomaly detection'))
-    .addOption(new Option('--no-dpi', 'no application protocol identification (app, server names; P2P peer discovery may then look like a host scan)'));
+    .addOption(new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)').env('FLOWLENS_DETECT_CONFIG').argParser(detectConfigFile));
+  addNegatableOption(cmd, '--no-detect', 'no anomaly detection', 'FLOWLENS_DETECT');
+  return addNegatableOption(cmd, '--no-dpi', 'no application protocol identification (app, server names; P2P peer discovery may then look like a host scan)', 'FLOWLENS_DPI');
 }
 
 /**

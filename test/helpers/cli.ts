@@ -32,11 +32,12 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+/** Runs the CLI with no FLOWLENS_* variable of the caller's, only those in `opts.env`. */
+export function runCli(args: string[], opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
-      env: hermeticEnv(),
+      env: { ...hermeticEnv(), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -110,8 +111,8 @@ export function parseSummary(r: CliResult): ImportSummary {
  * `flowlens import FILES --db DB --json [extra]`. By default asserts exit 0;
  * pass `expectCode` for other outcomes (null skips the check).
  */
-export async function importFiles(db: string, files: string[], o: { extra?: string[]; expectCode?: number | null } = {}): Promise<ImportResult> {
-  const r = await runCli(['import', ...files, '--db', db, '--json', ...(o.extra ?? [])]);
+export async function importFiles(db: string, files: string[], o: { extra?: string[]; expectCode?: number | null; env?: Record<string, string> } = {}): Promise<ImportResult> {
+  const r = await runCli(['import', ...files, '--db', db, '--json', ...(o.extra ?? [])], { env: o.env });
   const expect = o.expectCode === undefined ? 0 : o.expectCode;
   if (expect !== null) assert.equal(r.code, expect, `unexpected exit code: ${describe(r)}`);
   return { ...r, summary: parseSummary(r) };
@@ -167,10 +168,15 @@ export function parseJsonl<T>(text: string): T[] {
     .map((l) => JSON.parse(l) as T);
 }
 
-async function exportJsonl<T>(what: 'flows' | 'hosts', db: string): Promise<T[]> {
+async function exportJsonl<T>(what: 'flows' | 'hosts' | 'anomalies', db: string): Promise<T[]> {
   const r = await runCli(['export', what, '--db', db, '--format', 'jsonl']);
   assert.equal(r.code, 0, `export ${what} failed: ${describe(r)}`);
   return parseJsonl<T>(r.stdout);
+}
+
+/** `export anomalies --format jsonl`, parsed (the fields a test looks at). */
+export function exportAnomalies(db: string): Promise<{ kind: string; source: string; targetIp: string; targetPort: number }[]> {
+  return exportJsonl('anomalies', db);
 }
 
 /** `export flows --format jsonl`, parsed. Numbers must be JSON numbers (no coercion: strings would fail the assertions). */
