@@ -58,7 +58,7 @@ type ExportedFlow = FlowRecord;
 async function startCapture(net: NsPair, args: string[], env: Record<string, string> = {}): Promise<{ stop: () => Promise<CaptureRun> }> {
   const child = net.spawnIn(net.nsA, [NODE, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--json', ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, FLOWLENS_LOG_JSON: '1', NO_COLOR: '1', ...env },
+    env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json', NO_COLOR: '1', ...env },
   });
   const out = collect(child);
   await waitForOutput(child, /decode worker/);

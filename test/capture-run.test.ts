@@ -18,7 +18,7 @@ if (unavailable) console.log(`# capture-run: skipped: ${unavailable}`);
 describe('flowlens run: capture and API in one process', { skip: unavailable ?? false }, () => {
   let net: NsPair;
   let dir: string;
-  const env = { ...process.env, FLOWLENS_LOG_JSON: '1' };
+  const env = { ...process.env, FLOWLENS_LOG_FORMAT: 'json' };
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'flowlens-run-'));

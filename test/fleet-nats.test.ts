@@ -163,7 +163,7 @@ describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, ()
   test('events of both nodes reach a NatsBus subscriber and `flowlens serve --bus`', async () => {
     const { logger } = memoryLogger();
     const subscriber = new NatsBus({ url: `nats://127.0.0.1:${natsPort}`, node: 'test', logger });
-    const env = { ...process.env, FLOWLENS_LOG_JSON: '1' };
+    const env = { ...process.env, FLOWLENS_LOG_FORMAT: 'json' };
     const serve = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'serve', '--port', '0', '--db', join(dir, 'serve.duckdb'), '--bus', `nats://127.0.0.1:${natsPort}`], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const serveOut = collect(serve);
     const captures: ChildProcess[] = [];

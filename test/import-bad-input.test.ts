@@ -331,4 +331,32 @@ describe('flowlens import: bad input', () => {
       assert.notEqual(r.stderr.trim(), '');
     });
   });
+
+  it('the warning about a truncated file is a JSON log line off a terminal, pretty with --log-format pretty or FLOWLENS_LOG_FORMAT=pretty; a bad format is a usage error', async () => {
+    await withTempDir(async (dir) => {
+      const a = conv(4);
+      const whole = pcap({ linktype: LINKTYPE.ETHERNET }, a.frames);
+      const file = writeCapture(join(dir, 'cut.pcap'), whole.subarray(0, whole.length - 5));
+      const warning = (r: CliResult) => linesMentioning(r.stderr, 'file ends inside a record');
+      const run = (args: string[], env: Record<string, string> = {}) => runCli(['import', file, '--db', join(dir, 'db.duckdb'), '--no-progress', ...args], { env });
+
+      const json = await run([]);
+      assert.equal(json.code, 0, json.stderr);
+      assert.equal(warning(json).length, 1, json.stderr);
+      const line = JSON.parse(warning(json)[0]) as { level: number; msg: string };
+      assert.equal(line.level, 40, 'pino level warn');
+      assert.match(line.msg, /cut\.pcap: file ends inside a record/);
+
+      for (const [args, env] of [[['--log-format', 'pretty'], {}], [[], { FLOWLENS_LOG_FORMAT: 'pretty' }]] as const) {
+        const pretty = await run([...args], env);
+        assert.equal(pretty.code, 0, pretty.stderr);
+        assert.equal(warning(pretty).length, 1, pretty.stderr);
+        assert.match(warning(pretty)[0], /^\[[\d:.]+\] WARN: .*cut\.pcap: file ends inside a record/, `${args.join(' ')} ${JSON.stringify(env)}`);
+      }
+
+      const bad = await run(['--log-format', 'xml']);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /--log-format.*'xml' is invalid/);
+    });
+  });
 });

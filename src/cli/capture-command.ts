@@ -11,7 +11,7 @@ import { CaptureOpenError, LiveCapture, defaultWorkerCount, type LiveCaptureSumm
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { FlowStore } from '../store/types.js';
 import { startApiServer } from '../api/server.js';
-import { createLogger, type Logger } from './logger.js';
+import { programLogger, type Logger } from './logger.js';
 import { addApiOptions, apiServerSettings } from './serve-command.js';
 import { addFlowOptions, addNegatableOption, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
 
@@ -183,7 +183,7 @@ export function addCaptureCommand(program: Command, storeOptionsFrom: (o: Record
       process.exitCode = 2;
       return;
     }
-    process.exitCode = await runCapture(s, createLogger(program.opts().logLevel), Boolean(o.json));
+    process.exitCode = await runCapture(s, programLogger(program), Boolean(o.json));
   });
   return cmd;
 }
@@ -253,7 +253,7 @@ export function addRunCommand(program: Command, storeOptionsFrom: (o: Record<str
       return;
     }
     if (s.interfaces.length === 0) s.interfaces = [iface];
-    process.exitCode = await runAllInOne(s, o, createLogger(program.opts().logLevel));
+    process.exitCode = await runAllInOne(s, o, programLogger(program));
   });
   return cmd;
 }

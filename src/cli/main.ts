@@ -9,7 +9,7 @@
 // GNU time) and were ~4% faster (2.69 against 2.79 s).
 // Tests and the benchmark run the CLI with the flags of this line (test/bench/flowlens.ts).
 import { Argument, Command, CommanderError, Option } from 'commander';
-import { createLogger } from './logger.js';
+import { LOG_FORMATS, programLogger } from './logger.js';
 import { runImport } from './import-command.js';
 import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
 import { addFlowOptions, addStoreOptions, flowOptionsFrom } from './options.js';
@@ -37,6 +37,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .description('Network traffic monitor: capture files and interfaces into flows, hosts and traffic series.')
     .version('0.1.0')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('FLOWLENS_LOG_LEVEL').default('info'))
+    .addOption(new Option('--log-format <format>', 'logs on stderr as JSON lines or pretty lines (auto: pretty on a terminal)').choices(LOG_FORMATS).env('FLOWLENS_LOG_FORMAT').default('auto'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -52,7 +53,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
   addStoreOptions(importCmd);
   addFlowOptions(importCmd);
   importCmd.action(async (files: string[], o: Record<string, unknown>) => {
-    const logger = createLogger(program.opts().logLevel);
+    const logger = programLogger(program);
     process.exitCode = await runImport(
       files,
       { ...storeOptionsFrom(o), ...flowOptionsFrom(o), json: Boolean(o.json), progress: o.progress as boolean, server: o.server as string | undefined, token: o.token as string | undefined, dryRun: Boolean(o.dryRun) },

@@ -7,7 +7,7 @@ import { NatsBus } from '../bus/nats.js';
 import { DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startApiServer, type ApiServerOptions } from '../api/server.js';
 import { DEFAULT_LIMITS } from '../api/limits.js';
 import { openStore, type StoreOptions } from '../store/index.js';
-import { createLogger } from './logger.js';
+import { programLogger } from './logger.js';
 import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber } from './options.js';
 
 function portNumber(value: string): number {
@@ -49,7 +49,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
   addStoreOptions(cmd);
   addFlowOptions(cmd);
   cmd.action(async (o: Record<string, unknown>) => {
-    const logger = createLogger(program.opts().logLevel);
+    const logger = programLogger(program);
     const flow = flowOptionsFrom(o);
     const store = await openStore(storeOptionsFrom(o));
     // A fleet: the capture nodes' events (and their status heartbeats) come over NATS.

@@ -129,7 +129,7 @@ function flowlensCapturer(bufferMb: number | undefined): Capturer {
       const extra = bufferMb ? ['--buffer-mb', String(bufferMb)] : [];
       const child = net.spawnIn(net.nsA, [fl.cmd, ...fl.args, 'capture', '-i', net.vethA, '--db', join(dir, 'live.duckdb'), '--json', ...extra], {
         cwd: REPO_ROOT,
-        env: { ...process.env, FLOWLENS_LOG_JSON: '1', NO_COLOR: '1' },
+        env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json', NO_COLOR: '1' },
       });
       const out = collect(child);
       try {
