@@ -85,3 +85,25 @@ function matchLower(buf: Buffer, off: number, lower: string): boolean {
   }
   return true;
 }
+
+/** The value of the last length berLength read: one shared slot, so that reading one allocates nothing. */
+export const ber = { length: 0 };
+
+/**
+ * Reads an ASN.1 BER/DER definite length at buf[p] (the short form, or the long form of 1 to 4
+ * bytes) that must end before `end`: the position after it, with the length in ber.length, or -1.
+ */
+export function berLength(buf: Buffer, p: number, end: number): number {
+  if (p >= end) return -1;
+  const b = buf[p];
+  if (b < 0x80) {
+    ber.length = b;
+    return p + 1;
+  }
+  const n = b & 0x7f;
+  if (n === 0 || n > 4 || p + 1 + n > end) return -1;
+  let v = 0;
+  for (let i = 1; i <= n; i++) v = v * 256 + buf[p + i];
+  ber.length = v;
+  return p + 1 + n;
+}

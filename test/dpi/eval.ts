@@ -23,6 +23,17 @@ export const EVAL_PROTOCOLS = new Set([
   'MySQL', 'Redis',
 ]);
 
+/**
+ * Protocols flowlens identifies beyond the issue's list: reported on their own (agreement, and
+ * flows flowlens gives one of them where nDPI says otherwise), outside the figures of the targets.
+ * Most of the "otherwise" are UDP flows of gnutella.pcap that nDPI leaves Unknown and flowlens
+ * finds to be Gnutella from their Gnutella2 ("GND") packets and 0.6 descriptors.
+ */
+export const BEYOND_PROTOCOLS = new Set([
+  'Service_Location_Protocol', 'Gnutella', 'NetBIOS', 'LLMNR', 'Kerberos', 'IPSec', 'Syslog', 'DTLS', 'MsSQL-TDS',
+  'Zabbix', 'Jabber', 'OpenVPN', 'LDAP', 'RTSP', 'Kafka', 'WireGuard', 'Telnet',
+]);
+
 interface NdpiFlow {
   file: string;
   key: string;
@@ -57,6 +68,9 @@ export interface EvalResult {
   ja4Identical: number;
   /** "nDPI master -> flowlens app" with counts, most frequent first. */
   confusion: [string, number][];
+  /** BEYOND_PROTOCOLS: agreement per protocol, and flows flowlens gave one of them where nDPI said another protocol ("nDPI -> flowlens"). */
+  beyond: Record<string, ProtocolFigures>;
+  beyondWrong: [string, number][];
   nameMismatches: string[];
   ja4Mismatches: string[];
   seconds: number;
@@ -154,12 +168,25 @@ export async function evaluate(): Promise<EvalResult> {
   const result: EvalResult = {
     flows: 0, matched: 0, agree: 0, perProtocol: {}, names: 0, namesIdentical: 0, namesClean: 0, namesCleanIdentical: 0,
     agreeBy: {}, ja4: 0, ja4Identical: 0,
-    confusion: [], nameMismatches: [], ja4Mismatches: [], seconds: 0,
+    confusion: [], beyond: {}, beyondWrong: [], nameMismatches: [], ja4Mismatches: [], seconds: 0,
   };
   const confusion = new Map<string, number>();
+  const beyondWrong = new Map<string, number>();
   for (const f of files) {
     for (const n of parseListing(f.name, readFileSync(f.listing, 'utf8'))) {
-      if (!EVAL_PROTOCOLS.has(n.master)) continue;
+      if (!EVAL_PROTOCOLS.has(n.master)) {
+        const mine = ours.get(`${f.name}#${n.key}`)?.[0];
+        if (BEYOND_PROTOCOLS.has(n.master)) {
+          const p = (result.beyond[n.master] ??= { flows: 0, agree: 0 });
+          p.flows++;
+          if (mine?.app === n.master) p.agree++;
+        }
+        if (mine !== undefined && BEYOND_PROTOCOLS.has(mine.app) && mine.app !== n.master) {
+          const k = `${n.master} -> ${mine.app} [${mine.confidence}]`;
+          beyondWrong.set(k, (beyondWrong.get(k) ?? 0) + 1);
+        }
+        continue;
+      }
       result.flows++;
       const p = (result.perProtocol[n.master] ??= { flows: 0, agree: 0 });
       p.flows++;
@@ -200,6 +227,7 @@ export async function evaluate(): Promise<EvalResult> {
     }
   }
   result.confusion = [...confusion].sort((a, b) => b[1] - a[1]);
+  result.beyondWrong = [...beyondWrong].sort((a, b) => b[1] - a[1]);
   result.seconds = (Date.now() - started) / 1000;
   return result;
 }
@@ -221,6 +249,13 @@ export function report(r: EvalResult, verbose = true): string {
   lines.push(`JA4 identical (TLS/QUIC flows where nDPI prints one): ${r.ja4Identical} / ${r.ja4} = ${pct(r.ja4Identical, r.ja4)}`);
   lines.push('confusion (nDPI -> flowlens):');
   for (const [k, n] of r.confusion) lines.push(`  ${String(n).padStart(4)}  ${k}`);
+  lines.push("beyond the issue's list, agreement per protocol (flows nDPI labels with it):");
+  for (const [name, p] of Object.entries(r.beyond).sort((a, b) => b[1].flows - a[1].flows)) {
+    lines.push(`  ${name.padEnd(25)} ${String(p.agree).padStart(5)} / ${String(p.flows).padEnd(5)} ${pct(p.agree, p.flows)}`);
+  }
+  const wrong = r.beyondWrong.reduce((n, [, c]) => n + c, 0);
+  lines.push(`  flows flowlens gives one of these where nDPI says another protocol: ${wrong}`);
+  for (const [k, n] of r.beyondWrong) lines.push(`  ${String(n).padStart(4)}  ${k}`);
   if (verbose) {
     lines.push('examples:');
     for (const m of r.nameMismatches.slice(0, 400)) lines.push(`  ${m}`);
