@@ -76,17 +76,24 @@ function quicInitial(hello: Buffer, split = false): Buffer {
 
 // ------------------------------------------------------------------ a context without an engine
 
+/** A context for one dissector at a time (its state() is the only one). */
 function context(transport: number, serverPort: number): DpiContext & { reset(): void } {
   let extra: FlowExtra | undefined;
+  let state: unknown = null;
   return {
     transport, fromClient: true, clientPort: 50000, serverPort, tcpSeq: -1, dirPackets: 1,
     extra() {
-      extra ??= { serverName: '', info: null, app: '', buf: [null, null], bufLen: [0, 0], nextSeq: [-1, -1], scratch: null };
+      extra ??= { serverName: '', info: null, app: '', buf: [null, null], bufLen: [0, 0], nextSeq: [-1, -1], states: null };
       return extra;
     },
     hasExtra: () => extra !== undefined,
+    state: () => state,
+    setState(value: unknown) {
+      state = value;
+    },
     reset() {
       extra = undefined;
+      state = null;
       this.dirPackets = 1;
     },
   };

@@ -56,12 +56,23 @@ class Context implements DpiContext {
   tcpSeq = -1;
   dirPackets = 0;
   slot = 0;
+  /** Index of the dissector being called: whose state() it is. */
+  dissector = 0;
   constructor(private readonly engine: DpiEngine) {}
   extra(): FlowExtra {
     return this.engine.extraOf(this.slot);
   }
   hasExtra(): boolean {
     return this.engine.extras[this.slot] !== undefined;
+  }
+  state(): unknown {
+    const states = this.engine.extras[this.slot]?.states;
+    return states == null ? null : (states[this.dissector] ?? null);
+  }
+  setState(value: unknown): void {
+    if (value === null && !this.hasExtra()) return;
+    const e = this.extra();
+    (e.states ??= new Array<unknown>(this.engine.dissectors.length).fill(null))[this.dissector] = value;
   }
 }
 
@@ -95,7 +106,7 @@ export class DpiEngine {
 
   readonly appNames: string[] = [''];
   private readonly appIndex = new Map<string, number>([['', 0]]);
-  private readonly dissectors: readonly Dissector[];
+  readonly dissectors: readonly Dissector[];
   private readonly dissectorApp: number[];
   /** Per app index: 1 for peer-to-peer protocols. */
   private readonly peerToPeerApp: Uint8Array;
@@ -202,6 +213,7 @@ export class DpiEngine {
     if (following > 0) {
       let v: number;
       try {
+        ctx.dissector = following - 1;
         v = this.dissectors[following - 1].inspect(ctx, buf, off, len);
       } catch {
         v = NO;
@@ -245,6 +257,7 @@ export class DpiEngine {
     if ((this.excluded[w] & bit) !== 0) return false;
     let v: number;
     try {
+      this.ctx.dissector = i;
       v = this.dissectors[i].inspect(this.ctx, buf, off, len);
     } catch {
       v = NO; // a dissector bug must not take the capture down; the fuzz test keeps this path cold

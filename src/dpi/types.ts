@@ -37,8 +37,12 @@ export interface FlowExtra {
   bufLen: [number, number];
   /** Next expected TCP sequence number per direction, -1 before the first reassembled segment. */
   nextSeq: [number, number];
-  /** Free-form per-dissector scratch (QUIC keeps its CRYPTO ranges here). */
-  scratch: unknown;
+  /**
+   * Each dissector's own state for the flow, by its index in the engine's list (QUIC keeps its
+   * CRYPTO ranges there); null until one stores something. Dissectors reach theirs through
+   * DpiContext.state() and setState(), so that one's state is never taken for another's.
+   */
+  states: unknown[] | null;
 }
 
 /** What a dissector sees of the packet and flow; one instance, reused for every call. */
@@ -56,6 +60,10 @@ export interface DpiContext {
   extra(): FlowExtra;
   /** Whether extra() was ever called for this flow (peek without creating). */
   hasExtra(): boolean;
+  /** The calling dissector's state for this flow, null until it stores some (peeks without creating extra()). */
+  state(): unknown;
+  /** Stores the calling dissector's state for this flow (null clears it). */
+  setState(value: unknown): void;
 }
 
 export interface Dissector {

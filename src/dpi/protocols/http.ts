@@ -29,7 +29,7 @@ function requestLineEnd(buf: Buffer, off: number, end: number): number {
   return startsWith(buf, e - 8, 8, 'HTTP/1.') || startsWith(buf, e - 8, 8, 'HTTP/0.') ? e : -1;
 }
 
-/** FlowExtra.scratch while the request line is cut by the end of its segment. */
+/** The dissector's state while the request line is cut by the end of its segment. */
 const REQUEST_LINE_CUT = 'http-request-line-cut';
 
 /** Start of the line after the one ending at buf[lineEnd] (CR LF or LF). */
@@ -63,11 +63,11 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     // A request longer than its first segment: the Host may be in the next ones.
     if (!ctx.fromClient) return MATCH; // the answer came: the request had no Host
     let from = off;
-    if (e.scratch === REQUEST_LINE_CUT) {
+    if (ctx.state() === REQUEST_LINE_CUT) {
       // The request line went on into this segment: it must end as HTTP/1.x does (not RTSP, SIP).
       const lineEnd = requestLineEnd(buf, off, end);
       if (lineEnd === -2) return MORE;
-      e.scratch = null;
+      ctx.setState(null);
       if (lineEnd < 0) return NO;
       from = nextLine(buf, lineEnd);
     }
@@ -80,7 +80,7 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
       // A request line cut by the segment end (a long URL) is likely HTTP; the next segment says
       // whether its version is (another, RTSP or SIP, is not) and may hold the Host.
       ctx.extra().info = { method: ascii(buf, off, off + m) };
-      ctx.extra().scratch = REQUEST_LINE_CUT;
+      ctx.setState(REQUEST_LINE_CUT);
       return LIKELY;
     }
     if (lineEnd < 0) return NO;

@@ -12,18 +12,17 @@
 // on port 4500 the flow is IPSec when a second datagram of the same direction carries the same SPI
 // and a sequence number a little higher. IKE over TCP (RFC 8229) opens with "IKETCP".
 import { startsWith, u32 } from '../bytes.js';
-import { MATCH, MORE, NO, TRANSPORT_BOTH, TRANSPORT_TCP, type Dissector, type DpiContext, type FlowExtra, type Verdict } from '../types.js';
+import { MATCH, MORE, NO, TRANSPORT_BOTH, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 const IKE_PORT = 500;
 const NAT_T_PORT = 4500;
 const HEADER = 28;
 
-/**
- * The last ESP datagram per direction of a flow on 4500: [spi, seq] client, [spi, seq] server (seq
- * 0: none yet). Kept by the flow's FlowExtra (a new object for each flow), not in its scratch,
- * which other dissectors read as their own; only flows on 4500 that pass the ESP checks get one.
+/*
+ * The dissector's state (ctx.state()): the last ESP datagram per direction of a flow on 4500,
+ * [spi, seq] client, [spi, seq] server (seq 0: none yet); only flows on 4500 that pass the ESP
+ * checks get one.
  */
-const espSeen = new WeakMap<FlowExtra, Uint32Array>();
 
 /** Whether buf[o, o+len) is one IKE message; `clean` also asks for valid flags and next payload. */
 function isIke(buf: Buffer, o: number, len: number, clean: boolean): boolean {
@@ -89,11 +88,10 @@ function inspectEsp(ctx: DpiContext, buf: Buffer, off: number, len: number): Ver
   const spi = u32(buf, off);
   const seq = u32(buf, off + 4);
   if (spi < 256 || seq === 0) return NO;
-  const e = ctx.extra();
-  let st = espSeen.get(e);
-  if (st === undefined) {
+  let st = ctx.state() as Uint32Array | null;
+  if (st === null) {
     st = new Uint32Array(4);
-    espSeen.set(e, st);
+    ctx.setState(st);
   }
   const i = ctx.fromClient ? 0 : 2;
   if (st[i + 1] !== 0) {

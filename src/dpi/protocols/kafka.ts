@@ -22,11 +22,6 @@ const FULL_SEGMENT = 512;
 /** Client id bytes checked for printable text. */
 const CLIENT_ID_CHECK = 64;
 
-/** The correlation id of the request a flow off the well-known port waits the answer to. */
-class PendingRequest {
-  constructor(readonly correlationId: number) {}
-}
-
 /**
  * The correlation id of a well-formed request starting the segment, or -1. The request may run
  * past the segment (a large Produce) but not stop short of it.
@@ -59,25 +54,22 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   if (ctx.fromClient) {
     if (ctx.dirPackets > 1) {
       // A second request before the first response: keep waiting for the response.
-      return ctx.hasExtra() && ctx.extra().scratch instanceof PendingRequest ? MORE : NO;
+      return ctx.state() !== null ? MORE : NO;
     }
     const correlationId = request(buf, off, len);
     if (correlationId < 0) return NO;
-    const e = ctx.extra();
-    if (e.scratch !== null) return NO; // another dissector keeps state here: not this protocol's flow
-    e.scratch = new PendingRequest(correlationId);
+    // The state is the correlation id of the request the flow waits the answer to.
+    ctx.setState(correlationId);
     return MORE;
   }
-  if (!ctx.hasExtra()) return NO;
-  const e = ctx.extra();
-  const pending = e.scratch;
-  if (!(pending instanceof PendingRequest)) return NO;
-  e.scratch = null;
+  const pending = ctx.state();
+  if (typeof pending !== 'number') return NO;
+  ctx.setState(null);
   // Response: size (at least the correlation id; the body may run past the segment), correlation id.
   if (len < 8) return NO;
   const size = buf.readUInt32BE(off);
   if (size < 4 || size > MAX_SIZE || size + 4 < len) return NO;
-  return buf.readInt32BE(off + 4) === pending.correlationId ? MATCH : NO;
+  return buf.readInt32BE(off + 4) === pending ? MATCH : NO;
 }
 
 export const kafka: Dissector = { app: 'Kafka', transports: TRANSPORT_TCP, ports: [9092], inspect };

@@ -17,7 +17,7 @@
 // hard reset alone is enough only on the well-known port 1194: a 1-byte opcode and 5 zero bytes
 // (the common layout) are a weak signature for a dissector tried on every UDP payload.
 import { u16, u32 } from '../bytes.js';
-import { MATCH, MORE, NO, TRANSPORT_BOTH, TRANSPORT_TCP, type Dissector, type DpiContext, type FlowExtra, type Verdict } from '../types.js';
+import { MATCH, MORE, NO, TRANSPORT_BOTH, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 const OPENVPN_PORT = 1194;
 
@@ -37,13 +37,11 @@ const TLS_CRYPT_TAG = 32;
 /** Longest ACK array accepted (OpenVPN sends up to 4, at most 8 are defined). */
 const MAX_ACKS = 8;
 
-/**
- * Session ids and packet counts per flow: [client id high, low, server id high, low, client
- * packets, server packets] (a count of 0: that direction has sent nothing yet). Kept by the flow's
- * FlowExtra (a new object for each flow), not in its scratch, which other dissectors read as their
- * own; only flows whose first packet passes as a hard reset get one.
+/*
+ * The dissector's state (ctx.state()): session ids and packet counts per flow, [client id high,
+ * low, server id high, low, client packets, server packets] (a count of 0: that direction has sent
+ * nothing yet); only flows whose first packet passes as a hard reset get one.
  */
-const sessions = new WeakMap<FlowExtra, Uint32Array>();
 
 function isServerReset(op: number): boolean {
   return op === P_CONTROL_HARD_RESET_SERVER_V2 || op === P_CONTROL_HARD_RESET_SERVER_V1;
@@ -117,13 +115,12 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     const acks = resetLayout(buf, off, end);
     if (acks === -1) return NO;
     if (ctx.fromClient && isClientReset(op) && ctx.serverPort === OPENVPN_PORT) return MATCH;
-    const e = ctx.extra();
-    let st = sessions.get(e);
+    let st = ctx.state() as Uint32Array | null;
     // The server's reset acks the client's: the client's session id after the acked message ids.
-    if (st !== undefined && isServerReset(op) && st[4 + (other >> 1)] > 0 && acks >= 0 && buf[acks] > 0 && sameId(buf, acks + 1 + 4 * buf[acks], st, other)) return MATCH;
-    if (st === undefined) {
+    if (st !== null && isServerReset(op) && st[4 + (other >> 1)] > 0 && acks >= 0 && buf[acks] > 0 && sameId(buf, acks + 1 + 4 * buf[acks], st, other)) return MATCH;
+    if (st === null) {
       st = new Uint32Array(6);
-      sessions.set(e, st);
+      ctx.setState(st);
     }
     st[dir] = u32(buf, off + 1);
     st[dir + 1] = u32(buf, off + 5);
@@ -132,9 +129,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   }
 
   // Later packets: the direction's first was a hard reset (or this dissector would be out).
-  if (!ctx.hasExtra()) return NO;
-  const st = sessions.get(ctx.extra());
-  if (st === undefined || st[4 + (dir >> 1)] === 0) return NO;
+  const st = ctx.state() as Uint32Array | null;
+  if (st === null || st[4 + (dir >> 1)] === 0) return NO;
   if (!sameId(buf, off + 1, st, dir)) return NO;
   const mine = ++st[4 + (dir >> 1)];
   const theirs = st[4 + (other >> 1)];

@@ -247,7 +247,7 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
       return MATCH;
     }
     // A short header: QUIC mid-connection perhaps, but too little to tell.
-    return ctx.hasExtra() && ctx.extra().scratch !== null ? LIKELY : ctx.dirPackets === 1 ? NO : MORE;
+    return ctx.state() !== null ? LIKELY : ctx.dirPackets === 1 ? NO : MORE;
   }
   const version = u32(buf, off + 1);
   if (!isKnownVersion(version)) return version === 0 ? LIKELY : NO; // 0: version negotiation
@@ -260,8 +260,7 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   }
   if (!ctx.fromClient) return LIKELY; // the server's Initial: keys of the client side do not open it
 
-  const e = ctx.extra();
-  let st = e.scratch as QuicState | null;
+  let st = ctx.state() as QuicState | null;
   // Coalesced packets: an Initial may be followed by 0-RTT or another Initial in one datagram.
   let p = off;
   for (let k = 0; k < 4 && p + 7 <= end; k++) {
@@ -291,7 +290,7 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     if (type === initialType && v === version) {
       if (st === null) {
         st = { keys: null, crypto: Buffer.alloc(CRYPTO_START), ranges: [], version };
-        e.scratch = st;
+        ctx.setState(st);
       }
       let pt: Buffer | null = null;
       if (st.keys !== null) pt = decryptInitial(buf, p, end, pnOffset, pktEnd, st.keys);
@@ -318,7 +317,7 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   if (st.crypto[0] !== 1) return MATCH; // not a ClientHello: QUIC all the same
   if (have < need && need <= CRYPTO_MAX) return LIKELY; // the rest comes in the next Initial
   describeHello(ctx, st.crypto, 0, Math.min(need, have), 'q');
-  e.scratch = null;
+  ctx.setState(null);
   return MATCH;
 }
 

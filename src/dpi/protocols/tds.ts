@@ -43,7 +43,7 @@ const LOGIN7_FIXED = 94;
 const PRELOGIN_MAX_TOKEN = 0x0f;
 
 /** Set on the flow after a client opener off the well-known ports, until the server answers. */
-const AWAITING_RESPONSE = Object.freeze({ tds: 'prelogin' });
+const AWAITING_RESPONSE = 'awaiting-response';
 
 function isClientType(t: number): boolean {
   switch (t) {
@@ -138,19 +138,17 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     // A capture that starts in the middle of a long message: the other side's next packet decides.
     return ctx.dirPackets >= 2 ? NO : MORE;
   }
-  const waiting = ctx.hasExtra() && ctx.extra().scratch === AWAITING_RESPONSE;
+  const waiting = ctx.state() === AWAITING_RESPONSE;
   if (ctx.fromClient) {
     if (waiting) return MORE; // more of the client's opener before the server's answer
     const t = buf[off];
     if (len < 8 || (t !== PRELOGIN && t !== LOGIN7) || ctx.dirPackets > 1) return NO;
     if (!(t === PRELOGIN ? validPrelogin(buf, off, len) : validLogin7(buf, off, len))) return NO;
-    const e = ctx.extra();
-    if (e.scratch !== null) return NO; // another dissector keeps state here: not this protocol's flow
-    e.scratch = AWAITING_RESPONSE;
+    ctx.setState(AWAITING_RESPONSE);
     return MORE;
   }
   if (!waiting) return NO;
-  ctx.extra().scratch = null;
+  ctx.setState(null);
   return buf[off] === TABULAR_RESULT && validPackets(buf, off, len, false) ? MATCH : NO;
 }
 

@@ -14,7 +14,7 @@
 // has the same receiver index and a counter a little higher (nDPI too waits for more than one:
 // mullvad_wireguard.pcap, captured mid-session on port 5060, is data only).
 import { u32 } from '../bytes.js';
-import { MATCH, MORE, NO, TRANSPORT_UDP, type Dissector, type DpiContext, type FlowExtra, type Verdict } from '../types.js';
+import { MATCH, MORE, NO, TRANSPORT_UDP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 const WIREGUARD_PORT = 51820;
 
@@ -33,19 +33,15 @@ const MAX_HANDSHAKE_SIZE = 512;
 const MAX_COUNTER_STEP = 1024;
 
 /**
- * Per flow: [initiation's sender index (0 none), handshake seen (1), then per direction (client,
- * server): receiver index, counter low word, counter high word, seen (1)]. Kept by the flow's
- * FlowExtra (a new object for each flow), not in its scratch, which other dissectors read as their
- * own; only flows whose payload already passed the type and size checks get one.
+ * The dissector's state for the flow: [initiation's sender index (0 none), handshake seen (1), then
+ * per direction (client, server): receiver index, counter low word, counter high word, seen (1)].
+ * Only flows whose payload already passed the type and size checks get one.
  */
-const flows = new WeakMap<FlowExtra, Uint32Array>();
-
 function stateOf(ctx: DpiContext): Uint32Array {
-  const e = ctx.extra();
-  let st = flows.get(e);
-  if (st === undefined) {
+  let st = ctx.state() as Uint32Array | null;
+  if (st === null) {
     st = new Uint32Array(10);
-    flows.set(e, st);
+    ctx.setState(st);
   }
   return st;
 }
@@ -94,9 +90,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
 
 /** Whether the flow's initiation (an extended one: an exact one matched already) had this sender index. */
 function answersInitiation(ctx: DpiContext, receiver: number): boolean {
-  if (!ctx.hasExtra()) return false;
-  const st = flows.get(ctx.extra());
-  return st !== undefined && st[0] !== 0 && st[0] === receiver;
+  const st = ctx.state() as Uint32Array | null;
+  return st !== null && st[0] !== 0 && st[0] === receiver;
 }
 
 function inspectData(ctx: DpiContext, buf: Buffer, off: number): Verdict {

@@ -25,7 +25,7 @@ import { MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type V
 const SCAN = 1024;
 const LEGACY_TLS_PORT = 5223;
 /** Flow state on 5223 once the client's framed opener was seen. */
-const FRAMED_OPENER = Object.freeze({ xmpp: 'framed' });
+const FRAMED_OPENER = 'framed-opener';
 
 const STREAM_NAMESPACES = ['http://etherx.jabber.org/streams', 'jabber:client', 'jabber:server', 'jabber:component:'];
 const STANZA_NAMESPACES = ['jabber:', 'http://jabber.org/protocol/', 'urn:xmpp:', 'urn:ietf:params:xml:ns:xmpp-'];
@@ -81,13 +81,11 @@ function framed(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdict
   if (len < 8 || ((buf[off + 1] << 8) | buf[off + 2]) !== len) return NO;
   if (ctx.fromClient) {
     if (buf[off] !== 0x25 || ctx.dirPackets > 1) return NO;
-    const e = ctx.extra();
-    if (e.scratch !== null) return NO;
-    e.scratch = FRAMED_OPENER;
+    ctx.setState(FRAMED_OPENER);
     return MORE;
   }
-  if (!ctx.hasExtra() || ctx.extra().scratch !== FRAMED_OPENER) return NO;
-  ctx.extra().scratch = null;
+  if (ctx.state() !== FRAMED_OPENER) return NO;
+  ctx.setState(null);
   return buf[off] === 0x26 ? MATCH : NO;
 }
 
