@@ -174,8 +174,10 @@ export async function evaluate(): Promise<EvalResult> {
   const beyondWrong = new Map<string, number>();
   for (const f of files) {
     for (const n of parseListing(f.name, readFileSync(f.listing, 'utf8'))) {
+      const candidates = ours.get(`${f.name}#${n.key}`);
+      // Ports reused by several connections: prefer the one labelled alike.
+      const mine = candidates?.find((c) => c.app === n.master) ?? candidates?.[0];
       if (!EVAL_PROTOCOLS.has(n.master)) {
-        const mine = ours.get(`${f.name}#${n.key}`)?.[0];
         if (BEYOND_PROTOCOLS.has(n.master)) {
           const p = (result.beyond[n.master] ??= { flows: 0, agree: 0 });
           p.flows++;
@@ -190,9 +192,6 @@ export async function evaluate(): Promise<EvalResult> {
       result.flows++;
       const p = (result.perProtocol[n.master] ??= { flows: 0, agree: 0 });
       p.flows++;
-      const candidates = ours.get(`${f.name}#${n.key}`);
-      // Ports reused by several connections: prefer the one labelled alike.
-      const mine = candidates?.find((c) => c.app === n.master) ?? candidates?.[0];
       if (mine === undefined) {
         const k = `${n.master} -> (no flow)`;
         confusion.set(k, (confusion.get(k) ?? 0) + 1);
