@@ -132,7 +132,7 @@ describe('DPI dissectors', () => {
 
     const engine = new DpiEngine();
     const feed = (f: number, proto: number, payload: Buffer, port: number) => {
-      engine.reset(f);
+      engine.reset(f, proto);
       engine.packet(f, proto, payload, 0, payload.length, true, 50000, port, -1);
     };
     feed(1, 6, tlsRecord(hello), 443);
@@ -152,7 +152,7 @@ describe('DPI dissectors', () => {
 
     // A ClientHello cut over three segments is reassembled (sequence numbers in order).
     const rec = tlsRecord(clientHello('split.example.org'));
-    engine.reset(4);
+    engine.reset(4, 6);
     const cuts = [0, 40, 90, rec.length];
     for (let i = 0; i < 3; i++) engine.packet(4, 6, rec, cuts[i], cuts[i + 1] - cuts[i], true, 50000, 8443, 1000 + cuts[i]);
     assert.equal(engine.serverName(4), 'split.example.org');
@@ -184,7 +184,7 @@ describe('DPI dissectors', () => {
     // (while TLS on 5061 is still found from its ClientHello), HTTP on 81 and 8181.
     const guesses: [number, string][] = [[993, 'IMAPS'], [995, 'POPS'], [465, 'SMTPS'], [443, 'TLS'], [5061, 'SIP'], [81, 'HTTP'], [8181, 'HTTP']];
     for (const [port, app] of guesses) {
-      engine.reset(9);
+      engine.reset(9, 6);
       engine.label(9, 6, 50000, port);
       assert.deepEqual([engine.appName(9), engine.confidenceName(9)], [app, 'port'], `port ${port}`);
     }
@@ -198,7 +198,7 @@ describe('DPI dissectors', () => {
     const engine = new DpiEngine();
     // Segments of one flow in order: [fromClient, payload]; TCP unless `proto` says otherwise.
     const flow = (f: number, port: number, segments: [boolean, string | Buffer][], proto = 6) => {
-      engine.reset(f);
+      engine.reset(f, proto);
       for (const [fromClient, payload] of segments) {
         if (engine.decided[f] === 1) break; // as the aggregator does: a decided flow costs nothing more
         const b = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
@@ -289,7 +289,7 @@ describe('DPI dissectors', () => {
     const choices = [0, 58, 60, 66, 1514, 9000, 65535, 262144];
     for (let i = 0; i < 3000; i++) {
       const f = i % 40;
-      engine.reset(f);
+      engine.reset(f, 6);
       const sizes: number[] = [];
       for (let k = Math.floor(r() * (FIRST_SIZES + 1)); k > 0; k--) {
         const bytes = choices[Math.floor(r() * (i < 1500 ? 3 : choices.length))];

@@ -14,7 +14,7 @@ import { VPN_CASES } from './dpi/cases-vpn.js';
 function identify(c: DpiCase): { app: string; confidence: string; serverName: string } {
   const engine = new DpiEngine();
   const f = 1;
-  engine.reset(f);
+  engine.reset(f, c.proto);
   for (const m of c.messages) {
     if (engine.decided[f] === 1) break;
     engine.packet(f, c.proto, m.payload, 0, m.payload.length, m.fromClient, c.clientPort, c.serverPort, -1);

@@ -183,6 +183,45 @@ describe('flowlens import: flows', () => {
     });
   });
 
+  it('flows of IP protocols that name themselves get their app from the protocol number (ICMP, IPsec ESP/AH, IGMP, SCTP); others stay unknown', async () => {
+    const pair = (n: number, l4: (i: number) => ReturnType<typeof rawPayload>, v6 = false): TimedPacket[] => {
+      const [c, s] = v6 ? [`2001:db8:9::${n}`, `2001:db8:9::${n + 100}`] : [`10.9.0.${n}`, `10.9.1.${n}`];
+      const at = (i: number) => ts(BASE + n, i * 1000);
+      const pkt = (i: number, from: 'client' | 'server') => {
+        const [src, dst] = from === 'client' ? [c, s] : [s, c];
+        return { from, ts: at(i), ip: v6 ? ipv6({ src, dst, l4: l4(i) }) : ip({ src, dst, l4: l4(i) }) };
+      };
+      return [pkt(0, 'client'), pkt(1, 'server')];
+    };
+    const cases: [label: string, pkts: TimedPacket[], client: string, transport: string, app: string][] = [
+      ['ICMP echo', icmpPing({ client: '10.9.0.1', server: '10.9.1.1', start: ts(BASE + 1), count: 2 }), '10.9.0.1', 'icmp', 'ICMP'],
+      ['ICMPv6 echo', icmpPing({ client: '2001:db8:9::2', server: '2001:db8:9::102', start: ts(BASE + 2), count: 2 }), '2001:db8:9::2', 'icmpv6', 'ICMPV6'],
+      // ESP: SPI and sequence number, then ciphertext; AH: next header, length, reserved, SPI, sequence, ICV.
+      ['ESP', pair(3, (i) => rawPayload(50, Uint8Array.from([0, 0, 0x10, 0x01, 0, 0, 0, i + 1, ...payload(40)]))), '10.9.0.3', 'ip-50', 'IPSec'],
+      ['ESP over IPv6', pair(4, (i) => rawPayload(50, Uint8Array.from([0, 0, 0x10, 0x02, 0, 0, 0, i + 1, ...payload(40)])), true), '2001:db8:9::4', 'ip-50', 'IPSec'],
+      ['AH', pair(5, (i) => rawPayload(51, Uint8Array.from([59, 4, 0, 0, 0, 0, 0x20, 0x01, 0, 0, 0, i + 1, ...payload(12)]))), '10.9.0.5', 'ip-51', 'IPSec'],
+      // IGMPv2 membership report for 239.1.1.1; an SCTP INIT alone (pair() would send it back from the same ports).
+      ['IGMP', pair(6, () => rawPayload(2, Uint8Array.from([0x16, 0, 0xfa, 0xfc, 239, 1, 1, 1]))), '10.9.0.6', 'ip-2', 'IGMP'],
+      ['SCTP', pair(7, () => sctp({ srcPort: 40200, dstPort: 2905, vtag: 0, chunks: [sctpChunk.init({ initiateTag: 7, initialTsn: 1 })] })).slice(0, 1), '10.9.0.7', 'sctp', 'SCTP'],
+      ['protocol 253 (experimentation)', pair(8, () => rawPayload(253, payload(30))), '10.9.0.8', 'ip-253', ''],
+    ];
+    await withTempDir(async (dir) => {
+      const { summary, flows } = await importEthernet(dir, cases.flatMap(([, pkts]) => eth(pkts)));
+      assert.equal(summary.malformed, 0, JSON.stringify(summary.malformedByReason));
+      assert.equal(flows.length, cases.length, JSON.stringify(flows));
+      const got = cases.map(([label, , client]) => {
+        const f = flows.find((r) => r.clientIp === client);
+        return [label, f?.transport, f?.app, f?.confidence];
+      });
+      assert.deepEqual(got, cases.map(([label, , , transport, app]) => [label, transport, app, app === '' ? 'unknown' : 'dpi']));
+    });
+    // DPI off: no labels at all.
+    await withTempDir(async (dir) => {
+      const { flows } = await importEthernet(dir, eth(cases[2][1]), ['--no-dpi']);
+      assert.deepEqual(flows.map((f) => [f.transport, f.app, f.confidence]), [['ip-50', '', '']]);
+    });
+  });
+
   it('DPI names the application and server of a flow; --no-dpi or FLOWLENS_DPI=false leaves them empty', async () => {
     // A DNS query for www.example.org: header, one question (QNAME, type A, class IN).
     const labels = 'www.example.org'.split('.').flatMap((l) => [l.length, ...Buffer.from(l)]);

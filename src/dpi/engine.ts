@@ -48,6 +48,28 @@ export const CONFIDENCE_NAMES = ['unknown', 'dpi', 'port', 'guess'] as const;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 
+/**
+ * Protocols that the IP header's protocol number names by itself, under nDPI's names: such a flow
+ * is labelled when it starts, with 'dpi' confidence as nDPI gives it (the number is not a guess
+ * the way a port is), and nothing of its payload is inspected. ESP and AH are IPsec.
+ */
+export const IP_PROTOCOL_APPS: ReadonlyMap<number, string> = new Map([
+  [1, 'ICMP'],
+  [2, 'IGMP'],
+  [4, 'IP_in_IP'],
+  [8, 'EGP'],
+  [41, 'IPv6_in_IPv4'],
+  [47, 'GRE'],
+  [50, 'IPSec'],
+  [51, 'IPSec'],
+  [58, 'ICMPV6'],
+  [89, 'OSPF'],
+  [103, 'IP_PIM'],
+  [112, 'VRRP'],
+  [113, 'PGM'],
+  [132, 'SCTP'],
+]);
+
 class Context implements DpiContext {
   transport = 0;
   fromClient = true;
@@ -115,6 +137,8 @@ export class DpiEngine {
   /** transport*65536 + port -> the port guess's app index where the first dissector names it apart. */
   private readonly portAppOverride = new Map<number, number>();
   private readonly ctx = new Context(this);
+  /** IP protocol number -> app index for IP_PROTOCOL_APPS, 0 for the rest. */
+  private readonly ipProtocolApp = new Uint16Array(256);
 
   constructor(dissectors: readonly Dissector[] = DISSECTORS, initialCapacity = 4096) {
     if (dissectors.length > 64) throw new Error('at most 64 dissectors');
@@ -138,6 +162,7 @@ export class DpiEngine {
         }
       }
     });
+    for (const [proto, name] of IP_PROTOCOL_APPS) this.ipProtocolApp[proto] = this.intern(name);
     this.grow(initialCapacity);
   }
 
@@ -164,12 +189,20 @@ export class DpiEngine {
     if (cap > this.cap) this.grow(Math.max(cap, this.cap * 2));
   }
 
-  /** A new flow starts in slot f. */
-  reset(f: number): void {
+  /** A new flow of IP protocol ipProto starts in slot f. */
+  reset(f: number, ipProto: number): void {
     if (f >= this.cap) this.ensure(f + 1);
-    this.decided[f] = 0;
-    this.app[f] = 0;
-    this.confidence[f] = CONF_UNKNOWN;
+    if (ipProto === IPPROTO_TCP || ipProto === IPPROTO_UDP) {
+      this.decided[f] = 0;
+      this.app[f] = 0;
+      this.confidence[f] = CONF_UNKNOWN;
+    } else {
+      // Decided at once: the protocol number says all DPI would (no dissector reads other payloads).
+      const app = this.ipProtocolApp[ipProto & 0xff];
+      this.decided[f] = 1;
+      this.app[f] = app;
+      this.confidence[f] = app !== 0 ? CONF_DPI : CONF_UNKNOWN;
+    }
     this.dirPackets[f * 2] = this.dirPackets[f * 2 + 1] = 0;
     this.excluded[f * 2] = this.excluded[f * 2 + 1] = 0;
     this.likely[f] = 0;

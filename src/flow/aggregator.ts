@@ -377,7 +377,7 @@ export class Aggregator {
     flows.idLo[f] = finish(mix(mix(mix(flows.hash[f] ^ 0x9e3779b9, ts % 4294967296), Math.floor(ts / 4294967296)), this.nodeHash));
     if (this.dpi !== null) {
       this.dpi.ensure(flows.cap);
-      this.dpi.reset(f);
+      this.dpi.reset(f, pkt.ipProto);
     }
 
     const version = pkt.ipVersion;

@@ -32,6 +32,8 @@ export const EVAL_PROTOCOLS = new Set([
 export const BEYOND_PROTOCOLS = new Set([
   'Service_Location_Protocol', 'Gnutella', 'NetBIOS', 'LLMNR', 'Kerberos', 'IPSec', 'Syslog', 'DTLS', 'MsSQL-TDS',
   'Zabbix', 'Jabber', 'OpenVPN', 'LDAP', 'RTSP', 'Kafka', 'WireGuard', 'Telnet',
+  // Named by the IP header's protocol number (IP_PROTOCOL_APPS in src/dpi/engine.ts).
+  'ICMP', 'ICMPV6', 'IGMP', 'OSPF', 'PGM', 'SCTP',
 ]);
 
 interface NdpiFlow {
@@ -94,7 +96,14 @@ function splitEndpoint(ep: string): [string, string] {
   return [ep.slice(0, i), ep.slice(i + 1)];
 }
 
+/** nDPI's names of IP protocols that flowlens exports as ip-N. */
+const NDPI_TRANSPORTS: Record<string, string> = { igmp: 'ip-2', esp: 'ip-50', ah: 'ip-51', gre: 'ip-47', ospf: 'ip-89', pgm: 'ip-113', vrrp: 'ip-112' };
+
 function flowKey(transport: string, a: string, ap: string, b: string, bp: string): string {
+  if (/^\d+$/.test(transport)) transport = `ip-${transport}`;
+  transport = NDPI_TRANSPORTS[transport] ?? transport;
+  // nDPI prints port 0 for every protocol but TCP and UDP (SCTP included).
+  if (transport !== 'tcp' && transport !== 'udp') ap = bp = '0';
   const x = `${a}|${ap}`;
   const y = `${b}|${bp}`;
   return `${transport}/${x < y ? `${x}/${y}` : `${y}/${x}`}`;
