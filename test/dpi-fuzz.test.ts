@@ -241,6 +241,52 @@ describe('DPI dissectors', () => {
     assert.deepEqual(flow(6, 5353, [[true, announce]], 17), ['MDNS', 'luca’s imac._odisk._tcp.local']);
   });
 
+  it('name DNS flows as nDPI does: damaged headers on port 53, its character rules, the last message, mDNS followed', () => {
+    const engine = new DpiEngine();
+    const flow = (f: number, port: number, messages: [boolean, Buffer][]) => {
+      engine.reset(f, 17);
+      let looked = 0;
+      for (const [fromClient, payload] of messages) {
+        if (engine.decided[f] === 1) break;
+        engine.packet(f, 17, payload, 0, payload.length, fromClient, 50000, port, -1);
+        looked++;
+      }
+      engine.label(f, 17, 50000, port);
+      return [engine.appName(f), engine.serverName(f), engine.confidenceName(f), looked];
+    };
+    const query = (name: Buffer | string, header = '123401000001000000000000') => {
+      const labels = typeof name === 'string' ? name.split('.').map((l) => Buffer.from(l, 'latin1')) : [name];
+      return Buffer.concat([Buffer.from(header, 'hex'), ...labels.map((l) => Buffer.concat([Buffer.of(l.length), l])), Buffer.from('0000010001', 'hex')]);
+    };
+    const response = (name: string) => {
+      const q = query(name);
+      q[2] = 0x81;
+      q[3] = 0x80;
+      return q;
+    };
+    // A query whose answer count is absurd (0x8000) and one whose flags are odd but carry the update
+    // bits: on port 53 their names are read; on another port the same bytes are not DNS at all.
+    const badCounts = query('ftp.example.com', '123401000001800000520000');
+    assert.deepEqual(flow(1, 53, [[true, badCounts]]), ['DNS', 'ftp.example.com', 'dpi', 1]);
+    assert.deepEqual(flow(2, 53, [[true, query('sip.example.dk', '12347dcf0001000000000000')]]), ['DNS', 'sip.example.dk', 'dpi', 1]);
+    assert.deepEqual(parseDns(badCounts, 0, badCounts.length), null);
+    // A response is a response whatever its counts (38 questions claimed here).
+    const many = response('1.0.0.127.in-addr.arpa');
+    many[5] = 38;
+    assert.deepEqual(flow(3, 53, [[false, many]]), ['DNS', '1.0.0.127.in-addr.arpa', 'dpi', 1]);
+    // Characters: lower case; '*' and '=' (printable, not hostname characters) become '_', a
+    // non-printable byte '?'.
+    assert.deepEqual(flow(4, 53, [[true, query('h4Si*x==.Test.TXT')]]), ['DNS', 'h4si_x__.test.txt', 'dpi', 1]);
+    assert.deepEqual(flow(5, 53, [[true, query(Buffer.from([0x65, 0x63, 0xec, 0x65]))]]), ['DNS', 'ec?e', 'dpi', 1]);
+    // The last message's name: a retransmitted query that differs, then the response, which ends it.
+    assert.deepEqual(flow(6, 53, [[true, query('a.example')], [true, query('b.example')], [false, response('c.example')], [true, query('d.example')]]), ['DNS', 'c.example', 'dpi', 3]);
+    // Without a response, six messages at most (the first and five more).
+    const queries = Array.from({ length: 9 }, (_, i): [boolean, Buffer] => [true, query(`q${i}.example`)]);
+    assert.deepEqual(flow(7, 53, queries), ['DNS', 'q5.example', 'dpi', 6]);
+    // mDNS is followed the same way; its names are UTF-8 text, only lower-cased.
+    assert.deepEqual(flow(8, 5353, [[true, query('_raop._tcp.local', '000000000001000000000000')], [true, query('_Homekit._tcp.local', '000000000001000000000000')]]), ['MDNS', '_homekit._tcp.local', 'dpi', 2]);
+  });
+
   it('build JA4, DNS names and first sizes in reused buffers as plain string code would', () => {
     const r = rng(0x5a256);
     // SHA-256 across the block boundaries of its padding (55, 56, 64, 119, 120 bytes...).

@@ -85,22 +85,35 @@ const msg: DnsMessage = {
 /**
  * Parses a DNS message at buf[off, off+len), or null when it is not plausibly one. The result is
  * valid until the next call.
+ *
+ * `onDnsPort`: the message is on DNS's own port 53, where nDPI's looser rule applies so that a
+ * damaged or crafted message (tunnelling tools, fuzzers) still yields the name it carries: a
+ * query is one whose flags are a standard, inverse or update query's or that has no answer and
+ * authority records, whatever its other counts; a response is always one; the name is read at
+ * the question's place whatever the question count says. Elsewhere (mDNS, LLMNR, NetBIOS, and
+ * the DNS look-alikes of other ports) the header must be sane: huge counts or an unknown opcode
+ * mean the payload is not DNS.
  */
-export function parseDns(buf: Buffer, off: number, len: number): DnsMessage | null {
+export function parseDns(buf: Buffer, off: number, len: number, onDnsPort = false): DnsMessage | null {
   if (len < 12) return null;
   const end = off + len;
   const flags = (buf[off + 2] << 8) | buf[off + 3];
   const opcode = (flags >> 11) & 0xf;
-  if (opcode > 6 || opcode === 3) return null;
   const qdcount = (buf[off + 4] << 8) | buf[off + 5];
   const ancount = (buf[off + 6] << 8) | buf[off + 7];
   const nscount = (buf[off + 8] << 8) | buf[off + 9];
   const arcount = (buf[off + 10] << 8) | buf[off + 11];
-  // Real messages have a handful of records; huge counts mean this is not DNS.
-  if (qdcount > 16 || ancount > 512 || nscount > 512 || arcount > 512) return null;
   const response = (flags & 0x8000) !== 0;
-  // No question: only updates (5) and the obsolete inverse queries (1) ask without one.
-  if (qdcount === 0 && !response && opcode !== 5 && opcode !== 1) return null;
+  if (onDnsPort) {
+    const query = qdcount <= 16 && ((flags & 0x2800) === 0x2800 || (flags & 0xfcf0) === 0 || (flags & 0xfcff) === 0x0800 || (ancount === 0 && nscount === 0));
+    if (!response && !query) return null;
+  } else {
+    if (opcode > 6 || opcode === 3) return null;
+    // Real messages have a handful of records; huge counts mean this is not DNS.
+    if (qdcount > 16 || ancount > 512 || nscount > 512 || arcount > 512) return null;
+    // No question: only updates (5) and the obsolete inverse queries (1) ask without one.
+    if (qdcount === 0 && !response && opcode !== 5 && opcode !== 1) return null;
+  }
   msg.id = (buf[off] << 8) | buf[off + 1];
   msg.response = response;
   msg.opcode = opcode;
@@ -111,7 +124,17 @@ export function parseDns(buf: Buffer, off: number, len: number): DnsMessage | nu
   msg.arcount = arcount;
   msg.qname = msg.aname = '';
   msg.qtype = msg.qclass = 0;
-  if (qdcount > 0) {
+  if (onDnsPort) {
+    // A name that cannot be read leaves the message's name empty: the flow is DNS all the same.
+    const name = readName(buf, off, off + 12, end);
+    if (name !== null) {
+      msg.qname = name;
+      if (nameEnd + 4 <= end) {
+        msg.qtype = (buf[nameEnd] << 8) | buf[nameEnd + 1];
+        msg.qclass = (buf[nameEnd + 2] << 8) | buf[nameEnd + 3];
+      }
+    }
+  } else if (qdcount > 0) {
     const name = readName(buf, off, off + 12, end);
     if (name === null || nameEnd + 4 > end) return null;
     msg.qname = name;

@@ -4,7 +4,7 @@ import { NO, TRANSPORT_BOTH, type Dissector, type DpiContext, type Verdict } fro
 
 function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdict {
   if (ctx.serverPort !== 5355) return NO;
-  return inspectDnsLike(ctx, buf, off, len, ctx.hasExtra() && ctx.extra().info?.qtype !== undefined);
+  return inspectDnsLike(ctx, buf, off, len);
 }
 
 export const llmnr: Dissector = { app: 'LLMNR', transports: TRANSPORT_BOTH, ports: [5355], inspect };
