@@ -68,6 +68,8 @@ export interface EvalResult {
   /** TLS/QUIC flows where nDPI printed a JA4, and how many flowlens computed identically. */
   ja4: number;
   ja4Identical: number;
+  /** Where the two JA4s differ, by part ("SNI flag d -> i"), most frequent first. */
+  ja4Differences: [string, number][];
   /** "nDPI master -> flowlens app" with counts, most frequent first. */
   confusion: [string, number][];
   /** BEYOND_PROTOCOLS: agreement per protocol, and flows flowlens gave one of them where nDPI said another protocol ("nDPI -> flowlens"). */
@@ -176,10 +178,11 @@ export async function evaluate(): Promise<EvalResult> {
 
   const result: EvalResult = {
     flows: 0, matched: 0, agree: 0, perProtocol: {}, names: 0, namesIdentical: 0, namesClean: 0, namesCleanIdentical: 0,
-    agreeBy: {}, ja4: 0, ja4Identical: 0,
+    agreeBy: {}, ja4: 0, ja4Identical: 0, ja4Differences: [],
     confusion: [], beyond: {}, beyondWrong: [], nameMismatches: [], ja4Mismatches: [], seconds: 0,
   };
   const confusion = new Map<string, number>();
+  const ja4Differences = new Map<string, number>();
   const beyondWrong = new Map<string, number>();
   for (const f of files) {
     for (const n of parseListing(f.name, readFileSync(f.listing, 'utf8'))) {
@@ -230,14 +233,42 @@ export async function evaluate(): Promise<EvalResult> {
         const ja4 = (mine.appInfo ? (JSON.parse(mine.appInfo) as { ja4?: string }).ja4 : undefined) ?? '';
         result.ja4++;
         if (ja4 === n.ja4) result.ja4Identical++;
-        else result.ja4Mismatches.push(`${f.name}: nDPI ${n.ja4} flowlens ${ja4 || '(none)'}`);
+        else {
+          result.ja4Mismatches.push(`${f.name}: nDPI ${n.ja4} flowlens ${ja4 || '(none)'}`);
+          const part = ja4Difference(n.ja4, ja4);
+          ja4Differences.set(part, (ja4Differences.get(part) ?? 0) + 1);
+        }
       }
     }
   }
   result.confusion = [...confusion].sort((a, b) => b[1] - a[1]);
   result.beyondWrong = [...beyondWrong].sort((a, b) => b[1] - a[1]);
+  result.ja4Differences = [...ja4Differences].sort((a, b) => b[1] - a[1]);
   result.seconds = (Date.now() - started) / 1000;
   return result;
+}
+
+/**
+ * The parts in which two JA4 fingerprints differ (FoxIO's layout: protocol, TLS version, SNI flag
+ * 'd'/'i', cipher and extension counts, ALPN's first and last characters; then the cipher hash and
+ * the extension hash), e.g. "SNI flag d -> i + ALPN ht -> h1".
+ */
+export function ja4Difference(ndpi: string, ours: string): string {
+  const [a1 = '', b1, c1] = ndpi.split('_');
+  const [a2 = '', b2, c2] = ours.split('_');
+  if (ours === '') return 'none computed';
+  const parts: string[] = [];
+  const field = (name: string, from: number, to: number) => {
+    if (a1.slice(from, to) !== a2.slice(from, to)) parts.push(`${name} ${a1.slice(from, to)} -> ${a2.slice(from, to)}`);
+  };
+  field('protocol', 0, 1);
+  field('version', 1, 3);
+  field('SNI flag', 3, 4);
+  field('counts', 4, 8);
+  field('ALPN', 8, 10);
+  if (b1 !== b2) parts.push('cipher hash');
+  if (c1 !== c2) parts.push('extension hash');
+  return parts.join(' + ');
 }
 
 function pct(a: number, b: number): string {
@@ -255,6 +286,8 @@ export function report(r: EvalResult, verbose = true): string {
   lines.push(`server names identical: ${r.namesIdentical} / ${r.names} = ${pct(r.namesIdentical, r.names)}`);
   lines.push(`  without the mutated fuzz-* captures: ${r.namesCleanIdentical} / ${r.namesClean} = ${pct(r.namesCleanIdentical, r.namesClean)}`);
   lines.push(`JA4 identical (TLS/QUIC flows where nDPI prints one): ${r.ja4Identical} / ${r.ja4} = ${pct(r.ja4Identical, r.ja4)}`);
+  lines.push('  where they differ, by part (nDPI -> flowlens):');
+  for (const [k, n] of r.ja4Differences) lines.push(`  ${String(n).padStart(4)}  ${k}`);
   lines.push('confusion (nDPI -> flowlens):');
   for (const [k, n] of r.confusion) lines.push(`  ${String(n).padStart(4)}  ${k}`);
   lines.push("beyond the issue's list, agreement per protocol (flows nDPI labels with it):");
