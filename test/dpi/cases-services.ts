@@ -1,4 +1,4 @@
-// Flows of service protocols (SQL Server's TDS, Kafka, XMPP, Zabbix), built byte by byte from
+// Flows of service protocols (SQL Server's TDS, Kafka, XMPP, Zabbix, MQTT mid-session), built byte by byte from
 // their specifications, with look-alikes on their ports that DPI must not identify.
 import type { DpiCase, DpiMessage } from './cases.js';
 
@@ -145,6 +145,19 @@ function zabbixMessage(flags: number, data: Buffer, reserved = 0): Buffer {
 
 const SENDER_DATA = '{"request":"sender data","data":[{"host":"web01","key":"app.latency","value":"12"}]}';
 
+// --- MQTT (OASIS MQTT 3.1.1 §3.3 PUBLISH, §3.4 PUBACK, §3.5 PUBREC) ---
+
+/** A PUBLISH at the given QoS: fixed header (type 3, QoS bits), remaining length, topic, packet id, payload. */
+function mqttPublish(qos: number, topic: string, id: number, payload: string): Buffer {
+  const body = Buffer.concat([u16be(topic.length), text(topic), u16be(id), text(payload)]);
+  return Buffer.concat([Buffer.from([0x30 | (qos << 1), body.length]), body]);
+}
+
+/** PUBACK (0x40) or PUBREC (0x50) for a packet id. */
+function mqttAck(type: number, id: number): Buffer {
+  return Buffer.concat([Buffer.from([type, 2]), u16be(id)]);
+}
+
 export const SERVICE_CASES: DpiCase[] = [
   // TDS
   {
@@ -285,6 +298,31 @@ export const SERVICE_CASES: DpiCase[] = [
     name: 'not Zabbix: "ZBXD" whose data length falls short of the segment',
     proto: TCP, clientPort: 50181, serverPort: 10051,
     messages: [c(true, Buffer.concat([Buffer.from('ZBXD', 'latin1'), Buffer.from([0x01]), u32le(4), u32le(0), text('{"request":"active checks"}')]))],
+    app: '',
+  },
+  // MQTT picked up mid-session (the CONNECT is not in the capture), on a port of its own.
+  {
+    name: 'MQTT mid-session: a PUBLISH at QoS 1 from the broker, the PUBACK from the subscriber',
+    proto: TCP, clientPort: 17501, serverPort: 53524,
+    messages: [c(true, mqttPublish(1, 'Bus17Cmd', 2, '{"messageType":"UPDATE"}')), c(false, mqttAck(0x40, 2))],
+    app: 'MQTT',
+  },
+  {
+    name: 'MQTT mid-session: a PUBLISH at QoS 2 answered by PUBREC',
+    proto: TCP, clientPort: 50190, serverPort: 18830,
+    messages: [c(false, mqttPublish(2, 'sensors/t1', 0x1234, '21.5')), c(true, mqttAck(0x50, 0x1234))],
+    app: 'MQTT',
+  },
+  {
+    name: 'not MQTT: a PUBLISH-like segment answered with another packet id',
+    proto: TCP, clientPort: 50191, serverPort: 18831,
+    messages: [c(true, mqttPublish(1, 'a/b', 7, 'x')), c(false, mqttAck(0x40, 8))],
+    app: '',
+  },
+  {
+    name: 'not MQTT: a PUBLISH-like segment acknowledged by its own sender',
+    proto: TCP, clientPort: 50192, serverPort: 18832,
+    messages: [c(true, mqttPublish(1, 'a/b', 7, 'x')), c(true, mqttAck(0x40, 7))],
     app: '',
   },
 ];
