@@ -219,18 +219,14 @@ export class DpiEngine {
   }
 
   /**
-   * Inspects one payload of an undecided flow. ipProto is 6 or 17 (others are decided at once);
+   * Inspects one payload of an undecided flow, hence of TCP or UDP (reset() decides the others);
    * tcpSeq is the segment's sequence number or -1.
    */
   packet(
     f: number, ipProto: number, buf: Buffer, off: number, len: number,
     fromClient: boolean, clientPort: number, serverPort: number, tcpSeq: number,
   ): void {
-    const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : ipProto === IPPROTO_UDP ? TRANSPORT_UDP : 0;
-    if (transport === 0) {
-      this.decide(f, clientPort, serverPort, transport);
-      return;
-    }
+    const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : TRANSPORT_UDP;
     const dir = fromClient ? 0 : 1;
     const dp = ++this.dirPackets[f * 2 + dir];
     const ctx = this.ctx;
@@ -350,7 +346,6 @@ export class DpiEngine {
 
   /** App of a well-known port, 0 if none. */
   private portApp(transport: number, port: number, _f: number): number {
-    if (transport === 0) return 0;
     const key = transport * 65536 + port;
     const list = this.byPort.get(key);
     if (list === undefined) return 0;
@@ -364,8 +359,8 @@ export class DpiEngine {
    * decided, so that later payload can still identify it.
    */
   label(f: number, ipProto: number, clientPort: number, serverPort: number): void {
-    if (this.decided[f] || this.follow[f] > 0) return;
-    const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : ipProto === IPPROTO_UDP ? TRANSPORT_UDP : 0;
+    if (this.decided[f] || this.follow[f] > 0) return; // all but TCP and UDP are decided
+    const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : TRANSPORT_UDP;
     this.fallback(f, clientPort, serverPort, transport);
   }
 

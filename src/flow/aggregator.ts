@@ -246,12 +246,13 @@ export class Aggregator {
       flows.tcpState[f] = nextTcpState(flows.tcpState[f], flags, fromClient, flows.tcpFlags[f * 2 + 1]);
     }
 
-    // DPI: the first frame sizes, and the payload of flows whose app is not decided yet. Once
-    // decided, a flow costs two array reads here.
+    // DPI: the first frame sizes, and the payload of flows whose app is not decided yet (TCP and
+    // UDP ones: the engine decides the others when they start). Once decided, a flow costs two
+    // array reads here.
     const dpi = this.dpi;
     if (dpi !== null) {
       if (dpi.sizeCount[f] < FIRST_SIZES) dpi.size(f, bytes, fromClient);
-      if (dpi.decided[f] === 0 && pkt.payloadLength > 0 && !pkt.laterFragment && (pkt.ipProto === IPPROTO_TCP || pkt.ipProto === IPPROTO_UDP)) {
+      if (dpi.decided[f] === 0 && pkt.payloadLength > 0 && !pkt.laterFragment) {
         const seq = pkt.ipProto === IPPROTO_TCP ? tcpSeqOf(buf, pkt.payloadOffset, pkt.srcPort, pkt.dstPort, off) : -1;
         dpi.packet(f, pkt.ipProto, buf, pkt.payloadOffset, pkt.payloadLength, fromClient, flows.clientPort(f), flows.serverPort(f), seq);
       }

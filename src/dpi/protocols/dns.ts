@@ -12,21 +12,12 @@ const MAX_MESSAGES = 6;
  * damaged or crafted, and the result is safe to print, log and compare.
  */
 export function normalizeDnsName(name: string): string {
-  let clean = true;
-  for (let i = 0; i < name.length && clean; i++) {
-    const c = name.charCodeAt(i);
-    clean = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2e || (c >= 0x41 && c <= 0x5a);
-  }
-  if (clean) return name.toLowerCase();
-  let out = '';
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2e) out += name[i];
-    else if (c >= 0x41 && c <= 0x5a) out += String.fromCharCode(c + 0x20);
-    else out += c > 0x20 && c < 0x7f ? '_' : '?';
-  }
-  return out;
+  // Only ASCII is left once the others are replaced, so lower-casing cannot bring any back.
+  return (HOSTNAME.test(name) ? name : name.replace(NOT_HOSTNAME_CHAR, (ch) => (ch > ' ' && ch < '\x7f' ? '_' : '?'))).toLowerCase();
 }
+
+const HOSTNAME = /^[A-Za-z0-9._-]*$/;
+const NOT_HOSTNAME_CHAR = /[^A-Za-z0-9._-]/g;
 
 /**
  * Records a parsed message in the flow: the name, the query's type, the response code. The name
