@@ -314,6 +314,12 @@ export const SERVICE_CASES: DpiCase[] = [
     app: 'MQTT',
   },
   {
+    name: 'MQTT mid-session: a PINGREQ answered by PINGRESP',
+    proto: TCP, clientPort: 53522, serverPort: 17501,
+    messages: [c(true, Buffer.from([0xc0, 0])), c(false, Buffer.from([0xd0, 0]))],
+    app: 'MQTT',
+  },
+  {
     name: 'not MQTT: a PUBLISH-like segment answered with another packet id',
     proto: TCP, clientPort: 50191, serverPort: 18831,
     messages: [c(true, mqttPublish(1, 'a/b', 7, 'x')), c(false, mqttAck(0x40, 8))],
