@@ -1,6 +1,8 @@
 // Throughput and memory benchmark: flowlens import against tcpdump (read + write nowhere: the floor
 // of reading a capture) and softflowd (a C flow meter), on one large capture, plus the store's
-// ingest rate. `npm run bench` (full) or `npm run bench -- --quick` (smaller capture, fewer runs).
+// ingest rate. Information rows show where the time goes: the import without DPI and detection,
+// without the store, and without all three; and the DuckDB floor, the time DuckDB itself needs to
+// write the import's rows (ingest.ts). `npm run bench` (full) or `npm run bench -- --quick` (smaller capture, fewer runs).
 //
 // Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N,
 // --only api (just the API figures of test/bench/api.ts), --only live, --only import (the import
@@ -14,7 +16,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatApiBench, runApiBench } from './api.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
-import { measureDuckDbIngest, measureQuestDbIngest, type IngestResult } from './ingest.js';
+import { measureDuckDbFloor, measureDuckDbIngest, measureQuestDbIngest, type FloorResult, type IngestResult } from './ingest.js';
 import { formatLiveBench, runLiveBench } from './live.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
 import { countPcapRecords, writeSyntheticCapture } from './synth-pcap.js';
@@ -112,6 +114,27 @@ async function runTool(tool: string, make: (dir: string) => { cmd: string; args:
   return res;
 }
 
+/**
+ * The DuckDB floor (ingest.ts): one more import, untimed, writes the rows that DuckDB alone then
+ * writes again, timed.
+ */
+async function duckDbFloor(fl: { cmd: string; args: string[] }, capture: string): Promise<FloorResult | { error: string }> {
+  log("DuckDB floor: the import's rows written by DuckDB alone (INSERT ... SELECT + CHECKPOINT)");
+  const dir = mkdtempSync(join(tmpdir(), 'flowlens-bench-'));
+  try {
+    const db = join(dir, 'bench.duckdb');
+    const r = spawnSync(fl.cmd, [...fl.args, 'import', capture, '--db', db, '--json'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: RUN_TIMEOUT_MS });
+    if (r.status !== 0) return { error: `import exit ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` };
+    const floor = await measureDuckDbFloor(db, runs);
+    log(`  ${floor.rows} rows: ${floor.seconds.toFixed(2)} s wall, ${floor.cpuSeconds.toFixed(2)} s CPU (median of ${runs})`);
+    return floor;
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function describeFailure(m: Measurement): string {
   return `exit ${m.code}; stderr: ${m.stderr.trim().split('\n').slice(-5).join(' | ')}`;
 }
@@ -199,6 +222,9 @@ async function main(): Promise<void> {
   await runFlowlens('flowlens-core', ['--no-dpi', '--no-detect'], '; --no-dpi --no-detect');
   // And the full pipeline with no store at all (--dry-run): what the DuckDB writes cost.
   await runFlowlens('flowlens-nostore', ['--dry-run'], '; --dry-run (no store)');
+  // Decode, flows and hosts alone: the part that does what softflowd does.
+  await runFlowlens('flowlens-base', ['--dry-run', '--no-dpi', '--no-detect'], '; --dry-run --no-dpi --no-detect');
+  const floor = await duckDbFloor(fl, cap.path);
 
   // ---- table
   const rows = results.map((r) => {
@@ -229,6 +255,15 @@ async function main(): Promise<void> {
   out.push(`flowlens/softflowd throughput: ${fixed(ratio('softflowd'))}`);
   out.push(`flowlens-core/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-core')))} (no DPI, no detection; information only)`);
   out.push(`flowlens-nostore/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-nostore')))} (DPI and detection, no store; information only)`);
+  out.push(`flowlens-base/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-base')))} (decode, flows and hosts only: no DPI, no detection, no store; information only)`);
+  const soft = by('softflowd');
+  if ('error' in floor) out.push(`DuckDB floor: FAILED: ${floor.error}`);
+  else {
+    const share = soft && !Number.isNaN(soft.sec) ? ` = ${(floor.seconds / soft.sec).toFixed(2)}x softflowd's whole run` : '';
+    out.push(
+      `DuckDB floor: DuckDB alone writing the import's ${floor.rows.toLocaleString('en-US')} rows (INSERT ... SELECT from memory, then CHECKPOINT, 1 thread): ${floor.seconds.toFixed(2)} s wall, ${floor.cpuSeconds.toFixed(2)} s CPU${share}`,
+    );
+  }
   const thr = ratio('softflowd');
   out.push(`target throughput >= softflowd: ${Number.isNaN(thr) ? 'n/a' : thr >= 1 ? 'PASS' : 'MISS'}`);
   out.push(`target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`);

@@ -93,3 +93,58 @@ export async function measureQuestDbIngest(ilp: string, pg: string, rows: number
     rmSync(spoolDir, { recursive: true, force: true });
   }
 }
+
+export interface FloorResult {
+  rows: number;
+  /** Median wall seconds and CPU seconds of the timed part. */
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/**
+ * What DuckDB itself needs to store the rows of an import, with no flowlens code in the way: the
+ * import's flows, hosts and traffic tables (from `source`, a database an import wrote) are loaded
+ * into memory untimed; then, timed, they are inserted into a fresh database file with one
+ * INSERT ... SELECT per table and checkpointed, with one DuckDB thread as an import uses. No
+ * design that keeps these rows in DuckDB can write them in less.
+ */
+export async function measureDuckDbFloor(source: string, runs: number): Promise<FloorResult> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const dir = mkdtempSync(join(tmpdir(), 'flowlens-bench-floor-'));
+  const tables = ['flows', 'hosts', 'traffic'];
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  let rows = 0;
+  try {
+    for (let run = 0; run < runs; run++) {
+      const path = join(dir, `floor-${run}.duckdb`);
+      const instance = await DuckDBInstance.create(path, { threads: '1' });
+      const conn = await instance.connect();
+      try {
+        await conn.run(`ATTACH '${source.replaceAll("'", "''")}' AS src (READ_ONLY)`);
+        rows = 0;
+        for (const t of tables) {
+          await conn.run(`CREATE TABLE ${t} AS SELECT * FROM src.${t} LIMIT 0`);
+          await conn.run(`CREATE TEMP TABLE mem_${t} AS SELECT * FROM src.${t}`);
+          const count = await conn.runAndReadAll(`SELECT count(*) FROM mem_${t}`);
+          rows += Number(count.getRows()[0][0]);
+        }
+        await conn.run('DETACH src');
+        const cpu0 = process.cpuUsage();
+        const t0 = process.hrtime.bigint();
+        for (const t of tables) await conn.run(`INSERT INTO ${t} SELECT * FROM mem_${t}`);
+        await conn.run('CHECKPOINT');
+        walls.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        const cpu = process.cpuUsage(cpu0);
+        cpus.push((cpu.user + cpu.system) / 1e6);
+      } finally {
+        conn.closeSync();
+        instance.closeSync();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { rows, seconds: mid(walls), cpuSeconds: mid(cpus) };
+}
