@@ -13,8 +13,6 @@ export const PROBE_NAMES = ['syn', 'fin/null/xmas', 'udp', 'icmp-echo'] as const
 
 /** A first packet from a flow's initiator, waiting for the other end's answer. */
 export interface Attempt {
-  /** key3(srcKey, dstKey, proto << 16 | port). */
-  key: number;
   srcKey: number;
   dstKey: number;
   proto: number;
@@ -23,7 +21,6 @@ export interface Attempt {
   probe: number;
   ts: number;
   bytes: number;
-  done: boolean;
 }
 
 export interface Detector {
