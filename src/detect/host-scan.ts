@@ -9,61 +9,65 @@
 // echo and TCP SYN to 443 to each host); its target is the smallest prefix covering the hosts
 // probed (IPv4), or the first host probed (IPv6).
 import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../decode/ip.js';
+import { growFloat64, growInt32, growUint8 } from '../flow/open-index.js';
 import type { Severity } from '../store/types.js';
 import type { DetectConfig } from './config.js';
 import { key3, type PacketFacts } from './facts.js';
+import { FirstContacts } from './first-contacts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
-import { TRW_BENIGN, TrwThresholds, TrwWalk } from './trw.js';
+import { LruSlots } from './lru-slots.js';
+import { TrwThresholds, TrwWalks } from './trw.js';
 import { type Attempt, type Detector } from './types.js';
-import { makeRoom } from './window.js';
 import { ipv4ToString } from '../flow/address.js';
 
 const MAX_HOSTS = 65_536;
 const MAX_CLASSES_LISTED = 8;
 const SWEEP_EVERY_US = 30e6;
+const INITIAL_WALKS = 1024;
 
-interface Walk {
-  srcKey: number;
-  /** IPv6 only: the source's text (IPv4 text comes from its key when needed, to spare an allocation per walk). */
-  source6: string;
-  proto: number;
-  port: number;
-  walk: TrwWalk;
-  walkStart: number;
-  lastTs: number;
-  /** Distinct hosts whose first contact was observed; made at the first outcome. */
-  hosts: Set<number> | null;
-  failures: number;
-  successes: number;
-  /** Probe packets and their bytes. */
-  probes: number;
-  bytes: number;
-  /** IPv4 targets: lowest and highest address probed; IPv6: the first target. */
-  v4: boolean;
-  lo: number;
-  hi: number;
-  firstTarget: string;
-}
-
-/** One anomaly per source, over all its classes. */
+/** One anomaly per source, over all its classes: the slots of the walks that crossed. */
 interface SourceScan {
   anomaly: Anomaly;
-  walks: Set<Walk>;
+  walks: Set<number>;
 }
 
+/**
+ * Per (source, probe class) walk, in slots of an LruSlots table (most recently probed last, see
+ * port-scan.ts): the random walk's log-likelihood ratio and what the evidence reports.
+ */
 export class HostScanDetector implements Detector {
-  private readonly walks = new Map<number, Walk>();
+  private readonly table = new LruSlots(INITIAL_WALKS, (n) => this.grow(n));
+  private srcKey = new Float64Array(0);
+  private proto = new Int32Array(0);
+  private port = new Int32Array(0);
+  private lastTs = new Float64Array(0);
+  /** Probe packets and their bytes. */
+  private probes = new Float64Array(0);
+  private bytes = new Float64Array(0);
+  /** IPv4 targets: lowest and highest address probed; IPv6: the first target. */
+  private v4 = new Uint8Array(0);
+  private lo = new Float64Array(0);
+  private hi = new Float64Array(0);
+  /** Distinct hosts with an outcome. */
+  private readonly hosts = new FirstContacts(MAX_HOSTS);
+  /** IPv6 only: the source's and first target's text (IPv4 text comes from the keys when needed). */
+  private source6: string[] = [];
+  private firstTarget6: string[] = [];
   private readonly sources = new Map<number, SourceScan>();
-  private readonly trw: TrwThresholds;
+  private readonly walks: TrwWalks;
   private readonly idleUs: number;
   private nextSweep = 0;
+  /** A walk whose source is in an anomaly is never dropped. */
+  private readonly keep = (s: number): boolean => this.sources.has(this.srcKey[s]);
+  private readonly dropSlot = (s: number): void => this.drop(s);
 
   constructor(
     private readonly cfg: DetectConfig['hostScan'],
     private readonly emitter: AnomalyEmitter,
   ) {
-    this.trw = new TrwThresholds(cfg);
+    this.walks = new TrwWalks(new TrwThresholds(cfg));
     this.idleUs = cfg.idleSec * 1e6;
+    this.grow(this.table.capacity);
   }
 
   packet(): void {
@@ -71,92 +75,86 @@ export class HostScanDetector implements Detector {
   }
 
   attempt(a: Attempt, p: PacketFacts): void {
-    const cls = (a.proto << 16) | a.port;
-    const key = key3(a.srcKey, cls, 2);
-    let w = this.walks.get(key);
-    if (w === undefined) {
-      if (!makeRoom(this.walks, this.cfg.maxTracked, (v) => this.sources.has(v.srcKey))) return;
+    const key = key3(a.srcKey, (a.proto << 16) | a.port, 2);
+    let s = this.table.get(key);
+    if (s < 0) {
+      if (!this.table.makeRoom(this.cfg.maxTracked, this.keep, this.dropSlot)) return;
+      s = this.table.insert(key);
       const v4 = p.pkt.ipVersion === 4;
-      w = {
-        srcKey: a.srcKey,
-        source6: v4 ? '' : p.srcIp(),
-        proto: a.proto,
-        port: a.port,
-        walk: new TrwWalk(),
-        walkStart: Infinity,
-        lastTs: a.ts,
-        hosts: null,
-        failures: 0,
-        successes: 0,
-        probes: 0,
-        bytes: 0,
-        v4,
-        lo: v4 ? a.dstKey : 0,
-        hi: v4 ? a.dstKey : 0,
-        firstTarget: v4 ? '' : p.dstIp(),
-      };
-      this.walks.set(key, w);
-    } else {
-      // Most recently probed last (see port-scan.ts).
-      this.walks.delete(key);
-      this.walks.set(key, w);
+      this.srcKey[s] = a.srcKey;
+      this.source6[s] = v4 ? '' : p.srcIp();
+      this.proto[s] = a.proto;
+      this.port[s] = a.port;
+      this.walks.start(s);
+      this.probes[s] = 0;
+      this.bytes[s] = 0;
+      this.v4[s] = v4 ? 1 : 0;
+      this.lo[s] = v4 ? a.dstKey : 0;
+      this.hi[s] = v4 ? a.dstKey : 0;
+      this.firstTarget6[s] = v4 ? '' : p.dstIp();
+      this.hosts.clear(s);
+    } else this.table.touch(s);
+    this.lastTs[s] = a.ts;
+    this.probes[s]++;
+    this.bytes[s] += a.bytes;
+    if (this.v4[s] === 1) {
+      if (a.dstKey < this.lo[s]) this.lo[s] = a.dstKey;
+      if (a.dstKey > this.hi[s]) this.hi[s] = a.dstKey;
     }
-    w.lastTs = a.ts;
-    w.probes++;
-    w.bytes += a.bytes;
-    if (w.v4) {
-      if (a.dstKey < w.lo) w.lo = a.dstKey;
-      if (a.dstKey > w.hi) w.hi = a.dstKey;
-    }
-    this.sources.get(a.srcKey)?.anomaly.touch(a.ts, a.bytes);
+    if (this.sources.size > 0) this.sources.get(a.srcKey)?.anomaly.touch(a.ts, a.bytes);
   }
 
   outcome(a: Attempt, success: boolean, now: number): void {
-    const w = this.walks.get(key3(a.srcKey, (a.proto << 16) | a.port, 2));
-    if (w === undefined) return;
-    const hosts = (w.hosts ??= new Set());
-    if (hosts.has(a.dstKey)) return; // not a first contact
-    if (hosts.size < MAX_HOSTS) hosts.add(a.dstKey);
-    if (success) w.successes++;
-    else w.failures++;
-    // A sweep starts with its first unanswered probe (see port-scan.ts).
-    if (!success && a.ts < w.walkStart) w.walkStart = a.ts;
-    if (w.walk.observe(this.trw, success) === TRW_BENIGN) w.walkStart = Infinity;
-    const crossed = w.walk.llr >= this.trw.upper && hosts.size >= this.cfg.minHosts;
+    const s = this.table.get(key3(a.srcKey, (a.proto << 16) | a.port, 2));
+    if (s < 0) return;
+    if (!this.hosts.add(s, a.dstKey)) return; // not a first contact
+    this.walks.observe(s, success, a.ts);
+    const crossed = this.walks.crossed(s) && this.hosts.size(s) >= this.cfg.minHosts;
     const scan = this.sources.get(a.srcKey);
     if (scan !== undefined) {
       // Another class of the same source crossing joins its anomaly (nmap -sn: echo and tcp/443).
-      if (crossed) scan.walks.add(w);
+      if (crossed) scan.walks.add(s);
       if (!success) scan.anomaly.alive(now);
-    } else if (crossed) this.start(w, now);
+    } else if (crossed) this.start(s, now);
   }
 
-  private start(w: Walk, now: number): void {
+  private drop(s: number): void {
+    this.table.remove(s);
+    this.hosts.clear(s);
+    this.source6[s] = this.firstTarget6[s] = '';
+  }
+
+  private start(s: number, now: number): void {
     const cfg = this.cfg;
-    const trw = this.trw;
-    const walks = new Set<Walk>([w]);
-    const target = w.v4 ? coveringPrefix(w.lo, w.hi) : w.firstTarget;
-    const source = w.v4 ? ipv4ToString(w.srcKey) : w.source6;
-    const icmp = w.proto === IPPROTO_ICMP || w.proto === IPPROTO_ICMPV6;
+    const state = this.walks;
+    const srcKey = this.srcKey[s];
+    // The walks' slots stay theirs while the source's anomaly lasts: neither eviction nor the
+    // sweep drops a walk of a source in an anomaly.
+    const walks = new Set<number>([s]);
+    const v4 = this.v4[s] === 1;
+    const target = v4 ? coveringPrefix(this.lo[s], this.hi[s]) : this.firstTarget6[s];
+    const source = v4 ? ipv4ToString(srcKey) : this.source6[s];
+    const proto = this.proto[s];
+    const icmp = proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
     const anomaly = this.emitter.start({
       kind: 'HOST_SCAN',
       source,
       targetIp: target,
-      targetPort: icmp ? 0 : w.port,
-      startedAt: w.walkStart,
+      targetPort: icmp ? 0 : this.port[s],
+      startedAt: state.walkStart[s],
       now,
-      packets: w.probes,
-      bytes: w.bytes,
+      packets: this.probes[s],
+      bytes: this.bytes[s],
       view: () => {
         let hosts = 0;
         let failures = 0;
         let successes = 0;
         const classes: string[] = [];
         for (const x of walks) {
-          hosts = Math.max(hosts, x.hosts?.size ?? 0);
-          failures += x.failures;
-          successes += x.successes;
-          if (classes.length < MAX_CLASSES_LISTED) classes.push(className(x));
+          hosts = Math.max(hosts, this.hosts.size(x));
+          failures += state.failures[x];
+          successes += state.successes[x];
+          if (classes.length < MAX_CLASSES_LISTED) classes.push(className(this.proto[x], this.port[x]));
         }
         return {
           severity: sweepSeverity(hosts),
@@ -165,8 +163,8 @@ export class HostScanDetector implements Detector {
             failures,
             successes,
             probes: classes,
-            logLikelihoodRatio: w.walk.logRatio(),
-            threshold: Math.round(Math.exp(trw.upper)),
+            logLikelihoodRatio: state.logRatio(s),
+            threshold: Math.round(Math.exp(state.t.upper)),
             theta0: cfg.theta0,
             theta1: cfg.theta1,
             alpha: cfg.alpha,
@@ -176,36 +174,50 @@ export class HostScanDetector implements Detector {
         };
       },
       onEnd: () => {
-        this.sources.delete(w.srcKey);
-        for (const x of walks) {
-          x.walk.restart();
-          x.walkStart = Infinity;
-        }
+        this.sources.delete(srcKey);
+        for (const x of walks) state.restart(x);
       },
     });
-    this.sources.set(w.srcKey, { anomaly, walks });
+    this.sources.set(srcKey, { anomaly, walks });
   }
 
   tick(now: number): void {
     // Walks idle for minutes are swept out now and then, not on every tick.
     if (now < this.nextSweep) return;
     this.nextSweep = now + SWEEP_EVERY_US;
-    for (const [k, w] of this.walks) {
-      if (now - w.lastTs <= this.idleUs) break;
-      if (!this.sources.has(w.srcKey)) this.walks.delete(k);
-    }
+    this.table.sweep((s) => now - this.lastTs[s] > this.idleUs, this.keep, this.dropSlot);
   }
 
   reset(): void {
     this.nextSweep = 0;
-    this.walks.clear();
+    this.table.clear();
+    this.hosts.clearAll();
     this.sources.clear();
+  }
+
+  private grow(n: number): void {
+    const had = this.source6.length;
+    this.srcKey = growFloat64(this.srcKey, n);
+    this.proto = growInt32(this.proto, n);
+    this.port = growInt32(this.port, n);
+    this.lastTs = growFloat64(this.lastTs, n);
+    this.probes = growFloat64(this.probes, n);
+    this.bytes = growFloat64(this.bytes, n);
+    this.v4 = growUint8(this.v4, n);
+    this.lo = growFloat64(this.lo, n);
+    this.hi = growFloat64(this.hi, n);
+    this.hosts.grow(n);
+    this.walks.grow(n);
+    for (let s = had; s < n; s++) {
+      this.source6.push('');
+      this.firstTarget6.push('');
+    }
   }
 }
 
-function className(w: Walk): string {
-  if (w.proto === IPPROTO_ICMP || w.proto === IPPROTO_ICMPV6) return 'icmp-echo';
-  return `${w.proto === 6 ? 'tcp' : w.proto === 17 ? 'udp' : `ip-${w.proto}`}/${w.port}`;
+function className(proto: number, port: number): string {
+  if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) return 'icmp-echo';
+  return `${proto === 6 ? 'tcp' : proto === 17 ? 'udp' : `ip-${proto}`}/${port}`;
 }
 
 /** Smallest IPv4 prefix holding both addresses, as a.b.c.d/len. */

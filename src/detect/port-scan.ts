@@ -8,53 +8,59 @@
 // does; it is forgotten only after `idleSec` without an attempt. Defaults in config.ts (θ0 = 0.8,
 // θ1 = 0.2, α = 1e-5, β = 0.99: 9 failures net of successes).
 import { ipv4ToString } from '../flow/address.js';
+import { growFloat64, growInt32 } from '../flow/open-index.js';
 import type { ScanConfig } from './config.js';
 import { key3, type PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
+import { FirstContacts } from './first-contacts.js';
+import { LruSlots } from './lru-slots.js';
 import type { Severity } from '../store/types.js';
-import { TRW_BENIGN, TrwThresholds, TrwWalk } from './trw.js';
+import { TrwThresholds, TrwWalks } from './trw.js';
 import { PROBE_ECHO, PROBE_NAMES, type Attempt, type Detector } from './types.js';
-import { makeRoom } from './window.js';
 
 /** Distinct ports remembered per pair (beyond it, a port's repeated attempts count again). */
 const MAX_PORTS = 8192;
 const MAX_OPEN_LISTED = 20;
 const SWEEP_EVERY_US = 30e6;
+const INITIAL_PAIRS = 1024;
 
-interface Pair {
-  srcKey: number;
-  dstKey: number;
-  /** IPv6 only: the addresses' text (IPv4 text comes from the keys when needed, to spare allocations per pair). */
-  source6: string;
-  target6: string;
-  walk: TrwWalk;
-  /** Earliest failed attempt observed by the current walk (µs): a scan starts with its first unanswered probe, not with the ordinary connections before it. */
-  walkStart: number;
-  lastTs: number;
-  /** Distinct ports whose first contact was observed; made at the first outcome. */
-  ports: Set<number> | null;
-  failures: number;
-  successes: number;
-  open: number[];
-  probes: number;
-  bytes: number;
-  /** Failed attempts by probe type (PROBE_*). */
-  byProbe: number[];
-  anomaly: Anomaly | null;
-}
-
+/**
+ * Per (source, target) pair, in slots of an LruSlots table (most recently probed last, so the idle
+ * sweep and eviction find the stale pairs at its head): the random walk's log-likelihood ratio, and
+ * what the evidence reports. Distinct ports: the first in a number, a Set from the second (most
+ * pairs of ordinary traffic only ever see one).
+ */
 export class PortScanDetector implements Detector {
-  private readonly pairs = new Map<number, Pair>();
-  private readonly trw: TrwThresholds;
+  private readonly table = new LruSlots(INITIAL_PAIRS, (n) => this.grow(n));
+  private srcKey = new Float64Array(0);
+  private dstKey = new Float64Array(0);
+  private lastTs = new Float64Array(0);
+  private probes = new Float64Array(0);
+  private bytes = new Float64Array(0);
+  /** Failed attempts by probe type (PROBE_*), four per slot. */
+  private byProbe = new Int32Array(0);
+  /** Distinct ports with an outcome. */
+  private readonly ports = new FirstContacts(MAX_PORTS);
+  /** Open ports answered, for the evidence. */
+  private open: (number[] | null)[] = [];
+  /** IPv6 only: the addresses' text (IPv4 text comes from the keys when needed). */
+  private source6: string[] = [];
+  private target6: string[] = [];
+  private anomaly: (Anomaly | null)[] = [];
+  private readonly walks: TrwWalks;
   private readonly idleUs: number;
   private nextSweep = 0;
+  /** A pair in an anomaly is never dropped. */
+  private readonly keep = (s: number): boolean => this.anomaly[s] !== null;
+  private readonly dropSlot = (s: number): void => this.drop(s);
 
   constructor(
     private readonly cfg: ScanConfig,
     private readonly emitter: AnomalyEmitter,
   ) {
-    this.trw = new TrwThresholds(cfg);
+    this.walks = new TrwWalks(new TrwThresholds(cfg));
     this.idleUs = cfg.idleSec * 1e6;
+    this.grow(this.table.capacity);
   }
 
   packet(): void {
@@ -64,105 +70,99 @@ export class PortScanDetector implements Detector {
   attempt(a: Attempt, p: PacketFacts): void {
     if (a.probe === PROBE_ECHO) return; // no port
     const key = key3(a.srcKey, a.dstKey, 1);
-    let pair = this.pairs.get(key);
-    if (pair === undefined) {
-      if (!makeRoom(this.pairs, this.cfg.maxTracked, (v) => v.anomaly !== null)) return;
+    let s = this.table.get(key);
+    if (s < 0) {
+      if (!this.table.makeRoom(this.cfg.maxTracked, this.keep, this.dropSlot)) return;
+      s = this.table.insert(key);
       const v4 = p.pkt.ipVersion === 4;
-      pair = {
-        srcKey: a.srcKey,
-        dstKey: a.dstKey,
-        source6: v4 ? '' : p.srcIp(),
-        target6: v4 ? '' : p.dstIp(),
-        walk: new TrwWalk(),
-        walkStart: Infinity,
-        lastTs: a.ts,
-        ports: null,
-        failures: 0,
-        successes: 0,
-        open: [],
-        probes: 0,
-        bytes: 0,
-        byProbe: [0, 0, 0, 0],
-        anomaly: null,
-      };
-      this.pairs.set(key, pair);
-    } else {
-      // Most recently probed last: the map stays in order of lastTs, so the idle sweep and
-      // makeRoom find the stale pairs at its head.
-      this.pairs.delete(key);
-      this.pairs.set(key, pair);
-    }
-    pair.lastTs = a.ts;
-    pair.probes++;
-    pair.bytes += a.bytes;
-    pair.anomaly?.touch(a.ts, a.bytes);
+      this.srcKey[s] = a.srcKey;
+      this.dstKey[s] = a.dstKey;
+      this.source6[s] = v4 ? '' : p.srcIp();
+      this.target6[s] = v4 ? '' : p.dstIp();
+      this.walks.start(s);
+      this.probes[s] = 0;
+      this.bytes[s] = 0;
+      this.byProbe.fill(0, s * 4, s * 4 + 4);
+      this.ports.clear(s);
+      this.open[s] = null;
+      this.anomaly[s] = null;
+    } else this.table.touch(s);
+    this.lastTs[s] = a.ts;
+    this.probes[s]++;
+    this.bytes[s] += a.bytes;
+    this.anomaly[s]?.touch(a.ts, a.bytes);
   }
 
   outcome(a: Attempt, success: boolean, now: number): void {
     if (a.probe === PROBE_ECHO) return;
-    const pair = this.pairs.get(key3(a.srcKey, a.dstKey, 1));
-    if (pair === undefined) return;
-    const port = (a.proto << 16) | a.port;
-    const ports = (pair.ports ??= new Set());
-    if (ports.has(port)) return; // not a first contact
-    if (ports.size < MAX_PORTS) ports.add(port);
+    const s = this.table.get(key3(a.srcKey, a.dstKey, 1));
+    if (s < 0) return;
+    if (!this.ports.add(s, (a.proto << 16) | a.port)) return; // not a first contact
     if (success) {
-      pair.successes++;
-      if (pair.open.length < MAX_OPEN_LISTED) pair.open.push(a.port);
-    } else {
-      pair.failures++;
-      pair.byProbe[a.probe]++;
-      if (a.ts < pair.walkStart) pair.walkStart = a.ts;
-    }
-    if (pair.walk.observe(this.trw, success) === TRW_BENIGN) pair.walkStart = Infinity;
-    if (pair.anomaly !== null) {
-      if (!success) pair.anomaly.alive(now);
-    } else if (pair.walk.llr >= this.trw.upper) this.start(pair, now);
+      const open = (this.open[s] ??= []);
+      if (open.length < MAX_OPEN_LISTED) open.push(a.port);
+    } else this.byProbe[s * 4 + a.probe]++;
+    this.walks.observe(s, success, a.ts);
+    const anomaly = this.anomaly[s];
+    if (anomaly !== null) {
+      if (!success) anomaly.alive(now);
+    } else if (this.walks.crossed(s)) this.start(s, now);
   }
 
-  private start(pair: Pair, now: number): void {
+  private drop(s: number): void {
+    this.table.remove(s);
+    this.ports.clear(s);
+    this.open[s] = null;
+    this.source6[s] = this.target6[s] = '';
+  }
+
+  private start(s: number, now: number): void {
     const cfg = this.cfg;
-    const trw = this.trw;
-    const source = pair.source6 || ipv4ToString(pair.srcKey);
-    const target = pair.target6 || ipv4ToString(pair.dstKey);
-    pair.anomaly = this.emitter.start({
+    const walks = this.walks;
+    const source = this.source6[s] || ipv4ToString(this.srcKey[s]);
+    const target = this.target6[s] || ipv4ToString(this.dstKey[s]);
+    // The slot holds this pair until the anomaly ends: neither eviction nor the sweep drops a
+    // pair in an anomaly.
+    this.anomaly[s] = this.emitter.start({
       kind: 'PORT_SCAN',
       source,
       targetIp: target,
       targetPort: 0,
-      startedAt: pair.walkStart,
+      startedAt: walks.walkStart[s],
       now,
-      packets: pair.probes,
-      bytes: pair.bytes,
+      packets: this.probes[s],
+      bytes: this.bytes[s],
       view: () => {
-        const ports = pair.ports?.size ?? 0;
+        const ports = this.ports.size(s);
         const probes: Record<string, number> = {};
-        pair.byProbe.forEach((n, i) => {
+        for (let i = 0; i < 4; i++) {
+          const n = this.byProbe[s * 4 + i];
           if (n > 0) probes[PROBE_NAMES[i]] = n;
-        });
+        }
         const kinds = Object.keys(probes).join(', ');
+        const failures = walks.failures[s];
+        const successes = walks.successes[s];
         return {
           severity: scanSeverity(ports),
           evidence: {
             distinctPorts: ports,
-            failures: pair.failures,
-            successes: pair.successes,
-            openPorts: pair.open,
+            failures,
+            successes,
+            openPorts: this.open[s] ?? [],
             probes,
-            logLikelihoodRatio: pair.walk.logRatio(),
-            threshold: Math.round(Math.exp(trw.upper)),
+            logLikelihoodRatio: walks.logRatio(s),
+            threshold: Math.round(Math.exp(walks.t.upper)),
             theta0: cfg.theta0,
             theta1: cfg.theta1,
             alpha: cfg.alpha,
             beta: cfg.beta,
           },
-          summary: `${source} scanned ${ports} ports of ${target} (${kinds} probes): ${pair.failures} failed, ${pair.successes} answered.`,
+          summary: `${source} scanned ${ports} ports of ${target} (${kinds} probes): ${failures} failed, ${successes} answered.`,
         };
       },
       onEnd: () => {
-        pair.anomaly = null;
-        pair.walk.restart();
-        pair.walkStart = Infinity;
+        this.anomaly[s] = null;
+        walks.restart(s);
       },
     });
   }
@@ -172,15 +172,33 @@ export class PortScanDetector implements Detector {
     if (now < this.nextSweep) return;
     this.nextSweep = now + SWEEP_EVERY_US;
     // In order of last probe: stop at the first pair still active (a pair in an anomaly is kept).
-    for (const [k, pair] of this.pairs) {
-      if (now - pair.lastTs <= this.idleUs) break;
-      if (pair.anomaly === null) this.pairs.delete(k);
-    }
+    this.table.sweep((s) => now - this.lastTs[s] > this.idleUs, this.keep, this.dropSlot);
   }
 
   reset(): void {
     this.nextSweep = 0;
-    this.pairs.clear();
+    this.table.clear();
+    this.ports.clearAll();
+    this.open.fill(null);
+    this.anomaly.fill(null);
+  }
+
+  private grow(n: number): void {
+    const had = this.anomaly.length;
+    this.srcKey = growFloat64(this.srcKey, n);
+    this.dstKey = growFloat64(this.dstKey, n);
+    this.lastTs = growFloat64(this.lastTs, n);
+    this.probes = growFloat64(this.probes, n);
+    this.bytes = growFloat64(this.bytes, n);
+    this.byProbe = growInt32(this.byProbe, n * 4);
+    this.walks.grow(n);
+    this.ports.grow(n);
+    for (let s = had; s < n; s++) {
+      this.open.push(null);
+      this.source6.push('');
+      this.target6.push('');
+      this.anomaly.push(null);
+    }
   }
 }
 

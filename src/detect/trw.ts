@@ -12,11 +12,9 @@
 // the walk, so a host that behaves for a while and then scans is still caught. Unlike a fixed
 // count per window, the walk has no time window: a slow scan reaches η1 after as many failures as
 // a fast one.
+//
+import { growFloat64, growInt32 } from '../flow/open-index.js';
 import type { TrwConfig } from './config.js';
-
-export const TRW_PENDING = 0;
-export const TRW_SCANNER = 1;
-export const TRW_BENIGN = 2;
 
 export class TrwThresholds {
   readonly successStep: number;
@@ -39,40 +37,66 @@ export class TrwThresholds {
   }
 }
 
-/** One walk: the log likelihood ratio so far. */
-export class TrwWalk {
-  llr = 0;
-  successes = 0;
-  failures = 0;
+/**
+ * The walks of a scan detector's table, one per slot (lru-slots.ts): the log-likelihood ratio, the
+ * observations counted for the evidence, and the earliest failed attempt of the current walk (a
+ * scan starts with its first unanswered probe, not with the ordinary connections before it).
+ */
+export class TrwWalks {
+  llr = new Float64Array(0);
+  walkStart = new Float64Array(0);
+  successes = new Int32Array(0);
+  failures = new Int32Array(0);
 
-  /** Adds one observation; returns TRW_SCANNER, TRW_BENIGN (and restarts) or TRW_PENDING. */
-  observe(t: TrwThresholds, success: boolean): number {
-    if (success) {
-      this.successes++;
-      this.llr += t.successStep;
-    } else {
-      this.failures++;
-      this.llr += t.failureStep;
-    }
-    if (this.llr >= t.upper) return TRW_SCANNER;
-    if (this.llr <= t.lower) {
-      this.restart();
-      return TRW_BENIGN;
-    }
-    return TRW_PENDING;
+  constructor(readonly t: TrwThresholds) {}
+
+  /** Makes room for n slots. */
+  grow(n: number): void {
+    this.llr = growFloat64(this.llr, n);
+    this.walkStart = growFloat64(this.walkStart, n);
+    this.successes = growInt32(this.successes, n);
+    this.failures = growInt32(this.failures, n);
   }
 
-  restart(): void {
-    this.llr = 0;
-    this.successes = 0;
-    this.failures = 0;
+  /** A fresh walk in slot s. */
+  start(s: number): void {
+    this.restart(s);
+    this.successes[s] = 0;
+    this.failures[s] = 0;
+  }
+
+  /** Back to the start, keeping the counts (a benign verdict, or the end of an anomaly). */
+  restart(s: number): void {
+    this.llr[s] = 0;
+    this.walkStart[s] = Infinity;
+  }
+
+  /** One first-contact outcome at time ts. */
+  observe(s: number, success: boolean, ts: number): void {
+    const t = this.t;
+    let llr = this.llr[s];
+    if (success) {
+      this.successes[s]++;
+      llr += t.successStep;
+    } else {
+      this.failures[s]++;
+      if (ts < this.walkStart[s]) this.walkStart[s] = ts;
+      llr += t.failureStep;
+    }
+    if (llr <= t.lower) this.restart(s);
+    else this.llr[s] = llr;
+  }
+
+  /** The walk is at or above the scanner threshold. */
+  crossed(s: number): boolean {
+    return this.llr[s] >= this.t.upper;
   }
 
   /**
    * The log-likelihood ratio, for evidence: the ratio itself, exp(llr), overflows to Infinity
    * (null in JSON) after about a thousand failures.
    */
-  logRatio(): number {
-    return Math.round(this.llr * 100) / 100;
+  logRatio(s: number): number {
+    return Math.round(this.llr[s] * 100) / 100;
   }
 }
