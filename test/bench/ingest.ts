@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FlowRecord, RecordBatch } from '../../src/store/types.js';
+import { median } from './measure.js';
 import type { StoreOptions } from '../../src/store/index.js';
 
 export const BATCH_ROWS = 10_000;
@@ -145,6 +146,5 @@ export async function measureDuckDbFloor(source: string, runs: number): Promise<
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return { rows, seconds: mid(walls), cpuSeconds: mid(cpus) };
+  return { rows, seconds: median(walls), cpuSeconds: median(cpus) };
 }
