@@ -1,7 +1,12 @@
--- flowlens QuestDB schema (QuestDB 8.1.1 or later: the dedup keys below include VARCHAR columns,
+-- flowlens QuestDB schema (QuestDB 8.2.2 or later). The dedup keys below include VARCHAR columns,
 -- which QuestDB accepts as UPSERT KEYS only since 8.1.1 (questdb/questdb#4915; 8.1.0 and before
 -- refuse them: "deduplicate key column can only be fixed size column"), and the reads use
--- SAMPLE BY ... FROM/TO, new in 8.1.0; retention (TTL) needs 8.2.2 or later, see below).
+-- SAMPLE BY ... FROM/TO, new in 8.1.0. Releases before 8.2.2 are not enough all the same: 8.1.1 can
+-- crash in last()/last_not_null() over VARCHAR (fixed by questdb/questdb#4947) and on inserts into
+-- tables with VARCHAR dedup keys (#5009, fixed by #5030); 8.2.0 and 8.2.1 answer "undefined bind
+-- variable" to time-range GROUP BY queries over the PostgreSQL wire protocol (#5325, closed after
+-- 8.2.1); and retention
+-- (TTL, see below) came in 8.2.2.
 -- Applied by src/store/questdb.ts at init over the PostgreSQL wire protocol, one statement at a
 -- time (statements end with ';' at the end of a line); every statement is idempotent, so it runs on
 -- every start. Retention (TTL) is not here: it comes from the retentionDays option and is applied

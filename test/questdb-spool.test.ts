@@ -89,7 +89,7 @@ interface FakeQuestDb {
   /** 'accept': 204 and keep the rows; 'refuse': 503 and keep nothing; 'reject': 400 (bad data). */
   mode: 'accept' | 'refuse' | 'reject';
   rows: IlpRow[];
-  requests: { path: string; status: number }[];
+  requests: { path: string; status: number; authorization?: string }[];
   close(): Promise<void>;
 }
 
@@ -108,7 +108,7 @@ async function startFakeQuestDb(port = 0): Promise<FakeQuestDb> {
         fake.rows.push(...parseIlp(Buffer.concat(chunks).toString('utf8')));
         status = 204;
       }
-      fake.requests.push({ path, status });
+      fake.requests.push({ path, status, authorization: req.headers.authorization });
       if (status === 204) res.writeHead(204).end();
       else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'error', message: 'fake refusal' }));
     });
@@ -342,6 +342,8 @@ describe('QuestDB ILP writer and outage spool', () => {
       assert.equal(rejected.filter((n) => n.endsWith('.ilp')).length, 1);
       const reason = await readFile(join(spoolDir, 'rejected', rejected.find((n) => n.endsWith('.reason.txt'))!), 'utf8');
       assert.match(reason, /statusCode=400/);
+      // QuestDB says what is wrong with the line in the response body: that text is kept.
+      assert.match(reason, /fake refusal/);
       assert.ok(log.lines.some((l) => l.level === 'error' && /rejected\//.test(l.msg)));
 
       fake.mode = 'accept';
@@ -419,6 +421,33 @@ describe('QuestDB ILP writer and outage spool', () => {
       assert.deepEqual(ar.columns.started_at, { type: 'timestamp', value: T0 });
     } finally {
       await ilp.writer.close();
+      await fake.close();
+    }
+  });
+
+  test('sends the configuration string\'s credentials, and rides out a brief 503 without spooling', async () => {
+    const fake = await startFakeQuestDb();
+    const log = captureLog();
+    // retry_timeout long enough to outlast the refusal below: the transport retries, as the client does.
+    const basic = await createIlpWriter({ ilp: conf(fake.port, 'username=writer;password=s3;;cret;').replace('retry_timeout=200', 'retry_timeout=3000'), spoolDir: join(dir, 'basic'), log });
+    const bearer = await createIlpWriter({ ilp: conf(fake.port, 'token=tok-123;'), spoolDir: join(dir, 'bearer'), log });
+    basic.writer.start();
+    bearer.writer.start();
+    try {
+      fake.mode = 'refuse';
+      setTimeout(() => (fake.mode = 'accept'), 150);
+      await basic.write(batch(0));
+      await basic.writer.flush();
+      assert.deepEqual(basic.writer.state().spool, { batches: 0, bytes: 0 }, 'a 503 within retry_timeout is retried, not spooled');
+      assert.ok(fake.requests.some((r) => r.status === 503), 'the server did refuse at first');
+      await bearer.write(batch(1));
+      await bearer.writer.flush();
+      assert.deepEqual(flowIds(fake.rows), [0, 1, 2, 3].map((n) => n.toString(16).padStart(16, '0')));
+      const auth = new Set(fake.requests.filter((r) => r.status === 204).map((r) => r.authorization));
+      assert.deepEqual([...auth].sort(), ['Basic ' + Buffer.from('writer:s3;cret').toString('base64'), 'Bearer tok-123'].sort());
+    } finally {
+      await basic.close();
+      await bearer.close();
       await fake.close();
     }
   });

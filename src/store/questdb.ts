@@ -1,11 +1,12 @@
 // QuestDB back end: writes over ILP/HTTP with the official client, reads over the PostgreSQL wire
 // protocol with `pg`.
 //
-// Writes: a batch is serialised with the client's own row buffer (createBuffer) and sent with the
-// client's own HTTP transport (createTransport), the two halves of `Sender`. Sender itself is not
-// used because Sender.flush() takes the rows out of its buffer before the send's outcome is known,
-// so after a failed send the rows would be gone; holding the serialised bytes ourselves lets
-// SpoolingWriter (./spool.ts) put exactly what failed into the outage spool and replay it later.
+// Writes: a batch is serialised with the client's own row buffer (createBuffer) and POSTed to /write
+// by questdb-http.ts, which follows the client's HTTP transport but keeps the server's reason for a
+// refusal (the client's transport drops it). Sender itself is not used because Sender.flush() takes
+// the rows out of its buffer before the send's outcome is known, so after a failed send the rows
+// would be gone; holding the serialised bytes ourselves lets SpoolingWriter (./spool.ts) put exactly
+// what failed into the outage spool, replay it later, and set aside a batch the server refuses.
 //
 // Reads: bound parameters ($1, $2, ...) for every value that comes from a caller. `pg` sends them as
 // text with no declared type (Parse carries no OIDs), and QuestDB types each one from where it is
@@ -22,11 +23,12 @@
 // a TIMESTAMP into a millisecond Date); LONGs arrive as strings and go through Number(), exact up to
 // 2^53.
 import { readFile } from 'node:fs/promises';
-import { createBuffer, createTransport, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client';
+import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client';
 import pg from 'pg';
 import { pino } from 'pino';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { Spool, SpoolingWriter, type SendError, type SpoolLogger } from './spool.js';
+import { IlpHttpTransport } from './questdb-http.js';
+import { Spool, SpoolingWriter, type SpoolLogger } from './spool.js';
 import {
   MAX_PAGE_SIZE,
   StoreQueryError,
@@ -200,6 +202,8 @@ const DEFAULT_AUTO_FLUSH_INTERVAL_MS = 1_000;
 export interface IlpWriter {
   readonly writer: SpoolingWriter;
   write(batch: RecordBatch): Promise<void>;
+  /** Closes the writer (sending what it can, spooling the rest) and the HTTP connections. */
+  close(): Promise<void>;
 }
 
 /**
@@ -247,32 +251,25 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
   }
   options.auto_flush_rows ??= DEFAULT_AUTO_FLUSH_ROWS;
   options.auto_flush_interval ??= DEFAULT_AUTO_FLUSH_INTERVAL_MS;
-  // Node's core http transport unless the string chooses: with client 4.2.0 the default undici
-  // transport never settled a send to a closed port (its retry agent kept reconnecting past
-  // retry_timeout), which would stall every write for the whole outage. The core transport fails
-  // fast on a refused connection and still retries 5xx answers until retry_timeout.
-  options.stdlib_http ??= true;
-  // Guard against any send that does not settle: give up after the client's own time budget.
-  const sendBudgetMs = (options.retry_timeout ?? 10_000) + (options.request_timeout ?? 10_000) + 5_000;
-
-  const transport = createTransport(options);
+  // The request is our own (questdb-http.ts) so that a refusal carries the server's reason; it
+  // follows the client's transport otherwise (path, authentication, TLS, timeouts, retries).
+  const transport = new IlpHttpTransport(options);
   const buffer = createBuffer(options);
   const spool = await Spool.open(opts.spoolDir, opts.spoolMaxBytes ?? 1024 ** 3, log);
   const writer = new SpoolingWriter({
     send: async (body) => {
+      // A guard against a send that never settles; the transport's own timeouts come first.
+      const budgetMs = transport.sendBudgetMs(body.length);
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
           transport.send(body),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`ILP request did not settle within ${sendBudgetMs} ms`)), sendBudgetMs);
+            timer = setTimeout(() => reject(new Error(`ILP request did not settle within ${budgetMs} ms`)), budgetMs);
           }),
         ]);
       } catch (e) {
-        const err = (e instanceof Error ? e : new Error(String(e))) as SendError;
-        const m = /statusCode=(\d+)/.exec(err.message);
-        if (m) err.status = Number(m[1]);
-        throw err;
+        throw e instanceof Error ? e : new Error(String(e));
       } finally {
         clearTimeout(timer);
       }
@@ -301,6 +298,13 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
         throw err;
       }
       if (body) await writer.write(body, rows);
+    },
+    async close() {
+      try {
+        await writer.close();
+      } finally {
+        transport.close();
+      }
     },
   };
 }
@@ -580,7 +584,7 @@ export class QuestDbStore implements FlowStore {
         // (VARCHAR dedup keys came with questdb/questdb#4915, in 8.1.1). Only the server's own
         // refusals (pg.DatabaseError) get the hint; a connection failure is rethrown as it is.
         if (!(err instanceof pg.DatabaseError)) throw err;
-        throw new Error(`QuestDB refused schema statement "${s.split('\n')[0]}...": ${err.message} (flowlens needs QuestDB 8.1.1 or later)`, { cause: err });
+        throw new Error(`QuestDB refused schema statement "${s.split('\n')[0]}...": ${err.message} (flowlens needs QuestDB 8.2.2 or later)`, { cause: err });
       }
     }
     if (this.opts.retentionDays > 0) {
@@ -611,8 +615,10 @@ export class QuestDbStore implements FlowStore {
     try {
       await this.db().query(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
     } catch (err) {
-      // Another flowlens process starting at the same time may have added it in between.
-      if (!(await has())) throw err;
+      // Another flowlens process starting at the same time may have added it in between. On a WAL
+      // table its ALTER is applied asynchronously, so table_columns() may not list the column yet
+      // while the server already refuses a second one as existing.
+      if (!/already exists/i.test((err as Error).message) && !(await has())) throw err;
     }
   }
 
@@ -651,6 +657,10 @@ export class QuestDbStore implements FlowStore {
 
   private async waitForWalApply(): Promise<void> {
     const deadline = Date.now() + WAL_VISIBLE_TIMEOUT_MS;
+    // Two polls in a row must agree: until a table's apply tracker has started (just after a server
+    // restart), wal_tables() can report a writerTxn left over from another row
+    // (WalTableListFunctionFactory sets only sequencerTxn on that path).
+    let caughtUp = 0;
     for (;;) {
       const { rows } = await this.db().query(
         `SELECT name, suspended, writerTxn, sequencerTxn FROM wal_tables() WHERE name IN ('flows', 'hosts', 'traffic', 'anomalies')`,
@@ -660,7 +670,8 @@ export class QuestDbStore implements FlowStore {
         if (r.suspended === true) throw new Error(`QuestDB table ${str(r.name)} is suspended (WAL apply failed); see ALTER TABLE ... RESUME WAL`);
         if (num(r.writerTxn ?? r.writertxn) < num(r.sequencerTxn ?? r.sequencertxn)) behind = true;
       }
-      if (!behind) return;
+      caughtUp = behind ? 0 : caughtUp + 1;
+      if (caughtUp >= 2) return;
       if (Date.now() > deadline) {
         this.log.warn({}, 'questdb: rows acknowledged but not yet visible after 30 s (WAL apply lagging)');
         return;
@@ -671,7 +682,7 @@ export class QuestDbStore implements FlowStore {
 
   async close(): Promise<void> {
     try {
-      if (this.ilp) await this.ilp.writer.close();
+      if (this.ilp) await this.ilp.close();
     } finally {
       this.ilp = null;
       const pool = this.pool;
