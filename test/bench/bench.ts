@@ -2,7 +2,8 @@
 // of reading a capture) and softflowd (a C flow meter), on one large capture, plus the store's
 // ingest rate. Information rows show where the time goes: the import without DPI and detection,
 // without the store, and without all three; and the DuckDB floor, the time DuckDB itself needs to
-// write the import's rows (ingest.ts). `npm run bench` (full) or `npm run bench -- --quick` (smaller capture, fewer runs).
+// write the import's rows (ingest.ts), and the JavaScript floor, the least a flow meter in JavaScript
+// does with the file (js-floor.mjs). `npm run bench` (full) or `npm run bench -- --quick` (smaller capture, fewer runs).
 //
 // Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N,
 // --only api (just the API figures of test/bench/api.ts), --only live, --only import (the import
@@ -195,6 +196,25 @@ async function main(): Promise<void> {
     if (processed) r.note = `processed ${processed} IP packets`;
     results.push(r);
   }
+  // The JavaScript floor (js-floor.mjs): reading the file and counting packets per 5-tuple in
+  // JavaScript with nothing else, to show how much of softflowd's time that alone takes.
+  {
+    log('node test/bench/js-floor.mjs FILE');
+    let floorFlows = 0;
+    const r = await runTool(
+      'js-floor',
+      () => ({ cmd: process.execPath, args: [join(REPO_ROOT, 'test', 'bench', 'js-floor.mjs'), cap.path] }),
+      (m) => {
+        if (m.code !== 0) return describeFailure(m);
+        const s = JSON.parse(m.stdout) as { packets: number; flows: number };
+        if (s.packets !== cap.packets) return `read ${s.packets} of ${cap.packets} packets`;
+        floorFlows = s.flows;
+        return '';
+      },
+    );
+    if (floorFlows) r.note = `read, decode, ${floorFlows} 5-tuples counted; nothing else (information only)`;
+    results.push(r);
+  }
   const runFlowlens = async (tool: string, extra: string[], note: string) => {
     log(`flowlens import FILE --db <fresh tmp> --json${extra.map((a) => ` ${a}`).join('')}  (${fl.how})`);
     let flowlensPackets = 0;
@@ -257,6 +277,10 @@ async function main(): Promise<void> {
   out.push(`flowlens-nostore/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-nostore')))} (DPI and detection, no store; information only)`);
   out.push(`flowlens-base/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-base')))} (decode, flows and hosts only: no DPI, no detection, no store; information only)`);
   const soft = by('softflowd');
+  const jsFloor = by('js-floor');
+  if (jsFloor && soft && !Number.isNaN(jsFloor.sec) && !Number.isNaN(soft.sec)) {
+    out.push(`JS floor: reading and counting 5-tuples in JavaScript, nothing else: ${jsFloor.sec.toFixed(2)} s = ${(jsFloor.sec / soft.sec).toFixed(2)}x softflowd's whole run`);
+  }
   if ('error' in floor) out.push(`DuckDB floor: FAILED: ${floor.error}`);
   else {
     const share = soft && !Number.isNaN(soft.sec) ? ` = ${(floor.seconds / soft.sec).toFixed(2)}x softflowd's whole run` : '';
