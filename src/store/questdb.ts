@@ -268,8 +268,6 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
             timer = setTimeout(() => reject(new Error(`ILP request did not settle within ${budgetMs} ms`)), budgetMs);
           }),
         ]);
-      } catch (e) {
-        throw e instanceof Error ? e : new Error(String(e));
       } finally {
         clearTimeout(timer);
       }

@@ -206,10 +206,14 @@ async function main(): Promise<void> {
       () => ({ cmd: process.execPath, args: [join(REPO_ROOT, 'test', 'bench', 'js-floor.mjs'), cap.path] }),
       (m) => {
         if (m.code !== 0) return describeFailure(m);
-        const s = JSON.parse(m.stdout) as { packets: number; flows: number };
-        if (s.packets !== cap.packets) return `read ${s.packets} of ${cap.packets} packets`;
-        floorFlows = s.flows;
-        return '';
+        try {
+          const s = JSON.parse(m.stdout) as { packets: number; flows: number };
+          if (s.packets !== cap.packets) return `read ${s.packets} of ${cap.packets} packets`;
+          floorFlows = s.flows;
+          return '';
+        } catch {
+          return `stdout is not one JSON object: ${m.stdout.slice(0, 200)}`;
+        }
       },
     );
     if (floorFlows) r.note = `read, decode, ${floorFlows} 5-tuples counted; nothing else (information only)`;

@@ -35,6 +35,7 @@ let cap = 1 << 18;
 let mask = cap - 1;
 let keys = new Uint32Array(cap * 10);
 let used = new Uint8Array(cap);
+let hashes = new Uint32Array(cap); // kept so that growing re-places slots without hashing again
 let counts = new Float64Array(cap * 4); // packets A→B, B→A, bytes A→B, B→A
 let flows = 0;
 const src = new Uint32Array(4);
@@ -44,25 +45,22 @@ function grow() {
   const oldKeys = keys;
   const oldUsed = used;
   const oldCounts = counts;
+  const oldHashes = hashes;
   cap *= 2;
   mask = cap - 1;
   keys = new Uint32Array(cap * 10);
   used = new Uint8Array(cap);
+  hashes = new Uint32Array(cap);
   counts = new Float64Array(cap * 4);
   for (let i = 0; i < oldUsed.length; i++) {
     if (!oldUsed[i]) continue;
-    let j = hashKey(oldKeys, i * 10) & mask;
+    let j = oldHashes[i] & mask;
     while (used[j]) j = (j + 1) & mask;
     used[j] = 1;
+    hashes[j] = oldHashes[i];
     keys.set(oldKeys.subarray(i * 10, i * 10 + 10), j * 10);
     counts.set(oldCounts.subarray(i * 4, i * 4 + 4), j * 4);
   }
-}
-
-function hashKey(k, o) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < 10; i++) h = Math.imul(h ^ k[o + i], 0x01000193);
-  return (h ^ (h >>> 15)) >>> 0;
 }
 
 function account(version, proto, sport, dport, wirelen) {
@@ -83,11 +81,13 @@ function account(version, proto, sport, dport, wirelen) {
   h = Math.imul(h ^ ports, 0x01000193);
   for (let i = 0; i < 4; i++) h = Math.imul(h ^ a[i], 0x01000193);
   for (let i = 0; i < 4; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  let slot = ((h ^ (h >>> 15)) >>> 0) & mask;
+  const hash = (h ^ (h >>> 15)) >>> 0;
+  let slot = hash & mask;
   for (;;) {
     const k = slot * 10;
     if (!used[slot]) {
       used[slot] = 1;
+      hashes[slot] = hash;
       keys[k] = head;
       keys[k + 1] = ports;
       keys.set(a, k + 2);
