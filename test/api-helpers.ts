@@ -50,17 +50,36 @@ export function sampleCapture(path: string, prefix = 0): { path: string; flows: 
     const start = i * 20;
     add(
       { clientIp: net(0, 1), serverIp: net(1, i + 1), serverPort: 443, transport: 'tcp', start },
-      tcpConversation({ client: { ip: net(0, 1), port: 40000 + i }, server: { ip: net(1, i + 1), port: 443 }, start: ts(BASE + start), data: [{ from: 'client', bytes: 100 }, { from: 'server', bytes: 1000 * (i + 1) }] }),
+      tcpConversation({
+        client: { ip: net(0, 1), port: 40000 + i },
+        server: { ip: net(1, i + 1), port: 443 },
+        start: ts(BASE + start),
+        data: [
+          { from: 'client', bytes: 100 },
+          { from: 'server', bytes: 1000 * (i + 1) },
+        ],
+      }),
     );
   }
   for (let i = 0; i < 3; i++) {
     const start = 5 + i * 60;
     add(
       { clientIp: net(0, 2), serverIp: net(2, 1), serverPort: 53, transport: 'udp', start },
-      udpExchange({ client: { ip: net(0, 2), port: 50000 + i }, server: { ip: net(2, 1), port: 53 }, start: ts(BASE + start), messages: [{ from: 'client', bytes: 40 }, { from: 'server', bytes: 120 }] }),
+      udpExchange({
+        client: { ip: net(0, 2), port: 50000 + i },
+        server: { ip: net(2, 1), port: 53 },
+        start: ts(BASE + start),
+        messages: [
+          { from: 'client', bytes: 40 },
+          { from: 'server', bytes: 120 },
+        ],
+      }),
     );
   }
-  add({ clientIp: net(0, 3), serverIp: net(0, 1), serverPort: 0, transport: 'icmp', start: 30 }, icmpPing({ client: net(0, 3), server: net(0, 1), start: ts(BASE + 30), count: 3 }));
+  add(
+    { clientIp: net(0, 3), serverIp: net(0, 1), serverPort: 0, transport: 'icmp', start: 30 },
+    icmpPing({ client: net(0, 3), server: net(0, 1), start: ts(BASE + 30), count: 3 }),
+  );
   writeCapture(path, pcap({ linktype: LINKTYPE.ETHERNET }, byTime(frames)));
   return { path, flows, frames };
 }
@@ -116,7 +135,12 @@ export async function gqlData<T = any>(url: string, query: string, variables: Re
 }
 
 /** A subscription over SSE (graphql-yoga's built-in): collects each `next` payload's data. */
-export function sseSubscribe(url: string, query: string, variables: Record<string, unknown>, token?: string): { events: any[]; ready: Promise<void>; close: () => void } {
+export function sseSubscribe(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  token?: string,
+): { events: any[]; ready: Promise<void>; close: () => void } {
   const events: any[] = [];
   const abort = new AbortController();
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };

@@ -58,7 +58,10 @@ describe('GraphQL API: token, uploads and subscriptions', () => {
 
   it('answers cross-origin requests only from the origins given with --cors-origin (none by default)', async () => {
     const preflight = (url: string, origin: string) =>
-      fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' } });
+      fetch(url, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
+      });
     // This server was started without corsOrigins: no origin is allowed.
     assert.equal((await preflight(t.url, 'http://console.test')).headers.get('access-control-allow-origin'), null);
     const cors = await startTestServer({ corsOrigins: ['http://console.test'] });
@@ -97,7 +100,10 @@ describe('GraphQL API: token, uploads and subscriptions', () => {
     const wsEvents: any[] = [];
     let wsError: unknown;
     const ws = wsClient(t.url, { token: TOKEN }, () => {});
-    const unsubscribe = ws.subscribe({ query: sub, variables: { filter: { host } } }, { next: (v) => wsEvents.push(v.data), error: (e) => (wsError = e), complete: () => {} });
+    const unsubscribe = ws.subscribe(
+      { query: sub, variables: { filter: { host } } },
+      { next: (v) => wsEvents.push(v.data), error: (e) => (wsError = e), complete: () => {} },
+    );
     const sse = sseSubscribe(t.url, sub, { filter: { host } }, TOKEN);
     const progress = sseSubscribe(t.url, `subscription { importProgress { id state packets summary { flows } } }`, {}, TOKEN);
     try {
@@ -113,11 +119,26 @@ describe('GraphQL API: token, uploads and subscriptions', () => {
       assert.equal(summary.files[0].format, 'pcap');
 
       // Every flow of the host ends, with the capture's counts; nothing about other hosts.
-      for (const [name, events] of [['graphql-ws', wsEvents], ['SSE', sse.events]] as const) {
-        await waitFor(() => new Set(events.filter((e) => e.flowUpdates.type === 'END').map((e) => e.flowUpdates.flow.id)).size === expected.length, `${name}: END of ${expected.length} flows`);
-        assert.ok(events.every((e) => e.flowUpdates.flow.clientIp === host || e.flowUpdates.flow.serverIp === host), `${name}: filter applied`);
+      for (const [name, events] of [
+        ['graphql-ws', wsEvents],
+        ['SSE', sse.events],
+      ] as const) {
+        await waitFor(
+          () => new Set(events.filter((e) => e.flowUpdates.type === 'END').map((e) => e.flowUpdates.flow.id)).size === expected.length,
+          `${name}: END of ${expected.length} flows`,
+        );
+        assert.ok(
+          events.every((e) => e.flowUpdates.flow.clientIp === host || e.flowUpdates.flow.serverIp === host),
+          `${name}: filter applied`,
+        );
         for (const want of expected) {
-          const end = events.find((e) => e.flowUpdates.type === 'END' && e.flowUpdates.flow.clientIp === want.clientIp && e.flowUpdates.flow.serverIp === want.serverIp && e.flowUpdates.flow.serverBytes === want.serverBytes);
+          const end = events.find(
+            (e) =>
+              e.flowUpdates.type === 'END' &&
+              e.flowUpdates.flow.clientIp === want.clientIp &&
+              e.flowUpdates.flow.serverIp === want.serverIp &&
+              e.flowUpdates.flow.serverBytes === want.serverBytes,
+          );
           assert.ok(end, `${name}: END of ${want.clientIp} -> ${want.serverIp} with ${want.serverBytes} server bytes`);
           assert.equal(end.flowUpdates.flow.clientPackets, want.clientPackets);
         }
@@ -132,7 +153,12 @@ describe('GraphQL API: token, uploads and subscriptions', () => {
       assert.equal(progress.events.at(-1).importProgress.summary.flows, 16);
 
       // The import went into the server's store.
-      const d = await gqlData(t.url, `query($from: DateTime, $to: DateTime) { flows(from: $from, to: $to, filter: { host: "${host}" }) { totalCount edges { node { iface } } } captureStatus { packets imports { id } } }`, RANGE, TOKEN);
+      const d = await gqlData(
+        t.url,
+        `query($from: DateTime, $to: DateTime) { flows(from: $from, to: $to, filter: { host: "${host}" }) { totalCount edges { node { iface } } } captureStatus { packets imports { id } } }`,
+        RANGE,
+        TOKEN,
+      );
       assert.equal(d.flows.totalCount, expected.length);
       assert.equal(d.flows.edges[0].node.iface, 'live.pcap', 'records name the uploaded file');
       assert.equal(d.captureStatus.packets, sample.frames.length);
@@ -196,7 +222,14 @@ describe('GraphQL API: start-up', () => {
     assert.match(logs, /WITHOUT a token/);
 
     logs = '';
-    const quiet = await startApiServer({ store: {} as FlowStore, bus: new MemoryBus(), logger: pino({ level: 'info' }, sink), host: '0.0.0.0', port: 0, token: TOKEN });
+    const quiet = await startApiServer({
+      store: {} as FlowStore,
+      bus: new MemoryBus(),
+      logger: pino({ level: 'info' }, sink),
+      host: '0.0.0.0',
+      port: 0,
+      token: TOKEN,
+    });
     await quiet.close();
     assert.doesNotMatch(logs, /WITHOUT a token/);
   });

@@ -21,13 +21,30 @@ const US = 1_000_000;
 
 function anomaly(id: string, kind: AnomalyRecord['kind'], startSec: number): AnomalyRecord {
   const t = (BASE + startSec) * US;
-  return { ts: t, anomalyId: id, node: '', kind, severity: 'high', source: '10.0.0.9', targetIp: '10.0.1.1', targetPort: kind === 'SYN_FLOOD' ? 443 : 0, startedAt: t, lastSeen: t + 10 * US, state: 'ended', packets: 500, bytes: 30_000, evidence: '{"ports":120}', summary: `${kind} from 10.0.0.9` };
+  return {
+    ts: t,
+    anomalyId: id,
+    node: '',
+    kind,
+    severity: 'high',
+    source: '10.0.0.9',
+    targetIp: '10.0.1.1',
+    targetPort: kind === 'SYN_FLOOD' ? 443 : 0,
+    startedAt: t,
+    lastSeen: t + 10 * US,
+    state: 'ended',
+    packets: 500,
+    bytes: 30_000,
+    evidence: '{"ports":120}',
+    summary: `${kind} from 10.0.0.9`,
+  };
 }
 
 describe('GraphQL API: queries', () => {
   let t: TestServer;
   let flows: SampleFlow[];
-  const FLOW_FIELDS = 'id firstSeen lastSeen transport clientIp clientPort serverIp serverPort clientPackets clientBytes serverPackets serverBytes tcpState app serverName';
+  const FLOW_FIELDS =
+    'id firstSeen lastSeen transport clientIp clientPort serverIp serverPort clientPackets clientBytes serverPackets serverBytes tcpState app serverName';
 
   before(async () => {
     t = await startTestServer({ limits: { maxDepth: 4 } });
@@ -66,8 +83,20 @@ describe('GraphQL API: queries', () => {
       const got = seen.find((f) => f.clientIp === want.clientIp && f.serverIp === want.serverIp && f.firstSeen.startsWith(isoAt(want.start).slice(0, 19)));
       assert.ok(got, `flow ${want.clientIp} -> ${want.serverIp} at +${want.start}s`);
       assert.deepEqual(
-        { transport: got.transport, clientPackets: got.clientPackets, clientBytes: got.clientBytes, serverPackets: got.serverPackets, serverBytes: got.serverBytes },
-        { transport: want.transport, clientPackets: want.clientPackets, clientBytes: want.clientBytes, serverPackets: want.serverPackets, serverBytes: want.serverBytes },
+        {
+          transport: got.transport,
+          clientPackets: got.clientPackets,
+          clientBytes: got.clientBytes,
+          serverPackets: got.serverPackets,
+          serverBytes: got.serverBytes,
+        },
+        {
+          transport: want.transport,
+          clientPackets: want.clientPackets,
+          clientBytes: want.clientBytes,
+          serverPackets: want.serverPackets,
+          serverBytes: want.serverBytes,
+        },
       );
     }
     const tcp = seen.find((f) => f.transport === 'tcp');
@@ -92,7 +121,11 @@ describe('GraphQL API: queries', () => {
     const minBytes = await run({ minBytes: 8000 }, 'BYTES');
     assert.equal(minBytes.totalCount, big.length);
     const totals = minBytes.edges.map((e: any) => e.node.clientBytes + e.node.serverBytes);
-    assert.deepEqual(totals, [...totals].sort((a: number, b: number) => b - a), 'bytes descending');
+    assert.deepEqual(
+      totals,
+      [...totals].sort((a: number, b: number) => b - a),
+      'bytes descending',
+    );
     assert.equal(minBytes.edges[0].node.serverIp, '10.0.1.12', 'largest flow first');
   });
 
@@ -103,7 +136,7 @@ describe('GraphQL API: queries', () => {
     assert.equal(tooBig.errors![0].extensions?.code, 'BAD_USER_INPUT');
 
     const badCursor = await gql(t.url, `{ flows(first: 5, after: "bm90LWEtY3Vyc29y") { totalCount } }`);
-    assert.match(badCursor.errors![0].message, /invalid cursor/, 'the store\'s message reaches the client');
+    assert.match(badCursor.errors![0].message, /invalid cursor/, "the store's message reaches the client");
 
     const reversed = await gql(t.url, `query($from: DateTime, $to: DateTime) { flows(from: $to, to: $from) { totalCount } }`, RANGE);
     assert.match(reversed.errors![0].message, /from must be before to/);
@@ -131,29 +164,52 @@ describe('GraphQL API: queries', () => {
     // The default depth limit (8) on its own.
     const doc = parse(`{ a { b { c { d { e { f { g { h { i } } } } } } } } }`);
     const errors = validate(buildSchema(), doc, [depthLimitRule(8)]);
-    assert.deepEqual(errors.map((e) => e.message), ['query depth 9 exceeds the maximum of 8']);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ['query depth 9 exceeds the maximum of 8'],
+    );
   });
 
   it('serves the traffic series in buckets of the step, zeros included', async () => {
     const q = `query($from: DateTime, $to: DateTime, $step: Int) { traffic(from: $from, to: $to, step: $step) { ts bytes packets flows } }`;
     const d = await gqlData(t.url, q, { from: isoAt(0), to: isoAt(360), step: 60 });
     assert.equal(d.traffic.length, 6);
-    assert.deepEqual(d.traffic.map((p: any) => p.ts.slice(0, 19)), [0, 60, 120, 180, 240, 300].map((s) => isoAt(s).slice(0, 19)));
+    assert.deepEqual(
+      d.traffic.map((p: any) => p.ts.slice(0, 19)),
+      [0, 60, 120, 180, 240, 300].map((s) => isoAt(s).slice(0, 19)),
+    );
     const sum = (k: 'bytes' | 'packets' | 'flows') => d.traffic.reduce((n: number, p: any) => n + p[k], 0);
-    assert.equal(sum('packets'), flows.reduce((n, f) => n + f.clientPackets + f.serverPackets, 0));
-    assert.equal(sum('bytes'), flows.reduce((n, f) => n + f.clientBytes + f.serverBytes, 0));
+    assert.equal(
+      sum('packets'),
+      flows.reduce((n, f) => n + f.clientPackets + f.serverPackets, 0),
+    );
+    assert.equal(
+      sum('bytes'),
+      flows.reduce((n, f) => n + f.clientBytes + f.serverBytes, 0),
+    );
     assert.equal(sum('flows'), 16);
-    assert.deepEqual(d.traffic.slice(4).map((p: any) => p.packets), [0, 0], 'no traffic after 4 minutes');
+    assert.deepEqual(
+      d.traffic.slice(4).map((p: any) => p.packets),
+      [0, 0],
+      'no traffic after 4 minutes',
+    );
 
     const wide = await gqlData(t.url, q, { from: isoAt(0), to: isoAt(240), step: 120 });
-    assert.deepEqual(wide.traffic.map((p: any) => p.flows), [d.traffic[0].flows + d.traffic[1].flows, d.traffic[2].flows + d.traffic[3].flows]);
+    assert.deepEqual(
+      wide.traffic.map((p: any) => p.flows),
+      [d.traffic[0].flows + d.traffic[1].flows, d.traffic[2].flows + d.traffic[3].flows],
+    );
 
     const bad = await gql(t.url, q, { from: isoAt(0), to: isoAt(240), step: 30 });
     assert.match(bad.errors![0].message, /step must be a positive multiple of the aggregation interval \(60 s\)/);
   });
 
   it('ranks hosts with the sent/received split and peers', async () => {
-    const d = await gqlData(t.url, `query($from: DateTime, $to: DateTime) { hosts(from: $from, to: $to, limit: 3) { ip bytesSent bytesReceived packetsSent packetsReceived flows peers } }`, RANGE);
+    const d = await gqlData(
+      t.url,
+      `query($from: DateTime, $to: DateTime) { hosts(from: $from, to: $to, limit: 3) { ip bytesSent bytesReceived packetsSent packetsReceived flows peers } }`,
+      RANGE,
+    );
     assert.equal(d.hosts.length, 3);
     const top = d.hosts[0];
     assert.equal(top.ip, '10.0.0.1');
@@ -196,15 +252,36 @@ describe('GraphQL API: queries', () => {
     assert.deepEqual([d.host.flows, d.host.flowsInitiated, d.host.flowsReceived, d.host.peers], [3, 3, 0, 1]);
     // Host records are per interval: first and last seen are the starts of the first and last minute.
     assert.deepEqual([d.host.firstSeen, d.host.lastSeen], [`${isoAt(0).slice(0, 19)}.000000Z`, `${isoAt(120).slice(0, 19)}.000000Z`]);
-    assert.deepEqual(d.host.series.map((p: any) => p.ts.slice(0, 19)), [0, 60, 120, 180].map((s) => isoAt(s).slice(0, 19)));
-    assert.deepEqual(d.host.series.map((p: any) => [p.flows, p.flowsInitiated, p.flowsReceived, p.peers]), [[1, 1, 0, 1], [1, 1, 0, 1], [1, 1, 0, 1], [0, 0, 0, 0]], 'one DNS exchange per minute');
-    assert.deepEqual(d.host.series.map((p: any) => p.bytesSent), [...dns.map((f) => f.clientBytes), 0]);
-    assert.deepEqual(d.host.series.map((p: any) => p.bytesReceived), [...dns.map((f) => f.serverBytes), 0]);
+    assert.deepEqual(
+      d.host.series.map((p: any) => p.ts.slice(0, 19)),
+      [0, 60, 120, 180].map((s) => isoAt(s).slice(0, 19)),
+    );
+    assert.deepEqual(
+      d.host.series.map((p: any) => [p.flows, p.flowsInitiated, p.flowsReceived, p.peers]),
+      [
+        [1, 1, 0, 1],
+        [1, 1, 0, 1],
+        [1, 1, 0, 1],
+        [0, 0, 0, 0],
+      ],
+      'one DNS exchange per minute',
+    );
+    assert.deepEqual(
+      d.host.series.map((p: any) => p.bytesSent),
+      [...dns.map((f) => f.clientBytes), 0],
+    );
+    assert.deepEqual(
+      d.host.series.map((p: any) => p.bytesReceived),
+      [...dns.map((f) => f.serverBytes), 0],
+    );
 
     const server = await gqlData(t.url, q, { ip: '10.0.2.1', from: isoAt(0), to: isoAt(240) });
     assert.deepEqual([server.host.flowsInitiated, server.host.flowsReceived], [0, 3]);
     assert.equal(server.host.bytesSent, sum('serverBytes'));
-    assert.deepEqual(server.host.series.map((p: any) => p.flowsReceived), [1, 1, 1, 0]);
+    assert.deepEqual(
+      server.host.series.map((p: any) => p.flowsReceived),
+      [1, 1, 1, 0],
+    );
 
     const none = await gqlData(t.url, q, { ip: '192.0.2.99', from: isoAt(0), to: isoAt(240) });
     assert.equal(none.host, null);
@@ -233,10 +310,16 @@ describe('GraphQL API: queries', () => {
     const https = flows.filter((f) => f.clientIp === '10.0.0.1');
     const ping = flows.filter((f) => f.serverIp === '10.0.0.1');
     const top = await gqlData(t.url, q, { ip: '10.0.0.1', limit: 2 });
-    assert.deepEqual(top.host.topPeers, [11, 10].map((i) => ({ ip: https[i].serverIp, ...total([https[i]]) })));
+    assert.deepEqual(
+      top.host.topPeers,
+      [11, 10].map((i) => ({ ip: https[i].serverIp, ...total([https[i]]) })),
+    );
     const all = await gqlData(t.url, q, { ip: '10.0.0.1' });
     assert.equal(all.host.topPeers.length, 10, 'default limit');
-    assert.deepEqual(all.host.ports, [{ transport: 'tcp', port: 443, ...total(https) }, { transport: 'icmp', port: 0, ...total(ping) }]);
+    assert.deepEqual(all.host.ports, [
+      { transport: 'tcp', port: 443, ...total(https) },
+      { transport: 'icmp', port: 0, ...total(ping) },
+    ]);
 
     const bad = await gql(t.url, q, { ip: '10.0.0.1', limit: 1001 });
     assert.match(bad.errors![0].message, /limit must be an integer from 1 to 1000/);
@@ -245,10 +328,27 @@ describe('GraphQL API: queries', () => {
   it('lists anomalies in the range, by kind', async () => {
     const q = `query($from: DateTime, $to: DateTime, $kind: AnomalyKind) { anomalies(from: $from, to: $to, kind: $kind) { id kind severity state source targetIp targetPort startedAt packets bytes evidence summary } }`;
     const all = await gqlData(t.url, q, RANGE);
-    assert.deepEqual(all.anomalies.map((a: any) => a.id), ['a2', 'a1'], 'newest first');
+    assert.deepEqual(
+      all.anomalies.map((a: any) => a.id),
+      ['a2', 'a1'],
+      'newest first',
+    );
     const scans = await gqlData(t.url, q, { ...RANGE, kind: 'PORT_SCAN' });
     assert.deepEqual(scans.anomalies, [
-      { id: 'a1', kind: 'PORT_SCAN', severity: 'HIGH', state: 'ENDED', source: '10.0.0.9', targetIp: '10.0.1.1', targetPort: null, startedAt: `${isoAt(10).slice(0, 19)}.000000Z`, packets: 500, bytes: 30000, evidence: '{"ports":120}', summary: 'PORT_SCAN from 10.0.0.9' },
+      {
+        id: 'a1',
+        kind: 'PORT_SCAN',
+        severity: 'HIGH',
+        state: 'ENDED',
+        source: '10.0.0.9',
+        targetIp: '10.0.1.1',
+        targetPort: null,
+        startedAt: `${isoAt(10).slice(0, 19)}.000000Z`,
+        packets: 500,
+        bytes: 30000,
+        evidence: '{"ports":120}',
+        summary: 'PORT_SCAN from 10.0.0.9',
+      },
     ]);
     const bad = await gql(t.url, `{ anomalies(kind: DDOS) { id } }`);
     assert.match(bad.errors![0].message, /DDOS/);

@@ -17,7 +17,11 @@ import { CLI_MAIN, REPO_ROOT, type FlowRecord } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 import { symmetricAddressHash } from '../src/capture/shard.js';
 
-const unavailable = netnsUnavailable() ?? (missingTool('tcpdump', 'tshark', 'curl', 'ping', 'dig', 'nmap', 'hping3', 'iperf3', 'python3') ? `needs ${missingTool('tcpdump', 'tshark', 'curl', 'ping', 'dig', 'nmap', 'hping3', 'iperf3', 'python3')}` : null);
+const unavailable =
+  netnsUnavailable() ??
+  (missingTool('tcpdump', 'tshark', 'curl', 'ping', 'dig', 'nmap', 'hping3', 'iperf3', 'python3')
+    ? `needs ${missingTool('tcpdump', 'tshark', 'curl', 'ping', 'dig', 'nmap', 'hping3', 'iperf3', 'python3')}`
+    : null);
 if (unavailable) console.log(`# capture-live: skipped: ${unavailable}`);
 
 const NODE = process.execPath;
@@ -100,7 +104,12 @@ async function startTcpdump(net: NsPair, file: string): Promise<{ stop: () => Pr
 function exportFlows(db: string): ExportedFlow[] {
   const r = spawnSync(NODE, ['--import', 'tsx', CLI_MAIN, 'export', 'flows', '--db', db], { cwd: REPO_ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim() ? r.stdout.trim().split('\n').map((l) => JSON.parse(l) as ExportedFlow) : [];
+  return r.stdout.trim()
+    ? r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ExportedFlow)
+    : [];
 }
 
 interface Conversation {
@@ -109,10 +118,41 @@ interface Conversation {
 }
 
 /** tshark's reading of a capture: per bidirectional conversation (flowlens's flow key), and frames that are not IPv4. */
-function tsharkConversations(file: string): { conv: Map<string, Conversation>; nonIp: number; frames: number; bytesByIp: Map<string, { sent: number; received: number }> } {
+function tsharkConversations(file: string): {
+  conv: Map<string, Conversation>;
+  nonIp: number;
+  frames: number;
+  bytesByIp: Map<string, { sent: number; received: number }>;
+} {
   const r = spawnSync(
     'tshark',
-    ['-r', file, '-n', '-T', 'fields', '-E', 'separator=,', '-E', 'occurrence=f', '-e', 'frame.len', '-e', 'ip.proto', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'udp.srcport', '-e', 'udp.dstport'],
+    [
+      '-r',
+      file,
+      '-n',
+      '-T',
+      'fields',
+      '-E',
+      'separator=,',
+      '-E',
+      'occurrence=f',
+      '-e',
+      'frame.len',
+      '-e',
+      'ip.proto',
+      '-e',
+      'ip.src',
+      '-e',
+      'ip.dst',
+      '-e',
+      'tcp.srcport',
+      '-e',
+      'tcp.dstport',
+      '-e',
+      'udp.srcport',
+      '-e',
+      'udp.dstport',
+    ],
     { encoding: 'utf8', maxBuffer: 256 << 20 },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -169,7 +209,10 @@ function flowlensConversations(flows: ExportedFlow[]): Map<string, Conversation>
 }
 
 /** Real programs between A and B: every kind of flow the test expects. Returns the payload bytes iperf3 says it sent. */
-async function generateTraffic(net: NsPair, opts: { curls?: number; nmap?: boolean; hping?: boolean; iperf?: boolean; servers?: string[] } = {}): Promise<{ iperfBytes: number }> {
+async function generateTraffic(
+  net: NsPair,
+  opts: { curls?: number; nmap?: boolean; hping?: boolean; iperf?: boolean; servers?: string[] } = {},
+): Promise<{ iperfBytes: number }> {
   let iperfBytes = 0;
   const servers = opts.servers ?? [net.ipsB[0]];
   for (const ip of servers) {
@@ -247,9 +290,13 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     const ours = flowlensConversations(flows);
     const missing = [...ts.conv.keys()].filter((k) => !ours.has(k));
     const extra = [...ours.keys()].filter((k) => !ts.conv.has(k));
-    const differ = [...ts.conv].filter(([k, c]) => ours.has(k) && (ours.get(k)!.packets !== c.packets || ours.get(k)!.bytes !== c.bytes)).map(([k, c]) => `${k}: tshark ${c.packets}/${c.bytes}, flowlens ${ours.get(k)!.packets}/${ours.get(k)!.bytes}`);
+    const differ = [...ts.conv]
+      .filter(([k, c]) => ours.has(k) && (ours.get(k)!.packets !== c.packets || ours.get(k)!.bytes !== c.bytes))
+      .map(([k, c]) => `${k}: tshark ${c.packets}/${c.bytes}, flowlens ${ours.get(k)!.packets}/${ours.get(k)!.bytes}`);
     assert.deepEqual({ missing, extra, differ }, { missing: [], extra: [], differ: [] });
-    console.log(`# ${ts.conv.size} conversations, ${ts.frames} frames (${ts.nonIp} non-IP): flowlens matches tshark on every one; ${flows.length} flows exported`);
+    console.log(
+      `# ${ts.conv.size} conversations, ${ts.frames} frames (${ts.nonIp} non-IP): flowlens matches tshark on every one; ${flows.length} flows exported`,
+    );
 
     // What was sent is there.
     const to = (port: number, transport: string) => flows.filter((f) => f.serverPort === port && f.transport === transport);
@@ -262,7 +309,10 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     assert.ok(iperf.length >= 2, 'iperf3: control and data connections');
     // iperf3's own count of the payload it sent; the frames that carried it are larger.
     const iperfWire = iperf.reduce((n, f) => n + f.clientBytes, 0);
-    assert.ok(iperfBytes > 100_000 && iperfWire > iperfBytes, `iperf3 sent ${iperfBytes} payload bytes; flowlens saw ${iperfWire} bytes of frames from the client`);
+    assert.ok(
+      iperfBytes > 100_000 && iperfWire > iperfBytes,
+      `iperf3 sent ${iperfBytes} payload bytes; flowlens saw ${iperfWire} bytes of frames from the client`,
+    );
     assert.ok(flows.every((f) => f.iface === net.vethA));
 
     // Every IP frame is the test's own traffic and must be decoded. Non-IP frames (ARP, IPv6
@@ -323,7 +373,11 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     const [run] = await Promise.all([cap.stop(), tcpdump.stop()]); // together, as above
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.summary.workers, 2);
-    if (shards.size === 2) assert.ok(run.summary.workerPackets.every((n) => n > 0), `both workers decode: ${run.summary.workerPackets}`);
+    if (shards.size === 2)
+      assert.ok(
+        run.summary.workerPackets.every((n) => n > 0),
+        `both workers decode: ${run.summary.workerPackets}`,
+      );
     else console.log('# all host pairs of this run hash to one worker; the merge is still exercised by ARP in worker 0');
 
     const ts = tsharkConversations(pcap);
@@ -342,7 +396,9 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
       const [t] = await rows('SELECT sum(packets)::BIGINT AS packets, sum(bytes)::BIGINT AS bytes FROM traffic');
       assert.equal(Number(t.packets), ts.frames);
       for (const [ip, b] of ts.bytesByIp) {
-        const [h] = await rows(`SELECT sum(bytes_sent)::BIGINT AS sent, sum(bytes_received)::BIGINT AS received, max(peers) AS peers, count(*) AS n FROM hosts WHERE ip = '${ip}'`);
+        const [h] = await rows(
+          `SELECT sum(bytes_sent)::BIGINT AS sent, sum(bytes_received)::BIGINT AS received, max(peers) AS peers, count(*) AS n FROM hosts WHERE ip = '${ip}'`,
+        );
         assert.equal(Number(h.sent), b.sent, `${ip} bytes sent`);
         assert.equal(Number(h.received), b.received, `${ip} bytes received`);
         if (ip === net.ipA && Number(h.n) === 1) assert.equal(Number(h.peers), servers.length, 'peers of A summed over workers, exactly');
@@ -386,7 +442,10 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     const conn = await inst.connect();
     try {
       const rows = (await conn.runAndReadAll('SELECT kind, target_ip FROM anomalies')).getRowObjectsJson() as { kind: string; target_ip: string }[];
-      assert.ok(rows.some((r) => r.kind === 'PORT_SCAN' && r.target_ip === net.ipsB[0]), JSON.stringify(rows));
+      assert.ok(
+        rows.some((r) => r.kind === 'PORT_SCAN' && r.target_ip === net.ipsB[0]),
+        JSON.stringify(rows),
+      );
     } finally {
       conn.closeSync();
       inst.closeSync();
@@ -413,7 +472,10 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
 describe('capture errors', { skip: netnsUnavailable() ?? false }, () => {
   const cli = (args: string[], user?: number) => {
     const cmd = [NODE, '--import', 'tsx', CLI_MAIN, ...args];
-    const r = user === undefined ? spawnSync(cmd[0], cmd.slice(1), { cwd: REPO_ROOT, encoding: 'utf8' }) : spawnSync('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', '--inh-caps=-all', ...cmd], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const r =
+      user === undefined
+        ? spawnSync(cmd[0], cmd.slice(1), { cwd: REPO_ROOT, encoding: 'utf8' })
+        : spawnSync('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', '--inh-caps=-all', ...cmd], { cwd: REPO_ROOT, encoding: 'utf8' });
     return { code: r.status, stderr: r.stderr };
   };
   let dir: string;
@@ -444,7 +506,10 @@ describe('capture errors', { skip: netnsUnavailable() ?? false }, () => {
   test('without capture privileges: which privilege and how to grant it, exit 77', { skip: missingTool('setpriv') ? 'needs setpriv' : false }, () => {
     const r = cli(['capture', '-i', 'lo', '--db', join(dir, 'd.duckdb')], 65534);
     assert.equal(r.code, 77, r.stderr);
-    assert.match(r.stderr, /^flowlens: cannot capture on lo: .*CAP_NET_RAW and CAP_NET_ADMIN.*setcap cap_net_raw,cap_net_admin\+eip \$\(readlink -f \$\(which node\)\)/);
+    assert.match(
+      r.stderr,
+      /^flowlens: cannot capture on lo: .*CAP_NET_RAW and CAP_NET_ADMIN.*setcap cap_net_raw,cap_net_admin\+eip \$\(readlink -f \$\(which node\)\)/,
+    );
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 });

@@ -67,7 +67,18 @@ describe('flowlens run: capture and API in one process', { skip: unavailable ?? 
       assert.equal(status!.interfaces[0].name, net.vethA);
       assert.ok(status!.interfaces[0].packets >= 20, JSON.stringify(status));
       assert.equal(status!.interfaces[0].drops, 0);
-      const preflight = net.exec(net.nsA, ['curl', '-s', '-i', '-X', 'OPTIONS', '-H', 'Origin: http://console.test', '-H', 'Access-Control-Request-Method: POST', url]).stdout;
+      const preflight = net.exec(net.nsA, [
+        'curl',
+        '-s',
+        '-i',
+        '-X',
+        'OPTIONS',
+        '-H',
+        'Origin: http://console.test',
+        '-H',
+        'Access-Control-Request-Method: POST',
+        url,
+      ]).stdout;
       assert.match(preflight, /^access-control-allow-origin: http:\/\/console\.test\r?$/im);
       const metrics = net.exec(net.nsA, ['curl', '-s', url.replace('/graphql', '/metrics')]).stdout;
       assert.match(metrics, new RegExp(`flowlens_capture_packets_total\\{iface="${net.vethA}",node=""\\} [1-9]`));
@@ -78,8 +89,15 @@ describe('flowlens run: capture and API in one process', { skip: unavailable ?? 
       assert.equal(code, 0, out.stderr());
     }
     // The flows were written at shutdown into the store the API used.
-    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI_MAIN, 'export', 'flows', '--db', join(dir, 'run.duckdb')], { cwd: REPO_ROOT, encoding: 'utf8' });
-    const flows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { serverPort: number; iface: string });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI_MAIN, 'export', 'flows', '--db', join(dir, 'run.duckdb')], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    const flows = r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { serverPort: number; iface: string });
     assert.equal(flows.filter((f) => f.serverPort === 8080).length, 2);
   });
 });

@@ -235,5 +235,8 @@ test('flowlens per-flow packet and byte counts match tshark on the nDPI corpus',
   );
 
   assert.ok(total > 1000, `tshark found only ${total} TCP/UDP 5-tuples in the corpus: the reference is broken`);
-  assert.ok(share >= REQUIRED_SHARE, `only ${(share * 100).toFixed(2)}% of tshark's flows match (see above; full list in test/.cache/corpus-tshark-mismatches.txt)`);
+  assert.ok(
+    share >= REQUIRED_SHARE,
+    `only ${(share * 100).toFixed(2)}% of tshark's flows match (see above; full list in test/.cache/corpus-tshark-mismatches.txt)`,
+  );
 });

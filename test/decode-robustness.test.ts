@@ -9,7 +9,6 @@ import { rng } from './helpers/random.js';
 
 const LINK_TYPES = [0, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 192, 228, 229, 276, 147];
 
-
 /** An Ethernet + IPv4 + TCP SYN frame, built by hand. */
 function validFrame(): Buffer {
   const f = Buffer.alloc(14 + 20 + 20);

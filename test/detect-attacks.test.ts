@@ -70,7 +70,12 @@ if (!LIVE) console.log('# detect-attacks: live scenario skipped: no `flowlens ca
 async function exportAnomalies(db: string): Promise<Exported[]> {
   const exp = await runCli(['export', 'anomalies', '--db', db, '--format', 'jsonl']);
   assert.equal(exp.code, 0, exp.stderr);
-  return exp.stdout.trim() ? exp.stdout.trim().split('\n').map((l) => JSON.parse(l) as Exported) : [];
+  return exp.stdout.trim()
+    ? exp.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Exported)
+    : [];
 }
 
 const SCENARIOS: Scenario[] = [
@@ -166,7 +171,9 @@ describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }
     for (const r of results) {
       console.log(`#   ${r.hit || (r.expected === null && r.reported.length === 0) ? 'ok  ' : 'MISS'} ${r.name}: ${r.note}`);
     }
-    console.log(`# detect-attacks: ${attacks.length} attacks, ${reported} anomalies reported, ${correct} correct: precision ${precision.toFixed(3)}, recall ${recall.toFixed(3)}`);
+    console.log(
+      `# detect-attacks: ${attacks.length} attacks, ${reported} anomalies reported, ${correct} correct: precision ${precision.toFixed(3)}, recall ${recall.toFixed(3)}`,
+    );
   });
 
   for (const s of SCENARIOS) {
@@ -214,9 +221,7 @@ describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }
         expected,
         reported,
         hit: hit.length === 1 && Math.abs(startedAt - launched) <= START_SLACK_US,
-        note:
-          (reported.length === 0 ? 'no anomaly' : reported.map(describe).join(' | ')) +
-          (hit[0] ? ` (started ${delay.toFixed(2)} s after launch)` : ''),
+        note: (reported.length === 0 ? 'no anomaly' : reported.map(describe).join(' | ')) + (hit[0] ? ` (started ${delay.toFixed(2)} s after launch)` : ''),
       });
 
       if (expected === null) {
@@ -256,7 +261,13 @@ describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }
     const line = reported.map((a) => `${a.kind} ${a.source} -> ${a.targetIp}:${a.targetPort} ${a.summary}`).join(' | ') || 'no anomaly';
     const startedAt = floods[0] ? Date.parse(floods[0].startedAt) * 1000 : 0;
     const hit = floods.length === 1 && reported.length === 1 && Math.abs(startedAt - launched) <= START_SLACK_US;
-    results.push({ name: 'live hping3 SYN flood', expected: { kind: 'SYN_FLOOD', source: net.ipA, target: net.target, port: 8000 }, reported, hit, note: line });
+    results.push({
+      name: 'live hping3 SYN flood',
+      expected: { kind: 'SYN_FLOOD', source: net.ipA, target: net.target, port: 8000 },
+      reported,
+      hit,
+      note: line,
+    });
     assert.equal(floods.length, 1, line);
     assert.equal(reported.length, 1, line);
     assert.ok(Math.abs(startedAt - launched) <= START_SLACK_US, `startedAt ${floods[0].startedAt} vs launch`);

@@ -49,10 +49,8 @@ function tracker(maxPending = 1_000_000) {
   return { t, attempts, outcomes, send };
 }
 
-const syn = (port: number, srcPort = 40000, src = SCANNER, dst = TARGET) =>
-  ipv4({ src, dst, l4: tcp({ srcPort, dstPort: port, flags: TCP_FLAGS.SYN }) });
-const reply = (port: number, flags: number, srcPort = 40000) =>
-  ipv4({ src: TARGET, dst: SCANNER, l4: tcp({ srcPort: port, dstPort: srcPort, flags }) });
+const syn = (port: number, srcPort = 40000, src = SCANNER, dst = TARGET) => ipv4({ src, dst, l4: tcp({ srcPort, dstPort: port, flags: TCP_FLAGS.SYN }) });
+const reply = (port: number, flags: number, srcPort = 40000) => ipv4({ src: TARGET, dst: SCANNER, l4: tcp({ srcPort: port, dstPort: srcPort, flags }) });
 
 /** An ICMP error from the target quoting the SYN to `port` (type 3 code 3 unreachable, or 11 time exceeded). */
 function icmpError(type: number, port: number): Uint8Array {
@@ -97,7 +95,10 @@ test('a retry of a pending attempt from another source port is not a new attempt
   assert.equal(attempts.length, 1);
   assert.equal(t.size, 1);
   send(T0 + 1.5e6, reply(22, TCP_FLAGS.RST | TCP_FLAGS.ACK, 40001), F_FIRST_REPLY);
-  assert.deepEqual(outcomes.map((o) => [o.port, o.success]), [[22, false]]);
+  assert.deepEqual(
+    outcomes.map((o) => [o.port, o.success]),
+    [[22, false]],
+  );
 });
 
 test('a full tracker gives up its oldest pending attempt as failed', () => {
@@ -107,7 +108,10 @@ test('a full tracker gives up its oldest pending attempt as failed', () => {
   send(T0 + 100, syn(2000), F_NEW_FLOW | F_FROM_CLIENT); // 99 pending: room
   assert.equal(outcomes.length, 1);
   send(T0 + 101, syn(2001), F_NEW_FLOW | F_FROM_CLIENT); // 100 pending: the oldest (1001) goes
-  assert.deepEqual(outcomes.slice(1).map((o) => [o.port, o.success]), [[1001, false]]);
+  assert.deepEqual(
+    outcomes.slice(1).map((o) => [o.port, o.success]),
+    [[1001, false]],
+  );
   assert.equal(t.size, 100);
 });
 
@@ -116,7 +120,10 @@ test('ICMP unreachable fails the attempt it quotes; time exceeded withdraws it w
   send(T0, syn(161), F_NEW_FLOW | F_FROM_CLIENT);
   send(T0 + 1, syn(162), F_NEW_FLOW | F_FROM_CLIENT);
   send(T0 + 1000, icmpError(3, 161), 0);
-  assert.deepEqual(outcomes.map((o) => [o.port, o.success]), [[161, false]]);
+  assert.deepEqual(
+    outcomes.map((o) => [o.port, o.success]),
+    [[161, false]],
+  );
   send(T0 + 2000, icmpError(11, 162), 0);
   assert.equal(t.size, 0);
   t.flush(T0 + 60e6);
@@ -133,8 +140,11 @@ test('the timeout of an answered attempt does not reach a later attempt in its p
   assert.equal(outcomes.length, 1);
   assert.equal(t.size, 1, 'the second attempt is still pending');
   t.tick(T0 + 2e6 + TIMEOUT_SEC * 1e6);
-  assert.deepEqual(outcomes.map((o) => [o.port, o.ts, o.success]), [
-    [80, T0, true],
-    [80, T0 + 2e6, false],
-  ]);
+  assert.deepEqual(
+    outcomes.map((o) => [o.port, o.ts, o.success]),
+    [
+      [80, T0, true],
+      [80, T0 + 2e6, false],
+    ],
+  );
 });

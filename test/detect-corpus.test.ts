@@ -28,9 +28,27 @@ interface Known {
 
 const KNOWN: Known[] = [
   { file: 'synscan.pcap', kind: 'PORT_SCAN', source: '172.16.0.8', real: true, reason: 'an nmap SYN scan of 1000 ports of 64.13.134.52 (scanme.nmap.org)' },
-  { file: 'bjnp.pcap', kind: 'HOST_SCAN', source: '192.168.185.141', real: true, reason: 'Canon BJNP printer discovery: unicast probes on udp/8612 to 10 addresses, none answers; a sweep by design' },
-  { file: 'srvloc.pcap', kind: 'HOST_SCAN', source: '200.31.144.158', real: true, reason: 'SLP service discovery on udp/427 to 7 addresses, none answers; a sweep by design' },
-  { file: 'srvloc.pcap', kind: 'HOST_SCAN', source: '215.48.253.201', real: true, reason: 'SLP service discovery on udp/427 to 9 addresses, none answers; a sweep by design' },
+  {
+    file: 'bjnp.pcap',
+    kind: 'HOST_SCAN',
+    source: '192.168.185.141',
+    real: true,
+    reason: 'Canon BJNP printer discovery: unicast probes on udp/8612 to 10 addresses, none answers; a sweep by design',
+  },
+  {
+    file: 'srvloc.pcap',
+    kind: 'HOST_SCAN',
+    source: '200.31.144.158',
+    real: true,
+    reason: 'SLP service discovery on udp/427 to 7 addresses, none answers; a sweep by design',
+  },
+  {
+    file: 'srvloc.pcap',
+    kind: 'HOST_SCAN',
+    source: '215.48.253.201',
+    real: true,
+    reason: 'SLP service discovery on udp/427 to 9 addresses, none answers; a sweep by design',
+  },
 ];
 
 /** Captures holding real scans (ground truth for recall). */
@@ -49,7 +67,9 @@ function collectingStore(into: AnomalyRecord[]): FlowStore {
 }
 
 test('no anomaly on the normal traffic of the nDPI corpus, but the known positives', { skip: unavailable ?? undefined, timeout: 600_000 }, async () => {
-  const files = readdirSync(CORPUS).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+  const files = readdirSync(CORPUS)
+    .filter((f) => /\.pcap(ng)?$/.test(f))
+    .sort();
   const found = new Map<string, AnomalyRecord[]>();
   const BATCH = 8;
   for (let i = 0; i < files.length; i += BATCH) {
@@ -91,5 +111,6 @@ test('no anomaly on the normal traffic of the nDPI corpus, but the known positiv
     `# detect-corpus: ${files.length} captures, ${found.size} with anomalies, ${reported} anomalies (${correct} real scans or sweeps): precision ${precision.toFixed(3)}, recall ${recall.toFixed(3)} over ${REAL_SCANS.size} labelled scans`,
   );
   assert.deepEqual(unexpected, [], 'anomalies on normal traffic');
-  for (const k of KNOWN.filter((x) => x.real)) assert.ok(seen.has(`${k.file} ${k.kind} ${k.source}`), `${k.file}: ${k.kind} from ${k.source} not reported (${k.reason})`);
+  for (const k of KNOWN.filter((x) => x.real))
+    assert.ok(seen.has(`${k.file} ${k.kind} ${k.source}`), `${k.file}: ${k.kind} from ${k.source} not reported (${k.reason})`);
 });

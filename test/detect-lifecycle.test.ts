@@ -123,7 +123,10 @@ test('answered connections to many ports do not make a scan', () => {
       send(t + 600, ipv4({ src: '10.0.0.9', dst: '10.0.0.2', l4: tcp({ srcPort: 40000 + i, dstPort: 1000 + i, flags: TCP_FLAGS.ACK }) }));
     }
   });
-  assert.deepEqual(events.map((e) => e.anomaly.summary), []);
+  assert.deepEqual(
+    events.map((e) => e.anomaly.summary),
+    [],
+  );
 });
 
 test('a scan walk idle for longer than idleSec is forgotten; one probed meanwhile is kept', () => {

@@ -52,7 +52,10 @@ test('LruSlots: 200,000 random inserts, lookups, touches and removals agree with
       table.remove(s);
     },
   );
-  assert.deepEqual(dropped, order.slice(0, 100).filter((_, i) => i % 3 !== 0));
+  assert.deepEqual(
+    dropped,
+    order.slice(0, 100).filter((_, i) => i % 3 !== 0),
+  );
   table.clear();
   assert.equal(table.size, 0);
   assert.equal(table.get(order[0]), -1);
@@ -67,10 +70,21 @@ test('LruSlots.makeRoom: evicts the stalest slot not kept, or refuses when the f
     evicted.push(s);
     table.remove(s);
   };
-  assert.equal(table.makeRoom(1000, () => true, drop), true, 'room under max');
-  assert.equal(table.makeRoom(100, (s) => kept.has(s), drop), false, 'the first 64 are all kept');
+  assert.equal(
+    table.makeRoom(1000, () => true, drop),
+    true,
+    'room under max',
+  );
+  assert.equal(
+    table.makeRoom(100, (s) => kept.has(s), drop),
+    false,
+    'the first 64 are all kept',
+  );
   kept.delete(slots[10]);
-  assert.equal(table.makeRoom(100, (s) => kept.has(s), drop), true);
+  assert.equal(
+    table.makeRoom(100, (s) => kept.has(s), drop),
+    true,
+  );
   assert.deepEqual(evicted, [slots[10]]);
 });
 

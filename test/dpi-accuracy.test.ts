@@ -16,10 +16,23 @@ const THRESHOLDS = {
   perProtocol: { TLS: 0.99, DNS: 0.99, HTTP: 0.99, QUIC: 0.99, STUN: 0.99, SSDP: 0.99, MDNS: 0.99 } as Record<string, number>,
   /** Beyond the list: the same, for protocols with at least 7 labelled flows. */
   beyond: {
-    Service_Location_Protocol: 0.99, Kerberos: 0.97, IPSec: 0.97, Zabbix: 0.95, 'MsSQL-TDS': 0.93, Jabber: 0.92,
-    LDAP: 0.9, OpenVPN: 0.9, Kafka: 0.88, WireGuard: 0.85, LLMNR: 0.98, NetBIOS: 0.88, RTSP: 0.9,
+    Service_Location_Protocol: 0.99,
+    Kerberos: 0.97,
+    IPSec: 0.97,
+    Zabbix: 0.95,
+    'MsSQL-TDS': 0.93,
+    Jabber: 0.92,
+    LDAP: 0.9,
+    OpenVPN: 0.9,
+    Kafka: 0.88,
+    WireGuard: 0.85,
+    LLMNR: 0.98,
+    NetBIOS: 0.88,
+    RTSP: 0.9,
     // By IP protocol number.
-    ICMP: 0.95, ICMPV6: 0.95, IGMP: 0.9,
+    ICMP: 0.95,
+    ICMPV6: 0.95,
+    IGMP: 0.9,
   } as Record<string, number>,
   /** Flows DPI gives one of those protocols where nDPI names another, Gnutella aside (see BEYOND_PROTOCOLS in eval.ts). */
   beyondWrongDpi: 3,

@@ -53,7 +53,8 @@ function dnsQuery(name: string): Buffer {
 function quicInitial(hello: Buffer, split = false): Buffer {
   const dcid = Buffer.from('8394c8f03e515708', 'hex');
   const keys = initialKeys(dcid, Buffer.from('38762cf7f55934b34d179ae6a4c80cadccbb7f0a', 'hex'), false);
-  const crypto = (offset: number, data: Buffer) => Buffer.concat([Buffer.from([0x06, 0x40 | (offset >> 8), offset & 0xff, 0x40 | (data.length >> 8), data.length & 0xff]), data]);
+  const crypto = (offset: number, data: Buffer) =>
+    Buffer.concat([Buffer.from([0x06, 0x40 | (offset >> 8), offset & 0xff, 0x40 | (data.length >> 8), data.length & 0xff]), data]);
   const half = hello.length >> 1;
   const frames = split
     ? Buffer.concat([crypto(half, hello.subarray(half)), Buffer.alloc(400), crypto(0, hello.subarray(0, half)), Buffer.alloc(300)])
@@ -81,7 +82,12 @@ function context(transport: number, serverPort: number): DpiContext & { reset():
   let extra: FlowExtra | undefined;
   let state: unknown = null;
   return {
-    transport, fromClient: true, clientPort: 50000, serverPort, tcpSeq: -1, dirPackets: 1,
+    transport,
+    fromClient: true,
+    clientPort: 50000,
+    serverPort,
+    tcpSeq: -1,
+    dirPackets: 1,
     extra() {
       extra ??= { serverName: '', info: null, app: '', buf: [null, null], bufLen: [0, 0], nextSeq: [-1, -1], states: null };
       return extra;
@@ -182,7 +188,15 @@ describe('DPI dissectors', () => {
 
     // Port guesses with the names nDPI gives them: implicit TLS on the mail ports, SIP on 5061
     // (while TLS on 5061 is still found from its ClientHello), HTTP on 81 and 8181.
-    const guesses: [number, string][] = [[993, 'IMAPS'], [995, 'POPS'], [465, 'SMTPS'], [443, 'TLS'], [5061, 'SIP'], [81, 'HTTP'], [8181, 'HTTP']];
+    const guesses: [number, string][] = [
+      [993, 'IMAPS'],
+      [995, 'POPS'],
+      [465, 'SMTPS'],
+      [443, 'TLS'],
+      [5061, 'SIP'],
+      [81, 'HTTP'],
+      [8181, 'HTTP'],
+    ];
     for (const [port, app] of guesses) {
       engine.reset(9, 6);
       engine.label(9, 6, 50000, port);
@@ -214,30 +228,81 @@ describe('DPI dissectors', () => {
 
     const url = `/track?${'x'.repeat(1500)}`;
     // The capture starts in the middle of a response; the next request names the host.
-    assert.deepEqual(flow(1, 80, [[false, 'tail of an earlier body'], [false, '...more body'], [true, 'GET / HTTP/1.1\r\nHost: a.example\r\n\r\n']]), ['HTTP', 'a.example']);
+    assert.deepEqual(
+      flow(1, 80, [
+        [false, 'tail of an earlier body'],
+        [false, '...more body'],
+        [true, 'GET / HTTP/1.1\r\nHost: a.example\r\n\r\n'],
+      ]),
+      ['HTTP', 'a.example'],
+    );
     // A request line longer than its segment, cut twice.
-    assert.deepEqual(flow(2, 80, [[true, `GET ${url.slice(0, 700)}`], [true, url.slice(700, 710)], [true, `${url.slice(710)} HTTP/1.1\r\nUser-Agent: x\r\nHost: b.example:8080\r\n\r\n`]]), ['HTTP', 'b.example']);
+    assert.deepEqual(
+      flow(2, 80, [
+        [true, `GET ${url.slice(0, 700)}`],
+        [true, url.slice(700, 710)],
+        [true, `${url.slice(710)} HTTP/1.1\r\nUser-Agent: x\r\nHost: b.example:8080\r\n\r\n`],
+      ]),
+      ['HTTP', 'b.example'],
+    );
     // Headers going on into the next segment.
-    assert.deepEqual(flow(3, 8080, [[true, 'POST /upload HTTP/1.1\r\nUser-Agent: y\r\n'], [true, 'Host: c.example\r\nContent-Length: 0\r\n\r\n']]), ['HTTP', 'c.example']);
+    assert.deepEqual(
+      flow(3, 8080, [
+        [true, 'POST /upload HTTP/1.1\r\nUser-Agent: y\r\n'],
+        [true, 'Host: c.example\r\nContent-Length: 0\r\n\r\n'],
+      ]),
+      ['HTTP', 'c.example'],
+    );
     // Not HTTP: a cut request line that ends as RTSP.
-    assert.notEqual(flow(4, 9999, [[true, `OPTIONS ${url.slice(0, 700)}`], [true, `${url.slice(700)} RTSP/1.0\r\nCSeq: 1\r\n\r\n`]])[0], 'HTTP');
+    assert.notEqual(
+      flow(4, 9999, [
+        [true, `OPTIONS ${url.slice(0, 700)}`],
+        [true, `${url.slice(700)} RTSP/1.0\r\nCSeq: 1\r\n\r\n`],
+      ])[0],
+      'HTTP',
+    );
     // STARTTLS: SMTPS from the command on, named and fingerprinted from the ClientHello after it;
     // without SNI the name the server greeted with stays.
     const smtp = (f: number, hello: Buffer) =>
-      flow(f, 25, [[false, '220 mx.example.org ESMTP\r\n'], [true, 'EHLO me\r\n'], [false, '250 STARTTLS\r\n'], [true, 'STARTTLS\r\n'], [false, '220 go ahead\r\n'], [true, tlsRecord(hello)]]);
+      flow(f, 25, [
+        [false, '220 mx.example.org ESMTP\r\n'],
+        [true, 'EHLO me\r\n'],
+        [false, '250 STARTTLS\r\n'],
+        [true, 'STARTTLS\r\n'],
+        [false, '220 go ahead\r\n'],
+        [true, tlsRecord(hello)],
+      ]);
     assert.deepEqual(smtp(8, clientHello('smtp.example.net')), ['SMTPS', 'smtp.example.net']);
     assert.match(engine.appInfo(8), /"ja4":"t13d/);
     assert.deepEqual(smtp(9, clientHello('')), ['SMTPS', 'mx.example.org']);
     // POP3's STLS: the server's greeting, capabilities (in two segments) and "+OK" come before the
     // ClientHello, more than the first budget of 4 payload packets per direction.
-    const pop3 = flow(12, 110, [[false, '+OK ready\r\n'], [true, 'CAPA\r\n'], [false, '+OK\r\nSTLS\r\n'], [false, 'USER\r\n.\r\n'], [true, 'STLS\r\n'], [false, '+OK begin TLS\r\n'], [true, tlsRecord(clientHello('pop.example.com'))]]);
+    const pop3 = flow(12, 110, [
+      [false, '+OK ready\r\n'],
+      [true, 'CAPA\r\n'],
+      [false, '+OK\r\nSTLS\r\n'],
+      [false, 'USER\r\n.\r\n'],
+      [true, 'STLS\r\n'],
+      [false, '+OK begin TLS\r\n'],
+      [true, tlsRecord(clientHello('pop.example.com'))],
+    ]);
     assert.deepEqual(pop3, ['POPS', 'pop.example.com']);
     // SSH: the server's banner, whichever side speaks first.
-    assert.deepEqual(flow(5, 22, [[true, 'SSH-2.0-OpenSSH_9.6\r\n'], [false, 'SSH-2.0-OpenSSH_8.2p1 Ubuntu\r\n']]), ['SSH', 'SSH-2.0-OpenSSH_8.2p1 Ubuntu']);
+    assert.deepEqual(
+      flow(5, 22, [
+        [true, 'SSH-2.0-OpenSSH_9.6\r\n'],
+        [false, 'SSH-2.0-OpenSSH_8.2p1 Ubuntu\r\n'],
+      ]),
+      ['SSH', 'SSH-2.0-OpenSSH_8.2p1 Ubuntu'],
+    );
 
     // mDNS: an announcement (answers, no question) is named by its first answer; UTF-8 names stay UTF-8.
     const name = (labels: string[]) => Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.of(Buffer.byteLength(l)), Buffer.from(l)])), Buffer.of(0)]);
-    const announce = Buffer.concat([Buffer.from('000084000000000100000000', 'hex'), name(['Luca’s iMac', '_odisk', '_tcp', 'local']), Buffer.from('000c0001000011940002c00c', 'hex')]);
+    const announce = Buffer.concat([
+      Buffer.from('000084000000000100000000', 'hex'),
+      name(['Luca’s iMac', '_odisk', '_tcp', 'local']),
+      Buffer.from('000c0001000011940002c00c', 'hex'),
+    ]);
     assert.deepEqual(flow(6, 5353, [[true, announce]], 17), ['MDNS', 'luca’s imac._odisk._tcp.local']);
   });
 
@@ -279,12 +344,26 @@ describe('DPI dissectors', () => {
     assert.deepEqual(flow(4, 53, [[true, query('h4Si*x==.Test.TXT')]]), ['DNS', 'h4si_x__.test.txt', 'dpi', 1]);
     assert.deepEqual(flow(5, 53, [[true, query(Buffer.from([0x65, 0x63, 0xec, 0x65]))]]), ['DNS', 'ec?e', 'dpi', 1]);
     // The last message's name: a retransmitted query that differs, then the response, which ends it.
-    assert.deepEqual(flow(6, 53, [[true, query('a.example')], [true, query('b.example')], [false, response('c.example')], [true, query('d.example')]]), ['DNS', 'c.example', 'dpi', 3]);
+    assert.deepEqual(
+      flow(6, 53, [
+        [true, query('a.example')],
+        [true, query('b.example')],
+        [false, response('c.example')],
+        [true, query('d.example')],
+      ]),
+      ['DNS', 'c.example', 'dpi', 3],
+    );
     // Without a response, six messages at most (the first and five more).
     const queries = Array.from({ length: 9 }, (_, i): [boolean, Buffer] => [true, query(`q${i}.example`)]);
     assert.deepEqual(flow(7, 53, queries), ['DNS', 'q5.example', 'dpi', 6]);
     // mDNS is followed the same way; its names are UTF-8 text, only lower-cased.
-    assert.deepEqual(flow(8, 5353, [[true, query('_raop._tcp.local', '000000000001000000000000')], [true, query('_Homekit._tcp.local', '000000000001000000000000')]]), ['MDNS', '_homekit._tcp.local', 'dpi', 2]);
+    assert.deepEqual(
+      flow(8, 5353, [
+        [true, query('_raop._tcp.local', '000000000001000000000000')],
+        [true, query('_Homekit._tcp.local', '000000000001000000000000')],
+      ]),
+      ['MDNS', '_homekit._tcp.local', 'dpi', 2],
+    );
   });
 
   it('build JA4, DNS names and first sizes in reused buffers as plain string code would', () => {
@@ -317,7 +396,10 @@ describe('DPI dissectors', () => {
       const parsed = parseClientHello(hs, 0, hs.length, 't');
       assert.ok(parsed);
       const extText = [...exts, 0x000d].map(hex4).sort().join(',');
-      const sigText = sigs.filter((v) => !isGrease(v)).map(hex4).join(',');
+      const sigText = sigs
+        .filter((v) => !isGrease(v))
+        .map(hex4)
+        .join(',');
       const two = (n: number) => String(Math.min(n, 99)).padStart(2, '0');
       const ja4 = `t12d${two(ciphers.length)}${two(exts.length + 3)}h2_${sha12(ciphers.map(hex4).sort().join(','))}_${sha12(`${extText}_${sigText}`)}`;
       assert.equal(parsed.ja4, ja4);
@@ -327,7 +409,11 @@ describe('DPI dissectors', () => {
     // DNS names: ASCII labels are gathered as bytes; a UTF-8 or other non-ASCII label among them is
     // read on its own as before.
     const labels = [Buffer.from('www'), Buffer.from('Luca’s'), Buffer.from('x'), Buffer.of(0x63, 0x61, 0x66, 0xe9)];
-    const query = Buffer.concat([Buffer.from('123401000001000000000000', 'hex'), ...labels.map((l) => Buffer.concat([Buffer.of(l.length), l])), Buffer.from('0000010001', 'hex')]);
+    const query = Buffer.concat([
+      Buffer.from('123401000001000000000000', 'hex'),
+      ...labels.map((l) => Buffer.concat([Buffer.of(l.length), l])),
+      Buffer.from('0000010001', 'hex'),
+    ]);
     assert.equal(parseDns(query, 0, query.length)?.qname, 'www.Luca’s.x.caf\u00e9');
 
     // First frame sizes: the texts are reused between flows with the same sizes, never stale.
@@ -369,9 +455,7 @@ describe('DPI dissectors', () => {
           const ctx = context(transport, port);
           for (let i = 0; i < 300; i++) {
             const payload =
-              i % 3 === 0
-                ? Buffer.from(Array.from({ length: Math.floor(r() * 1600) }, () => Math.floor(r() * 256)))
-                : mutate(seeds[i % seeds.length], r);
+              i % 3 === 0 ? Buffer.from(Array.from({ length: Math.floor(r() * 1600) }, () => Math.floor(r() * 256))) : mutate(seeds[i % seeds.length], r);
             if (i % 7 === 0) ctx.reset();
             ctx.fromClient = r() < 0.7;
             ctx.tcpSeq = r() < 0.5 ? -1 : Math.floor(r() * 4294967296);

@@ -24,7 +24,11 @@ function identify(c: DpiCase): { app: string; confidence: string; serverName: st
 }
 
 describe('DPI: protocols beyond the first list, through the engine with every dissector', () => {
-  for (const [group, cases] of [['directory', DIRECTORY_CASES], ['vpn', VPN_CASES], ['services', SERVICE_CASES]] as const) {
+  for (const [group, cases] of [
+    ['directory', DIRECTORY_CASES],
+    ['vpn', VPN_CASES],
+    ['services', SERVICE_CASES],
+  ] as const) {
     it(`${group}: ${cases.filter((c) => c.app !== '').length} flows identified, ${cases.filter((c) => c.app === '').length} look-alikes not`, () => {
       assert.ok(cases.some((c) => c.app !== '') && cases.some((c) => c.app === ''), 'positive and negative cases');
       for (const c of cases) {

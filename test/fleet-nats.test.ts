@@ -24,7 +24,6 @@ import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOut
 const NATS_SERVER = ['/usr/sbin/nats-server', 'nats-server'].find((p) => spawnSync(p, ['--version']).status === 0);
 if (!NATS_SERVER) console.log('# fleet-nats: skipped: needs nats-server (Debian package nats-server)');
 
-
 async function startNatsServer(port: number): Promise<ChildProcess> {
   const child = spawn(NATS_SERVER!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForOutput(child, /Server is ready/);
@@ -55,11 +54,29 @@ function flowEvent(node: string, n: number): FlowEvent {
   return {
     type: 'update',
     flow: {
-      flowId: `f${n}`, node, iface: 'eth0', firstSeen: 1, lastSeen: 2, transport: 'tcp', ipProto: 6,
-      clientIp: '10.0.0.1', clientPort: 40000 + n, serverIp: '10.0.0.2', serverPort: 80,
-      clientPackets: 1, clientBytes: 60, serverPackets: 1, serverBytes: 60,
-      clientTcpFlags: 2, serverTcpFlags: 18, tcpState: 'established', app: '', serverName: '',
-      confidence: '', firstPackets: '', appInfo: '',
+      flowId: `f${n}`,
+      node,
+      iface: 'eth0',
+      firstSeen: 1,
+      lastSeen: 2,
+      transport: 'tcp',
+      ipProto: 6,
+      clientIp: '10.0.0.1',
+      clientPort: 40000 + n,
+      serverIp: '10.0.0.2',
+      serverPort: 80,
+      clientPackets: 1,
+      clientBytes: 60,
+      serverPackets: 1,
+      serverBytes: 60,
+      clientTcpFlags: 2,
+      serverTcpFlags: 18,
+      tcpState: 'established',
+      app: '',
+      serverName: '',
+      confidence: '',
+      firstPackets: '',
+      appInfo: '',
     },
   };
 }
@@ -83,7 +100,11 @@ describe('NatsBus', { skip: NATS_SERVER ? false : 'needs nats-server' }, () => {
       try {
         await until('first events', () => got.length >= 3);
         assert.equal(got[0].flow.node, 'edge.1');
-        assert.deepEqual(status.workers().map((w) => w.node), ['edge_1'], 'the node as its subject token');
+        assert.deepEqual(
+          status.workers().map((w) => w.node),
+          ['edge_1'],
+          'the node as its subject token',
+        );
 
         server.kill('SIGKILL');
         await until('disconnect log lines', () => pub.lines().some((l) => /NATS connection to .* lost/.test(l)) && sub.lines().some((l) => /lost/.test(l)));
@@ -92,7 +113,11 @@ describe('NatsBus', { skip: NATS_SERVER ? false : 'needs nats-server' }, () => {
         assert.ok(droppedWhileDown > 0, 'events published while down are dropped, not buffered');
 
         server = await startNatsServer(port);
-        await until('reconnect log lines', () => pub.lines().some((l) => /NATS reconnected/.test(l)) && sub.lines().some((l) => /NATS reconnected/.test(l)), 30_000);
+        await until(
+          'reconnect log lines',
+          () => pub.lines().some((l) => /NATS reconnected/.test(l)) && sub.lines().some((l) => /NATS reconnected/.test(l)),
+          30_000,
+        );
         const before = got.length;
         await until('events after the reconnect', () => got.length >= before + 3);
       } finally {
@@ -112,7 +137,8 @@ function relay(net: NsPair, ns: string, sock: string): ChildProcess {
   return net.spawnIn(ns, [process.execPath, '-e', code]);
 }
 
-const fleetUnavailable = netnsUnavailable() ?? (NATS_SERVER ? null : 'needs nats-server') ?? (missingTool('curl', 'python3') ? `needs ${missingTool('curl', 'python3')}` : null);
+const fleetUnavailable =
+  netnsUnavailable() ?? (NATS_SERVER ? null : 'needs nats-server') ?? (missingTool('curl', 'python3') ? `needs ${missingTool('curl', 'python3')}` : null);
 if (fleetUnavailable) console.log(`# fleet-nats: two-node fleet skipped: ${fleetUnavailable}`);
 
 describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, () => {
@@ -164,7 +190,11 @@ describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, ()
     const { logger } = memoryLogger();
     const subscriber = new NatsBus({ url: `nats://127.0.0.1:${natsPort}`, node: 'test', logger });
     const env = { ...process.env, FLOWLENS_LOG_FORMAT: 'json' };
-    const serve = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'serve', '--port', '0', '--db', join(dir, 'serve.duckdb'), '--bus', `nats://127.0.0.1:${natsPort}`], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI_MAIN, 'serve', '--port', '0', '--db', join(dir, 'serve.duckdb'), '--bus', `nats://127.0.0.1:${natsPort}`],
+      { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const serveOut = collect(serve);
     const captures: ChildProcess[] = [];
     try {
@@ -177,7 +207,28 @@ describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, ()
 
       for (let i = 0; i < 2; i++) {
         const net = nets[i];
-        const c = net.spawnIn(net.nsA, [process.execPath, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--db', join(dir, `node${i}.duckdb`), '--bus', 'nats://127.0.0.1:4222', '--node', nodes[i], '--interval', '1', '--json'], { cwd: REPO_ROOT, env });
+        const c = net.spawnIn(
+          net.nsA,
+          [
+            process.execPath,
+            '--import',
+            'tsx',
+            CLI_MAIN,
+            'capture',
+            '-i',
+            net.vethA,
+            '--db',
+            join(dir, `node${i}.duckdb`),
+            '--bus',
+            'nats://127.0.0.1:4222',
+            '--node',
+            nodes[i],
+            '--interval',
+            '1',
+            '--json',
+          ],
+          { cwd: REPO_ROOT, env },
+        );
         captures.push(c);
         // Both capturing and connected (in either order: the store opens in between).
         await waitForOutput(c, /NATS connected[\s\S]*decode worker|decode worker[\s\S]*NATS connected/);
@@ -199,8 +250,14 @@ describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, ()
 
       // serve --bus knows both nodes from their heartbeats (captureStatus).
       const query = async () => {
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ captureStatus { workers { node } interfaces { name node packets drops } } }' }) });
-        return (await res.json()) as { data: { captureStatus: { workers: { node: string }[]; interfaces: { name: string; node: string; packets: number }[] } } };
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: '{ captureStatus { workers { node } interfaces { name node packets drops } } }' }),
+        });
+        return (await res.json()) as {
+          data: { captureStatus: { workers: { node: string }[]; interfaces: { name: string; node: string; packets: number }[] } };
+        };
       };
       let status = await query();
       await until('both nodes in serve captureStatus', () => {
@@ -208,11 +265,16 @@ describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, ()
         return nodes.every((n) => status.data?.captureStatus.workers.some((w) => w.node === n));
       });
       for (let i = 0; i < 2; i++) assert.ok(status.data.captureStatus.interfaces.some((f) => f.node === nodes[i] && f.name === nets[i].vethA));
-      console.log(`# fleet: ${flows.length} flow events and ${traffic.length} traffic points from ${nodes.length} nodes; serve --bus lists ${status.data.captureStatus.workers.length} workers`);
+      console.log(
+        `# fleet: ${flows.length} flow events and ${traffic.length} traffic points from ${nodes.length} nodes; serve --bus lists ${status.data.captureStatus.workers.length} workers`,
+      );
 
       for (const c of captures) c.kill('SIGINT');
       const codes = await Promise.all(captures.map((c) => collect(c).done));
-      assert.deepEqual(codes.map((c) => c.code), [0, 0]);
+      assert.deepEqual(
+        codes.map((c) => c.code),
+        [0, 0],
+      );
     } finally {
       for (const c of captures) if (c.exitCode === null) c.kill('SIGKILL');
       serve.kill('SIGINT');

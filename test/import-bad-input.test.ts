@@ -7,20 +7,24 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  LINKTYPE,
-  encap,
-  ipv4,
-  payload,
-  tcp,
-  tcpConversation,
-  toFrames,
-  ts,
-  type Frame,
-  type TimedPacket,
-} from './helpers/frames.js';
+import { LINKTYPE, encap, ipv4, payload, tcp, tcpConversation, toFrames, ts, type Frame, type TimedPacket } from './helpers/frames.js';
 import { pcap, pcapHeader, pcapng, pcapngSection, writeCapture } from './helpers/pcap-writer.js';
-import { assertEach, assertFlow, exportFlows, expectedFlow, findFlow, importFiles, linesMentioning, runCli, stackTraceLines, withTempDir, type CliResult, type FileSummary, type FlowMeta, type ImportResult } from './helpers/cli.js';
+import {
+  assertEach,
+  assertFlow,
+  exportFlows,
+  expectedFlow,
+  findFlow,
+  importFiles,
+  linesMentioning,
+  runCli,
+  stackTraceLines,
+  withTempDir,
+  type CliResult,
+  type FileSummary,
+  type FlowMeta,
+  type ImportResult,
+} from './helpers/cli.js';
 
 const BASE = 1_700_000_000;
 
@@ -28,9 +32,28 @@ const BASE = 1_700_000_000;
 function conv(n: number, start = ts(BASE + n)): { meta: FlowMeta; packets: TimedPacket[]; frames: Frame[] } {
   const client = { ip: `10.50.${n}.1`, port: 40000 + n };
   const server = { ip: `10.50.${n}.2`, port: 80 };
-  const packets = tcpConversation({ client, server, start, data: [{ from: 'client', bytes: 100 }, { from: 'server', bytes: 400 }], close: 'fin' });
+  const packets = tcpConversation({
+    client,
+    server,
+    start,
+    data: [
+      { from: 'client', bytes: 100 },
+      { from: 'server', bytes: 400 },
+    ],
+    close: 'fin',
+  });
   return {
-    meta: { transport: 'tcp', ipProto: 6, clientIp: client.ip, clientPort: client.port, serverIp: server.ip, serverPort: 80, tcpState: 'closed', clientTcpFlags: 0x1b, serverTcpFlags: 0x1b },
+    meta: {
+      transport: 'tcp',
+      ipProto: 6,
+      clientIp: client.ip,
+      clientPort: client.port,
+      serverIp: server.ip,
+      serverPort: 80,
+      tcpState: 'closed',
+      clientTcpFlags: 0x1b,
+      serverTcpFlags: 0x1b,
+    },
     packets,
     frames: toFrames(LINKTYPE.ETHERNET, packets),
   };
@@ -96,7 +119,11 @@ describe('flowlens import: bad input', () => {
             assert.ok(entry.packets <= 7);
             const note = entry.error ?? entry.warning;
             assert.ok(typeof note === 'string' && note.length > 0, `files[] entry should say what went wrong: ${JSON.stringify(entry)}`);
-            assertFlow(findFlow(flows, x.meta.clientIp, x.meta.serverIp), expectedFlow({ ...x.meta, tcpState: 'established', clientTcpFlags: 0x1a, serverTcpFlags: 0x1a }, x.frames.slice(0, 6)), file);
+            assertFlow(
+              findFlow(flows, x.meta.clientIp, x.meta.serverIp),
+              expectedFlow({ ...x.meta, tcpState: 'established', clientTcpFlags: 0x1a, serverTcpFlags: 0x1a }, x.frames.slice(0, 6)),
+              file,
+            );
           },
         ]),
       );
@@ -184,19 +211,31 @@ describe('flowlens import: bad input', () => {
         inFlow: boolean;
       }
       // Each malformed packet sits in the middle of a good conversation with the same addresses and ports.
-      const seg = (c: ReturnType<typeof conv>, o: Partial<Parameters<typeof tcp>[0]> = {}) => tcp({ srcPort: c.meta.clientPort!, dstPort: 80, seq: 1101, ack: 5001, flags: 0x18, payload: payload(30), ...o });
+      const seg = (c: ReturnType<typeof conv>, o: Partial<Parameters<typeof tcp>[0]> = {}) =>
+        tcp({ srcPort: c.meta.clientPort!, dstPort: 80, seq: 1101, ack: 5001, flags: 0x18, payload: payload(30), ...o });
       const at = (c: ReturnType<typeof conv>) => c.packets[4].ts + 500_000n;
       const cases: Case[] = [
-        { name: 'ipv4-ihl-below-20', inFlow: false, bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c), ihlWords: 4 })) }) },
+        {
+          name: 'ipv4-ihl-below-20',
+          inFlow: false,
+          bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c), ihlWords: 4 })) }),
+        },
         {
           name: 'ipv4-total-length-beyond-frame',
           inFlow: true,
           bad: (c) => {
             const good = ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c) });
-            return { ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c), totalLength: good.length + 100 })) };
+            return {
+              ts: at(c),
+              data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c), totalLength: good.length + 100 })),
+            };
           },
         },
-        { name: 'tcp-data-offset-below-5', inFlow: true, bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c, { dataOffsetWords: 3 }) })) }) },
+        {
+          name: 'tcp-data-offset-below-5',
+          inFlow: true,
+          bad: (c) => ({ ts: at(c), data: encap(LINKTYPE.ETHERNET, ipv4({ src: c.meta.clientIp, dst: c.meta.serverIp, l4: seg(c, { dataOffsetWords: 3 }) })) }),
+        },
         {
           name: 'snaplen-cut-inside-tcp-header',
           inFlow: true,
@@ -207,7 +246,7 @@ describe('flowlens import: bad input', () => {
         },
       ];
       const files: string[] = [];
-      const convs = cases.map((k, i) => conv(10 + i));
+      const convs = cases.map((_k, i) => conv(10 + i));
       const badFrames: Frame[] = [];
       let totalPackets = 0;
       let totalBytes = 0;
@@ -338,7 +377,8 @@ describe('flowlens import: bad input', () => {
       const whole = pcap({ linktype: LINKTYPE.ETHERNET }, a.frames);
       const file = writeCapture(join(dir, 'cut.pcap'), whole.subarray(0, whole.length - 5));
       const warning = (r: CliResult) => linesMentioning(r.stderr, 'file ends inside a record');
-      const run = (args: string[], env: Record<string, string> = {}) => runCli(['import', file, '--db', join(dir, 'db.duckdb'), '--no-progress', ...args], { env });
+      const run = (args: string[], env: Record<string, string> = {}) =>
+        runCli(['import', file, '--db', join(dir, 'db.duckdb'), '--no-progress', ...args], { env });
 
       const json = await run([]);
       assert.equal(json.code, 0, json.stderr);
@@ -347,7 +387,10 @@ describe('flowlens import: bad input', () => {
       assert.equal(line.level, 40, 'pino level warn');
       assert.match(line.msg, /cut\.pcap: file ends inside a record/);
 
-      for (const [args, env] of [[['--log-format', 'pretty'], {}], [[], { FLOWLENS_LOG_FORMAT: 'pretty' }]] as const) {
+      for (const [args, env] of [
+        [['--log-format', 'pretty'], {}],
+        [[], { FLOWLENS_LOG_FORMAT: 'pretty' }],
+      ] as const) {
         const pretty = await run([...args], env);
         assert.equal(pretty.code, 0, pretty.stderr);
         assert.equal(warning(pretty).length, 1, pretty.stderr);

@@ -34,7 +34,22 @@ import {
   type TimedPacket,
 } from './helpers/frames.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
-import { FLOW_FIELDS, assertFlow, exportAnomalies, exportFlows, exportHosts, expectedFlow, findFlow, importFiles, runCli, withTempDir, type FlowMeta, type FlowRecord, type HostRecord, type ImportSummary } from './helpers/cli.js';
+import {
+  FLOW_FIELDS,
+  assertFlow,
+  exportAnomalies,
+  exportFlows,
+  exportHosts,
+  expectedFlow,
+  findFlow,
+  importFiles,
+  runCli,
+  withTempDir,
+  type FlowMeta,
+  type FlowRecord,
+  type HostRecord,
+  type ImportSummary,
+} from './helpers/cli.js';
 
 const BASE = 1_700_000_000;
 const FIN = 1,
@@ -44,7 +59,12 @@ const FIN = 1,
   ACK = 16;
 
 /** Write `frames` (Ethernet) to one pcap, import it into a fresh DB, export the flows. */
-async function importEthernet(dir: string, frames: Frame[], extra: string[] = [], env?: Record<string, string>): Promise<{ summary: ImportSummary; flows: FlowRecord[]; db: string }> {
+async function importEthernet(
+  dir: string,
+  frames: Frame[],
+  extra: string[] = [],
+  env?: Record<string, string>,
+): Promise<{ summary: ImportSummary; flows: FlowRecord[]; db: string }> {
   const file = writeCapture(join(dir, 'in.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, byTime(frames)));
   const db = join(dir, 'flows.duckdb');
   const { summary } = await importFiles(db, [file], { extra, env });
@@ -61,11 +81,46 @@ describe('flowlens import: flows', () => {
   it('counts packets and bytes per direction and picks client and server (SYN sender, mid-stream well-known port, first UDP sender)', async () => {
     await withTempDir(async (dir) => {
       // a) The SYN sender is the client even from port 22 to an ephemeral port.
-      const syn = eth(tcpConversation({ client: { ip: '10.3.0.1', port: 22 }, server: { ip: '10.3.0.2', port: 60000 }, start: ts(BASE), data: [{ from: 'client', bytes: 100 }, { from: 'server', bytes: 700 }, { from: 'server', bytes: 50 }], close: 'fin' }));
+      const syn = eth(
+        tcpConversation({
+          client: { ip: '10.3.0.1', port: 22 },
+          server: { ip: '10.3.0.2', port: 60000 },
+          start: ts(BASE),
+          data: [
+            { from: 'client', bytes: 100 },
+            { from: 'server', bytes: 700 },
+            { from: 'server', bytes: 50 },
+          ],
+          close: 'fin',
+        }),
+      );
       // b) Capture starts mid-stream and the first packet is the server's (from port 443).
-      const mid = eth(tcpConversation({ client: { ip: '10.3.0.3', port: 52000 }, server: { ip: '10.3.0.4', port: 443 }, start: ts(BASE + 1), handshake: 'none', data: [{ from: 'server', bytes: 1200 }, { from: 'client', bytes: 80 }], close: 'none' }));
+      const mid = eth(
+        tcpConversation({
+          client: { ip: '10.3.0.3', port: 52000 },
+          server: { ip: '10.3.0.4', port: 443 },
+          start: ts(BASE + 1),
+          handshake: 'none',
+          data: [
+            { from: 'server', bytes: 1200 },
+            { from: 'client', bytes: 80 },
+          ],
+          close: 'none',
+        }),
+      );
       // c) UDP between two ephemeral ports: the first sender is the client.
-      const dgram = eth(udpExchange({ client: { ip: '10.3.0.6', port: 45000 }, server: { ip: '10.3.0.5', port: 40000 }, start: ts(BASE + 2), messages: [{ from: 'client', bytes: 10 }, { from: 'client', bytes: 11 }, { from: 'server', bytes: 500 }] }));
+      const dgram = eth(
+        udpExchange({
+          client: { ip: '10.3.0.6', port: 45000 },
+          server: { ip: '10.3.0.5', port: 40000 },
+          start: ts(BASE + 2),
+          messages: [
+            { from: 'client', bytes: 10 },
+            { from: 'client', bytes: 11 },
+            { from: 'server', bytes: 500 },
+          ],
+        }),
+      );
       // d) ICMP echo: the requester is the client.
       const ping = eth(icmpPing({ client: '10.3.0.7', server: '10.3.0.8', start: ts(BASE + 3), count: 4 }));
       const all = [...syn, ...mid, ...dgram, ...ping];
@@ -79,10 +134,65 @@ describe('flowlens import: flows', () => {
       assert.equal(flows.length, 4, JSON.stringify(flows));
       for (const f of flows) assert.deepEqual(Object.keys(f).sort(), [...FLOW_FIELDS].sort(), 'JSONL record fields');
 
-      assertFlow(findFlow(flows, '10.3.0.1', '10.3.0.2'), expectedFlow({ transport: 'tcp', ipProto: 6, clientIp: '10.3.0.1', clientPort: 22, serverIp: '10.3.0.2', serverPort: 60000, tcpState: 'closed', clientTcpFlags: SYN | ACK | PSH | FIN, serverTcpFlags: SYN | ACK | PSH | FIN }, syn), 'SYN sender');
-      assertFlow(findFlow(flows, '10.3.0.3', '10.3.0.4'), expectedFlow({ transport: 'tcp', ipProto: 6, clientIp: '10.3.0.3', clientPort: 52000, serverIp: '10.3.0.4', serverPort: 443, tcpState: 'established', clientTcpFlags: PSH | ACK, serverTcpFlags: PSH | ACK }, mid), 'mid-stream');
-      assertFlow(findFlow(flows, '10.3.0.6', '10.3.0.5'), expectedFlow({ transport: 'udp', ipProto: 17, clientIp: '10.3.0.6', clientPort: 45000, serverIp: '10.3.0.5', serverPort: 40000, tcpState: '', clientTcpFlags: 0, serverTcpFlags: 0 }, dgram), 'UDP first sender');
-      assertFlow(findFlow(flows, '10.3.0.7', '10.3.0.8'), expectedFlow({ transport: 'icmp', ipProto: 1, clientIp: '10.3.0.7', serverIp: '10.3.0.8', tcpState: '' }, ping), 'ICMP echo');
+      assertFlow(
+        findFlow(flows, '10.3.0.1', '10.3.0.2'),
+        expectedFlow(
+          {
+            transport: 'tcp',
+            ipProto: 6,
+            clientIp: '10.3.0.1',
+            clientPort: 22,
+            serverIp: '10.3.0.2',
+            serverPort: 60000,
+            tcpState: 'closed',
+            clientTcpFlags: SYN | ACK | PSH | FIN,
+            serverTcpFlags: SYN | ACK | PSH | FIN,
+          },
+          syn,
+        ),
+        'SYN sender',
+      );
+      assertFlow(
+        findFlow(flows, '10.3.0.3', '10.3.0.4'),
+        expectedFlow(
+          {
+            transport: 'tcp',
+            ipProto: 6,
+            clientIp: '10.3.0.3',
+            clientPort: 52000,
+            serverIp: '10.3.0.4',
+            serverPort: 443,
+            tcpState: 'established',
+            clientTcpFlags: PSH | ACK,
+            serverTcpFlags: PSH | ACK,
+          },
+          mid,
+        ),
+        'mid-stream',
+      );
+      assertFlow(
+        findFlow(flows, '10.3.0.6', '10.3.0.5'),
+        expectedFlow(
+          {
+            transport: 'udp',
+            ipProto: 17,
+            clientIp: '10.3.0.6',
+            clientPort: 45000,
+            serverIp: '10.3.0.5',
+            serverPort: 40000,
+            tcpState: '',
+            clientTcpFlags: 0,
+            serverTcpFlags: 0,
+          },
+          dgram,
+        ),
+        'UDP first sender',
+      );
+      assertFlow(
+        findFlow(flows, '10.3.0.7', '10.3.0.8'),
+        expectedFlow({ transport: 'icmp', ipProto: 1, clientIp: '10.3.0.7', serverIp: '10.3.0.8', tcpState: '' }, ping),
+        'ICMP echo',
+      );
       // Direction totals really differ, so a swapped direction cannot pass.
       const t = directionTotals(syn);
       assert.notEqual(t.clientBytes, t.serverBytes);
@@ -94,11 +204,35 @@ describe('flowlens import: flows', () => {
       const c = (n: number, port = 40000 + n) => ({ ip: `10.4.0.${n}`, port });
       const attempted = eth(tcpConversation({ client: c(1), server: c(2, 80), start: ts(BASE), step: seconds(1), handshake: 'syn-only', synCount: 3 }));
       const established = eth(tcpConversation({ client: c(3), server: c(4, 80), start: ts(BASE + 10), data: [{ from: 'client', bytes: 50 }], close: 'none' }));
-      const closed = eth(tcpConversation({ client: c(5), server: c(6, 80), start: ts(BASE + 20), data: [{ from: 'client', bytes: 50 }, { from: 'server', bytes: 150 }], close: 'fin', closeBy: 'server' }));
-      const reset = eth(tcpConversation({ client: c(7), server: c(8, 80), start: ts(BASE + 30), data: [{ from: 'client', bytes: 50 }], close: 'rst', closeBy: 'server' }));
+      const closed = eth(
+        tcpConversation({
+          client: c(5),
+          server: c(6, 80),
+          start: ts(BASE + 20),
+          data: [
+            { from: 'client', bytes: 50 },
+            { from: 'server', bytes: 150 },
+          ],
+          close: 'fin',
+          closeBy: 'server',
+        }),
+      );
+      const reset = eth(
+        tcpConversation({ client: c(7), server: c(8, 80), start: ts(BASE + 30), data: [{ from: 'client', bytes: 50 }], close: 'rst', closeBy: 'server' }),
+      );
       const { summary, flows } = await importEthernet(dir, [...attempted, ...established, ...closed, ...reset]);
       assert.equal(summary.flows, 4);
-      const meta = (n: number, tcpState: string, clientTcpFlags: number, serverTcpFlags: number): FlowMeta => ({ transport: 'tcp', ipProto: 6, clientIp: `10.4.0.${n}`, clientPort: 40000 + n, serverIp: `10.4.0.${n + 1}`, serverPort: 80, tcpState, clientTcpFlags, serverTcpFlags });
+      const meta = (n: number, tcpState: string, clientTcpFlags: number, serverTcpFlags: number): FlowMeta => ({
+        transport: 'tcp',
+        ipProto: 6,
+        clientIp: `10.4.0.${n}`,
+        clientPort: 40000 + n,
+        serverIp: `10.4.0.${n + 1}`,
+        serverPort: 80,
+        tcpState,
+        clientTcpFlags,
+        serverTcpFlags,
+      });
       assertFlow(findFlow(flows, '10.4.0.1', '10.4.0.2'), expectedFlow(meta(1, 'attempted', SYN, 0), attempted), 'attempted');
       assertFlow(findFlow(flows, '10.4.0.3', '10.4.0.4'), expectedFlow(meta(3, 'established', SYN | ACK | PSH, SYN | ACK), established), 'established');
       assertFlow(findFlow(flows, '10.4.0.5', '10.4.0.6'), expectedFlow(meta(5, 'closed', SYN | ACK | PSH | FIN, SYN | ACK | PSH | FIN), closed), 'closed');
@@ -110,12 +244,24 @@ describe('flowlens import: flows', () => {
     await withTempDir(async (dir) => {
       const client = { ip: '10.5.0.1', port: 41000 };
       const server = { ip: '10.5.0.2', port: 7000 };
-      const frags = fragmentIpv4({ src: client.ip, dst: server.ip, id: 0x4242, l4: udp({ srcPort: client.port, dstPort: server.port, payload: payload(3000) }) }, [1480, 1480]);
+      const frags = fragmentIpv4(
+        { src: client.ip, dst: server.ip, id: 0x4242, l4: udp({ srcPort: client.port, dstPort: server.port, payload: payload(3000) }) },
+        [1480, 1480],
+      );
       assert.equal(frags.length, 3);
       const request: TimedPacket[] = frags.map((f, i) => ({ ts: ts(BASE, 1000 * i), ip: f, from: 'client' }));
-      const reply: TimedPacket = { ts: ts(BASE, 5000), from: 'server', ip: ip({ src: server.ip, dst: client.ip, l4: udp({ srcPort: server.port, dstPort: client.port, payload: payload(20) }) }) };
+      const reply: TimedPacket = {
+        ts: ts(BASE, 5000),
+        from: 'server',
+        ip: ip({ src: server.ip, dst: client.ip, l4: udp({ srcPort: server.port, dstPort: client.port, payload: payload(20) }) }),
+      };
       // An unrelated unfragmented flow alongside.
-      const other = udpExchange({ client: { ip: '10.5.0.3', port: 41001 }, server: { ip: '10.5.0.4', port: 7000 }, start: ts(BASE, 2500), messages: [{ from: 'client', bytes: 64 }] });
+      const other = udpExchange({
+        client: { ip: '10.5.0.3', port: 41001 },
+        server: { ip: '10.5.0.4', port: 7000 },
+        start: ts(BASE, 2500),
+        messages: [{ from: 'client', bytes: 64 }],
+      });
       const frames = eth([...request, reply]);
       const { summary, flows } = await importEthernet(dir, [...frames, ...eth(other)]);
       assert.equal(summary.fragments, 2, 'non-first fragments');
@@ -123,7 +269,14 @@ describe('flowlens import: flows', () => {
       assert.equal(summary.packets, 5);
       assert.equal(summary.flows, 2);
       assert.equal(flows.length, 2, JSON.stringify(flows));
-      assertFlow(findFlow(flows, client.ip, server.ip), expectedFlow({ transport: 'udp', ipProto: 17, clientIp: client.ip, clientPort: client.port, serverIp: server.ip, serverPort: server.port, tcpState: '' }, frames), 'fragmented flow');
+      assertFlow(
+        findFlow(flows, client.ip, server.ip),
+        expectedFlow(
+          { transport: 'udp', ipProto: 17, clientIp: client.ip, clientPort: client.port, serverIp: server.ip, serverPort: server.port, tcpState: '' },
+          frames,
+        ),
+        'fragmented flow',
+      );
       const f = findFlow(flows, client.ip, server.ip);
       assert.equal(f.clientPackets, 3);
       assert.equal(f.clientBytes, 1514 + 1514 + frames[2].data.length);
@@ -136,7 +289,16 @@ describe('flowlens import: flows', () => {
       const client = { ip: '2001:db8:6::1', port: 42000 };
       const server = { ip: '2001:db8:6::2', port: 443 };
       // Rebuild each TCP packet of a conversation with the extension-header chain.
-      const plain = tcpConversation({ client, server, start: ts(BASE), data: [{ from: 'client', bytes: 300 }, { from: 'server', bytes: 900 }], close: 'fin' });
+      const plain = tcpConversation({
+        client,
+        server,
+        start: ts(BASE),
+        data: [
+          { from: 'client', bytes: 300 },
+          { from: 'server', bytes: 900 },
+        ],
+        close: 'fin',
+      });
       const withExt: TimedPacket[] = plain.map((p) => {
         const tcpBytes = p.ip.subarray(40);
         const [src, dst] = p.from === 'client' ? [client.ip, server.ip] : [server.ip, client.ip];
@@ -152,8 +314,32 @@ describe('flowlens import: flows', () => {
       const { summary, flows } = await importEthernet(dir, [...tcpFrames, ...udpFrames]);
       assert.equal(summary.malformed, 0, JSON.stringify(summary.malformedByReason));
       assert.equal(flows.length, 2, JSON.stringify(flows));
-      assertFlow(findFlow(flows, client.ip, server.ip), expectedFlow({ transport: 'tcp', ipProto: 6, clientIp: client.ip, clientPort: client.port, serverIp: server.ip, serverPort: server.port, tcpState: 'closed', clientTcpFlags: SYN | ACK | PSH | FIN, serverTcpFlags: SYN | ACK | PSH | FIN }, tcpFrames), 'TCP behind 4 extension headers');
-      assertFlow(findFlow(flows, '2001:db8:6::3', '2001:db8:6::4'), expectedFlow({ transport: 'udp', ipProto: 17, clientIp: '2001:db8:6::3', clientPort: 43000, serverIp: '2001:db8:6::4', serverPort: 5001, tcpState: '' }, udpFrames), 'UDP behind hop-by-hop');
+      assertFlow(
+        findFlow(flows, client.ip, server.ip),
+        expectedFlow(
+          {
+            transport: 'tcp',
+            ipProto: 6,
+            clientIp: client.ip,
+            clientPort: client.port,
+            serverIp: server.ip,
+            serverPort: server.port,
+            tcpState: 'closed',
+            clientTcpFlags: SYN | ACK | PSH | FIN,
+            serverTcpFlags: SYN | ACK | PSH | FIN,
+          },
+          tcpFrames,
+        ),
+        'TCP behind 4 extension headers',
+      );
+      assertFlow(
+        findFlow(flows, '2001:db8:6::3', '2001:db8:6::4'),
+        expectedFlow(
+          { transport: 'udp', ipProto: 17, clientIp: '2001:db8:6::3', clientPort: 43000, serverIp: '2001:db8:6::4', serverPort: 5001, tcpState: '' },
+          udpFrames,
+        ),
+        'UDP behind hop-by-hop',
+      );
     });
   });
 
@@ -162,9 +348,25 @@ describe('flowlens import: flows', () => {
       const a = '10.7.0.1',
         b = '10.7.0.2';
       const sctpPkts: TimedPacket[] = [
-        { from: 'client', ts: ts(BASE, 0), ip: ip({ src: a, dst: b, l4: sctp({ srcPort: 40100, dstPort: 3868, vtag: 0, chunks: [sctpChunk.init({ initiateTag: 0x1111, initialTsn: 1 })] }) }) },
-        { from: 'server', ts: ts(BASE, 1000), ip: ip({ src: b, dst: a, l4: sctp({ srcPort: 3868, dstPort: 40100, vtag: 0x1111, chunks: [sctpChunk.initAck({ initiateTag: 0x2222, initialTsn: 1 })] }) }) },
-        { from: 'client', ts: ts(BASE, 2000), ip: ip({ src: a, dst: b, l4: sctp({ srcPort: 40100, dstPort: 3868, vtag: 0x2222, chunks: [sctpChunk.data({ tsn: 1, payload: payload(100) })] }) }) },
+        {
+          from: 'client',
+          ts: ts(BASE, 0),
+          ip: ip({ src: a, dst: b, l4: sctp({ srcPort: 40100, dstPort: 3868, vtag: 0, chunks: [sctpChunk.init({ initiateTag: 0x1111, initialTsn: 1 })] }) }),
+        },
+        {
+          from: 'server',
+          ts: ts(BASE, 1000),
+          ip: ip({
+            src: b,
+            dst: a,
+            l4: sctp({ srcPort: 3868, dstPort: 40100, vtag: 0x1111, chunks: [sctpChunk.initAck({ initiateTag: 0x2222, initialTsn: 1 })] }),
+          }),
+        },
+        {
+          from: 'client',
+          ts: ts(BASE, 2000),
+          ip: ip({ src: a, dst: b, l4: sctp({ srcPort: 40100, dstPort: 3868, vtag: 0x2222, chunks: [sctpChunk.data({ tsn: 1, payload: payload(100) })] }) }),
+        },
       ];
       const c = '10.7.0.3',
         d = '10.7.0.4';
@@ -178,8 +380,16 @@ describe('flowlens import: flows', () => {
       const { summary, flows } = await importEthernet(dir, [...sctpFrames, ...otherFrames]);
       assert.equal(summary.malformed, 0, JSON.stringify(summary.malformedByReason));
       assert.equal(flows.length, 2, JSON.stringify(flows));
-      assertFlow(findFlow(flows, a, b), expectedFlow({ transport: 'sctp', ipProto: 132, clientIp: a, clientPort: 40100, serverIp: b, serverPort: 3868, tcpState: '' }, sctpFrames), 'SCTP');
-      assertFlow(findFlow(flows, c, d), expectedFlow({ transport: 'ip-253', ipProto: 253, clientIp: c, serverIp: d, tcpState: '' }, otherFrames), 'protocol 253');
+      assertFlow(
+        findFlow(flows, a, b),
+        expectedFlow({ transport: 'sctp', ipProto: 132, clientIp: a, clientPort: 40100, serverIp: b, serverPort: 3868, tcpState: '' }, sctpFrames),
+        'SCTP',
+      );
+      assertFlow(
+        findFlow(flows, c, d),
+        expectedFlow({ transport: 'ip-253', ipProto: 253, clientIp: c, serverIp: d, tcpState: '' }, otherFrames),
+        'protocol 253',
+      );
     });
   });
 
@@ -198,27 +408,48 @@ describe('flowlens import: flows', () => {
       ['ICMPv6 echo', icmpPing({ client: '2001:db8:9::2', server: '2001:db8:9::102', start: ts(BASE + 2), count: 2 }), '2001:db8:9::2', 'icmpv6', 'ICMPV6'],
       // ESP: SPI and sequence number, then ciphertext; AH: next header, length, reserved, SPI, sequence, ICV.
       ['ESP', pair(3, (i) => rawPayload(50, Uint8Array.from([0, 0, 0x10, 0x01, 0, 0, 0, i + 1, ...payload(40)]))), '10.9.0.3', 'ip-50', 'IPSec'],
-      ['ESP over IPv6', pair(4, (i) => rawPayload(50, Uint8Array.from([0, 0, 0x10, 0x02, 0, 0, 0, i + 1, ...payload(40)])), true), '2001:db8:9::4', 'ip-50', 'IPSec'],
+      [
+        'ESP over IPv6',
+        pair(4, (i) => rawPayload(50, Uint8Array.from([0, 0, 0x10, 0x02, 0, 0, 0, i + 1, ...payload(40)])), true),
+        '2001:db8:9::4',
+        'ip-50',
+        'IPSec',
+      ],
       ['AH', pair(5, (i) => rawPayload(51, Uint8Array.from([59, 4, 0, 0, 0, 0, 0x20, 0x01, 0, 0, 0, i + 1, ...payload(12)]))), '10.9.0.5', 'ip-51', 'IPSec'],
       // IGMPv2 membership report for 239.1.1.1; an SCTP INIT alone (pair() would send it back from the same ports).
       ['IGMP', pair(6, () => rawPayload(2, Uint8Array.from([0x16, 0, 0xfa, 0xfc, 239, 1, 1, 1]))), '10.9.0.6', 'ip-2', 'IGMP'],
-      ['SCTP', pair(7, () => sctp({ srcPort: 40200, dstPort: 2905, vtag: 0, chunks: [sctpChunk.init({ initiateTag: 7, initialTsn: 1 })] })).slice(0, 1), '10.9.0.7', 'sctp', 'SCTP'],
+      [
+        'SCTP',
+        pair(7, () => sctp({ srcPort: 40200, dstPort: 2905, vtag: 0, chunks: [sctpChunk.init({ initiateTag: 7, initialTsn: 1 })] })).slice(0, 1),
+        '10.9.0.7',
+        'sctp',
+        'SCTP',
+      ],
       ['protocol 253 (experimentation)', pair(8, () => rawPayload(253, payload(30))), '10.9.0.8', 'ip-253', ''],
     ];
     await withTempDir(async (dir) => {
-      const { summary, flows } = await importEthernet(dir, cases.flatMap(([, pkts]) => eth(pkts)));
+      const { summary, flows } = await importEthernet(
+        dir,
+        cases.flatMap(([, pkts]) => eth(pkts)),
+      );
       assert.equal(summary.malformed, 0, JSON.stringify(summary.malformedByReason));
       assert.equal(flows.length, cases.length, JSON.stringify(flows));
       const got = cases.map(([label, , client]) => {
         const f = flows.find((r) => r.clientIp === client);
         return [label, f?.transport, f?.app, f?.confidence];
       });
-      assert.deepEqual(got, cases.map(([label, , , transport, app]) => [label, transport, app, app === '' ? 'unknown' : 'dpi']));
+      assert.deepEqual(
+        got,
+        cases.map(([label, , , transport, app]) => [label, transport, app, app === '' ? 'unknown' : 'dpi']),
+      );
     });
     // DPI off: no labels at all.
     await withTempDir(async (dir) => {
       const { flows } = await importEthernet(dir, eth(cases[2][1]), ['--no-dpi']);
-      assert.deepEqual(flows.map((f) => [f.transport, f.app, f.confidence]), [['ip-50', '', '']]);
+      assert.deepEqual(
+        flows.map((f) => [f.transport, f.app, f.confidence]),
+        [['ip-50', '', '']],
+      );
     });
   });
 
@@ -226,7 +457,9 @@ describe('flowlens import: flows', () => {
     // A DNS query for www.example.org: header, one question (QNAME, type A, class IN).
     const labels = 'www.example.org'.split('.').flatMap((l) => [l.length, ...Buffer.from(l)]);
     const query = Uint8Array.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
-    const frames = eth([{ from: 'client', ts: ts(BASE, 0), ip: ip({ src: '10.12.0.1', dst: '10.12.0.2', l4: udp({ srcPort: 40001, dstPort: 53, payload: query }) }) }]);
+    const frames = eth([
+      { from: 'client', ts: ts(BASE, 0), ip: ip({ src: '10.12.0.1', dst: '10.12.0.2', l4: udp({ srcPort: 40001, dstPort: 53, payload: query }) }) },
+    ]);
     const on = ['DNS', 'www.example.org', 'dpi'];
     const off = ['', '', ''];
     for (const [extra, env, expected] of [
@@ -248,7 +481,10 @@ describe('flowlens import: flows', () => {
     await withTempDir(async (dir) => {
       const r = await runCli(['import', join(dir, 'absent.pcap'), '--db', join(dir, 'x.duckdb')], { env: { FLOWLENS_DPI: 'maybe' } });
       assert.equal(r.code, 2, r.stderr);
-      assert.deepEqual(r.stderr.trim().split('\n'), ["error: environment variable FLOWLENS_DPI must be true or false (1/0, yes/no, on/off), not 'maybe'", '(run with --help for usage)']);
+      assert.deepEqual(r.stderr.trim().split('\n'), [
+        "error: environment variable FLOWLENS_DPI must be true or false (1/0, yes/no, on/off), not 'maybe'",
+        '(run with --help for usage)',
+      ]);
       assert.equal(existsSync(join(dir, 'x.duckdb')), false);
     });
   });
@@ -287,23 +523,65 @@ describe('flowlens import: flows', () => {
       const { summary, flows } = await importEthernet(dir, [...first, ...second]);
       assert.equal(summary.flows, 2);
       assert.equal(flows.length, 2, JSON.stringify(flows));
-      const meta: FlowMeta = { transport: 'udp', ipProto: 17, clientIp: client.ip, clientPort: client.port, serverIp: server.ip, serverPort: server.port, tcpState: '' };
-      assertFlow(findFlow(flows, client.ip, server.ip, (f) => f.firstSeen === isoMicros(ts(BASE))), expectedFlow(meta, first), 'before the gap');
-      assertFlow(findFlow(flows, client.ip, server.ip, (f) => f.firstSeen === isoMicros(ts(BASE + 600))), expectedFlow(meta, second), 'after the gap');
+      const meta: FlowMeta = {
+        transport: 'udp',
+        ipProto: 17,
+        clientIp: client.ip,
+        clientPort: client.port,
+        serverIp: server.ip,
+        serverPort: server.port,
+        tcpState: '',
+      };
+      assertFlow(
+        findFlow(flows, client.ip, server.ip, (f) => f.firstSeen === isoMicros(ts(BASE))),
+        expectedFlow(meta, first),
+        'before the gap',
+      );
+      assertFlow(
+        findFlow(flows, client.ip, server.ip, (f) => f.firstSeen === isoMicros(ts(BASE + 600))),
+        expectedFlow(meta, second),
+        'after the gap',
+      );
     });
   });
 
   it('a 5-minute TCP flow spanning several active timeouts exports as ONE flow with all its packets', async () => {
-    await withTempDir(async (dir) => {
+    await withTempDir(async (_dir) => {
       const data = Array.from({ length: 33 }, (_, i) => ({ from: (i % 3 === 2 ? 'server' : 'client') as 'client' | 'server', bytes: 100 + i }));
-      const conv = eth(tcpConversation({ client: { ip: '10.9.0.1', port: 47000 }, server: { ip: '10.9.0.2', port: 22 }, start: ts(BASE), step: seconds(4.2), data, close: 'fin' }));
+      const conv = eth(
+        tcpConversation({
+          client: { ip: '10.9.0.1', port: 47000 },
+          server: { ip: '10.9.0.2', port: 22 },
+          start: ts(BASE),
+          step: seconds(4.2),
+          data,
+          close: 'fin',
+        }),
+      );
       const span = Number(conv[conv.length - 1].ts - conv[0].ts) / 1e9;
       assert.ok(span > 280 && span < 300, `fixture spans ${span} s`);
       for (const extra of [[], ['--active-timeout', '30']]) {
         await withTempDir(async (sub) => {
           const { flows } = await importEthernet(sub, conv, extra);
           assert.equal(flows.length, 1, `${extra.join(' ')}: ${JSON.stringify(flows)}`);
-          assertFlow(flows[0], expectedFlow({ transport: 'tcp', ipProto: 6, clientIp: '10.9.0.1', clientPort: 47000, serverIp: '10.9.0.2', serverPort: 22, tcpState: 'closed', clientTcpFlags: SYN | ACK | PSH | FIN, serverTcpFlags: SYN | ACK | PSH | FIN }, conv), `long flow ${extra.join(' ')}`);
+          assertFlow(
+            flows[0],
+            expectedFlow(
+              {
+                transport: 'tcp',
+                ipProto: 6,
+                clientIp: '10.9.0.1',
+                clientPort: 47000,
+                serverIp: '10.9.0.2',
+                serverPort: 22,
+                tcpState: 'closed',
+                clientTcpFlags: SYN | ACK | PSH | FIN,
+                serverTcpFlags: SYN | ACK | PSH | FIN,
+              },
+              conv,
+            ),
+            `long flow ${extra.join(' ')}`,
+          );
         });
       }
     });
@@ -314,9 +592,41 @@ describe('flowlens import: flows', () => {
       const A = '10.10.0.1',
         B = '10.10.0.2',
         C = '10.10.0.3';
-      const ab = eth(tcpConversation({ client: { ip: A, port: 48000 }, server: { ip: B, port: 80 }, start: ts(BASE), data: [{ from: 'client', bytes: 200 }, { from: 'server', bytes: 1300 }], close: 'fin' }));
-      const ac = eth(udpExchange({ client: { ip: A, port: 48001 }, server: { ip: C, port: 53 }, start: ts(BASE + 1), messages: [{ from: 'client', bytes: 30 }, { from: 'server', bytes: 90 }] }));
-      const bc = eth(udpExchange({ client: { ip: B, port: 48002 }, server: { ip: C, port: 123 }, start: ts(BASE + 2), messages: [{ from: 'client', bytes: 48 }, { from: 'server', bytes: 48 }, { from: 'client', bytes: 48 }] }));
+      const ab = eth(
+        tcpConversation({
+          client: { ip: A, port: 48000 },
+          server: { ip: B, port: 80 },
+          start: ts(BASE),
+          data: [
+            { from: 'client', bytes: 200 },
+            { from: 'server', bytes: 1300 },
+          ],
+          close: 'fin',
+        }),
+      );
+      const ac = eth(
+        udpExchange({
+          client: { ip: A, port: 48001 },
+          server: { ip: C, port: 53 },
+          start: ts(BASE + 1),
+          messages: [
+            { from: 'client', bytes: 30 },
+            { from: 'server', bytes: 90 },
+          ],
+        }),
+      );
+      const bc = eth(
+        udpExchange({
+          client: { ip: B, port: 48002 },
+          server: { ip: C, port: 123 },
+          start: ts(BASE + 2),
+          messages: [
+            { from: 'client', bytes: 48 },
+            { from: 'server', bytes: 48 },
+            { from: 'client', bytes: 48 },
+          ],
+        }),
+      );
       const arp: Frame = { ts: ts(BASE + 3), data: arpRequest(A, '10.10.0.254') };
       const all = [...ab, ...ac, ...bc, arp];
       const { summary, db } = await importEthernet(dir, all);
@@ -332,9 +642,36 @@ describe('flowlens import: flows', () => {
       const tot = (frames: Frame[]) => directionTotals(frames);
       const [tab, tac, tbc] = [tot(ab), tot(ac), tot(bc)];
       const expected: Record<string, Partial<HostRecord>> = {
-        [A]: { bytesSent: tab.clientBytes + tac.clientBytes, bytesReceived: tab.serverBytes + tac.serverBytes, packetsSent: tab.clientPackets + tac.clientPackets, packetsReceived: tab.serverPackets + tac.serverPackets, flowsInitiated: 2, flowsReceived: 0, flows: 2, peers: 2 },
-        [B]: { bytesSent: tab.serverBytes + tbc.clientBytes, bytesReceived: tab.clientBytes + tbc.serverBytes, packetsSent: tab.serverPackets + tbc.clientPackets, packetsReceived: tab.clientPackets + tbc.serverPackets, flowsInitiated: 1, flowsReceived: 1, flows: 2, peers: 2 },
-        [C]: { bytesSent: tac.serverBytes + tbc.serverBytes, bytesReceived: tac.clientBytes + tbc.clientBytes, packetsSent: tac.serverPackets + tbc.serverPackets, packetsReceived: tac.clientPackets + tbc.clientPackets, flowsInitiated: 0, flowsReceived: 2, flows: 2, peers: 2 },
+        [A]: {
+          bytesSent: tab.clientBytes + tac.clientBytes,
+          bytesReceived: tab.serverBytes + tac.serverBytes,
+          packetsSent: tab.clientPackets + tac.clientPackets,
+          packetsReceived: tab.serverPackets + tac.serverPackets,
+          flowsInitiated: 2,
+          flowsReceived: 0,
+          flows: 2,
+          peers: 2,
+        },
+        [B]: {
+          bytesSent: tab.serverBytes + tbc.clientBytes,
+          bytesReceived: tab.clientBytes + tbc.serverBytes,
+          packetsSent: tab.serverPackets + tbc.clientPackets,
+          packetsReceived: tab.clientPackets + tbc.serverPackets,
+          flowsInitiated: 1,
+          flowsReceived: 1,
+          flows: 2,
+          peers: 2,
+        },
+        [C]: {
+          bytesSent: tac.serverBytes + tbc.serverBytes,
+          bytesReceived: tac.clientBytes + tbc.clientBytes,
+          packetsSent: tac.serverPackets + tbc.serverPackets,
+          packetsReceived: tac.clientPackets + tbc.clientPackets,
+          flowsInitiated: 0,
+          flowsReceived: 2,
+          flows: 2,
+          peers: 2,
+        },
       };
       for (const h of hosts) {
         const want = expected[h.ip];
@@ -346,7 +683,10 @@ describe('flowlens import: flows', () => {
       const seen: Record<string, [Frame, Frame]> = { [A]: [ab[0], ac[ac.length - 1]], [B]: [ab[0], bc[bc.length - 1]], [C]: [ac[0], bc[bc.length - 1]] };
       for (const h of hosts) {
         const [first, last] = seen[h.ip];
-        for (const [field, frame] of [['firstSeen', first], ['lastSeen', last]] as const) {
+        for (const [field, frame] of [
+          ['firstSeen', first],
+          ['lastSeen', last],
+        ] as const) {
           const exact = isoMicros(frame.ts);
           const floor = isoMicros(frame.ts - (frame.ts % (60n * 1_000_000_000n)));
           assert.ok(h[field] === exact || h[field] === floor, `host ${h.ip} ${field} ${h[field]}: expected ${exact} (or the interval start ${floor})`);
@@ -358,8 +698,28 @@ describe('flowlens import: flows', () => {
   it('--dry-run decodes and summarises like an import, opens no store and writes nothing', async () => {
     await withTempDir(async (dir) => {
       const frames = [
-        ...eth(udpExchange({ client: { ip: '10.12.0.1', port: 49000 }, server: { ip: '10.12.0.2', port: 53 }, start: ts(BASE), messages: [{ from: 'client', bytes: 30 }, { from: 'server', bytes: 60 }] })),
-        ...eth(tcpConversation({ client: { ip: '10.12.0.3', port: 49001 }, server: { ip: '10.12.0.4', port: 80 }, start: ts(BASE + 1), data: [{ from: 'client', bytes: 100 }, { from: 'server', bytes: 900 }] })),
+        ...eth(
+          udpExchange({
+            client: { ip: '10.12.0.1', port: 49000 },
+            server: { ip: '10.12.0.2', port: 53 },
+            start: ts(BASE),
+            messages: [
+              { from: 'client', bytes: 30 },
+              { from: 'server', bytes: 60 },
+            ],
+          }),
+        ),
+        ...eth(
+          tcpConversation({
+            client: { ip: '10.12.0.3', port: 49001 },
+            server: { ip: '10.12.0.4', port: 80 },
+            start: ts(BASE + 1),
+            data: [
+              { from: 'client', bytes: 100 },
+              { from: 'server', bytes: 900 },
+            ],
+          }),
+        ),
       ];
       const file = writeCapture(join(dir, 'in.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, byTime(frames)));
       const dryDb = join(dir, 'dry', 'never.duckdb');
@@ -380,14 +740,34 @@ describe('flowlens import: flows', () => {
 
   it('export flows --format csv has a header with the contract field names and one row per flow', async () => {
     await withTempDir(async (dir) => {
-      const a = eth(udpExchange({ client: { ip: '10.11.0.1', port: 49000 }, server: { ip: '10.11.0.2', port: 5001 }, start: ts(BASE), messages: [{ from: 'client', bytes: 10 }, { from: 'server', bytes: 20 }] }));
-      const b = eth(tcpConversation({ client: { ip: '10.11.0.3', port: 49001 }, server: { ip: '10.11.0.4', port: 80 }, start: ts(BASE + 1), data: [{ from: 'client', bytes: 10 }] }));
+      const a = eth(
+        udpExchange({
+          client: { ip: '10.11.0.1', port: 49000 },
+          server: { ip: '10.11.0.2', port: 5001 },
+          start: ts(BASE),
+          messages: [
+            { from: 'client', bytes: 10 },
+            { from: 'server', bytes: 20 },
+          ],
+        }),
+      );
+      const b = eth(
+        tcpConversation({
+          client: { ip: '10.11.0.3', port: 49001 },
+          server: { ip: '10.11.0.4', port: 80 },
+          start: ts(BASE + 1),
+          data: [{ from: 'client', bytes: 10 }],
+        }),
+      );
       const { db } = await importEthernet(dir, [...a, ...b]);
       const out = join(dir, 'flows.csv');
       const r = await runCli(['export', 'flows', '--db', db, '--format', 'csv', '--output', out]);
       assert.equal(r.code, 0, r.stderr);
       const lines = readFileSync(out, 'utf8').trim().split(/\r?\n/);
-      assert.deepEqual(lines[0].split(',').map((h) => h.replace(/^"|"$/g, '')), FLOW_FIELDS);
+      assert.deepEqual(
+        lines[0].split(',').map((h) => h.replace(/^"|"$/g, '')),
+        FLOW_FIELDS,
+      );
       assert.equal(lines.length, 3, lines.join('\n'));
       const col = (name: string) => FLOW_FIELDS.indexOf(name);
       const rows = lines.slice(1).map((l) => l.split(',').map((v) => v.replace(/^"|"$/g, '')));

@@ -28,7 +28,19 @@ import {
   type TimedPacket,
 } from './helpers/frames.js';
 import { pcap, pcapng, writeCapture, type Endian, type PcapngFrame, type PcapngInterface } from './helpers/pcap-writer.js';
-import { assertEach, assertFlow, exportFlows, expectedFlow, findFlow, flowEssence, importFiles, sortFlows, withTempDir, type FlowMeta, type FlowRecord } from './helpers/cli.js';
+import {
+  assertEach,
+  assertFlow,
+  exportFlows,
+  expectedFlow,
+  findFlow,
+  flowEssence,
+  importFiles,
+  sortFlows,
+  withTempDir,
+  type FlowMeta,
+  type FlowRecord,
+} from './helpers/cli.js';
 
 const BASE = 1_700_000_000; // 2023-11-14T22:13:20Z
 /** 1/64 s: exactly representable in µs, ns and 2^-20 s units. */
@@ -58,7 +70,17 @@ function conversations(): Conv[] {
         ],
         close: 'fin',
       }),
-      meta: { transport: 'tcp', ipProto: 6, clientIp: '10.1.0.1', clientPort: 40001, serverIp: '10.1.0.2', serverPort: 80, tcpState: 'closed', clientTcpFlags: F.SYN | F.ACK | F.PSH | F.FIN, serverTcpFlags: F.SYN | F.ACK | F.PSH | F.FIN },
+      meta: {
+        transport: 'tcp',
+        ipProto: 6,
+        clientIp: '10.1.0.1',
+        clientPort: 40001,
+        serverIp: '10.1.0.2',
+        serverPort: 80,
+        tcpState: 'closed',
+        clientTcpFlags: F.SYN | F.ACK | F.PSH | F.FIN,
+        serverTcpFlags: F.SYN | F.ACK | F.PSH | F.FIN,
+      },
     },
     {
       name: 'udp4',
@@ -89,7 +111,17 @@ function conversations(): Conv[] {
         ],
         close: 'rst',
       }),
-      meta: { transport: 'tcp', ipProto: 6, clientIp: '2001:db8:1::1', clientPort: 40002, serverIp: '2001:db8:1::2', serverPort: 443, tcpState: 'reset', clientTcpFlags: F.SYN | F.ACK | F.PSH | F.RST, serverTcpFlags: F.SYN | F.ACK | F.PSH },
+      meta: {
+        transport: 'tcp',
+        ipProto: 6,
+        clientIp: '2001:db8:1::1',
+        clientPort: 40002,
+        serverIp: '2001:db8:1::2',
+        serverPort: 443,
+        tcpState: 'reset',
+        clientTcpFlags: F.SYN | F.ACK | F.PSH | F.RST,
+        serverTcpFlags: F.SYN | F.ACK | F.PSH,
+      },
     },
     {
       name: 'icmp4',
@@ -127,7 +159,10 @@ function assertConversations(flows: FlowRecord[], convs: Conv[], framesByConv: M
 // ---------------------------------------------------------------- tshark cross-check
 
 function tsharkFields(file: string, fields: string[]): string[][] {
-  const out = execFileSync('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return out
     .split('\n')
     .filter((l) => l !== '')
@@ -171,7 +206,7 @@ function ngFrames(convs: Conv[]): Map<string, PcapngFrame[]> {
       const iface = NG_PLACEMENT[c.name];
       const frames: PcapngFrame[] = toFrames(NG_INTERFACES[iface].linktype, c.packets, { iface });
       // Exercise the obsolete Packet Block and per-packet options on some frames.
-      if (c.name === 'icmp4') frames.forEach((f) => (f.block = 'opb'));
+      if (c.name === 'icmp4') for (const f of frames) f.block = 'opb';
       if (c.name === 'tcp4') frames[0].comment = 'first SYN';
       return [c.name, frames];
     }),
@@ -185,7 +220,10 @@ describe('pcap writer, cross-checked with tshark and capinfos', () => {
       // One frame with sub-microsecond time: nanosecond files keep it, microsecond files drop it.
       const nsFrame: Frame = { ...frames[0], ts: ts(BASE + 9, 123456, 789) };
       for (const v of PCAP_VARIANTS) {
-        const file = writeCapture(join(dir, `${v.name}.pcap`), pcap({ linktype: LINKTYPE.ETHERNET, endian: v.endian, resolution: v.resolution }, [...frames, nsFrame]));
+        const file = writeCapture(
+          join(dir, `${v.name}.pcap`),
+          pcap({ linktype: LINKTYPE.ETHERNET, endian: v.endian, resolution: v.resolution }, [...frames, nsFrame]),
+        );
         const expected = expectedTshark([...frames, { ...nsFrame, ts: v.resolution === 'nano' ? nsFrame.ts : ts(BASE + 9, 123456) }]);
         assert.deepEqual(tsharkFields(file, ['frame.time_epoch', 'frame.len', 'frame.cap_len']), expected, v.name);
         assert.equal(capinfosCount(file), frames.length + 1, v.name);
@@ -199,8 +237,14 @@ describe('pcap writer, cross-checked with tshark and capinfos', () => {
     await withTempDir(async (dir) => {
       const frames = allFrames(framesOf(conversations(), LINKTYPE.ETHERNET));
       const file = writeCapture(join(dir, 'snap.pcap'), pcap({ linktype: LINKTYPE.ETHERNET, snaplen: 80, endian: 'be' }, frames));
-      assert.deepEqual(tsharkFields(file, ['frame.time_epoch', 'frame.len', 'frame.cap_len']), expectedTshark(frames, (f) => Math.min(80, f.data.length)));
-      assert.ok(frames.some((f) => f.data.length > 80), 'fixture has frames longer than the snaplen');
+      assert.deepEqual(
+        tsharkFields(file, ['frame.time_epoch', 'frame.len', 'frame.cap_len']),
+        expectedTshark(frames, (f) => Math.min(80, f.data.length)),
+      );
+      assert.ok(
+        frames.some((f) => f.data.length > 80),
+        'fixture has frames longer than the snaplen',
+      );
     });
   });
 
@@ -231,11 +275,14 @@ describe('pcap writer, cross-checked with tshark and capinfos', () => {
       // Two sections of opposite byte order, each with its own interfaces.
       const s1 = byTime([...byConv.get('tcp4')!, ...byConv.get('udp4')!]);
       const s2 = byTime([...byConv.get('tcp6')!, ...byConv.get('icmp6')!]);
-      const two = writeCapture(join(dir, 'two.pcapng'), pcapng({ options: { endian: 'be', interfaces: NG_INTERFACES.slice(0, 2) }, frames: s1 }, { options: { endian: 'le', interfaces: NG_INTERFACES }, frames: s2 }));
-      assert.deepEqual(
-        tsharkFields(two, ['frame.time_epoch', 'frame.len', 'frame.cap_len']),
-        expectedTshark([...s1, ...s2]),
+      const two = writeCapture(
+        join(dir, 'two.pcapng'),
+        pcapng(
+          { options: { endian: 'be', interfaces: NG_INTERFACES.slice(0, 2) }, frames: s1 },
+          { options: { endian: 'le', interfaces: NG_INTERFACES }, frames: s2 },
+        ),
       );
+      assert.deepEqual(tsharkFields(two, ['frame.time_epoch', 'frame.len', 'frame.cap_len']), expectedTshark([...s1, ...s2]));
     });
   });
 
@@ -282,7 +329,13 @@ interface LinktypeFixture {
   convs: Conv[];
 }
 
-function linktypeFixture(i: number, name: string, linktype: number, tsharkLink: string, o: { encap?: EncapOptions; fileEndian?: Endian; v4?: boolean; v6?: boolean } = {}): LinktypeFixture {
+function linktypeFixture(
+  i: number,
+  name: string,
+  linktype: number,
+  tsharkLink: string,
+  o: { encap?: EncapOptions; fileEndian?: Endian; v4?: boolean; v6?: boolean } = {},
+): LinktypeFixture {
   const convs: Conv[] = [];
   const start = ts(BASE + 100 * i);
   if (o.v4 !== false) {
@@ -290,8 +343,27 @@ function linktypeFixture(i: number, name: string, linktype: number, tsharkLink: 
     const server = { ip: `10.20.${i}.2`, port: 80 };
     convs.push({
       name: `${name}/tcp4`,
-      packets: tcpConversation({ client, server, start, data: [{ from: 'client', bytes: 10 + i }, { from: 'server', bytes: 300 }], close: 'fin' }),
-      meta: { transport: 'tcp', ipProto: 6, clientIp: client.ip, clientPort: client.port, serverIp: server.ip, serverPort: 80, tcpState: 'closed', clientTcpFlags: 0x1b, serverTcpFlags: 0x1b },
+      packets: tcpConversation({
+        client,
+        server,
+        start,
+        data: [
+          { from: 'client', bytes: 10 + i },
+          { from: 'server', bytes: 300 },
+        ],
+        close: 'fin',
+      }),
+      meta: {
+        transport: 'tcp',
+        ipProto: 6,
+        clientIp: client.ip,
+        clientPort: client.port,
+        serverIp: server.ip,
+        serverPort: 80,
+        tcpState: 'closed',
+        clientTcpFlags: 0x1b,
+        serverTcpFlags: 0x1b,
+      },
     });
   }
   if (o.v6 !== false) {
@@ -299,7 +371,16 @@ function linktypeFixture(i: number, name: string, linktype: number, tsharkLink: 
     const server = { ip: `2001:db8:20:${i}::2`, port: 5001 };
     convs.push({
       name: `${name}/udp6`,
-      packets: udpExchange({ client, server, start: start + 50_000_000_000n, messages: [{ from: 'client', bytes: 30 }, { from: 'server', bytes: 90 }, { from: 'client', bytes: 31 }] }),
+      packets: udpExchange({
+        client,
+        server,
+        start: start + 50_000_000_000n,
+        messages: [
+          { from: 'client', bytes: 30 },
+          { from: 'server', bytes: 90 },
+          { from: 'client', bytes: 31 },
+        ],
+      }),
       meta: { transport: 'udp', ipProto: 17, clientIp: client.ip, clientPort: client.port, serverIp: server.ip, serverPort: 5001, tcpState: '' },
     });
   }
@@ -394,7 +475,15 @@ describe('flowlens import: capture formats', () => {
       const inSection1 = new Set(['tcp4', 'udp4']);
       const s1 = byTime(convs.filter((c) => inSection1.has(c.name)).flatMap((c) => byConv.get(c.name)!));
       const s2 = byTime(convs.filter((c) => !inSection1.has(c.name)).flatMap((c) => byConv.get(c.name)!));
-      files.push(writeCapture(join(dir, 'sections.pcapng'), pcapng({ options: { endian: 'be', interfaces: NG_INTERFACES.slice(0, 2) }, frames: s1 }, { options: { endian: 'le', interfaces: NG_INTERFACES }, frames: s2 })));
+      files.push(
+        writeCapture(
+          join(dir, 'sections.pcapng'),
+          pcapng(
+            { options: { endian: 'be', interfaces: NG_INTERFACES.slice(0, 2) }, frames: s1 },
+            { options: { endian: 'le', interfaces: NG_INTERFACES }, frames: s2 },
+          ),
+        ),
+      );
 
       // The same conversations as a plain Ethernet pcap: all but bytes must match.
       const ethDb = join(dir, 'eth.duckdb');
@@ -438,7 +527,11 @@ describe('flowlens import: capture formats', () => {
       for (const c of fx.convs) {
         const t = directionTotals(toFrames(LINKTYPE.ETHERNET, c.packets, fx.encap));
         const f = findFlow(flows, c.meta.clientIp, c.meta.serverIp);
-        assert.deepEqual([f.clientPackets + f.serverPackets, f.clientBytes + f.serverBytes], [t.clientPackets + t.serverPackets, t.clientBytes + t.serverBytes], c.name);
+        assert.deepEqual(
+          [f.clientPackets + f.serverPackets, f.clientBytes + f.serverBytes],
+          [t.clientPackets + t.serverPackets, t.clientBytes + t.serverBytes],
+          c.name,
+        );
       }
     });
   });
@@ -450,7 +543,10 @@ describe('flowlens import: capture formats', () => {
       const frames = allFrames(byConv);
       assert.ok(frames.some((f) => f.data.length > 80));
       const file = writeCapture(join(dir, 'snap.pcap'), pcap({ linktype: LINKTYPE.ETHERNET, snaplen: 80 }, frames));
-      const ngFile = writeCapture(join(dir, 'snap.pcapng'), pcapng({ options: { endian: 'be', interfaces: [{ linktype: LINKTYPE.ETHERNET, snaplen: 80 }] }, frames: frames.map((f) => ({ ...f, iface: 0 })) }));
+      const ngFile = writeCapture(
+        join(dir, 'snap.pcapng'),
+        pcapng({ options: { endian: 'be', interfaces: [{ linktype: LINKTYPE.ETHERNET, snaplen: 80 }] }, frames: frames.map((f) => ({ ...f, iface: 0 })) }),
+      );
       for (const f of [file, ngFile]) {
         const db = `${f}.duckdb`;
         const { summary } = await importFiles(db, [f]);
@@ -470,7 +566,16 @@ describe('flowlens import: capture formats', () => {
       const [tcp4, udp4] = conversations();
       // The first file's flow is still open (not closed or idle) when the second file starts.
       const first = writeCapture(join(dir, 'first-file.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, toFrames(LINKTYPE.ETHERNET, udp4.packets)));
-      const second = writeCapture(join(dir, 'second-file.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, toFrames(LINKTYPE.ETHERNET, tcp4.packets.map((p) => ({ ...p, ts: p.ts + 2_000_000_000n })))));
+      const second = writeCapture(
+        join(dir, 'second-file.pcap'),
+        pcap(
+          { linktype: LINKTYPE.ETHERNET },
+          toFrames(
+            LINKTYPE.ETHERNET,
+            tcp4.packets.map((p) => ({ ...p, ts: p.ts + 2_000_000_000n })),
+          ),
+        ),
+      );
       const db = join(dir, 'two.duckdb');
       await importFiles(db, [first, second]);
       const flows = await exportFlows(db);
@@ -485,7 +590,9 @@ describe('flowlens import: capture formats', () => {
 describe('flowlens import: link types', () => {
   it('VLAN, QinQ, SLL, SLL2, null (both byte orders, AF 24/28/30), loop, PPP (with and without 0xff03) and raw DLT 12/14/101/228/229 decode into the right flows', async () => {
     await withTempDir(async (dir) => {
-      const files = LINKTYPE_FIXTURES.map((lt) => writeCapture(join(dir, `${lt.name}.pcap`), pcap({ linktype: lt.linktype, endian: lt.fileEndian ?? 'le' }, lt.frames())));
+      const files = LINKTYPE_FIXTURES.map((lt) =>
+        writeCapture(join(dir, `${lt.name}.pcap`), pcap({ linktype: lt.linktype, endian: lt.fileEndian ?? 'le' }, lt.frames())),
+      );
       const db = join(dir, 'lt.duckdb');
       const { summary } = await importFiles(db, files);
       const totalPackets = LINKTYPE_FIXTURES.reduce((n, lt) => n + lt.frames().length, 0);
@@ -500,7 +607,10 @@ describe('flowlens import: link types', () => {
       const allConvs = LINKTYPE_FIXTURES.flatMap((lt) => lt.convs);
       assertEach(
         LINKTYPE_FIXTURES.flatMap((lt) =>
-          lt.convs.map((c): [string, () => void] => [c.name, () => assertFlow(findFlow(flows, c.meta.clientIp, c.meta.serverIp), expectedFlow(c.meta, toFrames(lt.linktype, c.packets, lt.encap)), c.name)]),
+          lt.convs.map((c): [string, () => void] => [
+            c.name,
+            () => assertFlow(findFlow(flows, c.meta.clientIp, c.meta.serverIp), expectedFlow(c.meta, toFrames(lt.linktype, c.packets, lt.encap)), c.name),
+          ]),
         ),
       );
       assert.equal(flows.length, allConvs.length);
@@ -510,7 +620,9 @@ describe('flowlens import: link types', () => {
   it('an Ethernet frame padded to the 60-byte minimum keeps its IP payload length (trailer ignored)', async () => {
     await withTempDir(async (dir) => {
       const c = conversations()[0]; // tcp4, pure ACKs are 54 bytes on Ethernet
-      const frames = toFrames(LINKTYPE.ETHERNET, c.packets).map((f) => (f.data.length < 60 ? { ...f, data: Uint8Array.from([...f.data, ...new Array(60 - f.data.length).fill(0)]) } : f));
+      const frames = toFrames(LINKTYPE.ETHERNET, c.packets).map((f) =>
+        f.data.length < 60 ? { ...f, data: Uint8Array.from([...f.data, ...new Array(60 - f.data.length).fill(0)]) } : f,
+      );
       const file = writeCapture(join(dir, 'padded.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, frames));
       const db = join(dir, 'padded.duckdb');
       const { summary } = await importFiles(db, [file]);

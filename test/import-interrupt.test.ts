@@ -26,9 +26,7 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     // 130 is how a shell reports death by SIGINT; the process re-raises the signal after cleaning up.
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('close', (code, signal) => resolve(signal === 'SIGINT' ? 130 : code)),
-    );
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(signal === 'SIGINT' ? 130 : code)));
 
     // Opening the FIFO for writing completes only once the importer has opened it for reading,
     // which it does after installing its signal handlers: from then on SIGINT is the import's to handle.

@@ -49,10 +49,10 @@ function splitUnescaped(s: string, sep: string): string[] {
   return parts;
 }
 
-const unescape = (s: string): string => s.replace(/\\(.)/g, '$1');
+const unescapeIlp = (s: string): string => s.replace(/\\(.)/g, '$1');
 
 function parseField(raw: string): IlpValue {
-  if (raw.startsWith('"')) return { type: 'string', value: unescape(raw.slice(1, -1)) };
+  if (raw.startsWith('"')) return { type: 'string', value: unescapeIlp(raw.slice(1, -1)) };
   if (raw === 't' || raw === 'true') return { type: 'bool', value: true };
   if (raw === 'f' || raw === 'false') return { type: 'bool', value: false };
   if (raw.endsWith('i')) return { type: 'int', value: Number(raw.slice(0, -1)) };
@@ -70,13 +70,13 @@ function parseIlp(body: string): IlpRow[] {
     const columns: Record<string, IlpValue> = {};
     for (const tag of tags) {
       const [k, v] = splitUnescaped(tag, '=');
-      columns[unescape(k!)] = { type: 'symbol', value: unescape(v!) };
+      columns[unescapeIlp(k!)] = { type: 'symbol', value: unescapeIlp(v!) };
     }
     for (const field of splitUnescaped(fields!, ',')) {
       const eq = field.indexOf('=');
       columns[field.slice(0, eq)] = parseField(field.slice(eq + 1));
     }
-    rows.push({ table: unescape(table!), columns, at: Number(at) });
+    rows.push({ table: unescapeIlp(table!), columns, at: Number(at) });
   }
   return rows;
 }
@@ -115,10 +115,11 @@ async function startFakeQuestDb(port = 0): Promise<FakeQuestDb> {
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   fake.port = (server.address() as AddressInfo).port;
-  fake.close = () => new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
+  fake.close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   return fake;
 }
 
@@ -159,14 +160,34 @@ function flow(i: number, extra: Partial<FlowRecord> = {}): FlowRecord {
 }
 
 const host = (i: number): HostRecord => ({
-  ts: T0 + i * 10_000_000, node: 'node-a', ip: `10.0.0.${i}`, bytesSent: 100, bytesReceived: 200,
-  packetsSent: 1, packetsReceived: 2, flowsInitiated: 1, flowsReceived: 0, peers: 1,
+  ts: T0 + i * 10_000_000,
+  node: 'node-a',
+  ip: `10.0.0.${i}`,
+  bytesSent: 100,
+  bytesReceived: 200,
+  packetsSent: 1,
+  packetsReceived: 2,
+  flowsInitiated: 1,
+  flowsReceived: 0,
+  peers: 1,
 });
 const traffic = (i: number): TrafficRecord => ({ ts: T0 + i * 10_000_000, node: 'node-a', bytes: 300, packets: 3, flows: 1 });
 const anomaly = (i: number): AnomalyRecord => ({
-  ts: T0, anomalyId: `a${i}`, node: 'node-a', kind: 'PORT_SCAN', severity: 'high', source: '10.0.0.9',
-  targetIp: '10.0.0.1', targetPort: 0, startedAt: T0, lastSeen: T0 + i, state: 'active', packets: 10, bytes: 600,
-  evidence: '{"ports":120}', summary: '10.0.0.9 probed 120 ports on 10.0.0.1',
+  ts: T0,
+  anomalyId: `a${i}`,
+  node: 'node-a',
+  kind: 'PORT_SCAN',
+  severity: 'high',
+  source: '10.0.0.9',
+  targetIp: '10.0.0.1',
+  targetPort: 0,
+  startedAt: T0,
+  lastSeen: T0 + i,
+  state: 'active',
+  packets: 10,
+  bytes: 600,
+  evidence: '{"ports":120}',
+  summary: '10.0.0.9 probed 120 ports on 10.0.0.1',
 });
 
 function batch(i: number): RecordBatch {
@@ -196,11 +217,9 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
 }
 
 /** Short client timeouts so that a refused request fails in a fraction of a second. */
-const conf = (port: number, extra = ''): string =>
-  `http::addr=127.0.0.1:${port};retry_timeout=200;request_timeout=1000;auto_flush_interval=50;${extra}`;
+const conf = (port: number, extra = ''): string => `http::addr=127.0.0.1:${port};retry_timeout=200;request_timeout=1000;auto_flush_interval=50;${extra}`;
 
-const flowIds = (rows: IlpRow[]): string[] =>
-  rows.filter((r) => r.table === 'flows').map((r) => (r.columns.flow_id as { value: string }).value);
+const flowIds = (rows: IlpRow[]): string[] => rows.filter((r) => r.table === 'flows').map((r) => (r.columns.flow_id as { value: string }).value);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -248,7 +267,10 @@ describe('QuestDB ILP writer and outage spool', () => {
       assert.deepEqual(ilp.writer.state().spool, { batches: 0, bytes: 0 });
       assert.equal(ilp.writer.state().up, true);
       assert.equal(log.lines.filter((l) => l.level === 'info' && /accepted again/.test(l.msg)).length, 1, 'exactly one "recovered" line');
-      assert.deepEqual((await readdir(join(dir, 'outage'))).filter((n) => n.endsWith('.ilp')), []);
+      assert.deepEqual(
+        (await readdir(join(dir, 'outage'))).filter((n) => n.endsWith('.ilp')),
+        [],
+      );
       assert.ok(fake.requests.every((r) => r.path === '/write?precision=n'));
     } finally {
       await ilp.writer.close();
@@ -276,14 +298,19 @@ describe('QuestDB ILP writer and outage spool', () => {
       }
       assert.ok(error instanceof SpoolFullError, `expected SpoolFullError, got ${String(error)}`);
       assert.match((error as Error).message, /spool is full .* NOT stored/);
-      assert.ok(log.lines.some((l) => l.level === 'error' && /spool is full/.test(l.msg)), 'the loss is logged');
+      assert.ok(
+        log.lines.some((l) => l.level === 'error' && /spool is full/.test(l.msg)),
+        'the loss is logged',
+      );
       const depth = ilp.writer.state().spool;
       assert.equal(depth.batches, stored);
       assert.ok(depth.bytes <= 4096);
 
       fake.mode = 'accept';
       await until(() => ilp.writer.state().spool.batches === 0, 'spool to drain');
-      const expected = Array.from({ length: stored }, (_, i) => [2 * i, 2 * i + 1]).flat().map((n) => n.toString(16).padStart(16, '0'));
+      const expected = Array.from({ length: stored }, (_, i) => [2 * i, 2 * i + 1])
+        .flat()
+        .map((n) => n.toString(16).padStart(16, '0'));
       assert.deepEqual(flowIds(fake.rows), expected, 'what was spooled arrives; the refused batch does not reappear');
     } finally {
       await ilp.writer.close();
@@ -349,7 +376,10 @@ describe('QuestDB ILP writer and outage spool', () => {
       fake.mode = 'accept';
       await ilp.write(batch(1));
       await ilp.writer.flush();
-      assert.deepEqual(flowIds(fake.rows), [2, 3].map((n) => n.toString(16).padStart(16, '0')));
+      assert.deepEqual(
+        flowIds(fake.rows),
+        [2, 3].map((n) => n.toString(16).padStart(16, '0')),
+      );
     } finally {
       await ilp.writer.close();
       await fake.close();
@@ -389,7 +419,10 @@ describe('QuestDB ILP writer and outage spool', () => {
       const f = flow(7, { serverName: 'a "quoted", name=x \\ y', iface: '', app: '', tcpState: '', node: 'node a,b' });
       await ilp.write({ flows: [f], hosts: [host(1)], traffic: [traffic(1)], anomalies: [anomaly(1)] });
       await ilp.writer.flush();
-      assert.deepEqual(fake.rows.map((r) => r.table), ['flows', 'hosts', 'traffic', 'anomalies']);
+      assert.deepEqual(
+        fake.rows.map((r) => r.table),
+        ['flows', 'hosts', 'traffic', 'anomalies'],
+      );
       const [fr, hr, tr, ar] = fake.rows as [IlpRow, IlpRow, IlpRow, IlpRow];
 
       assert.equal(fr.at, f.ts * 1000, 'designated timestamp in ns');
@@ -425,11 +458,15 @@ describe('QuestDB ILP writer and outage spool', () => {
     }
   });
 
-  test('sends the configuration string\'s credentials, and rides out a brief 503 without spooling', async () => {
+  test("sends the configuration string's credentials, and rides out a brief 503 without spooling", async () => {
     const fake = await startFakeQuestDb();
     const log = captureLog();
     // retry_timeout long enough to outlast the refusal below: the transport retries, as the client does.
-    const basic = await createIlpWriter({ ilp: conf(fake.port, 'username=writer;password=s3;;cret;').replace('retry_timeout=200', 'retry_timeout=3000'), spoolDir: join(dir, 'basic'), log });
+    const basic = await createIlpWriter({
+      ilp: conf(fake.port, 'username=writer;password=s3;;cret;').replace('retry_timeout=200', 'retry_timeout=3000'),
+      spoolDir: join(dir, 'basic'),
+      log,
+    });
     const bearer = await createIlpWriter({ ilp: conf(fake.port, 'token=tok-123;'), spoolDir: join(dir, 'bearer'), log });
     basic.writer.start();
     bearer.writer.start();
@@ -439,12 +476,18 @@ describe('QuestDB ILP writer and outage spool', () => {
       await basic.write(batch(0));
       await basic.writer.flush();
       assert.deepEqual(basic.writer.state().spool, { batches: 0, bytes: 0 }, 'a 503 within retry_timeout is retried, not spooled');
-      assert.ok(fake.requests.some((r) => r.status === 503), 'the server did refuse at first');
+      assert.ok(
+        fake.requests.some((r) => r.status === 503),
+        'the server did refuse at first',
+      );
       await bearer.write(batch(1));
       await bearer.writer.flush();
-      assert.deepEqual(flowIds(fake.rows), [0, 1, 2, 3].map((n) => n.toString(16).padStart(16, '0')));
+      assert.deepEqual(
+        flowIds(fake.rows),
+        [0, 1, 2, 3].map((n) => n.toString(16).padStart(16, '0')),
+      );
       const auth = new Set(fake.requests.filter((r) => r.status === 204).map((r) => r.authorization));
-      assert.deepEqual([...auth].sort(), ['Basic ' + Buffer.from('writer:s3;cret').toString('base64'), 'Bearer tok-123'].sort());
+      assert.deepEqual([...auth].sort(), [`Basic ${Buffer.from('writer:s3;cret').toString('base64')}`, 'Bearer tok-123'].sort());
     } finally {
       await basic.close();
       await bearer.close();
@@ -477,7 +520,7 @@ async function schemaColumns(): Promise<{ statements: string[]; tables: Map<stri
   return { statements, tables };
 }
 
-const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 describe('schema/questdb.sql', () => {
   test('creates the four tables, idempotently, each with ts, day partitions, WAL and dedup keys', async () => {

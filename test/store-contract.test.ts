@@ -99,14 +99,27 @@ function makeFixture() {
   const hosts: HostRecord[] = [];
   const host = (ts: number, ip: string, n: Partial<HostRecord>, onNode = node) =>
     hosts.push({
-      ts, node: onNode, ip, bytesSent: 0, bytesReceived: 0, packetsSent: 0, packetsReceived: 0,
-      flowsInitiated: 0, flowsReceived: 0, peers: 0, ...n,
+      ts,
+      node: onNode,
+      ip,
+      bytesSent: 0,
+      bytesReceived: 0,
+      packetsSent: 0,
+      packetsReceived: 0,
+      flowsInitiated: 0,
+      flowsReceived: 0,
+      peers: 0,
+      ...n,
     });
   const [h1, h2, h3] = [`${net}.1`, `${net}.2`, `${net}.3`];
   // In the range, by bytes h1 > h2 > h3, by packets h2 > h3 > h1, by flows h3 > h1 > h2.
   host(base, h1, { bytesSent: 5000, bytesReceived: 1000, packetsSent: 10, packetsReceived: 5, flowsInitiated: 2, peers: 2 });
   host(base + INTERVAL, h1, { bytesSent: 3000, bytesReceived: 1000, packetsSent: 5, packetsReceived: 5, flowsInitiated: 1, peers: 1 });
-  for (const [k, received, peers] of [[0, 1, 1], [1, 1, 3], [2, 0, 2]]) {
+  for (const [k, received, peers] of [
+    [0, 1, 1],
+    [1, 1, 3],
+    [2, 0, 2],
+  ]) {
     host(base + k * INTERVAL, h2, { bytesSent: 1000, bytesReceived: 1000, packetsSent: 20, packetsReceived: 10, flowsReceived: received, peers });
   }
   host(base + 2 * INTERVAL, h3, { bytesSent: 500, bytesReceived: 500, packetsSent: 30, packetsReceived: 20, flowsInitiated: 5, flowsReceived: 2, peers: 4 });
@@ -123,13 +136,31 @@ function makeFixture() {
   ];
 
   const anomaly = (id: string, startedAt: number, lastSeen: number, n: Partial<AnomalyRecord>): AnomalyRecord => ({
-    ts: startedAt, anomalyId: `${run}-${id}`, node, kind: 'SYN_FLOOD', severity: 'medium',
-    source: `${net}.9`, targetIp: `${net}.100`, targetPort: 443, startedAt, lastSeen, state: 'active',
-    packets: 1000, bytes: 64_000, evidence: JSON.stringify({ synPerSec: 500 }), summary: `${id} started`, ...n,
+    ts: startedAt,
+    anomalyId: `${run}-${id}`,
+    node,
+    kind: 'SYN_FLOOD',
+    severity: 'medium',
+    source: `${net}.9`,
+    targetIp: `${net}.100`,
+    targetPort: 443,
+    startedAt,
+    lastSeen,
+    state: 'active',
+    packets: 1000,
+    bytes: 64_000,
+    evidence: JSON.stringify({ synPerSec: 500 }),
+    summary: `${id} started`,
+    ...n,
   });
   const a1 = anomaly('a1', base + 5 * SECOND, base + 15 * SECOND, {});
   const a1Ended = anomaly('a1', base + 5 * SECOND, base + 35 * SECOND, {
-    state: 'ended', severity: 'high', packets: 5000, bytes: 320_000, evidence: JSON.stringify({ synPerSec: 900 }), summary: 'a1 ended',
+    state: 'ended',
+    severity: 'high',
+    packets: 5000,
+    bytes: 320_000,
+    evidence: JSON.stringify({ synPerSec: 900 }),
+    summary: 'a1 ended',
   });
   const portScan = { kind: 'PORT_SCAN', source: `${net}.8`, targetIp: `${net}.101`, targetPort: 0 } as const;
   const a2 = anomaly('a2', base + 20 * SECOND, base + 22 * SECOND, portScan);
@@ -142,7 +173,18 @@ function makeFixture() {
   ];
 
   return {
-    run, node, otherNode, net, base, range, flows, hosts, traffic, h1, h2, h3,
+    run,
+    node,
+    otherNode,
+    net,
+    base,
+    range,
+    flows,
+    hosts,
+    traffic,
+    h1,
+    h2,
+    h3,
     anomalies: { a1, a1Ended, a2, a2Update, a2Latest, outside: anomaliesOutside },
   };
 }
@@ -160,15 +202,29 @@ function summarise(segments: FlowRecord[], range?: TimeRange): FlowSummary[] {
     const last = segs[segs.length - 1];
     const sum = (key: 'clientPackets' | 'clientBytes' | 'serverPackets' | 'serverBytes') => segs.reduce((n, s) => n + s[key], 0);
     return {
-      flowId: first.flowId, node: first.node, iface: first.iface,
-      firstSeen: Math.min(...segs.map((s) => s.firstSeen)), lastSeen: Math.max(...segs.map((s) => s.lastSeen)),
-      transport: first.transport, ipProto: first.ipProto,
-      clientIp: first.clientIp, clientPort: first.clientPort, serverIp: first.serverIp, serverPort: first.serverPort,
-      clientPackets: sum('clientPackets'), clientBytes: sum('clientBytes'),
-      serverPackets: sum('serverPackets'), serverBytes: sum('serverBytes'),
-      clientTcpFlags: segs.reduce((f, s) => f | s.clientTcpFlags, 0), serverTcpFlags: segs.reduce((f, s) => f | s.serverTcpFlags, 0),
-      tcpState: last.tcpState, app: last.app, serverName: last.serverName,
-      confidence: last.confidence, firstPackets: last.firstPackets, appInfo: last.appInfo,
+      flowId: first.flowId,
+      node: first.node,
+      iface: first.iface,
+      firstSeen: Math.min(...segs.map((s) => s.firstSeen)),
+      lastSeen: Math.max(...segs.map((s) => s.lastSeen)),
+      transport: first.transport,
+      ipProto: first.ipProto,
+      clientIp: first.clientIp,
+      clientPort: first.clientPort,
+      serverIp: first.serverIp,
+      serverPort: first.serverPort,
+      clientPackets: sum('clientPackets'),
+      clientBytes: sum('clientBytes'),
+      serverPackets: sum('serverPackets'),
+      serverBytes: sum('serverBytes'),
+      clientTcpFlags: segs.reduce((f, s) => f | s.clientTcpFlags, 0),
+      serverTcpFlags: segs.reduce((f, s) => f | s.serverTcpFlags, 0),
+      tcpState: last.tcpState,
+      app: last.app,
+      serverName: last.serverName,
+      confidence: last.confidence,
+      firstPackets: last.firstPackets,
+      appInfo: last.appInfo,
     };
   });
 }
@@ -232,7 +288,9 @@ for (const backend of storeBackends()) {
       const anomaliesFor: Record<number, AnomalyRecord[]> = { 0: [a1, ...outside], 2: [a2], 4: [a1Ended, a2Update, a2Latest] };
       for (let k = 0; k <= 6; k++) {
         await store.write({
-          flows: inInterval(fx.flows, k), hosts: inInterval(fx.hosts, k), traffic: inInterval(fx.traffic, k),
+          flows: inInterval(fx.flows, k),
+          hosts: inInterval(fx.hosts, k),
+          traffic: inInterval(fx.traffic, k),
           anomalies: anomaliesFor[k] ?? [],
         });
         if (k === 2) await store.flush();
@@ -252,23 +310,24 @@ for (const backend of storeBackends()) {
     });
 
     describe('queryFlows', () => {
-      const page = (filter: FlowFilter, first = MAX_PAGE_SIZE, orderBy: FlowOrder = 'time') =>
-        store.queryFlows({ ...fx.range, filter, first, orderBy });
+      const page = (filter: FlowFilter, first = MAX_PAGE_SIZE, orderBy: FlowOrder = 'time') => store.queryFlows({ ...fx.range, filter, first, orderBy });
       const expected = (keep: (f: FlowSummary) => boolean = () => true) =>
-        summarise(fx.flows, fx.range).filter((f) => f.node === fx.node && keep(f)).sort(ORDERS.time);
+        summarise(fx.flows, fx.range)
+          .filter((f) => f.node === fx.node && keep(f))
+          .sort(ORDERS.time);
 
       it('sums the segments of each flow that lie in the range', async () => {
         const result = await page({ node: fx.node });
-        assert.deepEqual(result.edges.map((e) => e.node), expected());
+        assert.deepEqual(
+          result.edges.map((e) => e.node),
+          expected(),
+        );
         assert.equal(result.totalCount, expected().length);
         assert.equal(result.pageInfo.hasNextPage, false);
 
         // Flow 2 by hand: three segments of 300 + 500 bytes, packets (1+2)+(2+2)+(3+2) and 2+4+6.
-        const flow2 = result.edges.find((e) => e.node.flowId === fx.run + '00000002')!.node;
-        assert.deepEqual(
-          [flow2.clientBytes, flow2.serverBytes, flow2.clientPackets, flow2.serverPackets, flow2.tcpState],
-          [900, 1500, 12, 12, 'closed'],
-        );
+        const flow2 = result.edges.find((e) => e.node.flowId === `${fx.run}00000002`)!.node;
+        assert.deepEqual([flow2.clientBytes, flow2.serverBytes, flow2.clientPackets, flow2.serverPackets, flow2.tcpState], [900, 1500, 12, 12, 'closed']);
         assert.equal(flow2.firstSeen, fx.base + 5 * SECOND);
         assert.equal(flow2.lastSeen, fx.base + 26 * SECOND);
         assert.equal(flow2.clientTcpFlags, 0x12 | 0x08 | 0x01);
@@ -276,18 +335,21 @@ for (const backend of storeBackends()) {
 
       it('counts only in-range segments of a flow that started earlier, and leaves out a flow starting at `to`', async () => {
         const { edges } = await page({ node: fx.node, serverName: 'a.example', port: 443 });
-        const early = edges.find((e) => e.node.flowId === fx.run + '00000064')?.node;
+        const early = edges.find((e) => e.node.flowId === `${fx.run}00000064`)?.node;
         assert.ok(early, 'flow with one segment in the range is listed');
         assert.deepEqual([early.clientBytes, early.serverBytes, early.serverPackets], [100, 500, 4]);
-        assert.equal(early.firstSeen, fx.base - 5 * SECOND, 'firstSeen is the whole flow\'s');
-        assert.equal(edges.some((e) => e.node.flowId === fx.run + '00000065'), false);
+        assert.equal(early.firstSeen, fx.base - 5 * SECOND, "firstSeen is the whole flow's");
+        assert.equal(
+          edges.some((e) => e.node.flowId === `${fx.run}00000065`),
+          false,
+        );
       });
 
       it('reports the TCP state of the latest segment', async () => {
         const { edges } = await page({ node: fx.node, transport: 'tcp' });
         const states = new Map(edges.map((e) => [e.node.flowId, e.node.tcpState]));
-        assert.equal(states.get(fx.run + '00000000'), 'reset'); // one segment, i % 5 === 0
-        assert.equal(states.get(fx.run + '00000004'), 'closed'); // segments established, closed
+        assert.equal(states.get(`${fx.run}00000000`), 'reset'); // one segment, i % 5 === 0
+        assert.equal(states.get(`${fx.run}00000004`), 'closed'); // segments established, closed
       });
 
       const either = (ip: string) => (f: FlowSummary) => f.clientIp === ip || f.serverIp === ip;
@@ -307,16 +369,24 @@ for (const backend of storeBackends()) {
           const want = expected(keep);
           assert.ok(want.length > 0 && want.length < expected().length, 'the fixture makes this filter narrow the set');
           const result = await page({ ...filter, node: fx.node });
-          assert.deepEqual(result.edges.map((e) => e.node.flowId), want.map((f) => f.flowId));
+          assert.deepEqual(
+            result.edges.map((e) => e.node.flowId),
+            want.map((f) => f.flowId),
+          );
           assert.equal(result.totalCount, want.length);
         });
       }
 
       it('filters by node', async () => {
         const other = await page({ node: fx.otherNode });
-        const want = summarise(fx.flows, fx.range).filter((f) => f.node === fx.otherNode).sort(ORDERS.time);
+        const want = summarise(fx.flows, fx.range)
+          .filter((f) => f.node === fx.otherNode)
+          .sort(ORDERS.time);
         assert.ok(want.length > 0);
-        assert.deepEqual(other.edges.map((e) => e.node.flowId), want.map((f) => f.flowId));
+        assert.deepEqual(
+          other.edges.map((e) => e.node.flowId),
+          want.map((f) => f.flowId),
+        );
       });
 
       it('returns an empty page for a range without flows', async () => {
@@ -327,7 +397,9 @@ for (const backend of storeBackends()) {
       for (const orderBy of ['time', 'bytes'] as const) {
         for (const first of [4, 7]) {
           it(`pages by ${orderBy}, ${first} at a time, visiting every flow once in order`, async () => {
-            const want = expected().sort(ORDERS[orderBy]).map((f) => f.flowId);
+            const want = expected()
+              .sort(ORDERS[orderBy])
+              .map((f) => f.flowId);
             const seen: string[] = [];
             let after: string | undefined;
             for (let pages = 0; ; pages++) {
@@ -349,10 +421,15 @@ for (const backend of storeBackends()) {
           const one = await store.queryFlows(q);
           const two = await store.queryFlows(q);
           assert.deepEqual(two, one, 'the same query gives the same page and cursors');
-          const want = expected().sort(ORDERS[orderBy]).map((f) => f.flowId);
+          const want = expected()
+            .sort(ORDERS[orderBy])
+            .map((f) => f.flowId);
           // Continuing after the second edge starts at the third flow.
           const next = await store.queryFlows({ ...q, after: one.edges[1].cursor });
-          assert.deepEqual(next.edges.map((e) => e.node.flowId), want.slice(2, 7));
+          assert.deepEqual(
+            next.edges.map((e) => e.node.flowId),
+            want.slice(2, 7),
+          );
         });
       }
 
@@ -375,21 +452,42 @@ for (const backend of storeBackends()) {
       it('sums a host over the range, with peers the largest per-interval count', async () => {
         const [first] = await top('bytes');
         assert.deepEqual(first, {
-          ip: fx.h1, bytesSent: 8000, bytesReceived: 2000, packetsSent: 15, packetsReceived: 10,
-          flowsInitiated: 3, flowsReceived: 0, flows: 3, peers: 2, firstSeen: fx.base, lastSeen: fx.base + INTERVAL,
+          ip: fx.h1,
+          bytesSent: 8000,
+          bytesReceived: 2000,
+          packetsSent: 15,
+          packetsReceived: 10,
+          flowsInitiated: 3,
+          flowsReceived: 0,
+          flows: 3,
+          peers: 2,
+          firstSeen: fx.base,
+          lastSeen: fx.base + INTERVAL,
         });
         const h2 = (await top('packets'))[0];
         assert.deepEqual([h2.ip, h2.packetsSent + h2.packetsReceived, h2.flowsReceived, h2.peers], [fx.h2, 90, 2, 3]);
       });
 
       it('orders by bytes, packets or flows, within the range and node', async () => {
-        assert.deepEqual((await top('bytes')).map((h) => h.ip), [fx.h1, fx.h2, fx.h3]);
-        assert.deepEqual((await top('packets')).map((h) => h.ip), [fx.h2, fx.h3, fx.h1]);
-        assert.deepEqual((await top('flows')).map((h) => h.ip), [fx.h3, fx.h1, fx.h2]);
+        assert.deepEqual(
+          (await top('bytes')).map((h) => h.ip),
+          [fx.h1, fx.h2, fx.h3],
+        );
+        assert.deepEqual(
+          (await top('packets')).map((h) => h.ip),
+          [fx.h2, fx.h3, fx.h1],
+        );
+        assert.deepEqual(
+          (await top('flows')).map((h) => h.ip),
+          [fx.h3, fx.h1, fx.h2],
+        );
       });
 
       it('honours the limit', async () => {
-        assert.deepEqual((await top('flows', 2)).map((h) => h.ip), [fx.h3, fx.h1]);
+        assert.deepEqual(
+          (await top('flows', 2)).map((h) => h.ip),
+          [fx.h3, fx.h1],
+        );
       });
     });
 
@@ -405,8 +503,14 @@ for (const backend of storeBackends()) {
 
       it('gives one point per interval at the interval step', async () => {
         const points = await store.trafficSeries({ ...fx.range, step: INTERVAL, node: fx.node });
-        assert.deepEqual(points.map((p) => p.ts), [0, 1, 2, 3, 4, 5].map((k) => fx.base + k * INTERVAL));
-        assert.deepEqual(points.map((p) => p.bytes), [100, 200, 0, 0, 400, 0]);
+        assert.deepEqual(
+          points.map((p) => p.ts),
+          [0, 1, 2, 3, 4, 5].map((k) => fx.base + k * INTERVAL),
+        );
+        assert.deepEqual(
+          points.map((p) => p.bytes),
+          [100, 200, 0, 0, 400, 0],
+        );
       });
 
       it('zero-fills a range without any traffic', async () => {
@@ -422,12 +526,24 @@ for (const backend of storeBackends()) {
     describe('host reads', () => {
       const zero = { bytesSent: 0, bytesReceived: 0, packetsSent: 0, packetsReceived: 0, flowsInitiated: 0, flowsReceived: 0, peers: 0 };
 
-      it('hostSummary sums the host\'s rows in the range like topHosts, per node or across nodes', async () => {
+      it("hostSummary sums the host's rows in the range like topHosts, per node or across nodes", async () => {
         const h1 = await store.hostSummary({ ...fx.range, ip: fx.h1, node: fx.node });
-        assert.deepEqual(h1, (await store.topHosts({ ...fx.range, node: fx.node, limit: 10 })).find((h) => h.ip === fx.h1));
+        assert.deepEqual(
+          h1,
+          (await store.topHosts({ ...fx.range, node: fx.node, limit: 10 })).find((h) => h.ip === fx.h1),
+        );
         assert.deepEqual(h1, {
-          ip: fx.h1, bytesSent: 8000, bytesReceived: 2000, packetsSent: 15, packetsReceived: 10,
-          flowsInitiated: 3, flowsReceived: 0, flows: 3, peers: 2, firstSeen: fx.base, lastSeen: fx.base + INTERVAL,
+          ip: fx.h1,
+          bytesSent: 8000,
+          bytesReceived: 2000,
+          packetsSent: 15,
+          packetsReceived: 10,
+          flowsInitiated: 3,
+          flowsReceived: 0,
+          flows: 3,
+          peers: 2,
+          firstSeen: fx.base,
+          lastSeen: fx.base + INTERVAL,
         });
         const allNodes = await store.hostSummary({ ...fx.range, ip: fx.h1 });
         assert.deepEqual([allNodes?.bytesSent, allNodes?.flowsInitiated, allNodes?.peers], [1e9 + 8000, 1003, 50]);
@@ -442,16 +558,32 @@ for (const backend of storeBackends()) {
         assert.equal(await store.hostSummary({ ...fx.range, ip: fx.h1, node: `${fx.node}-none` }), null);
       });
 
-      it('hostSeries sums the host\'s rows per step, peers the largest per interval, zero-filled', async () => {
+      it("hostSeries sums the host's rows per step, peers the largest per interval, zero-filled", async () => {
         const points = await store.hostSeries({ ...fx.range, ip: fx.h2, step: 2 * INTERVAL, node: fx.node });
         assert.deepEqual(points, [
           { ts: fx.base, bytesSent: 2000, bytesReceived: 2000, packetsSent: 40, packetsReceived: 20, flowsInitiated: 0, flowsReceived: 2, peers: 3 },
-          { ts: fx.base + 2 * INTERVAL, bytesSent: 1000, bytesReceived: 1000, packetsSent: 20, packetsReceived: 10, flowsInitiated: 0, flowsReceived: 0, peers: 2 },
+          {
+            ts: fx.base + 2 * INTERVAL,
+            bytesSent: 1000,
+            bytesReceived: 1000,
+            packetsSent: 20,
+            packetsReceived: 10,
+            flowsInitiated: 0,
+            flowsReceived: 0,
+            peers: 2,
+          },
           { ts: fx.base + 4 * INTERVAL, ...zero },
         ]);
         const h1 = await store.hostSeries({ ...fx.range, ip: fx.h1, step: INTERVAL, node: fx.node });
-        assert.deepEqual(h1.map((p) => p.ts), [0, 1, 2, 3, 4, 5].map((k) => fx.base + k * INTERVAL));
-        assert.deepEqual(h1.map((p) => p.bytesSent), [5000, 3000, 0, 0, 0, 0], 'other hosts and nodes are not counted');
+        assert.deepEqual(
+          h1.map((p) => p.ts),
+          [0, 1, 2, 3, 4, 5].map((k) => fx.base + k * INTERVAL),
+        );
+        assert.deepEqual(
+          h1.map((p) => p.bytesSent),
+          [5000, 3000, 0, 0, 0, 0],
+          'other hosts and nodes are not counted',
+        );
       });
 
       it('hostSeries zero-fills a host without rows', async () => {
@@ -462,19 +594,25 @@ for (const backend of storeBackends()) {
         ]);
       });
 
-      it('hostPeers sums the host\'s flow segments in the range per other end, top by bytes', async () => {
+      it("hostPeers sums the host's flow segments in the range per other end, top by bytes", async () => {
         const peers = await store.hostPeers({ ...fx.range, ip: fx.h1, node: fx.node, limit: 10 });
         assert.deepEqual(peers, expectedPeers(fx.flows, fx.h1, fx.range, fx.node));
         // By hand: h1 (client of flows 0, 3, ..., 27) talks to .103 (flows 3, 15, 27: 900 bytes, 3 packets each) most.
         assert.deepEqual(peers[0], { ip: `${fx.net}.103`, bytes: 2700, packets: 9, flows: 3 });
-        assert.deepEqual(peers.map((p) => p.ip), [103, 100, 102, 101].map((n) => `${fx.net}.${n}`));
+        assert.deepEqual(
+          peers.map((p) => p.ip),
+          [103, 100, 102, 101].map((n) => `${fx.net}.${n}`),
+        );
         // A server: its peers are the clients; flow 100's segment before the range is not counted.
         const server = `${fx.net}.100`;
         assert.deepEqual(await store.hostPeers({ ...fx.range, ip: server, node: fx.node, limit: 10 }), expectedPeers(fx.flows, server, fx.range, fx.node));
-        assert.deepEqual((await store.hostPeers({ ...fx.range, ip: fx.h1, node: fx.node, limit: 2 })).map((p) => p.ip), [`${fx.net}.103`, `${fx.net}.100`]);
+        assert.deepEqual(
+          (await store.hostPeers({ ...fx.range, ip: fx.h1, node: fx.node, limit: 2 })).map((p) => p.ip),
+          [`${fx.net}.103`, `${fx.net}.100`],
+        );
       });
 
-      it('hostPorts groups the host\'s flows by service port, as client or server, top by bytes', async () => {
+      it("hostPorts groups the host's flows by service port, as client or server, top by bytes", async () => {
         const ports = await store.hostPorts({ ...fx.range, ip: fx.h1, node: fx.node, limit: 10 });
         assert.deepEqual(ports, [
           { transport: 'tcp', port: 443, bytes: 4800, packets: 21, flows: 7 },
@@ -527,9 +665,21 @@ for (const backend of storeBackends()) {
         const manyNode = `${fx.node}-many`;
         const count = 600;
         const version = (i: number, packets: number, state: 'active' | 'ended'): AnomalyRecord => ({
-          ts: fx.base + i * 1000, anomalyId: `${fx.run}-many-${i}`, node: manyNode, kind: 'PORT_SCAN', severity: 'low',
-          source: `${fx.net}.${i % 250}`, targetIp: `${fx.net}.250`, targetPort: 0, startedAt: fx.base + i * 1000,
-          lastSeen: fx.base + i * 1000 + 5 * SECOND, state, packets, bytes: packets * 60, evidence: '{}', summary: `many ${i} ${state}`,
+          ts: fx.base + i * 1000,
+          anomalyId: `${fx.run}-many-${i}`,
+          node: manyNode,
+          kind: 'PORT_SCAN',
+          severity: 'low',
+          source: `${fx.net}.${i % 250}`,
+          targetIp: `${fx.net}.250`,
+          targetPort: 0,
+          startedAt: fx.base + i * 1000,
+          lastSeen: fx.base + i * 1000 + 5 * SECOND,
+          state,
+          packets,
+          bytes: packets * 60,
+          evidence: '{}',
+          summary: `many ${i} ${state}`,
         });
         const empty = { flows: [], hosts: [], traffic: [] };
         await store.write({ ...empty, anomalies: Array.from({ length: count }, (_, i) => version(i, 10, 'active')) });
@@ -551,11 +701,23 @@ for (const backend of storeBackends()) {
       });
 
       it('exportHosts returns every host summed over all time and nodes, by bytes', async () => {
-        const exported = (await collect(store.exportHosts())).filter((h) => h.ip.startsWith(fx.net + '.'));
-        assert.deepEqual(exported.map((h) => h.ip), [fx.h1, fx.h3, fx.h2]);
+        const exported = (await collect(store.exportHosts())).filter((h) => h.ip.startsWith(`${fx.net}.`));
+        assert.deepEqual(
+          exported.map((h) => h.ip),
+          [fx.h1, fx.h3, fx.h2],
+        );
         assert.deepEqual(exported[1], {
-          ip: fx.h3, bytesSent: 1e9 + 500, bytesReceived: 500, packetsSent: 1e9 + 30, packetsReceived: 20,
-          flowsInitiated: 1005, flowsReceived: 2, flows: 1007, peers: 50, firstSeen: fx.base + 2 * INTERVAL, lastSeen: fx.range.to,
+          ip: fx.h3,
+          bytesSent: 1e9 + 500,
+          bytesReceived: 500,
+          packetsSent: 1e9 + 30,
+          packetsReceived: 20,
+          flowsInitiated: 1005,
+          flowsReceived: 2,
+          flows: 1007,
+          peers: 50,
+          firstSeen: fx.base + 2 * INTERVAL,
+          lastSeen: fx.range.to,
         });
       });
     });
@@ -582,10 +744,31 @@ describe('QuestDB ILP configuration', () => {
 
 describe('DuckDB store', () => {
   const segment = (i: number, ts: number): FlowRecord => ({
-    ts, flowId: i.toString(16).padStart(16, '0'), node: 'bulk', iface: 'trace.pcap', firstSeen: ts, lastSeen: ts + 10,
-    transport: 'tcp', ipProto: 6, clientIp: '192.0.2.1', clientPort: 1024 + (i % 60_000), serverIp: '198.51.100.7', serverPort: 443,
-    clientPackets: 1, clientBytes: 60 + (i % 1000), serverPackets: 1, serverBytes: 60, clientTcpFlags: 0x02, serverTcpFlags: 0x12,
-    tcpState: 'attempted', final: true, app: '', serverName: '', confidence: 'port', firstPackets: '+74', appInfo: '',
+    ts,
+    flowId: i.toString(16).padStart(16, '0'),
+    node: 'bulk',
+    iface: 'trace.pcap',
+    firstSeen: ts,
+    lastSeen: ts + 10,
+    transport: 'tcp',
+    ipProto: 6,
+    clientIp: '192.0.2.1',
+    clientPort: 1024 + (i % 60_000),
+    serverIp: '198.51.100.7',
+    serverPort: 443,
+    clientPackets: 1,
+    clientBytes: 60 + (i % 1000),
+    serverPackets: 1,
+    serverBytes: 60,
+    clientTcpFlags: 0x02,
+    serverTcpFlags: 0x12,
+    tcpState: 'attempted',
+    final: true,
+    app: '',
+    serverName: '',
+    confidence: 'port',
+    firstPackets: '+74',
+    appInfo: '',
   });
 
   it('writes 200k flow rows through write() and flush() and reads them all back', async () => {
@@ -675,7 +858,10 @@ describe('DuckDB store', () => {
       await store.write({ flows: [segment(3, 3 * SECOND)], hosts: [], traffic: [] });
       await store.flush();
       const page = await store.queryFlows({ from: 0, to: 10 * SECOND, first: 10 });
-      assert.deepEqual(page.edges.map((e) => [e.node.flowId, e.node.serverPort, e.node.clientBytes]), [[segment(3, 0).flowId, 443, 63]]);
+      assert.deepEqual(
+        page.edges.map((e) => [e.node.flowId, e.node.serverPort, e.node.clientBytes]),
+        [[segment(3, 0).flowId, 443, 63]],
+      );
     } finally {
       await store.close();
     }
@@ -684,13 +870,23 @@ describe('DuckDB store', () => {
   it('names the file when another process holds its lock', async () => {
     const path = join(tempDir('flowlens-locked-'), 'locked.duckdb');
     // A second process opens the file and keeps it open until its stdin closes.
-    const holder = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const holder = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `
       const { DuckDbStore } = await import(${JSON.stringify(new URL('../src/store/duckdb.ts', import.meta.url).href)});
       const store = new DuckDbStore({ path: ${JSON.stringify(path)} });
       await store.init();
       console.log('ready');
       process.stdin.on('end', () => store.close()).resume();
-    `], { stdio: ['pipe', 'pipe', 'inherit'] });
+    `,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     const ready = new Promise<void>((resolve, reject) => {
       holder.stdout!.once('data', () => resolve());
       holder.once('exit', (code) => reject(new Error(`the process holding the file exited early (code ${code})`)));
@@ -698,8 +894,10 @@ describe('DuckDB store', () => {
     try {
       await ready;
       for (const readOnly of [false, true]) {
-        await assert.rejects(new DuckDbStore({ path, readOnly }).init(), (err: Error) =>
-          err.message.startsWith(`Cannot open DuckDB database ${path}`) && /another process has it open/.test(err.message));
+        await assert.rejects(
+          new DuckDbStore({ path, readOnly }).init(),
+          (err: Error) => err.message.startsWith(`Cannot open DuckDB database ${path}`) && /another process has it open/.test(err.message),
+        );
       }
     } finally {
       holder.stdin!.end();

@@ -41,13 +41,43 @@ function capture(path: string, net: number, o: { scan?: boolean } = {}): { dns: 
   const pkts: TimedPacket[] = [];
   let flows = 0;
   for (let i = 0; i < 8; i++, flows++) {
-    pkts.push(...tcpConversation({ client: { ip: a(0, 1), port: 41000 + i }, server: { ip: a(1, i + 1), port: 443 }, start: ts(base + i * 15), data: [{ from: 'client', bytes: 300 }, { from: 'server', bytes: 4000 * (i + 1) }] }));
+    pkts.push(
+      ...tcpConversation({
+        client: { ip: a(0, 1), port: 41000 + i },
+        server: { ip: a(1, i + 1), port: 443 },
+        start: ts(base + i * 15),
+        data: [
+          { from: 'client', bytes: 300 },
+          { from: 'server', bytes: 4000 * (i + 1) },
+        ],
+      }),
+    );
   }
   for (let i = 0; i < 3; i++, flows++) {
-    pkts.push(...udpExchange({ client: { ip: a(0, 2), port: 53000 + i }, server: { ip: a(2, 1), port: 53 }, start: ts(base + 5 + i * 40), messages: [{ from: 'client', bytes: 40 }, { from: 'server', bytes: 160 }] }));
+    pkts.push(
+      ...udpExchange({
+        client: { ip: a(0, 2), port: 53000 + i },
+        server: { ip: a(2, 1), port: 53 },
+        start: ts(base + 5 + i * 40),
+        messages: [
+          { from: 'client', bytes: 40 },
+          { from: 'server', bytes: 160 },
+        ],
+      }),
+    );
   }
   for (let i = 0; i < 2; i++, flows++) {
-    pkts.push(...tcpConversation({ client: { ip: a(0, 3), port: 45000 + i }, server: { ip: a(3, 1), port: 80 }, start: ts(base + 20 + i * 30), data: [{ from: 'client', bytes: 200 }, { from: 'server', bytes: 20000 }] }));
+    pkts.push(
+      ...tcpConversation({
+        client: { ip: a(0, 3), port: 45000 + i },
+        server: { ip: a(3, 1), port: 80 },
+        start: ts(base + 20 + i * 30),
+        data: [
+          { from: 'client', bytes: 200 },
+          { from: 'server', bytes: 20000 },
+        ],
+      }),
+    );
   }
   pkts.push(...icmpPing({ client: a(0, 3), server: a(0, 1), start: ts(base + 60), count: 3 }));
   flows++;
@@ -55,8 +85,16 @@ function capture(path: string, net: number, o: { scan?: boolean } = {}): { dns: 
     const target = a(1, 1);
     for (let port = 1; port <= 2000; port++, flows++) {
       const at = ts(base + 120) + BigInt(port) * 500_000n;
-      pkts.push({ ts: at, from: 'client', ip: ip({ src: SCANNER, dst: target, l4: tcp({ srcPort: 61000, dstPort: port, seq: 7000 + port, flags: TCP_FLAGS.SYN }) }) });
-      pkts.push({ ts: at + 200_000n, from: 'server', ip: ip({ src: target, dst: SCANNER, l4: tcp({ srcPort: port, dstPort: 61000, ack: 7001 + port, flags: TCP_FLAGS.RST | TCP_FLAGS.ACK }) }) });
+      pkts.push({
+        ts: at,
+        from: 'client',
+        ip: ip({ src: SCANNER, dst: target, l4: tcp({ srcPort: 61000, dstPort: port, seq: 7000 + port, flags: TCP_FLAGS.SYN }) }),
+      });
+      pkts.push({
+        ts: at + 200_000n,
+        from: 'server',
+        ip: ip({ src: target, dst: SCANNER, l4: tcp({ srcPort: port, dstPort: 61000, ack: 7001 + port, flags: TCP_FLAGS.RST | TCP_FLAGS.ACK }) }),
+      });
     }
   }
   const frames: Frame[] = toFrames(LINKTYPE.ETHERNET, byTime(pkts));
@@ -71,7 +109,12 @@ async function flowCount(page: Page): Promise<{ shown: number; total: number }> 
   return { shown: Number(m[1].replace(/,/g, '')), total: Number(m[2].replace(/,/g, '')) };
 }
 
-async function waitForCount(page: Page, pred: (c: { shown: number; total: number }) => boolean, what: string, timeoutMs = 20_000): Promise<{ shown: number; total: number }> {
+async function waitForCount(
+  page: Page,
+  pred: (c: { shown: number; total: number }) => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<{ shown: number; total: number }> {
   const end = Date.now() + timeoutMs;
   let last = { shown: -1, total: -1 };
   while (Date.now() < end) {
@@ -84,7 +127,10 @@ async function waitForCount(page: Page, pred: (c: { shown: number; total: number
 
 /** Follows a link of the page navigation. */
 async function nav(page: Page, name: string | RegExp): Promise<void> {
-  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: typeof name === 'string' ? true : undefined }).click();
+  await page
+    .getByRole('navigation', { name: 'Pages' })
+    .getByRole('link', { name, exact: typeof name === 'string' ? true : undefined })
+    .click();
 }
 
 async function fill(page: Page, label: string, value: string): Promise<void> {
@@ -135,7 +181,11 @@ describe('web client in Chromium', { skip }, () => {
     assert.equal((await fetch(`${serve.base}/assets/missing.js`)).status, 404);
     assert.equal((await fetch(`${serve.base}/../package.json`)).status, 404);
     assert.equal((await fetch(`${serve.base}/health`)).status, 200);
-    const gql = await fetch(`${serve.base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ captureStatus { store { ok } } }' }) });
+    const gql = await fetch(`${serve.base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ captureStatus { store { ok } } }' }),
+    });
     assert.deepEqual(await gql.json(), { data: { captureStatus: { store: { ok: true } } } });
   });
 
@@ -239,17 +289,26 @@ describe('web client in Chromium', { skip }, () => {
   it('pages through stored flows in History', async () => {
     await nav(page, 'History');
     const count = page.getByTestId('history-count');
-    await page.waitForFunction(() => /[1-9][\d,]* of [\d,]+ flows loaded/.test(document.querySelector('[data-testid=history-count]')?.textContent ?? ''), null, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => /[1-9][\d,]* of [\d,]+ flows loaded/.test(document.querySelector('[data-testid=history-count]')?.textContent ?? ''),
+      null,
+      { timeout: 20_000 },
+    );
     const text = (await count.textContent()) ?? '';
     const m = /([\d,]+) of ([\d,]+)/.exec(text)!;
     const total = Number(m[2].replace(/,/g, ''));
     assert.ok(total >= sample.flows, `stored flows: ${text}`);
     if (total > 500) {
       await page.getByTestId('load-more').click();
-      await page.waitForFunction((t) => (document.querySelector('[data-testid=history-count]')?.textContent ?? '').startsWith(t), `${Math.min(total, 1000).toLocaleString('en-US')} of`);
+      await page.waitForFunction(
+        (t) => (document.querySelector('[data-testid=history-count]')?.textContent ?? '').startsWith(t),
+        `${Math.min(total, 1000).toLocaleString('en-US')} of`,
+      );
     }
     await fill(page, 'Host', '10.1.0.3');
-    await page.waitForFunction(() => /^\d of \d flows loaded/.test(document.querySelector('[data-testid=history-count]')?.textContent ?? ''), null, { timeout: 10_000 });
+    await page.waitForFunction(() => /^\d of \d flows loaded/.test(document.querySelector('[data-testid=history-count]')?.textContent ?? ''), null, {
+      timeout: 10_000,
+    });
     assert.match((await count.textContent()) ?? '', /^3 of 3 /, 'HTTP twice and a ping');
     await shot('history-laptop-light');
     assertNoErrors('in History');

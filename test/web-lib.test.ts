@@ -43,7 +43,12 @@ describe('virtual list', () => {
     assert.deepEqual(r, { start: 95, end: 126, offsetTop: 95 * 30, totalHeight: 300_000 });
   });
   it('clamps at the top, the bottom and for empty or short lists', () => {
-    assert.deepEqual(visibleRange({ scrollTop: -50, viewportHeight: 300, rowHeight: 30, count: 1000, overscan: 2 }), { start: 0, end: 13, offsetTop: 0, totalHeight: 30_000 });
+    assert.deepEqual(visibleRange({ scrollTop: -50, viewportHeight: 300, rowHeight: 30, count: 1000, overscan: 2 }), {
+      start: 0,
+      end: 13,
+      offsetTop: 0,
+      totalHeight: 30_000,
+    });
     const bottom = visibleRange({ scrollTop: 1e9, viewportHeight: 300, rowHeight: 30, count: 1000, overscan: 2 });
     assert.equal(bottom.end, 1000);
     assert.equal(bottom.start, 1000 - 10 - 2);
@@ -100,7 +105,15 @@ describe('flows', () => {
     assert.deepEqual(ids(sortFlows([flow({ id: 'x', lastSeen: '2024-05-01T12:00:09.000000Z' }), flow({ id: 'y' })], 'duration', 'desc')), ['x', 'y']);
   });
   it('aggregates applications', () => {
-    assert.deepEqual(topApps(flows).map((s) => [s.key, s.bytes]), [['TLS', 5000], ['tcp/8080', 900], ['DNS', 300], ['icmp', 100]]);
+    assert.deepEqual(
+      topApps(flows).map((s) => [s.key, s.bytes]),
+      [
+        ['TLS', 5000],
+        ['tcp/8080', 900],
+        ['DNS', 300],
+        ['icmp', 100],
+      ],
+    );
   });
 });
 
@@ -113,15 +126,30 @@ describe('traffic chart', () => {
     assert.equal(seriesStep(history.slice(0, 1), 10), 10);
   });
   it('adds live points into their buckets, also when several sources report the same interval', () => {
-    const merged = mergeLive(history, 60, [{ point: { ts: at(1), bytes: 1, packets: 1, flows: 0 } }, { point: { ts: at(3), bytes: 60, packets: 6, flows: 0 } }, { point: { ts: at(3), bytes: 40, packets: 4, flows: 1 } }], parseTime(at(0)));
-    assert.deepEqual([...merged.values()].map((p) => p.bytes), [600, 1201, 1800, 100]);
+    const merged = mergeLive(
+      history,
+      60,
+      [
+        { point: { ts: at(1), bytes: 1, packets: 1, flows: 0 } },
+        { point: { ts: at(3), bytes: 60, packets: 6, flows: 0 } },
+        { point: { ts: at(3), bytes: 40, packets: 4, flows: 1 } },
+      ],
+      parseTime(at(0)),
+    );
+    assert.deepEqual(
+      [...merged.values()].map((p) => p.bytes),
+      [600, 1201, 1800, 100],
+    );
     const hourly = mergeLive([{ ts: at(0), bytes: 100, packets: 1, flows: 1 }], 3600, [{ point: { ts: at(3), bytes: 7, packets: 1, flows: 0 } }], 0);
     assert.equal(hourly.get(parseTime(at(0)))!.bytes, 107, 'rolled up into the hour');
     assert.equal(mergeLive([], 60, [{ point: { ts: at(0), bytes: 7, packets: 1, flows: 0 } }], parseTime(at(1))).size, 0, 'before the range');
   });
   it('gives per-second rates in time order', () => {
     const [x, bytes, packets] = toRates(mergeLive(history, 60, [], 0), 60);
-    assert.deepEqual(x, [0, 1, 2].map((m) => Date.UTC(2024, 4, 1, 12, m) / 1000));
+    assert.deepEqual(
+      x,
+      [0, 1, 2].map((m) => Date.UTC(2024, 4, 1, 12, m) / 1000),
+    );
     assert.deepEqual(bytes, [10, 20, 30]);
     assert.deepEqual(packets, [1, 1, 1]);
   });

@@ -25,7 +25,16 @@ const IMPORT_MUTATION = `mutation Import($files: [File!]!, $node: String) { impo
 
 interface RemoteSummary extends Omit<ImportSummary, 'malformedByReason' | 'files' | 'firstPacket' | 'lastPacket'> {
   malformedByReason: { reason: string; count: number }[];
-  files: { name: string; format: string; packets: number; bytes: number; malformed: number; linkTypes: number[]; error: string | null; warning: string | null }[];
+  files: {
+    name: string;
+    format: string;
+    packets: number;
+    bytes: number;
+    malformed: number;
+    linkTypes: number[];
+    error: string | null;
+    warning: string | null;
+  }[];
   firstPacket: string | null;
   lastPacket: string | null;
 }

@@ -93,7 +93,16 @@ export class ImportManager {
     }
     const fileName = uploads.map((u) => u.name).join(', ');
     const totalBytes = uploads.reduce((n, u) => n + u.file.size, 0);
-    const job: ImportJob = { id: randomUUID(), fileName, state: 'uploading', startedAt: Date.now() * 1000, bytesRead: 0, totalBytes, packets: 0, elapsedSec: 0 };
+    const job: ImportJob = {
+      id: randomUUID(),
+      fileName,
+      state: 'uploading',
+      startedAt: Date.now() * 1000,
+      bytesRead: 0,
+      totalBytes,
+      packets: 0,
+      elapsedSec: 0,
+    };
     this.jobs.set(job.id, job);
     this.prune();
     const work = this.run(job, uploads, node);

@@ -71,7 +71,9 @@ export function depthLimitRule(maxDepth: number): ValidationRule {
       OperationDefinition(node) {
         const d = depth(node.selectionSet, new Set());
         if (d > maxDepth) {
-          context.reportError(new GraphQLError(`query depth ${d} exceeds the maximum of ${maxDepth}`, { nodes: [node], extensions: { code: 'QUERY_TOO_DEEP' } }));
+          context.reportError(
+            new GraphQLError(`query depth ${d} exceeds the maximum of ${maxDepth}`, { nodes: [node], extensions: { code: 'QUERY_TOO_DEEP' } }),
+          );
         }
       },
     };
@@ -124,7 +126,12 @@ export function costLimitRule(maxCost: number): ValidationRule {
         if (!root) return;
         const c = cost(root, node.selectionSet, new Set());
         if (c > maxCost) {
-          context.reportError(new GraphQLError(`query cost ${c} exceeds the maximum of ${maxCost}: ask for fewer items (first/limit) or fewer fields`, { nodes: [node], extensions: { code: 'QUERY_TOO_COSTLY' } }));
+          context.reportError(
+            new GraphQLError(`query cost ${c} exceeds the maximum of ${maxCost}: ask for fewer items (first/limit) or fewer fields`, {
+              nodes: [node],
+              extensions: { code: 'QUERY_TOO_COSTLY' },
+            }),
+          );
         }
       },
     };
@@ -145,7 +152,14 @@ export function useOperationLimits(limits: OperationLimits): Plugin {
         // The store query goes on in the background; the client gets a clear error meanwhile.
         const timeout = new Promise<ExecutionResult>((resolve) => {
           timer = setTimeout(
-            () => resolve({ errors: [new GraphQLError(`the query took longer than ${limits.queryTimeoutMs} ms and was stopped: narrow the range or ask for less`, { extensions: { code: 'QUERY_TIMEOUT' } })] }),
+            () =>
+              resolve({
+                errors: [
+                  new GraphQLError(`the query took longer than ${limits.queryTimeoutMs} ms and was stopped: narrow the range or ask for less`, {
+                    extensions: { code: 'QUERY_TIMEOUT' },
+                  }),
+                ],
+              }),
             limits.queryTimeoutMs,
           );
         });

@@ -26,7 +26,11 @@ export class Metrics {
     return (by = 1, labels = {}) => this.add(m, labels, by);
   }
 
-  gauge(name: string, help: string, collect?: () => number | Promise<number>): { set: (v: number, labels?: Labels) => void; add: (by: number, labels?: Labels) => void } {
+  gauge(
+    name: string,
+    help: string,
+    collect?: () => number | Promise<number>,
+  ): { set: (v: number, labels?: Labels) => void; add: (by: number, labels?: Labels) => void } {
     const m = this.define(name, help, 'gauge');
     m.collect = collect;
     return {
@@ -84,6 +88,6 @@ function key(labels: Labels): string {
 function formatLabels(labels: Labels): string {
   const keys = Object.keys(labels).sort();
   if (keys.length === 0) return '';
-  const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-  return `{${keys.map((k) => `${k}="${escape(labels[k])}"`).join(',')}}`;
+  const escapeValue = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+  return `{${keys.map((k) => `${k}="${escapeValue(labels[k])}"`).join(',')}}`;
 }

@@ -238,13 +238,20 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
       // yoga's envelop gives the same schema, plugins (limits, metrics) and context as HTTP.
       onSubscribe: async (ctx, _id, payload) => {
-        const { schema, execute, subscribe, contextFactory, parse: envParse, validate } = yoga.getEnveloped({
+        const {
+          schema,
+          execute,
+          subscribe,
+          contextFactory,
+          parse: envParse,
+          validate,
+        } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
         });
-        let document;
+        let document: ReturnType<typeof envParse>;
         try {
           document = envParse(payload.query);
         } catch (err) {
@@ -280,7 +287,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   if (!isLoopback(host) && !opts.token) {
     const line = '!'.repeat(78);
-    logger.warn(`${line}\nflowlens serve listens on ${host}, reachable from other machines, WITHOUT a token:\nanyone who can connect can read all traffic data and import captures.\nSet --token or FLOWLENS_TOKEN, or listen on 127.0.0.1.\n${line}`);
+    logger.warn(
+      `${line}\nflowlens serve listens on ${host}, reachable from other machines, WITHOUT a token:\nanyone who can connect can read all traffic data and import captures.\nSet --token or FLOWLENS_TOKEN, or listen on 127.0.0.1.\n${line}`,
+    );
   }
 
   return {

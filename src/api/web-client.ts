@@ -27,7 +27,8 @@ const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 };
 
 /** The built client: dist/web next to the compiled server (dist/api/…) or under the repository (src/api/… run by tsx). */
@@ -54,15 +55,21 @@ export async function serveWebClient(root: string | undefined, req: IncomingMess
   } catch {
     return false;
   }
-  const file = resolve(root, '.' + (rel.endsWith('/') ? rel + 'index.html' : rel));
+  const file = resolve(root, `.${rel.endsWith('/') ? `${rel}index.html` : rel}`);
   if (file !== root && !file.startsWith(root + sep)) return false;
   let target = file;
-  let found = await stat(file).then((s) => s.isFile(), () => false);
+  let found = await stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
   if (!found) {
     // Page paths (no extension) get the app; a missing asset is a 404 from the caller.
     if (extname(rel) !== '') return false;
     target = join(root, 'index.html');
-    found = await stat(target).then((s) => s.isFile(), () => false);
+    found = await stat(target).then(
+      (s) => s.isFile(),
+      () => false,
+    );
     if (!found) return false;
   }
   const info = await stat(target);
@@ -79,7 +86,10 @@ export async function serveWebClient(root: string | undefined, req: IncomingMess
   }
   await new Promise<void>((done) => {
     const stream = createReadStream(target);
-    stream.on('error', () => (res.destroy(), done()));
+    stream.on('error', () => {
+      res.destroy();
+      done();
+    });
     stream.on('end', done);
     stream.pipe(res);
   });

@@ -96,7 +96,8 @@ export class NatsBus implements EventBus {
       } catch (err) {
         // The first connection retries here (nats.js gives up on a refused first connection).
         const delay = backoffMs(tries);
-        if (tries === 0) logger.warn({ url, err: (err as Error).message }, `NATS ${url} unreachable: retrying, with back-off up to every ${BACKOFF_MAX_MS / 1000} s`);
+        if (tries === 0)
+          logger.warn({ url, err: (err as Error).message }, `NATS ${url} unreachable: retrying, with back-off up to every ${BACKOFF_MAX_MS / 1000} s`);
         await new Promise((r) => setTimeout(r, delay).unref());
       }
     }

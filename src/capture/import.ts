@@ -90,8 +90,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
     const before = { packets: aggregator.packets, bytes: aggregator.bytes, malformed: aggregator.malformed };
     const result: FileResult = { path, format: '', packets: 0, bytes: 0, malformed: 0, linkTypes: [] };
     files.push(result);
-    const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen) =>
-      aggregator.packet(linkType, ts, data, offset, caplen, wirelen);
+    const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen) => aggregator.packet(linkType, ts, data, offset, caplen, wirelen);
     try {
       await reader.open();
       result.format = reader.format;

@@ -229,7 +229,10 @@ export class LiveCapture {
       };
       const worker = ts
         ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
-          new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: data, name: `flowlens-decode-${i}` })
+          new Worker(
+            `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`,
+            { eval: true, workerData: data, name: `flowlens-decode-${i}` },
+          )
         : new Worker(url, { workerData: data, name: `flowlens-decode-${i}` });
       this.workers.push(worker);
       this.workerStats.push(null);
@@ -369,7 +372,15 @@ export class LiveCapture {
       const s = status.interfaces[i];
       if (s.drops > this.reportedDrops[i]) {
         this.logger.warn(
-          { iface: s.name, drops: s.drops, new: s.drops - this.reportedDrops[i], kernelDrops: s.kernelDrops, ifDrops: s.ifDrops, ringDrops: s.ringDrops, packets: s.packets },
+          {
+            iface: s.name,
+            drops: s.drops,
+            new: s.drops - this.reportedDrops[i],
+            kernelDrops: s.kernelDrops,
+            ifDrops: s.ifDrops,
+            ringDrops: s.ringDrops,
+            packets: s.packets,
+          },
           `${s.name}: ${s.drops - this.reportedDrops[i]} packets dropped (kernel ${s.kernelDrops}, interface ${s.ifDrops}, decode ring ${s.ringDrops} so far)`,
         );
         this.reportedDrops[i] = s.drops;

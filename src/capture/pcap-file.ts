@@ -5,15 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** Called for every packet; `data` is only valid during the call. */
-export type PacketHandler = (
-  linkType: number,
-  ts: number,
-  data: Buffer,
-  offset: number,
-  caplen: number,
-  wirelen: number,
-  interfaceId: number,
-) => void;
+export type PacketHandler = (linkType: number, ts: number, data: Buffer, offset: number, caplen: number, wirelen: number, interfaceId: number) => void;
 
 export class CaptureFileError extends Error {
   constructor(
@@ -129,8 +121,7 @@ export class CaptureFileReader {
       await this.close();
       if (err instanceof CaptureFileError) throw err;
       const e = err as NodeJS.ErrnoException;
-      const reason =
-        e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+      const reason = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
       throw new CaptureFileError(this.path, reason);
     }
     await this.fill(24);
@@ -149,10 +140,7 @@ export class CaptureFileReader {
     } else if (le === PCAPNG_SHB) {
       this.format = 'pcapng';
     } else {
-      throw new CaptureFileError(
-        this.path,
-        `not a pcap or pcapng file (starts with 0x${be.toString(16).padStart(8, '0')})`,
-      );
+      throw new CaptureFileError(this.path, `not a pcap or pcapng file (starts with 0x${be.toString(16).padStart(8, '0')})`);
     }
   }
 
@@ -279,21 +267,12 @@ export class CaptureFileReader {
     this.pos = pos;
   }
 
-  private deliver(
-    onPacket: PacketHandler,
-    ifid: number,
-    hi: number,
-    lo: number,
-    data: number,
-    caplen: number,
-    wirelen: number,
-    blockPos: number,
-  ): void {
+  private deliver(onPacket: PacketHandler, ifid: number, hi: number, lo: number, data: number, caplen: number, wirelen: number, blockPos: number): void {
     const iface = this.interfaces[ifid];
     if (!iface) this.missingInterface(ifid, blockPos);
     const ts = toMicroseconds(hi, lo, iface.resolutionDecimal, iface.resolutionExp) + iface.offsetUs;
     this.lastTs = ts;
-    onPacket(iface.linkType, ts, this.buf, data, caplen < 0 ? 0 : caplen, wirelen, ifid);
+    onPacket(iface.linkType, ts, this.buf, data, Math.max(caplen, 0), wirelen, ifid);
   }
 
   private missingInterface(ifid: number, blockPos: number): never {

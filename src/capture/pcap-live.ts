@@ -123,7 +123,7 @@ export class LiveSession {
     const frame = this.frame;
     const hw = this.headerWords;
     const onPacket = () => {
-      if (!this.closed) onFrame(frame, hw[2] > frame.length ? frame.length : hw[2], hw[3], hw[0], hw[1]);
+      if (!this.closed) onFrame(frame, Math.min(hw[2], frame.length), hw[3], hw[0], hw[1]);
     };
     let linkName: string;
     try {
@@ -189,7 +189,11 @@ function classifyOpenError(iface: string, filter: string, message: string): Capt
   if (/no such device|doesn't exist|does not exist|not up/i.test(message)) {
     let names = '';
     try {
-      names = nativeBinding().findalldevs().map((d) => d.name).filter((n) => n !== 'any' && !/^(nflog|nfqueue|dbus|bluetooth)/.test(n)).join(', ');
+      names = nativeBinding()
+        .findalldevs()
+        .map((d) => d.name)
+        .filter((n) => n !== 'any' && !/^(nflog|nfqueue|dbus|bluetooth)/.test(n))
+        .join(', ');
     } catch {
       // the list is only a hint
     }
@@ -205,5 +209,7 @@ function classifyOpenError(iface: string, filter: string, message: string): Capt
 
 /** Capture-capable interfaces (for messages and the default). */
 export function listInterfaces(): string[] {
-  return nativeBinding().findalldevs().map((d) => d.name);
+  return nativeBinding()
+    .findalldevs()
+    .map((d) => d.name);
 }

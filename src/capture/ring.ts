@@ -113,7 +113,16 @@ export class RingWriter extends RingView {
 }
 
 /** Called for each frame; `data` is only valid during the call. */
-export type RingRecordHandler = (data: Buffer, offset: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number) => void;
+export type RingRecordHandler = (
+  data: Buffer,
+  offset: number,
+  caplen: number,
+  wirelen: number,
+  tsSec: number,
+  tsUsec: number,
+  linkType: number,
+  iface: number,
+) => void;
 
 export class RingReader extends RingView {
   /** Frames read and handed out, reading position published this often (frees space sooner). */

@@ -115,7 +115,7 @@ export function symmetricAddressHash(linkType: number, buf: Buffer, caplen: numb
     b = addrHash(buf, off + 24, 16);
   }
   // Order-independent: the same for A→B and B→A.
-  const lo = a < b ? a : b;
-  const hi = a < b ? b : a;
+  const lo = Math.min(a, b);
+  const hi = Math.max(a, b);
   return fmix(mix32(mix32(0x9747b28c, lo), hi));
 }

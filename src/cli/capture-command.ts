@@ -13,7 +13,16 @@ import type { FlowStore } from '../store/types.js';
 import { startApiServer } from '../api/server.js';
 import { programLogger, type Logger } from './logger.js';
 import { addApiOptions, apiServerSettings } from './serve-command.js';
-import { addFlowOptions, addNegatableOption, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber, type FlowOptions } from './options.js';
+import {
+  addFlowOptions,
+  addNegatableOption,
+  addStoreOptions,
+  aggregatorSettings,
+  flowOptionsFrom,
+  positiveInteger,
+  positiveNumber,
+  type FlowOptions,
+} from './options.js';
 
 /** Status heartbeats on the fleet bus. */
 const HEARTBEAT_MS = 5000;
@@ -25,7 +34,12 @@ function collect(value: string, previous: string[] | undefined): string[] {
 function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): Command {
   cmd
     .addOption(
-      new Option('-i, --interface <name>', iface === 'required' ? 'interface to capture on (repeat for several)' : 'interface to capture on (repeat for several; default: the one with the default route)')
+      new Option(
+        '-i, --interface <name>',
+        iface === 'required'
+          ? 'interface to capture on (repeat for several)'
+          : 'interface to capture on (repeat for several; default: the one with the default route)',
+      )
         .env('FLOWLENS_INTERFACE')
         .argParser(collect),
     )
@@ -139,7 +153,11 @@ function heartbeat(capture: LiveCapture, bus: EventBus | undefined): () => void 
   if (!(bus instanceof NatsBus)) return () => {};
   const send = () => {
     const st = capture.status();
-    bus.publishStatus({ node: st.node, ts: Date.now() * 1000, interfaces: st.interfaces.map((i) => ({ name: i.name, node: i.node, packets: i.packets, drops: i.drops })) });
+    bus.publishStatus({
+      node: st.node,
+      ts: Date.now() * 1000,
+      interfaces: st.interfaces.map((i) => ({ name: i.name, node: i.node, packets: i.packets, drops: i.drops })),
+    });
   };
   send();
   const t = setInterval(send, HEARTBEAT_MS);
@@ -162,7 +180,9 @@ function report(summary: LiveCaptureSummary, json: boolean): void {
     `  dropped    ${n(summary.drops)}`,
   ];
   for (const i of summary.interfaces) {
-    lines.push(`    ${i.name.padEnd(16)} received ${n(i.packets)}, dropped: kernel ${n(i.kernelDrops)}, interface ${n(i.ifDrops)}, decode ring ${n(i.ringDrops)}`);
+    lines.push(
+      `    ${i.name.padEnd(16)} received ${n(i.packets)}, dropped: kernel ${n(i.kernelDrops)}, interface ${n(i.ifDrops)}, decode ring ${n(i.ringDrops)}`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -263,7 +283,7 @@ async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logge
   if (typeof r === 'number') return r;
   const { store, capture } = r;
   const bus = r.bus!;
-  let server;
+  let server: Awaited<ReturnType<typeof startApiServer>>;
   try {
     server = await startApiServer({
       store,

@@ -11,19 +11,60 @@ export type ExportKind = 'flows' | 'hosts' | 'anomalies';
 export type ExportFormat = 'jsonl' | 'csv';
 
 export const FLOW_FIELDS = [
-  'flowId', 'node', 'iface', 'firstSeen', 'lastSeen', 'transport', 'ipProto', 'clientIp', 'clientPort', 'serverIp',
-  'serverPort', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes', 'clientTcpFlags', 'serverTcpFlags',
-  'tcpState', 'app', 'serverName', 'confidence', 'firstPackets', 'appInfo',
+  'flowId',
+  'node',
+  'iface',
+  'firstSeen',
+  'lastSeen',
+  'transport',
+  'ipProto',
+  'clientIp',
+  'clientPort',
+  'serverIp',
+  'serverPort',
+  'clientPackets',
+  'clientBytes',
+  'serverPackets',
+  'serverBytes',
+  'clientTcpFlags',
+  'serverTcpFlags',
+  'tcpState',
+  'app',
+  'serverName',
+  'confidence',
+  'firstPackets',
+  'appInfo',
 ] as const satisfies readonly (keyof FlowSummary)[];
 
 export const HOST_FIELDS = [
-  'ip', 'bytesSent', 'bytesReceived', 'packetsSent', 'packetsReceived', 'flowsInitiated', 'flowsReceived', 'flows',
-  'peers', 'firstSeen', 'lastSeen',
+  'ip',
+  'bytesSent',
+  'bytesReceived',
+  'packetsSent',
+  'packetsReceived',
+  'flowsInitiated',
+  'flowsReceived',
+  'flows',
+  'peers',
+  'firstSeen',
+  'lastSeen',
 ] as const satisfies readonly (keyof HostSummary)[];
 
 export const ANOMALY_FIELDS = [
-  'anomalyId', 'node', 'kind', 'severity', 'state', 'source', 'targetIp', 'targetPort', 'startedAt', 'lastSeen',
-  'packets', 'bytes', 'summary', 'evidence',
+  'anomalyId',
+  'node',
+  'kind',
+  'severity',
+  'state',
+  'source',
+  'targetIp',
+  'targetPort',
+  'startedAt',
+  'lastSeen',
+  'packets',
+  'bytes',
+  'summary',
+  'evidence',
 ] as const satisfies readonly (keyof AnomalyRecord)[];
 
 const TIME_FIELDS = new Set(['firstSeen', 'lastSeen', 'startedAt']);
@@ -61,10 +102,7 @@ function csvField(v: unknown): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export async function runExport(
-  kind: ExportKind,
-  opts: StoreOptions & { format: ExportFormat; output?: string },
-): Promise<number> {
+export async function runExport(kind: ExportKind, opts: StoreOptions & { format: ExportFormat; output?: string }): Promise<number> {
   const store = await openStore({ ...opts, readOnly: true });
   const out: Writable = opts.output ? createWriteStream(opts.output) : process.stdout;
   const fields: readonly string[] = kind === 'flows' ? FLOW_FIELDS : kind === 'hosts' ? HOST_FIELDS : ANOMALY_FIELDS;

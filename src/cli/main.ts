@@ -36,8 +36,18 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .name('flowlens')
     .description('Network traffic monitor: capture files and interfaces into flows, hosts and traffic series.')
     .version('0.1.0')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('FLOWLENS_LOG_LEVEL').default('info'))
-    .addOption(new Option('--log-format <format>', 'logs on stderr as JSON lines or pretty lines (auto: pretty on a terminal)').choices(LOG_FORMATS).env('FLOWLENS_LOG_FORMAT').default('auto'))
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+        .env('FLOWLENS_LOG_LEVEL')
+        .default('info'),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'logs on stderr as JSON lines or pretty lines (auto: pretty on a terminal)')
+        .choices(LOG_FORMATS)
+        .env('FLOWLENS_LOG_FORMAT')
+        .default('auto'),
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -56,7 +66,15 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     const logger = programLogger(program);
     process.exitCode = await runImport(
       files,
-      { ...storeOptionsFrom(o), ...flowOptionsFrom(o), json: Boolean(o.json), progress: o.progress as boolean, server: o.server as string | undefined, token: o.token as string | undefined, dryRun: Boolean(o.dryRun) },
+      {
+        ...storeOptionsFrom(o),
+        ...flowOptionsFrom(o),
+        json: Boolean(o.json),
+        progress: o.progress as boolean,
+        server: o.server as string | undefined,
+        token: o.token as string | undefined,
+        dryRun: Boolean(o.dryRun),
+      },
       logger,
     );
   });

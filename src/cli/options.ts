@@ -65,27 +65,80 @@ export function addNegatableOption(cmd: Command, flags: string, description: str
 export function addStoreOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--db <path>', 'embedded DuckDB file').env('FLOWLENS_DB').default(DEFAULT_DB_PATH))
-    .addOption(new Option('--questdb <config>', "QuestDB ILP configuration string or URL, e.g. 'http::addr=localhost:9000;' or http://localhost:9000 (uses QuestDB instead of the embedded store)").env('FLOWLENS_QUESTDB'))
-    .addOption(new Option('--questdb-pg <url>', 'QuestDB PostgreSQL wire URL for reads').env('FLOWLENS_QUESTDB_PG').default('postgres://admin:quest@127.0.0.1:8812/qdb'))
-    .addOption(new Option('--retention-days <days>', 'QuestDB retention (TTL); 0 keeps everything').env('FLOWLENS_RETENTION_DAYS').argParser((v) => Number(v)).default(0))
+    .addOption(
+      new Option(
+        '--questdb <config>',
+        "QuestDB ILP configuration string or URL, e.g. 'http::addr=localhost:9000;' or http://localhost:9000 (uses QuestDB instead of the embedded store)",
+      ).env('FLOWLENS_QUESTDB'),
+    )
+    .addOption(
+      new Option('--questdb-pg <url>', 'QuestDB PostgreSQL wire URL for reads').env('FLOWLENS_QUESTDB_PG').default('postgres://admin:quest@127.0.0.1:8812/qdb'),
+    )
+    .addOption(
+      new Option('--retention-days <days>', 'QuestDB retention (TTL); 0 keeps everything')
+        .env('FLOWLENS_RETENTION_DAYS')
+        .argParser((v) => Number(v))
+        .default(0),
+    )
     .addOption(new Option('--spool-dir <dir>', 'where QuestDB batches wait during an outage').env('FLOWLENS_SPOOL_DIR').default('./data/spool'))
-    .addOption(new Option('--duckdb-threads <n>', "DuckDB's worker threads (default: 1 for import, one per core otherwise)").env('FLOWLENS_DUCKDB_THREADS').argParser(positiveInteger));
+    .addOption(
+      new Option('--duckdb-threads <n>', "DuckDB's worker threads (default: 1 for import, one per core otherwise)")
+        .env('FLOWLENS_DUCKDB_THREADS')
+        .argParser(positiveInteger),
+    );
 }
 
 export function addFlowOptions(cmd: Command): Command {
   cmd
-    .addOption(new Option('--interval <seconds>', 'aggregation interval for host and traffic records').env('FLOWLENS_INTERVAL').argParser(positiveInteger).default(60))
-    .addOption(new Option('--active-timeout <seconds>', 'export long flows at least this often').env('FLOWLENS_ACTIVE_TIMEOUT').argParser(positiveInteger).default(60))
-    .addOption(new Option('--tcp-timeout <seconds>', 'idle timeout of established TCP flows').env('FLOWLENS_TCP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.tcp))
-    .addOption(new Option('--tcp-closed-timeout <seconds>', 'idle timeout of TCP flows closed by FIN or RST').env('FLOWLENS_TCP_CLOSED_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.tcpClosed))
-    .addOption(new Option('--tcp-attempted-timeout <seconds>', 'idle timeout of TCP flows whose handshake never completed').env('FLOWLENS_TCP_ATTEMPTED_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.tcpAttempted))
-    .addOption(new Option('--udp-timeout <seconds>', 'idle timeout of UDP flows').env('FLOWLENS_UDP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.udp))
-    .addOption(new Option('--icmp-timeout <seconds>', 'idle timeout of ICMP flows').env('FLOWLENS_ICMP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.icmp))
-    .addOption(new Option('--other-timeout <seconds>', 'idle timeout of other protocols').env('FLOWLENS_OTHER_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.other))
+    .addOption(
+      new Option('--interval <seconds>', 'aggregation interval for host and traffic records').env('FLOWLENS_INTERVAL').argParser(positiveInteger).default(60),
+    )
+    .addOption(
+      new Option('--active-timeout <seconds>', 'export long flows at least this often').env('FLOWLENS_ACTIVE_TIMEOUT').argParser(positiveInteger).default(60),
+    )
+    .addOption(
+      new Option('--tcp-timeout <seconds>', 'idle timeout of established TCP flows')
+        .env('FLOWLENS_TCP_TIMEOUT')
+        .argParser(positiveNumber)
+        .default(DEFAULT_IDLE.tcp),
+    )
+    .addOption(
+      new Option('--tcp-closed-timeout <seconds>', 'idle timeout of TCP flows closed by FIN or RST')
+        .env('FLOWLENS_TCP_CLOSED_TIMEOUT')
+        .argParser(positiveNumber)
+        .default(DEFAULT_IDLE.tcpClosed),
+    )
+    .addOption(
+      new Option('--tcp-attempted-timeout <seconds>', 'idle timeout of TCP flows whose handshake never completed')
+        .env('FLOWLENS_TCP_ATTEMPTED_TIMEOUT')
+        .argParser(positiveNumber)
+        .default(DEFAULT_IDLE.tcpAttempted),
+    )
+    .addOption(
+      new Option('--udp-timeout <seconds>', 'idle timeout of UDP flows').env('FLOWLENS_UDP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.udp),
+    )
+    .addOption(
+      new Option('--icmp-timeout <seconds>', 'idle timeout of ICMP flows').env('FLOWLENS_ICMP_TIMEOUT').argParser(positiveNumber).default(DEFAULT_IDLE.icmp),
+    )
+    .addOption(
+      new Option('--other-timeout <seconds>', 'idle timeout of other protocols')
+        .env('FLOWLENS_OTHER_TIMEOUT')
+        .argParser(positiveNumber)
+        .default(DEFAULT_IDLE.other),
+    )
     .addOption(new Option('--node <name>', 'name of this worker in records').env('FLOWLENS_NODE').default(''))
-    .addOption(new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)').env('FLOWLENS_DETECT_CONFIG').argParser(detectConfigFile));
+    .addOption(
+      new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)')
+        .env('FLOWLENS_DETECT_CONFIG')
+        .argParser(detectConfigFile),
+    );
   addNegatableOption(cmd, '--no-detect', 'no anomaly detection', 'FLOWLENS_DETECT');
-  return addNegatableOption(cmd, '--no-dpi', 'no application protocol identification (app, server names; P2P peer discovery may then look like a host scan)', 'FLOWLENS_DPI');
+  return addNegatableOption(
+    cmd,
+    '--no-dpi',
+    'no application protocol identification (app, server names; P2P peer discovery may then look like a host scan)',
+    'FLOWLENS_DPI',
+  );
 }
 
 /**

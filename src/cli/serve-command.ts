@@ -23,8 +23,18 @@ export function addApiOptions(cmd: Command): Command {
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('FLOWLENS_PORT').argParser(portNumber).default(DEFAULT_PORT))
     .addOption(new Option('--token <token>', 'bearer token required by /graphql, /metrics and WebSocket connections').env('FLOWLENS_TOKEN'))
     .addOption(new Option('--cors-origin <origins>', "comma-separated origins allowed cross-origin ('*' for any); none by default").env('FLOWLENS_CORS_ORIGIN'))
-    .addOption(new Option('--max-upload-mb <mb>', 'largest capture upload accepted').env('FLOWLENS_MAX_UPLOAD_MB').argParser(positiveInteger).default(DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024))
-    .addOption(new Option('--query-timeout <seconds>', 'queries running longer get an error').env('FLOWLENS_QUERY_TIMEOUT').argParser(positiveNumber).default(DEFAULT_LIMITS.queryTimeoutMs / 1000));
+    .addOption(
+      new Option('--max-upload-mb <mb>', 'largest capture upload accepted')
+        .env('FLOWLENS_MAX_UPLOAD_MB')
+        .argParser(positiveInteger)
+        .default(DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024),
+    )
+    .addOption(
+      new Option('--query-timeout <seconds>', 'queries running longer get an error')
+        .env('FLOWLENS_QUERY_TIMEOUT')
+        .argParser(positiveNumber)
+        .default(DEFAULT_LIMITS.queryTimeoutMs / 1000),
+    );
 }
 
 /** startApiServer's settings from the flags of addApiOptions(). */
@@ -33,19 +43,22 @@ export function apiServerSettings(o: Record<string, unknown>): Pick<ApiServerOpt
     host: o.host as string,
     port: o.port as number,
     token: (o.token as string | undefined) || undefined,
-    corsOrigins: typeof o.corsOrigin === 'string' ? o.corsOrigin.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    corsOrigins:
+      typeof o.corsOrigin === 'string'
+        ? o.corsOrigin
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined,
     maxUploadBytes: (o.maxUploadMb as number) * 1024 * 1024,
     limits: { queryTimeoutMs: (o.queryTimeout as number) * 1000 },
   };
 }
 
 export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): Command {
-  const cmd = program
-    .command('serve')
-    .description('serve the GraphQL API (queries, subscriptions, uploads) at http://HOST:PORT/graphql');
+  const cmd = program.command('serve').description('serve the GraphQL API (queries, subscriptions, uploads) at http://HOST:PORT/graphql');
   addApiOptions(cmd);
-  cmd
-    .addOption(new Option('--bus <url>', "subscribe to a fleet's live events on NATS, e.g. nats://127.0.0.1:4222").env('FLOWLENS_BUS'));
+  cmd.addOption(new Option('--bus <url>', "subscribe to a fleet's live events on NATS, e.g. nats://127.0.0.1:4222").env('FLOWLENS_BUS'));
   addStoreOptions(cmd);
   addFlowOptions(cmd);
   cmd.action(async (o: Record<string, unknown>) => {
@@ -54,7 +67,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
     const store = await openStore(storeOptionsFrom(o));
     // A fleet: the capture nodes' events (and their status heartbeats) come over NATS.
     const bus = o.bus ? new NatsBus({ url: o.bus as string, node: flow.node || 'serve', logger }) : new MemoryBus();
-    let server;
+    let server: Awaited<ReturnType<typeof startApiServer>>;
     try {
       server = await startApiServer({
         store,

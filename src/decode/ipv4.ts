@@ -1,13 +1,6 @@
 // IPv4 (RFC 791): addresses, protocol, fragments, header and length checks.
 import { decodeIpPayload } from './ip.js';
-import {
-  KIND_IP,
-  R_IP_BAD_VERSION,
-  R_IPV4_BAD_HEADER,
-  R_IPV4_BAD_LENGTH,
-  R_IPV4_TRUNCATED,
-  type DecodedPacket,
-} from './packet.js';
+import { KIND_IP, R_IP_BAD_VERSION, R_IPV4_BAD_HEADER, R_IPV4_BAD_LENGTH, R_IPV4_TRUNCATED, type DecodedPacket } from './packet.js';
 
 export function decodeIpv4(buf: Buffer, off: number, end: number, pkt: DecodedPacket): void {
   if (end - off < 20) {
@@ -35,7 +28,7 @@ export function decodeIpv4(buf: Buffer, off: number, end: number, pkt: DecodedPa
     pkt.fail(R_IPV4_BAD_LENGTH); // claims more than the wire carried; decode what is there
     totalLen = onWire;
   }
-  const ipEnd = off + totalLen < end ? off + totalLen : end; // drops Ethernet padding
+  const ipEnd = Math.min(off + totalLen, end); // drops Ethernet padding
 
   pkt.kind = KIND_IP;
   pkt.ipVersion = 4;

@@ -1,20 +1,11 @@
 // IPv6 (RFC 8200) with its extension headers walked to the transport header.
 import { decodeIpPayload } from './ip.js';
-import {
-  KIND_IP,
-  R_IP_BAD_VERSION,
-  R_IPV6_BAD_EXTENSION,
-  R_IPV6_TRUNCATED,
-  R_IPV6_BAD_LENGTH,
-  type DecodedPacket,
-} from './packet.js';
+import { KIND_IP, R_IP_BAD_VERSION, R_IPV6_BAD_EXTENSION, R_IPV6_TRUNCATED, R_IPV6_BAD_LENGTH, type DecodedPacket } from './packet.js';
 
 const HOP_BY_HOP = 0;
 const ROUTING = 43;
 const FRAGMENT = 44;
-const ESP = 50;
 const AH = 51;
-const NO_NEXT = 59;
 const DEST_OPTS = 60;
 const MOBILITY = 135;
 const HIP = 139;
@@ -87,8 +78,6 @@ export function decodeIpv6(buf: Buffer, off: number, end: number, pkt: DecodedPa
         }
         continue;
       }
-      case ESP:
-      case NO_NEXT:
       default:
         break;
     }

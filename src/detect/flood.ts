@@ -7,7 +7,7 @@ import type { AnomalyKind } from '../store/types.js';
 import type { PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter, AnomalyView } from './lifecycle.js';
 import type { Detector } from './types.js';
-import { RateWindow, makeRoom } from './window.js';
+import { type RateWindow, makeRoom } from './window.js';
 
 export interface FloodTarget {
   ip: string;

@@ -17,7 +17,7 @@ import { FirstContacts } from './first-contacts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
 import { LruSlots } from './lru-slots.js';
 import { TrwThresholds, TrwWalks } from './trw.js';
-import { type Attempt, type Detector } from './types.js';
+import type { Attempt, Detector } from './types.js';
 import { ipv4ToString } from '../flow/address.js';
 
 const MAX_HOSTS = 65_536;

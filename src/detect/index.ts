@@ -43,7 +43,11 @@ export class DetectorSet {
   /** Anomalies started so far (all kinds). */
   started = 0;
 
-  constructor(input: DetectConfigInput | DetectConfig = {}, node = '', private readonly bus?: EventBus) {
+  constructor(
+    input: DetectConfigInput | DetectConfig = {},
+    node = '',
+    private readonly bus?: EventBus,
+  ) {
     const cfg = resolveDetectConfig(input as DetectConfigInput);
     this.config = cfg;
     this.emitter = new AnomalyEmitter(cfg.lifecycle, node, (type, record) => this.record(type, record));
@@ -120,6 +124,6 @@ export class DetectorSet {
     if (type === 'start') this.started++;
     this.out.set(record.anomalyId, record);
     const bus = this.bus;
-    if (bus !== undefined && bus.hasSubscribers('anomaly')) bus.publish('anomaly', { type, anomaly: record });
+    if (bus?.hasSubscribers('anomaly')) bus.publish('anomaly', { type, anomaly: record });
   }
 }

@@ -79,7 +79,18 @@ export function readName(buf: Buffer, base: number, p: number, end: number): str
 
 /** parseDns's result: one object, refilled by every call, as its callers read it at once. */
 const msg: DnsMessage = {
-  id: 0, response: false, opcode: 0, rcode: 0, qdcount: 0, ancount: 0, nscount: 0, arcount: 0, qname: '', qtype: 0, qclass: 0, aname: '',
+  id: 0,
+  response: false,
+  opcode: 0,
+  rcode: 0,
+  qdcount: 0,
+  ancount: 0,
+  nscount: 0,
+  arcount: 0,
+  qname: '',
+  qtype: 0,
+  qclass: 0,
+  aname: '',
 };
 
 /**
@@ -149,9 +160,30 @@ export function parseDns(buf: Buffer, off: number, len: number, onDnsPort = fals
 }
 
 const TYPE_NAMES: Record<number, string> = {
-  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 35: 'NAPTR',
-  43: 'DS', 46: 'RRSIG', 47: 'NSEC', 48: 'DNSKEY', 64: 'SVCB', 65: 'HTTPS', 99: 'SPF', 252: 'AXFR', 255: 'ANY',
-  10: 'NULL', 13: 'HINFO', 32: 'NB', 41: 'OPT', 257: 'CAA',
+  1: 'A',
+  2: 'NS',
+  5: 'CNAME',
+  6: 'SOA',
+  12: 'PTR',
+  15: 'MX',
+  16: 'TXT',
+  28: 'AAAA',
+  33: 'SRV',
+  35: 'NAPTR',
+  43: 'DS',
+  46: 'RRSIG',
+  47: 'NSEC',
+  48: 'DNSKEY',
+  64: 'SVCB',
+  65: 'HTTPS',
+  99: 'SPF',
+  252: 'AXFR',
+  255: 'ANY',
+  10: 'NULL',
+  13: 'HINFO',
+  32: 'NB',
+  41: 'OPT',
+  257: 'CAA',
 };
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
 

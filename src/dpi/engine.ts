@@ -6,18 +6,7 @@
 // per-flow object created only for flows that need one.
 import { newFlowExtra } from './reassembly.js';
 import { DISSECTORS } from './registry.js';
-import {
-  FOLLOW,
-  LIKELY,
-  MATCH,
-  MORE,
-  NO,
-  TRANSPORT_TCP,
-  TRANSPORT_UDP,
-  type Dissector,
-  type DpiContext,
-  type FlowExtra,
-} from './types.js';
+import { FOLLOW, LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, TRANSPORT_UDP, type Dissector, type DpiContext, type FlowExtra } from './types.js';
 
 /** Payload packets per direction looked at before the flow is decided by fallback. */
 export const MAX_DIR_PACKETS = 4;
@@ -222,10 +211,7 @@ export class DpiEngine {
    * Inspects one payload of an undecided flow, hence of TCP or UDP (reset() decides the others);
    * tcpSeq is the segment's sequence number or -1.
    */
-  packet(
-    f: number, ipProto: number, buf: Buffer, off: number, len: number,
-    fromClient: boolean, clientPort: number, serverPort: number, tcpSeq: number,
-  ): void {
+  packet(f: number, ipProto: number, buf: Buffer, off: number, len: number, fromClient: boolean, clientPort: number, serverPort: number, tcpSeq: number): void {
     const transport = ipProto === IPPROTO_TCP ? TRANSPORT_TCP : TRANSPORT_UDP;
     const dir = fromClient ? 0 : 1;
     const dp = ++this.dirPackets[f * 2 + dir];
@@ -250,7 +236,8 @@ export class DpiEngine {
       // It may rename the app on what it learns (TLS after STARTTLS); MATCH or NO end the following.
       const e = this.extras[f];
       if (e !== undefined && e.app !== '') this.app[f] = this.intern(e.app);
-      if (v === MATCH || v === NO || dp >= MAX_FOLLOW_DIR_PACKETS || this.dirPackets[f * 2] + this.dirPackets[f * 2 + 1] >= MAX_FOLLOW_FLOW_PACKETS) this.finish(f);
+      if (v === MATCH || v === NO || dp >= MAX_FOLLOW_DIR_PACKETS || this.dirPackets[f * 2] + this.dirPackets[f * 2 + 1] >= MAX_FOLLOW_FLOW_PACKETS)
+        this.finish(f);
       return;
     }
 
@@ -265,7 +252,7 @@ export class DpiEngine {
     const ds = this.dissectors;
     for (let i = 0; i < ds.length; i++) {
       if ((ds[i].transports & transport) === 0) continue;
-      if (hinted !== undefined && hinted.includes(i)) continue;
+      if (hinted?.includes(i)) continue;
       if (this.run(f, i, buf, off, len)) return;
     }
 

@@ -18,8 +18,15 @@ export function isGrease(v: number): boolean {
 }
 
 const VERSION_CODES: Record<number, string> = {
-  0x0304: '13', 0x0303: '12', 0x0302: '11', 0x0301: '10', 0x0300: 's3', 0x0002: 's2',
-  0xfeff: 'd1', 0xfefd: 'd2', 0xfefc: 'd3',
+  0x0304: '13',
+  0x0303: '12',
+  0x0302: '11',
+  0x0301: '10',
+  0x0300: 's3',
+  0x0002: 's2',
+  0xfeff: 'd1',
+  0xfefd: 'd2',
+  0xfefc: 'd3',
 };
 
 // JA4 is built without a string per value: the values go to reused typed arrays, are sorted as
@@ -271,6 +278,12 @@ export function readClientHello(buf: Buffer, off: number, len: number, kind: 't'
 }
 
 export const TLS_VERSION_NAMES: Record<number, string> = {
-  0x0304: 'TLSv1.3', 0x0303: 'TLSv1.2', 0x0302: 'TLSv1.1', 0x0301: 'TLSv1', 0x0300: 'SSLv3',
-  0xfeff: 'DTLSv1.0', 0xfefd: 'DTLSv1.2', 0xfefc: 'DTLSv1.3',
+  0x0304: 'TLSv1.3',
+  0x0303: 'TLSv1.2',
+  0x0302: 'TLSv1.1',
+  0x0301: 'TLSv1',
+  0x0300: 'SSLv3',
+  0xfeff: 'DTLSv1.0',
+  0xfefd: 'DTLSv1.2',
+  0xfefc: 'DTLSv1.3',
 };

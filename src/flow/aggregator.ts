@@ -9,16 +9,7 @@ import type { EventBus } from '../bus/types.js';
 import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, type DetectConfigInput } from '../detect/index.js';
 import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
 import type { FlowRecord, FlowSummary, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
-import {
-  STATE_ATTEMPTED,
-  STATE_CLOSED,
-  STATE_ESTABLISHED,
-  STATE_RESET,
-  TCP_STATE_NAMES,
-  initialTcpState,
-  nextTcpState,
-  senderIsClient,
-} from './direction.js';
+import { STATE_ATTEMPTED, STATE_CLOSED, STATE_ESTABLISHED, STATE_RESET, TCP_STATE_NAMES, initialTcpState, nextTcpState, senderIsClient } from './direction.js';
 import { FlowTable, NO_SEGMENT } from './flow-table.js';
 import { finish, mix } from './hash.js';
 import { HostTable } from './host-table.js';
@@ -167,7 +158,7 @@ export class Aggregator {
   /** Accounts one captured frame. */
   packet(linkType: number, ts: number, buf: Buffer, off: number, caplen: number, wirelen: number): void {
     const pkt = decodePacket(linkType, buf, off, caplen, wirelen, this.pkt);
-    const bytes = wirelen > caplen ? wirelen : caplen;
+    const bytes = Math.max(wirelen, caplen);
     this.packets++;
     this.bytes += bytes;
     if (this.firstPacket < 0) this.firstPacket = ts;
@@ -273,7 +264,7 @@ export class Aggregator {
       let dflags = fromClient ? F_FROM_CLIENT : 0;
       if (started) {
         dflags |= F_NEW_FLOW;
-        if (dpi !== null && dpi.peerToPeer(f)) dflags |= F_PEER_TO_PEER;
+        if (dpi?.peerToPeer(f)) dflags |= F_PEER_TO_PEER;
       }
       if (!fromClient && flows.totalPackets[d] === 1) dflags |= F_FIRST_REPLY;
       if (stateBefore === STATE_ATTEMPTED && flows.tcpState[f] === STATE_ESTABLISHED) dflags |= F_ESTABLISHED;
@@ -418,7 +409,7 @@ export class Aggregator {
       };
       this.out.traffic.push(traffic);
       const bus = this.opts.bus;
-      if (bus !== undefined && bus.hasSubscribers('traffic')) {
+      if (bus?.hasSubscribers('traffic')) {
         bus.publish('traffic', {
           node,
           step: this.intervalUs,
@@ -478,7 +469,7 @@ export class Aggregator {
     const flows = this.flows;
     this.emitSegment(f, true);
     const bus = this.opts.bus;
-    if (bus !== undefined && bus.hasSubscribers('flow')) bus.publish('flow', { type: 'end', flow: this.summary(f) });
+    if (bus?.hasSubscribers('flow')) bus.publish('flow', { type: 'end', flow: this.summary(f) });
     this.hosts.release(flows.hostClient[f]);
     this.hosts.release(flows.hostServer[f]);
     flows.remove(f);

@@ -93,10 +93,18 @@ export class FlowTable {
       if (this.hash[f] !== h) continue;
       const k = f * 8;
       if (
-        key[k] === a[0] && key[k + 1] === a[1] && key[k + 2] === a[2] && key[k + 3] === a[3] &&
-        key[k + 4] === b[0] && key[k + 5] === b[1] && key[k + 6] === b[2] && key[k + 7] === b[3] &&
-        this.keyPortA[f] === portA && this.keyPortB[f] === portB &&
-        this.keyProto[f] === proto && this.keyVersion[f] === pkt.ipVersion
+        key[k] === a[0] &&
+        key[k + 1] === a[1] &&
+        key[k + 2] === a[2] &&
+        key[k + 3] === a[3] &&
+        key[k + 4] === b[0] &&
+        key[k + 5] === b[1] &&
+        key[k + 6] === b[2] &&
+        key[k + 7] === b[3] &&
+        this.keyPortA[f] === portA &&
+        this.keyPortB[f] === portB &&
+        this.keyProto[f] === proto &&
+        this.keyVersion[f] === pkt.ipVersion
       ) {
         return f;
       }

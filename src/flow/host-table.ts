@@ -127,8 +127,8 @@ export class HostTable {
 
   /** A flow between the two hosts carried traffic in this interval: counts each pair once. */
   peerSeen(x: number, y: number): void {
-    const a = x < y ? x : y;
-    const b = x < y ? y : x;
+    const a = Math.min(x, y);
+    const b = Math.max(x, y);
     let i = finish(mix(a, b)) & this.pairMask;
     for (;;) {
       const pa = this.pairA[i];

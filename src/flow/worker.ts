@@ -79,8 +79,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
     if (m.type === 'subscribers') {
       bus.flowSubscribers = Boolean(m.flow);
       bus.anomalySubscribers = Boolean(m.anomaly);
-    }
-    else if (m.type === 'stop') stopping = true;
+    } else if (m.type === 'stop') stopping = true;
   });
 
   let iface = 0;

@@ -21,10 +21,13 @@ export function decodeCursor(cursor: string, order: FlowOrder): CursorKey {
     throw new StoreQueryError('invalid cursor');
   }
   if (
-    !Array.isArray(parsed) || parsed.length !== 3 ||
+    !Array.isArray(parsed) ||
+    parsed.length !== 3 ||
     (parsed[0] !== 'time' && parsed[0] !== 'bytes') ||
-    typeof parsed[1] !== 'number' || !Number.isFinite(parsed[1]) ||
-    typeof parsed[2] !== 'string' || !/^[0-9a-f]{16}$/.test(parsed[2])
+    typeof parsed[1] !== 'number' ||
+    !Number.isFinite(parsed[1]) ||
+    typeof parsed[2] !== 'string' ||
+    !/^[0-9a-f]{16}$/.test(parsed[2])
   ) {
     throw new StoreQueryError('invalid cursor');
   }

@@ -12,17 +12,7 @@
 // Every record of a batch is checked before any is written (see check()), so a bad record
 // refuses its whole batch and never leaves a partial row behind.
 import duckdb from '@duckdb/node-bindings';
-import {
-  BOOLEAN,
-  DuckDBDataChunk,
-  TIMESTAMP,
-  UBIGINT,
-  USMALLINT,
-  UTINYINT,
-  VARCHAR,
-  type DuckDBAppender,
-  type DuckDBType,
-} from '@duckdb/node-api';
+import { BOOLEAN, DuckDBDataChunk, TIMESTAMP, UBIGINT, USMALLINT, UTINYINT, VARCHAR, type DuckDBAppender, type DuckDBType } from '@duckdb/node-api';
 
 export type ColumnKind = 'timestamp' | 'varchar' | 'utinyint' | 'usmallint' | 'ubigint' | 'boolean';
 

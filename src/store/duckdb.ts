@@ -10,13 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import {
-  DuckDBInstance,
-  DuckDBTimestampValue,
-  type DuckDBAppender,
-  type DuckDBConnection,
-  type DuckDBValue,
-} from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { ChunkAppender, type ColumnSpec } from './duckdb-chunks.js';
 import {
@@ -702,8 +696,7 @@ const TRAFFIC_COLUMNS: ColumnSpec<TrafficRecord>[] = [
 /** Anomaly rows per INSERT statement: 15 parameters each, so a statement stays a few KB of SQL. */
 const ANOMALIES_PER_STATEMENT = 256;
 
-const ANOMALY_COLUMNS =
-  'anomaly_id, ts, node, kind, severity, source, target_ip, target_port, started_at, last_seen, state, packets, bytes, evidence, summary';
+const ANOMALY_COLUMNS = 'anomaly_id, ts, node, kind, severity, source, target_ip, target_port, started_at, last_seen, state, packets, bytes, evidence, summary';
 /** Values per anomaly row: the statement's placeholders run $1, $2, ... over all its rows. */
 const ANOMALY_ROW_PARAMS = ANOMALY_COLUMNS.split(',').length;
 
@@ -722,8 +715,21 @@ async function upsertAnomalies(conn: DuckDBConnection, anomalies: AnomalyRecord[
       const tuples = rows.map((an) => {
         const at = values.length;
         values.push(
-          an.anomalyId, timestamp(an.ts), an.node, an.kind, an.severity, an.source, an.targetIp, an.targetPort,
-          timestamp(an.startedAt), timestamp(an.lastSeen), an.state, an.packets, an.bytes, an.evidence, an.summary,
+          an.anomalyId,
+          timestamp(an.ts),
+          an.node,
+          an.kind,
+          an.severity,
+          an.source,
+          an.targetIp,
+          an.targetPort,
+          timestamp(an.startedAt),
+          timestamp(an.lastSeen),
+          an.state,
+          an.packets,
+          an.bytes,
+          an.evidence,
+          an.summary,
         );
         return `(${Array.from({ length: ANOMALY_ROW_PARAMS }, (_, k) => `$${at + k + 1}`).join(', ')})`;
       });

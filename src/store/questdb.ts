@@ -118,7 +118,8 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
     sym(buf, 'confidence', f.confidence);
     // ILP integers (64-bit) into INT columns: QuestDB casts them on ingestion, and a value that does
     // not fit rejects the line (docs/ingestion/ilp/columnset-types: integer -> int "cast").
-    buf.stringColumn('flow_id', f.flowId)
+    buf
+      .stringColumn('flow_id', f.flowId)
       .timestampColumn('first_seen', f.firstSeen, 'us')
       .timestampColumn('last_seen', f.lastSeen, 'us')
       .intColumn('ip_proto', f.ipProto)
@@ -141,7 +142,8 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
   for (const h of batch.hosts) {
     buf.table('hosts');
     sym(buf, 'node', h.node);
-    buf.stringColumn('ip', h.ip)
+    buf
+      .stringColumn('ip', h.ip)
       .intColumn('bytes_sent', h.bytesSent)
       .intColumn('bytes_received', h.bytesReceived)
       .intColumn('packets_sent', h.packetsSent)
@@ -165,7 +167,8 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
     buf.stringColumn('anomaly_id', a.anomalyId);
     optString(buf, 'source', a.source);
     optString(buf, 'target_ip', a.targetIp);
-    buf.intColumn('target_port', a.targetPort)
+    buf
+      .intColumn('target_port', a.targetPort)
       .timestampColumn('started_at', a.startedAt, 'us')
       .timestampColumn('last_seen', a.lastSeen, 'us')
       .intColumn('packets', a.packets)
@@ -330,7 +333,7 @@ export function isoMicros(us: number): string {
   const sub = us - ms * 1000;
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) throw new StoreQueryError(`invalid time ${us}`);
-  return d.toISOString().slice(0, -1) + String(sub).padStart(3, '0') + 'Z';
+  return `${d.toISOString().slice(0, -1) + String(sub).padStart(3, '0')}Z`;
 }
 
 /** The SAMPLE BY stride for a step in µs: the largest unit that divides it. A validated integer, not input text. */
@@ -400,7 +403,7 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
            last(tcp_state) tcp_state, last_not_null(app) app, last_not_null(server_name) server_name,
            last_not_null(confidence) confidence, last(first_packets) first_packets, last_not_null(app_info) app_info
     FROM flows
-    ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+    ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     GROUP BY flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port`;
   // Casts and arithmetic one level up: QuestDB does not take aggregates as function arguments.
   const outer = `
@@ -472,7 +475,7 @@ function hostSource(p: Params, range: { from: number; to: number } | null, node:
            sum(flows_initiated) flows_initiated, sum(flows_received) flows_received,
            max(peers) peers, min(ts) first_seen, max(ts) last_seen
     FROM hosts
-    ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+    ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     GROUP BY ip`;
   return `
     SELECT ip, bytes_sent, bytes_received, packets_sent, packets_received, flows_initiated, flows_received, peers,
@@ -846,7 +849,8 @@ export class QuestDbStore implements FlowStore {
       const offset = num(r.ts_us) - first;
       // A bucket off the grid would mean QuestDB aligned SAMPLE BY differently from FROM; its sum
       // would straddle two of ours, so fail rather than answer wrongly.
-      if (offset < 0 || offset % q.step !== 0) throw new Error(`QuestDB returned a SAMPLE BY bucket at ${isoMicros(num(r.ts_us))}, off the ${stride} grid from ${isoMicros(first)}`);
+      if (offset < 0 || offset % q.step !== 0)
+        throw new Error(`QuestDB returned a SAMPLE BY bucket at ${isoMicros(num(r.ts_us))}, off the ${stride} grid from ${isoMicros(first)}`);
       const pt = points[offset / q.step];
       if (!pt) continue;
       for (const c of columns) {
@@ -910,9 +914,7 @@ export class QuestDbStore implements FlowStore {
     for (;;) {
       const p = new Params();
       const source = hostSource(p, null, undefined);
-      const where: string = after
-        ? `WHERE total_bytes < ${p.add(after.total)} OR (total_bytes = ${p.add(after.total)} AND ip > ${p.add(after.ip)})`
-        : '';
+      const where: string = after ? `WHERE total_bytes < ${p.add(after.total)} OR (total_bytes = ${p.add(after.total)} AND ip > ${p.add(after.ip)})` : '';
       const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${HOST_ORDER_SQL.bytes} LIMIT ${EXPORT_PAGE}`;
       const hosts = (await this.select(sql, p.values)).map(rowToHost);
       yield* hosts;

@@ -135,7 +135,7 @@ export class Spool {
     const dir = join(this.dir, REJECTED_DIR);
     await mkdir(dir, { recursive: true });
     await rename(join(this.dir, name), join(dir, name));
-    await writeFile(join(dir, `${name}.reason.txt`), reason + '\n');
+    await writeFile(join(dir, `${name}.reason.txt`), `${reason}\n`);
     this.dropHead(name);
   }
 
@@ -238,7 +238,10 @@ export class SpoolingWriter {
     this.pendingRows += rows;
     this.pendingBytes += body.length;
     const o = this.o;
-    if (this.pendingBytes >= o.maxInFlightBytes || (o.autoFlush && (o.autoFlushIntervalMs === 0 || (o.autoFlushRows > 0 && this.pendingRows >= o.autoFlushRows)))) {
+    if (
+      this.pendingBytes >= o.maxInFlightBytes ||
+      (o.autoFlush && (o.autoFlushIntervalMs === 0 || (o.autoFlushRows > 0 && this.pendingRows >= o.autoFlushRows)))
+    ) {
       await this.deliverPending();
     } else if (o.autoFlush && !this.flushTimer) {
       this.flushTimer = setTimeout(() => {
@@ -297,9 +300,11 @@ export class SpoolingWriter {
     this.pendingRows = 0;
     this.pendingBytes = 0;
     this.inFlightBytes += body.length;
-    const delivery = this.chain.then(() => this.deliver(body)).finally(() => {
-      this.inFlightBytes -= body.length;
-    });
+    const delivery = this.chain
+      .then(() => this.deliver(body))
+      .finally(() => {
+        this.inFlightBytes -= body.length;
+      });
     // The chain itself never rejects, so one failed delivery does not stop the ones after it.
     this.chain = delivery.catch(() => undefined);
     return delivery;
@@ -396,7 +401,10 @@ export class SpoolingWriter {
           if (n >= this.o.maxRefusals) {
             this.refusals.delete(head.name);
             await spool.reject(head.name, err.message);
-            this.o.log.error({ batch: head.name, dir: spool.dir, err: err.message }, 'questdb: server keeps refusing a spooled batch as invalid; moved it to the spool\'s rejected/ directory');
+            this.o.log.error(
+              { batch: head.name, dir: spool.dir, err: err.message },
+              "questdb: server keeps refusing a spooled batch as invalid; moved it to the spool's rejected/ directory",
+            );
             continue;
           }
         }

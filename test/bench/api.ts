@@ -203,7 +203,12 @@ function* syntheticDay(size: DaySize): Generator<RecordBatch> {
         serverName: a.app === '' || a.app === 'NTP' || a.app === 'SSH' ? '' : `svc${s % 500}.example.${['com', 'net', 'org'][s % 3]}`,
         confidence: a.app === '' ? 'unknown' : a.app === 'NTP' ? 'port' : 'dpi',
         firstPackets: tcp ? '+74 -74 +66 +583 -1434 +66 -1434 -1434' : '+72 -180',
-        appInfo: a.app === 'TLS' ? '{"ja4":"t13d1516h2_8daaf6152771_02713d6af862","alpn":"h2","version":"TLSv1.3"}' : a.app === 'DNS' ? '{"qtype":"A","rcode":"NOERROR"}' : '',
+        appInfo:
+          a.app === 'TLS'
+            ? '{"ja4":"t13d1516h2_8daaf6152771_02713d6af862","alpn":"h2","version":"TLSv1.3"}'
+            : a.app === 'DNS'
+              ? '{"qtype":"A","rcode":"NOERROR"}'
+              : '',
       };
       segments.push(rec);
       if (long) running.push({ rec, left: 1 + Math.floor(rand() * 9) });
@@ -215,7 +220,19 @@ function* syntheticDay(size: DaySize): Generator<RecordBatch> {
     const host = (ip: string) => {
       let h = hosts.get(ip);
       if (!h) {
-        h = { ts: intervalUs, node: 'bench', ip, bytesSent: 0, bytesReceived: 0, packetsSent: 0, packetsReceived: 0, flowsInitiated: 0, flowsReceived: 0, peers: 0, peerSet: new Set() };
+        h = {
+          ts: intervalUs,
+          node: 'bench',
+          ip,
+          bytesSent: 0,
+          bytesReceived: 0,
+          packetsSent: 0,
+          packetsReceived: 0,
+          flowsInitiated: 0,
+          flowsReceived: 0,
+          peers: 0,
+          peerSet: new Set(),
+        };
         hosts.set(ip, h);
       }
       return h;
@@ -304,7 +321,12 @@ function benchQueries(): BenchQuery[] {
   return [
     { name: 'flows by time, first 100', query: FLOWS_QUERY, variables: { ...day, first: 100, orderBy: 'TIME' }, describe: page },
     { name: 'flows by bytes, first 100', query: FLOWS_QUERY, variables: { ...day, first: 100, orderBy: 'BYTES' }, describe: page },
-    { name: 'flows host=X app=TLS, by bytes', query: FLOWS_QUERY, variables: { ...day, first: 100, orderBy: 'BYTES', filter: { host: BUSY_HOST, app: 'TLS' } }, describe: page },
+    {
+      name: 'flows host=X app=TLS, by bytes',
+      query: FLOWS_QUERY,
+      variables: { ...day, first: 100, orderBy: 'BYTES', filter: { host: BUSY_HOST, app: 'TLS' } },
+      describe: page,
+    },
     {
       name: 'hosts top 20',
       query: `query($from: DateTime, $to: DateTime) { hosts(from: $from, to: $to, limit: 20) { ip bytes bytesSent bytesReceived packetsSent packetsReceived flows peers firstSeen lastSeen } }`,
@@ -593,7 +615,21 @@ export async function runApiBench(opts: ApiBenchOptions = {}): Promise<ApiBenchR
       while (active() < k && Date.now() < readyBy) await sleep(20);
       if (!opened || opened.failed > 0 || active() < k) {
         log(`api: ${k} subscribers: only ${active()} subscriptions became active (${opened ? `${opened.failed} connections failed` : 'timed out opening'})`);
-        const failed = { subscribers: k, published: 0, complete: active(), minReceived: 0, errors: opened?.failed ?? k, dropped: 0, latencyP50Ms: NaN, latencyP99Ms: NaN, publishedInSeconds: NaN, lastAfterMs: NaN, serverCores: NaN, clientCores: NaN, ok: false };
+        const failed = {
+          subscribers: k,
+          published: 0,
+          complete: active(),
+          minReceived: 0,
+          errors: opened?.failed ?? k,
+          dropped: 0,
+          latencyP50Ms: NaN,
+          latencyP99Ms: NaN,
+          publishedInSeconds: NaN,
+          lastAfterMs: NaN,
+          serverCores: NaN,
+          clientCores: NaN,
+          ok: false,
+        };
         link.send({ cmd: 'close' });
         await link.wait('closed', 15_000);
         return failed;
@@ -697,21 +733,27 @@ export async function runApiBench(opts: ApiBenchOptions = {}): Promise<ApiBenchR
 export function formatApiBench(r: ApiBenchResult): string {
   const out: string[] = [];
   const s = r.store;
-  out.push(`API over a day of aggregates (DuckDB): ${s.flowRows} flow segments, ${s.hostRows} host rows, ${s.trafficRows} traffic rows, ${s.anomalies} anomalies`);
+  out.push(
+    `API over a day of aggregates (DuckDB): ${s.flowRows} flow segments, ${s.hostRows} host rows, ${s.trafficRows} traffic rows, ${s.anomalies} anomalies`,
+  );
   out.push(`(sequential requests over HTTP on 127.0.0.1, ${r.queries[0]?.requests ?? 0} timed per query after a warm-up)`);
   out.push(`${'query'.padEnd(34)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}  answer`);
   for (const q of r.queries) out.push(`${q.query.padEnd(34)}${q.p50Ms.toFixed(1).padStart(9)}${q.p99Ms.toFixed(1).padStart(9)}  ${q.note}`);
   out.push('');
   out.push(`flowUpdates subscribers (graphql-ws, one connection each), ${Math.round(r.rate * r.publishSeconds)} distinct flow events at ${r.rate}/s, all due ${r.drainMs} ms after the last
 ('last at': when the last subscriber had all, after the last publish; 'pub s': how long publishing took on the server's loop; delay: publish to receipt, sampled):`);
-  out.push(`${'subscribers'.padStart(11)}${'complete'.padStart(10)}${'min got'.padStart(9)}${'dropped'.padStart(9)}${'delay p50'.padStart(11)}${'p99 ms'.padStart(8)}${'last at ms'.padStart(11)}${'pub s'.padStart(7)}${'CPU srv'.padStart(9)}${'client'.padStart(8)}`);
+  out.push(
+    `${'subscribers'.padStart(11)}${'complete'.padStart(10)}${'min got'.padStart(9)}${'dropped'.padStart(9)}${'delay p50'.padStart(11)}${'p99 ms'.padStart(8)}${'last at ms'.padStart(11)}${'pub s'.padStart(7)}${'CPU srv'.padStart(9)}${'client'.padStart(8)}`,
+  );
   for (const x of r.subscribers) {
     out.push(
       `${String(x.subscribers).padStart(11)}${`${x.complete}/${x.subscribers}`.padStart(10)}${String(x.minReceived).padStart(9)}${String(x.dropped).padStart(9)}${x.latencyP50Ms.toFixed(0).padStart(11)}${x.latencyP99Ms.toFixed(0).padStart(8)}${(Number.isNaN(x.lastAfterMs) ? 'never' : x.lastAfterMs.toFixed(0)).padStart(11)}${x.publishedInSeconds.toFixed(1).padStart(7)}${x.serverCores.toFixed(2).padStart(9)}${x.clientCores.toFixed(2).padStart(8)}${x.ok ? '' : '  LOSING'}`,
     );
   }
   const capped = r.subscribers.every((x) => x.ok) ? ' (no step lost events: the real figure is higher)' : '';
-  out.push(`subscribers kept fed with every event: ${r.maxSubscribers}${capped}; server's flowlens_subscription_events_dropped_total{topic="flow"}: ${r.droppedTotal}`);
+  out.push(
+    `subscribers kept fed with every event: ${r.maxSubscribers}${capped}; server's flowlens_subscription_events_dropped_total{topic="flow"}: ${r.droppedTotal}`,
+  );
   out.push(`(subscribers and server share this machine's CPU; API bench took ${r.seconds.toFixed(0)} s)`);
   return out.join('\n');
 }

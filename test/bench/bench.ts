@@ -178,7 +178,13 @@ async function main(): Promise<void> {
   const results: ToolResult[] = [];
   if (!missing.includes('tcpdump')) {
     log('tcpdump -r FILE -w /dev/null');
-    results.push(await runTool('tcpdump', () => ({ cmd: 'tcpdump', args: ['-r', cap.path, '-w', '/dev/null'] }), (m) => (m.code === 0 ? '' : describeFailure(m))));
+    results.push(
+      await runTool(
+        'tcpdump',
+        () => ({ cmd: 'tcpdump', args: ['-r', cap.path, '-w', '/dev/null'] }),
+        (m) => (m.code === 0 ? '' : describeFailure(m)),
+      ),
+    );
   }
   if (!missing.includes('softflowd')) {
     // -d: stay in the foreground and exit at the end of the file; -6: track IPv6 too; -m: room for
@@ -279,11 +285,15 @@ async function main(): Promise<void> {
   out.push(`flowlens/softflowd throughput: ${fixed(ratio('softflowd'))}`);
   out.push(`flowlens-core/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-core')))} (no DPI, no detection; information only)`);
   out.push(`flowlens-nostore/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-nostore')))} (DPI and detection, no store; information only)`);
-  out.push(`flowlens-base/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-base')))} (decode, flows and hosts only: no DPI, no detection, no store; information only)`);
+  out.push(
+    `flowlens-base/softflowd throughput: ${fixed(ratio('softflowd', by('flowlens-base')))} (decode, flows and hosts only: no DPI, no detection, no store; information only)`,
+  );
   const soft = by('softflowd');
   const jsFloor = by('js-floor');
   if (jsFloor && soft && !Number.isNaN(jsFloor.sec) && !Number.isNaN(soft.sec)) {
-    out.push(`JS floor: reading and counting 5-tuples in JavaScript, nothing else: ${jsFloor.sec.toFixed(2)} s = ${(jsFloor.sec / soft.sec).toFixed(2)}x softflowd's whole run`);
+    out.push(
+      `JS floor: reading and counting 5-tuples in JavaScript, nothing else: ${jsFloor.sec.toFixed(2)} s = ${(jsFloor.sec / soft.sec).toFixed(2)}x softflowd's whole run`,
+    );
   }
   if ('error' in floor) out.push(`DuckDB floor: FAILED: ${floor.error}`);
   else {
@@ -294,7 +304,9 @@ async function main(): Promise<void> {
   }
   const thr = ratio('softflowd');
   out.push(`target throughput >= softflowd: ${Number.isNaN(thr) ? 'n/a' : thr >= 1 ? 'PASS' : 'MISS'}`);
-  out.push(`target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`);
+  out.push(
+    `target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`,
+  );
   if (f && !Number.isNaN(f.mb)) out.push(`(peak RSS source for flowlens: ${f.r.runs.map((m) => m.rssSource).join(', ')})`);
   console.log(out.join('\n'));
 

@@ -96,10 +96,18 @@ function account(version, proto, sport, dport, wirelen) {
       break;
     }
     if (
-      keys[k] === head && keys[k + 1] === ports &&
-      keys[k + 2] === a[0] && keys[k + 3] === a[1] && keys[k + 4] === a[2] && keys[k + 5] === a[3] &&
-      keys[k + 6] === b[0] && keys[k + 7] === b[1] && keys[k + 8] === b[2] && keys[k + 9] === b[3]
-    ) break;
+      keys[k] === head &&
+      keys[k + 1] === ports &&
+      keys[k + 2] === a[0] &&
+      keys[k + 3] === a[1] &&
+      keys[k + 4] === a[2] &&
+      keys[k + 5] === a[3] &&
+      keys[k + 6] === b[0] &&
+      keys[k + 7] === b[1] &&
+      keys[k + 8] === b[2] &&
+      keys[k + 9] === b[3]
+    )
+      break;
     slot = (slot + 1) & mask;
   }
   const dir = aIsSrc ? 0 : 1;

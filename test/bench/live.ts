@@ -296,7 +296,9 @@ export function formatLiveBench(r: LiveBenchResult): string {
     `live capture: tcpreplay of ${r.packets} packets (${basename(r.slice ?? '')}) into a veth, captured on its peer; ` +
       `fixed rates for ${r.stepSeconds} s each; flowlens as ${r.flowlensHow}; ${r.seconds.toFixed(0)} s`,
   );
-  out.push(`${'tool'.padEnd(10)}${'zero-loss rate'.padStart(16)}${'captured/s'.padStart(12)}${'topspeed sent/s'.padStart(17)}${'captured/s'.padStart(12)}  drops at topspeed`);
+  out.push(
+    `${'tool'.padEnd(10)}${'zero-loss rate'.padStart(16)}${'captured/s'.padStart(12)}${'topspeed sent/s'.padStart(17)}${'captured/s'.padStart(12)}  drops at topspeed`,
+  );
   for (const t of r.tools) {
     const b = t.best;
     const top = t.topspeed;

@@ -108,7 +108,11 @@ function treeRssKb(root: number, includeRoot: boolean): number {
   return sum;
 }
 
-export function measure(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; keepStdout?: boolean; timeoutMs?: number } = {}): Promise<Measurement> {
+export function measure(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; keepStdout?: boolean; timeoutMs?: number } = {},
+): Promise<Measurement> {
   const wrapper = rusageWrapper();
   const rusageFile = join(tmpdir(), `flowlens-bench-rusage-${process.pid}-${Math.random().toString(36).slice(2)}`);
   let file = cmd;

@@ -166,21 +166,11 @@ const AS_REQ = kdcReq(
 const encrypted = (etype: number, bytes: Buffer): Buffer => seq(ctx(0, int(etype)), ctx(2, tlv(0x04, bytes)));
 
 /** A Ticket [APPLICATION 1]: tkt-vno [0], realm [1], sname [2], enc-part [3]. */
-const ticket = (): Buffer =>
-  app(1, seq(ctx(0, int(5)), ctx(1, kstr(REALM)), ctx(2, principal(2, 'krbtgt', REALM)), ctx(3, encrypted(18, noise(48, 7)))));
+const ticket = (): Buffer => app(1, seq(ctx(0, int(5)), ctx(1, kstr(REALM)), ctx(2, principal(2, 'krbtgt', REALM)), ctx(3, encrypted(18, noise(48, 7)))));
 
 /** AP-REQ [APPLICATION 14]: pvno [0], msg-type [1], ap-options [2], ticket [3], authenticator [4]. */
 const apReq = (): Buffer =>
-  app(
-    14,
-    seq(
-      ctx(0, int(5)),
-      ctx(1, int(14)),
-      ctx(2, Buffer.from([0x03, 0x05, 0x00, 0, 0, 0, 0])),
-      ctx(3, ticket()),
-      ctx(4, encrypted(18, noise(40, 9))),
-    ),
-  );
+  app(14, seq(ctx(0, int(5)), ctx(1, int(14)), ctx(2, Buffer.from([0x03, 0x05, 0x00, 0, 0, 0, 0])), ctx(3, ticket()), ctx(4, encrypted(18, noise(40, 9)))));
 
 const TGS_REQ = kdcReq(12, [paData(1, apReq())], reqBody(null, principal(2, 'cifs', 'fs1.example.org')));
 
@@ -202,14 +192,7 @@ const KRB_ERROR = app(
 /** AS-REP [APPLICATION 11]: pvno [0], msg-type [1], crealm [3], cname [4], ticket [5], enc-part [6]. */
 const AS_REP = app(
   11,
-  seq(
-    ctx(0, int(5)),
-    ctx(1, int(11)),
-    ctx(3, kstr(REALM)),
-    ctx(4, principal(1, 'alice')),
-    ctx(5, ticket()),
-    ctx(6, encrypted(18, noise(64, 11))),
-  ),
+  seq(ctx(0, int(5)), ctx(1, int(11)), ctx(3, kstr(REALM)), ctx(4, principal(1, 'alice')), ctx(5, ticket()), ctx(6, encrypted(18, noise(64, 11)))),
 );
 
 /** The TCP framing: a 4-byte big-endian record length, then the message. */
@@ -222,8 +205,7 @@ function record(msg: Buffer, lengthDelta = 0): Buffer {
 // --- LDAP ----------------------------------------------------------------------------------------
 
 /** LDAPMessage: SEQUENCE { messageID, protocolOp, controls [0] OPTIONAL }. */
-const ldapMsg = (id: number, op: Buffer, ...controls: Buffer[]): Buffer =>
-  seq(int(id), op, ...(controls.length ? [ctx(0, ...controls)] : []));
+const ldapMsg = (id: number, op: Buffer, ...controls: Buffer[]): Buffer => seq(int(id), op, ...(controls.length ? [ctx(0, ...controls)] : []));
 /** LDAPResult fields: resultCode ENUMERATED, matchedDN, diagnosticMessage. */
 const result = (code: number, diag = ''): Buffer[] => [int(code, 0x0a), octets(''), octets(diag)];
 
@@ -232,10 +214,7 @@ const BIND_RESPONSE = ldapMsg(1, app(1, ...result(0)));
 
 /** searchRequest: base, scope, derefAliases, sizeLimit, timeLimit, typesOnly, filter, attributes. */
 function searchRequest(id: number, base: string, filter: Buffer, attrs: string[]): Buffer {
-  return ldapMsg(
-    id,
-    app(3, octets(base), int(2, 0x0a), int(0, 0x0a), int(0), int(0), bool(false), filter, seq(...attrs.map(octets))),
-  );
+  return ldapMsg(id, app(3, octets(base), int(2, 0x0a), int(0, 0x0a), int(0), int(0), bool(false), filter, seq(...attrs.map(octets))));
 }
 /** equalityMatch [3] { attributeDesc, assertionValue }. */
 const equality = (attr: string, value: string): Buffer => tlv(0xa3, octets(attr), octets(value));
@@ -246,25 +225,13 @@ const SEARCH_REQUEST = searchRequest(
   tlv(0xa0, equality('objectClass', 'person'), equality('uid', 'alice')), // and [0]
   ['cn', 'mail'],
 );
-const SEARCH_ENTRY = ldapMsg(
-  2,
-  app(4, octets('uid=alice,ou=people,dc=example,dc=org'), seq(seq(octets('cn'), tlv(0x31, octets('Alice Liddell'))))),
-);
+const SEARCH_ENTRY = ldapMsg(2, app(4, octets('uid=alice,ou=people,dc=example,dc=org'), seq(seq(octets('cn'), tlv(0x31, octets('Alice Liddell'))))));
 const SEARCH_DONE = ldapMsg(2, app(5, ...result(0)));
 
 /** The Active Directory locator ping over CLDAP: (&(DnsDomain=...)(NtVer=...)), attribute Netlogon. */
-const CLDAP_PING = searchRequest(
-  7,
-  '',
-  tlv(0xa0, equality('DnsDomain', 'example.org'), equality('NtVer', '\x16\x00\x00\x00')),
-  ['Netlogon'],
-);
+const CLDAP_PING = searchRequest(7, '', tlv(0xa0, equality('DnsDomain', 'example.org'), equality('NtVer', '\x16\x00\x00\x00')), ['Netlogon']);
 /** The DC's answer as AD frames it, lengths in the 4-byte form. */
-const CLDAP_ANSWER = tlv4(
-  0x30,
-  int(7),
-  tlv4(0x64, octets(''), tlv4(0x30, tlv4(0x30, octets('Netlogon'), tlv4(0x31, tlv(0x04, noise(60, 21)))))),
-);
+const CLDAP_ANSWER = tlv4(0x30, int(7), tlv4(0x64, octets(''), tlv4(0x30, tlv4(0x30, octets('Netlogon'), tlv4(0x31, tlv(0x04, noise(60, 21)))))));
 /** What the DC answers a SASL bind on 389, as Active Directory frames it (lengths in the 4-byte form). */
 const AD_BIND_RESPONSE = tlv4(0x30, int(3), tlv4(0x61, ...result(0), tlv(0x87, noise(24, 5))));
 
@@ -288,55 +255,73 @@ export const DIRECTORY_CASES: DpiCase[] = [
   // SLP
   {
     name: 'SLPv2 SrvRqst (multicast request flag) and its SrvRply',
-    proto: 17, clientPort: 49812, serverPort: 427,
+    proto: 17,
+    clientPort: 49812,
+    serverPort: 427,
     messages: [c(true, SLP_REQUEST), c(false, SLP_REPLY)],
     app: 'Service_Location_Protocol',
   },
   {
     name: 'SLPv2 SrvRply alone (the reply to a multicast request)',
-    proto: 17, clientPort: 51733, serverPort: 427,
+    proto: 17,
+    clientPort: 51733,
+    serverPort: 427,
     messages: [c(false, SLP_REPLY)],
     app: 'Service_Location_Protocol',
   },
   {
     name: 'SLPv2 SrvTypeRqst over TCP',
-    proto: 6, clientPort: 40122, serverPort: 427,
+    proto: 6,
+    clientPort: 40122,
+    serverPort: 427,
     messages: [c(true, slpV2(9, 0x0101, 0, Buffer.concat([slpString(''), Buffer.from([0xff, 0xff]), slpString('DEFAULT')])))],
     app: 'Service_Location_Protocol',
   },
   {
     name: 'SLPv2 SrvReg with a regional language tag',
-    proto: 17, clientPort: 427, serverPort: 427,
+    proto: 17,
+    clientPort: 427,
+    serverPort: 427,
     messages: [c(true, slpV2(3, 0x7777, 0x4000, srvReg('service:ipp://printer.example.org:631/', 'service:ipp', '(x=1)'), 'en-US'))],
     app: 'Service_Location_Protocol',
   },
   {
     name: 'SLPv1 SrvReq',
-    proto: 17, clientPort: 51708, serverPort: 427,
+    proto: 17,
+    clientPort: 51708,
+    serverPort: 427,
     messages: [c(true, slpV1(1, 0x1ef7, Buffer.concat([slpString(''), slpString('service:printer/DEFAULT//')])))],
     app: 'Service_Location_Protocol',
   },
   {
     name: 'SLPv1 AttrRply from the server',
-    proto: 17, clientPort: 57782, serverPort: 427,
+    proto: 17,
+    clientPort: 57782,
+    serverPort: 427,
     messages: [c(false, slpV1(7, 0x1d79, Buffer.concat([Buffer.from([0, 0]), slpString('(x-hp-ver=01),(x-hp-num_port=01)')])))],
     app: 'Service_Location_Protocol',
   },
   {
     name: 'noise on UDP 427',
-    proto: 17, clientPort: 50000, serverPort: 427,
+    proto: 17,
+    clientPort: 50000,
+    serverPort: 427,
     messages: [c(true, noise(40, 427)), c(false, noise(40, 4270))],
     app: '',
   },
   {
     name: 'SLPv2 SrvRqst whose length is one byte short of the datagram',
-    proto: 17, clientPort: 50001, serverPort: 427,
+    proto: 17,
+    clientPort: 50001,
+    serverPort: 427,
     messages: [c(true, slpV2(1, 0x1c2d, 0, srvRqst('service:printer', 'DEFAULT'), 'en', -1))],
     app: '',
   },
   {
     name: 'SLPv2-like header with function 12 and reserved flag bits',
-    proto: 17, clientPort: 50002, serverPort: 427,
+    proto: 17,
+    clientPort: 50002,
+    serverPort: 427,
     messages: [c(true, slpV2(12, 0x1c2d, 0x0003, srvRqst('service:printer', 'DEFAULT')))],
     app: '',
   },
@@ -344,61 +329,81 @@ export const DIRECTORY_CASES: DpiCase[] = [
   // Kerberos
   {
     name: 'Kerberos AS-REQ over UDP, then the KRB-ERROR asking for pre-authentication',
-    proto: 17, clientPort: 34473, serverPort: 88,
+    proto: 17,
+    clientPort: 34473,
+    serverPort: 88,
     messages: [c(true, AS_REQ), c(false, KRB_ERROR)],
     app: 'Kerberos',
   },
   {
     name: 'Kerberos AS-REQ over TCP with the record length',
-    proto: 6, clientPort: 49157, serverPort: 88,
+    proto: 6,
+    clientPort: 49157,
+    serverPort: 88,
     messages: [c(true, record(AS_REQ)), c(false, record(AS_REP))],
     app: 'Kerberos',
   },
   {
     name: 'Kerberos KRB-ERROR reply alone over UDP',
-    proto: 17, clientPort: 34474, serverPort: 88,
+    proto: 17,
+    clientPort: 34474,
+    serverPort: 88,
     messages: [c(false, KRB_ERROR)],
     app: 'Kerberos',
   },
   {
     name: 'Kerberos over TCP picked up mid-request: the tail of a TGS-REQ, then the KRB-ERROR record',
-    proto: 6, clientPort: 49173, serverPort: 88,
+    proto: 6,
+    clientPort: 49173,
+    serverPort: 88,
     messages: [c(true, record(TGS_REQ).subarray(300)), c(false, record(KRB_ERROR))],
     app: 'Kerberos',
   },
   {
     name: 'Kerberos TGS-REQ over TCP with the record length in a segment of its own',
-    proto: 6, clientPort: 49200, serverPort: 88,
+    proto: 6,
+    clientPort: 49200,
+    serverPort: 88,
     messages: [c(true, record(TGS_REQ).subarray(0, 4)), c(true, TGS_REQ)],
     app: 'Kerberos',
   },
   {
     name: 'Kerberos AS-REP over UDP from the KDC',
-    proto: 17, clientPort: 1061, serverPort: 88,
+    proto: 17,
+    clientPort: 1061,
+    serverPort: 88,
     messages: [c(false, AS_REP)],
     app: 'Kerberos',
   },
   {
     name: 'noise on TCP 88',
-    proto: 6, clientPort: 50010, serverPort: 88,
+    proto: 6,
+    clientPort: 50010,
+    serverPort: 88,
     messages: [c(true, noise(40, 88)), c(false, noise(40, 880))],
     app: '',
   },
   {
     name: 'AS-REQ with pvno 4 on UDP 88',
-    proto: 17, clientPort: 50011, serverPort: 88,
+    proto: 17,
+    clientPort: 50011,
+    serverPort: 88,
     messages: [c(true, kdcReq(10, [], reqBody(principal(1, 'alice'), principal(2, 'krbtgt', REALM)), 4))],
     app: '',
   },
   {
     name: 'AS-REQ over TCP whose record length disagrees with the message',
-    proto: 6, clientPort: 50012, serverPort: 88,
+    proto: 6,
+    clientPort: 50012,
+    serverPort: 88,
     messages: [c(true, record(AS_REQ, 2)), c(true, record(AS_REQ, 2))],
     app: '',
   },
   {
     name: 'AS-REQ over UDP with a byte of trailing garbage',
-    proto: 17, clientPort: 50013, serverPort: 88,
+    proto: 17,
+    clientPort: 50013,
+    serverPort: 88,
     messages: [c(true, Buffer.concat([AS_REQ, Buffer.from([0])]))],
     app: '',
   },
@@ -406,67 +411,89 @@ export const DIRECTORY_CASES: DpiCase[] = [
   // LDAP
   {
     name: 'LDAP simple bindRequest and bindResponse',
-    proto: 6, clientPort: 57650, serverPort: 389,
+    proto: 6,
+    clientPort: 57650,
+    serverPort: 389,
     messages: [c(true, BIND_REQUEST), c(false, BIND_RESPONSE)],
     app: 'LDAP',
   },
   {
     name: 'LDAP searchRequest with its entry and done in one segment',
-    proto: 6, clientPort: 57651, serverPort: 389,
+    proto: 6,
+    clientPort: 57651,
+    serverPort: 389,
     messages: [c(true, SEARCH_REQUEST), c(false, Buffer.concat([SEARCH_ENTRY, SEARCH_DONE]))],
     app: 'LDAP',
   },
   {
     name: 'LDAP searchRequest to the global catalog, split over two segments',
-    proto: 6, clientPort: 57652, serverPort: 3268,
+    proto: 6,
+    clientPort: 57652,
+    serverPort: 3268,
     messages: [c(true, SEARCH_REQUEST.subarray(0, 20)), c(true, SEARCH_REQUEST.subarray(20))],
     app: 'LDAP',
   },
   {
     name: 'LDAP unbindRequest with a control',
-    proto: 6, clientPort: 57653, serverPort: 389,
+    proto: 6,
+    clientPort: 57653,
+    serverPort: 389,
     messages: [c(true, ldapMsg(3, Buffer.from([0x42, 0x00]), seq(octets('2.16.840.1.113730.3.4.2'))))],
     app: 'LDAP',
   },
   {
     name: 'LDAP on a non-standard port (a JNDI lookup to 1389)',
-    proto: 6, clientPort: 57742, serverPort: 1389,
+    proto: 6,
+    clientPort: 57742,
+    serverPort: 1389,
     messages: [c(true, ldapMsg(1, app(0, int(3), octets(''), str(0x80, '')))), c(false, BIND_RESPONSE)],
     app: 'LDAP',
   },
   {
-    name: 'LDAP SASL-sealed client PDU, then the server\'s clear bind response (Active Directory framing)',
-    proto: 6, clientPort: 49161, serverPort: 389,
+    name: "LDAP SASL-sealed client PDU, then the server's clear bind response (Active Directory framing)",
+    proto: 6,
+    clientPort: 49161,
+    serverPort: 389,
     messages: [c(true, sealed(260, 61)), c(false, AD_BIND_RESPONSE)],
     app: 'LDAP',
   },
   {
     name: 'CLDAP domain controller ping and its answer',
-    proto: 17, clientPort: 60123, serverPort: 389,
+    proto: 17,
+    clientPort: 60123,
+    serverPort: 389,
     messages: [c(true, CLDAP_PING), c(false, CLDAP_ANSWER)],
     app: 'LDAP',
   },
   {
     name: 'noise on TCP 389',
-    proto: 6, clientPort: 50020, serverPort: 389,
+    proto: 6,
+    clientPort: 50020,
+    serverPort: 389,
     messages: [c(true, noise(40, 389)), c(false, noise(40, 3890))],
     app: '',
   },
   {
     name: 'SNMP GetRequest bytes over TCP 389',
-    proto: 6, clientPort: 50021, serverPort: 389,
+    proto: 6,
+    clientPort: 50021,
+    serverPort: 389,
     messages: [c(true, SNMP_GET), c(true, SNMP_GET)],
     app: '',
   },
   {
     name: 'LDAP-like message with an undefined operation tag (APPLICATION 18)',
-    proto: 6, clientPort: 50022, serverPort: 389,
+    proto: 6,
+    clientPort: 50022,
+    serverPort: 389,
     messages: [c(true, ldapMsg(4, app(18, octets('x')))), c(true, ldapMsg(5, app(18, octets('x'))))],
     app: '',
   },
   {
     name: 'CLDAP searchRequest with trailing bytes after the message',
-    proto: 17, clientPort: 60124, serverPort: 389,
+    proto: 17,
+    clientPort: 60124,
+    serverPort: 389,
     messages: [c(true, Buffer.concat([CLDAP_PING, Buffer.from([0, 0])]))],
     app: '',
   },

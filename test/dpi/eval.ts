@@ -18,9 +18,33 @@ export const CORPUS = resolve(fileURLToPath(new URL('.', import.meta.url)), '../
 
 /** nDPI master protocol names of the protocols the issue asks for (and their implicit-TLS variants). */
 export const EVAL_PROTOCOLS = new Set([
-  'TLS', 'HTTP', 'DNS', 'QUIC', 'SSH', 'SMTP', 'SMTPS', 'IMAP', 'IMAPS', 'POP3', 'POPS', 'FTP_CONTROL', 'RDP',
-  'SMBv1', 'SMBv23', 'NTP', 'DHCP', 'MDNS', 'SSDP', 'SNMP', 'SIP', 'STUN', 'MQTT', 'BitTorrent', 'PostgreSQL',
-  'MySQL', 'Redis',
+  'TLS',
+  'HTTP',
+  'DNS',
+  'QUIC',
+  'SSH',
+  'SMTP',
+  'SMTPS',
+  'IMAP',
+  'IMAPS',
+  'POP3',
+  'POPS',
+  'FTP_CONTROL',
+  'RDP',
+  'SMBv1',
+  'SMBv23',
+  'NTP',
+  'DHCP',
+  'MDNS',
+  'SSDP',
+  'SNMP',
+  'SIP',
+  'STUN',
+  'MQTT',
+  'BitTorrent',
+  'PostgreSQL',
+  'MySQL',
+  'Redis',
 ]);
 
 /**
@@ -30,10 +54,30 @@ export const EVAL_PROTOCOLS = new Set([
  * finds to be Gnutella from their Gnutella2 ("GND") packets and 0.6 descriptors.
  */
 export const BEYOND_PROTOCOLS = new Set([
-  'Service_Location_Protocol', 'Gnutella', 'NetBIOS', 'LLMNR', 'Kerberos', 'IPSec', 'Syslog', 'DTLS', 'MsSQL-TDS',
-  'Zabbix', 'Jabber', 'OpenVPN', 'LDAP', 'RTSP', 'Kafka', 'WireGuard', 'Telnet',
+  'Service_Location_Protocol',
+  'Gnutella',
+  'NetBIOS',
+  'LLMNR',
+  'Kerberos',
+  'IPSec',
+  'Syslog',
+  'DTLS',
+  'MsSQL-TDS',
+  'Zabbix',
+  'Jabber',
+  'OpenVPN',
+  'LDAP',
+  'RTSP',
+  'Kafka',
+  'WireGuard',
+  'Telnet',
   // Named by the IP header's protocol number (IP_PROTOCOL_APPS in src/dpi/engine.ts).
-  'ICMP', 'ICMPV6', 'IGMP', 'OSPF', 'PGM', 'SCTP',
+  'ICMP',
+  'ICMPV6',
+  'IGMP',
+  'OSPF',
+  'PGM',
+  'SCTP',
 ]);
 
 interface NdpiFlow {
@@ -177,9 +221,24 @@ export async function evaluate(): Promise<EvalResult> {
   }
 
   const result: EvalResult = {
-    flows: 0, matched: 0, agree: 0, perProtocol: {}, names: 0, namesIdentical: 0, namesClean: 0, namesCleanIdentical: 0,
-    agreeBy: {}, ja4: 0, ja4Identical: 0, ja4Differences: [],
-    confusion: [], beyond: {}, beyondWrong: [], nameMismatches: [], ja4Mismatches: [], seconds: 0,
+    flows: 0,
+    matched: 0,
+    agree: 0,
+    perProtocol: {},
+    names: 0,
+    namesIdentical: 0,
+    namesClean: 0,
+    namesCleanIdentical: 0,
+    agreeBy: {},
+    ja4: 0,
+    ja4Identical: 0,
+    ja4Differences: [],
+    confusion: [],
+    beyond: {},
+    beyondWrong: [],
+    nameMismatches: [],
+    ja4Mismatches: [],
+    seconds: 0,
   };
   const confusion = new Map<string, number>();
   const ja4Differences = new Map<string, number>();
@@ -226,10 +285,9 @@ export async function evaluate(): Promise<EvalResult> {
         if (mine.serverName === n.serverName) {
           result.namesIdentical++;
           if (clean) result.namesCleanIdentical++;
-        }
-        else result.nameMismatches.push(`name ${f.name} ${n.master}/${mine.app}: nDPI '${n.serverName}' flowlens '${mine.serverName}'`);
+        } else result.nameMismatches.push(`name ${f.name} ${n.master}/${mine.app}: nDPI '${n.serverName}' flowlens '${mine.serverName}'`);
       }
-      if (n.ja4 !== '' && (mine.app === n.master)) {
+      if (n.ja4 !== '' && mine.app === n.master) {
         const ja4 = (mine.appInfo ? (JSON.parse(mine.appInfo) as { ja4?: string }).ja4 : undefined) ?? '';
         result.ja4++;
         if (ja4 === n.ja4) result.ja4Identical++;
@@ -282,7 +340,11 @@ export function report(r: EvalResult, verbose = true): string {
     lines.push(`  ${name.padEnd(12)} ${String(p.agree).padStart(5)} / ${String(p.flows).padEnd(5)} ${pct(p.agree, p.flows)}`);
   }
   lines.push(`overall: ${r.agree} / ${r.flows} = ${pct(r.agree, r.flows)} (flows found: ${r.matched}; agreement among them ${pct(r.agree, r.matched)})`);
-  lines.push(`agreeing flows by flowlens confidence: ${Object.entries(r.agreeBy).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push(
+    `agreeing flows by flowlens confidence: ${Object.entries(r.agreeBy)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   lines.push(`server names identical: ${r.namesIdentical} / ${r.names} = ${pct(r.namesIdentical, r.names)}`);
   lines.push(`  without the mutated fuzz-* captures: ${r.namesCleanIdentical} / ${r.namesClean} = ${pct(r.namesCleanIdentical, r.namesClean)}`);
   lines.push(`JA4 identical (TLS/QUIC flows where nDPI prints one): ${r.ja4Identical} / ${r.ja4} = ${pct(r.ja4Identical, r.ja4)}`);

@@ -15,24 +15,34 @@ export const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 export const WEB_DIST = join(REPO_ROOT, 'dist', 'web');
 
 /** Flags these machines need: no sandbox (root), no GPU, nothing fetched from the network. */
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+  '--disable-quic',
+];
 
 export function chromiumMissing(): string | undefined {
   return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install chromium)`;
 }
 
-
 /** Builds the web client when dist/web is missing or older than web/ (npm run build does it too). */
 export function ensureWebBuilt(): void {
   const index = join(WEB_DIST, 'index.html');
   if (existsSync(index) && statSync(index).mtimeMs >= newestMtime(join(REPO_ROOT, 'web'))) return;
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`vite build failed:\n${r.stdout}\n${r.stderr}`);
 }
-
 
 export interface ServeProcess {
   base: string;
@@ -70,7 +80,11 @@ export async function startServe(dir: string, extraArgs: string[] = []): Promise
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWLENS_')) env[k] = v;
 
   const launch = async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'serve', '--port', String(port), '--db', db, ...extraArgs], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'serve', '--port', String(port), '--db', db, ...extraArgs], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (log = (log + d).slice(-20_000)));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (log = (log + d).slice(-20_000)));
     await waitForHealth(base, child, () => log);

@@ -111,7 +111,11 @@ export function parseSummary(r: CliResult): ImportSummary {
  * `flowlens import FILES --db DB --json [extra]`. By default asserts exit 0;
  * pass `expectCode` for other outcomes (null skips the check).
  */
-export async function importFiles(db: string, files: string[], o: { extra?: string[]; expectCode?: number | null; env?: Record<string, string> } = {}): Promise<ImportResult> {
+export async function importFiles(
+  db: string,
+  files: string[],
+  o: { extra?: string[]; expectCode?: number | null; env?: Record<string, string> } = {},
+): Promise<ImportResult> {
   const r = await runCli(['import', ...files, '--db', db, '--json', ...(o.extra ?? [])], { env: o.env });
   const expect = o.expectCode === undefined ? 0 : o.expectCode;
   if (expect !== null) assert.equal(r.code, expect, `unexpected exit code: ${describe(r)}`);
@@ -119,7 +123,31 @@ export async function importFiles(db: string, files: string[], o: { extra?: stri
 }
 
 /** Flow export fields in contract order (CSV header). */
-export const FLOW_FIELDS = ['flowId', 'node', 'iface', 'firstSeen', 'lastSeen', 'transport', 'ipProto', 'clientIp', 'clientPort', 'serverIp', 'serverPort', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes', 'clientTcpFlags', 'serverTcpFlags', 'tcpState', 'app', 'serverName', 'confidence', 'firstPackets', 'appInfo'];
+export const FLOW_FIELDS = [
+  'flowId',
+  'node',
+  'iface',
+  'firstSeen',
+  'lastSeen',
+  'transport',
+  'ipProto',
+  'clientIp',
+  'clientPort',
+  'serverIp',
+  'serverPort',
+  'clientPackets',
+  'clientBytes',
+  'serverPackets',
+  'serverBytes',
+  'clientTcpFlags',
+  'serverTcpFlags',
+  'tcpState',
+  'app',
+  'serverName',
+  'confidence',
+  'firstPackets',
+  'appInfo',
+];
 
 export interface FlowRecord {
   flowId: string;
@@ -197,9 +225,7 @@ export function flowBetween(flows: FlowRecord[], a: string, b: string, pred: (f:
 }
 
 /** The fields that must not depend on the capture file format or interface. */
-export function flowEssence(
-  f: FlowRecord,
-): Omit<FlowRecord, 'flowId' | 'iface' | 'node' | 'app' | 'serverName' | 'confidence' | 'firstPackets' | 'appInfo'> {
+export function flowEssence(f: FlowRecord): Omit<FlowRecord, 'flowId' | 'iface' | 'node' | 'app' | 'serverName' | 'confidence' | 'firstPackets' | 'appInfo'> {
   // Frame sizes depend on the link type, which differs between the formats compared.
   const { flowId: _id, iface: _i, node: _n, app: _a, serverName: _s, confidence: _c, firstPackets: _p, appInfo: _x, ...rest } = f;
   return rest;

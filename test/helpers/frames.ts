@@ -91,7 +91,7 @@ export function ipv6Addr(s: string): Uint8Array {
   const groups = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t];
   if (groups.length !== 8) throw new Error(`bad IPv6 ${s}`);
   const out = new Uint8Array(16);
-  groups.forEach((g, i) => setBe16(out, i * 2, parseInt(g, 16)));
+  for (const [i, g] of groups.entries()) setBe16(out, i * 2, parseInt(g, 16));
   return out;
 }
 
@@ -107,7 +107,20 @@ export function mac(s: string): Uint8Array {
 
 // ---------------------------------------------------------------- constants
 
-export const IPPROTO = { HOPOPTS: 0, ICMP: 1, TCP: 6, UDP: 17, ROUTING: 43, FRAGMENT: 44, GRE: 47, ICMPV6: 58, NONE: 59, DSTOPTS: 60, SCTP: 132, EXPERIMENT: 253 } as const;
+export const IPPROTO = {
+  HOPOPTS: 0,
+  ICMP: 1,
+  TCP: 6,
+  UDP: 17,
+  ROUTING: 43,
+  FRAGMENT: 44,
+  GRE: 47,
+  ICMPV6: 58,
+  NONE: 59,
+  DSTOPTS: 60,
+  SCTP: 132,
+  EXPERIMENT: 253,
+} as const;
 
 export const TCP_FLAGS = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
 
@@ -625,11 +638,21 @@ export function tcpConversation(o: TcpConversationOptions): TimedPacket[] {
 }
 
 /** UDP datagrams between two endpoints, in the given order. */
-export function udpExchange(o: { client: Endpoint; server: Endpoint; start: bigint; step?: bigint; messages: { from: Direction; bytes: number }[] }): TimedPacket[] {
+export function udpExchange(o: {
+  client: Endpoint;
+  server: Endpoint;
+  start: bigint;
+  step?: bigint;
+  messages: { from: Direction; bytes: number }[];
+}): TimedPacket[] {
   const step = o.step ?? 1_000_000n;
   return o.messages.map((m, i) => {
     const [a, b] = m.from === 'client' ? [o.client, o.server] : [o.server, o.client];
-    return { ts: o.start + BigInt(i) * step, from: m.from, ip: ip({ src: a.ip, dst: b.ip, id: 300 + i, l4: udp({ srcPort: a.port, dstPort: b.port, payload: payload(m.bytes) }) }) };
+    return {
+      ts: o.start + BigInt(i) * step,
+      from: m.from,
+      ip: ip({ src: a.ip, dst: b.ip, id: 300 + i, l4: udp({ srcPort: a.port, dstPort: b.port, payload: payload(m.bytes) }) }),
+    };
   });
 }
 
@@ -642,7 +665,11 @@ export function icmpPing(o: { client: string; server: string; start: bigint; ste
   for (let i = 0; i < o.count; i++) {
     const id = o.id ?? 0x77;
     out.push({ ts: o.start + BigInt(2 * i) * step, from: 'client', ip: ip({ src: o.client, dst: o.server, id: 400 + i, l4: echo({ id, seq: i + 1 }) }) });
-    out.push({ ts: o.start + BigInt(2 * i + 1) * step, from: 'server', ip: ip({ src: o.server, dst: o.client, id: 500 + i, l4: echo({ id, seq: i + 1, reply: true }) }) });
+    out.push({
+      ts: o.start + BigInt(2 * i + 1) * step,
+      from: 'server',
+      ip: ip({ src: o.server, dst: o.client, id: 500 + i, l4: echo({ id, seq: i + 1, reply: true }) }),
+    });
   }
   return out;
 }

@@ -150,7 +150,11 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 
 }
 
 /** Collects a child's output; `done` resolves with its exit status once it ends. */
-export function collect(child: ChildProcess): { stdout: () => string; stderr: () => string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+export function collect(child: ChildProcess): {
+  stdout: () => string;
+  stderr: () => string;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+} {
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

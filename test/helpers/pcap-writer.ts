@@ -212,7 +212,15 @@ function trailer(endian: Endian, ifaces: PcapngInterface[], frames: PcapngFrame[
   const lastTs = frames.length ? frames[frames.length - 1].ts : 0n;
   const isbs = ifaces.map((iface, i) => {
     const units = toUnits((lastTs / 1_000_000_000n) * 1_000_000_000n, iface.tsresol);
-    return block(endian, BT.ISB, new Out(endian).u32(i).u32(units >> 32n).u32(units & 0xffffffffn).done());
+    return block(
+      endian,
+      BT.ISB,
+      new Out(endian)
+        .u32(i)
+        .u32(units >> 32n)
+        .u32(units & 0xffffffffn)
+        .done(),
+    );
   });
   return [block(endian, BT.NRB, nrb), ...isbs];
 }

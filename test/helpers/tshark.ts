@@ -37,19 +37,7 @@ const FIELDS = [
   'frame.time_epoch',
 ] as const;
 
-export const TSHARK_ARGS = [
-  '-2',
-  '-n',
-  '-T',
-  'fields',
-  '-E',
-  'separator=/t',
-  '-E',
-  'occurrence=a',
-  '-E',
-  'aggregator=,',
-  ...FIELDS.flatMap((f) => ['-e', f]),
-];
+export const TSHARK_ARGS = ['-2', '-n', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,', ...FIELDS.flatMap((f) => ['-e', f])];
 
 /** Packets and bytes of a 5-tuple in both directions: a = the lower end of the key, b = the higher. */
 export interface DirCounts {
@@ -94,7 +82,10 @@ export function canonicalIp(ip: string): string {
   const dot = s.lastIndexOf('.');
   if (dot >= 0) {
     const colon = s.lastIndexOf(':');
-    const v4 = s.slice(colon + 1).split('.').map(Number);
+    const v4 = s
+      .slice(colon + 1)
+      .split('.')
+      .map(Number);
     const hi = ((v4[0] << 8) | v4[1]).toString(16);
     const lo = ((v4[2] << 8) | v4[3]).toString(16);
     s = `${s.slice(0, colon + 1)}${hi}:${lo}`;
@@ -240,9 +231,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
     p.stdout.on('data', (d: Buffer) => out.push(d));
     p.stderr.on('data', (d: Buffer) => err.push(d));
     p.on('error', reject);
-    p.on('close', (code) =>
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
-    );
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
   });
 }
 

@@ -47,7 +47,8 @@ builder.scalarType('DateTime', {
 });
 
 function parseCounter(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw userError(`Counter must be a non-negative integer up to 2^53-1; got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw userError(`Counter must be a non-negative integer up to 2^53-1; got ${JSON.stringify(v)}`);
   return v;
 }
 

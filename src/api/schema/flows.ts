@@ -31,7 +31,11 @@ export const FlowRef = builder.objectRef<FlowSummary>('Flow').implement({
     bytes: t.field({ type: 'Counter', resolve: (f) => f.clientBytes + f.serverBytes, description: 'Both directions.' }),
     clientTcpFlags: t.exposeInt('clientTcpFlags'),
     serverTcpFlags: t.exposeInt('serverTcpFlags'),
-    tcpState: t.string({ nullable: true, resolve: (f) => orNull(f.tcpState), description: 'attempted, established, closed or reset; null for other transports.' }),
+    tcpState: t.string({
+      nullable: true,
+      resolve: (f) => orNull(f.tcpState),
+      description: 'attempted, established, closed or reset; null for other transports.',
+    }),
     app: t.string({
       nullable: true,
       resolve: (f) => orNull(f.app),
@@ -117,7 +121,9 @@ const FlowEdge = builder.objectRef<{ node: FlowSummary; cursor: string }>('FlowE
 });
 
 const FlowConnection = builder
-  .objectRef<{ edges: { node: FlowSummary; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number }>('FlowConnection')
+  .objectRef<{ edges: { node: FlowSummary; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number }>(
+    'FlowConnection',
+  )
   .implement({
     fields: (t) => ({
       edges: t.field({ type: [FlowEdge], resolve: (c) => c.edges }),

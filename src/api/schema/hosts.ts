@@ -49,7 +49,12 @@ const HostPortRef = builder.objectRef<HostPort>('HostPort').implement({
 });
 
 /** The store query of a host list field: the host's range and node, and the checked limit. */
-const hostListQuery = (h: HostShape, limit: number | null | undefined) => ({ ...h.range, ip: h.ip, node: h.node, limit: checkCount('limit', limit ?? DEFAULT_HOST_LIST) });
+const hostListQuery = (h: HostShape, limit: number | null | undefined) => ({
+  ...h.range,
+  ip: h.ip,
+  node: h.node,
+  limit: checkCount('limit', limit ?? DEFAULT_HOST_LIST),
+});
 
 const HostRef = builder.objectRef<HostShape>('Host').implement({
   description: "A host's activity in the queried range.",

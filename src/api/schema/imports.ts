@@ -68,14 +68,19 @@ export const ImportJobRef = builder.objectRef<ImportJob>('Import').implement({
 
 /** Keeps a file name for records and logs, never a path the client chose. */
 function uploadName(file: File): string {
-  const name = basename(String(file.name ?? '').replace(/\\/g, '/')).replace(/[^\w.+-]/g, '_').slice(0, 200);
+  const name = basename(String(file.name ?? '').replace(/\\/g, '/'))
+    .replace(/[^\w.+-]/g, '_')
+    .slice(0, 200);
   return name || 'upload';
 }
 
 async function importUploads(ctx: ApiContext, files: File[], node: string | null | undefined): Promise<ImportJob> {
   if (files.length === 0) throw userError('no files');
   try {
-    return await ctx.imports.importUploads(files.map((file) => ({ file, name: uploadName(file) })), node ?? undefined);
+    return await ctx.imports.importUploads(
+      files.map((file) => ({ file, name: uploadName(file) })),
+      node ?? undefined,
+    );
   } catch (err) {
     if (err instanceof ImportBusyError) throw userError(err.message);
     throw err;
@@ -87,7 +92,8 @@ const nodeArg = { description: "Worker node name in the records (default: the se
 builder.mutationField('importCapture', (t) =>
   t.field({
     type: ImportJobRef,
-    description: "Imports an uploaded pcap/pcapng file into the server's store; returns when it has finished. A file the reader rejects gives state FAILED with the error.",
+    description:
+      "Imports an uploaded pcap/pcapng file into the server's store; returns when it has finished. A file the reader rejects gives state FAILED with the error.",
     args: { file: t.arg({ type: 'File', required: true }), node: t.arg.string(nodeArg) },
     resolve: (_root, args, ctx) => importUploads(ctx, [args.file], args.node),
   }),

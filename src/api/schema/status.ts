@@ -32,16 +32,28 @@ const StoreHealthRef = builder.objectRef<StoreHealth>('StoreHealth').implement({
 
 const CaptureStatusRef = builder.objectRef<Record<string, never>>('CaptureStatus').implement({
   fields: (t) => ({
-    interfaces: t.field({ type: [CaptureInterfaceRef], resolve: (_s, _a, ctx) => ctx.status.interfaces(), description: 'Live capture interfaces (none when the server only imports).' }),
+    interfaces: t.field({
+      type: [CaptureInterfaceRef],
+      resolve: (_s, _a, ctx) => ctx.status.interfaces(),
+      description: 'Live capture interfaces (none when the server only imports).',
+    }),
     packets: t.field({
       type: 'Counter',
       description: 'Packets captured on the interfaces plus packets imported through this server since it started.',
       resolve: (_s, _a, ctx) => ctx.status.interfaces().reduce((n, i) => n + i.packets, 0) + ctx.metrics.value('flowlens_import_packets_total'),
     }),
-    drops: t.field({ type: 'Counter', resolve: (_s, _a, ctx) => ctx.status.interfaces().reduce((n, i) => n + i.drops, 0), description: 'Packets the interfaces dropped.' }),
+    drops: t.field({
+      type: 'Counter',
+      resolve: (_s, _a, ctx) => ctx.status.interfaces().reduce((n, i) => n + i.drops, 0),
+      description: 'Packets the interfaces dropped.',
+    }),
     workers: t.field({ type: [WorkerRef], resolve: (_s, _a, ctx) => ctx.status.workers() }),
     imports: t.field({ type: [ImportJobRef], resolve: (_s, _a, ctx) => ctx.imports.inProgress(), description: 'Imports in progress.' }),
-    recentImports: t.field({ type: [ImportJobRef], resolve: (_s, _a, ctx) => ctx.imports.recent(), description: 'Imports in progress and the last finished ones.' }),
+    recentImports: t.field({
+      type: [ImportJobRef],
+      resolve: (_s, _a, ctx) => ctx.imports.recent(),
+      description: 'Imports in progress and the last finished ones.',
+    }),
     store: t.field({ type: StoreHealthRef, resolve: (_s, _a, ctx) => ctx.store.health() }),
     startedAt: t.field({ type: 'DateTime', resolve: (_s, _a, ctx) => ctx.startedAt, description: 'When the server started.' }),
   }),

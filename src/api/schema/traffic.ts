@@ -79,7 +79,12 @@ builder.subscriptionField('traffic', (t) =>
         throw userError(`step must be a positive multiple of the aggregation interval (${ctx.intervalUs / 1_000_000} s)`);
       }
       const map = args.step == null || args.step * 1_000_000 === ctx.intervalUs ? (e: TrafficEvent) => e : rollUp(args.step * 1_000_000);
-      return busIterator(ctx.bus, 'traffic', { capacity: TRAFFIC_QUEUE, map, onDrop: () => ctx.dropped('traffic'), onClose: ctx.subscriptionOpened('traffic') });
+      return busIterator(ctx.bus, 'traffic', {
+        capacity: TRAFFIC_QUEUE,
+        map,
+        onDrop: () => ctx.dropped('traffic'),
+        onClose: ctx.subscriptionOpened('traffic'),
+      });
     },
     resolve: (e) => e,
   }),

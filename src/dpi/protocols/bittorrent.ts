@@ -30,4 +30,10 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   return NO;
 }
 
-export const bittorrent: Dissector = { app: 'BitTorrent', transports: TRANSPORT_BOTH, ports: [6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889, 51413], peerToPeer: true, inspect };
+export const bittorrent: Dissector = {
+  app: 'BitTorrent',
+  transports: TRANSPORT_BOTH,
+  ports: [6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889, 51413],
+  peerToPeer: true,
+  inspect,
+};

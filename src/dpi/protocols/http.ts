@@ -4,8 +4,28 @@ import { ascii, headerValue, startsWith } from '../bytes.js';
 import { FOLLOW, LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 export const HTTP_METHODS = [
-  'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'CONNECT', 'PATCH', 'TRACE', 'PROPFIND', 'PROPPATCH',
-  'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'SEARCH', 'SUBSCRIBE', 'NOTIFY', 'M-SEARCH', 'MKCALENDAR',
+  'GET',
+  'POST',
+  'HEAD',
+  'PUT',
+  'DELETE',
+  'OPTIONS',
+  'CONNECT',
+  'PATCH',
+  'TRACE',
+  'PROPFIND',
+  'PROPPATCH',
+  'MKCOL',
+  'COPY',
+  'MOVE',
+  'LOCK',
+  'UNLOCK',
+  'REPORT',
+  'SEARCH',
+  'SUBSCRIBE',
+  'NOTIFY',
+  'M-SEARCH',
+  'MKCALENDAR',
 ];
 
 /** Length of the method token if buf[off..] starts with a known method and a space, else 0. */
@@ -59,7 +79,6 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   const end = off + len;
   const m = methodLength(buf, off, len);
   if (m === 0 && ctx.hasExtra() && ctx.extra().info?.method !== undefined) {
-    const e = ctx.extra();
     // A request longer than its first segment: the Host may be in the next ones.
     if (!ctx.fromClient) return MATCH; // the answer came: the request had no Host
     let from = off;

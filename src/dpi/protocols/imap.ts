@@ -9,7 +9,12 @@ const COMMANDS = ['CAPABILITY', 'LOGIN ', 'AUTHENTICATE ', 'STARTTLS', 'NOOP', '
 function isTagged(buf: Buffer, off: number, len: number): boolean {
   // A tag is a short run of letters and digits, then a space and a known command.
   let i = 0;
-  while (i < len && i < 16 && ((buf[off + i] >= 0x30 && buf[off + i] <= 0x39) || (buf[off + i] | 0x20) >= 0x61 && (buf[off + i] | 0x20) <= 0x7a || buf[off + i] === 0x2e)) i++;
+  while (
+    i < len &&
+    i < 16 &&
+    ((buf[off + i] >= 0x30 && buf[off + i] <= 0x39) || ((buf[off + i] | 0x20) >= 0x61 && (buf[off + i] | 0x20) <= 0x7a) || buf[off + i] === 0x2e)
+  )
+    i++;
   if (i === 0 || i >= len || buf[off + i] !== 0x20) return false;
   for (const c of COMMANDS) if (startsWithUpper(buf, off + i + 1, len - i - 1, c)) return true;
   return false;

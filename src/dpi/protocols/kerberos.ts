@@ -17,8 +17,16 @@ const PORT = 88;
 
 /** Message names by APPLICATION number. */
 const NAMES: Readonly<Record<number, string>> = {
-  10: 'AS-REQ', 11: 'AS-REP', 12: 'TGS-REQ', 13: 'TGS-REP', 14: 'AP-REQ', 15: 'AP-REP',
-  20: 'KRB-SAFE', 21: 'KRB-PRIV', 22: 'KRB-CRED', 30: 'KRB-ERROR',
+  10: 'AS-REQ',
+  11: 'AS-REP',
+  12: 'TGS-REQ',
+  13: 'TGS-REP',
+  14: 'AP-REQ',
+  15: 'AP-REP',
+  20: 'KRB-SAFE',
+  21: 'KRB-PRIV',
+  22: 'KRB-CRED',
+  30: 'KRB-ERROR',
 };
 
 /** End of the APPLICATION value of the last message read by message(). */
@@ -26,7 +34,6 @@ let msgEnd = 0;
 /** Start and end of the SEQUENCE's elements of that message (the first two are pvno, msg-type). */
 let seqStart = 0;
 let seqEnd = 0;
-
 
 /**
  * The message type (10..30) of a Kerberos message at buf[p, end), or 0. `exact`: the message must
@@ -47,7 +54,7 @@ function message(buf: Buffer, p: number, end: number, exact: boolean): number {
   if (buf[q] !== t || buf[q + 1] !== 3 || buf[q + 2] !== 2 || buf[q + 3] !== 1 || buf[q + 4] !== 5) return 0;
   if (buf[q + 5] !== t + 1 || buf[q + 6] !== 3 || buf[q + 7] !== 2 || buf[q + 8] !== 1 || buf[q + 9] !== type) return 0;
   seqStart = q;
-  seqEnd = msgEnd < end ? msgEnd : end;
+  seqEnd = Math.min(msgEnd, end);
   return type;
 }
 

@@ -41,14 +41,28 @@ const FIRST: readonly number[] = (() => {
 })();
 
 const OPS: Readonly<Record<number, string>> = {
-  0x60: 'bindRequest', 0x61: 'bindResponse', 0x42: 'unbindRequest', 0x63: 'searchRequest', 0x64: 'searchResEntry',
-  0x65: 'searchResDone', 0x66: 'modifyRequest', 0x67: 'modifyResponse', 0x68: 'addRequest', 0x69: 'addResponse',
-  0x4a: 'delRequest', 0x6b: 'delResponse', 0x6c: 'modDNRequest', 0x6d: 'modDNResponse', 0x6e: 'compareRequest',
-  0x6f: 'compareResponse', 0x50: 'abandonRequest', 0x73: 'searchResRef', 0x77: 'extendedReq', 0x78: 'extendedResp',
+  0x60: 'bindRequest',
+  0x61: 'bindResponse',
+  0x42: 'unbindRequest',
+  0x63: 'searchRequest',
+  0x64: 'searchResEntry',
+  0x65: 'searchResDone',
+  0x66: 'modifyRequest',
+  0x67: 'modifyResponse',
+  0x68: 'addRequest',
+  0x69: 'addResponse',
+  0x4a: 'delRequest',
+  0x6b: 'delResponse',
+  0x6c: 'modDNRequest',
+  0x6d: 'modDNResponse',
+  0x6e: 'compareRequest',
+  0x6f: 'compareResponse',
+  0x50: 'abandonRequest',
+  0x73: 'searchResRef',
+  0x77: 'extendedReq',
+  0x78: 'extendedResp',
   0x79: 'intermediateResponse',
 };
-
-
 
 /** The protocolOp tag of the LDAP message at buf[off, off+len), or 0. */
 function message(buf: Buffer, off: number, len: number, udp: boolean): number {
@@ -100,5 +114,9 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
 }
 
 export const ldap: Dissector = {
-  app: 'LDAP', transports: TRANSPORT_BOTH, ports: [389, 3268], udpPorts: [389], inspect,
+  app: 'LDAP',
+  transports: TRANSPORT_BOTH,
+  ports: [389, 3268],
+  udpPorts: [389],
+  inspect,
 };

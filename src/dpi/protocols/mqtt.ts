@@ -52,9 +52,12 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   const waiting = ctx.state() as number | null;
   const published = waiting !== null && (waiting & PUBLISHED) !== 0;
   if (waiting !== null && waiting >> 17 !== dir) {
-    if (published
-      ? len === 4 && (buf[off] === 0x40 || buf[off] === 0x50) && buf[off + 1] === 2 && (waiting & 0xffff) === ((buf[off + 2] << 8) | buf[off + 3])
-      : len === 2 && buf[off] === 0xd0 && buf[off + 1] === 0) return MATCH;
+    if (
+      published
+        ? len === 4 && (buf[off] === 0x40 || buf[off] === 0x50) && buf[off + 1] === 2 && (waiting & 0xffff) === ((buf[off + 2] << 8) | buf[off + 3])
+        : len === 2 && buf[off] === 0xd0 && buf[off + 1] === 0
+    )
+      return MATCH;
   }
   const id = publishId(buf, off, len);
   if (id > 0) {

@@ -117,7 +117,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     if (ctx.fromClient && isClientReset(op) && ctx.serverPort === OPENVPN_PORT) return MATCH;
     let st = ctx.state() as Uint32Array | null;
     // The server's reset acks the client's: the client's session id after the acked message ids.
-    if (st !== null && isServerReset(op) && st[4 + (other >> 1)] > 0 && acks >= 0 && buf[acks] > 0 && sameId(buf, acks + 1 + 4 * buf[acks], st, other)) return MATCH;
+    if (st !== null && isServerReset(op) && st[4 + (other >> 1)] > 0 && acks >= 0 && buf[acks] > 0 && sameId(buf, acks + 1 + 4 * buf[acks], st, other))
+      return MATCH;
     if (st === null) {
       st = new Uint32Array(6);
       ctx.setState(st);

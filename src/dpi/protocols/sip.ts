@@ -11,7 +11,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     for (const m of METHODS) {
       if (startsWith(buf, off, len, m) && buf[off + m.length] === 0x20) {
         const p = off + m.length + 1;
-        yes = startsWith(buf, p, len - m.length - 1, 'sip:') || startsWith(buf, p, len - m.length - 1, 'sips:') || startsWith(buf, p, len - m.length - 1, 'tel:');
+        yes =
+          startsWith(buf, p, len - m.length - 1, 'sip:') || startsWith(buf, p, len - m.length - 1, 'sips:') || startsWith(buf, p, len - m.length - 1, 'tel:');
         break;
       }
     }

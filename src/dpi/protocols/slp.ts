@@ -16,8 +16,18 @@ import { MATCH, MORE, NO, TRANSPORT_BOTH, TRANSPORT_UDP, type Dissector, type Dp
 const PORT = 427;
 
 const FUNCTIONS = [
-  '', 'SrvRqst', 'SrvRply', 'SrvReg', 'SrvDeReg', 'SrvAck', 'AttrRqst', 'AttrRply', 'DAAdvert', 'SrvTypeRqst',
-  'SrvTypeRply', 'SAAdvert',
+  '',
+  'SrvRqst',
+  'SrvRply',
+  'SrvReg',
+  'SrvDeReg',
+  'SrvAck',
+  'AttrRqst',
+  'AttrRply',
+  'DAAdvert',
+  'SrvTypeRqst',
+  'SrvTypeRply',
+  'SAAdvert',
 ] as const;
 
 function isLetter(c: number): boolean {

@@ -7,7 +7,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   const request = startsWith(buf, off, len, 'M-SEARCH * HTTP/1.') || startsWith(buf, off, len, 'NOTIFY * HTTP/1.');
   // Answers to M-SEARCH go unicast from the device's ephemeral port: recognised by their headers.
   const answer =
-    !request && startsWith(buf, off, len, 'HTTP/1.1 200') &&
+    !request &&
+    startsWith(buf, off, len, 'HTTP/1.1 200') &&
     (ctx.serverPort === 1900 || ctx.clientPort === 1900 || (headerValue(buf, off, off + len, 'usn:') !== '' && headerValue(buf, off, off + len, 'st:') !== ''));
   if (!request && !answer) return NO;
   const e = ctx.extra();

@@ -47,8 +47,16 @@ const AWAITING_RESPONSE = 'awaiting-response';
 
 function isClientType(t: number): boolean {
   switch (t) {
-    case SQL_BATCH: case PRE_TDS7_LOGIN: case RPC: case ATTENTION: case BULK_LOAD: case FEDAUTH_TOKEN:
-    case TRANSACTION_MANAGER: case LOGIN7: case SSPI: case PRELOGIN:
+    case SQL_BATCH:
+    case PRE_TDS7_LOGIN:
+    case RPC:
+    case ATTENTION:
+    case BULK_LOAD:
+    case FEDAUTH_TOKEN:
+    case TRANSACTION_MANAGER:
+    case LOGIN7:
+    case SSPI:
+    case PRELOGIN:
       return true;
     default:
       return false;

@@ -97,12 +97,7 @@ function readResponse<T>(status: number, text: string): T {
  * Uploads files through the multipart request spec with the header the server demands; the
  * browser sends a Content-Length for FormData bodies. XMLHttpRequest (not fetch) for upload progress.
  */
-export function upload<T>(
-  text: string,
-  fileVariable: string,
-  file: File,
-  onProgress: (sent: number, total: number) => void,
-): Promise<T> {
+export function upload<T>(text: string, fileVariable: string, file: File, onProgress: (sent: number, total: number) => void): Promise<T> {
   const form = new FormData();
   form.append('operations', JSON.stringify({ query: text, variables: { [fileVariable]: null } }));
   form.append('map', JSON.stringify({ 0: [`variables.${fileVariable}`] }));
@@ -187,7 +182,11 @@ export function subscribe<T>(text: string, variables: Record<string, unknown>, o
         if (r.errors?.length) onError?.(r.errors.map((e) => e.message).join('; '));
       },
       error: (err) => {
-        const message = Array.isArray(err) ? err.map((e: { message: string }) => e.message).join('; ') : err instanceof Error ? err.message : 'subscription closed';
+        const message = Array.isArray(err)
+          ? err.map((e: { message: string }) => e.message).join('; ')
+          : err instanceof Error
+            ? err.message
+            : 'subscription closed';
         onError?.(message);
       },
       complete: () => {},

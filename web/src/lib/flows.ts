@@ -91,7 +91,12 @@ export type SortDir = 'asc' | 'desc';
 function ipKey(ip: string): string {
   // IPv4 sorts numerically; IPv6 after, as text.
   const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  return m ? `4${m.slice(1).map((x) => x.padStart(3, '0')).join('.')}` : `6${ip}`;
+  return m
+    ? `4${m
+        .slice(1)
+        .map((x) => x.padStart(3, '0'))
+        .join('.')}`
+    : `6${ip}`;
 }
 
 function sortValue(f: Flow, key: SortKey): string | number {
@@ -115,7 +120,7 @@ function sortValue(f: Flow, key: SortKey): string | number {
     case 'bytes':
       return f.bytes;
     case 'duration':
-      return Date.parse(f.lastSeen.slice(0, 23) + 'Z') - Date.parse(f.firstSeen.slice(0, 23) + 'Z');
+      return Date.parse(`${f.lastSeen.slice(0, 23)}Z`) - Date.parse(`${f.firstSeen.slice(0, 23)}Z`);
   }
 }
 

@@ -64,8 +64,12 @@ class LiveState {
   start(): void {
     if (this.started) return;
     this.started = true;
-    subscribe<{ flowUpdates: { type: string; flow: Flow } }>(`subscription { flowUpdates { type flow { ${FLOW_FIELDS} } } }`, {}, (d) => this.onFlow(d.flowUpdates.flow));
-    subscribe<{ anomalies: { type: string; anomaly: Anomaly } }>(`subscription { anomalies { type anomaly { ${ANOMALY_FIELDS} } } }`, {}, (d) => this.onAnomaly(d.anomalies.anomaly));
+    subscribe<{ flowUpdates: { type: string; flow: Flow } }>(`subscription { flowUpdates { type flow { ${FLOW_FIELDS} } } }`, {}, (d) =>
+      this.onFlow(d.flowUpdates.flow),
+    );
+    subscribe<{ anomalies: { type: string; anomaly: Anomaly } }>(`subscription { anomalies { type anomaly { ${ANOMALY_FIELDS} } } }`, {}, (d) =>
+      this.onAnomaly(d.anomalies.anomaly),
+    );
     subscribe<{ importProgress: ImportJob }>(`subscription { importProgress { ${IMPORT_FIELDS} } }`, {}, (d) => this.onImport(d.importProgress));
     subscribe<{ traffic: { step: number; point: TrafficPoint } }>(`subscription { traffic { step point { ts bytes packets flows } } }`, {}, (d) => {
       this.traffic = [...this.traffic.slice(-999), { seq: ++this.trafficSeq, ...d.traffic }];

@@ -28,4 +28,3 @@ export function parseRoute(hash: string): Route {
 
 export const hostHref = (ip: string) => `#/host/${encodeURIComponent(ip)}`;
 export const anomalyHref = (id: string) => `#/anomalies?id=${encodeURIComponent(id)}`;
-
