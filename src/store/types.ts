@@ -286,6 +286,15 @@ export interface StoreHealth {
   spooled?: number;
 }
 
+/**
+ * How the caller controls one read. An aborted signal cancels the query in the store (DuckDB's
+ * interrupt, QuestDB's cancel request) and the promise rejects with StoreQueryCancelled; a read
+ * that finds the store's query pool full rejects with StoreBusyError rather than queueing forever.
+ */
+export interface QueryOptions {
+  signal?: AbortSignal;
+}
+
 export interface FlowStore {
   readonly backend: string;
   /** Creates tables (idempotent) and opens connections. */
@@ -296,19 +305,19 @@ export interface FlowStore {
   close(): Promise<void>;
   health(): Promise<StoreHealth>;
 
-  queryFlows(q: FlowQuery): Promise<FlowPage>;
-  topHosts(q: HostQuery): Promise<HostSummary[]>;
-  trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]>;
+  queryFlows(q: FlowQuery, opts?: QueryOptions): Promise<FlowPage>;
+  topHosts(q: HostQuery, opts?: QueryOptions): Promise<HostSummary[]>;
+  trafficSeries(q: TrafficQuery, opts?: QueryOptions): Promise<TrafficPoint[]>;
   /** One host's `hosts` rows in the range summed as topHosts sums them; null when it has none. */
-  hostSummary(q: HostIpQuery): Promise<HostSummary | null>;
+  hostSummary(q: HostIpQuery, opts?: QueryOptions): Promise<HostSummary | null>;
   /** One host's `hosts` rows per bucket of `step`, every bucket present (zeros when empty). */
-  hostSeries(q: HostSeriesQuery): Promise<HostPoint[]>;
+  hostSeries(q: HostSeriesQuery, opts?: QueryOptions): Promise<HostPoint[]>;
   /** The other ends of the host's flow segments in the range, by bytes descending then ip. */
-  hostPeers(q: HostTopQuery): Promise<HostPeer[]>;
+  hostPeers(q: HostTopQuery, opts?: QueryOptions): Promise<HostPeer[]>;
   /** The server ports of the host's flow segments in the range, by bytes descending then transport, port. */
-  hostPorts(q: HostTopQuery): Promise<HostPort[]>;
+  hostPorts(q: HostTopQuery, opts?: QueryOptions): Promise<HostPort[]>;
   /** Anomalies active at any time in the range (startedAt < to and lastSeen >= from), newest first. */
-  queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]>;
+  queryAnomalies(q: AnomalyQuery, opts?: QueryOptions): Promise<AnomalyRecord[]>;
 
   /** Every flow, its segments summed, ordered by firstSeen then flowId (for `flowlens export flows`). */
   exportFlows(): AsyncIterable<FlowSummary>;
@@ -322,5 +331,21 @@ export class StoreQueryError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'StoreQueryError';
+  }
+}
+
+/** A read stopped by its caller's signal (time limit, client gone); the store freed what it held. */
+export class StoreQueryCancelled extends Error {
+  constructor(message = 'the query was cancelled') {
+    super(message);
+    this.name = 'StoreQueryCancelled';
+  }
+}
+
+/** The store's read pool and its queue are full: the caller should try again later. */
+export class StoreBusyError extends Error {
+  constructor(message = 'the store is busy: too many queries are waiting; try again shortly') {
+    super(message);
+    this.name = 'StoreBusyError';
   }
 }
