@@ -25,7 +25,9 @@ export function decodeCursor(cursor: string, order: FlowOrder): CursorKey {
     parsed.length !== 3 ||
     (parsed[0] !== 'time' && parsed[0] !== 'bytes') ||
     typeof parsed[1] !== 'number' ||
-    !Number.isFinite(parsed[1]) ||
+    // Both sort keys (firstSeen µs, total bytes) are non-negative integers that a JS number holds exactly.
+    !Number.isSafeInteger(parsed[1]) ||
+    parsed[1] < 0 ||
     typeof parsed[2] !== 'string' ||
     !/^[0-9a-f]{16}$/.test(parsed[2])
   ) {
