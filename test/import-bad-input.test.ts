@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LINKTYPE, encap, ipv4, payload, tcp, tcpConversation, toFrames, ts, type Frame, type TimedPacket } from './helpers/frames.js';
+import { closedTcpConversation, type ClosedConversation } from './helpers/conversation.js';
+import { LINKTYPE, encap, ipv4, payload, tcp, ts, type Frame } from './helpers/frames.js';
 import { pcap, pcapHeader, pcapng, pcapngSection, writeCapture } from './helpers/pcap-writer.js';
 import {
   assertEach,
@@ -22,41 +23,14 @@ import {
   withTempDir,
   type CliResult,
   type FileSummary,
-  type FlowMeta,
   type ImportResult,
 } from './helpers/cli.js';
 
 const BASE = 1_700_000_000;
 
 /** A closed TCP conversation with 10 packets between 10.50.<n>.1 and 10.50.<n>.2. */
-function conv(n: number, start = ts(BASE + n)): { meta: FlowMeta; packets: TimedPacket[]; frames: Frame[] } {
-  const client = { ip: `10.50.${n}.1`, port: 40000 + n };
-  const server = { ip: `10.50.${n}.2`, port: 80 };
-  const packets = tcpConversation({
-    client,
-    server,
-    start,
-    data: [
-      { from: 'client', bytes: 100 },
-      { from: 'server', bytes: 400 },
-    ],
-    close: 'fin',
-  });
-  return {
-    meta: {
-      transport: 'tcp',
-      ipProto: 6,
-      clientIp: client.ip,
-      clientPort: client.port,
-      serverIp: server.ip,
-      serverPort: 80,
-      tcpState: 'closed',
-      clientTcpFlags: 0x1b,
-      serverTcpFlags: 0x1b,
-    },
-    packets,
-    frames: toFrames(LINKTYPE.ETHERNET, packets),
-  };
+function conv(n: number, start = ts(BASE + n)): ClosedConversation {
+  return closedTcpConversation({ ip: `10.50.${n}.1`, port: 40000 + n }, { ip: `10.50.${n}.2`, port: 80 }, start);
 }
 
 function assertNoCrash(r: CliResult): void {

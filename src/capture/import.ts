@@ -1,16 +1,18 @@
 // Imports capture files: reads each file, feeds its packets to one Aggregator (so a capture split
 // over several files keeps its flows) and writes the records to the store in batches, one write in
-// flight while the next chunk is decoded. A file that cannot be read is reported and skipped;
-// everything before it stays imported. An abort (Ctrl-C) ends the flows decoded so far and writes them.
+// flight while the next chunk is decoded. A file that cannot be read, or that fails in any way
+// while it is read, is reported and skipped; the packets before the failure and the other files
+// stay imported. A store write that fails fails the import. A packet whose time is out of the
+// window the store holds (see pcap-file.ts) is malformed (pcap.bad-timestamp). An abort (Ctrl-C) ends the flows decoded so far and writes them.
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { EventBus } from '../bus/types.js';
 import { isSupportedLinkType } from '../decode/index.js';
-import { R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
+import { MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from '../flow/aggregator.js';
 import type { FlowStore, RecordBatch } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
-import { CaptureFileError, CaptureFileReader, type PacketHandler } from './pcap-file.js';
+import { CaptureFileError, CaptureFileReader, MAX_TIMESTAMP_US, type PacketHandler } from './pcap-file.js';
 
 export interface ImportProgress {
   file: string;
@@ -38,6 +40,12 @@ export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
 export interface FileResult {
   path: string;
   format: string;
+  /**
+   * Packet records read from the file (one cut short by the end of the file included): each is
+   * counted in `packets`, decoded or malformed, so the two are equal. Absent when the import went
+   * through a server (the API does not carry it).
+   */
+  records?: number;
   packets: number;
   bytes: number;
   malformed: number;
@@ -47,6 +55,8 @@ export interface FileResult {
 }
 
 export interface ImportSummary extends Omit<AggregatorStats, 'firstPacket' | 'lastPacket'> {
+  /** Packet records read from all files: equal to `packets` (see FileResult.records; absent through a server). */
+  records?: number;
   files: FileResult[];
   seconds: number;
   packetsPerSecond: number;
@@ -67,10 +77,17 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   let inFlight: Promise<void> | null = null;
   let interrupted = false;
 
-  // One store write may run while the next chunk is decoded; a failed write fails the import.
+  // One store write may run while the next chunk is decoded; a failed write fails the import
+  // (wrapped, so that a file's failure is told apart from it).
   const writeOut = async (batch: RecordBatch) => {
     if (store === null) return;
-    if (inFlight) await inFlight;
+    if (inFlight) {
+      try {
+        await inFlight;
+      } catch (err) {
+        throw new StoreWriteFailure(err);
+      }
+    }
     inFlight = store.write(batch);
   };
 
@@ -88,9 +105,16 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
     const path = paths[i];
     const reader = new CaptureFileReader(path);
     const before = { packets: aggregator.packets, bytes: aggregator.bytes, malformed: aggregator.malformed };
-    const result: FileResult = { path, format: '', packets: 0, bytes: 0, malformed: 0, linkTypes: [] };
+    const result: FileResult = { path, format: '', records: 0, packets: 0, bytes: 0, malformed: 0, linkTypes: [] };
     files.push(result);
-    const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen) => aggregator.packet(linkType, ts, data, offset, caplen, wirelen);
+    let badTimes = 0;
+    const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen) => {
+      if (ts >= 0) aggregator.packet(linkType, ts, data, offset, caplen, wirelen);
+      else {
+        badTimes++;
+        aggregator.countUnreadable(R_PCAP_BAD_TIMESTAMP, Math.max(wirelen, caplen));
+      }
+    };
     try {
       await reader.open();
       result.format = reader.format;
@@ -127,11 +151,25 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
         opts.onWarning?.(`${path}: ${result.warning}`);
       }
     } catch (err) {
-      if (!(err instanceof CaptureFileError)) throw err;
-      result.error = err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message;
+      if (err instanceof StoreWriteFailure) throw err.cause;
+      if (err instanceof CaptureFileError) {
+        result.error = err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message;
+      } else {
+        // A read error of the file system (EIO...), or a fault met in this file's bytes: the file
+        // fails, the others go on.
+        const e = err as NodeJS.ErrnoException;
+        const message = e instanceof Error ? e.message : String(err);
+        result.error = `reading stopped at byte ${reader.bytesRead}: ${e?.code && !message.includes(e.code) ? `${e.code}: ` : ''}${message}`;
+      }
     } finally {
-      await reader.close();
+      await reader.close().catch(() => {});
     }
+    if (badTimes > 0) {
+      const note = `${badTimes} packet${badTimes === 1 ? '' : 's'} with a time outside ${isoMicros(0)} .. ${isoMicros(MAX_TIMESTAMP_US)} or a fraction of a second of 1 s or more, counted as malformed (${MALFORMED_REASONS[R_PCAP_BAD_TIMESTAMP]})`;
+      result.warning = result.warning ? `${result.warning}; ${note}` : note;
+      opts.onWarning?.(`${path}: ${note}`);
+    }
+    result.records = reader.records + (reader.truncated ? 1 : 0);
     result.linkTypes = reader.linkTypes;
     result.packets = aggregator.packets - before.packets;
     result.bytes = aggregator.bytes - before.bytes;
@@ -148,6 +186,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   const seconds = elapsed();
   return {
     ...stats,
+    records: files.reduce((n, f) => n + (f.records ?? 0), 0),
     firstPacket: stats.firstPacket >= 0 ? isoMicros(stats.firstPacket) : '',
     lastPacket: stats.lastPacket >= 0 ? isoMicros(stats.lastPacket) : '',
     files,
@@ -155,6 +194,11 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
     packetsPerSecond: seconds > 0 ? Math.round(stats.packets / seconds) : 0,
     interrupted,
   };
+}
+
+/** A store write that failed, on its way through a file's error handling. */
+class StoreWriteFailure {
+  constructor(readonly cause: unknown) {}
 }
 
 async function fileSize(path: string): Promise<number> {

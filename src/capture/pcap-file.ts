@@ -4,7 +4,10 @@
 // buffer (valid only during the callback), so reading allocates nothing per packet.
 import { open, type FileHandle } from 'node:fs/promises';
 
-/** Called for every packet; `data` is only valid during the call. */
+/**
+ * Called for every packet; `data` is only valid during the call. `ts` is in µs since the epoch, or
+ * BAD_TIMESTAMP when the record's time is not one (see MAX_TIMESTAMP_US).
+ */
 export type PacketHandler = (linkType: number, ts: number, data: Buffer, offset: number, caplen: number, wirelen: number, interfaceId: number) => void;
 
 export class CaptureFileError extends Error {
@@ -16,6 +19,19 @@ export class CaptureFileError extends Error {
     this.name = 'CaptureFileError';
   }
 }
+
+/**
+ * Packet times are kept as µs since the epoch in a JS number, exact up to 2^53 µs (2255-06-05), and
+ * stored as DuckDB or QuestDB TIMESTAMPs. The window read as time is 1970-01-01T00:00:00Z (0, as
+ * old captures and clockless devices have; the flow clock takes negative times for "none yet", and
+ * QuestDB's designated timestamps start at the epoch) up to, not including, 2200-01-01T00:00:00Z:
+ * well inside 2^53 µs, so that interval ends and timeouts added to a packet time stay exact. Every
+ * classic pcap second (32 bits unsigned: up to 2106) is inside it. A record outside it, or a pcap
+ * record whose fraction is a whole second or more, gets BAD_TIMESTAMP: a malformed packet.
+ */
+export const MAX_TIMESTAMP_US = Date.UTC(2200, 0, 1) * 1000;
+/** The `ts` of a record whose time is out of the window or invalid. */
+export const BAD_TIMESTAMP = -1;
 
 /** Bytes per read. */
 const CHUNK = 4 << 20;
@@ -91,6 +107,8 @@ export class CaptureFileReader {
 
   /** Set when the file ends inside a record. */
   truncated: Truncation | null = null;
+  /** Packet records handed to the handler (a record cut short by the end of the file is not one). */
+  records = 0;
   /** A read was abandoned on abort and may still be pending in the thread pool. */
   private abandonedRead = false;
 
@@ -174,6 +192,7 @@ export class CaptureFileReader {
   private parsePcap(onPacket: PacketHandler): void {
     const buf = this.buf;
     const nano = this.nano;
+    const fracLimit = nano ? 1e9 : 1e6;
     const linkType = this.linkType;
     const le = this.littleEndian;
     let pos = this.pos;
@@ -191,7 +210,9 @@ export class CaptureFileReader {
         this.need(16 + caplen);
         break;
       }
-      const ts = sec * 1e6 + (nano ? Math.floor(frac / 1000) : frac);
+      // The fraction must be under a second; the seconds (32 bits) are always in the window.
+      const ts = frac < fracLimit ? sec * 1e6 + (nano ? Math.floor(frac / 1000) : frac) : BAD_TIMESTAMP;
+      this.records++;
       onPacket(linkType, ts, buf, pos + 16, caplen, wirelen, 0);
       pos += 16 + caplen;
     }
@@ -229,6 +250,11 @@ export class CaptureFileReader {
       }
       const body = pos + 8;
       const bodyEnd = pos + length - 4;
+      // A block too short for its fixed fields would have them read from the blocks after it.
+      if (length < minBlockLength(type)) {
+        this.pos = pos;
+        throw new CaptureFileError(this.path, `corrupt pcapng block at byte ${this.base + pos}: length ${length} is too short for a block of type ${type}`);
+      }
       switch (type) {
         case PCAPNG_SHB:
           this.interfaces = [];
@@ -254,7 +280,8 @@ export class CaptureFileReader {
           const data = body + 4;
           const iface = this.interfaces[0];
           if (!iface) this.missingInterface(0, pos);
-          const caplen = Math.min(wirelen, iface.snaplen || wirelen, bodyEnd - data);
+          const caplen = Math.max(0, Math.min(wirelen, iface.snaplen || wirelen, bodyEnd - data));
+          this.records++;
           onPacket(iface.linkType, this.lastTs, buf, data, caplen, wirelen, 0);
           break;
         }
@@ -270,8 +297,11 @@ export class CaptureFileReader {
   private deliver(onPacket: PacketHandler, ifid: number, hi: number, lo: number, data: number, caplen: number, wirelen: number, blockPos: number): void {
     const iface = this.interfaces[ifid];
     if (!iface) this.missingInterface(ifid, blockPos);
-    const ts = toMicroseconds(hi, lo, iface.resolutionDecimal, iface.resolutionExp) + iface.offsetUs;
-    this.lastTs = ts;
+    let ts = toMicroseconds(hi, lo, iface.resolutionDecimal, iface.resolutionExp) + iface.offsetUs;
+    // Written as a negation so that NaN is out too.
+    if (!(ts >= 0 && ts < MAX_TIMESTAMP_US)) ts = BAD_TIMESTAMP;
+    else this.lastTs = ts; // a simple packet block after a bad one takes the last good time
+    this.records++;
     onPacket(iface.linkType, ts, this.buf, data, Math.max(caplen, 0), wirelen, ifid);
   }
 
@@ -413,6 +443,21 @@ export class CaptureFileReader {
       if (bytesRead === 0) this.eof = true;
       this.filled += bytesRead;
     }
+  }
+}
+
+/** Length of a pcapng block whose body holds just its fixed fields (12 bytes of type, length and trailing length around them). */
+function minBlockLength(type: number): number {
+  switch (type) {
+    case BLOCK_IDB:
+      return 12 + 8; // link type, reserved, snaplen
+    case BLOCK_EPB:
+    case BLOCK_OPB:
+      return 12 + 20; // interface, timestamp (2 words), captured and original length
+    case BLOCK_SPB:
+      return 12 + 4; // original length
+    default:
+      return 12;
   }
 }
 

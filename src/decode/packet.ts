@@ -22,6 +22,7 @@ export const MALFORMED_REASONS = [
   'gre.truncated',
   'pcap.truncated-record',
   'ipv6.bad-length',
+  'pcap.bad-timestamp',
 ] as const;
 export type MalformedReason = (typeof MALFORMED_REASONS)[number];
 
@@ -43,6 +44,8 @@ export const R_TUNNEL_TOO_DEEP = 15;
 export const R_GRE_TRUNCATED = 16;
 export const R_PCAP_TRUNCATED_RECORD = 17;
 export const R_IPV6_BAD_LENGTH = 18;
+/** A capture record whose time is outside what the store holds (see pcap-file.ts's MAX_TIMESTAMP_US). */
+export const R_PCAP_BAD_TIMESTAMP = 19;
 
 /** What the packet turned out to be. */
 export const KIND_NON_IP = 0; // ARP, LLDP, STP...: counted as traffic, no flow

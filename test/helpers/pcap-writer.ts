@@ -75,15 +75,20 @@ export function pcapHeader(o: PcapOptions): Uint8Array {
     .done();
 }
 
-export function pcapRecord(o: PcapOptions, f: Frame): Uint8Array {
+/** A frame whose record header carries these seconds and fraction (µs or ns) as they are, not `ts`: for bad times. */
+export interface PcapFrame extends Frame {
+  rawTs?: { sec: number; frac: number };
+}
+
+export function pcapRecord(o: PcapOptions, f: PcapFrame): Uint8Array {
   const { data, caplen, origLen } = frameLengths(f, o.snaplen ?? 262144);
   const div = o.resolution === 'nano' ? 1n : 1000n;
-  const sec = f.ts / 1_000_000_000n;
-  const frac = (f.ts % 1_000_000_000n) / div;
+  const sec = f.rawTs?.sec ?? f.ts / 1_000_000_000n;
+  const frac = f.rawTs?.frac ?? (f.ts % 1_000_000_000n) / div;
   return new Out(o.endian ?? 'le').u32(sec).u32(frac).u32(caplen).u32(origLen).bytes(data).done();
 }
 
-export function pcap(o: PcapOptions, frames: Frame[]): Uint8Array {
+export function pcap(o: PcapOptions, frames: PcapFrame[]): Uint8Array {
   return concat(pcapHeader(o), ...frames.map((f) => pcapRecord(o, f)));
 }
 
@@ -98,6 +103,8 @@ export interface PcapngInterface {
    * 0x80 | n = 2^-n s.
    */
   tsresol?: number;
+  /** if_tsoffset: seconds added to every timestamp of the interface (signed 64-bit). */
+  tsoffset?: bigint;
 }
 
 export type PacketBlockKind = 'epb' | 'spb' | 'opb';
@@ -105,6 +112,8 @@ export type PacketBlockKind = 'epb' | 'spb' | 'opb';
 export interface PcapngFrame extends Frame {
   block?: PacketBlockKind;
   comment?: string;
+  /** The 64-bit timestamp field as it is, in the interface's units (instead of `ts`): for bad times. */
+  units?: bigint;
 }
 
 export interface PcapngSectionOptions {
@@ -166,6 +175,7 @@ function idb(endian: Endian, i: PcapngInterface): Uint8Array {
   const opts: Uint8Array[] = [];
   if (i.name !== undefined) opts.push(option(endian, 2, text(i.name)));
   if (i.tsresol !== undefined) opts.push(option(endian, 9, Uint8Array.of(i.tsresol)));
+  if (i.tsoffset !== undefined) opts.push(option(endian, 14, new Out(endian).u64(i.tsoffset).done()));
   const body = new Out(endian)
     .u16(i.linktype)
     .u16(0)
@@ -187,7 +197,7 @@ function packetBlock(endian: Endian, ifaces: PcapngInterface[], f: PcapngFrame):
     if (ifIndex !== 0) throw new Error('a Simple Packet Block always belongs to interface 0');
     return block(endian, BT.SPB, new Out(endian).u32(origLen).bytes(padTo(data, 4)).done());
   }
-  const units = toUnits(f.ts, iface.tsresol);
+  const units = f.units ?? toUnits(f.ts, iface.tsresol);
   const out = new Out(endian);
   if (kind === 'opb') out.u16(ifIndex).u16(0);
   else out.u32(ifIndex);
