@@ -209,7 +209,7 @@ describe('GraphQL API: token, uploads and subscriptions', () => {
 });
 
 describe('GraphQL API: start-up', () => {
-  it('warns loudly when listening beyond loopback without a token', async () => {
+  it('refuses to listen beyond loopback without a token, and warns loudly when told to', async () => {
     let logs = '';
     const sink = new Writable({
       write(chunk, _enc, cb) {
@@ -217,7 +217,18 @@ describe('GraphQL API: start-up', () => {
         cb();
       },
     });
-    const server = await startApiServer({ store: {} as FlowStore, bus: new MemoryBus(), logger: pino({ level: 'info' }, sink), host: '0.0.0.0', port: 0 });
+    await assert.rejects(
+      startApiServer({ store: {} as FlowStore, bus: new MemoryBus(), logger: pino({ level: 'info' }, sink), host: '0.0.0.0', port: 0 }),
+      /refusing to listen on 0\.0\.0\.0 without a token.*--insecure-no-token/,
+    );
+    const server = await startApiServer({
+      store: {} as FlowStore,
+      bus: new MemoryBus(),
+      logger: pino({ level: 'info' }, sink),
+      host: '0.0.0.0',
+      port: 0,
+      insecureNoToken: true,
+    });
     await server.close();
     assert.match(logs, /WITHOUT a token/);
 

@@ -1,12 +1,14 @@
-// What every resolver gets: the server's store, bus and helpers. One object per server, shared by
-// all requests (none of it is per-request state).
+// What every resolver gets: the server's store, bus and helpers (one object per server, shared by
+// all requests), and per operation the signal that cancels its store queries. The context is a
+// QueryOptions, so a resolver passes it to the store as is.
 import type { EventBus } from '../bus/types.js';
-import type { FlowStore } from '../store/types.js';
-import type { ImportManager } from './imports.js';
+import type { FlowStore, QueryOptions } from '../store/types.js';
+import type { ImportManager, ImportSlot } from './imports.js';
+import type { DiskUpload } from './uploads.js';
 import type { Metrics } from './metrics.js';
 import type { StatusProvider } from './status.js';
 
-export interface ApiContext {
+export interface ApiContext extends QueryOptions {
   store: FlowStore;
   bus: EventBus;
   imports: ImportManager;
@@ -20,4 +22,10 @@ export interface ApiContext {
   dropped: (topic: string) => void;
   /** Tracks live subscriptions for the metrics; returns the function to call when one ends. */
   subscriptionOpened: (field: string) => () => void;
+  /** Aborted when the client goes away or the operation's time limit passes. */
+  signal: AbortSignal;
+  /** Aborts `signal` (the time limit calls it). */
+  cancel: (reason: Error) => void;
+  /** Set on a multipart upload: its files, on disk, and the import slot reserved before they were read. */
+  upload?: { files: Map<string, DiskUpload>; slot: ImportSlot };
 }

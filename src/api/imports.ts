@@ -1,18 +1,13 @@
-// Imports into a running server: the upload is written to a temporary file and imported with the
+// Imports into a running server: the upload, already on disk (uploads.ts), is imported with the
 // server's own store and bus (the server is the DuckDB file's one writer, and subscribers see the
 // imported traffic live). Progress goes to listeners (the importProgress subscription) and metrics.
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { EventBus } from '../bus/types.js';
 import { importFiles, type ImportSummary } from '../capture/import.js';
 import type { AggregatorOptions } from '../flow/aggregator.js';
 import type { FlowStore } from '../store/types.js';
 import type { Metrics } from './metrics.js';
+import type { DiskUpload } from './uploads.js';
 
 export type ImportState = 'uploading' | 'running' | 'done' | 'failed';
 
@@ -42,6 +37,15 @@ export interface ImportManagerOptions {
 
 export class ImportBusyError extends Error {}
 
+/**
+ * A place among the imports allowed at once, taken before an upload's body is read (so that
+ * uploads beyond the limit are refused before they cost memory or disk) and given back when its
+ * import ends or the request does. release() may be called more than once.
+ */
+export interface ImportSlot {
+  release(): void;
+}
+
 /** Finished jobs kept for captureStatus. */
 const KEEP_FINISHED = 20;
 
@@ -50,6 +54,7 @@ export class ImportManager {
   private readonly listeners = new Set<(job: ImportJob) => void>();
   private readonly abort = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
+  private slotsTaken = 0;
   private readonly count: {
     packets: (n: number) => void;
     fileBytes: (n: number) => void;
@@ -68,6 +73,7 @@ export class ImportManager {
     m.gauge('flowlens_imports_in_progress', 'Imports running now', () => this.inProgress().length);
   }
 
+  /** Imports running now (an upload still arriving has a slot but no job yet). */
   inProgress(): ImportJob[] {
     return [...this.jobs.values()].filter((j) => j.state === 'uploading' || j.state === 'running');
   }
@@ -82,17 +88,30 @@ export class ImportManager {
     return () => this.listeners.delete(listener);
   }
 
-  /**
-   * Saves the uploads, imports them as one capture (flows continue across files, as in a local
-   * import of several files) and resolves with the finished job (state done or failed).
-   */
-  async importUploads(uploads: { file: Blob; name: string }[], node?: string): Promise<ImportJob> {
+  /** Takes a slot for an import, or throws ImportBusyError when all are taken. */
+  reserve(): ImportSlot {
     if (this.abort.signal.aborted) throw new ImportBusyError('the server is shutting down');
-    if (this.inProgress().length >= (this.opts.maxConcurrent ?? 2)) {
-      throw new ImportBusyError(`${this.opts.maxConcurrent ?? 2} imports are in progress already; try again when one has finished`);
-    }
+    const max = this.opts.maxConcurrent ?? 2;
+    if (this.slotsTaken >= max) throw new ImportBusyError(`${max} imports are in progress already; try again when one has finished`);
+    this.slotsTaken++;
+    let held = true;
+    return {
+      release: () => {
+        if (held) this.slotsTaken--;
+        held = false;
+      },
+    };
+  }
+
+  /**
+   * Imports the uploaded files as one capture (flows continue across files, as in a local import
+   * of several files) in the slot taken for them, and resolves with the finished job (state done
+   * or failed). The files are the caller's: they are read, not moved or removed.
+   */
+  async importUploads(uploads: DiskUpload[], slot: ImportSlot, node?: string): Promise<ImportJob> {
+    if (this.abort.signal.aborted) throw new ImportBusyError('the server is shutting down');
     const fileName = uploads.map((u) => u.name).join(', ');
-    const totalBytes = uploads.reduce((n, u) => n + u.file.size, 0);
+    const totalBytes = uploads.reduce((n, u) => n + u.size, 0);
     const job: ImportJob = {
       id: randomUUID(),
       fileName,
@@ -111,6 +130,7 @@ export class ImportManager {
       await work;
     } finally {
       this.running.delete(work);
+      slot.release();
     }
     return job;
   }
@@ -122,20 +142,12 @@ export class ImportManager {
     this.listeners.clear();
   }
 
-  private async run(job: ImportJob, uploads: { file: Blob; name: string }[], node: string | undefined): Promise<void> {
-    const dir = await mkdtemp(join(tmpdir(), 'flowlens-upload-'));
-    // Temporary path -> the uploaded file's name, for records, messages and the summary.
-    const names = new Map<string, string>();
+  private async run(job: ImportJob, uploads: DiskUpload[], node: string | undefined): Promise<void> {
+    // Temporary path -> the uploaded file's name, for records, messages and the summary. Each
+    // file is in a directory of its own under its own name: records name it (iface), as a local
+    // import names the file it reads.
+    const names = new Map(uploads.map((u) => [u.path, u.name]));
     try {
-      for (const [i, u] of uploads.entries()) {
-        // One directory per file so each keeps its own name: records name it (iface), as a
-        // local import names the file it reads.
-        await mkdir(join(dir, String(i)));
-        const path = join(dir, String(i), u.name);
-        names.set(path, u.name);
-        // Streamed to disk: the capture reader wants a file, and it reads it in chunks.
-        await pipeline(Readable.from(u.file.stream() as unknown as AsyncIterable<Uint8Array>), createWriteStream(path));
-      }
       job.state = 'running';
       this.emit(job);
       let counted = { packets: 0, bytesRead: 0 };
@@ -170,8 +182,6 @@ export class ImportManager {
     } catch (err) {
       job.state = 'failed';
       job.error = (err as Error).message;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
     }
     this.count.imports(1, { result: job.state === 'done' ? 'ok' : 'failed' });
     this.emit(job);

@@ -1,31 +1,51 @@
-// The API server: graphql-yoga over node:http at /graphql (queries, mutations incl. multipart
-// uploads, subscriptions over SSE), graphql-ws on the same path for WebSocket subscriptions,
-// /health and /metrics. The store and bus are the caller's: the server never closes them.
+// The API server over node:http. Every request meets the same checks, in this order, before
+// anything answers it (deny by default):
+//   1. its path, taken byte for byte before '?', names a route exactly (ROUTES) or a file of the
+//      web client; anything else is 404, so '/graphql/', '//graphql' or '/x?y=/graphql' are not
+//      /graphql;
+//   2. on a loopback listener, the Host header names loopback (a DNS-rebound name does not);
+//   3. a request that a browser sent from another site (Origin, or Sec-Fetch-Site without one)
+//      is refused unless its origin is allowed (--cors-origin);
+//   4. the route's access rule (the bearer token for /graphql and /metrics);
+//   5. the route's methods, and for GraphQL POSTs a JSON body of bounded size or a multipart
+//      upload with the upload header (custom headers force a CORS preflight).
+// GraphQL runs in graphql-yoga (queries, mutations, SSE subscriptions) and graphql-ws on the same
+// path (WebSocket subscriptions); uploads are streamed to disk by uploads.ts before the operation
+// runs. The store and bus are the caller's: the server never closes them.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { GraphQLError, getOperationAST, type execute as graphqlExecute, type subscribe as graphqlSubscribe } from 'graphql';
+import type { Context as WsContext } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, maskError as yogaMaskError, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions } from '../flow/aggregator.js';
-import { StoreQueryError, type FlowStore } from '../store/types.js';
+import { StoreBusyError, StoreQueryCancelled, StoreQueryError, type FlowStore } from '../store/types.js';
 import { UPLOAD_HEADER } from './client.js';
 import type { ApiContext } from './context.js';
-import { ImportManager } from './imports.js';
+import { ImportBusyError, ImportManager, type ImportSlot } from './imports.js';
 import { DEFAULT_LIMITS, useOperationLimits, type OperationLimits } from './limits.js';
 import { Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { NO_LIVE_CAPTURE, type StatusProvider } from './status.js';
+import { receiveUpload, UploadError, type DiskUpload } from './uploads.js';
 import { defaultWebRoot, serveWebClient } from './web-client.js';
 
 export const GRAPHQL_PATH = '/graphql';
+/** The host of the request an upload's operation is run as (it never leaves the process). */
+const LOOPBACK_NAME = '127.0.0.1';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 4000;
-/** Multipart uploads are held in memory by the parser, so their size is capped. */
+/** Uploads are streamed to disk; this caps their size. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
+/** A GraphQL request as JSON: a query and its variables. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_SUBSCRIPTIONS = 1000;
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
 
 export interface ApiServerOptions {
   store: FlowStore;
@@ -36,10 +56,18 @@ export interface ApiServerOptions {
   port?: number;
   /** When set, every request to /graphql and /metrics and every WebSocket connection must present it. */
   token?: string;
+  /** Listening beyond loopback without a token is refused unless this is set. */
+  insecureNoToken?: boolean;
   /** Origins allowed cross-origin (CORS); none when empty. '*' allows any. */
   corsOrigins?: string[];
   status?: StatusProvider;
   limits?: Partial<OperationLimits>;
+  /** Answer introspection queries (default: without a token only). */
+  introspection?: boolean;
+  /** Live subscriptions on the server at once (WebSocket and SSE). */
+  maxSubscriptions?: number;
+  /** Operations at once on one WebSocket. */
+  maxSubscriptionsPerConnection?: number;
   /** Aggregation settings for imports through the server (and the traffic step unit). */
   flow?: Partial<Omit<AggregatorOptions, 'bus' | 'iface'>>;
   maxUploadBytes?: number;
@@ -60,6 +88,15 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 }
 
+/** Refuses to expose the data beyond loopback with no token, unless the user insists. */
+export function checkExposure(host: string, token: string | undefined, insecureNoToken: boolean | undefined): void {
+  if (isLoopback(host) || token || insecureNoToken) return;
+  throw new Error(
+    `refusing to listen on ${host} without a token: anyone who reaches it could read all traffic data and import captures. ` +
+      'Set --token (FLOWLENS_TOKEN), listen on 127.0.0.1, or pass --insecure-no-token if this network is trusted.',
+  );
+}
+
 function tokenChecker(token: string | undefined): (presented: string | undefined) => boolean {
   if (!token) return () => true;
   // Digests have equal lengths, so the comparison takes the same time whatever was presented.
@@ -77,12 +114,68 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(JSON.stringify(body));
 }
 
+interface Route {
+  methods: string[];
+  /** The bearer token is required (when the server has one). */
+  token: boolean;
+}
+
+/** Every path the server answers besides the web client's files. */
+const ROUTES: Record<string, Route> = {
+  // No details: /health answers without a token, and details name files and hosts.
+  '/health': { methods: ['GET', 'HEAD'], token: false },
+  '/metrics': { methods: ['GET', 'HEAD'], token: true },
+  [GRAPHQL_PATH]: { methods: ['GET', 'POST', 'OPTIONS'], token: true },
+};
+
+/** The path of a request target, exactly as sent; null for anything but an origin-form path. */
+export function requestPath(url: string | undefined): string | null {
+  if (url?.[0] !== '/' || url.startsWith('//')) return null;
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
+
+/**
+ * Why a request is refused as cross-site, or undefined. Browsers send Origin with every POST and
+ * cross-origin request, and Sec-Fetch-Site with every request; other clients send neither.
+ */
+function crossSiteRefusal(req: IncomingMessage, allowed: string[]): string | undefined {
+  const origin = req.headers.origin;
+  if (origin === 'null') return 'an opaque origin is not allowed';
+  if (typeof origin === 'string') {
+    if (allowed.includes('*') || allowed.includes(origin)) return undefined;
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      return `bad Origin ${origin}`;
+    }
+    return host === req.headers.host ? undefined : `origin ${origin} is not allowed (--cors-origin)`;
+  }
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return 'a cross-site request without an allowed Origin';
+  return undefined;
+}
+
+/** yoga's log arguments as one line, at most 300 characters: they may quote a client's query. */
+function clip(args: unknown[]): string {
+  const text = args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const logger = opts.logger;
   const host = opts.host ?? DEFAULT_HOST;
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const maxUpload = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  checkExposure(host, opts.token, opts.insecureNoToken);
   const authorized = tokenChecker(opts.token);
+  const corsOrigins = opts.corsOrigins ?? [];
+  const introspection = opts.introspection ?? !opts.token;
+  const maxSubscriptions = opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
+  const maxPerConnection = opts.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION;
   const metrics = new Metrics();
   const webRoot = opts.webRoot === null ? undefined : (opts.webRoot ?? defaultWebRoot());
 
@@ -105,7 +198,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     onWarning: (message) => logger.warn(message),
   });
 
-  const context: ApiContext = {
+  let openSubscriptions = 0;
+  const shared: Omit<ApiContext, 'signal' | 'cancel' | 'upload'> = {
     store: opts.store,
     bus: opts.bus,
     imports,
@@ -115,13 +209,34 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     startedAt: started * 1000,
     dropped: (topic) => dropped(1, { topic }),
     subscriptionOpened: (field) => {
+      if (openSubscriptions >= maxSubscriptions) {
+        rejected(1, { reason: 'too_many_subscriptions' });
+        throw new GraphQLError(`the server has at most ${maxSubscriptions} subscriptions open at once; try again later`, {
+          extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
+        });
+      }
+      openSubscriptions++;
       subscriptions.add(1, { field });
       let open = true;
       return () => {
-        if (open) subscriptions.add(-1, { field });
+        if (open) {
+          openSubscriptions--;
+          subscriptions.add(-1, { field });
+        }
         open = false;
       };
     },
+  };
+
+  /** One context per operation: its own signal, aborted by the time limit or when the client goes. */
+  const contextFor = (request: { signal?: AbortSignal } | undefined, upload?: ApiContext['upload']): ApiContext => {
+    const controller = new AbortController();
+    const gone = request?.signal;
+    if (gone) {
+      if (gone.aborted) controller.abort(new Error('the client went away'));
+      else gone.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true });
+    }
+    return { ...shared, signal: controller.signal, cancel: (reason) => controller.abort(reason), upload };
   };
 
   const countOperations: Plugin = {
@@ -136,11 +251,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const yoga = createYoga<Record<string, unknown>, ApiContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
-    context: () => context,
+    context: (init) => contextFor(init.request, (init as { upload?: ApiContext['upload'] }).upload),
     landingPage: false,
-    graphiql: { title: 'flowlens' },
-    cors: opts.corsOrigins?.length
-      ? { origin: opts.corsOrigins, credentials: false, allowedHeaders: ['content-type', 'authorization', UPLOAD_HEADER], methods: ['GET', 'POST', 'OPTIONS'] }
+    // GraphiQL needs introspection; uploads are read by uploads.ts, never by yoga.
+    graphiql: introspection ? { title: 'flowlens' } : false,
+    multipart: false,
+    cors: corsOrigins.length
+      ? { origin: corsOrigins, credentials: false, allowedHeaders: ['content-type', 'authorization', UPLOAD_HEADER], methods: ['GET', 'POST', 'OPTIONS'] }
       : false,
     maskedErrors: {
       isDev: false,
@@ -148,61 +265,146 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         const original = error instanceof GraphQLError ? error.originalError : error;
         // The store rejects bad arguments with a message meant for the caller (bad cursor, range).
         if (original instanceof StoreQueryError) return new GraphQLError(original.message, { extensions: { code: 'BAD_USER_INPUT' } });
+        if (original instanceof StoreBusyError) return new GraphQLError(original.message, { extensions: { code: 'STORE_BUSY' } });
+        if (original instanceof StoreQueryCancelled) return new GraphQLError(original.message, { extensions: { code: 'QUERY_CANCELLED' } });
         const masked = yogaMaskError(error, message, false);
         if (masked !== error) logger.error({ err: original }, 'GraphQL resolver failed');
         return masked;
       },
     },
+    // yoga logs what clients sent wrong (bad queries, variables) at error level with the query's
+    // text: a client's mistake is not the server's error, and the text may hold what it searched for.
     logging: {
-      debug: (...a: unknown[]) => logger.debug(a.map(String).join(' ')),
-      info: (...a: unknown[]) => logger.debug(a.map(String).join(' ')),
-      warn: (...a: unknown[]) => logger.warn(a.map(String).join(' ')),
-      error: (...a: unknown[]) => logger.error(a.map(String).join(' ')),
+      debug: (...a: unknown[]) => logger.debug(clip(a)),
+      info: (...a: unknown[]) => logger.debug(clip(a)),
+      warn: (...a: unknown[]) => logger.info(clip(a)),
+      error: (...a: unknown[]) => logger.info(clip(a)),
     },
-    plugins: [useOperationLimits(limits), countOperations],
+    plugins: [useOperationLimits(limits, { introspection }), countOperations],
   });
 
   const refuse = (res: ServerResponse, status: number, reason: string, message: string, headers: Record<string, string> = {}) => {
     rejected(1, { reason });
     sendJson(res, status, { errors: [{ message, extensions: { code: reason.toUpperCase() } }] }, headers);
   };
+  const loopbackOnly = isLoopback(host);
+
+  /** Checks 2 and 3 of the header comment: the status, reason and message of a refusal, or undefined. */
+  const siteRefusal = (req: IncomingMessage): [number, string, string] | undefined => {
+    if (loopbackOnly && !LOOPBACK_HOST.test(req.headers.host ?? '')) {
+      return [421, 'misdirected', `this server answers only to loopback names (Host: ${String(req.headers.host ?? '')})`];
+    }
+    const why = crossSiteRefusal(req, corsOrigins);
+    return why ? [403, 'cross_site', why] : undefined;
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path === '/health') {
-      const h = await opts.store.health();
-      // No details here: /health answers without a token, and details name files and hosts.
-      sendJson(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'degraded', store: { backend: h.backend, ok: h.ok } });
+    const path = requestPath(req.url);
+    const route = path === null ? undefined : ROUTES[path];
+    const method = req.method ?? 'GET';
+    if (!route) {
+      // The web client's files hold no data: a link from another site may open them.
+      if (path !== null && (await serveWebClient(webRoot, req, res, path))) return;
+      refuse(res, 404, 'not_found', 'not found');
       return;
     }
-    const guarded = path === GRAPHQL_PATH || path === '/metrics';
-    // CORS preflights carry no credentials by design; yoga answers them.
-    if (guarded && req.method !== 'OPTIONS' && !authorized(bearer(req.headers.authorization))) {
-      refuse(res, 401, 'unauthenticated', 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer realm="flowlens"' });
+    if (route.token) {
+      const refusal = siteRefusal(req);
+      if (refusal) {
+        refuse(res, ...refusal);
+        return;
+      }
+      // CORS preflights carry no credentials by design; yoga answers them.
+      if (method !== 'OPTIONS' && !authorized(bearer(req.headers.authorization))) {
+        refuse(res, 401, 'unauthenticated', 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer realm="flowlens"' });
+        return;
+      }
+    }
+    if (!route.methods.includes(method)) {
+      refuse(res, 405, 'method_not_allowed', `${method} is not allowed here`, { allow: route.methods.join(', ') });
+      return;
+    }
+    if (path === '/health') {
+      const h = await opts.store.health();
+      sendJson(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'degraded', store: { backend: h.backend, ok: h.ok } });
       return;
     }
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(await metrics.render());
+      res.end(method === 'HEAD' ? undefined : await metrics.render());
       return;
     }
-    if (path === GRAPHQL_PATH && req.method === 'POST' && /^multipart\/form-data/i.test(req.headers['content-type'] ?? '')) {
-      if (req.headers[UPLOAD_HEADER] === undefined) {
-        refuse(res, 400, 'bad_request', `multipart requests must carry the ${UPLOAD_HEADER} header`);
+    if (method === 'POST') {
+      const type = String(req.headers['content-type'] ?? '');
+      if (/^multipart\/form-data/i.test(type)) {
+        await handleUpload(req, res);
+        return;
+      }
+      if (!/^application\/(json|graphql-response\+json)\s*(;|$)/i.test(type)) {
+        refuse(
+          res,
+          415,
+          'unsupported_media_type',
+          `GraphQL requests are JSON (Content-Type: application/json), or multipart uploads with the ${UPLOAD_HEADER} header`,
+        );
         return;
       }
       const length = Number(req.headers['content-length']);
-      if (!Number.isFinite(length)) {
-        refuse(res, 411, 'length_required', 'multipart uploads need a Content-Length');
+      if (req.headers['content-length'] === undefined || !Number.isFinite(length)) {
+        refuse(res, 411, 'length_required', 'GraphQL POSTs need a Content-Length', { connection: 'close' });
         return;
       }
-      if (length > maxUpload) {
-        refuse(res, 413, 'too_large', `upload of ${length} bytes exceeds the limit of ${maxUpload} bytes`, { connection: 'close' });
+      if (length > MAX_JSON_BODY_BYTES) {
+        refuse(res, 413, 'too_large', `a GraphQL request of ${length} bytes exceeds the limit of ${MAX_JSON_BODY_BYTES} bytes`, { connection: 'close' });
         return;
       }
     }
-    if (path !== GRAPHQL_PATH && (await serveWebClient(webRoot, req, res, path))) return;
     await yoga(req, res);
+  };
+
+  /** A multipart upload: a slot first, then the files to disk under the limit, then the operation. */
+  const handleUpload = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.headers[UPLOAD_HEADER] === undefined) {
+      refuse(res, 400, 'bad_request', `multipart requests must carry the ${UPLOAD_HEADER} header`, { connection: 'close' });
+      return;
+    }
+    const length = Number(req.headers['content-length']);
+    if (Number.isFinite(length) && length > maxUpload) {
+      refuse(res, 413, 'too_large', `upload of ${length} bytes exceeds the limit of ${maxUpload} bytes`, { connection: 'close' });
+      return;
+    }
+    let slot: ImportSlot;
+    try {
+      slot = imports.reserve();
+    } catch (err) {
+      if (!(err instanceof ImportBusyError)) throw err;
+      refuse(res, 429, 'busy', err.message, { connection: 'close', 'retry-after': '10' });
+      return;
+    }
+    let dir: string | undefined;
+    try {
+      let files: Map<string, DiskUpload>;
+      let operations: Record<string, unknown>;
+      try {
+        ({ files, operations, dir } = await receiveUpload(req, { maxBytes: maxUpload }));
+      } catch (err) {
+        if (!(err instanceof UploadError)) throw err;
+        refuse(res, err.status, err.status === 413 ? 'too_large' : 'bad_request', err.message, { connection: 'close' });
+        return;
+      }
+      const headers = new Headers({
+        'content-type': 'application/json',
+        accept: String(req.headers.accept ?? 'application/graphql-response+json, application/json'),
+      });
+      const request = new Request(`http://${LOOPBACK_NAME}${GRAPHQL_PATH}`, { method: 'POST', headers, body: JSON.stringify(operations) });
+      const response = await yoga.fetch(request, { upload: { files, slot } });
+      const body = Buffer.from(await response.arrayBuffer());
+      res.writeHead(response.status, { ...Object.fromEntries(response.headers), 'content-length': String(body.length) });
+      res.end(body);
+    } finally {
+      slot.release();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
   };
 
   const server = createServer((req, res) => {
@@ -215,7 +417,21 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   // Uploads of large captures take a while to arrive.
   server.requestTimeout = 15 * 60 * 1000;
 
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  // The same checks as HTTP before the upgrade; the token comes in connection_init (browsers
+  // cannot set headers on a WebSocket). Browsers open WebSockets cross-site without a preflight.
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const deny = (status: number, reason: string) => {
+      rejected(1, { reason });
+      socket.end(`HTTP/1.1 ${status} ${reason.replace(/_/g, ' ')}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    };
+    if (requestPath(req.url) !== GRAPHQL_PATH) return deny(404, 'not_found');
+    const refusal = siteRefusal(req);
+    if (refusal) return deny(refusal[0], refusal[1]);
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+  /** Operations open on each WebSocket connection. */
+  const perConnection = new WeakMap<object, number>();
   wss.on('connection', (socket) => {
     wsConnections.add(1);
     socket.once('close', () => wsConnections.add(-1));
@@ -238,6 +454,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
       // yoga's envelop gives the same schema, plugins (limits, metrics) and context as HTTP.
       onSubscribe: async (ctx, _id, payload) => {
+        const open = perConnection.get(ctx) ?? 0;
+        if (open >= maxPerConnection) {
+          rejected(1, { reason: 'too_many_subscriptions' });
+          return [
+            new GraphQLError(`a connection may have at most ${maxPerConnection} subscriptions open; complete some first`, {
+              extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
+            }),
+          ];
+        }
         const {
           schema,
           execute,
@@ -259,6 +484,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        perConnection.set(ctx, open + 1);
         return {
           schema,
           operationName: payload.operationName,
@@ -267,6 +493,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
+      },
+      onComplete: (ctx: WsContext) => {
+        perConnection.set(ctx, Math.max(0, (perConnection.get(ctx) ?? 1) - 1));
       },
       execute: (args) => (args.rootValue as { execute: typeof graphqlExecute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof graphqlSubscribe }).subscribe(args),
@@ -288,7 +517,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (!isLoopback(host) && !opts.token) {
     const line = '!'.repeat(78);
     logger.warn(
-      `${line}\nflowlens serve listens on ${host}, reachable from other machines, WITHOUT a token:\nanyone who can connect can read all traffic data and import captures.\nSet --token or FLOWLENS_TOKEN, or listen on 127.0.0.1.\n${line}`,
+      `${line}\nflowlens serve listens on ${host}, reachable from other machines, WITHOUT a token (--insecure-no-token):\nanyone who can connect can read all traffic data and import captures.\nSet --token or FLOWLENS_TOKEN, or listen on 127.0.0.1.\n${line}`,
     );
   }
 

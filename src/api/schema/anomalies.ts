@@ -3,6 +3,7 @@ import type { AnomalyEvent } from '../../bus/types.js';
 import type { AnomalyRecord } from '../../store/types.js';
 import { busIterator } from '../stream.js';
 import { builder, checkCount, rangeArgs, resolveRange } from './builder.js';
+import { STORE_QUERY } from '../limits.js';
 
 const ANOMALY_QUEUE = 1_000;
 
@@ -42,6 +43,7 @@ builder.queryField('anomalies', (t) =>
   t.field({
     type: [AnomalyRef],
     description: 'Anomalies active at any time in the range (default: the last hour), newest first.',
+    extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
       kind: t.arg({ type: AnomalyKindEnum }),
@@ -49,12 +51,15 @@ builder.queryField('anomalies', (t) =>
       limit: t.arg.int({ defaultValue: 100, description: 'At most 1000.' }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.store.queryAnomalies({
-        ...resolveRange(args),
-        kind: args.kind ?? undefined,
-        host: args.host ?? undefined,
-        limit: checkCount('limit', args.limit ?? 100),
-      }),
+      ctx.store.queryAnomalies(
+        {
+          ...resolveRange(args),
+          kind: args.kind ?? undefined,
+          host: args.host ?? undefined,
+          limit: checkCount('limit', args.limit ?? 100),
+        },
+        ctx,
+      ),
   }),
 );
 

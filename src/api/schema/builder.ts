@@ -8,12 +8,13 @@
 // - Counter: packet and byte counters, serialized as a JSON number (a GraphQL Float with an
 //   integer value). Exact up to 2^53 (9 PB of bytes), which no summed range here reaches, and
 //   usable as a number by every client, unlike a BigInt-as-string.
-// - File: a multipart upload (GraphQL multipart request spec), handled by graphql-yoga.
+// - File: a multipart upload (GraphQL multipart request spec), saved to disk by uploads.ts.
 import SchemaBuilder, { type ArgBuilder } from '@pothos/core';
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { isoMicros } from '../../store/time.js';
 import { MAX_PAGE_SIZE, type TimeRange } from '../../store/types.js';
 import type { ApiContext } from '../context.js';
+import { UPLOAD_ID_PREFIX } from '../uploads.js';
 
 export const builder = new SchemaBuilder<{
   Context: ApiContext;
@@ -21,7 +22,8 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: number; Output: number };
     Counter: { Input: number; Output: number };
-    File: { Input: File; Output: never };
+    /** The id of a file the request uploaded (see uploads.ts). */
+    File: { Input: string; Output: never };
   };
 }>({ defaultFieldNullability: false });
 
@@ -67,13 +69,16 @@ builder.scalarType('File', {
   serialize: () => {
     throw new Error('File is an input-only scalar');
   },
+  // The server saves a multipart request's files to disk before the operation runs and puts
+  // each file's id where the spec's map says (uploads.ts); the resolver finds the file by it.
   parseValue: (v) => {
-    // yoga's multipart parser gives its own File implementation, not node's class: check the shape.
-    const f = v as Partial<File> | null;
-    if (typeof f !== 'object' || f === null || typeof f.stream !== 'function' || typeof f.size !== 'number') {
+    if (typeof v !== 'string' || !v.startsWith(UPLOAD_ID_PREFIX)) {
       throw userError('File must be a file part of a multipart request (GraphQL multipart request spec)');
     }
-    return v as File;
+    return v;
+  },
+  parseLiteral: () => {
+    throw userError('File must be a file part of a multipart request (GraphQL multipart request spec)');
   },
 });
 

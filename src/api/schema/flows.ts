@@ -4,6 +4,7 @@ import type { FlowEvent } from '../../bus/types.js';
 import type { FlowFilter, FlowSummary } from '../../store/types.js';
 import { FlowCoalescer } from '../stream.js';
 import { builder, checkCount, orNull, rangeArgs, resolveRange, userError } from './builder.js';
+import { STORE_QUERY } from '../limits.js';
 
 /** A subscriber gets each flow at most this often (4 per second). */
 const FLOW_UPDATE_TICK_MS = 250;
@@ -136,6 +137,7 @@ builder.queryField('flows', (t) =>
   t.field({
     type: FlowConnection,
     description: 'Flows with traffic in the range (default: the last hour), a page at a time.',
+    extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
       filter: t.arg({ type: FlowFilterInput }),
@@ -144,13 +146,16 @@ builder.queryField('flows', (t) =>
       orderBy: t.arg({ type: FlowOrderEnum, defaultValue: 'time' }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.store.queryFlows({
-        ...resolveRange(args),
-        filter: toFlowFilter(args.filter),
-        first: checkCount('first', args.first ?? 100),
-        after: args.after ?? undefined,
-        orderBy: args.orderBy ?? 'time',
-      }),
+      ctx.store.queryFlows(
+        {
+          ...resolveRange(args),
+          filter: toFlowFilter(args.filter),
+          first: checkCount('first', args.first ?? 100),
+          after: args.after ?? undefined,
+          orderBy: args.orderBy ?? 'time',
+        },
+        ctx,
+      ),
   }),
 );
 

@@ -3,6 +3,7 @@
 // its flows: store.hostPeers, store.hostPorts).
 import type { HostPeer, HostPoint, HostPort, HostSummary, TimeRange } from '../../store/types.js';
 import { builder, checkCount, rangeArgs, resolveRange, resolveStep } from './builder.js';
+import { STORE_QUERY } from '../limits.js';
 
 /** Points of one host's series at most (see also Host.series in ../limits.ts). */
 const MAX_HOST_POINTS = 200;
@@ -75,9 +76,10 @@ const HostRef = builder.objectRef<HostShape>('Host').implement({
       type: [HostPointRef],
       description: `Sent and received per bucket over the queried range; at most ${MAX_HOST_POINTS} points. Empty buckets are zeros.`,
       args: { step: t.arg.int({ description: 'Bucket width in seconds, a multiple of the aggregation interval; default: about 60 points.' }) },
+      extensions: STORE_QUERY,
       resolve: (h, args, ctx) => {
         const step = resolveStep(args.step, h.range, ctx.intervalUs, MAX_HOST_POINTS, DEFAULT_HOST_POINTS);
-        return ctx.store.hostSeries({ ...h.range, ip: h.ip, node: h.node, step });
+        return ctx.store.hostSeries({ ...h.range, ip: h.ip, node: h.node, step }, ctx);
       },
     }),
     // Not `peers`: that name is the distinct-peer count above.
@@ -85,13 +87,15 @@ const HostRef = builder.objectRef<HostShape>('Host').implement({
       type: [HostPeerRef],
       description: "The other ends of the host's flows with traffic in the range, by bytes (both directions) descending.",
       args: { limit: t.arg.int({ defaultValue: DEFAULT_HOST_LIST, description: 'At most 1000.' }) },
-      resolve: (h, args, ctx) => ctx.store.hostPeers(hostListQuery(h, args.limit)),
+      extensions: STORE_QUERY,
+      resolve: (h, args, ctx) => ctx.store.hostPeers(hostListQuery(h, args.limit), ctx),
     }),
     ports: t.field({
       type: [HostPortRef],
       description: "The service ports of the host's flows with traffic in the range (as client or server), by bytes descending.",
       args: { limit: t.arg.int({ defaultValue: DEFAULT_HOST_LIST, description: 'At most 1000.' }) },
-      resolve: (h, args, ctx) => ctx.store.hostPorts(hostListQuery(h, args.limit)),
+      extensions: STORE_QUERY,
+      resolve: (h, args, ctx) => ctx.store.hostPorts(hostListQuery(h, args.limit), ctx),
     }),
   }),
 });
@@ -104,6 +108,7 @@ builder.queryField('hosts', (t) =>
   t.field({
     type: [HostRef],
     description: 'Top hosts in the range (default: the last hour), with sent/received split.',
+    extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
       orderBy: t.arg({ type: HostOrderEnum, defaultValue: 'bytes' }),
@@ -113,7 +118,7 @@ builder.queryField('hosts', (t) =>
     resolve: async (_root, args, ctx) => {
       const range = resolveRange(args);
       const node = args.node ?? undefined;
-      const hosts = await ctx.store.topHosts({ ...range, orderBy: args.orderBy ?? 'bytes', limit: checkCount('limit', args.limit ?? 20), node });
+      const hosts = await ctx.store.topHosts({ ...range, orderBy: args.orderBy ?? 'bytes', limit: checkCount('limit', args.limit ?? 20), node }, ctx);
       return hosts.map((h) => ({ ...h, range, node }));
     },
   }),
@@ -124,11 +129,12 @@ builder.queryField('host', (t) =>
     type: HostRef,
     nullable: true,
     description: 'One host in the range (default: the last hour), from its per-interval host records; null when it has none.',
+    extensions: STORE_QUERY,
     args: { ip: t.arg.string({ required: true }), ...rangeArgs(t.arg), node: t.arg.string({ description: 'Only what this node saw; default: all nodes.' }) },
     resolve: async (_root, args, ctx) => {
       const range = resolveRange(args);
       const node = args.node ?? undefined;
-      const host = await ctx.store.hostSummary({ ...range, ip: args.ip, node });
+      const host = await ctx.store.hostSummary({ ...range, ip: args.ip, node }, ctx);
       return host && { ...host, range, node };
     },
   }),

@@ -1,11 +1,11 @@
 // Imports into the running server: the `importCapture` upload mutation and the `importProgress`
 // subscription. The server imports with its own store and bus, so flow subscribers see the
 // uploaded traffic live.
-import { basename } from 'node:path';
 import type { ImportSummary } from '../../capture/import.js';
 import { ImportBusyError, type ImportJob } from '../imports.js';
 import { sourceIterator } from '../stream.js';
 import type { ApiContext } from '../context.js';
+import type { DiskUpload } from '../uploads.js';
 import { builder, userError } from './builder.js';
 
 const PROGRESS_QUEUE = 1_000;
@@ -66,21 +66,14 @@ export const ImportJobRef = builder.objectRef<ImportJob>('Import').implement({
   }),
 });
 
-/** Keeps a file name for records and logs, never a path the client chose. */
-function uploadName(file: File): string {
-  const name = basename(String(file.name ?? '').replace(/\\/g, '/'))
-    .replace(/[^\w.+-]/g, '_')
-    .slice(0, 200);
-  return name || 'upload';
-}
-
-async function importUploads(ctx: ApiContext, files: File[], node: string | null | undefined): Promise<ImportJob> {
-  if (files.length === 0) throw userError('no files');
+async function importUploads(ctx: ApiContext, ids: string[], node: string | null | undefined): Promise<ImportJob> {
+  if (ids.length === 0) throw userError('no files');
+  const upload = ctx.upload;
+  // The File variables hold ids of files this very request uploaded (uploads.ts); nothing else names a file.
+  const files = ids.map((id) => upload?.files.get(id));
+  if (!upload || files.some((f) => f === undefined)) throw userError('File must be a file part of a multipart request (GraphQL multipart request spec)');
   try {
-    return await ctx.imports.importUploads(
-      files.map((file) => ({ file, name: uploadName(file) })),
-      node ?? undefined,
-    );
+    return await ctx.imports.importUploads(files as DiskUpload[], upload.slot, node ?? undefined);
   } catch (err) {
     if (err instanceof ImportBusyError) throw userError(err.message);
     throw err;

@@ -4,6 +4,7 @@ import type { TrafficEvent } from '../../bus/types.js';
 import type { TrafficPoint } from '../../store/types.js';
 import { busIterator } from '../stream.js';
 import { builder, rangeArgs, resolveRange, resolveStep, userError } from './builder.js';
+import { STORE_QUERY } from '../limits.js';
 
 const MAX_TRAFFIC_POINTS = 10_000;
 const DEFAULT_TRAFFIC_POINTS = 500;
@@ -27,6 +28,7 @@ builder.queryField('traffic', (t) =>
   t.field({
     type: [TrafficPointRef],
     description: 'Traffic per bucket over the range (default: the last hour); buckets without traffic are zeros.',
+    extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
       step: t.arg.int({ description: 'Bucket width in seconds, a multiple of the aggregation interval; default: about 500 points.' }),
@@ -35,7 +37,7 @@ builder.queryField('traffic', (t) =>
     resolve: (_root, args, ctx) => {
       const range = resolveRange(args);
       const step = resolveStep(args.step, range, ctx.intervalUs, MAX_TRAFFIC_POINTS, DEFAULT_TRAFFIC_POINTS);
-      return ctx.store.trafficSeries({ ...range, step, node: args.filter?.node ?? undefined });
+      return ctx.store.trafficSeries({ ...range, step, node: args.filter?.node ?? undefined }, ctx);
     },
   }),
 );
