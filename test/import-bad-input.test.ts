@@ -105,6 +105,26 @@ describe('flowlens import: bad input', () => {
     });
   });
 
+  it('a pcapng packet block too short for its fixed fields fails the file at that block, instead of reading them from the blocks after it', async () => {
+    await withTempDir(async (dir) => {
+      const c = conv(23);
+      const options = { interfaces: [{ linktype: LINKTYPE.ETHERNET }] };
+      const head = pcapngSection(options, c.frames.slice(0, 3));
+      const tail = pcapng({ options, frames: c.frames.slice(3) }).subarray(pcapngSection(options, []).length);
+      const short = Buffer.alloc(12); // an Enhanced Packet Block of 12 bytes: no interface, time or lengths
+      short.writeUInt32LE(6, 0);
+      short.writeUInt32LE(12, 4);
+      short.writeUInt32LE(12, 8);
+      const file = writeCapture(join(dir, 'short-block.pcapng'), Buffer.concat([head, short, tail]));
+      const db = join(dir, 'db.duckdb');
+      const r = await importFiles(db, [file], { expectCode: 1 });
+      assertNoCrash(r);
+      assert.match(oneLineAbout(r, file), new RegExp(`byte ${head.length}.*too short`));
+      assert.equal(fileEntry(r, file).packets, 3, JSON.stringify(r.summary.files));
+      assert.equal(r.summary.malformed, 0);
+    });
+  });
+
   it('a garbage file fails with exit 1 and one stderr line naming it; the good file after it is still imported', async () => {
     await withTempDir(async (dir) => {
       const garbage = join(dir, 'garbage.pcap');
