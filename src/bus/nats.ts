@@ -6,23 +6,30 @@
 // line when it is lost and one when it is back, and subscriptions resume by themselves. Events
 // published while disconnected are dropped and counted rather than buffered: they are live
 // updates, and the records themselves go to each node's store anyway.
+//
+// Security (./security.ts): credentials and TLS go to connect(). A refused connection (bad
+// credentials, a certificate that does not verify) is one error line, then quiet retries. A
+// publish the server refuses (the subject is not this user's) is counted, and logged once per
+// subject. What a subscriber receives must parse as the record its subject claims and carry that
+// subject's node (./validate.ts); anything else is dropped and counted by reason.
 import { connect, Events, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
 import type { CaptureInterfaceStatus, StatusProvider, WorkerStatus } from '../api/status.js';
+import { classifyConnectError, connectSecurity, type ConnectFailure, type NatsSecurity } from './security.js';
 import type { BusEvents, EventBus, Topic } from './types.js';
+import { type InvalidReason, type NodeStatusEvent, subjectToken, validateBusEvent } from './validate.js';
+
+export { subjectToken, type NodeStatusEvent };
 
 export const SUBJECT_PREFIX = 'flowlens';
 const TOPICS: Topic[] = ['flow', 'traffic', 'anomaly'];
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
 
-/** A node name as one NATS subject token ('.', '*', '>' and whitespace are not allowed there). */
-export function subjectToken(node: string): string {
-  const t = node.replace(/[^A-Za-z0-9_-]/g, '_');
-  return t === '' ? '_' : t;
-}
+/** Distinct subjects (refused publishes) and subject/reason pairs (invalid events) logged at most. */
+const MAX_LOGGED = 1000;
 
-export interface NatsBusOptions {
+export interface NatsBusOptions extends NatsSecurity {
   /** nats://host:port (several comma-separated for a cluster). */
   url: string;
   /** This process's node name: the subject token of what it publishes. */
@@ -30,17 +37,16 @@ export interface NatsBusOptions {
   logger: Logger;
   /** Connection name shown by the NATS server. */
   name?: string;
-}
-
-/** What a capture node announces periodically (subject flowlens.<node>.status). */
-export interface NodeStatusEvent {
-  node: string;
-  /** Sent at (µs). */
-  ts: number;
-  interfaces: CaptureInterfaceStatus[];
+  /** How long the connection handshake (TCP, TLS, INFO/CONNECT) may take (default 10 s). */
+  connectTimeoutMs?: number;
 }
 
 type Handler = (e: unknown) => void;
+
+function describeError(err: unknown): string {
+  const e = err as Error & { chainedError?: Error };
+  return e.chainedError?.message ? `${e.message}: ${e.chainedError.message}` : String(e?.message ?? err);
+}
 
 /** Exponential back-off with jitter, capped. */
 function backoffMs(attempt: number): number {
@@ -62,8 +68,15 @@ export class NatsBus implements EventBus {
   private attempt = 0;
   /** Events not published because the connection was down. */
   dropped = 0;
-  /** Messages received that were not valid JSON. */
-  malformed = 0;
+  /** Messages received that were not valid events, by reason (see droppedInvalid()). */
+  private readonly invalid = new Map<InvalidReason, number>();
+  private readonly invalidLogged = new Set<string>();
+  /** Publishes the server refused (permissions violation), by subject. */
+  private readonly refused = new Map<string, number>();
+  /** Subscriptions the server refused, by subject. */
+  private readonly refusedSubs = new Set<string>();
+  /** The kind of the last failed connection attempt that was logged (one line per kind). */
+  private failureLogged: ConnectFailure | null = null;
   private readonly ready: Promise<void>;
 
   /** Starts connecting in the background: a NATS server that is down does not hold up the caller. */
@@ -88,17 +101,19 @@ export class NatsBus implements EventBus {
           name: this.opts.name ?? `flowlens ${this.opts.node}`,
           reconnect: true,
           maxReconnectAttempts: -1,
+          // Credentials refused twice would otherwise close the connection for good.
+          ignoreAuthErrorAbort: true,
           reconnectDelayHandler: () => this.backoff(),
           pingInterval: 10_000,
           maxPingOut: 3,
+          timeout: this.opts.connectTimeoutMs ?? 10_000,
+          ...connectSecurity(url, this.opts),
         });
         break;
       } catch (err) {
         // The first connection retries here (nats.js gives up on a refused first connection).
-        const delay = backoffMs(tries);
-        if (tries === 0)
-          logger.warn({ url, err: (err as Error).message }, `NATS ${url} unreachable: retrying, with back-off up to every ${BACKOFF_MAX_MS / 1000} s`);
-        await new Promise((r) => setTimeout(r, delay).unref());
+        this.connectFailed(err);
+        await new Promise((r) => setTimeout(r, backoffMs(tries)).unref());
       }
     }
     if (this.closed) {
@@ -108,10 +123,77 @@ export class NatsBus implements EventBus {
     this.nc = nc;
     this.connected = true;
     this.attempt = 0;
+    this.failureLogged = null;
     logger.info({ url, server: nc.getServer() }, `NATS connected (${nc.getServer()})`);
     for (const topic of TOPICS) if (this.handlers.get(topic)!.size > 0) this.ensureSubscription(topic);
     if (this.trackingFleet) this.ensureSubscription('status');
     void this.watchStatus(nc);
+  }
+
+  /** One line per kind of failure (unreachable, credentials, TLS), not one per attempt. */
+  private connectFailed(err: unknown): void {
+    const { logger, url } = this.opts;
+    const kind = classifyConnectError(err, Boolean(connectSecurity(url, this.opts).tls));
+    if (kind === this.failureLogged) return;
+    this.failureLogged = kind;
+    let msg = describeError(err);
+    if (kind === 'tls' && (err as { code?: string }).code === 'TIMEOUT')
+      msg = 'no answer after the TLS handshake: the server may have refused the client certificate';
+    const retry = `retrying, with back-off up to every ${BACKOFF_MAX_MS / 1000} s`;
+    if (kind === 'auth')
+      logger.error(
+        { url, err: msg },
+        `NATS ${url} refused the credentials (${msg}): check --bus-user/--bus-password, --bus-token, --bus-nkey-seed-file or --bus-creds; ${retry}`,
+      );
+    else if (kind === 'tls')
+      logger.error({ url, err: msg }, `NATS ${url}: TLS failed (${msg}): check --bus-tls-ca, --bus-tls-cert and --bus-tls-key; ${retry}`);
+    else logger.warn({ url, err: msg }, `NATS ${url} unreachable: ${retry}`);
+  }
+
+  /** The server refused a publish or a subscription (its authorization block): count, log once per subject. */
+  private permissionRefused(ctx: { operation: string; subject: string }): void {
+    const { logger } = this.opts;
+    if (ctx.operation === 'publish') {
+      const n = this.refused.get(ctx.subject);
+      if (n === undefined && this.refused.size >= MAX_LOGGED) return;
+      this.refused.set(ctx.subject, (n ?? 0) + 1);
+      if (n === undefined)
+        logger.error(
+          { subject: ctx.subject },
+          `NATS refused a publish to ${ctx.subject} (permissions violation): these credentials may not publish as node ${this.opts.node}; further refusals are counted, not logged`,
+        );
+    } else if (!this.refusedSubs.has(ctx.subject)) {
+      this.refusedSubs.add(ctx.subject);
+      logger.error(
+        { subject: ctx.subject },
+        `NATS refused the subscription to ${ctx.subject} (permissions violation): these credentials may not read the fleet's events`,
+      );
+    }
+  }
+
+  private invalidEvent(subject: string, reason: InvalidReason, detail: string): void {
+    this.invalid.set(reason, (this.invalid.get(reason) ?? 0) + 1);
+    const key = `${subject} ${reason}`;
+    if (this.invalidLogged.has(key) || this.invalidLogged.size >= MAX_LOGGED) return;
+    this.invalidLogged.add(key);
+    this.opts.logger.warn({ subject, reason, detail }, `NATS: dropped an invalid event on ${subject} (${detail}); further ones are counted, not logged`);
+  }
+
+  /** Events received and dropped because they were not the record their subject claims, by reason. */
+  droppedInvalid(): Record<string, number> {
+    return Object.fromEntries(this.invalid);
+  }
+
+  /** Messages received that were not valid events (all reasons). */
+  get malformed(): number {
+    let n = 0;
+    for (const v of this.invalid.values()) n += v;
+    return n;
+  }
+
+  /** Publishes the server refused, by subject (this node's credentials do not allow them). */
+  refusedPublishes(): Record<string, number> {
+    return Object.fromEntries(this.refused);
   }
 
   /** nats.js asks before every reconnection attempt (and once when connecting). */
@@ -130,7 +212,9 @@ export class NatsBus implements EventBus {
         this.attempt = 0;
         logger.info({ server: s.data, dropped: this.dropped }, `NATS reconnected to ${String(s.data)}`);
       } else if (s.type === Events.Error) {
-        logger.warn({ err: String(s.data) }, 'NATS error');
+        if (s.permissionContext) this.permissionRefused(s.permissionContext);
+        else if (s.data === 'AUTHORIZATION_VIOLATION') this.connectFailed(new Error('Authorization Violation'));
+        else logger.warn({ err: String(s.data) }, 'NATS error');
       }
     }
   }
@@ -141,18 +225,17 @@ export class NatsBus implements EventBus {
     if (!nc || this.subs.has(subject)) return;
     const sub = nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (err) return;
-        let event: unknown;
-        try {
-          event = JSON.parse(this.decoder.decode(msg.data));
-        } catch {
-          this.malformed++;
+        if (err) return; // refused by the server: see permissionRefused()
+        const node = msg.subject.split('.')[1];
+        const v = validateBusEvent(what, node, this.decoder.decode(msg.data));
+        if (!v.ok) {
+          this.invalidEvent(msg.subject, v.reason, v.detail);
           return;
         }
-        const node = msg.subject.split('.')[1];
+        const event = v.event;
         const known = this.nodes.get(node) ?? { lastSeen: 0, interfaces: [] };
         known.lastSeen = Date.now() * 1000;
-        if (what === 'status') known.interfaces = (event as NodeStatusEvent).interfaces ?? [];
+        if (what === 'status') known.interfaces = (event as NodeStatusEvent).interfaces;
         this.nodes.set(node, known);
         if (what === 'status') return;
         for (const h of this.handlers.get(what)!) {

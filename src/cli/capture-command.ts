@@ -12,6 +12,7 @@ import { openStore, type StoreOptions } from '../store/index.js';
 import type { FlowStore } from '../store/types.js';
 import { startApiServer } from '../api/server.js';
 import { programLogger, type Logger } from './logger.js';
+import { addBusOptions, busSettingsFrom, type BusSettings } from './bus-options.js';
 import { addApiOptions, apiServerSettings } from './serve-command.js';
 import {
   addFlowOptions,
@@ -46,10 +47,11 @@ function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): C
     .addOption(new Option('-f, --filter <bpf>', "BPF capture filter (pcap-filter(7)), applied in the kernel, e.g. 'tcp or udp'").env('FLOWLENS_FILTER'))
     .addOption(new Option('--snaplen <bytes>', 'bytes captured of each frame').env('FLOWLENS_SNAPLEN').argParser(positiveInteger).default(262144));
   addNegatableOption(cmd, '--no-promisc', 'do not put the interfaces into promiscuous mode', 'FLOWLENS_PROMISC');
-  return cmd
+  cmd
     .addOption(new Option('--buffer-mb <mb>', 'kernel capture buffer per interface').env('FLOWLENS_BUFFER_MB').argParser(positiveNumber).default(16))
-    .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()))
-    .addOption(new Option('--bus <url>', 'publish live events to NATS, e.g. nats://127.0.0.1:4222 (a fleet)').env('FLOWLENS_BUS'))
+    .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()));
+  addBusOptions(cmd, 'publish live events to NATS, e.g. nats://127.0.0.1:4222 or tls://nats.example:4222 (a fleet)');
+  return cmd
     .addOption(new Option('--duration <seconds>', 'stop after this long').env('FLOWLENS_DURATION').argParser(positiveNumber))
     .addOption(new Option('--ring-mb <mb>', 'ring between the capture and each decode worker').argParser(positiveNumber).default(32).hideHelp());
 }
@@ -62,7 +64,7 @@ interface CaptureSettings extends FlowOptions, StoreOptions {
   bufferMb: number;
   workers: number;
   ringMb: number;
-  bus?: string;
+  bus?: BusSettings;
   duration?: number;
 }
 
@@ -80,7 +82,7 @@ function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: R
     bufferMb: o.bufferMb as number,
     workers: o.workers as number,
     ringMb: o.ringMb as number,
-    bus: (o.bus as string | undefined) || undefined,
+    bus: busSettingsFrom(o),
     duration: o.duration as number | undefined,
   };
 }
@@ -128,7 +130,7 @@ function untilStopped(logger: Logger, durationSec: number | undefined, fatal: Pr
 
 function openBus(s: CaptureSettings, logger: Logger): EventBus | undefined {
   if (!s.bus) return undefined;
-  return new NatsBus({ url: s.bus, node: s.node, logger });
+  return new NatsBus({ ...s.bus, node: s.node, logger });
 }
 
 function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | undefined, logger: Logger, onFatal: (err: Error) => void): Promise<LiveCapture> {

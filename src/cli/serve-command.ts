@@ -8,6 +8,7 @@ import { DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startApiServer, t
 import { DEFAULT_LIMITS } from '../api/limits.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import { programLogger } from './logger.js';
+import { addBusOptions, busSettingsFrom } from './bus-options.js';
 import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber } from './options.js';
 
 function portNumber(value: string): number {
@@ -58,7 +59,7 @@ export function apiServerSettings(o: Record<string, unknown>): Pick<ApiServerOpt
 export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): Command {
   const cmd = program.command('serve').description('serve the GraphQL API (queries, subscriptions, uploads) at http://HOST:PORT/graphql');
   addApiOptions(cmd);
-  cmd.addOption(new Option('--bus <url>', "subscribe to a fleet's live events on NATS, e.g. nats://127.0.0.1:4222").env('FLOWLENS_BUS'));
+  addBusOptions(cmd, "subscribe to a fleet's live events on NATS, e.g. nats://127.0.0.1:4222 or tls://nats.example:4222");
   addStoreOptions(cmd);
   addFlowOptions(cmd);
   cmd.action(async (o: Record<string, unknown>) => {
@@ -66,7 +67,8 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
     const flow = flowOptionsFrom(o);
     const store = await openStore(storeOptionsFrom(o));
     // A fleet: the capture nodes' events (and their status heartbeats) come over NATS.
-    const bus = o.bus ? new NatsBus({ url: o.bus as string, node: flow.node || 'serve', logger }) : new MemoryBus();
+    const busSettings = busSettingsFrom(o);
+    const bus = busSettings ? new NatsBus({ ...busSettings, node: flow.node || 'serve', logger }) : new MemoryBus();
     let server: Awaited<ReturnType<typeof startApiServer>>;
     try {
       server = await startApiServer({
