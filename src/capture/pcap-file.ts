@@ -23,9 +23,9 @@ export class CaptureFileError extends Error {
 /**
  * Packet times are kept as µs since the epoch in a JS number, exact up to 2^53 µs (2255-06-05), and
  * stored as DuckDB or QuestDB TIMESTAMPs. The window read as time is 1970-01-01T00:00:00Z (0, as
- * old captures and clockless devices have; the flow clock takes negative times for "none yet", and
- * QuestDB's designated timestamps start at the epoch) up to, not including, 2200-01-01T00:00:00Z:
- * well inside 2^53 µs, so that interval ends and timeouts added to a packet time stay exact. Every
+ * old captures and clockless devices have; the flow clock takes negative times for "none yet")
+ * up to, not including, 2200-01-01T00:00:00Z: well inside 2^53 µs, so that interval ends and
+ * timeouts added to a packet time stay exact. Every
  * classic pcap second (32 bits unsigned: up to 2106) is inside it. A record outside it, or a pcap
  * record whose fraction is a whole second or more, gets BAD_TIMESTAMP: a malformed packet.
  */
