@@ -114,6 +114,13 @@ describe('bus flags', () => {
     const nk = busSettingsFrom({ bus: 'nats://h', busNkeySeedFile: seedFile })!;
     assert.equal(new TextDecoder().decode((nk.auth as { nkeySeed: Uint8Array }).nkeySeed), seed);
     assert.equal(typeof connectSecurity('nats://h', nk).authenticator, 'function');
+    // A .creds file as nsc writes it: the user JWT, then the seed.
+    const credsFile = join(dir, 'user.creds');
+    const creds = `-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.sig\n------END NATS USER JWT------\n\n************************* IMPORTANT *************************\nNKEY Seed printed below can be used to sign and prove identity.\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`;
+    writeFileSync(credsFile, creds);
+    const cr = busSettingsFrom({ bus: 'nats://h', busCreds: credsFile })!;
+    assert.equal(new TextDecoder().decode((cr.auth as { creds: Uint8Array }).creds), creds);
+    assert.equal(typeof connectSecurity('nats://h', cr).authenticator, 'function');
   });
 
   test('settings that cannot work are errors naming the flag', () => {
