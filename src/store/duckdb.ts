@@ -3,18 +3,27 @@
 // many for one INSERT per row, or even one native call per value) and read
 // with prepared statements whose values are always bound, never spliced into the SQL text.
 //
-// Connections: one long-lived connection owns the appenders and the anomaly upserts; every read
-// opens its own short-lived connection. A DuckDB connection runs one query at a time and a
-// streaming result dies when another query runs on its connection, so sharing one connection
-// between the API's concurrent reads and an export stream would break the stream.
+// Connections: one long-lived connection owns the appenders and the anomaly upserts. Reads share a
+// bounded pool (read-pool.ts): at most `readConnections` run at once, each on a connection of the
+// pool's, reused while it is clean; up to `readQueue` more wait in FIFO order and the next is
+// refused with StoreBusyError. A read whose signal aborts leaves the queue, or is interrupted
+// (DuckDB's interrupt) and its connection closed and replaced, so nothing it held survives it.
+// Export streams take a slot of the pool too but a connection of their own: a DuckDB connection
+// runs one query at a time and a streaming result dies when another query runs on it.
+//
+// Flow pages come from a bounded result cache (flow-cache.ts) when it has room: the summed flows of
+// a (range, filter) are computed once and paged by binary search, until a commit touches the range.
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, encodeCursor, type CursorKey } from './cursor.js';
 import { ChunkAppender, type ColumnSpec } from './duckdb-chunks.js';
+import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry } from './flow-cache.js';
+import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
 import {
   MAX_PAGE_SIZE,
+  StoreQueryCancelled,
   StoreQueryError,
   type AnomalyQuery,
   type AnomalyRecord,
@@ -35,6 +44,7 @@ import {
   type HostSeriesQuery,
   type HostSummary,
   type HostTopQuery,
+  type QueryOptions,
   type RecordBatch,
   type StoreHealth,
   type TimeRange,
@@ -48,7 +58,24 @@ export interface DuckDbStoreOptions {
   path: string;
   /** Open with access_mode READ_ONLY (flowlens export): no schema changes, writes refused. */
   readOnly?: boolean;
+  /** DuckDB's worker threads (its `threads` setting); undefined leaves DuckDB's default. */
+  threads?: number;
+  /** Reads running at once, each on a pooled connection (default 4). */
+  readConnections?: number;
+  /** Reads waiting for a connection before the next is refused with StoreBusyError (default 256). */
+  readQueue?: number;
+  /** Memory budget of the flow result cache in bytes (default 128 MiB; 0 turns it off). */
+  flowCacheBytes?: number;
+  /**
+   * DuckDB's memory_limit (default 256MB). DuckDB's own default is 80% of the machine's memory,
+   * and it keeps what its buffer pool has grown to: concurrent reads aggregating a day of flows
+   * took the server past 900 MB. Above the limit DuckDB spills aggregates and sorts to disk.
+   */
+  memoryLimit?: string;
 }
+
+export const DEFAULT_FLOW_CACHE_BYTES = 128 * 1024 * 1024;
+export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
 const SCHEMA_URL = new URL('../../schema/duckdb.sql', import.meta.url);
@@ -160,6 +187,7 @@ export class DuckDbStore implements FlowStore {
   private readonly readOnly: boolean;
   /** DuckDB's worker threads (its `threads` setting); undefined leaves DuckDB's default. */
   private readonly threads: number | undefined;
+  private readonly memoryLimit: string;
   private instance?: DuckDBInstance;
   /** Rows appended since the last commit. */
   private unflushedRows = 0;
@@ -174,11 +202,28 @@ export class DuckDbStore implements FlowStore {
   private chunks?: { flows: ChunkAppender<FlowRecord>; hosts: ChunkAppender<HostRecord>; traffic: ChunkAppender<TrafficRecord> };
   /** Writes and flushes run one after another: the appenders are not safe to interleave. */
   private writeQueue: Promise<void> = Promise.resolve();
+  /** The read pool's slots and queue, and its idle connections (clean: no transaction, no result). */
+  private readonly gate: ReadGate;
+  private readonly idle: DuckDBConnection[] = [];
+  /** Flow results by (range, filter); null when turned off. */
+  private readonly flowCache: FlowCache | null;
+  /** ts span of the flow segments written since the last commit (the cache drops what they touch). */
+  private pendingMinTs = Infinity;
+  private pendingMaxTs = -Infinity;
 
-  constructor(opts: { path: string; readOnly?: boolean; threads?: number }) {
+  constructor(opts: DuckDbStoreOptions) {
     this.path = opts.path;
     this.readOnly = opts.readOnly ?? false;
     this.threads = opts.threads;
+    this.memoryLimit = opts.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT;
+    this.gate = new ReadGate({ size: opts.readConnections ?? DEFAULT_READ_POOL_SIZE, queueLimit: opts.readQueue ?? DEFAULT_READ_QUEUE_LIMIT });
+    const cacheBytes = opts.flowCacheBytes ?? DEFAULT_FLOW_CACHE_BYTES;
+    this.flowCache = cacheBytes > 0 ? new FlowCache(cacheBytes) : null;
+  }
+
+  /** The read pool and the flow cache, for metrics and tests. */
+  readState(): { pool: ReadGateState & { idle: number }; flowCache: FlowCacheState | null } {
+    return { pool: { ...this.gate.state(), idle: this.idle.length }, flowCache: this.flowCache?.state() ?? null };
   }
 
   async init(): Promise<void> {
@@ -188,6 +233,7 @@ export class DuckDbStore implements FlowStore {
       if (!this.readOnly && !inMemory) mkdirSync(dirname(this.path), { recursive: true });
       const config: Record<string, string> = this.readOnly ? { access_mode: 'READ_ONLY' } : {};
       if (this.threads !== undefined) config.threads = String(this.threads);
+      config.memory_limit = this.memoryLimit;
       const instance = await DuckDBInstance.create(this.path, config);
       try {
         if (!this.readOnly) {
@@ -241,6 +287,16 @@ export class DuckDbStore implements FlowStore {
       chunks.flows.append(batch.flows);
       chunks.hosts.append(batch.hosts);
       chunks.traffic.append(batch.traffic);
+      if (this.flowCache) {
+        let min = this.pendingMinTs;
+        let max = this.pendingMaxTs;
+        for (const f of batch.flows) {
+          if (f.ts < min) min = f.ts;
+          if (f.ts > max) max = f.ts;
+        }
+        this.pendingMinTs = min;
+        this.pendingMaxTs = max;
+      }
       this.unflushedRows += batch.flows.length + batch.hosts.length + batch.traffic.length;
       for (const an of batch.anomalies ?? []) this.pendingAnomalies.set(an.anomalyId, an);
       // Appended rows wait in the appenders and the open transaction until committed; commit
@@ -273,6 +329,11 @@ export class DuckDbStore implements FlowStore {
       } catch (err) {
         await writer.run('ROLLBACK').catch(() => undefined);
         throw new Error(`DuckDB store: commit failed (${errorMessage(err)}); ${rows} rows were not written`, { cause: err });
+      } finally {
+        // Readers see the rows from here: cached flow results of the ranges they fall in are stale.
+        if (this.pendingMinTs <= this.pendingMaxTs) this.flowCache?.invalidate(this.pendingMinTs, this.pendingMaxTs);
+        this.pendingMinTs = Infinity;
+        this.pendingMaxTs = -Infinity;
       }
     }
     // Anomalies go in a transaction of their own, after the rows: a failed upsert must not void them.
@@ -285,6 +346,9 @@ export class DuckDbStore implements FlowStore {
 
   async close(): Promise<void> {
     if (!this.instance) return;
+    this.gate.rejectWaiting(new Error(`DuckDB store ${this.path} is closing`));
+    this.flowCache?.clear();
+    for (const conn of this.idle.splice(0)) conn.closeSync();
     await this.writeQueue.catch(() => undefined);
     try {
       if (this.writer) await this.commit();
@@ -304,25 +368,81 @@ export class DuckDbStore implements FlowStore {
 
   async health(): Promise<StoreHealth> {
     try {
-      await this.read((conn) => conn.run('SELECT 1'));
+      await this.read((conn) => conn.run('SELECT 1'), undefined);
       return { backend: this.backend, ok: true, detail: this.path + (this.readOnly ? ' (read-only)' : ''), spooled: 0 };
     } catch (err) {
       return { backend: this.backend, ok: false, detail: errorMessage(err), spooled: 0 };
     }
   }
 
-  async queryFlows(q: FlowQuery): Promise<FlowPage> {
+  async queryFlows(q: FlowQuery, opts?: QueryOptions): Promise<FlowPage> {
     if (!Number.isInteger(q.first) || q.first < 1 || q.first > MAX_PAGE_SIZE) {
       throw new StoreQueryError(`first must be an integer from 1 to ${MAX_PAGE_SIZE}`);
     }
     const orderName = q.orderBy ?? 'time';
     // Order names reach SQL text, so only the keys of the closed list are accepted.
     if (!Object.hasOwn(FLOW_ORDERS, orderName)) throw new StoreQueryError(`unknown flow order ${String(orderName)}`);
-    const order = FLOW_ORDERS[orderName];
     const cursor = q.after === undefined ? undefined : decodeCursor(q.after, orderName);
     checkRange(q);
+    const filter = q.filter ?? {};
+    if (this.flowCache) {
+      const range = { from: q.from, to: q.to };
+      const entry = await this.flowCache.get(flowCacheKey(range, filter), range, (signal) => this.flowEntry(range, filter, signal), opts?.signal);
+      if (entry) return entry.page(orderName, cursor, q.first);
+    }
+    return this.flowPageSql(q, filter, orderName, cursor, opts?.signal);
+  }
 
-    const filtered = filteredFlowsSql(q, q.filter ?? {});
+  /**
+   * The summed flows of a range and filter, in time order with each one's rank in bytes order, as
+   * a cache entry; null when they are more than the cache keeps. Streamed chunk by chunk, so that
+   * a result too large stops early and the event loop runs between chunks.
+   */
+  private flowEntry(range: TimeRange, filter: FlowFilter, signal: AbortSignal): Promise<FlowEntry | null> {
+    const cache = this.flowCache!;
+    const filtered = filteredFlowsSql(range, filter);
+    // The columns the entry takes, in its order; counters as DOUBLE (exact to 2^53, as toNumbers).
+    const columns = ENTRY_COLUMNS.map((name) =>
+      name === 'byteRank'
+        ? `row_number() OVER (ORDER BY ${FLOW_ORDERS.bytes.orderBy}) - 1`
+        : NUMERIC_ENTRY_COLUMNS.has(name)
+          ? `"${name}"::DOUBLE`
+          : `"${name}"`,
+    );
+    const sql = `${filtered.sql} SELECT ${columns.join(', ')} FROM filtered ORDER BY ${FLOW_ORDERS.time.orderBy}`;
+    return this.read(async (conn, session) => {
+      const stmt = await conn.prepare(sql);
+      try {
+        stmt.bind(filtered.params);
+        const result = await stmt.stream();
+        const builder = new FlowEntryBuilder(cache.maxRows);
+        for (;;) {
+          session.check();
+          const chunk = await result.fetchChunk();
+          if (!chunk || chunk.rowCount === 0) break;
+          if (!builder.addChunk(chunk.getColumns(), chunk.rowCount)) {
+            // Too large to keep: the streaming result is left unread, so the connection goes.
+            session.discard();
+            return null;
+          }
+        }
+        return builder.finish(range);
+      } finally {
+        stmt.destroySync();
+      }
+    }, signal);
+  }
+
+  /** A page by SQL (count and keyset page), for results the cache does not hold. */
+  private async flowPageSql(
+    q: FlowQuery,
+    filter: FlowFilter,
+    orderName: FlowOrder,
+    cursor: CursorKey | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<FlowPage> {
+    const order = FLOW_ORDERS[orderName];
+    const filtered = filteredFlowsSql(q, filter);
     const pageParams: Params = { ...filtered.params, limit: q.first + 1 };
     let keyset = '';
     if (cursor) {
@@ -335,13 +455,13 @@ export class DuckDbStore implements FlowStore {
 
     // Count and page in one transaction so a flush between them cannot make them disagree.
     // On an error the connection is closed, which rolls the transaction back.
-    const { rows, count } = await this.read(async (conn) => {
+    const { rows, count } = await this.read(async (conn, session) => {
       await conn.run('BEGIN TRANSACTION');
-      const count = await query(conn, countSql, filtered.params);
-      const rows = await query(conn, pageSql, pageParams);
+      const count = await session.query(countSql, filtered.params);
+      const rows = await session.query(pageSql, pageParams);
       await conn.run('COMMIT');
       return { rows, count };
-    });
+    }, signal);
 
     const hasNextPage = rows.length > q.first;
     const edges = rows.slice(0, q.first).map((row) => {
@@ -357,7 +477,7 @@ export class DuckDbStore implements FlowStore {
     };
   }
 
-  async topHosts(q: HostQuery): Promise<HostSummary[]> {
+  async topHosts(q: HostQuery, opts?: QueryOptions): Promise<HostSummary[]> {
     const orderName = q.orderBy ?? 'bytes';
     if (!Object.hasOwn(HOST_ORDERS, orderName)) throw new StoreQueryError(`unknown host order ${String(orderName)}`);
     const orderBy = HOST_ORDERS[orderName];
@@ -366,46 +486,46 @@ export class DuckDbStore implements FlowStore {
     const where = new Conditions(q);
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
     const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip ORDER BY ${orderBy} LIMIT $limit`;
-    const rows = await this.read((conn) => query(conn, sql, { ...where.params, limit: q.limit }));
+    const rows = await this.read((_conn, session) => session.query(sql, { ...where.params, limit: q.limit }), opts?.signal);
     return rows.map((row) => toNumbers(row) as unknown as HostSummary);
   }
 
-  async trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]> {
+  async trafficSeries(q: TrafficQuery, opts?: QueryOptions): Promise<TrafficPoint[]> {
     checkRange(q);
     const where = new Conditions(q);
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
-    const rows = await this.series('traffic', TRAFFIC_SERIES_COLUMNS, where, q);
+    const rows = await this.series('traffic', TRAFFIC_SERIES_COLUMNS, where, q, opts?.signal);
     return rows as unknown as TrafficPoint[];
   }
 
-  async hostSummary(q: HostIpQuery): Promise<HostSummary | null> {
+  async hostSummary(q: HostIpQuery, opts?: QueryOptions): Promise<HostSummary | null> {
     checkRange(q);
     const where = hostConditions(q);
     const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip`;
-    const rows = await this.read((conn) => query(conn, sql, where.params));
+    const rows = await this.read((_conn, session) => session.query(sql, where.params), opts?.signal);
     return rows.length ? (toNumbers(rows[0]) as unknown as HostSummary) : null;
   }
 
-  async hostSeries(q: HostSeriesQuery): Promise<HostPoint[]> {
+  async hostSeries(q: HostSeriesQuery, opts?: QueryOptions): Promise<HostPoint[]> {
     checkRange(q);
-    const rows = await this.series('hosts', HOST_SERIES_COLUMNS, hostConditions(q), q);
+    const rows = await this.series('hosts', HOST_SERIES_COLUMNS, hostConditions(q), q, opts?.signal);
     return rows as unknown as HostPoint[];
   }
 
-  async hostPeers(q: HostTopQuery): Promise<HostPeer[]> {
+  async hostPeers(q: HostTopQuery, opts?: QueryOptions): Promise<HostPeer[]> {
     // The other end: the server when the host is the client, else the client.
-    const rows = await this.hostFlows(q, 'CASE WHEN client_ip = $ip THEN server_ip ELSE client_ip END AS ip', 'ip ASC');
+    const rows = await this.hostFlows(q, 'CASE WHEN client_ip = $ip THEN server_ip ELSE client_ip END AS ip', 'ip ASC', opts?.signal);
     return rows as unknown as HostPeer[];
   }
 
-  async hostPorts(q: HostTopQuery): Promise<HostPort[]> {
+  async hostPorts(q: HostTopQuery, opts?: QueryOptions): Promise<HostPort[]> {
     // The service port is the server's, whichever end the host is.
-    const rows = await this.hostFlows(q, 'transport, server_port AS port', 'transport ASC, port ASC');
+    const rows = await this.hostFlows(q, 'transport, server_port AS port', 'transport ASC, port ASC', opts?.signal);
     return rows as unknown as HostPort[];
   }
 
   /** The host's flow segments in the range (either end), grouped by `keys` and summed, top by bytes. */
-  private async hostFlows(q: HostTopQuery, keys: string, tieBreak: string): Promise<Record<string, unknown>[]> {
+  private async hostFlows(q: HostTopQuery, keys: string, tieBreak: string, signal: AbortSignal | undefined): Promise<Record<string, unknown>[]> {
     checkLimit(q.limit, MAX_PAGE_SIZE);
     checkRange(q);
     const where = new Conditions(q);
@@ -420,7 +540,7 @@ export class DuckDbStore implements FlowStore {
       GROUP BY ALL
       ORDER BY bytes DESC, ${tieBreak}
       LIMIT $limit`;
-    const rows = await this.read((conn) => query(conn, sql, { ...where.params, limit: q.limit }));
+    const rows = await this.read((_conn, session) => session.query(sql, { ...where.params, limit: q.limit }), signal);
     return rows.map(toNumbers);
   }
 
@@ -429,7 +549,13 @@ export class DuckDbStore implements FlowStore {
    * before `from`), with `columns` aggregated over the rows of `table` matching `where` in each;
    * generate_series makes every bucket so the ones without rows come out as zeros.
    */
-  private async series(table: string, columns: [alias: string, aggregate: string][], where: Conditions, q: TrafficQuery): Promise<Record<string, unknown>[]> {
+  private async series(
+    table: string,
+    columns: [alias: string, aggregate: string][],
+    where: Conditions,
+    q: TrafficQuery,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, unknown>[]> {
     checkRange(q);
     if (!Number.isSafeInteger(q.step) || q.step <= 0) throw new StoreQueryError('step must be a positive integer (µs)');
     const first = Math.floor(q.from / q.step) * q.step;
@@ -449,11 +575,11 @@ export class DuckDbStore implements FlowStore {
       SELECT buckets.bucket AS ts, ${columns.map(([alias]) => `coalesce(sums."${alias}", 0) AS "${alias}"`).join(', ')}
       FROM buckets LEFT JOIN sums USING (bucket)
       ORDER BY ts`;
-    const rows = await this.read((conn) => query(conn, sql, { ...where.params, first, last: q.to - 1, step: q.step }));
+    const rows = await this.read((_conn, session) => session.query(sql, { ...where.params, first, last: q.to - 1, step: q.step }), signal);
     return rows.map(toNumbers);
   }
 
-  async queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
+  async queryAnomalies(q: AnomalyQuery, opts?: QueryOptions): Promise<AnomalyRecord[]> {
     checkLimit(q.limit);
     checkRange(q);
     // Active at any time in the range: started before its end and last seen at or after its start.
@@ -470,7 +596,7 @@ export class DuckDbStore implements FlowStore {
       FROM anomalies ${where.sql()}
       ORDER BY started_at DESC, anomaly_id ASC
       LIMIT $limit`;
-    const rows = await this.read((conn) => query(conn, sql, { ...where.params, limit: q.limit }));
+    const rows = await this.read((_conn, session) => session.query(sql, { ...where.params, limit: q.limit }), opts?.signal);
     return rows.map((row) => toNumbers(row) as unknown as AnomalyRecord);
   }
 
@@ -488,23 +614,61 @@ export class DuckDbStore implements FlowStore {
     for await (const row of this.stream(sql, {})) yield row as unknown as HostSummary;
   }
 
-  /** Rows of a query, one DuckDB chunk (about 2048 rows) at a time, on a connection of its own. */
+  /**
+   * Rows of a query, one DuckDB chunk (about 2048 rows) at a time, on a connection of its own that
+   * holds a slot of the read pool until the stream ends.
+   */
   private async *stream(sql: string, params: Params): AsyncGenerator<Record<string, unknown>> {
-    const conn = await this.connect();
+    await this.gate.acquire();
     try {
-      const stmt = await conn.prepare(sql);
-      stmt.bind(params);
-      const result = await stmt.stream();
-      for await (const chunk of result.yieldRowObjects()) {
-        for (const row of chunk) yield toNumbers(row);
+      const conn = await this.opened().connect();
+      try {
+        const stmt = await conn.prepare(sql);
+        stmt.bind(params);
+        const result = await stmt.stream();
+        for await (const chunk of result.yieldRowObjects()) {
+          for (const row of chunk) yield toNumbers(row);
+        }
+      } finally {
+        conn.closeSync();
       }
     } finally {
-      conn.closeSync();
+      this.gate.release();
     }
   }
 
-  private async read<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-    return this.readWith(this.opened(), fn);
+  /**
+   * Runs `fn` on a pooled connection once the pool has a slot (see the header comment). When
+   * `signal` aborts, the promise rejects with StoreQueryCancelled at once; a running statement is
+   * interrupted and the connection closed when `fn` has stopped, which is when the slot is freed.
+   */
+  private async read<T>(fn: (conn: DuckDBConnection, session: ReadSession) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    await this.gate.acquire(signal);
+    let conn: DuckDBConnection;
+    try {
+      conn = this.idle.pop() ?? (await this.opened().connect());
+    } catch (err) {
+      this.gate.release();
+      throw err;
+    }
+    const session = new ReadSession(conn, signal);
+    const onAbort = () => session.interrupt();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const work = (async () => {
+      let ok = false;
+      try {
+        const result = await fn(conn, session);
+        ok = true;
+        return result;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        // A connection goes back only clean: its work done, not interrupted, the store still open.
+        if (ok && session.reusable && this.instance) this.idle.push(conn);
+        else conn.closeSync();
+        this.gate.release();
+      }
+    })();
+    return raceAbort(work, signal);
   }
 
   private async readWith<T>(instance: DuckDBInstance, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -514,10 +678,6 @@ export class DuckDbStore implements FlowStore {
     } finally {
       conn.closeSync();
     }
-  }
-
-  private connect(): Promise<DuckDBConnection> {
-    return this.opened().connect();
   }
 
   private opened(): DuckDBInstance {
@@ -537,6 +697,51 @@ export class DuckDbStore implements FlowStore {
     this.writeQueue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** The statements of one read on one connection: each checks the caller's signal before it starts. */
+class ReadSession {
+  private interrupted = false;
+  private discarded = false;
+
+  constructor(
+    private readonly conn: DuckDBConnection,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** The connection may serve the next read (nothing interrupted, no result left unread). */
+  get reusable(): boolean {
+    return !this.interrupted && !this.discarded;
+  }
+
+  /** Throws StoreQueryCancelled once the caller's signal has aborted. */
+  check(): void {
+    if (this.signal?.aborted) throw new StoreQueryCancelled();
+  }
+
+  /** The connection is to be closed after this read rather than reused. */
+  discard(): void {
+    this.discarded = true;
+  }
+
+  /** Stops the statement running on the connection (DuckDB's interrupt). */
+  interrupt(): void {
+    this.interrupted = true;
+    this.conn.interrupt();
+  }
+
+  query(sql: string, params: Params): Promise<Row[]> {
+    this.check();
+    return query(this.conn, sql, params);
+  }
+}
+
+/** Counters and times of a cache entry, selected as DOUBLE (see flowEntry). */
+const NUMERIC_ENTRY_COLUMNS = new Set<string>(['firstSeen', 'lastSeen', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes']);
+
+/** The flow cache's key of a range and filter: every filter field in a fixed order. */
+function flowCacheKey(range: TimeRange, f: FlowFilter): string {
+  return JSON.stringify([range.from, range.to, f.host, f.port, f.transport, f.app, f.serverName, f.minBytes, f.node]);
 }
 
 /** A WHERE clause built together with its bound parameters, so a clause never lacks its value. */

@@ -17,6 +17,12 @@ export interface StoreOptions {
   readOnly?: boolean;
   /** DuckDB's worker threads; undefined: DuckDB's default (one per core). */
   duckdbThreads?: number;
+  /** Reads running at once, each on a pooled connection (default 4; both back ends). */
+  readConnections?: number;
+  /** Reads waiting for a connection before the next is refused with StoreBusyError (default 256). */
+  readQueue?: number;
+  /** DuckDB: memory budget of the flow result cache in bytes (default 128 MiB; 0 turns it off). */
+  flowCacheBytes?: number;
 }
 
 export const DEFAULT_DB_PATH = './data/flowlens.duckdb';
@@ -30,10 +36,19 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
       pg: opts.questdbPg ?? 'postgres://admin:quest@127.0.0.1:8812/qdb',
       retentionDays: opts.retentionDays ?? 0,
       spoolDir: opts.spoolDir ?? './data/spool',
+      readConnections: opts.readConnections,
+      readQueue: opts.readQueue,
     });
   } else {
     const { DuckDbStore } = await import('./duckdb.js');
-    store = new DuckDbStore({ path: opts.db ?? DEFAULT_DB_PATH, readOnly: opts.readOnly ?? false, threads: opts.duckdbThreads });
+    store = new DuckDbStore({
+      path: opts.db ?? DEFAULT_DB_PATH,
+      readOnly: opts.readOnly ?? false,
+      threads: opts.duckdbThreads,
+      readConnections: opts.readConnections,
+      readQueue: opts.readQueue,
+      flowCacheBytes: opts.flowCacheBytes,
+    });
   }
   await store.init();
   return store;

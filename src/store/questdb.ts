@@ -28,6 +28,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { IlpHttpTransport } from './questdb-http.js';
+import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
 import { Spool, SpoolingWriter, type SpoolLogger } from './spool.js';
 import {
   MAX_PAGE_SIZE,
@@ -50,6 +51,7 @@ import {
   type HostSeriesQuery,
   type HostSummary,
   type HostTopQuery,
+  type QueryOptions,
   type RecordBatch,
   type Severity,
   type StoreHealth,
@@ -530,6 +532,41 @@ const HOST_SERIES: SeriesColumn[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
+// Cancellation
+
+/** What node-postgres keeps of a connection that its typings do not show. */
+interface PgClientInternals {
+  processID: number | null;
+  activeQuery: unknown;
+}
+
+/**
+ * Sends PostgreSQL's CancelRequest for the query `client` is running: pg's Client#cancel opens a
+ * connection of its own to the same server and sends the backend process id and secret key that
+ * the server gave `client` at start-up (BackendKeyData). QuestDB's PG wire server handles it and
+ * fails the running query; the connection then carries no state anyone needs, and the caller
+ * closes it. Best effort: errors of the cancel connection are ignored (the closed connection
+ * stops the query in any case, as QuestDB's circuit breaker checks the client socket).
+ */
+function sendCancelRequest(connectionString: string, client: pg.PoolClient): void {
+  const target = client as unknown as PgClientInternals;
+  if (target.processID === null || target.processID === undefined || !target.activeQuery) return;
+  const canceller = new pg.Client({ connectionString });
+  const internals = canceller as unknown as {
+    connection: { on(event: string, fn: () => void): void; stream?: { destroy(): void } };
+    cancel(client: pg.PoolClient, query: unknown): void;
+  };
+  internals.connection.on('error', () => undefined);
+  try {
+    internals.cancel(client, target.activeQuery);
+  } catch {
+    return;
+  }
+  // The server closes a cancel connection itself; this only guards against one that does not.
+  setTimeout(() => internals.connection.stream?.destroy(), 5_000).unref();
+}
+
+// ---------------------------------------------------------------------------------------------
 // The store
 
 export interface QuestDbStoreOptions {
@@ -541,6 +578,10 @@ export interface QuestDbStoreOptions {
   spoolDir: string;
   spoolMaxBytes?: number;
   log?: SpoolLogger;
+  /** Reads running at once, each on a pg connection of the pool (default 4). */
+  readConnections?: number;
+  /** Reads waiting for a connection before the next is refused with StoreBusyError (default 256). */
+  readQueue?: number;
 }
 
 const EXPORT_PAGE = 1000;
@@ -553,15 +594,27 @@ export class QuestDbStore implements FlowStore {
   private readonly log: SpoolLogger;
   private pool: pg.Pool | null = null;
   private ilp: IlpWriter | null = null;
+  /**
+   * Bounds the reads (read-pool.ts): pg.Pool's own queue of waiting requests has no bound, so reads
+   * take a slot here first and the pool has one connection more than there are slots (for the
+   * schema, flush's WAL polls), so that a read holding a slot never waits in pg.Pool's queue.
+   */
+  private readonly gate: ReadGate;
 
   constructor(opts: QuestDbStoreOptions) {
     if (!Number.isInteger(opts.retentionDays) || opts.retentionDays < 0) throw new Error('retentionDays must be a non-negative integer');
     this.opts = opts;
     this.log = opts.log ?? defaultLogger();
+    this.gate = new ReadGate({ size: opts.readConnections ?? DEFAULT_READ_POOL_SIZE, queueLimit: opts.readQueue ?? DEFAULT_READ_QUEUE_LIMIT });
+  }
+
+  /** The read pool, for metrics and tests. */
+  readState(): { pool: ReadGateState } {
+    return { pool: this.gate.state() };
   }
 
   async init(): Promise<void> {
-    const pool = new pg.Pool({ connectionString: this.opts.pg, max: 4 });
+    const pool = new pg.Pool({ connectionString: this.opts.pg, max: this.gate.size + 1 });
     // An idle connection dropped by a QuestDB restart must not crash the process; the next query reconnects.
     pool.on('error', (err) => this.log.warn({ err: err.message }, 'questdb: idle pg connection lost'));
     this.pool = pool;
@@ -623,9 +676,45 @@ export class QuestDbStore implements FlowStore {
     }
   }
 
-  private async select(sql: string, values: unknown[]): Promise<Row[]> {
-    const res = await this.db().query(sql, values);
-    return res.rows as Row[];
+  /**
+   * A read through the bounded pool. When `signal` aborts while it waits, it leaves the queue; while
+   * it runs, QuestDB gets PostgreSQL's cancel request for it (pg sends it on a connection of its
+   * own with the backend key the server gave at start-up; QuestDB answers the cancelled query with
+   * an error) and the connection is closed rather than returned, so the server drops the query's
+   * cursor and memory with it and the pool opens a fresh one; the promise rejects with
+   * StoreQueryCancelled at once.
+   */
+  private async select(sql: string, values: unknown[], signal?: AbortSignal): Promise<Row[]> {
+    await this.gate.acquire(signal);
+    let client: pg.PoolClient;
+    try {
+      client = await this.db().connect();
+    } catch (err) {
+      this.gate.release();
+      throw err;
+    }
+    let broken = false;
+    const onAbort = () => {
+      broken = true;
+      sendCancelRequest(this.opts.pg, client);
+      client.release(true);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const work = (async () => {
+      try {
+        const res = await client.query(sql, values);
+        return res.rows as Row[];
+      } catch (err) {
+        // A failed connection must not go back to the pool.
+        if (!(err instanceof pg.DatabaseError)) broken = true;
+        throw err;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        if (!signal?.aborted) client.release(broken ? true : undefined);
+        this.gate.release();
+      }
+    })();
+    return raceAbort(work, signal);
   }
 
   private db(): pg.Pool {
@@ -682,6 +771,7 @@ export class QuestDbStore implements FlowStore {
   }
 
   async close(): Promise<void> {
+    this.gate.rejectWaiting(new Error('QuestDB store is closing'));
     try {
       if (this.ilp) await this.ilp.close();
     } finally {
@@ -697,7 +787,7 @@ export class QuestDbStore implements FlowStore {
     const spooled = st?.spool.batches ?? 0;
     let queryError: string | null = null;
     try {
-      await this.db().query('SELECT 1');
+      await this.select('SELECT 1', []);
     } catch (err) {
       queryError = (err as Error).message;
     }
@@ -708,7 +798,7 @@ export class QuestDbStore implements FlowStore {
     return { backend: this.backend, ok: queryError === null && (st?.up ?? true), spooled, ...(problems.length ? { detail: problems.join('; ') } : {}) };
   }
 
-  async queryFlows(q: FlowQuery): Promise<FlowPage> {
+  async queryFlows(q: FlowQuery, opts?: QueryOptions): Promise<FlowPage> {
     checkRange(q.from, q.to);
     checkLimit(q.first, 'first', MAX_PAGE_SIZE);
     const order: FlowOrder = q.orderBy ?? 'time';
@@ -718,9 +808,9 @@ export class QuestDbStore implements FlowStore {
     const countP = new Params();
     const countSql = `SELECT count() n FROM (${flowSource(countP, q, filter).source})`;
     const pageP = new Params();
-    const [{ rows, hasNext }, { rows: countRows }] = await Promise.all([
-      this.flowPage(pageP, flowSource(pageP, q, filter).source, order, after, q.first),
-      this.db().query(countSql, countP.values),
+    const [{ rows, hasNext }, countRows] = await Promise.all([
+      this.flowPage(pageP, flowSource(pageP, q, filter).source, order, after, q.first, opts?.signal),
+      this.select(countSql, countP.values, opts?.signal),
     ]);
     const edges = rows.map((node) => ({ node, cursor: flowCursor(order, node) }));
     return {
@@ -737,6 +827,7 @@ export class QuestDbStore implements FlowStore {
     order: FlowOrder,
     after: { value: number; flowId: string } | null,
     first: number,
+    signal?: AbortSignal,
   ): Promise<{ rows: FlowSummary[]; hasNext: boolean }> {
     let where = '';
     if (after) {
@@ -747,12 +838,12 @@ export class QuestDbStore implements FlowStore {
     }
     // LIMIT takes a literal: `first` is a validated integer (checkLimit) or EXPORT_PAGE.
     const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${FLOW_ORDER_SQL[order]} LIMIT ${first + 1}`;
-    const flows = (await this.select(sql, p.values)).map(rowToFlow);
+    const flows = (await this.select(sql, p.values, signal)).map(rowToFlow);
     const hasNext = flows.length > first;
     return { rows: hasNext ? flows.slice(0, first) : flows, hasNext };
   }
 
-  async topHosts(q: HostQuery): Promise<HostSummary[]> {
+  async topHosts(q: HostQuery, opts?: QueryOptions): Promise<HostSummary[]> {
     checkRange(q.from, q.to);
     checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
     const order: HostOrder = q.orderBy ?? 'bytes';
@@ -760,35 +851,41 @@ export class QuestDbStore implements FlowStore {
     if (!orderSql) throw new StoreQueryError(`unknown host order ${String(order)}`);
     const p = new Params();
     const sql = `${hostSource(p, q, q.node)} ORDER BY ${orderSql} LIMIT ${q.limit}`;
-    return (await this.select(sql, p.values)).map(rowToHost);
+    return (await this.select(sql, p.values, opts?.signal)).map(rowToHost);
   }
 
-  async trafficSeries(q: TrafficQuery): Promise<TrafficPoint[]> {
-    const points = await this.series('traffic', TRAFFIC_SERIES, q, (p) => (q.node ? [`node = ${p.add(q.node)}`] : []));
+  async trafficSeries(q: TrafficQuery, opts?: QueryOptions): Promise<TrafficPoint[]> {
+    const points = await this.series('traffic', TRAFFIC_SERIES, q, (p) => (q.node ? [`node = ${p.add(q.node)}`] : []), opts?.signal);
     return points as unknown as TrafficPoint[];
   }
 
-  async hostSummary(q: HostIpQuery): Promise<HostSummary | null> {
+  async hostSummary(q: HostIpQuery, opts?: QueryOptions): Promise<HostSummary | null> {
     checkRange(q.from, q.to);
     const p = new Params();
-    const rows = await this.select(hostSource(p, q, q.node, q.ip), p.values);
+    const rows = await this.select(hostSource(p, q, q.node, q.ip), p.values, opts?.signal);
     return rows.length ? rowToHost(rows[0]!) : null;
   }
 
-  async hostSeries(q: HostSeriesQuery): Promise<HostPoint[]> {
-    const points = await this.series('hosts', HOST_SERIES, q, (p) => [`ip = ${p.add(q.ip)}`, ...(q.node ? [`node = ${p.add(q.node)}`] : [])]);
+  async hostSeries(q: HostSeriesQuery, opts?: QueryOptions): Promise<HostPoint[]> {
+    const points = await this.series('hosts', HOST_SERIES, q, (p) => [`ip = ${p.add(q.ip)}`, ...(q.node ? [`node = ${p.add(q.node)}`] : [])], opts?.signal);
     return points as unknown as HostPoint[];
   }
 
-  async hostPeers(q: HostTopQuery): Promise<HostPeer[]> {
+  async hostPeers(q: HostTopQuery, opts?: QueryOptions): Promise<HostPeer[]> {
     // The other end: the server when the host is the client, else the client.
-    const rows = await this.hostFlows(q, (p) => `CASE WHEN client_ip = ${p.add(q.ip)} THEN server_ip ELSE client_ip END peer_ip`, 'peer_ip', 'peer_ip ASC');
+    const rows = await this.hostFlows(
+      q,
+      (p) => `CASE WHEN client_ip = ${p.add(q.ip)} THEN server_ip ELSE client_ip END peer_ip`,
+      'peer_ip',
+      'peer_ip ASC',
+      opts?.signal,
+    );
     return rows.map((r) => ({ ip: str(r.peer_ip), bytes: num(r.bytes), packets: num(r.packets), flows: num(r.flows) }));
   }
 
-  async hostPorts(q: HostTopQuery): Promise<HostPort[]> {
+  async hostPorts(q: HostTopQuery, opts?: QueryOptions): Promise<HostPort[]> {
     // The service port is the server's, whichever end the host is.
-    const rows = await this.hostFlows(q, () => 'transport, server_port', 'transport, server_port', 'transport ASC, server_port ASC');
+    const rows = await this.hostFlows(q, () => 'transport, server_port', 'transport, server_port', 'transport ASC, server_port ASC', opts?.signal);
     return rows.map((r) => ({ transport: str(r.transport), port: num(r.server_port), bytes: num(r.bytes), packets: num(r.packets), flows: num(r.flows) }));
   }
 
@@ -796,7 +893,7 @@ export class QuestDbStore implements FlowStore {
    * The host's flow segments in the range (either end), grouped by `keys` and summed, top by bytes.
    * Segments are first grouped per flow as well, so that counting the groups' rows counts distinct flows.
    */
-  private async hostFlows(q: HostTopQuery, keyColumns: (p: Params) => string, keys: string, tieBreak: string): Promise<Row[]> {
+  private async hostFlows(q: HostTopQuery, keyColumns: (p: Params) => string, keys: string, tieBreak: string, signal?: AbortSignal): Promise<Row[]> {
     checkRange(q.from, q.to);
     checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
     const p = new Params();
@@ -809,7 +906,7 @@ export class QuestDbStore implements FlowStore {
       WHERE ${where.join(' AND ')}`;
     const perFlow = `SELECT ${keys}, flow_id, sum(seg_bytes) flow_bytes, sum(seg_packets) flow_packets FROM (${segments}) GROUP BY ${keys}, flow_id`;
     const grouped = `SELECT ${keys}, sum(flow_bytes) bytes, sum(flow_packets) packets, count() flows FROM (${perFlow}) GROUP BY ${keys}`;
-    return this.select(`SELECT * FROM (${grouped}) ORDER BY bytes DESC, ${tieBreak} LIMIT ${q.limit}`, p.values);
+    return this.select(`SELECT * FROM (${grouped}) ORDER BY bytes DESC, ${tieBreak} LIMIT ${q.limit}`, p.values, signal);
   }
 
   /**
@@ -823,7 +920,13 @@ export class QuestDbStore implements FlowStore {
    * No FILL: the empty buckets are laid out here, which also keeps the answer independent of FILL
    * details of one QuestDB version or another.
    */
-  private async series(table: string, columns: SeriesColumn[], q: TrafficQuery, filters: (p: Params) => string[]): Promise<Record<string, number>[]> {
+  private async series(
+    table: string,
+    columns: SeriesColumn[],
+    q: TrafficQuery,
+    filters: (p: Params) => string[],
+    signal?: AbortSignal,
+  ): Promise<Record<string, number>[]> {
     checkRange(q.from, q.to);
     const stride = sampleByStride(q.step);
     const first = Math.floor(q.from / q.step) * q.step;
@@ -837,7 +940,7 @@ export class QuestDbStore implements FlowStore {
       FROM ${table}
       WHERE ${where.join(' AND ')}
       SAMPLE BY ${stride} FROM '${isoMicros(first)}' TO '${isoMicros(q.to)}' ALIGN TO CALENDAR`;
-    const rows = await this.select(`SELECT cast(ts AS LONG) ts_us, ${columns.map((c) => c.column).join(', ')} FROM (${sampled})`, p.values);
+    const rows = await this.select(`SELECT cast(ts AS LONG) ts_us, ${columns.map((c) => c.column).join(', ')} FROM (${sampled})`, p.values, signal);
     // Lay the result on the grid the contract promises (first + k·step, every bucket present).
     const points: Record<string, number>[] = [];
     for (let i = 0; i < buckets; i++) {
@@ -861,7 +964,7 @@ export class QuestDbStore implements FlowStore {
     return points;
   }
 
-  async queryAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
+  async queryAnomalies(q: AnomalyQuery, opts?: QueryOptions): Promise<AnomalyRecord[]> {
     checkRange(q.from, q.to);
     checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
     const p = new Params();
@@ -878,7 +981,7 @@ export class QuestDbStore implements FlowStore {
       WHERE ${where.join(' AND ')}
       ORDER BY ts_us DESC, anomaly_id ASC
       LIMIT ${q.limit}`;
-    return (await this.select(sql, p.values)).map((r) => ({
+    return (await this.select(sql, p.values, opts?.signal)).map((r) => ({
       ts: num(r.ts_us),
       anomalyId: str(r.anomaly_id),
       node: str(r.node),

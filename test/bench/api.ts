@@ -86,7 +86,7 @@ export interface ApiBenchResult {
 // Synthetic day
 
 /** 2024-05-01T00:00:00Z in µs: a whole day, so 5-minute buckets align with it. */
-const DAY_START_US = Date.UTC(2024, 4, 1) * 1000;
+export const DAY_START_US = Date.UTC(2024, 4, 1) * 1000;
 const MINUTE_US = 60_000_000;
 const INTERVALS = 1440;
 
@@ -116,20 +116,20 @@ function pickApp(r: number): AppProfile {
 const clientIp = (i: number) => `10.1.${i >> 8}.${i & 255}`;
 const serverIp = (i: number) => `${[203, 198, 151, 104][i & 3]}.${(i >> 2) & 255}.${(i * 7) & 255}.${1 + (i % 250)}`;
 
-interface DaySize {
+export interface DaySize {
   flowRows: number;
   hosts: number;
 }
 
 /** Busy host for the filtered queries: client 0 gets the largest share. */
-const BUSY_HOST = clientIp(0);
+export const BUSY_HOST = clientIp(0);
 
 /**
  * The day as batches of 10 intervals. Flow segments: 85% of flows are short (one segment), the rest
  * last 2-10 minutes and are exported every minute; bytes follow a heavy tail. Host and traffic rows
  * are the segments of each interval summed.
  */
-function* syntheticDay(size: DaySize): Generator<RecordBatch> {
+export function* syntheticDay(size: DaySize): Generator<RecordBatch> {
   const rand = rng(4);
   const servers = size.hosts * 2;
   // Segments per interval: a daily curve (quiet at night, busy in the afternoon).
@@ -298,7 +298,7 @@ function syntheticAnomaly(m: number, at: number, rand: () => number): AnomalyRec
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-const FLOW_FIELDS = `id firstSeen lastSeen node iface transport ipProto clientIp clientPort serverIp serverPort
+export const FLOW_FIELDS = `id firstSeen lastSeen node iface transport ipProto clientIp clientPort serverIp serverPort
   clientPackets clientBytes serverPackets serverBytes bytes clientTcpFlags serverTcpFlags tcpState app serverName
   confidence appInfo firstPackets`;
 const FLOWS_QUERY = `query Flows($from: DateTime, $to: DateTime, $filter: FlowFilter, $first: Int, $orderBy: FlowOrder) {
@@ -367,7 +367,7 @@ async function post(url: string, query: string, variables: Record<string, unknow
 }
 
 /** Nearest-rank percentile. */
-function percentile(xs: number[], p: number): number {
+export function percentile(xs: number[], p: number): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];

@@ -7,7 +7,8 @@
 //
 // Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N,
 // --only api (just the API figures of test/bench/api.ts), --only live, --only import (the import
-// table and the store ingest rate).
+// table and the store ingest rate), --only load (flow paging under load, test/bench/load.ts;
+// --load-seconds N sets its measured time, default 20).
 // Needs: tcpdump, softflowd; capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
 import { spawnSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { formatApiBench, runApiBench } from './api.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
 import { measureDuckDbFloor, measureDuckDbIngest, measureQuestDbIngest, type FloorResult, type IngestResult } from './ingest.js';
 import { formatLiveBench, runLiveBench } from './live.js';
+import { formatLoadBench, runLoadBench } from './load.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
 import { countPcapRecords, writeSyntheticCapture } from './synth-pcap.js';
 
@@ -33,6 +35,7 @@ const { values: opt } = parseArgs({
     copies: { type: 'string' },
     'ingest-rows': { type: 'string' },
     only: { type: 'string' },
+    'load-seconds': { type: 'string' },
   },
 });
 const quick = opt.quick ?? false;
@@ -150,6 +153,20 @@ async function apiSection(): Promise<void> {
   console.log(formatApiBench(r));
 }
 
+/** Flow paging by 50 concurrent clients against `flowlens serve` in a child process (test/bench/load.ts). */
+async function loadSection(): Promise<void> {
+  console.log('');
+  const seconds = Number(opt['load-seconds'] ?? (quick ? 8 : 20));
+  const buildError = ensureBuilt();
+  if (buildError) log(`WARNING: ${buildError}`);
+  try {
+    console.log(formatLoadBench(await runLoadBench({ seconds, warmupSeconds: quick ? 3 : 5 })));
+  } catch (err) {
+    console.log(`flows paging under load: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}
+
 /**
  * Live capture (test/bench/live.ts): tcpreplay into a veth, flowlens capture against tcpdump on its
  * peer. Needs root, tcpreplay, editcap; `--only live` runs just this.
@@ -162,6 +179,7 @@ async function liveSection(capture: string): Promise<void> {
 async function main(): Promise<void> {
   if (opt.only === 'api') return apiSection();
   if (opt.only === 'live') return liveSection(benchCapture().path);
+  if (opt.only === 'load') return loadSection();
   const missing = ['tcpdump', 'softflowd'].filter((c) => !have(c));
   const cap = benchCapture();
   log(`capture: ${relative(REPO_ROOT, cap.path)}, ${cap.packets} packets, ${(statSync(cap.path).size / 1e6).toFixed(0)} MB, ${cap.origin}`);
@@ -330,6 +348,7 @@ async function main(): Promise<void> {
   if (opt.only !== 'import') {
     await liveSection(cap.path);
     await apiSection();
+    await loadSection();
   }
 
   if (results.some((r) => r.error)) process.exitCode = 1;
