@@ -117,7 +117,7 @@ describe('DuckDB read pool', () => {
         const next = await timed(store.queryFlows({ from: BASE, to: BASE + SECOND, first: 10 }));
         assert.equal(next.error, undefined);
         assert.equal(next.value!.totalCount, 25); // one segment every 40 ms
-        assert.ok(performance.now() - abortedAt < heavyMs / 2, `the next read ended ${(performance.now() - abortedAt).toFixed(0)} ms after the abort`);
+        assert.ok(performance.now() - abortedAt < heavyMs / 5, `the next read ended ${(performance.now() - abortedAt).toFixed(0)} ms after the abort`);
         const { pool } = store.readState();
         assert.equal(pool.active, 0);
         assert.equal(pool.queued, 0);
