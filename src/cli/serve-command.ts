@@ -4,7 +4,15 @@
 import { Option, type Command } from 'commander';
 import { MemoryBus } from '../bus/memory.js';
 import { NatsBus } from '../bus/nats.js';
-import { DEFAULT_HOST, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startApiServer, type ApiServerOptions } from '../api/server.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_MAX_SUBSCRIPTIONS,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_PORT,
+  startApiServer,
+  type ApiServerOptions,
+} from '../api/server.js';
 import { DEFAULT_LIMITS } from '../api/limits.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import { programLogger } from './logger.js';
@@ -31,15 +39,51 @@ export function addApiOptions(cmd: Command): Command {
         .default(DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024),
     )
     .addOption(
-      new Option('--query-timeout <seconds>', 'queries running longer get an error')
+      new Option('--query-timeout <seconds>', 'queries running longer are stopped (in the store too) and get an error')
         .env('FLOWLENS_QUERY_TIMEOUT')
         .argParser(positiveNumber)
         .default(DEFAULT_LIMITS.queryTimeoutMs / 1000),
+    )
+    .addOption(
+      new Option('--introspection <on|off>', 'answer GraphQL introspection (schema) queries; default: on without a token, off with one')
+        .env('FLOWLENS_INTROSPECTION')
+        .choices(['on', 'off']),
+    )
+    .addOption(
+      new Option('--max-subscriptions <n>', 'live subscriptions open at once on the server (WebSocket and SSE)')
+        .env('FLOWLENS_MAX_SUBSCRIPTIONS')
+        .argParser(positiveInteger)
+        .default(DEFAULT_MAX_SUBSCRIPTIONS),
+    )
+    .addOption(
+      new Option('--max-subscriptions-per-connection <n>', 'operations open at once on one WebSocket')
+        .env('FLOWLENS_MAX_SUBSCRIPTIONS_PER_CONNECTION')
+        .argParser(positiveInteger)
+        .default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
+    )
+    .addOption(
+      new Option('--insecure-no-token', 'allow listening on an address other than loopback without --token (anyone who reaches it reads all data)').env(
+        'FLOWLENS_INSECURE_NO_TOKEN',
+      ),
     );
 }
 
 /** startApiServer's settings from the flags of addApiOptions(). */
-export function apiServerSettings(o: Record<string, unknown>): Pick<ApiServerOptions, 'host' | 'port' | 'token' | 'corsOrigins' | 'maxUploadBytes' | 'limits'> {
+export function apiServerSettings(
+  o: Record<string, unknown>,
+): Pick<
+  ApiServerOptions,
+  | 'host'
+  | 'port'
+  | 'token'
+  | 'corsOrigins'
+  | 'maxUploadBytes'
+  | 'limits'
+  | 'introspection'
+  | 'maxSubscriptions'
+  | 'maxSubscriptionsPerConnection'
+  | 'insecureNoToken'
+> {
   return {
     host: o.host as string,
     port: o.port as number,
@@ -53,6 +97,10 @@ export function apiServerSettings(o: Record<string, unknown>): Pick<ApiServerOpt
         : undefined,
     maxUploadBytes: (o.maxUploadMb as number) * 1024 * 1024,
     limits: { queryTimeoutMs: (o.queryTimeout as number) * 1000 },
+    introspection: o.introspection === undefined ? undefined : o.introspection === 'on',
+    maxSubscriptions: o.maxSubscriptions as number,
+    maxSubscriptionsPerConnection: o.maxSubscriptionsPerConnection as number,
+    insecureNoToken: o.insecureNoToken === true || o.insecureNoToken === 'true' || o.insecureNoToken === '1',
   };
 }
 
