@@ -15,7 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { connect, nkeys } from 'nats';
+import { pino } from 'pino';
+import { startApiServer } from '../src/api/server.js';
 import { NatsBus, type NatsBusOptions } from '../src/bus/nats.js';
+import type { FlowStore } from '../src/store/types.js';
 import { connectSecurity } from '../src/bus/security.js';
 import type { AnomalyEvent, FlowEvent, TrafficEvent } from '../src/bus/types.js';
 import { validateBusEvent, type BusTopic } from '../src/bus/validate.js';
@@ -376,6 +379,16 @@ describe('a nats-server configured as the README says', { skip: serverUnavailabl
     assert.deepEqual(fleet.workers(), [{ node: 'node-a', lastSeen: fleet.workers()[0]?.lastSeen }], 'the valid flow marks node-a as seen');
     assert.deepEqual(fleet.interfaces(), [], "node-b's interfaces in node-a's status were not taken");
     assert.equal(api.lines().filter((l) => /dropped an invalid event/.test(l)).length, 5, 'one line per subject and reason');
+    // The API server over this bus shows the counts on /metrics.
+    const server = await startApiServer({ store: {} as FlowStore, bus: api.bus, logger: pino({ level: 'silent' }), port: 0, webRoot: null });
+    try {
+      const text = await (await fetch(server.url.replace(/\/graphql$/, '/metrics'))).text();
+      assert.match(text, /flowlens_bus_events_invalid_total\{reason="node-mismatch"\} 2/);
+      assert.match(text, /flowlens_bus_events_invalid_total\{reason="not-json"\} 1/);
+      assert.match(text, /# TYPE flowlens_bus_publishes_refused_total counter/);
+    } finally {
+      await server.close();
+    }
   });
 
   test('the CLI: serve --bus with the credential and TLS flags takes the fleet’s status; wrong credentials are one error line', async () => {

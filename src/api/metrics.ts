@@ -16,6 +16,8 @@ interface Metric {
   series: Map<string, Series>;
   /** Gauges read at scrape time. */
   collect?: () => number | Promise<number>;
+  /** Series read at scrape time, by label: counters kept by another component. */
+  collectSeries?: () => Series[];
 }
 
 export class Metrics {
@@ -41,6 +43,11 @@ export class Metrics {
     };
   }
 
+  /** A counter another component keeps, read at scrape time with its labels. */
+  counterFrom(name: string, help: string, collect: () => Series[]): void {
+    this.define(name, help, 'counter').collectSeries = collect;
+  }
+
   /** The current value of a series (tests, status). */
   value(name: string, labels: Labels = {}): number {
     return this.metrics.get(name)?.series.get(key(labels))?.value ?? 0;
@@ -49,6 +56,10 @@ export class Metrics {
   async render(): Promise<string> {
     const out: string[] = [];
     for (const m of this.metrics.values()) {
+      if (m.collectSeries) {
+        m.series.clear();
+        for (const s of m.collectSeries()) m.series.set(key(s.labels), s);
+      }
       if (m.collect) {
         try {
           m.series.set('', { labels: {}, value: await m.collect() });

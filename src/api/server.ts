@@ -187,6 +187,19 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   wsConnections.set(0);
   metrics.gauge('flowlens_store_up', 'Store health check result (1 ok, 0 failing), at scrape time', async () => ((await opts.store.health()).ok ? 1 : 0));
   metrics.gauge('flowlens_store_spooled_batches', 'Batches waiting in the store outage spool', async () => (await opts.store.health()).spooled ?? 0);
+  const bus = opts.bus;
+  if (bus.droppedInvalid) {
+    const read = bus.droppedInvalid.bind(bus);
+    metrics.counterFrom('flowlens_bus_events_invalid_total', 'Bus messages dropped because they were not the event their subject names, by reason', () =>
+      Object.entries(read()).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+  }
+  if (bus.refusedPublishes) {
+    const read = bus.refusedPublishes.bind(bus);
+    metrics.counterFrom('flowlens_bus_publishes_refused_total', 'Publishes the bus server refused (permissions), by subject', () =>
+      Object.entries(read()).map(([subject, value]) => ({ labels: { subject }, value })),
+    );
+  }
   const started = Date.now();
   metrics.gauge('flowlens_uptime_seconds', 'Seconds since the server started', () => Math.round((Date.now() - started) / 1000));
 

@@ -36,4 +36,8 @@ export interface EventBus {
   /** True when anyone listens on the topic: publishers skip building events nobody reads. */
   hasSubscribers(topic: Topic): boolean;
   close(): Promise<void>;
+  /** Received messages dropped because they were not valid events, by reason (a networked bus). */
+  droppedInvalid?(): Record<string, number>;
+  /** Publishes the bus server refused, by subject (a networked bus with permissions). */
+  refusedPublishes?(): Record<string, number>;
 }
