@@ -14,10 +14,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { NatsBus } from '../src/bus/nats.js';
 import type { FlowEvent, TrafficEvent } from '../src/bus/types.js';
+import { flowEvent, memoryLogger, until } from './helpers/bus-events.js';
 import { CLI_MAIN, REPO_ROOT, freePort } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 
@@ -28,57 +27,6 @@ async function startNatsServer(port: number): Promise<ChildProcess> {
   const child = spawn(NATS_SERVER!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForOutput(child, /Server is ready/);
   return child;
-}
-
-/** A pino logger whose lines a test can read. */
-function memoryLogger(): { logger: pino.Logger; lines: () => string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(...chunk.toString().split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines: () => lines };
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-function flowEvent(node: string, n: number): FlowEvent {
-  return {
-    type: 'update',
-    flow: {
-      flowId: `f${n}`,
-      node,
-      iface: 'eth0',
-      firstSeen: 1,
-      lastSeen: 2,
-      transport: 'tcp',
-      ipProto: 6,
-      clientIp: '10.0.0.1',
-      clientPort: 40000 + n,
-      serverIp: '10.0.0.2',
-      serverPort: 80,
-      clientPackets: 1,
-      clientBytes: 60,
-      serverPackets: 1,
-      serverBytes: 60,
-      clientTcpFlags: 2,
-      serverTcpFlags: 18,
-      tcpState: 'established',
-      app: '',
-      serverName: '',
-      confidence: '',
-      firstPackets: '',
-      appInfo: '',
-    },
-  };
 }
 
 describe('NatsBus', { skip: NATS_SERVER ? false : 'needs nats-server' }, () => {

@@ -82,7 +82,7 @@ export function memoryLogger(): { logger: pino.Logger; lines: () => string[] } {
   return { logger: pino({ level: 'info' }, stream), lines: () => lines };
 }
 
-export async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+export async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
