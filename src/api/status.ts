@@ -2,24 +2,9 @@
 // capture. `flowlens serve` has no live capture yet, so its provider reports none; imports and
 // store health come from the server itself.
 
-export interface CaptureInterfaceStatus {
-  name: string;
-  node: string;
-  packets: number;
-  /** Packets the kernel or the capture buffer dropped. */
-  drops: number;
-}
+import type { StatusProvider } from '../records/status.js';
 
-export interface WorkerStatus {
-  node: string;
-  /** Last time the worker was heard from (µs). */
-  lastSeen: number;
-}
-
-export interface StatusProvider {
-  interfaces(): CaptureInterfaceStatus[];
-  workers(): WorkerStatus[];
-}
+export type { CaptureInterfaceStatus, StatusProvider, WorkerStatus } from '../records/status.js';
 
 export const NO_LIVE_CAPTURE: StatusProvider = {
   interfaces: () => [],

@@ -14,7 +14,7 @@
 // subject's node (./validate.ts); anything else is dropped and counted by reason.
 import { connect, Events, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
-import type { CaptureInterfaceStatus, StatusProvider, WorkerStatus } from '../api/status.js';
+import type { CaptureInterfaceStatus, StatusProvider, WorkerStatus } from '../records/status.js';
 import { classifyConnectError, connectSecurity, type ConnectFailure, type NatsSecurity } from './security.js';
 import type { BusEvents, EventBus, Topic } from './types.js';
 import { type InvalidReason, type NodeStatusEvent, subjectToken, validateBusEvent } from './validate.js';

@@ -4,7 +4,7 @@
 // node of its subject. Anything else is dropped and counted by reason, before a subscriber sees it.
 import { isIP } from 'node:net';
 import type { AnomalyEvent, FlowEvent, Topic, TrafficEvent } from './types.js';
-import type { CaptureInterfaceStatus } from '../api/status.js';
+import type { CaptureInterfaceStatus } from '../records/status.js';
 
 /** Why an event was dropped. */
 export type InvalidReason = 'not-json' | 'invalid-record' | 'node-mismatch';

@@ -22,7 +22,7 @@
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { StatusProvider } from '../api/status.js';
+import type { StatusProvider } from '../records/status.js';
 import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
 import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worker.js';

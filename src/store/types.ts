@@ -4,116 +4,22 @@
 //
 // Time is microseconds since the Unix epoch, as a JS number (exact up to 2^53 µs, year 2255).
 
-/** Transport names used in records and filters; anything else is `ip-<protocol number>`. */
-export type Transport = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp' | string;
+// The records themselves are defined as data in src/records (one column table each); they are
+// re-exported here so that the store's contract reads in one place.
+import type { AnomalyKind, AnomalyRecord, FlowRecord, FlowSummary, HostRecord, TrafficRecord, Transport } from '../records/index.js';
 
-/** TCP connection state (empty for other transports). */
-export type TcpState = 'attempted' | 'established' | 'closed' | 'reset' | '';
-
-/**
- * One segment of a flow: the traffic a flow carried between two exports. A flow is exported
- * when it ends (idle timeout, FIN/RST, end of input) and, while it lasts, every active-timeout
- * period, so that long flows land in the interval in which their traffic was sent (NetFlow style).
- * Summing the segments of one flowId gives the whole flow.
- */
-export interface FlowRecord {
-  /** Start of this segment: the time of its first packet (µs). Designated timestamp. */
-  ts: number;
-  /** Stable id of the flow across its segments (16 hex chars). (ts, flowId) is unique. */
-  flowId: string;
-  /** Worker node and interface (or file) that saw it; '' when not set. */
-  node: string;
-  iface: string;
-  /** First and last packet of the whole flow so far (µs). */
-  firstSeen: number;
-  lastSeen: number;
-  transport: Transport;
-  ipProto: number;
-  clientIp: string;
-  clientPort: number;
-  serverIp: string;
-  serverPort: number;
-  /** Counts of this segment only. Bytes are frames' original wire lengths. */
-  clientPackets: number;
-  clientBytes: number;
-  serverPackets: number;
-  serverBytes: number;
-  /** TCP flags seen so far per direction (bit mask, FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE=0x40 CWR=0x80). */
-  clientTcpFlags: number;
-  serverTcpFlags: number;
-  tcpState: TcpState;
-  /** True on the flow's last segment. */
-  final: boolean;
-  /** Application protocol (nDPI's master protocol names: TLS, HTTP, DNS...) and server name (DPI; '' until identified). */
-  app: string;
-  serverName: string;
-  /** How `app` was found: 'dpi' (payload), 'guess' (payload looked like it), 'port' (well-known port), 'unknown'. */
-  confidence: string;
-  /** The first frames' sizes, + client to server, - server to client: '+74 -74 +66 +583 -1434'. */
-  firstPackets: string;
-  /** Protocol details as a JSON object ('' when none): TLS ja4/alpn/version, HTTP method/userAgent, DNS qtype/rcode... */
-  appInfo: string;
-}
-
-/** Per-host aggregate for one interval. */
-export interface HostRecord {
-  /** Interval start (µs). */
-  ts: number;
-  node: string;
-  ip: string;
-  bytesSent: number;
-  bytesReceived: number;
-  packetsSent: number;
-  packetsReceived: number;
-  /** Flows started in this interval with the host as client / as server. */
-  flowsInitiated: number;
-  flowsReceived: number;
-  /** Distinct other ends of the host's flows that carried traffic in this interval. */
-  peers: number;
-}
-
-/** Traffic totals for one interval. */
-export interface TrafficRecord {
-  /** Interval start (µs). */
-  ts: number;
-  node: string;
-  bytes: number;
-  packets: number;
-  /** Flows started in the interval. */
-  flows: number;
-}
-
-export type AnomalyKind = 'SYN_FLOOD' | 'PORT_SCAN' | 'HOST_SCAN' | 'UDP_FLOOD' | 'ICMP_FLOOD';
-export type Severity = 'low' | 'medium' | 'high' | 'critical';
-
-/**
- * One anomaly, as of its latest update. Written again on every update with the same
- * anomalyId and startedAt; the store keeps only the latest version (QuestDB: DEDUP UPSERT KEYS(ts, anomaly_id)
- * with ts = startedAt; DuckDB: primary key anomaly_id).
- */
-export interface AnomalyRecord {
-  /** = startedAt (µs). Designated timestamp. */
-  ts: number;
-  anomalyId: string;
-  node: string;
-  kind: AnomalyKind;
-  severity: Severity;
-  /** Source IP, or 'distributed' when there is no single source. */
-  source: string;
-  targetIp: string;
-  /** 0 when the anomaly is not about one port. */
-  targetPort: number;
-  startedAt: number;
-  lastSeen: number;
-  /** 'active' while it lasts, 'ended' after its quiet period. */
-  state: 'active' | 'ended';
-  packets: number;
-  bytes: number;
-  /** JSON object: the figures that crossed the threshold. */
-  evidence: string;
-  /** One human sentence. */
-  summary: string;
-}
+export type {
+  AnomalyKind,
+  AnomalyRecord,
+  EndReason,
+  FlowRecord,
+  FlowSummary,
+  HostRecord,
+  Severity,
+  TcpState,
+  TrafficRecord,
+  Transport,
+} from '../records/index.js';
 
 /** What the pipeline hands the store in one write. Any of the arrays may be empty. */
 export interface RecordBatch {
@@ -121,35 +27,6 @@ export interface RecordBatch {
   hosts: HostRecord[];
   traffic: TrafficRecord[];
   anomalies?: AnomalyRecord[];
-}
-
-/** A flow as the API and exports show it: its segments in the queried range summed. */
-export interface FlowSummary {
-  flowId: string;
-  node: string;
-  iface: string;
-  firstSeen: number;
-  lastSeen: number;
-  transport: Transport;
-  ipProto: number;
-  clientIp: string;
-  clientPort: number;
-  serverIp: string;
-  serverPort: number;
-  clientPackets: number;
-  clientBytes: number;
-  serverPackets: number;
-  serverBytes: number;
-  clientTcpFlags: number;
-  serverTcpFlags: number;
-  /** State as of the latest segment. */
-  tcpState: TcpState;
-  app: string;
-  serverName: string;
-  /** As of the latest segment (see FlowRecord). */
-  confidence: string;
-  firstPackets: string;
-  appInfo: string;
 }
 
 export interface TimeRange {

@@ -1,0 +1,40 @@
+// The anomaly record, as of its latest update. Written again on every update with the same
+// anomalyId and startedAt; the store keeps only the latest version (QuestDB: DEDUP UPSERT KEYS(ts,
+// anomaly_id) with ts = startedAt; DuckDB: primary key anomaly_id, INSERT OR REPLACE).
+import { col, defineRecord, type RecordOf } from './define.js';
+
+export const ANOMALY_KINDS = ['SYN_FLOOD', 'PORT_SCAN', 'HOST_SCAN', 'UDP_FLOOD', 'ICMP_FLOOD'] as const;
+export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+export const ANOMALY_STATES = ['active', 'ended'] as const;
+
+export const ANOMALY = defineRecord(
+  'anomalies',
+  {
+    /** = startedAt (µs). Designated timestamp. */
+    ts: col.time({ designated: true, gql: false, export: false }),
+    anomalyId: col.str({ gql: { name: 'id', type: 'ID' } }),
+    node: col.str({ questdb: 'SYMBOL', gql: { nullable: true } }),
+    kind: col.str({ questdb: 'SYMBOL', values: ANOMALY_KINDS, gql: { type: 'AnomalyKind' } }),
+    severity: col.str({ questdb: 'SYMBOL', values: SEVERITIES, gql: { type: 'Severity' } }),
+    /** Source IP, or 'distributed' when there is no single source. */
+    source: col.str({ gql: { description: "Source IP, or 'distributed'." } }),
+    targetIp: col.str(),
+    /** 0 when the anomaly is not about one port. */
+    targetPort: col.u16({ gql: { nullable: true, description: 'Null when the anomaly is not about one port.' } }),
+    startedAt: col.time(),
+    lastSeen: col.time(),
+    /** 'active' while it lasts, 'ended' after its quiet period. */
+    state: col.str({ questdb: 'SYMBOL', values: ANOMALY_STATES, gql: { type: 'AnomalyState' } }),
+    packets: col.counter(),
+    bytes: col.counter(),
+    /** JSON object: the figures that crossed the threshold. */
+    evidence: col.str({ gql: { description: 'JSON object: the figures that crossed the threshold.' } }),
+    /** One human sentence. */
+    summary: col.str(),
+  },
+  { duckdbPrimaryKey: 'anomalyId', questdbDedupKeys: ['ts', 'anomalyId'] },
+);
+
+export type AnomalyRecord = RecordOf<typeof ANOMALY>;

@@ -1,0 +1,106 @@
+// The flow segment record (see FlowRecord) and its summary (FlowSummary): one table drives both
+// stores, the API's Flow object and `flowlens export flows`.
+import { col, defineRecord, type RecordOf, type SummaryOf } from './define.js';
+
+/** Transport names used in records and filters; anything else is `ip-<protocol number>`. */
+export type Transport = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp' | string;
+
+/** TCP connection state (empty for other transports). */
+export const TCP_STATES = ['attempted', 'established', 'closed', 'reset', ''] as const;
+export type TcpState = (typeof TCP_STATES)[number];
+
+/**
+ * Why a segment was exported (IPFIX flowEndReason): `active-timeout` while the flow lasts, else why
+ * it ended: `idle` (quiet for its idle timeout), `fin` / `rst` (the TCP connection had closed or
+ * been reset), `shutdown` (end of input, or capture stopped), `evicted` (the flow table needed its
+ * slot). '' in live updates of a flow that is still running.
+ */
+export const END_REASONS = ['idle', 'active-timeout', 'fin', 'rst', 'shutdown', 'evicted', ''] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+/**
+ * One segment of a flow: the traffic a flow carried between two exports. A flow is exported
+ * when it ends (idle timeout, FIN/RST, end of input) and, while it lasts, every active-timeout
+ * period, so that long flows land in the interval in which their traffic was sent (NetFlow style).
+ * Summing the segments of one flowId gives the whole flow (the combine rules).
+ * Column order is the tables' (and the DuckDB appender's): new columns go at the end, `added`.
+ */
+export const FLOW = defineRecord(
+  'flows',
+  {
+    /** Start of this segment: the time of its first packet (µs). Designated timestamp. */
+    ts: col.time({ designated: true, gql: false, export: false }),
+    /** Stable id of the flow across its segments (16 hex chars). (ts, flowId) is unique. */
+    flowId: col.str({ combine: 'key', gql: { name: 'id', type: 'ID', description: 'Stable flow id (16 hex digits).' } }),
+    /** Worker node and interface (or file) that saw it; '' when not set. */
+    node: col.str({ combine: 'first', questdb: 'SYMBOL', gql: { nullable: true } }),
+    iface: col.str({ combine: 'first', questdb: 'SYMBOL', gql: { nullable: true, description: 'Interface, or file name for imports.' } }),
+    /** First and last packet of the whole flow so far (µs). */
+    firstSeen: col.time({ combine: 'min' }),
+    lastSeen: col.time({ combine: 'max' }),
+    transport: col.str({
+      combine: 'first',
+      questdb: 'SYMBOL',
+      gql: { description: 'tcp, udp, icmp, icmpv6, sctp or ip-<protocol number>.' },
+    }),
+    ipProto: col.u8({ combine: 'first' }),
+    clientIp: col.str({ combine: 'first', ip: true }),
+    clientPort: col.u16({ combine: 'first' }),
+    serverIp: col.str({ combine: 'first', ip: true }),
+    serverPort: col.u16({ combine: 'first' }),
+    /** Counts of this segment only. Bytes are frames' original wire lengths. */
+    clientPackets: col.counter({ combine: 'sum' }),
+    clientBytes: col.counter({ combine: 'sum' }),
+    serverPackets: col.counter({ combine: 'sum' }),
+    serverBytes: col.counter({ combine: 'sum' }),
+    /** TCP flags seen so far per direction (bit mask, FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE=0x40 CWR=0x80). */
+    clientTcpFlags: col.u8({ combine: 'bitOr' }),
+    serverTcpFlags: col.u8({ combine: 'bitOr' }),
+    /** State as of the latest segment. */
+    tcpState: col.str({
+      combine: 'latest',
+      questdb: 'SYMBOL',
+      values: TCP_STATES,
+      gql: { nullable: true, description: 'attempted, established, closed or reset; null for other transports.' },
+    }),
+    /** True on the flow's last segment. */
+    final: col.bool({ gql: false, export: false }),
+    /** Application protocol and server name (DPI; '' until identified). */
+    app: col.str({
+      combine: 'latestNonEmpty',
+      questdb: 'SYMBOL',
+      gql: { nullable: true, description: "Application protocol (nDPI's master protocol names: TLS, HTTP, DNS, QUIC, SSH...), null until identified." },
+    }),
+    serverName: col.str({
+      combine: 'latestNonEmpty',
+      gql: { nullable: true, description: 'TLS/QUIC SNI, HTTP Host, DNS query name, DHCP host name; null when the protocol carries none.' },
+    }),
+    /** How `app` was found: 'dpi' (payload), 'guess' (payload looked like it), 'port' (well-known port), 'unknown'. */
+    confidence: col.str({
+      combine: 'latestNonEmpty',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: { nullable: true, description: 'How app was found: dpi (payload), guess (payload looked like it), port (well-known port) or unknown.' },
+    }),
+    /** The first frames' sizes, + client to server, - server to client: '+74 -74 +66 +583 -1434' (they only grow: latest). */
+    firstPackets: col.str({
+      combine: 'latest',
+      added: true,
+      gql: { nullable: true, description: "The first frames' sizes in bytes, + client to server and - server to client: '+74 -74 +66 +583 -1434'." },
+    }),
+    /** Protocol details as a JSON object ('' when none): TLS ja4/alpn/version, HTTP method/userAgent, DNS qtype/rcode... */
+    appInfo: col.str({
+      combine: 'latestNonEmpty',
+      added: true,
+      gql: {
+        nullable: true,
+        description: 'Protocol details as a JSON object: TLS ja4, alpn, version; HTTP method, userAgent; DNS qtype, rcode; QUIC quicVersion...',
+      },
+    }),
+  },
+  { questdbDedupKeys: ['ts', 'flowId'] },
+);
+
+export type FlowRecord = RecordOf<typeof FLOW>;
+/** A flow as the API and exports show it: its segments in the queried range summed (FLOW's combine rules). */
+export type FlowSummary = SummaryOf<typeof FLOW>;

@@ -1,0 +1,42 @@
+// Per-interval aggregates: hosts and traffic. Written once per interval (and node); live capture
+// merges the workers' records of one interval by summing their counters (see sumCounters).
+import { col, defineRecord, type RecordOf } from './define.js';
+
+/** Per-host aggregate for one interval. */
+export const HOST = defineRecord(
+  'hosts',
+  {
+    /** Interval start (µs). */
+    ts: col.time({ designated: true }),
+    node: col.str({ questdb: 'SYMBOL' }),
+    ip: col.str({ ip: true }),
+    bytesSent: col.counter(),
+    bytesReceived: col.counter(),
+    packetsSent: col.counter(),
+    packetsReceived: col.counter(),
+    /** Flows started in this interval with the host as client / as server. */
+    flowsInitiated: col.counter(),
+    flowsReceived: col.counter(),
+    /** Distinct other ends of the host's flows that carried traffic in this interval. */
+    peers: col.counter(),
+  },
+  { questdbDedupKeys: ['ts', 'node', 'ip'] },
+);
+
+/** Traffic totals for one interval. */
+export const TRAFFIC = defineRecord(
+  'traffic',
+  {
+    /** Interval start (µs). */
+    ts: col.time({ designated: true }),
+    node: col.str({ questdb: 'SYMBOL' }),
+    bytes: col.counter(),
+    packets: col.counter(),
+    /** Flows started in the interval. */
+    flows: col.counter(),
+  },
+  { questdbDedupKeys: ['ts', 'node'] },
+);
+
+export type HostRecord = RecordOf<typeof HOST>;
+export type TrafficRecord = RecordOf<typeof TRAFFIC>;
