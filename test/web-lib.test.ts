@@ -33,6 +33,9 @@ function flow(o: Partial<Flow> & { id: string }): Flow {
     tcpState: 'established',
     app: null,
     serverName: null,
+    confidence: null,
+    appInfo: null,
+    firstPackets: null,
     ...o,
   };
 }

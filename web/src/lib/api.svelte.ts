@@ -2,7 +2,10 @@
 // subscriptions over graphql-ws on the same path. The WebSocket reconnects by itself (forever,
 // at most a few seconds apart) and resubscribes; `connection` tells the UI where it stands, and
 // `connection.generation` grows at each (re)connect so pages can reload what they show.
+// Documents are typed (./graphql): their result and variable types come from the schema.
+import { type DocumentNode, print } from '@0no-co/graphql.web';
 import { createClient, type Client } from 'graphql-ws';
+import type { TadaDocumentNode } from './graphql';
 
 export type ConnectionStatus = 'connecting' | 'online' | 'offline' | 'unauthorized';
 
@@ -60,14 +63,27 @@ function authHeaders(): Record<string, string> {
 
 export const GRAPHQL_URL = '/graphql';
 
+/** A document's text, printed once. */
+const texts = new WeakMap<DocumentNode, string>();
+function textOf(doc: DocumentNode): string {
+  let text = texts.get(doc);
+  if (text === undefined) texts.set(doc, (text = print(doc)));
+  return text;
+}
+
+/** The variables may be left out when the document requires none. */
+type QueryArgs<V> = Record<string, never> extends V ? [variables?: V, signal?: AbortSignal] : [variables: V, signal?: AbortSignal];
+
 /** Runs a query or mutation; throws GraphQLRequestError with the server's messages. */
-export async function query<T>(text: string, variables: Record<string, unknown> = {}, signal?: AbortSignal): Promise<T> {
+export async function query<T, V>(doc: TadaDocumentNode<T, V>, ...args: QueryArgs<V>): Promise<T> {
+  const [variables, signal] = args as [V | undefined, AbortSignal | undefined];
+  const text = textOf(doc);
   let res: Response;
   try {
     res = await fetch(GRAPHQL_URL, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...authHeaders() },
-      body: JSON.stringify({ query: text, variables }),
+      body: JSON.stringify({ query: text, variables: variables ?? {} }),
       signal,
     });
   } catch (err) {
@@ -97,9 +113,14 @@ function readResponse<T>(status: number, text: string): T {
  * Uploads files through the multipart request spec with the header the server demands; the
  * browser sends a Content-Length for FormData bodies. XMLHttpRequest (not fetch) for upload progress.
  */
-export function upload<T>(text: string, fileVariable: string, file: File, onProgress: (sent: number, total: number) => void): Promise<T> {
+export function upload<T, V>(
+  doc: TadaDocumentNode<T, V>,
+  fileVariable: keyof V & string,
+  file: File,
+  onProgress: (sent: number, total: number) => void,
+): Promise<T> {
   const form = new FormData();
-  form.append('operations', JSON.stringify({ query: text, variables: { [fileVariable]: null } }));
+  form.append('operations', JSON.stringify({ query: textOf(doc), variables: { [fileVariable]: null } }));
   form.append('map', JSON.stringify({ 0: [`variables.${fileVariable}`] }));
   form.append('0', file, file.name);
   return new Promise<T>((resolve, reject) => {
@@ -173,9 +194,9 @@ export function connect(): void {
  * Subscribes; `onData` gets each event's data. Survives reconnects (graphql-ws resubscribes).
  * Returns the unsubscribe function.
  */
-export function subscribe<T>(text: string, variables: Record<string, unknown>, onData: (data: T) => void, onError?: (message: string) => void): () => void {
+export function subscribe<T, V>(doc: TadaDocumentNode<T, V>, variables: V, onData: (data: T) => void, onError?: (message: string) => void): () => void {
   return ws().subscribe<T>(
-    { query: text, variables },
+    { query: textOf(doc), variables: variables as Record<string, unknown> },
     {
       next: (r) => {
         if (r.data) onData(r.data as T);

@@ -1,39 +1,17 @@
 // Flows on the client: the fields the tables ask for, client-side filtering and sorting of live
 // flows, and the applications' shares of a page of flows. Pure (tested in node).
+import { type FlowFilter, graphql, type ResultOf } from './graphql.js';
 
-export interface Flow {
-  id: string;
-  firstSeen: string;
-  lastSeen: string;
-  node: string | null;
-  iface: string | null;
-  transport: string;
-  ipProto: number;
-  clientIp: string;
-  clientPort: number;
-  serverIp: string;
-  serverPort: number;
-  clientPackets: number;
-  clientBytes: number;
-  serverPackets: number;
-  serverBytes: number;
-  bytes: number;
-  clientTcpFlags: number;
-  serverTcpFlags: number;
-  tcpState: string | null;
-  app: string | null;
-  serverName: string | null;
-  /** How app was found: dpi, guess, port or unknown. */
-  confidence?: string | null;
-  /** Protocol details as a JSON object (TLS ja4, alpn; HTTP method; DNS qtype…). */
-  appInfo?: string | null;
-  /** First frames' sizes, + client to server, - server to client. */
-  firstPackets?: string | null;
-}
+/** The flow fields the tables and the detail panel show (spread with `...FlowFields`). */
+export const FlowFields = graphql(`
+  fragment FlowFields on Flow {
+    id firstSeen lastSeen node iface transport ipProto clientIp clientPort serverIp serverPort
+    clientPackets clientBytes serverPackets serverBytes bytes clientTcpFlags serverTcpFlags tcpState app serverName
+    confidence appInfo firstPackets
+  }
+`);
 
-export const FLOW_FIELDS = `id firstSeen lastSeen node iface transport ipProto clientIp clientPort serverIp serverPort
-  clientPackets clientBytes serverPackets serverBytes bytes clientTcpFlags serverTcpFlags tcpState app serverName
-  confidence appInfo firstPackets`;
+export type Flow = ResultOf<typeof FlowFields>;
 
 export interface FlowFilterText {
   host: string;
@@ -72,8 +50,8 @@ export function matchesFilter(f: Flow, q: FlowFilterText): boolean {
 }
 
 /** The filter as the API's FlowFilter input (exact matches), or a message saying what is wrong. */
-export function apiFilter(q: FlowFilterText): { filter: Record<string, string | number> } | { error: string } {
-  const filter: Record<string, string | number> = {};
+export function apiFilter(q: FlowFilterText): { filter: FlowFilter } | { error: string } {
+  const filter: FlowFilter = {};
   if (q.host.trim()) filter.host = q.host.trim();
   if (q.port.trim()) {
     const p = Number(q.port.trim());

@@ -2,50 +2,72 @@
 // anomalies, traffic intervals and imports. Started once by App; survives reconnects.
 import { untrack } from 'svelte';
 import { connection, query, subscribe } from './api.svelte';
-import { FLOW_FIELDS, type Flow } from './flows';
+import { type Flow, FlowFields } from './flows';
+import { graphql, type ResultOf } from './graphql';
+import { type Point, PointFields } from './traffic';
 
 /** Live flows kept at most; the ones seen longest ago go first. */
 export const MAX_LIVE_FLOWS = 20_000;
 
-export interface Anomaly {
-  id: string;
-  node: string | null;
-  kind: string;
-  severity: 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
-  state: 'ACTIVE' | 'ENDED';
-  source: string;
-  targetIp: string;
-  targetPort: number | null;
-  startedAt: string;
-  lastSeen: string;
-  packets: number;
-  bytes: number;
-  evidence: string;
-  summary: string;
-}
+export const AnomalyFields = graphql(`
+  fragment AnomalyFields on Anomaly {
+    id node kind severity state source targetIp targetPort startedAt lastSeen packets bytes evidence summary
+  }
+`);
 
-export const ANOMALY_FIELDS = 'id node kind severity state source targetIp targetPort startedAt lastSeen packets bytes evidence summary';
+export type Anomaly = ResultOf<typeof AnomalyFields>;
 
-export interface ImportJob {
-  id: string;
-  fileName: string;
-  state: 'UPLOADING' | 'RUNNING' | 'DONE' | 'FAILED';
-  bytesRead: number;
-  totalBytes: number;
-  packets: number;
-  elapsedSeconds: number;
-  error: string | null;
-  summary: { flows: number; packets: number; hosts: number } | null;
-}
+export const ImportFields = graphql(`
+  fragment ImportFields on Import {
+    id fileName state bytesRead totalBytes packets elapsedSeconds error summary { flows packets hosts }
+  }
+`);
 
-export const IMPORT_FIELDS = 'id fileName state bytesRead totalBytes packets elapsedSeconds error summary { flows packets hosts }';
+export type ImportJob = ResultOf<typeof ImportFields>;
 
-export interface TrafficPoint {
-  ts: string;
-  bytes: number;
-  packets: number;
-  flows: number;
-}
+const FlowUpdates = graphql(
+  `
+  subscription FlowUpdates { flowUpdates { type flow { ...FlowFields } } }
+`,
+  [FlowFields],
+);
+
+const AnomalyUpdates = graphql(
+  `
+  subscription AnomalyUpdates { anomalies { type anomaly { ...AnomalyFields } } }
+`,
+  [AnomalyFields],
+);
+
+const ImportProgress = graphql(
+  `
+  subscription ImportProgress { importProgress { ...ImportFields } }
+`,
+  [ImportFields],
+);
+
+const TrafficUpdates = graphql(
+  `
+  subscription TrafficUpdates { traffic { step point { ...PointFields } } }
+`,
+  [PointFields],
+);
+
+const RecentAnomalies = graphql(
+  `
+  query RecentAnomalies { anomalies(limit: 500) { ...AnomalyFields } }
+`,
+  [AnomalyFields],
+);
+
+const SeedFlows = graphql(
+  `
+  query Seed($from: DateTime, $to: DateTime) {
+    flows(from: $from, to: $to, first: 1000, orderBy: TIME) { edges { node { ...FlowFields } } }
+  }
+`,
+  [FlowFields],
+);
 
 class LiveState {
   /** Flows by id; not reactive itself: `version` grows when it changes. */
@@ -56,7 +78,7 @@ class LiveState {
   anomalyVersion = $state(0);
   imports = $state.raw<ImportJob[]>([]);
   /** Interval points from the traffic subscription as they came (step in seconds, seq numbers them). */
-  traffic = $state.raw<{ seq: number; step: number; point: TrafficPoint }[]>([]);
+  traffic = $state.raw<{ seq: number; step: number; point: Point }[]>([]);
   trafficSeq = 0;
   private started = false;
   private pending = false;
@@ -64,21 +86,17 @@ class LiveState {
   start(): void {
     if (this.started) return;
     this.started = true;
-    subscribe<{ flowUpdates: { type: string; flow: Flow } }>(`subscription { flowUpdates { type flow { ${FLOW_FIELDS} } } }`, {}, (d) =>
-      this.onFlow(d.flowUpdates.flow),
-    );
-    subscribe<{ anomalies: { type: string; anomaly: Anomaly } }>(`subscription { anomalies { type anomaly { ${ANOMALY_FIELDS} } } }`, {}, (d) =>
-      this.onAnomaly(d.anomalies.anomaly),
-    );
-    subscribe<{ importProgress: ImportJob }>(`subscription { importProgress { ${IMPORT_FIELDS} } }`, {}, (d) => this.onImport(d.importProgress));
-    subscribe<{ traffic: { step: number; point: TrafficPoint } }>(`subscription { traffic { step point { ts bytes packets flows } } }`, {}, (d) => {
+    subscribe(FlowUpdates, {}, (d) => this.onFlow(d.flowUpdates.flow));
+    subscribe(AnomalyUpdates, {}, (d) => this.onAnomaly(d.anomalies.anomaly));
+    subscribe(ImportProgress, {}, (d) => this.onImport(d.importProgress));
+    subscribe(TrafficUpdates, {}, (d) => {
       this.traffic = [...this.traffic.slice(-999), { seq: ++this.trafficSeq, ...d.traffic }];
     });
   }
 
   /** Loads the last hour's anomalies (after each reconnect, so none are missed while away). */
   async loadAnomalies(): Promise<void> {
-    const d = await query<{ anomalies: Anomaly[] }>(`query { anomalies(limit: 500) { ${ANOMALY_FIELDS} } }`);
+    const d = await query(RecentAnomalies);
     const byId = new Map(this.anomalies.map((a) => [a.id, a]));
     for (const a of d.anomalies) byId.set(a.id, a);
     this.setAnomalies([...byId.values()]);
@@ -88,10 +106,7 @@ class LiveState {
   async seedFlows(minutes = 5): Promise<void> {
     if (this.flows.size > 0) return;
     const now = Date.now();
-    const d = await query<{ flows: { edges: { node: Flow }[] } }>(
-      `query Seed($from: DateTime, $to: DateTime) { flows(from: $from, to: $to, first: 1000, orderBy: TIME) { edges { node { ${FLOW_FIELDS} } } } }`,
-      { from: new Date(now - minutes * 60_000).toISOString(), to: new Date(now + 1000).toISOString() },
-    );
+    const d = await query(SeedFlows, { from: new Date(now - minutes * 60_000).toISOString(), to: new Date(now + 1000).toISOString() });
     for (const { node } of d.flows.edges) if (!this.flows.has(node.id)) this.flows.set(node.id, node);
     this.version++;
   }

@@ -1,13 +1,16 @@
 // The overview chart's series: the traffic query's buckets, with newer live interval points added,
 // as per-second rates for uPlot. Pure (tested in node).
 import { parseTime } from './format.js';
+import { graphql, type ResultOf } from './graphql.js';
 
-export interface Point {
-  ts: string;
-  bytes: number;
-  packets: number;
-  flows: number;
-}
+/** A traffic interval's totals, as the traffic query and subscription send them. */
+export const PointFields = graphql(`
+  fragment PointFields on TrafficPoint {
+    ts bytes packets flows
+  }
+`);
+
+export type Point = ResultOf<typeof PointFields>;
 
 /** Bucket width (s) of a queried series: the spacing of its points, else `fallback`. */
 export function seriesStep(points: Point[], fallback: number): number {
