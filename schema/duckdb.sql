@@ -1,10 +1,12 @@
 -- flowlens DuckDB schema. Loaded by src/store/duckdb.ts at init; every statement is idempotent.
+-- The CREATE TABLE and ADD COLUMN statements are generated from src/records (`npm run schema`).
 -- Times are TIMESTAMP (microsecond precision, UTC by convention); counters are unsigned 64-bit.
 -- flows/hosts/traffic are append-only and written with the Appender, so they carry no primary key:
 -- an index would be maintained on every appended row and slow imports down for no read benefit
 -- (reads scan by time range, which DuckDB's zone maps on ts already prune).
 
--- One row per flow segment (see FlowRecord): summing the rows of a flow_id gives the whole flow.
+-- One row per flow segment (see FLOW in src/records/flow.ts, which also describes each column):
+-- summing the rows of a flow_id gives the whole flow.
 CREATE TABLE IF NOT EXISTS flows (
   ts               TIMESTAMP NOT NULL,
   flow_id          VARCHAR   NOT NULL,
@@ -28,8 +30,6 @@ CREATE TABLE IF NOT EXISTS flows (
   final            BOOLEAN   NOT NULL,
   app              VARCHAR   NOT NULL,
   server_name      VARCHAR   NOT NULL,
-  -- DPI: how app was found (dpi, guess, port, unknown); first frame sizes ('+74 -74 +66', + client
-  -- to server); protocol details as a JSON object ('' when none: ja4, alpn, userAgent, qtype...).
   confidence       VARCHAR   NOT NULL DEFAULT '',
   first_packets    VARCHAR   NOT NULL DEFAULT '',
   app_info         VARCHAR   NOT NULL DEFAULT ''
@@ -65,8 +65,8 @@ CREATE TABLE IF NOT EXISTS traffic (
 -- Anomalies as of their latest update: every update is written again with the same anomaly_id
 -- and INSERT OR REPLACE keeps only the newest version.
 CREATE TABLE IF NOT EXISTS anomalies (
-  anomaly_id  VARCHAR   PRIMARY KEY,
   ts          TIMESTAMP NOT NULL,
+  anomaly_id  VARCHAR   NOT NULL,
   node        VARCHAR   NOT NULL,
   kind        VARCHAR   NOT NULL,
   severity    VARCHAR   NOT NULL,
@@ -79,5 +79,6 @@ CREATE TABLE IF NOT EXISTS anomalies (
   packets     UBIGINT   NOT NULL,
   bytes       UBIGINT   NOT NULL,
   evidence    VARCHAR   NOT NULL,
-  summary     VARCHAR   NOT NULL
+  summary     VARCHAR   NOT NULL,
+  PRIMARY KEY (anomaly_id)
 );

@@ -13,6 +13,9 @@
 -- with ALTER TABLE ... SET TTL after these statements (TTL came with questdb/questdb#5234, after
 -- 8.2.1; only run when retentionDays > 0).
 --
+-- The CREATE TABLE, DEDUP ENABLE and ADD COLUMN statements are generated from the record definitions
+-- in src/records (`npm run schema`; test/records-schema.test.ts fails when they disagree).
+--
 -- Conventions:
 --  * Every table has one designated timestamp `ts` (microseconds, UTC), is partitioned by day (so
 --    time-range predicates prune partitions and TTL drops whole days) and is a WAL table (needed for
