@@ -1,5 +1,6 @@
 // Picks the store back end from the settings: QuestDB when its ILP configuration string is given,
 // the embedded DuckDB file otherwise.
+import type { SpoolLogger } from './spool.js';
 import type { FlowStore } from './types.js';
 
 export interface StoreOptions {
@@ -13,8 +14,13 @@ export interface StoreOptions {
   retentionDays?: number;
   /** Directory of the QuestDB outage spool. */
   spoolDir?: string;
-  /** Open read-only (export, serve against a file another process writes). */
+  /**
+   * Open read-only (export, serve against a file another process writes). QuestDB: no schema
+   * statements, no ILP writer, no spool replay.
+   */
   readOnly?: boolean;
+  /** Where the store logs (QuestDB: the writer and the outage spool); the CLI passes its stderr logger. */
+  log?: SpoolLogger;
   /** DuckDB's worker threads; undefined: DuckDB's default (one per core). */
   duckdbThreads?: number;
   /** Reads running at once, each on a pooled connection (default 4; both back ends). */
@@ -38,6 +44,8 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
       spoolDir: opts.spoolDir ?? './data/spool',
       readConnections: opts.readConnections,
       readQueue: opts.readQueue,
+      readOnly: opts.readOnly ?? false,
+      log: opts.log,
     });
   } else {
     const { DuckDbStore } = await import('./duckdb.js');

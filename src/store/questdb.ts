@@ -25,11 +25,12 @@
 import { readFile } from 'node:fs/promises';
 import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import { pino } from 'pino';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { IlpHttpTransport } from './questdb-http.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
-import { Spool, SpoolingWriter, type SpoolLogger } from './spool.js';
+import { Spool, SpoolingWriter, type SpoolDepth, type SpoolLogger } from './spool.js';
 import {
   MAX_PAGE_SIZE,
   StoreQueryError,
@@ -64,6 +65,50 @@ export const SCHEMA_URL = new URL('../../schema/questdb.sql', import.meta.url);
 const TABLES = ['flows', 'hosts', 'traffic', 'anomalies'] as const;
 /** A migration statement of schema/questdb.sql, run by QuestDbStore.addColumnIfMissing. */
 const ADD_COLUMN_IF_NOT_EXISTS = /^ALTER TABLE (\w+) ADD COLUMN IF NOT EXISTS (\w+) ([^;]+)$/i;
+/** A dedup statement of schema/questdb.sql, run only where needsDedupEnable() says so. */
+const DEDUP_ENABLE = /^ALTER TABLE (\w+) DEDUP ENABLE UPSERT KEYS\(([^)]*)\)$/i;
+
+/**
+ * What start-up knows of an existing table, from tables() (its `dedup`, `ttlValue` and `ttlUnit`
+ * columns) and table_columns() (`upsertKey`), docs/reference/function/meta.md.
+ */
+export interface TableState {
+  dedup: boolean;
+  /** The columns table_columns() marks as upsertKey, lower-cased. */
+  upsertKeys: string[];
+  /** The table's TTL in hours (0: none); null when tables() does not say or gives MONTH or YEAR. */
+  ttlHours: number | null;
+}
+
+/**
+ * Whether `ALTER TABLE ... DEDUP ENABLE UPSERT KEYS(keys)` must run: only when deduplication is off,
+ * or on with other keys, or the table's state is unknown. Every ALTER TABLE is a metadata change
+ * (a new metadata version, cached query plans on the table invalidated), so it is not re-run on a
+ * table that already deduplicates on exactly these keys.
+ */
+export function needsDedupEnable(state: TableState | undefined, keys: string[]): boolean {
+  if (!state?.dedup) return true;
+  const want = keys.map((k) => k.trim().toLowerCase()).sort();
+  const have = [...state.upsertKeys].sort();
+  return want.length !== have.length || want.some((k, i) => k !== have[i]);
+}
+
+/** Whether `ALTER TABLE ... SET TTL <days> DAYS` must run: only when the table's TTL is not already that. */
+export function needsTtl(state: TableState | undefined, days: number): boolean {
+  return state?.ttlHours !== days * 24;
+}
+
+const TTL_UNIT_HOURS: Record<string, number> = { HOUR: 1, HOURS: 1, DAY: 24, DAYS: 24, WEEK: 168, WEEKS: 168 };
+
+/** tables()'s ttlValue and ttlUnit as hours; null for units of no fixed length (MONTH, YEAR) or none given. */
+export function ttlHours(value: unknown, unit: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  const n = Number(value);
+  if (!Number.isFinite(n)) return null;
+  if (n === 0) return 0;
+  const perUnit = TTL_UNIT_HOURS[String(unit ?? '').toUpperCase()];
+  return perUnit === undefined ? null : n * perUnit;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Schema
@@ -312,8 +357,9 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
   };
 }
 
+/** For callers that pass no logger: stderr, never stdout, which carries the CLI's data (import --json, export). */
 function defaultLogger(): SpoolLogger {
-  return pino({ name: 'flowlens-questdb' });
+  return pino({ name: 'flowlens-questdb' }, pino.destination({ fd: 2, sync: true }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,9 +628,15 @@ export interface QuestDbStoreOptions {
   readConnections?: number;
   /** Reads waiting for a connection before the next is refused with StoreBusyError (default 256). */
   readQueue?: number;
+  /**
+   * Reads only (export): no schema statements at start, no ILP writer and no spool (a spool left by
+   * a writer is that writer's to replay); write() and flush() throw.
+   */
+  readOnly?: boolean;
 }
 
-const EXPORT_PAGE = 1000;
+/** Rows fetched per round trip by the export's cursor. */
+const EXPORT_CHUNK = 1000;
 /** How long flush() waits for the WAL apply job to make acknowledged rows visible to queries. */
 const WAL_VISIBLE_TIMEOUT_MS = 30_000;
 
@@ -618,6 +670,7 @@ export class QuestDbStore implements FlowStore {
     // An idle connection dropped by a QuestDB restart must not crash the process; the next query reconnects.
     pool.on('error', (err) => this.log.warn({ err: err.message }, 'questdb: idle pg connection lost'));
     this.pool = pool;
+    if (this.opts.readOnly) return;
     await this.applySchema();
     // The writer starts (and replays any spool) only once the tables exist: ILP would otherwise
     // create them itself, without the designated timestamp name, types and dedup keys above.
@@ -627,11 +680,17 @@ export class QuestDbStore implements FlowStore {
 
   private async applySchema(): Promise<void> {
     const statements = parseSchemaSql(await readFile(SCHEMA_URL, 'utf8'));
+    // Read once the tables exist (the dedup statements follow the CREATE TABLE ones).
+    let states: Map<string, TableState> | null = null;
     for (const s of statements) {
       const add = ADD_COLUMN_IF_NOT_EXISTS.exec(s);
+      const dedup = DEDUP_ENABLE.exec(s);
       try {
         if (add) await this.addColumnIfMissing(add[1]!, add[2]!, add[3]!);
-        else await this.db().query(s);
+        else if (dedup) {
+          states ??= await this.tableStates();
+          if (needsDedupEnable(states.get(dedup[1]!.toLowerCase()), dedup[2]!.split(','))) await this.db().query(s);
+        } else await this.db().query(s);
       } catch (err) {
         // Older servers refuse the DDL with messages that do not say why, e.g. 8.1.0 and before:
         // "deduplicate key column can only be fixed size column [column=flow_id, type=VARCHAR]"
@@ -645,8 +704,28 @@ export class QuestDbStore implements FlowStore {
       // TTL is a whole number of partitions (days here); the number is a validated integer and the
       // table names a fixed list, as DDL cannot take bind parameters. TTL needs QuestDB 8.2.2 or later
       // (added by questdb/questdb#5234, after 8.2.1); older servers refuse the statement.
-      for (const t of TABLES) await this.db().query(`ALTER TABLE ${t} SET TTL ${this.opts.retentionDays} DAYS`);
+      // Only where the TTL differs: like DEDUP ENABLE, SET TTL is a metadata change.
+      states ??= await this.tableStates();
+      for (const t of TABLES) {
+        if (needsTtl(states.get(t), this.opts.retentionDays)) await this.db().query(`ALTER TABLE ${t} SET TTL ${this.opts.retentionDays} DAYS`);
+      }
     }
+  }
+
+  /** flowlens's tables as tables() and table_columns() describe them (docs/reference/function/meta.md). */
+  private async tableStates(): Promise<Map<string, TableState>> {
+    const states = new Map<string, TableState>();
+    const { rows } = await this.db().query('SELECT * FROM tables()');
+    const bool = (v: unknown) => v === true || v === 't' || v === 'true';
+    for (const r of rows as Row[]) {
+      // `table_name` since QuestDB 7.3 (`name` before).
+      const name = str(r.table_name ?? r.name).toLowerCase();
+      if (!(TABLES as readonly string[]).includes(name)) continue;
+      const cols = await this.db().query(`SELECT * FROM table_columns('${name}')`);
+      const upsertKeys = (cols.rows as Row[]).filter((c) => bool(c.upsertKey ?? c.upsertkey)).map((c) => str(c.column).toLowerCase());
+      states.set(name, { dedup: bool(r.dedup), upsertKeys, ttlHours: ttlHours(r.ttlValue ?? r.ttlvalue, r.ttlUnit ?? r.ttlunit) });
+    }
+    return states;
   }
 
   /**
@@ -723,6 +802,7 @@ export class QuestDbStore implements FlowStore {
   }
 
   private writer(): IlpWriter {
+    if (this.opts.readOnly) throw new Error('the QuestDB store is open read-only');
     if (!this.ilp) throw new Error('QuestDbStore.init() has not been called');
     return this.ilp;
   }
@@ -743,6 +823,38 @@ export class QuestDbStore implements FlowStore {
     // Acknowledged rows become visible once QuestDB's WAL apply job has run; wait for it so that
     // "flush, then read" sees the data. Skipped during an outage (the rows are in the spool).
     if (st.up && st.spool.batches === 0) await this.waitForWalApply();
+  }
+
+  /**
+   * Waits up to `timeoutMs` for everything written to reach QuestDB: sends what is pending, then
+   * replays the outage spool again and again (backing off from 100 ms to 2 s between attempts)
+   * until it is empty or the time is up. Returns the spool's depth at the end (0 batches: all sent).
+   * An attempt still under way at the deadline goes on in the background; close() waits for it.
+   */
+  async drainSpool(timeoutMs: number): Promise<SpoolDepth> {
+    const w = this.writer().writer;
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    let pause = 100;
+    for (;;) {
+      const attempt = w.flush();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+      });
+      try {
+        if ((await Promise.race([attempt, timedOut])) === 'timeout') {
+          attempt.catch(() => undefined); // its error, if any, is the writer's to report on close
+          return w.state().spool;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      const depth = w.state().spool;
+      const left = deadline - Date.now();
+      if (depth.batches === 0 || left <= 0) return depth;
+      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+      pause = Math.min(pause * 2, 2_000);
+    }
   }
 
   private async waitForWalApply(): Promise<void> {
@@ -836,7 +948,7 @@ export class QuestDbStore implements FlowStore {
       const cmp = order === 'time' ? '>' : '<';
       where = `WHERE ${key} ${cmp} ${p.add(after.value)} OR (${key} = ${p.add(after.value)} AND flow_id > ${p.add(after.flowId)})`;
     }
-    // LIMIT takes a literal: `first` is a validated integer (checkLimit) or EXPORT_PAGE.
+    // LIMIT takes a literal: `first` is a validated integer (checkLimit).
     const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${FLOW_ORDER_SQL[order]} LIMIT ${first + 1}`;
     const flows = (await this.select(sql, p.values, signal)).map(rowToFlow);
     const hasNext = flows.length > first;
@@ -1000,30 +1112,63 @@ export class QuestDbStore implements FlowStore {
     }));
   }
 
+  /**
+   * Every flow in one query, ordered by first seen then flow id, read through a server-side cursor
+   * (pg-cursor: a named portal executed EXPORT_CHUNK rows at a time, the way QuestDB's
+   * docs/pgwire/large-result-sets.md reads large results from Node.js), so the table is aggregated
+   * once however many flows there are, and only one chunk is held in memory.
+   */
   async *exportFlows(): AsyncIterable<FlowSummary> {
-    let after: { value: number; flowId: string } | null = null;
-    for (;;) {
-      const p = new Params();
-      const { rows, hasNext } = await this.flowPage(p, flowSource(p, null, {}).source, 'time', after, EXPORT_PAGE);
-      yield* rows;
-      const last = rows[rows.length - 1];
-      if (!hasNext || !last) return;
-      after = { value: last.firstSeen, flowId: last.flowId };
-    }
+    const p = new Params();
+    const sql = `SELECT * FROM (${flowSource(p, null, {}).source}) ORDER BY ${FLOW_ORDER_SQL.time}`;
+    for await (const rows of this.stream(sql, p.values)) yield* rows.map(rowToFlow);
   }
 
+  /** Every host, by bytes, in one query read through a cursor (see exportFlows). */
   async *exportHosts(): AsyncIterable<HostSummary> {
-    let after: { total: number; ip: string } | null = null;
-    for (;;) {
-      const p = new Params();
-      const source = hostSource(p, null, undefined);
-      const where: string = after ? `WHERE total_bytes < ${p.add(after.total)} OR (total_bytes = ${p.add(after.total)} AND ip > ${p.add(after.ip)})` : '';
-      const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${HOST_ORDER_SQL.bytes} LIMIT ${EXPORT_PAGE}`;
-      const hosts = (await this.select(sql, p.values)).map(rowToHost);
-      yield* hosts;
-      const last = hosts[hosts.length - 1];
-      if (hosts.length < EXPORT_PAGE || !last) return;
-      after = { total: last.bytesSent + last.bytesReceived, ip: last.ip };
+    const p = new Params();
+    const sql = `SELECT * FROM (${hostSource(p, null, undefined)}) ORDER BY ${HOST_ORDER_SQL.bytes}`;
+    for await (const rows of this.stream(sql, p.values)) yield* rows.map(rowToHost);
+  }
+
+  /**
+   * One query's rows in chunks of EXPORT_CHUNK through a cursor, on a connection of the read pool held
+   * until the last chunk (or until the consumer stops: the portal is closed, and the connection
+   * dropped if that fails).
+   */
+  private async *stream(sql: string, values: unknown[]): AsyncGenerator<Row[]> {
+    await this.gate.acquire();
+    let client: pg.PoolClient;
+    try {
+      client = await this.db().connect();
+    } catch (err) {
+      this.gate.release();
+      throw err;
+    }
+    let broken = false;
+    const cursor = client.query(new Cursor<Row>(sql, values));
+    try {
+      for (;;) {
+        let rows: Row[];
+        try {
+          rows = await cursor.read(EXPORT_CHUNK);
+        } catch (err) {
+          if (!(err instanceof pg.DatabaseError)) broken = true;
+          throw err;
+        }
+        if (rows.length === 0) return;
+        yield rows;
+      }
+    } finally {
+      if (!broken) {
+        try {
+          await cursor.close();
+        } catch {
+          broken = true;
+        }
+      }
+      client.release(broken ? true : undefined);
+      this.gate.release();
     }
   }
 }

@@ -79,6 +79,24 @@ export class Spool {
     return { batches: this.entries.length, bytes: this.bytes };
   }
 
+  /** The batches waiting in a spool directory as it is on disk (none when it does not exist), without opening it. */
+  static async depthOf(dir: string): Promise<SpoolDepth> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { batches: 0, bytes: 0 };
+      throw err;
+    }
+    const depth = { batches: 0, bytes: 0 };
+    for (const name of names) {
+      if (!FILE_RE.test(name)) continue;
+      depth.batches++;
+      depth.bytes += (await stat(join(dir, name))).size;
+    }
+    return depth;
+  }
+
   isEmpty(): boolean {
     return this.entries.length === 0 && this.reserved === 0;
   }
