@@ -3,8 +3,6 @@
 // Also checks schema/questdb.sql against the record types and what the writer sends.
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,116 +10,7 @@ import { createBuffer, SenderOptions } from '@questdb/nodejs-client';
 import { createIlpWriter, parseSchemaSql, sampleByStride, isoMicros, SCHEMA_URL, serializeBatch } from '../src/store/questdb.js';
 import { SpoolFullError, type SpoolLogger } from '../src/store/spool.js';
 import type { AnomalyRecord, FlowRecord, HostRecord, RecordBatch, TrafficRecord } from '../src/store/types.js';
-
-// ---------------------------------------------------------------------------------------------
-// ILP line parsing (protocol version 1 text), enough to check what the server would store.
-
-type IlpValue = { type: 'symbol' | 'string'; value: string } | { type: 'int' | 'timestamp'; value: number } | { type: 'bool'; value: boolean };
-
-interface IlpRow {
-  table: string;
-  columns: Record<string, IlpValue>;
-  /** Designated timestamp, nanoseconds (the client posts to /write?precision=n). */
-  at: number;
-}
-
-/** Splits at `sep` outside quotes, honouring backslash escapes. */
-function splitUnescaped(s: string, sep: string): string[] {
-  const parts: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (ch === '\\' && i + 1 < s.length) {
-      cur += ch + s[i + 1];
-      i++;
-    } else if (ch === '"') {
-      quoted = !quoted;
-      cur += ch;
-    } else if (ch === sep && !quoted) {
-      parts.push(cur);
-      cur = '';
-    } else {
-      cur += ch;
-    }
-  }
-  parts.push(cur);
-  return parts;
-}
-
-const unescapeIlp = (s: string): string => s.replace(/\\(.)/g, '$1');
-
-function parseField(raw: string): IlpValue {
-  if (raw.startsWith('"')) return { type: 'string', value: unescapeIlp(raw.slice(1, -1)) };
-  if (raw === 't' || raw === 'true') return { type: 'bool', value: true };
-  if (raw === 'f' || raw === 'false') return { type: 'bool', value: false };
-  if (raw.endsWith('i')) return { type: 'int', value: Number(raw.slice(0, -1)) };
-  if (raw.endsWith('t')) return { type: 'timestamp', value: Number(raw.slice(0, -1)) };
-  throw new Error(`unexpected ILP field value ${raw}`);
-}
-
-function parseIlp(body: string): IlpRow[] {
-  const rows: IlpRow[] = [];
-  for (const line of body.split('\n')) {
-    if (line === '') continue;
-    const [head, fields, at, ...rest] = splitUnescaped(line, ' ');
-    assert.equal(rest.length, 0, `unexpected ILP line ${line}`);
-    const [table, ...tags] = splitUnescaped(head!, ',');
-    const columns: Record<string, IlpValue> = {};
-    for (const tag of tags) {
-      const [k, v] = splitUnescaped(tag, '=');
-      columns[unescapeIlp(k!)] = { type: 'symbol', value: unescapeIlp(v!) };
-    }
-    for (const field of splitUnescaped(fields!, ',')) {
-      const eq = field.indexOf('=');
-      columns[field.slice(0, eq)] = parseField(field.slice(eq + 1));
-    }
-    rows.push({ table: unescapeIlp(table!), columns, at: Number(at) });
-  }
-  return rows;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A fake QuestDB ILP/HTTP endpoint.
-
-interface FakeQuestDb {
-  port: number;
-  /** 'accept': 204 and keep the rows; 'refuse': 503 and keep nothing; 'reject': 400 (bad data). */
-  mode: 'accept' | 'refuse' | 'reject';
-  rows: IlpRow[];
-  requests: { path: string; status: number; authorization?: string }[];
-  close(): Promise<void>;
-}
-
-async function startFakeQuestDb(port = 0): Promise<FakeQuestDb> {
-  const fake: FakeQuestDb = { port: 0, mode: 'accept', rows: [], requests: [], close: async () => undefined };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const path = req.url ?? '';
-      let status: number;
-      if (req.method !== 'POST' || !path.startsWith('/write')) status = 404;
-      else if (fake.mode === 'refuse') status = 503;
-      else if (fake.mode === 'reject') status = 400;
-      else {
-        fake.rows.push(...parseIlp(Buffer.concat(chunks).toString('utf8')));
-        status = 204;
-      }
-      fake.requests.push({ path, status, authorization: req.headers.authorization });
-      if (status === 204) res.writeHead(204).end();
-      else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'error', message: 'fake refusal' }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  fake.port = (server.address() as AddressInfo).port;
-  fake.close = () =>
-    new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return fake;
-}
+import { parseIlp, startFakeQuestDb, type IlpRow, type IlpValue } from './helpers/fake-questdb.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

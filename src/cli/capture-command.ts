@@ -220,7 +220,7 @@ interface Running {
 
 /** Opens the store, the bus and the capture; on a capture error prints one line and returns the exit code. */
 async function openAll(s: CaptureSettings, logger: Logger, bus: EventBus | undefined): Promise<Running | number> {
-  const store = await openStore(s);
+  const store = await openStore({ ...s, log: logger });
   let fail: (err: Error) => void = () => {};
   const fatal = new Promise<Error>((resolve) => (fail = resolve));
   try {

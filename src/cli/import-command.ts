@@ -1,7 +1,10 @@
 // `flowlens import FILE...`
+import { resolve } from 'node:path';
 import { importThroughServer } from '../api/client.js';
 import { importFiles, type ImportSummary } from '../capture/import.js';
 import { openStore, type StoreOptions } from '../store/index.js';
+import { Spool, type SpoolDepth } from '../store/spool.js';
+import type { FlowStore } from '../store/types.js';
 import type { Logger } from './logger.js';
 import { Progress, formatBytes } from './progress.js';
 import { aggregatorSettings, type FlowOptions } from './options.js';
@@ -14,7 +17,20 @@ export interface ImportCommandOptions extends FlowOptions, StoreOptions {
   token?: string;
   /** Decode and summarise only: no store is opened and nothing is written. */
   dryRun?: boolean;
+  /** QuestDB: how long (seconds) to wait for the outage spool to drain before exiting (default 60). */
+  spoolWait?: number;
 }
+
+export const DEFAULT_SPOOL_WAIT_SEC = 60;
+/** The exit code when rows are left in the QuestDB outage spool (sysexits' EX_TEMPFAIL: try again later). */
+export const EXIT_SPOOLED = 75;
+
+/** A store with an outage spool (QuestDB). */
+interface SpoolingStore extends FlowStore {
+  drainSpool(timeoutMs: number): Promise<SpoolDepth>;
+}
+
+const hasSpool = (store: FlowStore): store is SpoolingStore => typeof (store as Partial<SpoolingStore>).drainSpool === 'function';
 
 /** Runs the import and returns the process exit code. */
 export async function runImport(files: string[], opts: ImportCommandOptions, logger: Logger): Promise<number> {
@@ -22,7 +38,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   if (opts.server) return report(await importThroughServer(files, { server: opts.server, token: opts.token, node: opts.node }), opts);
   // One DuckDB thread: an import only writes, and a second thread's task scheduling cost more CPU
   // than it saved (on the benchmark capture, ~7% of the wall time and ~10% of the CPU).
-  const store = opts.dryRun ? null : await openStore({ ...opts, duckdbThreads: opts.duckdbThreads ?? 1 });
+  const store = opts.dryRun ? null : await openStore({ ...opts, duckdbThreads: opts.duckdbThreads ?? 1, log: logger });
   const progress = new Progress(logger);
   const abort = new AbortController();
   let interrupts = 0;
@@ -36,6 +52,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   let summary: ImportSummary;
+  let spooled: SpoolDepth | null = null;
   try {
     summary = await importFiles(files, {
       store,
@@ -57,13 +74,27 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
                 label: p.files > 1 ? `[${p.fileIndex + 1}/${p.files}] ${p.file}` : p.file,
               }),
     });
+    // QuestDB: rows that only reached the local spool are not imported yet. Wait for QuestDB to take
+    // them (not after Ctrl-C: the user wants out), then count what is left once the store is closed.
+    if (store && hasSpool(store) && !summary.interrupted) await store.drainSpool((opts.spoolWait ?? DEFAULT_SPOOL_WAIT_SEC) * 1000);
   } finally {
     progress.done();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     await store?.close();
   }
-  return report(summary, opts);
+  if (store && hasSpool(store)) spooled = await Spool.depthOf(opts.spoolDir ?? './data/spool');
+  const code = report(summary, opts);
+  if (spooled && spooled.batches > 0) {
+    const dir = resolve(opts.spoolDir ?? './data/spool');
+    process.stderr.write(
+      `flowlens: ${spooled.batches} batch${spooled.batches === 1 ? '' : 'es'} of rows (${formatBytes(spooled.bytes)}) wait in the QuestDB outage spool ${dir}, ` +
+        `not accepted by QuestDB within --spool-wait ${opts.spoolWait ?? DEFAULT_SPOOL_WAIT_SEC} s; the next flowlens process with --questdb ` +
+        `and --spool-dir ${dir} (import, capture, run or serve) sends them, in order, once QuestDB accepts writes\n`,
+    );
+    if (code === 0 || code === 1) return EXIT_SPOOLED;
+  }
+  return code;
 }
 
 /** Prints the summary and returns the exit code. */

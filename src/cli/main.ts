@@ -10,9 +10,9 @@
 // Tests and the benchmark run the CLI with the flags of this line (test/bench/flowlens.ts).
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, programLogger } from './logger.js';
-import { runImport } from './import-command.js';
+import { DEFAULT_SPOOL_WAIT_SEC, runImport } from './import-command.js';
 import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
-import { addFlowOptions, addStoreOptions, flowOptionsFrom } from './options.js';
+import { addFlowOptions, addStoreOptions, flowOptionsFrom, nonNegativeNumber } from './options.js';
 import type { StoreOptions } from '../store/index.js';
 
 function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
@@ -59,7 +59,13 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .option('--no-progress', 'no progress bar or progress lines')
     .addOption(new Option('--server <url>', 'import through a running `flowlens serve` (it owns the store)').env('FLOWLENS_SERVER'))
     .addOption(new Option('--token <token>', "the server's bearer token").env('FLOWLENS_TOKEN'))
-    .addOption(new Option('--dry-run', 'read and decode the files and print the summary; open no store, write nothing').conflicts('server'));
+    .addOption(new Option('--dry-run', 'read and decode the files and print the summary; open no store, write nothing').conflicts('server'))
+    .addOption(
+      new Option('--spool-wait <seconds>', 'QuestDB: wait this long for rows in the outage spool to be sent before exiting (75 if some are left)')
+        .env('FLOWLENS_SPOOL_WAIT')
+        .argParser(nonNegativeNumber)
+        .default(DEFAULT_SPOOL_WAIT_SEC),
+    );
   addStoreOptions(importCmd);
   addFlowOptions(importCmd);
   importCmd.action(async (files: string[], o: Record<string, unknown>) => {
@@ -74,6 +80,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
         server: o.server as string | undefined,
         token: o.token as string | undefined,
         dryRun: Boolean(o.dryRun),
+        spoolWait: o.spoolWait as number,
       },
       logger,
     );
@@ -89,6 +96,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
   exportCmd.action(async (what: ExportKind, o: Record<string, unknown>) => {
     process.exitCode = await runExport(what, {
       ...storeOptionsFrom(o),
+      log: programLogger(program),
       format: o.format as ExportFormat,
       output: o.output as string | undefined,
     });

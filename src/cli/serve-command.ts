@@ -113,7 +113,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
   cmd.action(async (o: Record<string, unknown>) => {
     const logger = programLogger(program);
     const flow = flowOptionsFrom(o);
-    const store = await openStore(storeOptionsFrom(o));
+    const store = await openStore({ ...storeOptionsFrom(o), log: logger });
     // A fleet: the capture nodes' events (and their status heartbeats) come over NATS.
     const busSettings = busSettingsFrom(o);
     const bus = busSettings ? new NatsBus({ ...busSettings, node: flow.node || 'serve', logger }) : new MemoryBus();
