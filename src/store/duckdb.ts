@@ -18,9 +18,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { decodeCursor, encodeCursor, type CursorKey } from './cursor.js';
-import { ChunkAppender, type ColumnSpec } from './duckdb-chunks.js';
+import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
+import { ChunkAppender } from './duckdb-chunks.js';
 import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
+import { chunkColumns, duckdbRecordSelect, duckdbSummarySelect } from './record-sql.js';
 import {
   MAX_PAGE_SIZE,
   StoreQueryCancelled,
@@ -87,36 +89,11 @@ type Params = Record<string, DuckDBValue>;
 type Row = Record<string, DuckDBValue>;
 
 /**
- * The aggregate of one flow's segments. Attributes that are the same on every segment are taken
- * from any of them; counters are summed; flags accumulate; state, app, server name and the other
- * DPI fields come from the latest segment that has them (DPI may only name the app after the first
- * segment, and the first frame sizes only grow).
- * Column aliases are the FlowSummary field names so rows map onto it without renaming.
+ * The aggregate of one flow's segments, by the combine rules of FLOW (src/records/flow.ts; see
+ * record-sql.ts). Column aliases are the FlowSummary field names so rows map onto it without renaming.
  */
 const FLOW_AGGREGATE_COLUMNS = `
-  flow_id AS "flowId",
-  any_value(node) AS node,
-  any_value(iface) AS iface,
-  epoch_us(min(first_seen)) AS "firstSeen",
-  epoch_us(max(last_seen)) AS "lastSeen",
-  any_value(transport) AS transport,
-  any_value(ip_proto) AS "ipProto",
-  any_value(client_ip) AS "clientIp",
-  any_value(client_port) AS "clientPort",
-  any_value(server_ip) AS "serverIp",
-  any_value(server_port) AS "serverPort",
-  sum(client_packets) AS "clientPackets",
-  sum(client_bytes) AS "clientBytes",
-  sum(server_packets) AS "serverPackets",
-  sum(server_bytes) AS "serverBytes",
-  bit_or(client_tcp_flags) AS "clientTcpFlags",
-  bit_or(server_tcp_flags) AS "serverTcpFlags",
-  arg_max(tcp_state, ts) AS "tcpState",
-  coalesce(arg_max(app, ts) FILTER (WHERE app <> ''), '') AS app,
-  coalesce(arg_max(server_name, ts) FILTER (WHERE server_name <> ''), '') AS "serverName",
-  coalesce(arg_max(confidence, ts) FILTER (WHERE confidence <> ''), '') AS confidence,
-  coalesce(arg_max(first_packets, ts), '') AS "firstPackets",
-  coalesce(arg_max(app_info, ts) FILTER (WHERE app_info <> ''), '') AS "appInfo",
+  ${duckdbSummarySelect(FLOW)},
   sum(client_bytes) + sum(server_bytes) AS "totalBytes"`;
 
 /** Per-host sums; aliases are the HostSummary field names. */
@@ -589,10 +566,7 @@ export class DuckDbStore implements FlowStore {
     if (q.host !== undefined) where.add('(source = $host OR target_ip = $host)', { host: q.host });
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
     const sql = `
-      SELECT epoch_us(ts) AS ts, anomaly_id AS "anomalyId", node, kind, severity, source,
-             target_ip AS "targetIp", target_port AS "targetPort",
-             epoch_us(started_at) AS "startedAt", epoch_us(last_seen) AS "lastSeen", state,
-             packets, bytes, evidence, summary
+      SELECT ${ANOMALY_SELECT}
       FROM anomalies ${where.sql()}
       ORDER BY started_at DESC, anomaly_id ASC
       LIMIT $limit`;
@@ -845,65 +819,25 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-// Column order of schema/duckdb.sql; the chunk appenders write in this order. One arrow function
-// per column rather than a shared (r) => r[name]: a getter shared by every column sees every
-// property name and goes megamorphic, which made appends ~30% slower.
+// Column order of the tables (src/records): the chunk appenders write in this order.
+const FLOW_COLUMNS = chunkColumns<FlowRecord>(FLOW);
+const HOST_COLUMNS = chunkColumns<HostRecord>(HOST);
+const TRAFFIC_COLUMNS = chunkColumns<TrafficRecord>(TRAFFIC);
 
-const FLOW_COLUMNS: ColumnSpec<FlowRecord>[] = [
-  { name: 'ts', kind: 'timestamp', get: (f) => f.ts },
-  { name: 'flowId', kind: 'varchar', get: (f) => f.flowId },
-  { name: 'node', kind: 'varchar', get: (f) => f.node },
-  { name: 'iface', kind: 'varchar', get: (f) => f.iface },
-  { name: 'firstSeen', kind: 'timestamp', get: (f) => f.firstSeen },
-  { name: 'lastSeen', kind: 'timestamp', get: (f) => f.lastSeen },
-  { name: 'transport', kind: 'varchar', get: (f) => f.transport },
-  { name: 'ipProto', kind: 'utinyint', get: (f) => f.ipProto },
-  { name: 'clientIp', kind: 'varchar', get: (f) => f.clientIp },
-  { name: 'clientPort', kind: 'usmallint', get: (f) => f.clientPort },
-  { name: 'serverIp', kind: 'varchar', get: (f) => f.serverIp },
-  { name: 'serverPort', kind: 'usmallint', get: (f) => f.serverPort },
-  { name: 'clientPackets', kind: 'ubigint', get: (f) => f.clientPackets },
-  { name: 'clientBytes', kind: 'ubigint', get: (f) => f.clientBytes },
-  { name: 'serverPackets', kind: 'ubigint', get: (f) => f.serverPackets },
-  { name: 'serverBytes', kind: 'ubigint', get: (f) => f.serverBytes },
-  { name: 'clientTcpFlags', kind: 'utinyint', get: (f) => f.clientTcpFlags },
-  { name: 'serverTcpFlags', kind: 'utinyint', get: (f) => f.serverTcpFlags },
-  { name: 'tcpState', kind: 'varchar', get: (f) => f.tcpState },
-  { name: 'final', kind: 'boolean', get: (f) => f.final },
-  { name: 'app', kind: 'varchar', get: (f) => f.app },
-  { name: 'serverName', kind: 'varchar', get: (f) => f.serverName },
-  { name: 'confidence', kind: 'varchar', get: (f) => f.confidence },
-  { name: 'firstPackets', kind: 'varchar', get: (f) => f.firstPackets },
-  { name: 'appInfo', kind: 'varchar', get: (f) => f.appInfo },
-];
-
-const HOST_COLUMNS: ColumnSpec<HostRecord>[] = [
-  { name: 'ts', kind: 'timestamp', get: (h) => h.ts },
-  { name: 'node', kind: 'varchar', get: (h) => h.node },
-  { name: 'ip', kind: 'varchar', get: (h) => h.ip },
-  { name: 'bytesSent', kind: 'ubigint', get: (h) => h.bytesSent },
-  { name: 'bytesReceived', kind: 'ubigint', get: (h) => h.bytesReceived },
-  { name: 'packetsSent', kind: 'ubigint', get: (h) => h.packetsSent },
-  { name: 'packetsReceived', kind: 'ubigint', get: (h) => h.packetsReceived },
-  { name: 'flowsInitiated', kind: 'ubigint', get: (h) => h.flowsInitiated },
-  { name: 'flowsReceived', kind: 'ubigint', get: (h) => h.flowsReceived },
-  { name: 'peers', kind: 'ubigint', get: (h) => h.peers },
-];
-
-const TRAFFIC_COLUMNS: ColumnSpec<TrafficRecord>[] = [
-  { name: 'ts', kind: 'timestamp', get: (t) => t.ts },
-  { name: 'node', kind: 'varchar', get: (t) => t.node },
-  { name: 'bytes', kind: 'ubigint', get: (t) => t.bytes },
-  { name: 'packets', kind: 'ubigint', get: (t) => t.packets },
-  { name: 'flows', kind: 'ubigint', get: (t) => t.flows },
-];
+/** Anomalies as records: every column, aliased to its field. */
+const ANOMALY_SELECT = duckdbRecordSelect(ANOMALY);
 
 /** Anomaly rows per INSERT statement: 15 parameters each, so a statement stays a few KB of SQL. */
 const ANOMALIES_PER_STATEMENT = 256;
 
-const ANOMALY_COLUMNS = 'anomaly_id, ts, node, kind, severity, source, target_ip, target_port, started_at, last_seen, state, packets, bytes, evidence, summary';
+const ANOMALY_COLUMNS = ANOMALY.list.map((c) => c.sql).join(', ');
 /** Values per anomaly row: the statement's placeholders run $1, $2, ... over all its rows. */
-const ANOMALY_ROW_PARAMS = ANOMALY_COLUMNS.split(',').length;
+const ANOMALY_ROW_PARAMS = ANOMALY.list.length;
+/** An anomaly's values in ANOMALY_COLUMNS order (times as TIMESTAMP values). */
+const ANOMALY_VALUES: ((an: AnomalyRecord) => DuckDBValue)[] = ANOMALY.list.map((c) => {
+  const get = fieldGetter(c.field) as (an: AnomalyRecord) => DuckDBValue;
+  return c.type === 'time' ? (an: AnomalyRecord) => timestamp(get(an) as number) : get;
+});
 
 /**
  * Anomalies are few and updated in place, so they go through INSERT OR REPLACE on the primary
@@ -919,23 +853,7 @@ async function upsertAnomalies(conn: DuckDBConnection, anomalies: AnomalyRecord[
       const values: DuckDBValue[] = [];
       const tuples = rows.map((an) => {
         const at = values.length;
-        values.push(
-          an.anomalyId,
-          timestamp(an.ts),
-          an.node,
-          an.kind,
-          an.severity,
-          an.source,
-          an.targetIp,
-          an.targetPort,
-          timestamp(an.startedAt),
-          timestamp(an.lastSeen),
-          an.state,
-          an.packets,
-          an.bytes,
-          an.evidence,
-          an.summary,
-        );
+        for (const value of ANOMALY_VALUES) values.push(value(an));
         return `(${Array.from({ length: ANOMALY_ROW_PARAMS }, (_, k) => `$${at + k + 1}`).join(', ')})`;
       });
       await conn.run(`INSERT OR REPLACE INTO anomalies (${ANOMALY_COLUMNS}) VALUES ${tuples.join(', ')}`, values);

@@ -27,20 +27,22 @@ import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { pino } from 'pino';
+import { ANOMALY, FLOW, HOST, TRAFFIC } from '../records/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { IlpHttpTransport } from './questdb-http.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
+import { ilpSerializer, questdbRecordSelect, questdbRowMapper, questdbSummary } from './record-sql.js';
 import { Spool, SpoolingWriter, type SpoolDepth, type SpoolLogger } from './spool.js';
 import {
   MAX_PAGE_SIZE,
   StoreQueryError,
-  type AnomalyKind,
   type AnomalyQuery,
   type AnomalyRecord,
   type FlowFilter,
   type FlowOrder,
   type FlowPage,
   type FlowQuery,
+  type FlowRecord,
   type FlowStore,
   type FlowSummary,
   type HostIpQuery,
@@ -49,16 +51,16 @@ import {
   type HostPoint,
   type HostPort,
   type HostQuery,
+  type HostRecord,
   type HostSeriesQuery,
   type HostSummary,
   type HostTopQuery,
   type QueryOptions,
   type RecordBatch,
-  type Severity,
   type StoreHealth,
-  type TcpState,
   type TrafficPoint,
   type TrafficQuery,
+  type TrafficRecord,
 } from './types.js';
 
 export const SCHEMA_URL = new URL('../../schema/questdb.sql', import.meta.url);
@@ -135,95 +137,19 @@ export function parseSchemaSql(sql: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // ILP serialisation
 
-/** Omits a symbol whose value is empty: ILP has no empty tag value; the column reads as NULL. */
-function sym(buf: SenderBuffer, name: string, value: string): void {
-  if (value !== '') buf.symbol(name, value);
-}
+// One serialiser per record, compiled from its column list (record-sql.ts: symbols first, the
+// designated timestamp last with at(µs), empty texts not written so that they read as NULL).
+const serializeFlows = ilpSerializer<FlowRecord>(FLOW);
+const serializeHosts = ilpSerializer<HostRecord>(HOST);
+const serializeTraffic = ilpSerializer<TrafficRecord>(TRAFFIC);
+const serializeAnomalies = ilpSerializer<AnomalyRecord>(ANOMALY);
 
-/**
- * Omits an optional text column whose value is empty, so that it is stored as NULL like an empty
- * symbol: the readers take "the latest non-empty" app, server name, confidence and protocol details
- * of a flow with last_not_null() (as the DuckDB back end does with FILTER (WHERE x <> '')), which
- * skips NULLs but not empty strings. Readers map NULL back to ''.
- */
-function optString(buf: SenderBuffer, name: string, value: string): void {
-  if (value !== '') buf.stringColumn(name, value);
-}
-
-/**
- * Appends a batch to an ILP buffer. Symbols go first (ILP requires it), the designated timestamp
- * last with at(µs). Returns the number of rows.
- */
+/** Appends a batch to an ILP buffer. Returns the number of rows. */
 export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
-  for (const f of batch.flows) {
-    buf.table('flows');
-    sym(buf, 'node', f.node);
-    sym(buf, 'iface', f.iface);
-    sym(buf, 'transport', f.transport);
-    sym(buf, 'tcp_state', f.tcpState);
-    sym(buf, 'app', f.app);
-    sym(buf, 'confidence', f.confidence);
-    // ILP integers (64-bit) into INT columns: QuestDB casts them on ingestion, and a value that does
-    // not fit rejects the line (docs/ingestion/ilp/columnset-types: integer -> int "cast").
-    buf
-      .stringColumn('flow_id', f.flowId)
-      .timestampColumn('first_seen', f.firstSeen, 'us')
-      .timestampColumn('last_seen', f.lastSeen, 'us')
-      .intColumn('ip_proto', f.ipProto)
-      .stringColumn('client_ip', f.clientIp)
-      .intColumn('client_port', f.clientPort)
-      .stringColumn('server_ip', f.serverIp)
-      .intColumn('server_port', f.serverPort)
-      .intColumn('client_packets', f.clientPackets)
-      .intColumn('client_bytes', f.clientBytes)
-      .intColumn('server_packets', f.serverPackets)
-      .intColumn('server_bytes', f.serverBytes)
-      .intColumn('client_tcp_flags', f.clientTcpFlags)
-      .intColumn('server_tcp_flags', f.serverTcpFlags)
-      .booleanColumn('final', f.final);
-    optString(buf, 'server_name', f.serverName);
-    optString(buf, 'first_packets', f.firstPackets);
-    optString(buf, 'app_info', f.appInfo);
-    buf.at(f.ts, 'us');
-  }
-  for (const h of batch.hosts) {
-    buf.table('hosts');
-    sym(buf, 'node', h.node);
-    buf
-      .stringColumn('ip', h.ip)
-      .intColumn('bytes_sent', h.bytesSent)
-      .intColumn('bytes_received', h.bytesReceived)
-      .intColumn('packets_sent', h.packetsSent)
-      .intColumn('packets_received', h.packetsReceived)
-      .intColumn('flows_initiated', h.flowsInitiated)
-      .intColumn('flows_received', h.flowsReceived)
-      .intColumn('peers', h.peers)
-      .at(h.ts, 'us');
-  }
-  for (const t of batch.traffic) {
-    buf.table('traffic');
-    sym(buf, 'node', t.node);
-    buf.intColumn('bytes', t.bytes).intColumn('packets', t.packets).intColumn('flows', t.flows).at(t.ts, 'us');
-  }
-  for (const a of batch.anomalies ?? []) {
-    buf.table('anomalies');
-    sym(buf, 'node', a.node);
-    sym(buf, 'kind', a.kind);
-    sym(buf, 'severity', a.severity);
-    sym(buf, 'state', a.state);
-    buf.stringColumn('anomaly_id', a.anomalyId);
-    optString(buf, 'source', a.source);
-    optString(buf, 'target_ip', a.targetIp);
-    buf
-      .intColumn('target_port', a.targetPort)
-      .timestampColumn('started_at', a.startedAt, 'us')
-      .timestampColumn('last_seen', a.lastSeen, 'us')
-      .intColumn('packets', a.packets)
-      .intColumn('bytes', a.bytes);
-    optString(buf, 'evidence', a.evidence);
-    optString(buf, 'summary', a.summary);
-    buf.at(a.ts, 'us');
-  }
+  serializeFlows(buf, batch.flows);
+  serializeHosts(buf, batch.hosts);
+  serializeTraffic(buf, batch.traffic);
+  if (batch.anomalies) serializeAnomalies(buf, batch.anomalies);
   return batch.flows.length + batch.hosts.length + batch.traffic.length + (batch.anomalies?.length ?? 0);
 }
 
@@ -436,30 +362,15 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
   if (f.port !== undefined) where.push(`(client_port = ${p.add(f.port)} OR server_port = ${p.add(f.port)})`);
   if (f.transport) where.push(`transport = ${p.add(f.transport)}`);
   if (f.node) where.push(`node = ${p.add(f.node)}`);
-  // last()/last_not_null() take the row with the latest designated timestamp (docs/reference/
-  // function/aggregation.md), i.e. the latest segment, like DuckDB's arg_max(x, ts). As in the DuckDB
-  // back end, the state and first frame sizes are the latest segment's even when empty (last), while
-  // app, server name, confidence and protocol details are the latest that were set (last_not_null;
-  // empty values are not written, see optString). The flag masks are cumulative ("seen so far"), so
-  // their max is their bitwise OR (QuestDB 8 has no bit_or aggregate).
+  // The segments summed by FLOW's combine rules (record-sql.ts: questdbSummary).
   const grouped = `
-    SELECT flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port,
-           min(first_seen) first_seen, max(last_seen) last_seen,
-           sum(client_packets) client_packets, sum(client_bytes) client_bytes,
-           sum(server_packets) server_packets, sum(server_bytes) server_bytes,
-           max(client_tcp_flags) client_tcp_flags, max(server_tcp_flags) server_tcp_flags,
-           last(tcp_state) tcp_state, last_not_null(app) app, last_not_null(server_name) server_name,
-           last_not_null(confidence) confidence, last(first_packets) first_packets, last_not_null(app_info) app_info
+    SELECT ${FLOW_SUMMARY_SQL.select}
     FROM flows
     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    GROUP BY flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port`;
+    GROUP BY ${FLOW_SUMMARY_SQL.groupBy}`;
   // Casts and arithmetic one level up: QuestDB does not take aggregates as function arguments.
   const outer = `
-    SELECT flow_id, node, iface, transport, ip_proto, client_ip, client_port, server_ip, server_port,
-           cast(first_seen AS LONG) first_seen_us, cast(last_seen AS LONG) last_seen_us,
-           client_packets, client_bytes, server_packets, server_bytes,
-           client_tcp_flags, server_tcp_flags, tcp_state, app, server_name,
-           confidence, first_packets, app_info,
+    SELECT ${FLOW_SUMMARY_SQL.outer},
            client_bytes + server_bytes total_bytes
     FROM (${grouped})`;
   const post: string[] = [];
@@ -471,33 +382,10 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
   return { source: post.length ? `SELECT * FROM (${outer}) WHERE ${post.join(' AND ')}` : outer };
 }
 
-function rowToFlow(r: Row): FlowSummary {
-  return {
-    flowId: str(r.flow_id),
-    node: str(r.node),
-    iface: str(r.iface),
-    firstSeen: num(r.first_seen_us),
-    lastSeen: num(r.last_seen_us),
-    transport: str(r.transport),
-    ipProto: num(r.ip_proto),
-    clientIp: str(r.client_ip),
-    clientPort: num(r.client_port),
-    serverIp: str(r.server_ip),
-    serverPort: num(r.server_port),
-    clientPackets: num(r.client_packets),
-    clientBytes: num(r.client_bytes),
-    serverPackets: num(r.server_packets),
-    serverBytes: num(r.server_bytes),
-    clientTcpFlags: num(r.client_tcp_flags),
-    serverTcpFlags: num(r.server_tcp_flags),
-    tcpState: str(r.tcp_state) as TcpState,
-    app: str(r.app),
-    serverName: str(r.server_name),
-    confidence: str(r.confidence),
-    firstPackets: str(r.first_packets),
-    appInfo: str(r.app_info),
-  };
-}
+const FLOW_SUMMARY_SQL = questdbSummary(FLOW);
+const rowToFlow = questdbRowMapper<FlowSummary>(FLOW.summary);
+const ANOMALY_SELECT = questdbRecordSelect(ANOMALY);
+const rowToAnomaly = questdbRowMapper<AnomalyRecord>(ANOMALY.list);
 
 function flowCursor(order: FlowOrder, f: FlowSummary): string {
   return encodeCursor({ order, value: order === 'time' ? f.firstSeen : f.clientBytes + f.serverBytes, flowId: f.flowId });
@@ -1087,29 +975,12 @@ export class QuestDbStore implements FlowStore {
     if (q.host) where.push(`(source = ${p.add(q.host)} OR target_ip = ${p.add(q.host)})`);
     if (q.node) where.push(`node = ${p.add(q.node)}`);
     const sql = `
-      SELECT anomaly_id, node, kind, severity, source, target_ip, target_port, state, packets, bytes, evidence, summary,
-             cast(ts AS LONG) ts_us, cast(started_at AS LONG) started_at_us, cast(last_seen AS LONG) last_seen_us
+      SELECT ${ANOMALY_SELECT}
       FROM anomalies
       WHERE ${where.join(' AND ')}
       ORDER BY ts_us DESC, anomaly_id ASC
       LIMIT ${q.limit}`;
-    return (await this.select(sql, p.values, opts?.signal)).map((r) => ({
-      ts: num(r.ts_us),
-      anomalyId: str(r.anomaly_id),
-      node: str(r.node),
-      kind: str(r.kind) as AnomalyKind,
-      severity: str(r.severity) as Severity,
-      source: str(r.source),
-      targetIp: str(r.target_ip),
-      targetPort: num(r.target_port),
-      startedAt: num(r.started_at_us),
-      lastSeen: num(r.last_seen_us),
-      state: str(r.state) === 'ended' ? 'ended' : 'active',
-      packets: num(r.packets),
-      bytes: num(r.bytes),
-      evidence: str(r.evidence),
-      summary: str(r.summary),
-    }));
+    return (await this.select(sql, p.values, opts?.signal)).map(rowToAnomaly);
   }
 
   /**
