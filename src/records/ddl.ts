@@ -2,10 +2,10 @@
 // schema/questdb.sql keep their prose; their CREATE TABLE statements, column migrations and (QuestDB)
 // DEDUP ENABLE statements are these. `npm run schema` rewrites them (renderSchemaFile) and
 // test/records-schema.test.ts fails when the files and the definitions disagree.
-import { TYPES, type ColumnInfo, type Columns, type RecordDef } from './define.js';
+import { TYPES, type ColumnInfo, type AnyRecordDef } from './define.js';
 
 export type Dialect = 'duckdb' | 'questdb';
-type Def = RecordDef<Columns>;
+type Def = AnyRecordDef;
 
 /** Columns laid out as `name  TYPE rest`, names and types padded to the widest. */
 function columnLines(columns: readonly ColumnInfo[], type: (c: ColumnInfo) => string, rest: (c: ColumnInfo) => string): string[] {

@@ -115,17 +115,22 @@ export interface ColumnInfo extends Column {
   questdbType: QuestDbType;
 }
 
-export interface RecordDef<C extends Columns> {
+/** What code generic over records sees of one (see RecordDef). */
+export interface AnyRecordDef {
   readonly table: string;
-  readonly columns: C;
   /** Every column in table order (the DDL's, the appender's). */
   readonly list: readonly ColumnInfo[];
   /** The columns of the summary (those with a combine rule), in table order. */
   readonly summary: readonly ColumnInfo[];
-  readonly options: TableOptions<C>;
+  readonly options: { duckdbPrimaryKey?: string; questdbDedupKeys: readonly string[]; questdbPartitionBy?: 'DAY' | 'HOUR' | 'MONTH' };
   /** The designated timestamp column. */
   readonly designated: ColumnInfo;
-  column(field: keyof C & string): ColumnInfo;
+  column(field: string): ColumnInfo;
+}
+
+export interface RecordDef<C extends Columns> extends AnyRecordDef {
+  readonly columns: C;
+  readonly options: TableOptions<C>;
 }
 
 /** flowId -> flow_id. */
@@ -151,7 +156,7 @@ export function defineRecord<C extends Columns>(table: string, columns: C, optio
     summary: list.filter((c) => c.combine !== undefined),
     options,
     designated: designated[0],
-    column(field) {
+    column(field: string) {
       const c = byField.get(field);
       if (!c) throw new Error(`record ${table} has no column ${field}`);
       return c;
@@ -170,7 +175,7 @@ type SummaryKeys<C> = { [K in keyof C]: C[K] extends { combine: Combine } ? K : 
 export type SummaryOf<D> = D extends RecordDef<infer C> ? { [K in SummaryKeys<C>]: ValueOf<C[K]> } : never;
 
 /** The fields `flowlens export` prints, in table order. */
-export function exportFields(def: RecordDef<Columns>, columns: readonly ColumnInfo[] = def.summary): string[] {
+export function exportFields(def: AnyRecordDef, columns: readonly ColumnInfo[] = def.summary): string[] {
   return columns.filter((c) => c.export !== false).map((c) => c.field);
 }
 
