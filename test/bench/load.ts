@@ -45,6 +45,8 @@ export interface LoadPhase {
 }
 
 export interface LoadBenchResult {
+  /** The server's error-level log lines (pino JSON, level >= 50), at most 5, when any request failed. */
+  serverErrors: string[];
   flowRows: number;
   connections: number;
   scenarios: number;
@@ -96,6 +98,16 @@ function readKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
     return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   } catch {
     return 0;
+  }
+}
+
+/** A pino JSON line at error level or above (50 error, 60 fatal). */
+function isErrorLine(line: string): boolean {
+  if (!line.startsWith('{')) return false;
+  try {
+    return Number((JSON.parse(line) as { level?: unknown }).level) >= 50;
+  } catch {
+    return false;
   }
 }
 
@@ -186,8 +198,15 @@ export async function runLoadBench(opts: LoadBenchOptions = {}): Promise<LoadBen
       },
     );
     let stderr = '';
+    // The tail of stderr, and apart every error-level line (the masked resolver errors, with `err`).
+    const errorLines: string[] = [];
+    let partial = '';
     child.stderr.on('data', (d: Buffer) => {
-      if (stderr.length < 20_000) stderr += d.toString('utf8');
+      const text = d.toString('utf8');
+      stderr = (stderr + text).slice(-20_000);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (errorLines.length < 5 && isErrorLine(line)) errorLines.push(line.slice(0, 2000));
     });
     const pid = child.pid!;
     let peakPolledKb = 0;
@@ -260,7 +279,7 @@ export async function runLoadBench(opts: LoadBenchOptions = {}): Promise<LoadBen
       agent.destroy();
       const serverPeakRssMb = Math.max(readKb(pid, 'VmHWM'), peakPolledKb) / 1024;
       const serverEndRssMb = readKb(pid, 'VmRSS') / 1024;
-      return { flowRows, connections, scenarios: list.length, warmup, measured, serverPeakRssMb, serverEndRssMb, how: fl.how };
+      return { flowRows, connections, scenarios: list.length, warmup, measured, serverPeakRssMb, serverEndRssMb, how: fl.how, serverErrors: errorLines };
     } catch (err) {
       throw new Error(`${err instanceof Error ? err.message : String(err)}\nserver stderr: ${stderr.slice(-2000)}`);
     } finally {
@@ -292,6 +311,7 @@ export function formatLoadBench(r: LoadBenchResult): string {
     `server RSS: peak ${r.serverPeakRssMb.toFixed(0)} MB, at the end ${r.serverEndRssMb.toFixed(0)} MB`,
   ];
   if (m.firstError) out.push(`first error: ${m.firstError}`);
+  for (const line of r.serverErrors) out.push(`server error log: ${line}`);
   out.push(`target >= ${t.requestsPerSecond} req/s: ${verdict(m.requestsPerSecond >= t.requestsPerSecond)} (${m.requestsPerSecond.toFixed(0)})`);
   out.push(`target p99 < ${t.p99Ms} ms: ${verdict(m.p99Ms < t.p99Ms)} (${m.p99Ms.toFixed(0)} ms)`);
   out.push(`target no errors: ${verdict(m.errors === 0 && m.requests > 0)} (${m.errors})`);
