@@ -364,8 +364,19 @@ export class DuckDbStore implements FlowStore {
     const filter = q.filter ?? {};
     if (this.flowCache) {
       const range = { from: q.from, to: q.to };
-      const entry = await this.flowCache.get(flowCacheKey(range, filter), range, (signal) => this.flowEntry(range, filter, signal), opts?.signal);
-      if (entry) return entry.page(orderName, cursor, q.first);
+      // The range's unfiltered flows, and the filter's view of them (flow-cache.ts) ...
+      const allKey = flowCacheKey(range, {});
+      const all = await this.flowCache.get(allKey, range, (signal) => this.flowEntry(range, {}, signal), opts?.signal);
+      const filterKey = flowCacheKey(range, filter);
+      if (all) {
+        const view = filterKey === allKey ? all : this.flowCache.view(allKey, all, filterKey, filter);
+        if (view) return view.page(orderName, cursor, q.first);
+      }
+      // ... or, when they are too many to keep or cannot answer the filter, the filter's own.
+      if (filterKey !== allKey) {
+        const entry = await this.flowCache.get(filterKey, range, (signal) => this.flowEntry(range, filter, signal), opts?.signal);
+        if (entry) return entry.page(orderName, cursor, q.first);
+      }
     }
     return this.flowPageSql(q, filter, orderName, cursor, opts?.signal);
   }
@@ -377,7 +388,7 @@ export class DuckDbStore implements FlowStore {
    */
   private flowEntry(range: TimeRange, filter: FlowFilter, signal: AbortSignal): Promise<FlowEntry | null> {
     const cache = this.flowCache!;
-    const filtered = filteredFlowsSql(range, filter);
+    const filtered = filteredFlowsSql(range, filter, UNIFORM_COLUMN);
     // The columns the entry takes, in its order; counters as DOUBLE (exact to 2^53, as toNumbers).
     const columns = ENTRY_COLUMNS.map((name) =>
       name === 'byteRank'
@@ -710,6 +721,16 @@ class ReadSession {
   }
 }
 
+/**
+ * A cache entry's `uniform` column (flow-cache.ts's ENTRY_COLUMNS): the flow's segments agree on
+ * every attribute that filteredFlowsSql filters segments by, so that filtering the summed flows by
+ * them keeps the same flows with the same sums. One 64-bit hash of them all, compared, is much
+ * cheaper than a min and a max of each string.
+ */
+const UNIFORM_COLUMN = `,
+  min(hash(node, transport, client_ip, server_ip, client_port, server_port))
+    = max(hash(node, transport, client_ip, server_ip, client_port, server_port)) AS uniform`;
+
 /** Counters and times of a cache entry, selected as DOUBLE (see flowEntry). */
 const NUMERIC_ENTRY_COLUMNS = new Set<string>(['firstSeen', 'lastSeen', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes']);
 
@@ -752,7 +773,7 @@ function hostConditions(q: HostIpQuery): Conditions {
  * node) go before the GROUP BY so DuckDB reads fewer rows; filters on aggregated values (app and
  * server name as of the latest segment, total bytes) go after it.
  */
-function filteredFlowsSql(range: TimeRange | undefined, filter: FlowFilter): { sql: string; params: Params } {
+function filteredFlowsSql(range: TimeRange | undefined, filter: FlowFilter, extraColumns = ''): { sql: string; params: Params } {
   const segments = new Conditions(range);
   if (filter.host !== undefined) segments.add('(client_ip = $host OR server_ip = $host)', { host: filter.host });
   if (filter.port !== undefined) segments.add('(client_port = $port OR server_port = $port)', { port: filter.port });
@@ -766,7 +787,7 @@ function filteredFlowsSql(range: TimeRange | undefined, filter: FlowFilter): { s
 
   const sql = `
     WITH summed AS (
-      SELECT ${FLOW_AGGREGATE_COLUMNS} FROM flows ${segments.sql()} GROUP BY flow_id
+      SELECT ${FLOW_AGGREGATE_COLUMNS}${extraColumns} FROM flows ${segments.sql()} GROUP BY flow_id
     ), filtered AS (
       SELECT * FROM summed ${flows.sql()}
     )`;

@@ -11,17 +11,26 @@
 // Freshness: entries whose range a committed write touched are dropped (see invalidate()), and a
 // result computed while such a write committed is not kept.
 // Concurrent requests for one key share one computation; it is interrupted when all of them leave.
+// Filters: the unfiltered entry of a range answers every filter of that range as a view (the rows
+// that match, in both orders, 8 bytes a flow; see FlowEntry.view), so that eight filters of one
+// range cost one computation, not eight. Views live and die with their entry.
 import { encodeCursor, type CursorKey } from './cursor.js';
-import { raceAbort } from './read-pool.js';
-import type { FlowOrder, FlowPage, FlowSummary, TcpState } from './types.js';
+import { raceAbort, ReadGate } from './read-pool.js';
+import type { FlowFilter, FlowOrder, FlowPage, FlowSummary, TcpState } from './types.js';
 
 /** Estimated bytes per flow held (typed arrays, flowId string, pointers); strings are counted apart. */
 const BYTES_PER_FLOW = 6 * 8 + 1 + 2 * 2 + 2 + 11 * 4 + 4 + 8 + 48;
 const BYTES_PER_STRING = 40;
 const MAX_ENTRIES = 64;
 const MAX_TOO_LARGE = 256;
+/** Filter views one entry keeps (the oldest goes first). */
+const MAX_VIEWS = 64;
+/** Estimated bytes of a view besides its two row arrays. */
+const BYTES_PER_VIEW = 256;
 /** Committed writes remembered to judge computations that were running meanwhile. */
 const MAX_WRITE_LOG = 64;
+/** Computations waiting for their turn; the next is refused with StoreBusyError. */
+const MAX_QUEUED_BUILDS = 256;
 
 /** The string columns, interned per entry. */
 const STRING_COLUMNS = [
@@ -50,6 +59,8 @@ export class FlowEntryBuilder {
   private readonly strings: (string | null)[] = [];
   private readonly codes = new Map<string | null, number>();
   private stringBytes = 0;
+  /** Every row so far had the same segment attributes on all its segments (see ENTRY_COLUMNS' uniform). */
+  private uniform = true;
 
   constructor(private readonly maxRows: number) {
     this.cap = Math.min(4096, Math.max(1, maxRows));
@@ -80,6 +91,7 @@ export class FlowEntryBuilder {
       for (let c = 0; c < SMALL_COLUMNS; c++) this.small[s + c] = Number(cols[1 + NUM_COLUMNS + c]![r]);
       const t = i * STRING_COLUMNS.length;
       for (let c = 0; c < STRING_COLUMNS.length; c++) this.strs[t + c] = this.intern(cols[1 + NUM_COLUMNS + SMALL_COLUMNS + c]![r] as string | null);
+      if (!cols[ENTRY_COLUMNS.length - 2]![r]) this.uniform = false;
       const rank = Number(cols[ENTRY_COLUMNS.length - 1]![r]);
       if (!(rank >= 0 && rank < this.maxRows)) return false;
       // Ranks arrive in any order; the array grows with the rows (every rank is below the final count).
@@ -102,6 +114,7 @@ export class FlowEntryBuilder {
       this.byBytes.slice(0, n),
       this.strings,
       n * BYTES_PER_FLOW + this.stringBytes,
+      this.uniform,
     );
     return entry.check() ? entry : null;
   }
@@ -144,8 +157,9 @@ const NUM_COLUMNS = 6;
 const SMALL_COLUMNS = 5;
 
 /**
- * The columns an entry is built from, in order (FlowSummary field names, then the row's position
- * in bytes order, 0-based).
+ * The columns an entry is built from, in order: FlowSummary field names; `uniform`, whether the
+ * flow's segments in the range all have the same node, transport, addresses and ports (true or
+ * 1; the attributes the store filters segments by); the row's position in bytes order, 0-based.
  */
 export const ENTRY_COLUMNS = [
   'flowId',
@@ -161,23 +175,42 @@ export const ENTRY_COLUMNS = [
   'clientTcpFlags',
   'serverTcpFlags',
   ...STRING_COLUMNS,
+  'uniform',
   'byteRank',
 ] as const;
 
-/** One (range, filter)'s flows, in time order, with the bytes order as a permutation. */
+/**
+ * One (range, filter)'s flows: the columns, held in time order, and the rows of each order. A view
+ * (see view()) shares its entry's columns and has its own rows.
+ */
 export class FlowEntry {
+  /** Rows in time order; null: all of them, 0..n-1. */
+  private readonly timeRows: Uint32Array | null;
+  /** Filter views of this entry by filter key, oldest first (entries only; a view has none). */
+  readonly views = new Map<string, FlowEntry>();
+  /** Bytes its views hold. */
+  viewBytes = 0;
+  /** Rows of the entry, or of the view. */
+  readonly n: number;
+
   constructor(
     readonly range: { from: number; to: number },
-    readonly n: number,
+    n: number,
     private readonly flowId: string[],
     private readonly nums: Float64Array[],
     private readonly small: Uint16Array,
     private readonly strs: Uint32Array,
-    /** Position in bytes order -> row (time order). */
+    /** Position in bytes order -> row. */
     private readonly byBytes: Uint32Array,
     private readonly strings: (string | null)[],
     readonly bytes: number,
-  ) {}
+    /** Every flow's segments share node, transport, addresses and ports (segment filters are flow filters). */
+    readonly uniform: boolean,
+    timeRows: Uint32Array | null = null,
+  ) {
+    this.n = n;
+    this.timeRows = timeRows;
+  }
 
   private totalBytes(i: number): number {
     return this.nums[3]![i]! + this.nums[5]![i]!;
@@ -185,7 +218,8 @@ export class FlowEntry {
 
   /** The row at `pos` in `order`. */
   private row(order: FlowOrder, pos: number): number {
-    return order === 'time' ? pos : this.byBytes[pos]!;
+    if (order === 'bytes') return this.byBytes[pos]!;
+    return this.timeRows ? this.timeRows[pos]! : pos;
   }
 
   /** Whether row i comes strictly after the cursor key in its order (the SQL keyset predicate). */
@@ -212,6 +246,88 @@ export class FlowEntry {
       }
     }
     return true;
+  }
+
+  /**
+   * The flows of this entry that `filter` keeps, as the store's SQL keeps them (segment filters
+   * before summing, app, server name and bytes after), in both orders (subsequences of this
+   * entry's, so still ordered); null when it cannot tell: segment filters on an entry whose flows'
+   * segments differ in what they filter on, or a filter field it does not know.
+   */
+  view(filter: FlowFilter): FlowEntry | null {
+    const match = this.matcher(filter);
+    if (!match) return null;
+    const time: number[] = [];
+    for (let p = 0; p < this.n; p++) {
+      const i = this.row('time', p);
+      if (match(i)) time.push(i);
+    }
+    const bytes = new Uint32Array(time.length);
+    let k = 0;
+    for (let p = 0; p < this.n; p++) {
+      const i = this.byBytes[p]!;
+      if (match(i)) bytes[k++] = i;
+    }
+    const timeRows = Uint32Array.from(time);
+    return new FlowEntry(
+      this.range,
+      timeRows.length,
+      this.flowId,
+      this.nums,
+      this.small,
+      this.strs,
+      bytes,
+      this.strings,
+      BYTES_PER_VIEW + 8 * timeRows.length,
+      this.uniform,
+      timeRows,
+    );
+  }
+
+  /** A row predicate for `filter`, or null (see view()). */
+  private matcher(filter: FlowFilter): ((i: number) => boolean) | null {
+    const tests: ((i: number) => boolean)[] = [];
+    const code = (v: string) => this.strings.indexOf(v); // -1 matches no row
+    const strs = this.strs;
+    const W = STRING_COLUMNS.length;
+    const col = (name: (typeof STRING_COLUMNS)[number]) => STRING_COLUMNS.indexOf(name);
+    for (const [field, value] of Object.entries(filter) as [keyof FlowFilter, unknown][]) {
+      if (value === undefined) continue;
+      switch (field) {
+        case 'host': {
+          if (!this.uniform) return null;
+          const c = code(value as string);
+          const a = col('clientIp');
+          const b = col('serverIp');
+          tests.push((i) => strs[i * W + a] === c || strs[i * W + b] === c);
+          break;
+        }
+        case 'port': {
+          if (!this.uniform) return null;
+          const port = value as number;
+          tests.push((i) => this.small[i * SMALL_COLUMNS + 1] === port || this.small[i * SMALL_COLUMNS + 2] === port);
+          break;
+        }
+        case 'transport':
+        case 'node':
+        case 'app':
+        case 'serverName': {
+          if ((field === 'transport' || field === 'node') && !this.uniform) return null;
+          const c = code(value as string);
+          const k = col(field);
+          tests.push((i) => strs[i * W + k] === c);
+          break;
+        }
+        case 'minBytes': {
+          const min = value as number;
+          tests.push((i) => this.totalBytes(i) >= min);
+          break;
+        }
+        default:
+          return null;
+      }
+    }
+    return (i) => tests.every((t) => t(i));
   }
 
   /** A page: the `first` flows after the cursor in `order`, as queryFlows returns it. */
@@ -280,6 +396,13 @@ interface InFlight {
 
 export interface FlowCacheState {
   entries: number;
+  /** Filter views held by the entries. */
+  views: number;
+  /** Computations running, and waiting for their turn (see FlowCache's `builds`). */
+  building: number;
+  buildsQueued: number;
+  /** Computations started. */
+  builds: number;
   bytes: number;
   maxBytes: number;
   hits: number;
@@ -297,8 +420,21 @@ export class FlowCache {
   private readonly writes: { generation: number; minTs: number; maxTs: number }[] = [];
   private hits = 0;
   private misses = 0;
+  private started = 0;
 
-  constructor(readonly maxBytes: number) {}
+  /**
+   * Computations run one at a time by default: each sums and sorts the range's segments in DuckDB,
+   * whose memory_limit they share (four at once over a day ran DuckDB out of memory), and with
+   * DuckDB using every core a second one only makes both slower.
+   */
+  private readonly builds: ReadGate;
+
+  constructor(
+    readonly maxBytes: number,
+    opts: { maxBuilds?: number } = {},
+  ) {
+    this.builds = new ReadGate({ size: opts.maxBuilds ?? 1, queueLimit: MAX_QUEUED_BUILDS });
+  }
 
   /** Rows one entry may hold (half the budget). */
   get maxRows(): number {
@@ -306,7 +442,20 @@ export class FlowCache {
   }
 
   state(): FlowCacheState {
-    return { entries: this.entries.size, bytes: this.bytes, maxBytes: this.maxBytes, hits: this.hits, misses: this.misses };
+    let views = 0;
+    for (const e of this.entries.values()) views += e.views.size;
+    const b = this.builds.state();
+    return {
+      entries: this.entries.size,
+      views,
+      building: b.active,
+      buildsQueued: b.queued,
+      builds: this.started,
+      bytes: this.bytes,
+      maxBytes: this.maxBytes,
+      hits: this.hits,
+      misses: this.misses,
+    };
   }
 
   /**
@@ -334,7 +483,8 @@ export class FlowCache {
     if (!flight) {
       const started = this.generation;
       const abort = new AbortController();
-      const promise = build(abort.signal).then(
+      this.started++;
+      const promise = this.build(build, abort.signal).then(
         (entry) => {
           this.inFlight.delete(key);
           if (!entry) {
@@ -358,6 +508,42 @@ export class FlowCache {
       return await raceAbort(f.promise, signal);
     } finally {
       if (--f.waiters === 0 && signal?.aborted) f.abort.abort();
+    }
+  }
+
+  /**
+   * The view of `entry` (cached under `key`) that `filter` (`filterKey`) selects, made once and
+   * kept with the entry while it is cached; null when the entry cannot answer the filter.
+   */
+  view(key: string, entry: FlowEntry, filterKey: string, filter: FlowFilter): FlowEntry | null {
+    const hit = entry.views.get(filterKey);
+    if (hit) {
+      entry.views.delete(filterKey);
+      entry.views.set(filterKey, hit);
+      return hit;
+    }
+    const view = entry.view(filter);
+    if (!view || this.entries.get(key) !== entry) return view;
+    entry.views.set(filterKey, view);
+    entry.viewBytes += view.bytes;
+    this.bytes += view.bytes;
+    if (entry.views.size > MAX_VIEWS) {
+      const [oldKey, old] = entry.views.entries().next().value as [string, FlowEntry];
+      entry.views.delete(oldKey);
+      entry.viewBytes -= old.bytes;
+      this.bytes -= old.bytes;
+    }
+    this.evict(key);
+    return view;
+  }
+
+  /** `build`, once a computation slot is free (see `builds`). */
+  private async build(build: (signal: AbortSignal) => Promise<FlowEntry | null>, signal: AbortSignal): Promise<FlowEntry | null> {
+    await this.builds.acquire(signal);
+    try {
+      return await build(signal);
+    } finally {
+      this.builds.release();
     }
   }
 
@@ -393,15 +579,20 @@ export class FlowCache {
     if (old) this.remove(key, old);
     this.entries.set(key, entry);
     this.bytes += entry.bytes;
+    this.evict(key);
+  }
+
+  /** Drops the least recently used entries but `keep` while over the budget or the entry count. */
+  private evict(keep: string): void {
     for (const [k, e] of this.entries) {
       if (this.bytes <= this.maxBytes && this.entries.size <= MAX_ENTRIES) break;
-      if (k !== key) this.remove(k, e);
+      if (k !== keep) this.remove(k, e);
     }
   }
 
   private remove(key: string, entry: FlowEntry): void {
     this.entries.delete(key);
-    this.bytes -= entry.bytes;
+    this.bytes -= entry.bytes + entry.viewBytes;
   }
 }
 
