@@ -3,6 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { ANOMALY, exportFields, FLOW } from '../records/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { AnomalyRecord, FlowStore, FlowSummary, HostSummary } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
@@ -10,32 +11,10 @@ import { isoMicros } from '../store/time.js';
 export type ExportKind = 'flows' | 'hosts' | 'anomalies';
 export type ExportFormat = 'jsonl' | 'csv';
 
-export const FLOW_FIELDS = [
-  'flowId',
-  'node',
-  'iface',
-  'firstSeen',
-  'lastSeen',
-  'transport',
-  'ipProto',
-  'clientIp',
-  'clientPort',
-  'serverIp',
-  'serverPort',
-  'clientPackets',
-  'clientBytes',
-  'serverPackets',
-  'serverBytes',
-  'clientTcpFlags',
-  'serverTcpFlags',
-  'tcpState',
-  'app',
-  'serverName',
-  'confidence',
-  'firstPackets',
-  'appInfo',
-] as const satisfies readonly (keyof FlowSummary)[];
+/** A flow's fields as its definition lists them (src/records/flow.ts: every summary column not marked export: false). */
+export const FLOW_FIELDS: readonly string[] = exportFields(FLOW);
 
+/** HostSummary is a read-side shape (the hosts rows of a range summed), not a record table: its fields are listed here. */
 export const HOST_FIELDS = [
   'ip',
   'bytesSent',
@@ -50,24 +29,10 @@ export const HOST_FIELDS = [
   'lastSeen',
 ] as const satisfies readonly (keyof HostSummary)[];
 
-export const ANOMALY_FIELDS = [
-  'anomalyId',
-  'node',
-  'kind',
-  'severity',
-  'state',
-  'source',
-  'targetIp',
-  'targetPort',
-  'startedAt',
-  'lastSeen',
-  'packets',
-  'bytes',
-  'summary',
-  'evidence',
-] as const satisfies readonly (keyof AnomalyRecord)[];
+export const ANOMALY_FIELDS: readonly string[] = exportFields(ANOMALY, ANOMALY.list);
 
-const TIME_FIELDS = new Set(['firstSeen', 'lastSeen', 'startedAt']);
+/** Printed as ISO 8601 text: the records' time columns (and HostSummary's firstSeen/lastSeen, which FLOW has too). */
+const TIME_FIELDS = new Set([...FLOW.list, ...ANOMALY.list].filter((c) => c.type === 'time').map((c) => c.field));
 
 /** The page size of anomaly reads (the stores' largest). */
 const ANOMALY_PAGE = 1000;

@@ -2,7 +2,9 @@
 import type { AnomalyEvent } from '../../bus/types.js';
 import type { AnomalyRecord } from '../../store/types.js';
 import { busIterator } from '../stream.js';
+import { ANOMALY } from '../../records/index.js';
 import { builder, checkCount, rangeArgs, resolveRange } from './builder.js';
+import { recordFields } from './record-fields.js';
 import { STORE_QUERY } from '../limits.js';
 
 const ANOMALY_QUEUE = 1_000;
@@ -21,22 +23,8 @@ const AnomalyStateEnum = builder.enumType('AnomalyState', {
 
 const AnomalyRef = builder.objectRef<AnomalyRecord>('Anomaly').implement({
   description: 'An anomaly as of its latest update.',
-  fields: (t) => ({
-    id: t.id({ resolve: (a) => a.anomalyId }),
-    node: t.string({ nullable: true, resolve: (a) => a.node || null }),
-    kind: t.field({ type: AnomalyKindEnum, resolve: (a) => a.kind }),
-    severity: t.field({ type: SeverityEnum, resolve: (a) => a.severity }),
-    state: t.field({ type: AnomalyStateEnum, resolve: (a) => a.state }),
-    source: t.exposeString('source', { description: "Source IP, or 'distributed'." }),
-    targetIp: t.exposeString('targetIp'),
-    targetPort: t.int({ nullable: true, resolve: (a) => a.targetPort || null, description: 'Null when the anomaly is not about one port.' }),
-    startedAt: t.field({ type: 'DateTime', resolve: (a) => a.startedAt }),
-    lastSeen: t.field({ type: 'DateTime', resolve: (a) => a.lastSeen }),
-    packets: t.field({ type: 'Counter', resolve: (a) => a.packets }),
-    bytes: t.field({ type: 'Counter', resolve: (a) => a.bytes }),
-    evidence: t.exposeString('evidence', { description: 'JSON object: the figures that crossed the threshold.' }),
-    summary: t.exposeString('summary'),
-  }),
+  // From the record's definition (src/records/anomaly.ts); its enums by name.
+  fields: (t) => recordFields(t, ANOMALY, ANOMALY.list, { AnomalyKind: AnomalyKindEnum, Severity: SeverityEnum, AnomalyState: AnomalyStateEnum }),
 });
 
 builder.queryField('anomalies', (t) =>

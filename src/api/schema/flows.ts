@@ -3,7 +3,9 @@
 import type { FlowEvent } from '../../bus/types.js';
 import type { FlowFilter, FlowSummary } from '../../store/types.js';
 import { FlowCoalescer } from '../stream.js';
-import { builder, checkCount, orNull, rangeArgs, resolveRange, userError } from './builder.js';
+import { FLOW } from '../../records/index.js';
+import { builder, checkCount, rangeArgs, resolveRange, userError } from './builder.js';
+import { recordFields } from './record-fields.js';
 import { STORE_QUERY } from '../limits.js';
 
 /** A subscriber gets each flow at most this often (4 per second). */
@@ -13,55 +15,10 @@ const FLOW_UPDATE_MAX_PENDING = 10_000;
 
 export const FlowRef = builder.objectRef<FlowSummary>('Flow').implement({
   description: 'A bidirectional flow; counts are its segments within the queried range summed (cumulative in subscriptions).',
+  // The record's fields come from its definition (src/records/flow.ts); `bytes` is the API's own.
   fields: (t) => ({
-    id: t.id({ resolve: (f) => f.flowId, description: 'Stable flow id (16 hex digits).' }),
-    firstSeen: t.field({ type: 'DateTime', resolve: (f) => f.firstSeen }),
-    lastSeen: t.field({ type: 'DateTime', resolve: (f) => f.lastSeen }),
-    node: t.string({ nullable: true, resolve: (f) => orNull(f.node) }),
-    iface: t.string({ nullable: true, resolve: (f) => orNull(f.iface), description: 'Interface, or file name for imports.' }),
-    transport: t.exposeString('transport', { description: 'tcp, udp, icmp, icmpv6, sctp or ip-<protocol number>.' }),
-    ipProto: t.exposeInt('ipProto'),
-    clientIp: t.exposeString('clientIp'),
-    clientPort: t.exposeInt('clientPort'),
-    serverIp: t.exposeString('serverIp'),
-    serverPort: t.exposeInt('serverPort'),
-    clientPackets: t.field({ type: 'Counter', resolve: (f) => f.clientPackets }),
-    clientBytes: t.field({ type: 'Counter', resolve: (f) => f.clientBytes }),
-    serverPackets: t.field({ type: 'Counter', resolve: (f) => f.serverPackets }),
-    serverBytes: t.field({ type: 'Counter', resolve: (f) => f.serverBytes }),
+    ...recordFields(t, FLOW, FLOW.summary),
     bytes: t.field({ type: 'Counter', resolve: (f) => f.clientBytes + f.serverBytes, description: 'Both directions.' }),
-    clientTcpFlags: t.exposeInt('clientTcpFlags'),
-    serverTcpFlags: t.exposeInt('serverTcpFlags'),
-    tcpState: t.string({
-      nullable: true,
-      resolve: (f) => orNull(f.tcpState),
-      description: 'attempted, established, closed or reset; null for other transports.',
-    }),
-    app: t.string({
-      nullable: true,
-      resolve: (f) => orNull(f.app),
-      description: "Application protocol (nDPI's master protocol names: TLS, HTTP, DNS, QUIC, SSH...), null until identified.",
-    }),
-    serverName: t.string({
-      nullable: true,
-      resolve: (f) => orNull(f.serverName),
-      description: 'TLS/QUIC SNI, HTTP Host, DNS query name, DHCP host name; null when the protocol carries none.',
-    }),
-    confidence: t.string({
-      nullable: true,
-      resolve: (f) => orNull(f.confidence),
-      description: 'How app was found: dpi (payload), guess (payload looked like it), port (well-known port) or unknown.',
-    }),
-    firstPackets: t.string({
-      nullable: true,
-      resolve: (f) => orNull(f.firstPackets),
-      description: "The first frames' sizes in bytes, + client to server and - server to client: '+74 -74 +66 +583 -1434'.",
-    }),
-    appInfo: t.string({
-      nullable: true,
-      resolve: (f) => orNull(f.appInfo),
-      description: 'Protocol details as a JSON object: TLS ja4, alpn, version; HTTP method, userAgent; DNS qtype, rcode; QUIC quicVersion...',
-    }),
   }),
 });
 
