@@ -56,7 +56,7 @@ export function questdbDedupEnable(def: Def): string {
   return `ALTER TABLE ${def.table} DEDUP ENABLE UPSERT KEYS(${sqlNames(def, def.options.questdbDedupKeys)});`;
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Replaces the match of `pattern` in `text` with `statement`, or appends the statement when there is none. */
 function put(text: string, pattern: RegExp, statement: string): string {
@@ -73,15 +73,15 @@ export function renderSchemaFile(text: string, dialect: Dialect, records: readon
   let out = text;
   for (const def of records) {
     const create = dialect === 'duckdb' ? duckdbCreate(def) : questdbCreate(def);
-    out = put(out, new RegExp(`^CREATE TABLE IF NOT EXISTS ${escape(def.table)} \\([\\s\\S]*?\\);$`, 'm'), create);
+    out = put(out, new RegExp(`^CREATE TABLE IF NOT EXISTS ${escapeRegExp(def.table)} \\([\\s\\S]*?\\);$`, 'm'), create);
   }
   for (const def of records) {
-    if (dialect === 'questdb') out = put(out, new RegExp(`^ALTER TABLE ${escape(def.table)} DEDUP ENABLE .*;$`, 'm'), questdbDedupEnable(def));
+    if (dialect === 'questdb') out = put(out, new RegExp(`^ALTER TABLE ${escapeRegExp(def.table)} DEDUP ENABLE .*;$`, 'm'), questdbDedupEnable(def));
   }
   for (const def of records) {
     for (const c of def.list) {
       if (!c.added) continue;
-      out = put(out, new RegExp(`^ALTER TABLE ${escape(def.table)} ADD COLUMN IF NOT EXISTS ${escape(c.sql)} .*;$`, 'm'), addColumn(def, c, dialect));
+      out = put(out, new RegExp(`^ALTER TABLE ${escapeRegExp(def.table)} ADD COLUMN IF NOT EXISTS ${escapeRegExp(c.sql)} .*;$`, 'm'), addColumn(def, c, dialect));
     }
   }
   return out;
