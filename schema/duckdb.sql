@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS flows (
   server_name      VARCHAR   NOT NULL,
   confidence       VARCHAR   NOT NULL DEFAULT '',
   first_packets    VARCHAR   NOT NULL DEFAULT '',
-  app_info         VARCHAR   NOT NULL DEFAULT ''
+  app_info         VARCHAR   NOT NULL DEFAULT '',
+  duration         UBIGINT   NOT NULL DEFAULT 0,
+  end_reason       VARCHAR   NOT NULL DEFAULT ''
 );
 -- Files created before the DPI columns: add them (at the end, where the appender expects them).
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence VARCHAR DEFAULT '';
@@ -82,3 +84,5 @@ CREATE TABLE IF NOT EXISTS anomalies (
   summary     VARCHAR   NOT NULL,
   PRIMARY KEY (anomaly_id)
 );
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS duration UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS end_reason VARCHAR DEFAULT '';

@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS flows (
   server_name      VARCHAR,
   confidence       SYMBOL,
   first_packets    VARCHAR,
-  app_info         VARCHAR
+  app_info         VARCHAR,
+  duration         LONG,
+  end_reason       SYMBOL
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, flow_id);
 
@@ -134,3 +136,5 @@ ALTER TABLE anomalies DEDUP ENABLE UPSERT KEYS(ts, anomaly_id);
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS first_packets VARCHAR;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS app_info VARCHAR;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS duration LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS end_reason SYMBOL;

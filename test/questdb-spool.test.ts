@@ -44,6 +44,8 @@ function flow(i: number, extra: Partial<FlowRecord> = {}): FlowRecord {
     confidence: 'dpi',
     firstPackets: '+74 -74 +66 +583 -1434',
     appInfo: '{"ja4":"t13d1516h2_8daaf6152771_b186095e22b6","alpn":"h2,http/1.1"}',
+    duration: 1_500_000,
+    endReason: 'fin',
     ...extra,
   };
 }

@@ -75,6 +75,8 @@ function makeFixture() {
         confidence: opts.app ? 'dpi' : 'unknown',
         firstPackets: tcp ? '+74 -74 +66 +583' : '+80 -120',
         appInfo: opts.app === 'tls' ? '{"ja4":"t13d1516h2_8daaf6152771_b186095e22b6"}' : '',
+        duration: ts + SECOND - segments[0],
+        endReason: !final ? 'active-timeout' : tcp ? 'fin' : 'idle',
       });
     });
   };
@@ -225,6 +227,8 @@ function summarise(segments: FlowRecord[], range?: TimeRange): FlowSummary[] {
       confidence: last.confidence,
       firstPackets: last.firstPackets,
       appInfo: last.appInfo,
+      duration: Math.max(...segs.map((s) => s.duration)),
+      endReason: last.endReason,
     };
   });
 }
@@ -769,6 +773,8 @@ describe('DuckDB store', () => {
     confidence: 'port',
     firstPackets: '+74',
     appInfo: '',
+    duration: 0,
+    endReason: '',
   });
 
   it('writes 200k flow rows through write() and flush() and reads them all back', async () => {

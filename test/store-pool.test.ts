@@ -65,6 +65,8 @@ function segment(i: number, ts: number): FlowRecord {
     confidence: 'dpi',
     firstPackets: '+80 -120',
     appInfo: '',
+    duration: 0,
+    endReason: '',
   };
 }
 

@@ -36,6 +36,8 @@ function flow(o: Partial<Flow> & { id: string }): Flow {
     confidence: null,
     appInfo: null,
     firstPackets: null,
+    duration: 0,
+    endReason: null,
     ...o,
   };
 }

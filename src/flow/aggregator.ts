@@ -8,7 +8,8 @@ import { DecodedPacket, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
 import type { EventBus } from '../bus/types.js';
 import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, type DetectConfigInput } from '../detect/index.js';
 import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
-import type { FlowRecord, FlowSummary, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
+import type { EndReason, FlowRecord, FlowSummary, HostRecord, TrafficRecord } from '../records/index.js';
+import type { RecordBatch } from '../store/types.js';
 import { STATE_ATTEMPTED, STATE_CLOSED, STATE_ESTABLISHED, STATE_RESET, TCP_STATE_NAMES, initialTcpState, nextTcpState, senderIsClient } from './direction.js';
 import { FlowTable, NO_SEGMENT } from './flow-table.js';
 import { finish, mix } from './hash.js';
@@ -204,7 +205,7 @@ export class Aggregator {
       const dstPort = pkt.hasPorts ? pkt.dstPort : 0;
       f = flows.find(pkt, srcPort, dstPort);
       if (f >= 0 && pkt.ipProto === IPPROTO_TCP && this.isNewConnection(f, pkt.tcpFlags)) {
-        this.endFlow(f); // the same ports reused for a new connection
+        this.endFlow(f, 'idle'); // the same ports reused for a new connection (closed or reset: fin/rst)
         flows.find(pkt, srcPort, dstPort);
         f = -1;
       }
@@ -427,9 +428,9 @@ export class Aggregator {
     const flows = this.flows;
     for (let f = 0; f < flows.high; f++) {
       if (!flows.used[f]) continue;
-      if (now - flows.lastSeen[f] > this.idleTimeoutOf(f)) this.endFlow(f);
+      if (now - flows.lastSeen[f] > this.idleTimeoutOf(f)) this.endFlow(f, 'idle');
       else if (flows.segStart[f] !== NO_SEGMENT && boundary - flows.segBase[f] >= this.activeUs) {
-        this.emitSegment(f, false);
+        this.emitSegment(f, false, 'active-timeout');
         flows.segBase[f] = boundary;
       }
     }
@@ -459,15 +460,17 @@ export class Aggregator {
 
   private endAll(): void {
     const flows = this.flows;
-    for (let f = 0; f < flows.high; f++) if (flows.used[f]) this.endFlow(f);
+    for (let f = 0; f < flows.high; f++) if (flows.used[f]) this.endFlow(f, 'shutdown');
     this.detect?.finish();
     this.closeInterval();
     this.fragmentsPending.clear();
   }
 
-  private endFlow(f: number): void {
+  /** Ends a flow for `cause`; a TCP connection that had closed or been reset ends by fin / rst whatever ended it. */
+  private endFlow(f: number, cause: EndReason): void {
     const flows = this.flows;
-    this.emitSegment(f, true);
+    const state = flows.tcpState[f];
+    this.emitSegment(f, true, state === STATE_CLOSED ? 'fin' : state === STATE_RESET ? 'rst' : cause);
     const bus = this.opts.bus;
     if (bus?.hasSubscribers('flow')) bus.publish('flow', { type: 'end', flow: this.summary(f) });
     this.hosts.release(flows.hostClient[f]);
@@ -475,11 +478,11 @@ export class Aggregator {
     flows.remove(f);
   }
 
-  private emitSegment(f: number, final: boolean): void {
+  private emitSegment(f: number, final: boolean, endReason: EndReason): void {
     const flows = this.flows;
     if (flows.segStart[f] === NO_SEGMENT) return; // nothing since the last export
     const d = f * 2;
-    const record = this.describe(f, flows.segPackets, flows.segBytes, flows.segStart[f], final);
+    const record = this.describe(f, flows.segPackets, flows.segBytes, flows.segStart[f], final, endReason);
     this.out.flows.push(record);
     flows.segPackets[d] = flows.segPackets[d + 1] = 0;
     flows.segBytes[d] = flows.segBytes[d + 1] = 0;
@@ -493,11 +496,11 @@ export class Aggregator {
   /** The flow as of now, with counts since it started. */
   summary(f: number): FlowSummary {
     const flows = this.flows;
-    return this.describe(f, flows.totalPackets, flows.totalBytes, flows.firstSeen[f], false);
+    return this.describe(f, flows.totalPackets, flows.totalBytes, flows.firstSeen[f], false, '');
   }
 
   /** The flow's record with the given per-direction counts (its segment's, or its totals). */
-  private describe(f: number, packets: Float64Array, bytes: Float64Array, ts: number, final: boolean): FlowRecord {
+  private describe(f: number, packets: Float64Array, bytes: Float64Array, ts: number, final: boolean, endReason: EndReason): FlowRecord {
     const flows = this.flows;
     const d = f * 2;
     const proto = flows.keyProto[f];
@@ -529,6 +532,8 @@ export class Aggregator {
       confidence: dpi !== null ? dpi.confidenceName(f) : '',
       firstPackets: dpi !== null ? dpi.firstPackets(f) : '',
       appInfo: dpi !== null ? dpi.appInfo(f) : '',
+      duration: flows.lastSeen[f] - flows.firstSeen[f],
+      endReason,
     };
   }
 

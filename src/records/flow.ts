@@ -97,6 +97,23 @@ export const FLOW = defineRecord(
         description: 'Protocol details as a JSON object: TLS ja4, alpn, version; HTTP method, userAgent; DNS qtype, rcode; QUIC quicVersion...',
       },
     }),
+    /** lastSeen - firstSeen of the flow so far (µs). */
+    duration: col.counter({
+      combine: 'max',
+      added: true,
+      gql: { type: 'Float', description: 'Microseconds from the first to the last packet of the flow so far (an integer).' },
+    }),
+    endReason: col.str({
+      combine: 'latest',
+      questdb: 'SYMBOL',
+      values: END_REASONS,
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          "Why the flow's latest segment was exported: idle, fin, rst, shutdown (end of input or capture stopped) or evicted when the flow ended; active-timeout while it lasts; null in live updates of a running flow.",
+      },
+    }),
   },
   { questdbDedupKeys: ['ts', 'flowId'] },
 );

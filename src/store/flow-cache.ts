@@ -16,10 +16,10 @@
 // range cost one computation, not eight. Views live and die with their entry.
 import { encodeCursor, type CursorKey } from './cursor.js';
 import { raceAbort, ReadGate } from './read-pool.js';
-import type { FlowFilter, FlowOrder, FlowPage, FlowSummary, TcpState } from './types.js';
+import type { EndReason, FlowFilter, FlowOrder, FlowPage, FlowSummary, TcpState } from './types.js';
 
 /** Estimated bytes per flow held (typed arrays, flowId string, pointers); strings are counted apart. */
-const BYTES_PER_FLOW = 6 * 8 + 1 + 2 * 2 + 2 + 11 * 4 + 4 + 8 + 48;
+const BYTES_PER_FLOW = 6 * 8 + 1 + 2 * 2 + 2 + 12 * 4 + 4 + 8 + 48;
 const BYTES_PER_STRING = 40;
 const MAX_ENTRIES = 64;
 const MAX_TOO_LARGE = 256;
@@ -45,6 +45,7 @@ const STRING_COLUMNS = [
   'confidence',
   'firstPackets',
   'appInfo',
+  'endReason',
 ] as const;
 
 /** Builds an entry from rows arriving in time order (firstSeen, flowId), each with its rank in bytes order. */
@@ -384,6 +385,9 @@ export class FlowEntry {
       confidence: str[strs[t + 8]!] as string,
       firstPackets: str[strs[t + 9]!] as string,
       appInfo: str[strs[t + 10]!] as string,
+      // max(duration) of the segments = lastSeen - firstSeen of the summed flow (src/records/flow.ts).
+      duration: nums[1]![i]! - nums[0]![i]!,
+      endReason: str[strs[t + 11]!] as EndReason,
     };
   }
 }

@@ -209,6 +209,8 @@ export function* syntheticDay(size: DaySize): Generator<RecordBatch> {
             : a.app === 'DNS'
               ? '{"qtype":"A","rcode":"NOERROR"}'
               : '',
+        duration,
+        endReason: long ? 'active-timeout' : 'idle',
       };
       segments.push(rec);
       if (long) running.push({ rec, left: 1 + Math.floor(rand() * 9) });
@@ -524,6 +526,8 @@ function liveFlow(n: number, nowUs: number): FlowSummary {
     confidence: 'dpi',
     firstPackets: '+74 -74 +66 +583 -1434 -1434',
     appInfo: '{"alpn":"h2","version":"TLSv1.3"}',
+    duration: 0,
+    endReason: '',
   };
 }
 

@@ -50,6 +50,8 @@ function syntheticBatch(start: number, rows: number, baseUs: number): RecordBatc
       confidence: 'dpi',
       firstPackets: '+74 -74 +66',
       appInfo: '',
+      duration: 0,
+      endReason: '',
     };
   }
   return { flows, hosts: [], traffic: [] };

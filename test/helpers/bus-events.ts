@@ -35,6 +35,8 @@ export function flowEvent(node: string, n = 0): FlowEvent {
       confidence: '',
       firstPackets: '',
       appInfo: '',
+      duration: 0,
+      endReason: '',
     },
   };
 }

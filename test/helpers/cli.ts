@@ -147,6 +147,8 @@ export const FLOW_FIELDS = [
   'confidence',
   'firstPackets',
   'appInfo',
+  'duration',
+  'endReason',
 ];
 
 export interface FlowRecord {
@@ -173,6 +175,8 @@ export interface FlowRecord {
   confidence: string;
   firstPackets: string;
   appInfo: string;
+  duration: number;
+  endReason: string;
 }
 
 export interface HostRecord {
