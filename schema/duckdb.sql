@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS flows (
   first_packets    VARCHAR   NOT NULL DEFAULT '',
   app_info         VARCHAR   NOT NULL DEFAULT '',
   duration         UBIGINT   NOT NULL DEFAULT 0,
-  end_reason       VARCHAR   NOT NULL DEFAULT ''
+  end_reason       VARCHAR   NOT NULL DEFAULT '',
+  source           VARCHAR   NOT NULL DEFAULT ''
 );
 -- Files created before the DPI columns: add them (at the end, where the appender expects them).
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence VARCHAR DEFAULT '';
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS hosts (
   packets_received UBIGINT   NOT NULL,
   flows_initiated  UBIGINT   NOT NULL,
   flows_received   UBIGINT   NOT NULL,
-  peers            UBIGINT   NOT NULL
+  peers            UBIGINT   NOT NULL,
+  source           VARCHAR   NOT NULL DEFAULT ''
 );
 
 -- Traffic totals per aggregation interval (see TrafficRecord).
@@ -61,7 +63,8 @@ CREATE TABLE IF NOT EXISTS traffic (
   node    VARCHAR   NOT NULL,
   bytes   UBIGINT   NOT NULL,
   packets UBIGINT   NOT NULL,
-  flows   UBIGINT   NOT NULL
+  flows   UBIGINT   NOT NULL,
+  source  VARCHAR   NOT NULL DEFAULT ''
 );
 
 -- Anomalies as of their latest update: every update is written again with the same anomaly_id
@@ -86,3 +89,6 @@ CREATE TABLE IF NOT EXISTS anomalies (
 );
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS duration UBIGINT DEFAULT 0;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS end_reason VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT '';
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT '';
+ALTER TABLE traffic ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT '';

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS flows (
   first_packets    VARCHAR,
   app_info         VARCHAR,
   duration         LONG,
-  end_reason       SYMBOL
+  end_reason       SYMBOL,
+  source           SYMBOL
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, flow_id);
 
@@ -77,9 +78,10 @@ CREATE TABLE IF NOT EXISTS hosts (
   packets_received LONG,
   flows_initiated  LONG,
   flows_received   LONG,
-  peers            LONG
+  peers            LONG,
+  source           SYMBOL
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
-DEDUP UPSERT KEYS(ts, node, ip);
+DEDUP UPSERT KEYS(ts, node, ip, source);
 
 -- Traffic totals per aggregation interval.
 CREATE TABLE IF NOT EXISTS traffic (
@@ -87,9 +89,10 @@ CREATE TABLE IF NOT EXISTS traffic (
   node    SYMBOL,
   bytes   LONG,
   packets LONG,
-  flows   LONG
+  flows   LONG,
+  source  SYMBOL
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
-DEDUP UPSERT KEYS(ts, node);
+DEDUP UPSERT KEYS(ts, node, source);
 
 -- Anomalies: every update is written again with ts = started_at and the same anomaly_id, and
 -- DEDUP UPSERT replaces the earlier version, so the table holds one row per anomaly, its latest.
@@ -116,8 +119,8 @@ DEDUP UPSERT KEYS(ts, anomaly_id);
 -- it would otherwise take duplicates from a spool replay. Enabling it again is not an error and
 -- keeps the same keys (docs/reference/sql/alter-table-enable-deduplication.md).
 ALTER TABLE flows DEDUP ENABLE UPSERT KEYS(ts, flow_id);
-ALTER TABLE hosts DEDUP ENABLE UPSERT KEYS(ts, node, ip);
-ALTER TABLE traffic DEDUP ENABLE UPSERT KEYS(ts, node);
+ALTER TABLE hosts DEDUP ENABLE UPSERT KEYS(ts, node, ip, source);
+ALTER TABLE traffic DEDUP ENABLE UPSERT KEYS(ts, node, source);
 ALTER TABLE anomalies DEDUP ENABLE UPSERT KEYS(ts, anomaly_id);
 
 -- Migrations. Columns added after a release go here, never into the CREATE TABLE statements alone
@@ -138,3 +141,6 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS first_packets VARCHAR;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS app_info VARCHAR;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS duration LONG;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS end_reason SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS source SYMBOL;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS source SYMBOL;
+ALTER TABLE traffic ADD COLUMN IF NOT EXISTS source SYMBOL;

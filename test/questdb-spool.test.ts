@@ -22,6 +22,7 @@ function flow(i: number, extra: Partial<FlowRecord> = {}): FlowRecord {
     ts: T0 + i * 1_000_000 + 123,
     flowId: i.toString(16).padStart(16, '0'),
     node: 'node-a',
+    source: '',
     iface: 'eth0',
     firstSeen: T0 + i * 1_000_000,
     lastSeen: T0 + i * 1_000_000 + 500_000,
@@ -53,6 +54,7 @@ function flow(i: number, extra: Partial<FlowRecord> = {}): FlowRecord {
 const host = (i: number): HostRecord => ({
   ts: T0 + i * 10_000_000,
   node: 'node-a',
+  source: '',
   ip: `10.0.0.${i}`,
   bytesSent: 100,
   bytesReceived: 200,
@@ -62,7 +64,7 @@ const host = (i: number): HostRecord => ({
   flowsReceived: 0,
   peers: 1,
 });
-const traffic = (i: number): TrafficRecord => ({ ts: T0 + i * 10_000_000, node: 'node-a', bytes: 300, packets: 3, flows: 1 });
+const traffic = (i: number): TrafficRecord => ({ ts: T0 + i * 10_000_000, node: 'node-a', bytes: 300, packets: 3, flows: 1, source: '' });
 const anomaly = (i: number): AnomalyRecord => ({
   ts: T0,
   anomalyId: `a${i}`,

@@ -53,6 +53,7 @@ function makeFixture() {
         ts,
         flowId: flowId(i),
         node: opts.node,
+        source: '',
         iface: 'eth0',
         firstSeen: segments[0],
         lastSeen: ts + SECOND,
@@ -103,6 +104,7 @@ function makeFixture() {
     hosts.push({
       ts,
       node: onNode,
+      source: '',
       ip,
       bytesSent: 0,
       bytesReceived: 0,
@@ -130,11 +132,11 @@ function makeFixture() {
   host(base, h1, { bytesSent: 1e9, packetsSent: 1e9, flowsInitiated: 1000, peers: 50 }, otherNode);
 
   const traffic: TrafficRecord[] = [
-    { ts: base, node, bytes: 100, packets: 1, flows: 1 },
-    { ts: base + INTERVAL, node, bytes: 200, packets: 2, flows: 2 },
-    { ts: base + 4 * INTERVAL, node, bytes: 400, packets: 4, flows: 4 },
-    { ts: range.to, node, bytes: 9999, packets: 99, flows: 9 },
-    { ts: base + 2 * INTERVAL, node: otherNode, bytes: 5000, packets: 50, flows: 5 },
+    { ts: base, node, bytes: 100, packets: 1, flows: 1, source: '' },
+    { ts: base + INTERVAL, node, bytes: 200, packets: 2, flows: 2, source: '' },
+    { ts: base + 4 * INTERVAL, node, bytes: 400, packets: 4, flows: 4, source: '' },
+    { ts: range.to, node, bytes: 9999, packets: 99, flows: 9, source: '' },
+    { ts: base + 2 * INTERVAL, node: otherNode, bytes: 5000, packets: 50, flows: 5, source: '' },
   ];
 
   const anomaly = (id: string, startedAt: number, lastSeen: number, n: Partial<AnomalyRecord>): AnomalyRecord => ({
@@ -751,6 +753,7 @@ describe('DuckDB store', () => {
     ts,
     flowId: i.toString(16).padStart(16, '0'),
     node: 'bulk',
+    source: '',
     iface: 'trace.pcap',
     firstSeen: ts,
     lastSeen: ts + 10,

@@ -43,6 +43,7 @@ function segment(i: number, ts: number): FlowRecord {
     ts,
     flowId: `ab${i.toString(16).padStart(14, '0')}`,
     node: 'n',
+    source: '',
     iface: 'eth0',
     firstSeen: ts,
     lastSeen: ts + SECOND,

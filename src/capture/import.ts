@@ -10,8 +10,9 @@ import type { EventBus } from '../bus/types.js';
 import { isSupportedLinkType } from '../decode/index.js';
 import { MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from '../flow/aggregator.js';
-import type { FlowStore, RecordBatch } from '../store/types.js';
+import type { RecordBatch, StoreWriter } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
+import { importSource } from './source.js';
 import { CaptureFileError, CaptureFileReader, MAX_TIMESTAMP_US, type PacketHandler } from './pcap-file.js';
 
 export interface ImportProgress {
@@ -27,7 +28,7 @@ export interface ImportProgress {
 
 export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
   /** Where the records go; null for a dry run (decode, count and summarise; write nothing). */
-  store: FlowStore | null;
+  store: StoreWriter | null;
   bus?: EventBus;
   signal?: AbortSignal;
   onProgress?: (p: ImportProgress) => void;
@@ -68,7 +69,10 @@ export interface ImportSummary extends Omit<AggregatorStats, 'firstPacket' | 'la
 
 export async function importFiles(paths: string[], opts: ImportOptions): Promise<ImportSummary> {
   const started = process.hrtime.bigint();
-  const aggregator = new Aggregator({ ...opts, node: opts.node ?? '', iface: opts.iface ?? '' });
+  // Importing the same files again names the same source: the stores replace its rows, not add to them.
+  const source = opts.source ?? (await importSource(paths));
+  const aggregator = new Aggregator({ ...opts, node: opts.node ?? '', iface: opts.iface ?? '', source });
+  await opts.store?.beginRun(source);
   // Small batches: records handed to the store die young instead of being promoted to V8's old
   // space (20,000 rows per batch cost ~30 MB more peak memory on the benchmark capture).
   const batchRows = opts.batchRows ?? 4096;

@@ -26,10 +26,11 @@ import type { StatusProvider } from '../records/status.js';
 import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
 import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worker.js';
-import type { FlowRecord, FlowStore, HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
+import type { FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../store/types.js';
 import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
 import { RingWriter, ringCapacity } from './ring.js';
 import { symmetricAddressHash } from './shard.js';
+import { liveSource } from './source.js';
 
 export { CaptureOpenError, PRIVILEGE_HINT } from './pcap-live.js';
 
@@ -45,7 +46,7 @@ export interface LiveCaptureOptions extends Partial<Omit<AggregatorOptions, 'bus
   workers?: number;
   /** Ring between the capture callback and each worker, MiB. */
   ringMb?: number;
-  store: FlowStore;
+  store: StoreWriter;
   bus?: EventBus;
   logger: Logger;
   /** How often drop counters are read (seconds). */
@@ -110,6 +111,8 @@ export class LiveCapture {
   private readonly opts: LiveCaptureOptions;
   private readonly logger: Logger;
   private readonly node: string;
+  /** New at every start: a restart in the middle of an interval adds to the rows of the run before. */
+  private readonly source = liveSource();
   private readonly intervalUs: number;
   private readonly sessions: LiveSession[] = [];
   private readonly rings: RingWriter[] = [];
@@ -149,6 +152,7 @@ export class LiveCapture {
     if (opts.interfaces.length === 0) throw new CaptureOpenError('no interface to capture on', 'no-such-device');
     if (opts.interfaces.length > 0xffff) throw new CaptureOpenError('too many interfaces', 'other');
     const c = new LiveCapture(opts);
+    await opts.store.beginRun(c.source);
     c.openRings();
     try {
       c.openSessions();
@@ -221,6 +225,7 @@ export class LiveCapture {
           activeTimeoutSec: o.activeTimeoutSec ?? 60,
           idle: { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60, ...o.idle },
           node: this.node,
+          source: this.source,
           detect: o.detect,
           dpi: o.dpi,
         },

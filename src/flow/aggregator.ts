@@ -36,6 +36,8 @@ export interface AggregatorOptions {
   idle: IdleTimeouts;
   node: string;
   iface: string;
+  /** The run's source, carried by every record (src/capture/source.ts); '' when not set. */
+  source?: string;
   bus?: EventBus;
   /** Anomaly detection thresholds (src/detect/config.ts); false turns detection off. Default on. */
   detect?: DetectConfigInput | false;
@@ -407,6 +409,7 @@ export class Aggregator {
         bytes: this.intervalBytes,
         packets: this.intervalPackets,
         flows: this.intervalFlows,
+        source: this.opts.source ?? '',
       };
       this.out.traffic.push(traffic);
       const bus = this.opts.bus;
@@ -418,7 +421,7 @@ export class Aggregator {
         });
       }
     }
-    this.hosts.flushInterval(ts, node, this.out.hosts as HostRecord[]);
+    this.hosts.flushInterval(ts, node, this.opts.source ?? '', this.out.hosts as HostRecord[]);
     this.intervalBytes = 0;
     this.intervalPackets = 0;
     this.intervalFlows = 0;
@@ -534,6 +537,7 @@ export class Aggregator {
       appInfo: dpi !== null ? dpi.appInfo(f) : '',
       duration: flows.lastSeen[f] - flows.firstSeen[f],
       endReason,
+      source: this.opts.source ?? '',
     };
   }
 

@@ -146,7 +146,7 @@ export class HostTable {
   }
 
   /** Emits the interval's host records, resets the counters and frees hosts nobody uses any more. */
-  flushInterval(ts: number, node: string, out: HostRecord[]): void {
+  flushInterval(ts: number, node: string, source: string, out: HostRecord[]): void {
     const c = this.c;
     for (let k = 0; k < this.activeCount; k++) {
       const s = this.active[k];
@@ -161,6 +161,7 @@ export class HostTable {
         flowsInitiated: c.flowsInitiated[s],
         flowsReceived: c.flowsReceived[s],
         peers: c.peers[s],
+        source,
       });
       c.bytesSent[s] = c.bytesReceived[s] = c.packetsSent[s] = c.packetsReceived[s] = 0;
       c.flowsInitiated[s] = c.flowsReceived[s] = c.peers[s] = 0;

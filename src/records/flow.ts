@@ -114,6 +114,12 @@ export const FLOW = defineRecord(
           "Why the flow's latest segment was exported: idle, fin, rst, shutdown (end of input or capture stopped) or evicted when the flow ended; active-timeout while it lasts; null in live updates of a running flow.",
       },
     }),
+    /**
+     * The run that wrote the row (src/capture/source.ts): an import's names the content it read, a
+     * live capture's is new at every start. Rows of one source replace each other (a re-import, a
+     * replayed batch); rows of different sources add up.
+     */
+    source: col.str({ questdb: 'SYMBOL', added: true, gql: false, export: false }),
   },
   { questdbDedupKeys: ['ts', 'flowId'] },
 );

@@ -19,8 +19,14 @@ export const HOST = defineRecord(
     flowsReceived: col.counter(),
     /** Distinct other ends of the host's flows that carried traffic in this interval. */
     peers: col.counter(),
+    /**
+     * The run that wrote the row (src/capture/source.ts): an import's names the content it read, a
+     * live capture's is new at every start. Rows of one source replace each other (a re-import, a
+     * replayed batch); rows of different sources add up.
+     */
+    source: col.str({ questdb: 'SYMBOL', added: true, gql: false, export: false }),
   },
-  { questdbDedupKeys: ['ts', 'node', 'ip'] },
+  { questdbDedupKeys: ['ts', 'node', 'ip', 'source'] },
 );
 
 /** Traffic totals for one interval. */
@@ -34,8 +40,14 @@ export const TRAFFIC = defineRecord(
     packets: col.counter(),
     /** Flows started in the interval. */
     flows: col.counter(),
+    /**
+     * The run that wrote the row (src/capture/source.ts): an import's names the content it read, a
+     * live capture's is new at every start. Rows of one source replace each other (a re-import, a
+     * replayed batch); rows of different sources add up.
+     */
+    source: col.str({ questdb: 'SYMBOL', added: true, gql: false, export: false }),
   },
-  { questdbDedupKeys: ['ts', 'node'] },
+  { questdbDedupKeys: ['ts', 'node', 'source'] },
 );
 
 export type HostRecord = RecordOf<typeof HOST>;

@@ -17,16 +17,15 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
-import { decodeCursor, encodeCursor, type CursorKey } from './cursor.js';
+import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
 import { ChunkAppender } from './duckdb-chunks.js';
 import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
+import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
 import { chunkColumns, duckdbRecordSelect, duckdbSummarySelect } from './record-sql.js';
 import {
-  MAX_PAGE_SIZE,
   StoreQueryCancelled,
-  StoreQueryError,
   type AnomalyQuery,
   type AnomalyRecord,
   type FlowFilter,
@@ -81,9 +80,6 @@ export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
 const SCHEMA_URL = new URL('../../schema/duckdb.sql', import.meta.url);
-
-/** A series request may not ask for more buckets than this (generate_series is eager). */
-const MAX_SERIES_POINTS = 100_000;
 
 type Params = Record<string, DuckDBValue>;
 type Row = Record<string, DuckDBValue>;
@@ -282,6 +278,27 @@ export class DuckDbStore implements FlowStore {
     });
   }
 
+  /**
+   * Exactly once: the rows an earlier run of the same source wrote are deleted, in the transaction
+   * the new run's rows go into, so that a re-import replaces its rows rather than adding to them.
+   * Rows of other sources are left alone and add up (two halves of a capture, a restarted
+   * capture). QuestDB gets the same from its DEDUP keys, which hold the source.
+   */
+  beginRun(source: string): Promise<void> {
+    if (source === '') return Promise.resolve();
+    return this.enqueue(async () => {
+      const { writer } = this.writable();
+      if (!this.inTransaction) {
+        await writer.run('BEGIN TRANSACTION');
+        this.inTransaction = true;
+      }
+      for (const table of ['flows', 'hosts', 'traffic']) await writer.run(`DELETE FROM ${table} WHERE source = $1`, [source]);
+      // Cached flow pages of any range may have held the deleted rows.
+      this.pendingMinTs = -Infinity;
+      this.pendingMaxTs = Infinity;
+    });
+  }
+
   /** Commits what was written; after it other connections see the rows. */
   flush(): Promise<void> {
     return this.enqueue(() => this.commit());
@@ -353,14 +370,7 @@ export class DuckDbStore implements FlowStore {
   }
 
   async queryFlows(q: FlowQuery, opts?: QueryOptions): Promise<FlowPage> {
-    if (!Number.isInteger(q.first) || q.first < 1 || q.first > MAX_PAGE_SIZE) {
-      throw new StoreQueryError(`first must be an integer from 1 to ${MAX_PAGE_SIZE}`);
-    }
-    const orderName = q.orderBy ?? 'time';
-    // Order names reach SQL text, so only the keys of the closed list are accepted.
-    if (!Object.hasOwn(FLOW_ORDERS, orderName)) throw new StoreQueryError(`unknown flow order ${String(orderName)}`);
-    const cursor = q.after === undefined ? undefined : decodeCursor(q.after, orderName);
-    checkRange(q);
+    const { order: orderName, cursor } = checkFlowQuery(q);
     const filter = q.filter ?? {};
     if (this.flowCache) {
       const range = { from: q.from, to: q.to };
@@ -466,11 +476,7 @@ export class DuckDbStore implements FlowStore {
   }
 
   async topHosts(q: HostQuery, opts?: QueryOptions): Promise<HostSummary[]> {
-    const orderName = q.orderBy ?? 'bytes';
-    if (!Object.hasOwn(HOST_ORDERS, orderName)) throw new StoreQueryError(`unknown host order ${String(orderName)}`);
-    const orderBy = HOST_ORDERS[orderName];
-    checkLimit(q.limit);
-    checkRange(q);
+    const orderBy = HOST_ORDERS[checkHostQuery(q)];
     const where = new Conditions(q);
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
     const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip ORDER BY ${orderBy} LIMIT $limit`;
@@ -479,7 +485,6 @@ export class DuckDbStore implements FlowStore {
   }
 
   async trafficSeries(q: TrafficQuery, opts?: QueryOptions): Promise<TrafficPoint[]> {
-    checkRange(q);
     const where = new Conditions(q);
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
     const rows = await this.series('traffic', TRAFFIC_SERIES_COLUMNS, where, q, opts?.signal);
@@ -487,7 +492,7 @@ export class DuckDbStore implements FlowStore {
   }
 
   async hostSummary(q: HostIpQuery, opts?: QueryOptions): Promise<HostSummary | null> {
-    checkRange(q);
+    checkHostIpQuery(q);
     const where = hostConditions(q);
     const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip`;
     const rows = await this.read((_conn, session) => session.query(sql, where.params), opts?.signal);
@@ -495,7 +500,7 @@ export class DuckDbStore implements FlowStore {
   }
 
   async hostSeries(q: HostSeriesQuery, opts?: QueryOptions): Promise<HostPoint[]> {
-    checkRange(q);
+    checkHostIpQuery(q);
     const rows = await this.series('hosts', HOST_SERIES_COLUMNS, hostConditions(q), q, opts?.signal);
     return rows as unknown as HostPoint[];
   }
@@ -514,8 +519,7 @@ export class DuckDbStore implements FlowStore {
 
   /** The host's flow segments in the range (either end), grouped by `keys` and summed, top by bytes. */
   private async hostFlows(q: HostTopQuery, keys: string, tieBreak: string, signal: AbortSignal | undefined): Promise<Record<string, unknown>[]> {
-    checkLimit(q.limit, MAX_PAGE_SIZE);
-    checkRange(q);
+    checkHostTopQuery(q);
     const where = new Conditions(q);
     where.add('(client_ip = $ip OR server_ip = $ip)', { ip: q.ip });
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
@@ -544,13 +548,8 @@ export class DuckDbStore implements FlowStore {
     q: TrafficQuery,
     signal: AbortSignal | undefined,
   ): Promise<Record<string, unknown>[]> {
-    checkRange(q);
-    if (!Number.isSafeInteger(q.step) || q.step <= 0) throw new StoreQueryError('step must be a positive integer (µs)');
-    const first = Math.floor(q.from / q.step) * q.step;
-    if (q.to <= first) return [];
-    if ((q.to - first) / q.step > MAX_SERIES_POINTS) {
-      throw new StoreQueryError(`step too small: more than ${MAX_SERIES_POINTS} points in the range`);
-    }
+    const { first, buckets } = checkSeriesQuery(q);
+    if (buckets === 0) return [];
     const sql = `
       WITH buckets AS (
         SELECT b AS bucket FROM generate_series($first::BIGINT, $last::BIGINT, $step::BIGINT) AS t(b)
@@ -568,8 +567,7 @@ export class DuckDbStore implements FlowStore {
   }
 
   async queryAnomalies(q: AnomalyQuery, opts?: QueryOptions): Promise<AnomalyRecord[]> {
-    checkLimit(q.limit);
-    checkRange(q);
+    checkAnomalyQuery(q);
     // Active at any time in the range: started before its end and last seen at or after its start.
     const where = new Conditions();
     where.add('started_at < $to AND last_seen >= $from', { from: timestamp(q.from), to: timestamp(q.to) });
@@ -822,18 +820,6 @@ function toNumbers(row: Row): Record<string, unknown> {
 
 function timestamp(us: number): DuckDBTimestampValue {
   return new DuckDBTimestampValue(BigInt(us));
-}
-
-function checkRange(range: TimeRange): void {
-  if (!Number.isSafeInteger(range.from) || !Number.isSafeInteger(range.to)) {
-    throw new StoreQueryError('from and to must be integers (µs since the epoch)');
-  }
-}
-
-function checkLimit(limit: number, max?: number): void {
-  if (!Number.isInteger(limit) || limit < 1 || (max !== undefined && limit > max)) {
-    throw new StoreQueryError(max === undefined ? 'limit must be a positive integer' : `limit must be an integer from 1 to ${max}`);
-  }
 }
 
 function errorMessage(err: unknown): string {

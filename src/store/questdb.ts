@@ -700,6 +700,13 @@ export class QuestDbStore implements FlowStore {
     return this.ilp ? this.ilp.writer.state().spool : { batches: 0, bytes: 0 };
   }
 
+  /**
+   * Nothing to do here: the rows carry their source, and the DEDUP UPSERT KEYS of flows (ts,
+   * flow_id), hosts (ts, node, ip, source) and traffic (ts, node, source) make a re-run of the same
+   * source replace its rows, while rows of other sources add up.
+   */
+  async beginRun(_source: string): Promise<void> {}
+
   async write(batch: RecordBatch): Promise<void> {
     await this.writer().write(batch);
   }

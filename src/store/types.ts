@@ -172,16 +172,29 @@ export interface QueryOptions {
   signal?: AbortSignal;
 }
 
-export interface FlowStore {
+/** What every back end has, writer or reader. */
+export interface StoreBase {
   readonly backend: string;
   /** Creates tables (idempotent) and opens connections. */
   init(): Promise<void>;
+  close(): Promise<void>;
+  health(): Promise<StoreHealth>;
+}
+
+/** What a worker needs: a write-only back end (a sink, an outbox) implements only this. */
+export interface StoreWriter extends StoreBase {
+  /**
+   * A run of this source begins (src/capture/source.ts): what an earlier run of the same source
+   * wrote is replaced by what this one writes, never added to. Rows of other sources add up.
+   */
+  beginRun(source: string): Promise<void>;
   /** Appends a batch. May buffer; `flush` makes everything written so far durable and readable. */
   write(batch: RecordBatch): Promise<void>;
   flush(): Promise<void>;
-  close(): Promise<void>;
-  health(): Promise<StoreHealth>;
+}
 
+/** What the API and export need. */
+export interface StoreReader extends StoreBase {
   queryFlows(q: FlowQuery, opts?: QueryOptions): Promise<FlowPage>;
   topHosts(q: HostQuery, opts?: QueryOptions): Promise<HostSummary[]>;
   trafficSeries(q: TrafficQuery, opts?: QueryOptions): Promise<TrafficPoint[]>;
@@ -201,6 +214,9 @@ export interface FlowStore {
   /** Every host, summed over all time, ordered by bytes sent+received descending (for `flowlens export hosts`). */
   exportHosts(): AsyncIterable<HostSummary>;
 }
+
+/** A back end that writes and reads (DuckDB, QuestDB): the API server imports through it too. */
+export interface FlowStore extends StoreWriter, StoreReader {}
 
 export const MAX_PAGE_SIZE = 1000;
 

@@ -182,6 +182,7 @@ export function* syntheticDay(size: DaySize): Generator<RecordBatch> {
         ts: first,
         flowId: `1${(nextFlow++).toString(16).padStart(15, '0')}`,
         node: 'bench',
+        source: '',
         iface: 'eth0',
         firstSeen: first,
         lastSeen: first + duration,
@@ -225,6 +226,7 @@ export function* syntheticDay(size: DaySize): Generator<RecordBatch> {
         h = {
           ts: intervalUs,
           node: 'bench',
+          source: '',
           ip,
           bytesSent: 0,
           bytesReceived: 0,
@@ -239,7 +241,7 @@ export function* syntheticDay(size: DaySize): Generator<RecordBatch> {
       }
       return h;
     };
-    const traffic: TrafficRecord = { ts: intervalUs, node: 'bench', bytes: 0, packets: 0, flows: 0 };
+    const traffic: TrafficRecord = { ts: intervalUs, node: 'bench', bytes: 0, packets: 0, flows: 0, source: '' };
     for (const f of segments) {
       const c = host(f.clientIp);
       const s = host(f.serverIp);
