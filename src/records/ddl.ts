@@ -81,7 +81,11 @@ export function renderSchemaFile(text: string, dialect: Dialect, records: readon
   for (const def of records) {
     for (const c of def.list) {
       if (!c.added) continue;
-      out = put(out, new RegExp(`^ALTER TABLE ${escapeRegExp(def.table)} ADD COLUMN IF NOT EXISTS ${escapeRegExp(c.sql)} .*;$`, 'm'), addColumn(def, c, dialect));
+      out = put(
+        out,
+        new RegExp(`^ALTER TABLE ${escapeRegExp(def.table)} ADD COLUMN IF NOT EXISTS ${escapeRegExp(c.sql)} .*;$`, 'm'),
+        addColumn(def, c, dialect),
+      );
     }
   }
   return out;
