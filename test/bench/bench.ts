@@ -8,7 +8,8 @@
 // Options: --quick, --runs N, --copies N (real-traffic capture copies), --ingest-rows N,
 // --only api (just the API figures of test/bench/api.ts), --only live, --only import (the import
 // table and the store ingest rate), --only load (flow paging under load, test/bench/load.ts;
-// --load-seconds N sets its measured time, default 20).
+// --load-seconds N sets its measured time, default 20), --only ingest (QuestDB ILP serialise + send
+// against a local /write sink in a child process, and the import into QuestDB against it vs DuckDB).
 // Needs: tcpdump, softflowd; capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
 import { spawnSync } from 'node:child_process';
@@ -18,7 +19,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatApiBench, runApiBench } from './api.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
-import { measureDuckDbFloor, measureDuckDbIngest, measureQuestDbIngest, type FloorResult, type IngestResult } from './ingest.js';
+import { measureDuckDbFloor, measureDuckDbIngest, measureIlpSend, measureQuestDbIngest, startIlpSink, type FloorResult, type IngestResult } from './ingest.js';
 import { formatLiveBench, runLiveBench } from './live.js';
 import { formatLoadBench, runLoadBench } from './load.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
@@ -176,7 +177,36 @@ async function liveSection(capture: string): Promise<void> {
   console.log(formatLiveBench(await runLiveBench({ capture, quick })));
 }
 
+const TARGET_ILP_ROWS_PER_S = 300_000;
+
+/**
+ * QuestDB ILP serialisation + sending of synthetic flow rows (ingest.ts measureIlpSend) against a
+ * local /write endpoint in a child process (ilp-sink.mjs: counts rows, answers 204), so that only
+ * flowlens's side is in the figure; median of `runs` (at least 3).
+ */
+async function ilpSection(): Promise<void> {
+  console.log('');
+  const n = Math.max(3, runs);
+  const sink = await startIlpSink();
+  try {
+    const figures: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = await measureIlpSend(sink, ingestRows);
+      figures.push(r.rowsPerSecond);
+      log(`  ILP run ${i + 1}/${n}: ${Math.round(r.rowsPerSecond).toLocaleString('en-US')} rows/s (${r.rows} rows in ${r.seconds.toFixed(2)} s)`);
+    }
+    const m = median(figures);
+    console.log(
+      `QuestDB ILP serialise + send (${ingestRows} synthetic flow rows, batches of 10000, to a local /write sink in a child process): ${Math.round(m).toLocaleString('en-US')} rows/s, median of ${n}`,
+    );
+    console.log(`target ILP >= ${TARGET_ILP_ROWS_PER_S.toLocaleString('en-US')} rows/s: ${m >= TARGET_ILP_ROWS_PER_S ? 'PASS' : 'MISS'}`);
+  } finally {
+    await sink.stop();
+  }
+}
+
 async function main(): Promise<void> {
+  if (opt.only === 'ingest') return ilpSection();
   if (opt.only === 'api') return apiSection();
   if (opt.only === 'live') return liveSection(benchCapture().path);
   if (opt.only === 'load') return loadSection();

@@ -216,3 +216,68 @@ export async function measureIlpSend(sink: IlpSink, rows: number): Promise<Inges
     rmSync(spoolDir, { recursive: true, force: true });
   }
 }
+
+/** The ILP sink (ilp-sink.mjs) in a child process: its port, the rows it counted, and a stop. */
+export interface IlpSink {
+  port: number;
+  count(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startIlpSink(): Promise<IlpSink> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'ilp-sink.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.on('exit', (code) => reject(new Error(`ilp-sink exited (${code})`)));
+  });
+  return {
+    port,
+    async count() {
+      const r = await fetch(`http://127.0.0.1:${port}/count`);
+      return Number(await r.text());
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * QuestDB ILP serialisation and sending alone: `rows` synthetic flow records written through the
+ * ILP writer (createIlpWriter: serialiser, spooling writer, HTTP transport) to `port` (an
+ * ilp-sink), in batches of BATCH_ROWS, then flushed; rows per second over write + flush. The sink
+ * must have counted every row, or the run fails.
+ */
+export async function measureIlpSend(sink: IlpSink, rows: number): Promise<IngestResult> {
+  const { createIlpWriter } = await import('../../src/store/questdb.js');
+  const spoolDir = mkdtempSync(join(tmpdir(), 'flowlens-bench-spool-'));
+  const { pino } = await import('pino');
+  const w = await createIlpWriter({ ilp: `http://127.0.0.1:${sink.port}`, spoolDir, log: pino({ level: 'warn' }, pino.destination(2)) });
+  w.writer.start();
+  const baseUs = Date.now() * 1000;
+  const batches: RecordBatch[] = [];
+  for (let start = 0; start < rows; start += BATCH_ROWS) batches.push(syntheticBatch(start, Math.min(BATCH_ROWS, rows - start), baseUs));
+  try {
+    const before = await sink.count();
+    const t0 = process.hrtime.bigint();
+    for (const b of batches) await w.write(b);
+    await w.writer.flush();
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const counted = (await sink.count()) - before;
+    if (counted !== rows) throw new Error(`the sink counted ${counted} rows of ${rows}`);
+    const spooled = w.writer.state().spool.batches;
+    if (spooled) throw new Error(`${spooled} batches went to the spool`);
+    return { backend: 'questdb-ilp', rows, seconds, rowsPerSecond: rows / seconds };
+  } finally {
+    await w.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
