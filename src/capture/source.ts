@@ -5,10 +5,11 @@
 //
 // An import's source comes from what it reads, so that importing the same files again names the
 // same source: each file's size and its first and last MiB (reading all of a large capture twice
-// would cost an import as much as its decoding), in the order given. A live capture's source is new
-// at every start.
+// would cost an import as much as its decoding), in the order given. What is not a regular file (a
+// FIFO, a device: read once, and opening it here would take the reader's place) makes the source
+// new, as a live capture's is at every start.
 import { createHash, randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 
 const SAMPLE_BYTES = 1024 * 1024;
 
@@ -16,6 +17,8 @@ const SAMPLE_BYTES = 1024 * 1024;
 export async function importSource(paths: string[]): Promise<string> {
   const hash = createHash('sha256');
   for (const path of paths) {
+    const info = await stat(path).catch(() => null);
+    if (info && !info.isFile()) return liveSource();
     let file: Awaited<ReturnType<typeof open>> | undefined;
     try {
       file = await open(path, 'r');
