@@ -28,13 +28,13 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { pino } from 'pino';
 import { ANOMALY, FLOW, HOST, TRAFFIC } from '../records/index.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { encodeCursor } from './cursor.js';
 import { IlpHttpTransport } from './questdb-http.js';
+import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
 import { ilpSerializer, questdbRecordSelect, questdbRowMapper, questdbSummary } from './record-sql.js';
 import { Spool, SpoolingWriter, type SpoolDepth, type SpoolLogger } from './spool.js';
 import {
-  MAX_PAGE_SIZE,
   StoreQueryError,
   type AnomalyQuery,
   type AnomalyRecord,
@@ -312,7 +312,8 @@ export function isoMicros(us: number): string {
 
 /** The SAMPLE BY stride for a step in µs: the largest unit that divides it. A validated integer, not input text. */
 export function sampleByStride(stepUs: number): string {
-  if (!Number.isSafeInteger(stepUs) || stepUs <= 0) throw new StoreQueryError('step must be a positive integer number of microseconds');
+  // Checked by checkSeriesQuery already; the stride reaches SQL text, so it is checked again here.
+  if (!Number.isSafeInteger(stepUs) || stepUs <= 0) throw new Error(`not a checked step: ${stepUs}`);
   const units: [number, string][] = [
     [86_400_000_000, 'd'],
     [3_600_000_000, 'h'],
@@ -325,14 +326,6 @@ export function sampleByStride(stepUs: number): string {
     if (stepUs % size === 0) return `${stepUs / size}${unit}`;
   }
   throw new Error('unreachable');
-}
-
-function checkRange(from: number, to: number): void {
-  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw new StoreQueryError('from/to must be integer microseconds');
-}
-
-function checkLimit(n: number, what: string, max: number): void {
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new StoreQueryError(`${what} must be an integer from 1 to ${max}`);
 }
 
 type Row = Record<string, unknown>;
@@ -806,11 +799,9 @@ export class QuestDbStore implements FlowStore {
   }
 
   async queryFlows(q: FlowQuery, opts?: QueryOptions): Promise<FlowPage> {
-    checkRange(q.from, q.to);
-    checkLimit(q.first, 'first', MAX_PAGE_SIZE);
-    const order: FlowOrder = q.orderBy ?? 'time';
+    const { order, cursor } = checkFlowQuery(q);
     const filter = q.filter ?? {};
-    const after = q.after ? decodeCursor(q.after, order) : null;
+    const after = cursor ?? null;
 
     const countP = new Params();
     const countSql = `SELECT count() n FROM (${flowSource(countP, q, filter).source})`;
@@ -843,7 +834,7 @@ export class QuestDbStore implements FlowStore {
       const cmp = order === 'time' ? '>' : '<';
       where = `WHERE ${key} ${cmp} ${p.add(after.value)} OR (${key} = ${p.add(after.value)} AND flow_id > ${p.add(after.flowId)})`;
     }
-    // LIMIT takes a literal: `first` is a validated integer (checkLimit).
+    // LIMIT takes a literal: `first` is a validated integer (checkFlowQuery).
     const sql = `SELECT * FROM (${source}) ${where} ORDER BY ${FLOW_ORDER_SQL[order]} LIMIT ${first + 1}`;
     const flows = (await this.select(sql, p.values, signal)).map(rowToFlow);
     const hasNext = flows.length > first;
@@ -851,11 +842,7 @@ export class QuestDbStore implements FlowStore {
   }
 
   async topHosts(q: HostQuery, opts?: QueryOptions): Promise<HostSummary[]> {
-    checkRange(q.from, q.to);
-    checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
-    const order: HostOrder = q.orderBy ?? 'bytes';
-    const orderSql = HOST_ORDER_SQL[order];
-    if (!orderSql) throw new StoreQueryError(`unknown host order ${String(order)}`);
+    const orderSql = HOST_ORDER_SQL[checkHostQuery(q)];
     const p = new Params();
     const sql = `${hostSource(p, q, q.node)} ORDER BY ${orderSql} LIMIT ${q.limit}`;
     return (await this.select(sql, p.values, opts?.signal)).map(rowToHost);
@@ -867,13 +854,14 @@ export class QuestDbStore implements FlowStore {
   }
 
   async hostSummary(q: HostIpQuery, opts?: QueryOptions): Promise<HostSummary | null> {
-    checkRange(q.from, q.to);
+    checkHostIpQuery(q);
     const p = new Params();
     const rows = await this.select(hostSource(p, q, q.node, q.ip), p.values, opts?.signal);
     return rows.length ? rowToHost(rows[0]!) : null;
   }
 
   async hostSeries(q: HostSeriesQuery, opts?: QueryOptions): Promise<HostPoint[]> {
+    checkHostIpQuery(q);
     const points = await this.series('hosts', HOST_SERIES, q, (p) => [`ip = ${p.add(q.ip)}`, ...(q.node ? [`node = ${p.add(q.node)}`] : [])], opts?.signal);
     return points as unknown as HostPoint[];
   }
@@ -901,8 +889,7 @@ export class QuestDbStore implements FlowStore {
    * Segments are first grouped per flow as well, so that counting the groups' rows counts distinct flows.
    */
   private async hostFlows(q: HostTopQuery, keyColumns: (p: Params) => string, keys: string, tieBreak: string, signal?: AbortSignal): Promise<Row[]> {
-    checkRange(q.from, q.to);
-    checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
+    checkHostTopQuery(q);
     const p = new Params();
     const projected = keyColumns(p);
     const where = [`ts >= ${p.add(isoMicros(q.from))}`, `ts < ${p.add(isoMicros(q.to))}`, `(client_ip = ${p.add(q.ip)} OR server_ip = ${p.add(q.ip)})`];
@@ -934,12 +921,9 @@ export class QuestDbStore implements FlowStore {
     filters: (p: Params) => string[],
     signal?: AbortSignal,
   ): Promise<Record<string, number>[]> {
-    checkRange(q.from, q.to);
+    const { first, buckets } = checkSeriesQuery(q);
+    if (buckets === 0) return [];
     const stride = sampleByStride(q.step);
-    const first = Math.floor(q.from / q.step) * q.step;
-    if (q.to <= first) return [];
-    const buckets = Math.ceil((q.to - first) / q.step);
-    if (buckets > 100_000) throw new StoreQueryError('too many buckets: use a larger step');
     const p = new Params();
     const where = [`ts >= ${p.add(isoMicros(q.from))}`, `ts < ${p.add(isoMicros(q.to))}`, ...filters(p)];
     const sampled = `
@@ -972,8 +956,7 @@ export class QuestDbStore implements FlowStore {
   }
 
   async queryAnomalies(q: AnomalyQuery, opts?: QueryOptions): Promise<AnomalyRecord[]> {
-    checkRange(q.from, q.to);
-    checkLimit(q.limit, 'limit', MAX_PAGE_SIZE);
+    checkAnomalyQuery(q);
     const p = new Params();
     // ts = started_at, so "started before `to`" prunes partitions; DEDUP has already reduced each
     // anomaly to its latest version, so no LATEST ON is needed (all versions share one ts anyway).
