@@ -22,6 +22,7 @@
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { HOST, sumCounters, TRAFFIC } from '../records/index.js';
 import type { StatusProvider } from '../records/status.js';
 import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
@@ -87,6 +88,35 @@ export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'fir
   workers: number;
   /** Frames each decode worker decoded (how the address-pair sharding spread them). */
   workerPackets: number[];
+}
+
+const addTraffic = sumCounters<TrafficRecord>(TRAFFIC);
+const addHost = sumCounters<HostRecord>(HOST);
+
+/**
+ * Merges one worker's per-interval traffic and host records into those pending, by interval (and
+ * ip for hosts): every counter column of TRAFFIC and HOST is summed, the other columns are the
+ * first worker's (the same on every worker: ts, node, ip, source). Summing is exact for peers too:
+ * each peer of a host is in one worker only (address-pair sharding), so the workers' distinct-peer
+ * counts of one host add up to its distinct-peer count.
+ */
+export function mergeIntervalRecords(
+  pendingTraffic: Map<number, TrafficRecord>,
+  pendingHosts: Map<number, Map<string, HostRecord>>,
+  records: Pick<RecordBatch, 'traffic' | 'hosts'>,
+): void {
+  for (const t of records.traffic) {
+    const p = pendingTraffic.get(t.ts);
+    if (p) addTraffic(p, t);
+    else pendingTraffic.set(t.ts, { ...t });
+  }
+  for (const h of records.hosts) {
+    let m = pendingHosts.get(h.ts);
+    if (!m) pendingHosts.set(h.ts, (m = new Map()));
+    const p = m.get(h.ip);
+    if (p) addHost(p, h);
+    else m.set(h.ip, { ...h });
+  }
 }
 
 /** Decode workers by default: the main thread needs a core for capture and the store. */
@@ -291,28 +321,7 @@ export class LiveCapture {
     for (const f of b.records.flows) flows.push(f);
     // Anomalies are upserted by id: a worker's updates replace its earlier versions.
     if (b.records.anomalies?.length) (this.out.anomalies ??= []).push(...b.records.anomalies);
-    for (const t of b.records.traffic) {
-      const p = this.pendingTraffic.get(t.ts);
-      if (p) {
-        p.bytes += t.bytes;
-        p.packets += t.packets;
-        p.flows += t.flows;
-      } else this.pendingTraffic.set(t.ts, { ...t });
-    }
-    for (const h of b.records.hosts) {
-      let m = this.pendingHosts.get(h.ts);
-      if (!m) this.pendingHosts.set(h.ts, (m = new Map()));
-      const p = m.get(h.ip);
-      if (p) {
-        p.bytesSent += h.bytesSent;
-        p.bytesReceived += h.bytesReceived;
-        p.packetsSent += h.packetsSent;
-        p.packetsReceived += h.packetsReceived;
-        p.flowsInitiated += h.flowsInitiated;
-        p.flowsReceived += h.flowsReceived;
-        p.peers += h.peers; // exact: each peer of a host is in one worker only (address-pair sharding)
-      } else m.set(h.ip, { ...h });
-    }
+    mergeIntervalRecords(this.pendingTraffic, this.pendingHosts, b.records);
     if (b.closedBefore > this.closedBefore[b.index]) this.closedBefore[b.index] = b.closedBefore;
     this.releaseIntervals(Math.min(...this.closedBefore));
     const bus = this.opts.bus;

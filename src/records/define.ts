@@ -184,3 +184,17 @@ export function fieldGetter(field: string): (record: unknown) => unknown {
   if (!/^[A-Za-z_]\w*$/.test(field)) throw new Error(`not a field name: ${field}`);
   return new Function('r', `return r.${field};`) as (record: unknown) => unknown;
 }
+
+/**
+ * Adds one record's counter columns into another's (`into.c += add.c` for every column of type
+ * counter), leaving the other columns as `into` has them: how live capture merges its workers'
+ * records of one interval (src/capture/live.ts), so that a new counter column is merged too.
+ */
+export function sumCounters<R>(def: AnyRecordDef): (into: R, add: R) => void {
+  const fields = def.list.filter((c) => c.type === 'counter').map((c) => c.field);
+  return (into, add) => {
+    const a = into as Record<string, number>;
+    const b = add as Record<string, number>;
+    for (const f of fields) a[f] += b[f];
+  };
+}
