@@ -1,8 +1,9 @@
 // QuestDB back end: writes over ILP/HTTP with the official client, reads over the PostgreSQL wire
 // protocol with `pg`.
 //
-// Writes: a batch is serialised with the client's own row buffer (createBuffer) and POSTed to /write
-// by questdb-http.ts, which follows the client's HTTP transport but keeps the server's reason for a
+// Writes: a batch is serialised by a per-table ILP serialiser compiled from the record definitions
+// (record-sql.ts ilpLines: the bytes the client's SenderBuffer would write, many times faster) into
+// request bodies of bounded size, and POSTed to /write by questdb-http.ts, which follows the client's HTTP transport but keeps the server's reason for a
 // refusal (the client's transport drops it). Sender itself is not used because Sender.flush() takes
 // the rows out of its buffer before the send's outcome is known, so after a failed send the rows
 // would be gone; holding the serialised bytes ourselves lets SpoolingWriter (./spool.ts) put exactly
@@ -23,7 +24,7 @@
 // a TIMESTAMP into a millisecond Date); LONGs arrive as strings and go through Number(), exact up to
 // 2^53.
 import { readFile } from 'node:fs/promises';
-import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client';
+import { SenderOptions, type SenderBuffer } from '@questdb/nodejs-client';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { pino } from 'pino';
@@ -32,7 +33,7 @@ import { encodeCursor } from './cursor.js';
 import { IlpHttpTransport } from './questdb-http.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
-import { ilpSerializer, questdbRecordSelect, questdbRowMapper, questdbSummary } from './record-sql.js';
+import { ilpLines, ilpSerializer, type IlpChunk, questdbRecordSelect, questdbRowMapper, questdbSummary } from './record-sql.js';
 import { Spool, SpoolingWriter, type SpoolDepth, type SpoolLogger } from './spool.js';
 import {
   StoreQueryError,
@@ -144,13 +145,64 @@ const serializeHosts = ilpSerializer<HostRecord>(HOST);
 const serializeTraffic = ilpSerializer<TrafficRecord>(TRAFFIC);
 const serializeAnomalies = ilpSerializer<AnomalyRecord>(ANOMALY);
 
-/** Appends a batch to an ILP buffer. Returns the number of rows. */
+/**
+ * Appends a batch to a client SenderBuffer with the client's own row API: the reference the writer's
+ * serialiser (ilpBodies) is compared with (test/questdb-ilp.test.ts). Returns the number of rows.
+ */
 export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
   serializeFlows(buf, batch.flows);
   serializeHosts(buf, batch.hosts);
   serializeTraffic(buf, batch.traffic);
   if (batch.anomalies) serializeAnomalies(buf, batch.anomalies);
   return batch.flows.length + batch.hosts.length + batch.traffic.length + (batch.anomalies?.length ?? 0);
+}
+
+const flowLines = ilpLines<FlowRecord>(FLOW);
+const hostLines = ilpLines<HostRecord>(HOST);
+const trafficLines = ilpLines<TrafficRecord>(TRAFFIC);
+const anomalyLines = ilpLines<AnomalyRecord>(ANOMALY);
+
+/**
+ * A request body stays under about this many characters (one row more at most): ~2 MB of ILP text
+ * for ASCII rows (~4,500 flow rows), 6 MB at most as UTF-8, so that a body, a spooled batch and a
+ * replay are bounded in bytes whatever the batch's row count.
+ */
+export const MAX_BODY_CHARS = 2 * 1024 * 1024;
+
+/** One request body of serialised rows. */
+export interface IlpBody {
+  body: Buffer;
+  rows: number;
+}
+
+/**
+ * Serialises a batch into ILP request bodies of at most ~maxChars characters each (a row is never
+ * split). All of the batch is serialised before anything is sent, so a value that cannot be
+ * serialised throws and nothing of the batch is written.
+ */
+export function ilpBodies(batch: RecordBatch, maxChars = MAX_BODY_CHARS): IlpBody[] {
+  const bodies: IlpBody[] = [];
+  const out: IlpChunk = { text: '', next: 0 };
+  let rows = 0;
+  const take = <T>(lines: (rows: readonly T[], from: number, maxChars: number, out: IlpChunk) => void, records: readonly T[]) => {
+    let i = 0;
+    while (i < records.length) {
+      lines(records, i, maxChars - out.text.length, out);
+      rows += out.next - i;
+      i = out.next;
+      if (out.text.length >= maxChars) {
+        bodies.push({ body: Buffer.from(out.text, 'utf8'), rows });
+        out.text = '';
+        rows = 0;
+      }
+    }
+  };
+  take(flowLines, batch.flows);
+  take(hostLines, batch.hosts);
+  take(trafficLines, batch.traffic);
+  if (batch.anomalies) take(anomalyLines, batch.anomalies);
+  if (rows > 0) bodies.push({ body: Buffer.from(out.text, 'utf8'), rows });
+  return bodies;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,7 +282,6 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
   // The request is our own (questdb-http.ts) so that a refusal carries the server's reason; it
   // follows the client's transport otherwise (path, authentication, TLS, timeouts, retries).
   const transport = new IlpHttpTransport(options);
-  const buffer = createBuffer(options);
   const spool = await Spool.open(opts.spoolDir, opts.spoolMaxBytes ?? 1024 ** 3, log);
   const writer = new SpoolingWriter({
     send: async (body) => {
@@ -261,17 +312,8 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
   return {
     writer,
     async write(batch) {
-      let rows: number;
-      let body: Buffer | null;
-      try {
-        rows = serializeBatch(buffer, batch);
-        body = buffer.toBufferNew();
-      } catch (err) {
-        // A half-written row would corrupt the next batch: drop the whole batch and report it.
-        buffer.reset();
-        throw err;
-      }
-      if (body) await writer.write(body, rows);
+      // Throws before anything is written when a value cannot be serialised (the whole batch is dropped).
+      for (const b of ilpBodies(batch)) await writer.write(b.body, b.rows);
     },
     async close() {
       try {
