@@ -22,6 +22,7 @@ import type { FlowStore } from '../src/store/types.js';
 import { connectSecurity } from '../src/bus/security.js';
 import type { AnomalyEvent, FlowEvent, TrafficEvent } from '../src/bus/types.js';
 import { validateBusEvent, type BusTopic } from '../src/bus/validate.js';
+import { ANOMALY, FLOW, TRAFFIC } from '../src/records/index.js';
 import { busSettingsFrom } from '../src/cli/bus-options.js';
 import { CLI_MAIN, REPO_ROOT, runCli } from './helpers/cli.js';
 import { anomalyEvent, flowEvent, memoryLogger, statusEvent, trafficEvent, until } from './helpers/bus-events.js';
@@ -71,6 +72,10 @@ describe('validateBusEvent', () => {
       ['flow: missing serverIp', 'flow', mutate(flow, (c) => delete c.flow.serverIp), 'invalid-record'],
       ['flow: unknown tcpState', 'flow', mutate(flow, (c) => (c.flow.tcpState = 'open')), 'invalid-record'],
       ['flow: missing appInfo', 'flow', mutate(flow, (c) => delete c.flow.appInfo), 'invalid-record'],
+      ['flow: endReason not one of END_REASONS', 'flow', mutate(flow, (c) => (c.flow.endReason = 'timeout')), 'invalid-record'],
+      ['flow: duration as a string', 'flow', mutate(flow, (c) => (c.flow.duration = '1000')), 'invalid-record'],
+      ['flow: fractional lastSeen', 'flow', mutate(flow, (c) => (c.flow.lastSeen = 2.5)), 'invalid-record'],
+      ['flow: ipProto 256', 'flow', mutate(flow, (c) => (c.flow.ipProto = 256)), 'invalid-record'],
       ['flow: node missing', 'flow', mutate(flow, (c) => delete c.flow.node), 'invalid-record'],
       ['flow: another node’s', 'flow', json(flowEvent('node-b')), 'node-mismatch'],
       ['traffic: step 0', 'traffic', mutate(trafficEvent('node-a'), (c) => (c.step = 0)), 'invalid-record'],
@@ -89,6 +94,32 @@ describe('validateBusEvent', () => {
     for (const [label, topic, text, reason] of cases) {
       const v = validateBusEvent(topic, 'node-a', text);
       if (v.ok || v.reason !== reason) wrong.push(`${label}: ${JSON.stringify(v)}`);
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  test("checks every field of the record's definition: without any one of them, or with a value of another type, the event is dropped", () => {
+    const events: [BusTopic, unknown, string, string[]][] = [
+      ['flow', flowEvent('node-a'), 'flow', FLOW.summary.map((c) => c.field)],
+      ['anomaly', anomalyEvent('node-a'), 'anomaly', ANOMALY.list.map((c) => c.field)],
+      ['traffic', trafficEvent('node-a'), 'point', TRAFFIC.list.filter((c) => c.type === 'time' || c.type === 'counter').map((c) => c.field)],
+    ];
+    const wrong: string[] = [];
+    for (const [topic, event, key, fields] of events) {
+      assert.ok(fields.length > 3, topic);
+      for (const field of fields) {
+        for (const [how, change] of [
+          ['missing', (r: any) => delete r[field]],
+          ['an object', (r: any) => (r[field] = {})],
+        ] as const) {
+          const v = validateBusEvent(
+            topic,
+            'node-a',
+            mutate(event, (c) => change(c[key])),
+          );
+          if (v.ok || v.reason !== 'invalid-record') wrong.push(`${topic}.${field} ${how}: ${JSON.stringify(v)}`);
+        }
+      }
     }
     assert.deepEqual(wrong, []);
   });

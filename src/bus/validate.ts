@@ -2,7 +2,10 @@
 // can send anything there, so every message must parse as the record its topic claims (the
 // FlowEvent, TrafficEvent, AnomalyEvent of ./types.ts, or a node's status heartbeat) and carry the
 // node of its subject. Anything else is dropped and counted by reason, before a subscriber sees it.
+// The records' fields are checked from their definitions (src/records): each column by its type,
+// its `values` and its `ip` flag, so that a field added to a record is checked without editing this.
 import { isIP } from 'node:net';
+import { ANOMALY, FLOW, TRAFFIC, type ColumnInfo } from '../records/index.js';
 import type { AnomalyEvent, FlowEvent, Topic, TrafficEvent } from './types.js';
 import type { CaptureInterfaceStatus } from '../records/status.js';
 
@@ -62,25 +65,44 @@ function ip(o: Obj, k: string, path: string): void {
   if (isIP(str(o, k, path)) === 0) throw new Invalid(`${path}.${k}: not an IP address`);
 }
 
+/** One field of a record, by its column's type, `values` and `ip` flag. */
+function field(o: Obj, c: ColumnInfo, path: string): void {
+  const k = c.field;
+  switch (c.type) {
+    case 'str':
+      if (c.ip) ip(o, k, path);
+      else if (c.values) oneOf(o, k, path, c.values as readonly string[]);
+      else str(o, k, path);
+      return;
+    case 'time':
+    case 'counter':
+      return num(o, k, path, { int: true });
+    case 'u8':
+      return num(o, k, path, { int: true, max: 255 });
+    case 'u16':
+      return num(o, k, path, { int: true, max: 65535 });
+    case 'bool':
+      if (typeof o[k] !== 'boolean') throw new Invalid(`${path}.${k}: not a boolean`);
+      return;
+    default:
+      throw new Error(`validate: no check for column type ${String(c.type satisfies never)}`);
+  }
+}
+
+function fields(o: Obj, columns: readonly ColumnInfo[], path: string): void {
+  for (const c of columns) field(o, c, path);
+}
+
 const LIFECYCLE = ['start', 'update', 'end'] as const;
-const TCP_STATES = ['attempted', 'established', 'closed', 'reset', ''] as const;
-const ANOMALY_KINDS = ['SYN_FLOOD', 'PORT_SCAN', 'HOST_SCAN', 'UDP_FLOOD', 'ICMP_FLOOD'] as const;
-const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-const ANOMALY_STATES = ['active', 'ended'] as const;
+/** A flow event carries the flow's summary: the columns with a combine rule. */
+const FLOW_EVENT_COLUMNS = FLOW.summary;
+/** A traffic point: the interval's time and counters (its node is the event's; the source is not sent). */
+const TRAFFIC_POINT_COLUMNS = TRAFFIC.list.filter((c) => c.type === 'time' || c.type === 'counter');
 
 function flow(e: Obj): string {
   oneOf(e, 'type', 'event', LIFECYCLE);
   const f = object(e.flow, 'flow');
-  for (const k of ['flowId', 'iface', 'transport', 'app', 'serverName', 'confidence', 'firstPackets', 'appInfo']) str(f, k, 'flow');
-  oneOf(f, 'tcpState', 'flow', TCP_STATES);
-  ip(f, 'clientIp', 'flow');
-  ip(f, 'serverIp', 'flow');
-  for (const k of ['firstSeen', 'lastSeen', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes']) num(f, k, 'flow');
-  num(f, 'ipProto', 'flow', { int: true, max: 255 });
-  num(f, 'clientPort', 'flow', { int: true, max: 65535 });
-  num(f, 'serverPort', 'flow', { int: true, max: 65535 });
-  num(f, 'clientTcpFlags', 'flow', { int: true, max: 255 });
-  num(f, 'serverTcpFlags', 'flow', { int: true, max: 255 });
+  fields(f, FLOW_EVENT_COLUMNS, 'flow');
   return str(f, 'node', 'flow');
 }
 
@@ -88,19 +110,14 @@ function traffic(e: Obj): string {
   num(e, 'step', 'event');
   if ((e.step as number) === 0) throw new Invalid('event.step: 0');
   const p = object(e.point, 'point');
-  for (const k of ['ts', 'bytes', 'packets', 'flows']) num(p, k, 'point');
+  fields(p, TRAFFIC_POINT_COLUMNS, 'point');
   return str(e, 'node', 'event');
 }
 
 function anomaly(e: Obj): string {
   oneOf(e, 'type', 'event', LIFECYCLE);
   const a = object(e.anomaly, 'anomaly');
-  for (const k of ['anomalyId', 'source', 'targetIp', 'evidence', 'summary']) str(a, k, 'anomaly');
-  oneOf(a, 'kind', 'anomaly', ANOMALY_KINDS);
-  oneOf(a, 'severity', 'anomaly', SEVERITIES);
-  oneOf(a, 'state', 'anomaly', ANOMALY_STATES);
-  for (const k of ['ts', 'startedAt', 'lastSeen', 'packets', 'bytes']) num(a, k, 'anomaly');
-  num(a, 'targetPort', 'anomaly', { int: true, max: 65535 });
+  fields(a, ANOMALY.list, 'anomaly');
   return str(a, 'node', 'anomaly');
 }
 
