@@ -153,7 +153,13 @@ describe('QuestDB ILP serialiser', () => {
           if (want === '') assert.equal(v, undefined, `${c.sql} is empty and not written`);
           else {
             const text =
-              c.type === 'str' ? Buffer.from(want as string).toString('utf8') : c.type === 'bool' ? (want ? 't' : 'f') : `${want}${c.type === 'time' ? 't' : 'i'}`;
+              c.type === 'str'
+                ? Buffer.from(want as string).toString('utf8')
+                : c.type === 'bool'
+                  ? want
+                    ? 't'
+                    : 'f'
+                  : `${want}${c.type === 'time' ? 't' : 'i'}`;
             assert.equal(v, text, `row ${i + 1} ${c.sql}`);
           }
         }
@@ -164,7 +170,17 @@ describe('QuestDB ILP serialiser', () => {
 
   test('escaping follows the ILP text format (tags, quoted strings, integers, timestamps)', () => {
     const flow = records(FLOW, 1)[0]!;
-    Object.assign(flow, { node: 'a b,c=d\\e', iface: '', serverName: 'x "y" \\z\nw', appInfo: '', clientBytes: MAX, serverBytes: 0, final: true, ts: 1, lastSeen: 7 });
+    Object.assign(flow, {
+      node: 'a b,c=d\\e',
+      iface: '',
+      serverName: 'x "y" \\z\nw',
+      appInfo: '',
+      clientBytes: MAX,
+      serverBytes: 0,
+      final: true,
+      ts: 1,
+      lastSeen: 7,
+    });
     const line = ours({ ...EMPTY, flows: [flow as never] });
     assert.match(line, /^flows,node=a\\ b\\,c\\=d\\\\e,/);
     assert.ok(!line.includes('iface='), 'an empty symbol is not written');
@@ -176,7 +192,12 @@ describe('QuestDB ILP serialiser', () => {
   });
 
   test('bodies are bounded and split between rows; the row counts add up', () => {
-    const batch: RecordBatch = { flows: records(FLOW, 2000) as never, hosts: records(HOST, 500) as never, traffic: records(TRAFFIC, 50) as never, anomalies: records(ANOMALY, 20) as never };
+    const batch: RecordBatch = {
+      flows: records(FLOW, 2000) as never,
+      hosts: records(HOST, 500) as never,
+      traffic: records(TRAFFIC, 50) as never,
+      anomalies: records(ANOMALY, 20) as never,
+    };
     const rows = batch.flows.length + batch.hosts.length + batch.traffic.length + batch.anomalies!.length;
     const whole = ilpBodies(batch);
     assert.equal(whole.length, 1);

@@ -424,12 +424,18 @@ describe('schema/questdb.sql', () => {
     }
     for (const [name, cols] of tables) assert.equal(cols.get('ts'), 'TIMESTAMP', `${name}.ts`);
     const keys = statements.filter((s) => s.startsWith('CREATE')).map((s) => /DEDUP UPSERT KEYS\(([^)]*)\)/.exec(s)![1]);
-    assert.deepEqual(keys, ['ts, flow_id', 'ts, node, ip', 'ts, node', 'ts, anomaly_id']);
+    assert.deepEqual(keys, ['ts, flow_id', 'ts, node, ip, source', 'ts, node, source', 'ts, anomaly_id']);
   });
 
   test('every record field has a column, and the writer sends each with a matching type', async () => {
     const { tables } = await schemaColumns();
-    const sample = { flows: [flow(1)], hosts: [host(1)], traffic: [traffic(1)], anomalies: [anomaly(1)] };
+    // A run's source set: ILP leaves empty symbols out.
+    const sample = {
+      flows: [flow(1, { source: 'run1' })],
+      hosts: [{ ...host(1), source: 'run1' }],
+      traffic: [{ ...traffic(1), source: 'run1' }],
+      anomalies: [anomaly(1)],
+    };
     for (const [table, records] of Object.entries(sample)) {
       const cols = tables.get(table)!;
       for (const field of Object.keys(records[0]!)) assert.ok(cols.has(snake(field)), `${table} has no column for ${field}`);

@@ -13,7 +13,7 @@ import { startFakePg, startFakeQuestDb, type FakePg, type FakeQuestDb } from './
 
 const quiet: SpoolLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const DDL = /^\s*(CREATE|ALTER|DROP|TRUNCATE|INSERT|UPDATE|RENAME)\b/i;
-const ALL_COLUMNS = ['ts', 'flow_id', 'node', 'ip', 'anomaly_id', 'confidence', 'first_packets', 'app_info'];
+const ALL_COLUMNS = ['ts', 'flow_id', 'node', 'ip', 'anomaly_id', 'confidence', 'first_packets', 'app_info', 'duration', 'end_reason', 'source'];
 
 describe('QuestDB start-up DDL decisions', () => {
   const on = (keys: string[], hours: number | null = 0): TableState => ({ dedup: true, upsertKeys: keys, ttlHours: hours });
@@ -85,8 +85,8 @@ describe('QuestDB store against local stand-ins', () => {
       await store.close();
       const alters = pg.statements.filter((s) => /^ALTER TABLE/i.test(s));
       assert.deepEqual(alters, [
-        'ALTER TABLE hosts DEDUP ENABLE UPSERT KEYS(ts, node, ip)',
-        'ALTER TABLE traffic DEDUP ENABLE UPSERT KEYS(ts, node)',
+        'ALTER TABLE hosts DEDUP ENABLE UPSERT KEYS(ts, node, ip, source)',
+        'ALTER TABLE traffic DEDUP ENABLE UPSERT KEYS(ts, node, source)',
         'ALTER TABLE hosts SET TTL 7 DAYS',
         'ALTER TABLE traffic SET TTL 7 DAYS',
         'ALTER TABLE anomalies SET TTL 7 DAYS',

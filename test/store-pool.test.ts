@@ -31,7 +31,7 @@ async function heavyFile(): Promise<string> {
            '192.0.2.' || (i % 200) AS server_ip, 443 AS server_port, 3 AS client_packets, (i * 7919) % 100000 AS client_bytes,
            2 AS server_packets, 1500 AS server_bytes, 2 AS client_tcp_flags, 18 AS server_tcp_flags, 'established' AS tcp_state,
            false AS final, 'TLS' AS app, 'h' || (i % 1000) || '.example' AS server_name, 'dpi' AS confidence,
-           '+74 -74 +66' AS first_packets, '' AS app_info
+           '+74 -74 +66' AS first_packets, '' AS app_info, 1000 AS duration
     FROM range(${HEAVY_SEGMENTS}) t(i)`);
   conn.closeSync();
   instance.closeSync();
@@ -66,7 +66,7 @@ function segment(i: number, ts: number): FlowRecord {
     confidence: 'dpi',
     firstPackets: '+80 -120',
     appInfo: '',
-    duration: 0,
+    duration: SECOND,
     endReason: '',
   };
 }
@@ -235,10 +235,10 @@ describe('DuckDB flow cache under concurrent requests', () => {
     path = await heavyFile();
   });
 
-  it('different ranges requested at once are computed one at a time, within a small memory_limit, without errors', async () => {
+  it('different ranges requested at once are computed one at a time, within a small memory_limit (200 MB), without errors', async () => {
     // Four computations at once over 250,000 flows each ran DuckDB out of memory under this limit
     // (the load bench's "Unexpected error.": Out of Memory Error: failed to pin block).
-    const store = new DuckDbStore({ path, readOnly: true, memoryLimit: '160MB', flowCacheBytes: 512 * 1024 * 1024 });
+    const store = new DuckDbStore({ path, readOnly: true, memoryLimit: '200MB', flowCacheBytes: 512 * 1024 * 1024 });
     await store.init();
     try {
       const quarter = 250_000 * 40_000; // 250,000 segments, one every 40 ms

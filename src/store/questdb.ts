@@ -602,8 +602,11 @@ export class QuestDbStore implements FlowStore {
   }
 
   private async applySchema(): Promise<void> {
-    const statements = parseSchemaSql(await readFile(SCHEMA_URL, 'utf8'));
-    // Read once the tables exist (the dedup statements follow the CREATE TABLE ones).
+    const all = parseSchemaSql(await readFile(SCHEMA_URL, 'utf8'));
+    // DEDUP ENABLE last: its keys may name a column that a migration (ADD COLUMN) adds to an
+    // existing table, such as hosts' and traffic's `source`.
+    const statements = [...all.filter((s) => !DEDUP_ENABLE.test(s)), ...all.filter((s) => DEDUP_ENABLE.test(s))];
+    // Read once the tables exist and have their columns.
     let states: Map<string, TableState> | null = null;
     for (const s of statements) {
       const add = ADD_COLUMN_IF_NOT_EXISTS.exec(s);
