@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { importFiles } from '../src/capture/import.js';
-import type { AnomalyRecord, FlowStore, RecordBatch } from '../src/store/types.js';
+import type { AnomalyRecord, RecordBatch, StoreWriter } from '../src/store/types.js';
 import { REPO_ROOT } from './helpers/cli.js';
 
 const CORPUS = join(REPO_ROOT, '..', 'shared', 'corpus', 'ndpi', 'pcap');
@@ -54,16 +54,19 @@ const KNOWN: Known[] = [
 /** Captures holding real scans (ground truth for recall). */
 const REAL_SCANS = new Set(KNOWN.filter((k) => k.real).map((k) => `${k.file} ${k.kind} ${k.source}`));
 
-/** Collects the anomaly records of the batches an import writes. */
-function collectingStore(into: AnomalyRecord[]): FlowStore {
-  const store: Partial<FlowStore> = {
+/** A write-only back end that collects the anomaly records of the batches an import writes. */
+function collectingStore(into: AnomalyRecord[]): StoreWriter {
+  return {
     backend: 'collect',
+    init: async () => {},
+    close: async () => {},
+    health: async () => ({ backend: 'collect', ok: true }),
+    beginRun: async () => {},
     write: async (batch: RecordBatch) => {
       for (const a of batch.anomalies ?? []) into.push(a);
     },
     flush: async () => {},
   };
-  return store as FlowStore;
 }
 
 test('no anomaly on the normal traffic of the nDPI corpus, but the known positives', { skip: unavailable ?? undefined, timeout: 600_000 }, async () => {
@@ -77,7 +80,7 @@ test('no anomaly on the normal traffic of the nDPI corpus, but the known positiv
       files.slice(i, i + BATCH).map(async (file) => {
         const anomalies: AnomalyRecord[] = [];
         // DPI on, as by default: the scan detectors skip flows it gives to a peer-to-peer protocol.
-        await importFiles([join(CORPUS, file)], { store: collectingStore(anomalies) } as Parameters<typeof importFiles>[1]);
+        await importFiles([join(CORPUS, file)], { store: collectingStore(anomalies) });
         // The latest version of each anomaly.
         const latest = new Map<string, AnomalyRecord>();
         for (const a of anomalies) latest.set(a.anomalyId, a);
