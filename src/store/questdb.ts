@@ -681,6 +681,17 @@ export class QuestDbStore implements FlowStore {
     }
   }
 
+  /** A slot of the bounded read pool and a connection for it; the slot is given back if no connection comes. */
+  private async checkout(signal?: AbortSignal): Promise<pg.PoolClient> {
+    await this.gate.acquire(signal);
+    try {
+      return await this.db().connect();
+    } catch (err) {
+      this.gate.release();
+      throw err;
+    }
+  }
+
   /**
    * A read through the bounded pool. When `signal` aborts while it waits, it leaves the queue; while
    * it runs, QuestDB gets PostgreSQL's cancel request for it (pg sends it on a connection of its
@@ -690,14 +701,7 @@ export class QuestDbStore implements FlowStore {
    * StoreQueryCancelled at once.
    */
   private async select(sql: string, values: unknown[], signal?: AbortSignal): Promise<Row[]> {
-    await this.gate.acquire(signal);
-    let client: pg.PoolClient;
-    try {
-      client = await this.db().connect();
-    } catch (err) {
-      this.gate.release();
-      throw err;
-    }
+    const client = await this.checkout(signal);
     let broken = false;
     const onAbort = () => {
       broken = true;
@@ -1043,14 +1047,7 @@ export class QuestDbStore implements FlowStore {
    * dropped if that fails).
    */
   private async *stream(sql: string, values: unknown[]): AsyncGenerator<Row[]> {
-    await this.gate.acquire();
-    let client: pg.PoolClient;
-    try {
-      client = await this.db().connect();
-    } catch (err) {
-      this.gate.release();
-      throw err;
-    }
+    const client = await this.checkout();
     let broken = false;
     const cursor = client.query(new Cursor<Row>(sql, values));
     try {
