@@ -88,9 +88,10 @@ type Row = Record<string, DuckDBValue>;
  * The aggregate of one flow's segments, by the combine rules of FLOW (src/records/flow.ts; see
  * record-sql.ts). Column aliases are the FlowSummary field names so rows map onto it without renaming.
  */
-const FLOW_AGGREGATE_COLUMNS = `
-  ${duckdbSummarySelect(FLOW)},
+const flowAggregateColumns = (fields?: ReadonlySet<string>) => `
+  ${duckdbSummarySelect(FLOW, fields)},
   sum(client_bytes) + sum(server_bytes) AS "totalBytes"`;
+const FLOW_AGGREGATE_COLUMNS = flowAggregateColumns();
 
 /** Per-host sums; aliases are the HostSummary field names. */
 const HOST_AGGREGATE_COLUMNS = `
@@ -431,7 +432,12 @@ export class DuckDbStore implements FlowStore {
     }, signal);
   }
 
-  /** A page by SQL (count and keyset page), for results the cache does not hold. */
+  /**
+   * A page by SQL (count and keyset page), for results the cache does not hold. Summing every
+   * column of every flow in a large range to keep one page of them ran DuckDB out of its
+   * memory_limit (2 million flows over 256 MB), so the count and the page's choice sum only the
+   * columns the order and the filter need; the page's flows alone are then summed whole.
+   */
   private async flowPageSql(
     q: FlowQuery,
     filter: FlowFilter,
@@ -440,22 +446,24 @@ export class DuckDbStore implements FlowStore {
     signal: AbortSignal | undefined,
   ): Promise<FlowPage> {
     const order = FLOW_ORDERS[orderName];
-    const filtered = filteredFlowsSql(q, filter);
-    const pageParams: Params = { ...filtered.params, limit: q.first + 1 };
+    const keys = filteredFlowsSql(q, filter, '', flowKeyFields(filter));
+    const pageParams: Params = { ...keys.params, limit: q.first + 1 };
     let keyset = '';
     if (cursor) {
       keyset = `WHERE ${order.after}`;
       pageParams.afterValue = cursor.value;
       pageParams.afterId = cursor.flowId;
     }
-    const pageSql = `${filtered.sql} SELECT * FROM filtered ${keyset} ORDER BY ${order.orderBy} LIMIT $limit`;
-    const countSql = `${filtered.sql} SELECT count(*) AS n FROM filtered`;
+    const pageSql = `${keys.sql}, page AS (SELECT "flowId" FROM filtered ${keyset} ORDER BY ${order.orderBy} LIMIT $limit)
+      SELECT ${FLOW_AGGREGATE_COLUMNS} FROM flows ${keys.segmentsWhere} ${keys.segmentsWhere ? 'AND' : 'WHERE'} flow_id IN (SELECT "flowId" FROM page)
+      GROUP BY flow_id ORDER BY ${order.orderBy}`;
+    const countSql = `${keys.sql} SELECT count(*) AS n FROM filtered`;
 
     // Count and page in one transaction so a flush between them cannot make them disagree.
     // On an error the connection is closed, which rolls the transaction back.
     const { rows, count } = await this.read(async (conn, session) => {
       await conn.run('BEGIN TRANSACTION');
-      const count = await session.query(countSql, filtered.params);
+      const count = await session.query(countSql, keys.params);
       const rows = await session.query(pageSql, pageParams);
       await conn.run('COMMIT');
       return { rows, count };
@@ -771,7 +779,12 @@ function hostConditions(q: HostIpQuery): Conditions {
  * node) go before the GROUP BY so DuckDB reads fewer rows; filters on aggregated values (app and
  * server name as of the latest segment, total bytes) go after it.
  */
-function filteredFlowsSql(range: TimeRange | undefined, filter: FlowFilter, extraColumns = ''): { sql: string; params: Params } {
+function filteredFlowsSql(
+  range: TimeRange | undefined,
+  filter: FlowFilter,
+  extraColumns = '',
+  fields?: ReadonlySet<string>,
+): { sql: string; params: Params; segmentsWhere: string } {
   const segments = new Conditions(range);
   if (filter.host !== undefined) segments.add('(client_ip = $host OR server_ip = $host)', { host: filter.host });
   if (filter.port !== undefined) segments.add('(client_port = $port OR server_port = $port)', { port: filter.port });
@@ -785,11 +798,19 @@ function filteredFlowsSql(range: TimeRange | undefined, filter: FlowFilter, extr
 
   const sql = `
     WITH summed AS (
-      SELECT ${FLOW_AGGREGATE_COLUMNS}${extraColumns} FROM flows ${segments.sql()} GROUP BY flow_id
+      SELECT ${fields ? flowAggregateColumns(fields) : FLOW_AGGREGATE_COLUMNS}${extraColumns} FROM flows ${segments.sql()} GROUP BY flow_id
     ), filtered AS (
       SELECT * FROM summed ${flows.sql()}
     )`;
-  return { sql, params: { ...segments.params, ...flows.params } };
+  return { sql, params: { ...segments.params, ...flows.params }, segmentsWhere: segments.sql() };
+}
+
+/** The summed fields that order a flow page (both orders) and that the filter's flow conditions read. */
+function flowKeyFields(filter: FlowFilter): ReadonlySet<string> {
+  const fields = new Set(['flowId', 'firstSeen']);
+  if (filter.app !== undefined) fields.add('app');
+  if (filter.serverName !== undefined) fields.add('serverName');
+  return fields;
 }
 
 async function query(conn: DuckDBConnection, sql: string, params: Params): Promise<Row[]> {

@@ -64,9 +64,10 @@ function duckdbCombine(c: ColumnInfo, ts: string): string {
   return `${e} AS "${c.field}"`;
 }
 
-/** The SELECT list summing a record's segments (GROUP BY its key), aliased to the summary's fields. */
-export function duckdbSummarySelect(def: Def): string {
-  return def.summary.map((c) => duckdbCombine(c, def.designated.sql)).join(',\n  ');
+/** The SELECT list summing a record's segments (GROUP BY its key), aliased to the summary's fields; only `fields` when given. */
+export function duckdbSummarySelect(def: Def, fields?: ReadonlySet<string>): string {
+  const columns = fields ? def.summary.filter((c) => fields.has(c.field)) : def.summary;
+  return columns.map((c) => duckdbCombine(c, def.designated.sql)).join(',\n  ');
 }
 
 /** The SELECT list of whole records, aliased to their fields, times as µs (epoch_us: a TIMESTAMP would come back as a ms Date). */
