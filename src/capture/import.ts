@@ -10,6 +10,7 @@ import type { EventBus } from '../bus/types.js';
 import { isSupportedLinkType } from '../decode/index.js';
 import { MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from '../flow/aggregator.js';
+import type { PacketIndexWriter } from '../packets/index-writer.js';
 import type { RecordBatch, StoreWriter } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
 import { importSource } from './source.js';
@@ -36,6 +37,8 @@ export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
   onWarning?: (message: string) => void;
   /** Rows buffered before a store write. */
   batchRows?: number;
+  /** Records where each flow's packets are in the files (src/packets), for `flowlens pcap` and /pcap. */
+  packetIndex?: PacketIndexWriter;
 }
 
 export interface FileResult {
@@ -73,6 +76,8 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   const source = opts.source ?? (await importSource(paths));
   const aggregator = new Aggregator({ ...opts, node: opts.node ?? '', iface: opts.iface ?? '', source });
   await opts.store?.beginRun(source);
+  const packetIndex = opts.packetIndex;
+  await packetIndex?.begin();
   // Small batches: records handed to the store die young instead of being promoted to V8's old
   // space (20,000 rows per batch cost ~30 MB more peak memory on the benchmark capture).
   const batchRows = opts.batchRows ?? 4096;
@@ -112,9 +117,12 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
     const result: FileResult = { path, format: '', records: 0, packets: 0, bytes: 0, malformed: 0, linkTypes: [] };
     files.push(result);
     let badTimes = 0;
-    const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen) => {
-      if (ts >= 0) aggregator.packet(linkType, ts, data, offset, caplen, wirelen);
-      else {
+    const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen, _interfaceId, recordOffset, recordLength) => {
+      if (ts >= 0) {
+        aggregator.packet(linkType, ts, data, offset, caplen, wirelen);
+        const f = aggregator.lastFlow;
+        if (packetIndex !== undefined && f >= 0) packetIndex.add(f, aggregator.flows.idHi[f], aggregator.flows.idLo[f], ts, recordOffset, recordLength);
+      } else {
         badTimes++;
         aggregator.countUnreadable(R_PCAP_BAD_TIMESTAMP, Math.max(wirelen, caplen));
       }
@@ -122,6 +130,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
     try {
       await reader.open();
       result.format = reader.format;
+      if (packetIndex !== undefined && reader.format !== '') await packetIndex.beginFile(path, reader.format, reader.sections);
       aggregator.setIface(opts.iface ?? basename(path));
       const warned = new Set<number>();
       for (;;) {
@@ -133,6 +142,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
           }
         }
         if (aggregator.pendingRows() >= batchRows) await writeOut(aggregator.takeBatch());
+        if (packetIndex?.full) await packetIndex.flush();
         opts.onProgress?.({
           file: path,
           fileIndex: i,
@@ -166,6 +176,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
         result.error = `reading stopped at byte ${reader.bytesRead}: ${e?.code && !message.includes(e.code) ? `${e.code}: ` : ''}${message}`;
       }
     } finally {
+      packetIndex?.endFile();
       await reader.close().catch(() => {});
     }
     if (badTimes > 0) {
@@ -185,6 +196,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   await writeOut(aggregator.takeBatch());
   if (inFlight) await inFlight;
   await store?.flush();
+  await packetIndex?.flush();
 
   const stats = aggregator.stats();
   const seconds = elapsed();

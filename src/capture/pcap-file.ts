@@ -6,9 +6,28 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 /**
  * Called for every packet; `data` is only valid during the call. `ts` is in µs since the epoch, or
- * BAD_TIMESTAMP when the record's time is not one (see MAX_TIMESTAMP_US).
+ * BAD_TIMESTAMP when the record's time is not one (see MAX_TIMESTAMP_US). `recordOffset` and
+ * `recordLength` locate the whole record in the file (a pcap record header and its data, or a
+ * pcapng block), so that the packet store (src/packets) can copy it later byte for byte.
  */
-export type PacketHandler = (linkType: number, ts: number, data: Buffer, offset: number, caplen: number, wirelen: number, interfaceId: number) => void;
+export type PacketHandler = (
+  linkType: number,
+  ts: number,
+  data: Buffer,
+  offset: number,
+  caplen: number,
+  wirelen: number,
+  interfaceId: number,
+  recordOffset: number,
+  recordLength: number,
+) => void;
+
+/** Where a pcapng section's header block and its interface description blocks are in the file. */
+export interface PcapngSection {
+  offset: number;
+  length: number;
+  interfaces: { offset: number; length: number }[];
+}
 
 export class CaptureFileError extends Error {
   constructor(
@@ -104,6 +123,8 @@ export class CaptureFileReader {
   // pcapng: interfaces of the current section.
   private interfaces: Interface[] = [];
   private lastTs = 0;
+  /** pcapng: every section header and interface description met so far (the packet store copies them). */
+  readonly sections: PcapngSection[] = [];
 
   /** Set when the file ends inside a record. */
   truncated: Truncation | null = null;
@@ -213,7 +234,7 @@ export class CaptureFileReader {
       // The fraction must be under a second; the seconds (32 bits) are always in the window.
       const ts = frac < fracLimit ? sec * 1e6 + (nano ? Math.floor(frac / 1000) : frac) : BAD_TIMESTAMP;
       this.records++;
-      onPacket(linkType, ts, buf, pos + 16, caplen, wirelen, 0);
+      onPacket(linkType, ts, buf, pos + 16, caplen, wirelen, 0, this.base + pos, 16 + caplen);
       pos += 16 + caplen;
     }
     if (filled - pos < 16) this.need(16);
@@ -258,9 +279,11 @@ export class CaptureFileReader {
       switch (type) {
         case PCAPNG_SHB:
           this.interfaces = [];
+          this.sections.push({ offset: this.base + pos, length, interfaces: [] });
           break;
         case BLOCK_IDB:
           this.readInterface(body, bodyEnd);
+          this.sections[this.sections.length - 1]?.interfaces.push({ offset: this.base + pos, length });
           break;
         case BLOCK_EPB:
         case BLOCK_OPB: {
@@ -271,7 +294,7 @@ export class CaptureFileReader {
           const caplen = this.u32(body + 12);
           const wirelen = this.u32(body + 16);
           const data = body + 20;
-          this.deliver(onPacket, ifid, hi, lo, data, Math.min(caplen, bodyEnd - data), wirelen, pos);
+          this.deliver(onPacket, ifid, hi, lo, data, Math.min(caplen, bodyEnd - data), wirelen, pos, length);
           break;
         }
         case BLOCK_SPB: {
@@ -282,7 +305,7 @@ export class CaptureFileReader {
           if (!iface) this.missingInterface(0, pos);
           const caplen = Math.max(0, Math.min(wirelen, iface.snaplen || wirelen, bodyEnd - data));
           this.records++;
-          onPacket(iface.linkType, this.lastTs, buf, data, caplen, wirelen, 0);
+          onPacket(iface.linkType, this.lastTs, buf, data, caplen, wirelen, 0, this.base + pos, length);
           break;
         }
         default:
@@ -294,7 +317,17 @@ export class CaptureFileReader {
     this.pos = pos;
   }
 
-  private deliver(onPacket: PacketHandler, ifid: number, hi: number, lo: number, data: number, caplen: number, wirelen: number, blockPos: number): void {
+  private deliver(
+    onPacket: PacketHandler,
+    ifid: number,
+    hi: number,
+    lo: number,
+    data: number,
+    caplen: number,
+    wirelen: number,
+    blockPos: number,
+    blockLength: number,
+  ): void {
     const iface = this.interfaces[ifid];
     if (!iface) this.missingInterface(ifid, blockPos);
     let ts = toMicroseconds(hi, lo, iface.resolutionDecimal, iface.resolutionExp) + iface.offsetUs;
@@ -302,7 +335,7 @@ export class CaptureFileReader {
     if (!(ts >= 0 && ts < MAX_TIMESTAMP_US)) ts = BAD_TIMESTAMP;
     else this.lastTs = ts; // a simple packet block after a bad one takes the last good time
     this.records++;
-    onPacket(iface.linkType, ts, this.buf, data, Math.max(caplen, 0), wirelen, ifid);
+    onPacket(iface.linkType, ts, this.buf, data, Math.max(caplen, 0), wirelen, ifid, this.base + blockPos, blockLength);
   }
 
   private missingInterface(ifid: number, blockPos: number): never {

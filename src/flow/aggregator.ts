@@ -122,6 +122,12 @@ export class Aggregator {
   /** Time of the first and last packet (µs); -1 before any (0 is a valid time: pcapng simple packet blocks have none). */
   private firstPacket = -1;
   private lastPacket = -1;
+  /**
+   * Slot of the flow the last packet was accounted to (-1: none, as for non-IP or malformed
+   * frames): the packet store (src/packets) indexes each packet under its flow's id without a
+   * per-packet callback.
+   */
+  lastFlow = -1;
   private readonly malformedCounts = new Float64Array(MALFORMED_REASONS.length);
   private readonly hostsSeen = new Set<string>();
 
@@ -162,6 +168,7 @@ export class Aggregator {
   packet(linkType: number, ts: number, buf: Buffer, off: number, caplen: number, wirelen: number): void {
     const pkt = decodePacket(linkType, buf, off, caplen, wirelen, this.pkt);
     const bytes = Math.max(wirelen, caplen);
+    this.lastFlow = -1;
     this.packets++;
     this.bytes += bytes;
     if (this.firstPacket < 0) this.firstPacket = ts;
@@ -222,6 +229,7 @@ export class Aggregator {
       }
     }
 
+    this.lastFlow = f;
     const dir = fromClient ? 0 : 1;
     const d = f * 2 + dir;
     flows.segPackets[d]++;

@@ -1,0 +1,237 @@
+// Builds the packet index of an import (or of the live packet store's files): for every packet
+// accounted to a flow, where its record is (file, offset, length) and its time, chained per flow.
+// Per packet it writes five typed-array cells and allocates nothing; flows are told apart by the
+// aggregator's slot plus the flow's id (a slot is reused once its flow ends). Memory is bounded:
+// at MAX_RUN_PACKETS packets the run is written out (flows sorted by id) and a new one begins, so
+// a store of many GB becomes several runs, each looked up in two small reads (see format.ts).
+import { open, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { PcapngSection } from '../capture/pcap-file.js';
+import { growFloat64, growInt32, growUint32 } from '../flow/open-index.js';
+import { DIR_ENTRY, ENTRY, FENCE_EVERY, INDEX_VERSION, compareIds, flowIdHex, type IndexedFile, type RunMeta } from './format.js';
+
+/** Packets per run: ~28 bytes each in memory while the run is built (28 MiB at this cap). */
+export const MAX_RUN_PACKETS = 1 << 20;
+const INITIAL = 1 << 12;
+
+/** A name safe as a file name for a run of `source` (sources are short hex-ish strings; anything else is replaced). */
+export function runPrefix(source: string): string {
+  return `${source.replace(/[^A-Za-z0-9_.-]/g, '_') || 'run'}-`;
+}
+
+export class PacketIndexWriter {
+  readonly dir: string;
+  private readonly source: string;
+  private readonly node: string;
+  private readonly maxRunPackets: number;
+  private runNo = 0;
+  /** The files of the run, each with the reader's live list of pcapng sections (it grows as the file is read). */
+  private files: { file: IndexedFile; sections: readonly PcapngSection[] }[] = [];
+  /** Index in `files` of the file being read, -1 before beginFile. */
+  private file = -1;
+  /** Runs written so far. */
+  runs = 0;
+  /** Packets indexed over all runs. */
+  packets = 0;
+
+  // The run being built: packets...
+  private n = 0;
+  private ts = new Float64Array(INITIAL);
+  private offset = new Float64Array(INITIAL);
+  private length = new Uint32Array(INITIAL);
+  private fileOf = new Uint32Array(INITIAL);
+  private next = new Int32Array(INITIAL);
+  // ...flows (numbered in order of their first packet in the run)...
+  private flows = 0;
+  private idHi = new Uint32Array(INITIAL);
+  private idLo = new Uint32Array(INITIAL);
+  private head = new Int32Array(INITIAL);
+  private tail = new Int32Array(INITIAL);
+  private count = new Uint32Array(INITIAL);
+  // ...and the run's flow of each aggregator slot (-1: none yet).
+  private flowOfSlot = new Int32Array(INITIAL).fill(-1);
+
+  constructor(dir: string, opts: { source: string; node?: string; maxRunPackets?: number }) {
+    this.dir = resolve(dir);
+    this.source = opts.source;
+    this.node = opts.node ?? '';
+    this.maxRunPackets = opts.maxRunPackets ?? MAX_RUN_PACKETS;
+  }
+
+  /** Removes the runs of an earlier import of the same source (re-importing replaces, as the stores do). */
+  async begin(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const prefix = runPrefix(this.source);
+    for (const name of await readdir(this.dir)) {
+      if (name.startsWith(prefix) && (name.endsWith('.json') || name.endsWith('.bin'))) await rm(join(this.dir, name), { force: true });
+    }
+  }
+
+  /**
+   * The packets from now on are in `path` (its format as the reader found it). A pipe or device
+   * cannot be read again: its packets are not indexed.
+   */
+  async beginFile(path: string, format: 'pcap' | 'pcapng', sections: readonly PcapngSection[]): Promise<void> {
+    this.file = -1;
+    const st = await stat(path);
+    if (!st.isFile()) return;
+    this.files.push({ file: { path: resolve(path), size: st.size, mtimeMs: st.mtimeMs, format }, sections });
+    this.file = this.files.length - 1;
+  }
+
+  /** The file's packets are over (packets from here on, if any, are not in an indexed file). */
+  endFile(): void {
+    this.file = -1;
+  }
+
+  /** One packet of the flow in aggregator slot `slot` with id (idHi, idLo). */
+  add(slot: number, idHi: number, idLo: number, ts: number, recordOffset: number, recordLength: number): void {
+    if (this.file < 0) return;
+    if (slot >= this.flowOfSlot.length) {
+      const before = this.flowOfSlot.length;
+      this.flowOfSlot = growInt32(this.flowOfSlot, Math.max(slot + 1, before * 2));
+      this.flowOfSlot.fill(-1, before);
+    }
+    let fl = this.flowOfSlot[slot];
+    if (fl < 0 || this.idLo[fl] !== idLo || this.idHi[fl] !== idHi) {
+      fl = this.newFlow(idHi, idLo);
+      this.flowOfSlot[slot] = fl;
+    }
+    const p = this.n;
+    if (p === this.ts.length) this.growPackets();
+    this.ts[p] = ts;
+    this.offset[p] = recordOffset;
+    this.length[p] = recordLength;
+    this.fileOf[p] = this.file;
+    this.next[p] = -1;
+    if (this.count[fl] === 0) this.head[fl] = p;
+    else this.next[this.tail[fl]] = p;
+    this.tail[fl] = p;
+    this.count[fl]++;
+    this.n = p + 1;
+  }
+
+  /** True when the run is full: the caller awaits flush() (between chunks, not per packet). */
+  get full(): boolean {
+    return this.n >= this.maxRunPackets;
+  }
+
+  /** Writes the run built so far (if any packets) and starts a new one. */
+  async flush(): Promise<void> {
+    if (this.n === 0) return;
+    const order = new Uint32Array(this.flows);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    const { idHi, idLo } = this;
+    // By id, then by first packet: a flow met twice in one run (never so far: slots are stable) stays in order.
+    order.sort((a, b) => compareIds(idHi[a], idLo[a], idHi[b], idLo[b]) || a - b);
+
+    // Directory: one entry per distinct id (consecutive equal ids merge).
+    const dir = Buffer.alloc(this.flows * DIR_ENTRY);
+    const entries = Buffer.allocUnsafe(this.n * ENTRY);
+    const fences: string[] = [];
+    let dirCount = 0;
+    let e = 0;
+    let firstTs = Number.POSITIVE_INFINITY;
+    let lastTs = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < order.length; i++) {
+      const fl = order[i];
+      const sameAsBefore =
+        dirCount > 0 && dir.readUInt32LE((dirCount - 1) * DIR_ENTRY) === idHi[fl] && dir.readUInt32LE((dirCount - 1) * DIR_ENTRY + 4) === idLo[fl];
+      let d: number;
+      if (sameAsBefore) d = (dirCount - 1) * DIR_ENTRY;
+      else {
+        d = dirCount * DIR_ENTRY;
+        if (dirCount % FENCE_EVERY === 0) fences.push(flowIdHex(idHi[fl], idLo[fl]));
+        dirCount++;
+        dir.writeUInt32LE(idHi[fl], d);
+        dir.writeUInt32LE(idLo[fl], d + 4);
+        dir.writeUInt32LE(e, d + 8);
+        dir.writeUInt32LE(0, d + 12);
+        dir.writeDoubleLE(Number.POSITIVE_INFINITY, d + 16);
+        dir.writeDoubleLE(Number.NEGATIVE_INFINITY, d + 24);
+      }
+      let flowFirst = dir.readDoubleLE(d + 16);
+      let flowLast = dir.readDoubleLE(d + 24);
+      for (let p = this.head[fl]; p >= 0; p = this.next[p]) {
+        const at = e * ENTRY;
+        entries.writeDoubleLE(this.ts[p], at);
+        entries.writeDoubleLE(this.offset[p], at + 8);
+        entries.writeUInt32LE(this.length[p], at + 16);
+        entries.writeUInt32LE(this.fileOf[p], at + 20);
+        if (this.ts[p] < flowFirst) flowFirst = this.ts[p];
+        if (this.ts[p] > flowLast) flowLast = this.ts[p];
+        if (this.ts[p] < firstTs) firstTs = this.ts[p];
+        if (this.ts[p] > lastTs) lastTs = this.ts[p];
+        e++;
+      }
+      dir.writeUInt32LE(e - dir.readUInt32LE(d + 8), d + 12);
+      dir.writeDoubleLE(flowFirst, d + 16);
+      dir.writeDoubleLE(flowLast, d + 24);
+    }
+
+    const name = `${runPrefix(this.source)}${String(this.runNo++).padStart(4, '0')}`;
+    const entriesAt = dirCount * DIR_ENTRY;
+    const bin = await open(join(this.dir, `${name}.bin`), 'w');
+    try {
+      await bin.write(dir, 0, entriesAt, 0);
+      await bin.write(entries, 0, e * ENTRY, entriesAt);
+      await bin.sync();
+    } finally {
+      await bin.close();
+    }
+    const meta: RunMeta = {
+      version: INDEX_VERSION,
+      source: this.source,
+      node: this.node,
+      // pcapng: the sections read so far, which are all those this run's packets can be in.
+      files: this.files.map(({ file, sections }) =>
+        file.format === 'pcapng' ? { ...file, sections: sections.map((s) => ({ offset: s.offset, length: s.length, interfaces: [...s.interfaces] })) } : file,
+      ),
+      flows: dirCount,
+      packets: e,
+      entriesAt,
+      fences,
+      firstTs,
+      lastTs,
+    };
+    const tmp = join(this.dir, `${name}.json.tmp`);
+    await writeFile(tmp, JSON.stringify(meta));
+    await rename(tmp, join(this.dir, `${name}.json`));
+    this.runs++;
+    this.packets += e;
+
+    // A new run: the file being read is still the current one (its index restarts at 0).
+    const current = this.file >= 0 ? this.files[this.file] : undefined;
+    this.files = current ? [current] : [];
+    this.file = current ? 0 : -1;
+    this.n = 0;
+    this.flows = 0;
+    this.flowOfSlot.fill(-1);
+  }
+
+  private newFlow(idHi: number, idLo: number): number {
+    const fl = this.flows;
+    if (fl === this.idHi.length) {
+      const size = fl * 2;
+      this.idHi = growUint32(this.idHi, size);
+      this.idLo = growUint32(this.idLo, size);
+      this.head = growInt32(this.head, size);
+      this.tail = growInt32(this.tail, size);
+      this.count = growUint32(this.count, size);
+    }
+    this.idHi[fl] = idHi;
+    this.idLo[fl] = idLo;
+    this.count[fl] = 0;
+    this.flows = fl + 1;
+    return fl;
+  }
+
+  private growPackets(): void {
+    const size = this.ts.length * 2;
+    this.ts = growFloat64(this.ts, size);
+    this.offset = growFloat64(this.offset, size);
+    this.length = growUint32(this.length, size);
+    this.fileOf = growUint32(this.fileOf, size);
+    this.next = growInt32(this.next, size);
+  }
+}
