@@ -10,7 +10,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { importFiles } from '../src/capture/import.js';
-import type { AnomalyRecord, RecordBatch, StoreWriter } from '../src/store/types.js';
+import type { AnomalyRecord } from '../src/store/types.js';
+import { collectingStore } from './helpers/anomaly-store.js';
 import { REPO_ROOT } from './helpers/cli.js';
 
 const CORPUS = join(REPO_ROOT, '..', 'shared', 'corpus', 'ndpi', 'pcap');
@@ -53,21 +54,6 @@ const KNOWN: Known[] = [
 
 /** Captures holding real scans (ground truth for recall). */
 const REAL_SCANS = new Set(KNOWN.filter((k) => k.real).map((k) => `${k.file} ${k.kind} ${k.source}`));
-
-/** A write-only back end that collects the anomaly records of the batches an import writes. */
-function collectingStore(into: AnomalyRecord[]): StoreWriter {
-  return {
-    backend: 'collect',
-    init: async () => {},
-    close: async () => {},
-    health: async () => ({ backend: 'collect', ok: true }),
-    beginRun: async () => {},
-    write: async (batch: RecordBatch) => {
-      for (const a of batch.anomalies ?? []) into.push(a);
-    },
-    flush: async () => {},
-  };
-}
 
 test('no anomaly on the normal traffic of the nDPI corpus, but the known positives', { skip: unavailable ?? undefined, timeout: 600_000 }, async () => {
   const files = readdirSync(CORPUS)

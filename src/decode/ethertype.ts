@@ -1,5 +1,7 @@
 // What an EtherType (or the protocol field of SLL/SLL2/GRE/Cisco HDLC) carries: VLAN tags,
-// IPv4, IPv6, PPPoE sessions, MPLS label stacks. Anything else is non-IP traffic.
+// IPv4, IPv6, PPPoE sessions, MPLS label stacks, ARP (no flow, but neighbour-sweep detection
+// reads it). Anything else is non-IP traffic.
+import { decodeArp } from './arp.js';
 import { decodeIp } from './ip.js';
 import { decodeIpv4 } from './ipv4.js';
 import { decodeIpv6 } from './ipv6.js';
@@ -8,6 +10,7 @@ import { decodePppProtocol } from './ppp.js';
 
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_IPV6 = 0x86dd;
+const ETHERTYPE_ARP = 0x0806;
 const ETHERTYPE_VLAN = 0x8100;
 const ETHERTYPE_QINQ = 0x88a8;
 const ETHERTYPE_QINQ_OLD = 0x9100;
@@ -26,6 +29,9 @@ export function decodeEthertype(type: number, buf: Buffer, off: number, end: num
         return;
       case ETHERTYPE_IPV6:
         decodeIpv6(buf, off, end, pkt);
+        return;
+      case ETHERTYPE_ARP:
+        decodeArp(buf, off, end, pkt);
         return;
       case ETHERTYPE_VLAN:
       case ETHERTYPE_QINQ:
@@ -72,7 +78,7 @@ export function decodeEthertype(type: number, buf: Buffer, off: number, end: num
         off += 2;
         continue;
       default:
-        return; // non-IP (ARP, LLDP, ...): traffic, but no flow
+        return; // non-IP (LLDP, STP, ...): traffic, but no flow
     }
   }
 }

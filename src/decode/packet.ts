@@ -23,6 +23,7 @@ export const MALFORMED_REASONS = [
   'pcap.truncated-record',
   'ipv6.bad-length',
   'pcap.bad-timestamp',
+  'arp.truncated',
 ] as const;
 export type MalformedReason = (typeof MALFORMED_REASONS)[number];
 
@@ -46,10 +47,13 @@ export const R_PCAP_TRUNCATED_RECORD = 17;
 export const R_IPV6_BAD_LENGTH = 18;
 /** A capture record whose time is outside what the store holds (see pcap-file.ts's MAX_TIMESTAMP_US). */
 export const R_PCAP_BAD_TIMESTAMP = 19;
+export const R_ARP_TRUNCATED = 20;
 
 /** What the packet turned out to be. */
-export const KIND_NON_IP = 0; // ARP, LLDP, STP...: counted as traffic, no flow
+export const KIND_NON_IP = 0; // LLDP, STP...: counted as traffic, no flow
 export const KIND_IP = 1; // addresses known; ports too when hasPorts
+/** An IPv4-over-Ethernet ARP packet: arpOp, and the sender's and target's addresses in src[0] and dst[0] (ipVersion 4). Non-IP traffic, no flow. */
+export const KIND_ARP = 2;
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
@@ -89,6 +93,8 @@ export class DecodedPacket {
   wireEnd = 0;
   /** Where the innermost IP header starts in the frame. */
   ipOffset = 0;
+  /** ARP operation (1 request, 2 reply) when kind is KIND_ARP, else 0. */
+  arpOp = 0;
 
   reset(): void {
     this.kind = KIND_NON_IP;
@@ -106,6 +112,7 @@ export class DecodedPacket {
     this.payloadOffset = 0;
     this.payloadLength = 0;
     this.ipOffset = 0;
+    this.arpOp = 0;
     this.vlan = 0;
     this.depth = 0;
   }

@@ -6,6 +6,13 @@
 // a TCP reset a failure. An ICMP destination unreachable quoting the attempt is a failure; an ICMP
 // time exceeded (traceroute) withdraws it. With no answer within the timeout it is a failure.
 //
+// Neighbour probes are attempts too, on the link: an ARP request for an address, answered by an
+// ARP reply, and an IPv6 neighbour solicitation for a target address, answered by a solicited
+// neighbour advertisement to its source. `nmap -sn` on its own subnet sends nothing else, and
+// ntopng and Zeek report such sweeps too. Not attempts: ARP probes and announcements (RFC 5227:
+// sender 0.0.0.0, or asking for its own address) and duplicate address detection (source ::),
+// which ask nobody in particular.
+//
 // Not attempts: a first packet whose IPv4 header checksum is wrong while most packets' are right
 // (no host accepts it; fuzzed and corrupted captures are full of them, to addresses nobody owns;
 // where most are wrong, the capture was anonymised without fixing them and they say nothing), and
@@ -13,10 +20,11 @@
 // BitTorrent): such a peer tries cached peers one after another and most are gone, which looks
 // like a sweep and is not one (Jung et al. 2004 report the same false positives of P2P hosts).
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
+import { ARP_REPLY, ARP_REQUEST } from '../decode/arp.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decode/packet.js';
 import { ipv4ChecksumBroken } from '../decode/ipv4.js';
 import { F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, addressKey, key3, type PacketFacts } from './facts.js';
-import { PROBE_ECHO, PROBE_STEALTH, PROBE_SYN, PROBE_UDP, type Attempt } from './types.js';
+import { PROBE_ARP, PROBE_ECHO, PROBE_ND, PROBE_STEALTH, PROBE_SYN, PROBE_UDP, PROTO_ARP, PROTO_ND, type Attempt } from './types.js';
 import { growFloat64, growInt32 } from '../flow/open-index.js';
 import { LruSlots } from './lru-slots.js';
 
@@ -25,6 +33,8 @@ export type AttemptListener = (a: Attempt, p: PacketFacts) => void;
 export type OutcomeListener = (a: Attempt, success: boolean, now: number) => void;
 
 const INITIAL_SLOTS = 1024;
+const ICMPV6_NEIGHBOUR_SOLICITATION = 135;
+const ICMPV6_NEIGHBOUR_ADVERTISEMENT = 136;
 
 /**
  * Pending attempts live in typed arrays, one slot each of an LruSlots table (lru-slots.ts) that is
@@ -67,6 +77,10 @@ export class AttemptTracker {
     if (pkt.laterFragment) return;
     const proto = pkt.ipProto;
     const flags = p.flags;
+    if (proto === IPPROTO_ICMPV6 && (pkt.icmpType === ICMPV6_NEIGHBOUR_SOLICITATION || pkt.icmpType === ICMPV6_NEIGHBOUR_ADVERTISEMENT)) {
+      this.neighbourDiscovery(p);
+      return;
+    }
     // Every IPv4 packet whose header was captured whole (its transport header was decoded) counts
     // towards the capture's share of right checksums.
     const checksumWrong = pkt.ipVersion === 4 && (pkt.hasPorts || pkt.icmpType >= 0) && ipv4ChecksumBroken(p.buf, pkt.ipOffset);
@@ -88,7 +102,7 @@ export class AttemptTracker {
       } else if ((proto === IPPROTO_ICMP && pkt.icmpType === 8) || (proto === IPPROTO_ICMPV6 && pkt.icmpType === 128)) {
         if (!isGroupAddress(pkt.ipVersion, pkt.dst)) probe = PROBE_ECHO;
       }
-      if (probe >= 0) this.start(p, proto, port, probe);
+      if (probe >= 0) this.start(p, p.dstKey, proto, port, probe);
       return;
     }
     if (flags & F_FIRST_REPLY) {
@@ -103,6 +117,18 @@ export class AttemptTracker {
     }
     if (proto === IPPROTO_ICMP && (pkt.icmpType === 3 || pkt.icmpType === 11)) this.icmpError(p, 4, pkt.icmpType === 3);
     else if (proto === IPPROTO_ICMPV6 && (pkt.icmpType === 1 || pkt.icmpType === 3)) this.icmpError(p, 6, pkt.icmpType === 1);
+  }
+
+  /** An ARP packet (the decoder's KIND_ARP): a request is an attempt on its target address, a reply answers it. */
+  arp(p: PacketFacts): void {
+    const op = p.pkt.arpOp;
+    if (op === ARP_REQUEST) {
+      if (p.srcKey === 0 || p.srcKey === p.dstKey) return; // probe or announcement
+      this.start(p, p.dstKey, PROTO_ARP, 0, PROBE_ARP);
+    } else if (op === ARP_REPLY) {
+      // The reply's sender is the address asked for; its target is the asker.
+      this.resolve(key3(p.dstKey, p.srcKey, PROTO_ARP << 16), true, p.ts);
+    }
   }
 
   /** Attempts with no answer by now fail. */
@@ -124,15 +150,35 @@ export class AttemptTracker {
     return this.table.size;
   }
 
-  private start(p: PacketFacts, proto: number, port: number, probe: number): void {
-    const key = key3(p.srcKey, p.dstKey, (proto << 16) | port);
+  /**
+   * A neighbour solicitation is sent to the target's solicited-node multicast group and names the
+   * target in its body, after 4 reserved bytes; a solicited advertisement goes back to the
+   * solicitation's source and names the same target after 4 bytes of flags.
+   */
+  private neighbourDiscovery(p: PacketFacts): void {
+    const pkt = p.pkt;
+    if (pkt.payloadLength < 20) return;
+    const at = pkt.payloadOffset + 4;
+    const target = p.probed;
+    for (let i = 0; i < 4; i++) target[i] = p.buf.readUInt32BE(at + i * 4);
+    const targetKey = addressKey(6, target);
+    if (pkt.icmpType === ICMPV6_NEIGHBOUR_SOLICITATION) {
+      const src = pkt.src;
+      if ((src[0] | src[1] | src[2] | src[3]) === 0) return; // duplicate address detection
+      p.probedSet = true;
+      this.start(p, targetKey, PROTO_ND, 0, PROBE_ND);
+    } else this.resolve(key3(p.dstKey, targetKey, PROTO_ND << 16), true, p.ts);
+  }
+
+  private start(p: PacketFacts, dstKey: number, proto: number, port: number, probe: number): void {
+    const key = key3(p.srcKey, dstKey, (proto << 16) | port);
     const table = this.table;
     if (table.get(key) >= 0) return; // a retry of a pending attempt (another source port)
     // Full: the oldest pending attempt is given up as failed.
     if (table.size >= this.maxPending) this.finishAttempt(table.head, false, p.ts);
     const slot = table.insert(key);
     this.srcKeyOf[slot] = p.srcKey;
-    this.dstKeyOf[slot] = p.dstKey;
+    this.dstKeyOf[slot] = dstKey;
     this.tsOf[slot] = p.ts;
     this.bytesOf[slot] = p.bytes;
     this.protoOf[slot] = proto;

@@ -55,6 +55,9 @@ export class PacketFacts {
   flags = 0;
   srcKey = 0;
   dstKey = 0;
+  /** The address an attempt probes when it is not the packet's destination (an IPv6 neighbour solicitation's target, sent to a multicast group); set by the attempt tracker. */
+  readonly probed = new Uint32Array(4);
+  probedSet = false;
 
   set(pkt: DecodedPacket, buf: Buffer, ts: number, bytes: number, flags: number): void {
     this.pkt = pkt;
@@ -64,6 +67,7 @@ export class PacketFacts {
     this.flags = flags;
     this.srcKey = addressKey(pkt.ipVersion, pkt.src);
     this.dstKey = addressKey(pkt.ipVersion, pkt.dst);
+    this.probedSet = false;
   }
 
   srcIp(): string {
@@ -72,6 +76,11 @@ export class PacketFacts {
 
   dstIp(): string {
     return addressToString(this.pkt.ipVersion, this.pkt.dst, 0);
+  }
+
+  /** The probed address's text: `probed` when set, else the destination. */
+  targetIp(): string {
+    return this.probedSet ? addressToString(this.pkt.ipVersion, this.probed, 0) : this.dstIp();
   }
 }
 

@@ -7,7 +7,9 @@
 // ICMP unreachable. A walk flags at η1 once it has contacted `minHosts` distinct hosts. A source
 // gets one anomaly while it lasts, whatever number of classes it sweeps with (nmap -sn sends ICMP
 // echo and TCP SYN to 443 to each host); its target is the smallest prefix covering the hosts
-// probed (IPv4), or the first host probed (IPv6).
+// probed (IPv4), or the first host probed (IPv6). Neighbour probes (ARP requests, IPv6 neighbour
+// solicitations: attempts.ts) are classes of their own: `nmap -sn` on its own subnet sends only
+// those.
 import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../decode/ip.js';
 import { growFloat64, growInt32, growUint8 } from '../flow/open-index.js';
 import type { Severity } from '../store/types.js';
@@ -17,7 +19,7 @@ import { FirstContacts } from './first-contacts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
 import { LruSlots } from './lru-slots.js';
 import { TrwThresholds, TrwWalks } from './trw.js';
-import type { Attempt, Detector } from './types.js';
+import { PROTO_ARP, PROTO_ND, type Attempt, type Detector } from './types.js';
 import { ipv4ToString } from '../flow/address.js';
 
 const MAX_HOSTS = 65_536;
@@ -91,7 +93,7 @@ export class HostScanDetector implements Detector {
       this.v4[s] = v4 ? 1 : 0;
       this.lo[s] = v4 ? a.dstKey : 0;
       this.hi[s] = v4 ? a.dstKey : 0;
-      this.firstTarget6[s] = v4 ? '' : p.dstIp();
+      this.firstTarget6[s] = v4 ? '' : p.targetIp();
       this.hosts.clear(s);
     } else this.table.touch(s);
     this.lastTs[s] = a.ts;
@@ -170,7 +172,7 @@ export class HostScanDetector implements Detector {
             alpha: cfg.alpha,
             beta: cfg.beta,
           },
-          summary: `${source} ${icmp && walks.size === 1 ? 'ping-swept' : 'scanned'} ${hosts} hosts of ${target} (${classes.join(', ')}): ${successes} answered, ${failures} did not.`,
+          summary: `${source} ${walks.size === 1 ? sweepVerb(proto) : 'scanned'} ${hosts} hosts of ${target} (${classes.join(', ')}): ${successes} answered, ${failures} did not.`,
         };
       },
       onEnd: () => {
@@ -217,7 +219,16 @@ export class HostScanDetector implements Detector {
 
 function className(proto: number, port: number): string {
   if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) return 'icmp-echo';
+  if (proto === PROTO_ARP) return 'arp';
+  if (proto === PROTO_ND) return 'nd';
   return `${proto === 6 ? 'tcp' : proto === 17 ? 'udp' : `ip-${proto}`}/${port}`;
+}
+
+function sweepVerb(proto: number): string {
+  if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) return 'ping-swept';
+  if (proto === PROTO_ARP) return 'ARP-swept';
+  if (proto === PROTO_ND) return 'neighbour-solicitation-swept';
+  return 'scanned';
 }
 
 /** Smallest IPv4 prefix holding both addresses, as a.b.c.d/len. */

@@ -85,6 +85,15 @@ export class DetectorSet {
     if (ts >= this.nextTick) this.tick(ts);
   }
 
+  /** An ARP packet (KIND_ARP), which forms no flow: its requests and replies are neighbour probes and their answers for the host sweep detector. */
+  arp(pkt: DecodedPacket, buf: Buffer, ts: number, bytes: number): void {
+    const p = this.facts;
+    p.set(pkt, buf, ts, bytes, 0);
+    if (ts > this.lastTs) this.lastTs = ts;
+    this.attempts.arp(p);
+    if (ts >= this.nextTick) this.tick(ts);
+  }
+
   /** Advances the detectors' clock (also called on a quiet live link). */
   tick(now: number): void {
     this.nextTick = now + TICK_US;

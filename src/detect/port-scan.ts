@@ -68,7 +68,7 @@ export class PortScanDetector implements Detector {
   }
 
   attempt(a: Attempt, p: PacketFacts): void {
-    if (a.probe === PROBE_ECHO) return; // no port
+    if (a.probe >= PROBE_ECHO) return; // echo and neighbour probes (ARP, ND) have no port
     const key = key3(a.srcKey, a.dstKey, 1);
     let s = this.table.get(key);
     if (s < 0) {
@@ -94,7 +94,7 @@ export class PortScanDetector implements Detector {
   }
 
   outcome(a: Attempt, success: boolean, now: number): void {
-    if (a.probe === PROBE_ECHO) return;
+    if (a.probe >= PROBE_ECHO) return;
     const s = this.table.get(key3(a.srcKey, a.dstKey, 1));
     if (s < 0) return;
     if (!this.ports.add(s, (a.proto << 16) | a.port)) return; // not a first contact

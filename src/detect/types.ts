@@ -9,7 +9,19 @@ export const PROBE_SYN = 0;
 export const PROBE_STEALTH = 1;
 export const PROBE_UDP = 2;
 export const PROBE_ECHO = 3;
-export const PROBE_NAMES = ['syn', 'fin/null/xmas', 'udp', 'icmp-echo'] as const;
+/** An ARP request for an IPv4 address (answered by an ARP reply). */
+export const PROBE_ARP = 4;
+/** An IPv6 neighbour solicitation for an address (answered by a neighbour advertisement). */
+export const PROBE_ND = 5;
+export const PROBE_NAMES = ['syn', 'fin/null/xmas', 'udp', 'icmp-echo', 'arp', 'nd'] as const;
+
+/**
+ * Attempt.proto of the neighbour probes, which no IP protocol number (0..255) can be: ARP's
+ * EtherType, and ICMPv6's number above 255 (an ICMPv6 echo sweep and an ND sweep of the same
+ * source are two classes).
+ */
+export const PROTO_ARP = 0x0806;
+export const PROTO_ND = 0x100 | 58;
 
 /** A first packet from a flow's initiator, waiting for the other end's answer. */
 export interface Attempt {

@@ -4,7 +4,7 @@
 // The per-packet path touches only typed arrays; records are built per segment and per interval.
 import { decodePacket } from '../decode/index.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
-import { DecodedPacket, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
+import { DecodedPacket, KIND_ARP, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
 import type { EventBus } from '../bus/types.js';
 import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, type DetectConfigInput } from '../detect/index.js';
 import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
@@ -194,6 +194,8 @@ export class Aggregator {
 
     if (pkt.kind !== KIND_IP) {
       if (pkt.malformed === 0) this.nonIp++; // a broken IP header is malformed, not non-IP
+      // ARP forms no flow, but its requests and replies tell a neighbour sweep.
+      if (pkt.kind === KIND_ARP && this.detect !== null) this.detect.arp(pkt, buf, ts, bytes);
       return;
     }
 
