@@ -18,7 +18,7 @@ const SUMMARY_FIELDS = `
     packets bytes flows hosts nonIp fragments malformed
     malformedByReason { reason count }
     files { name format packets bytes malformed linkTypes error warning }
-    seconds packetsPerSecond interrupted firstPacket lastPacket
+    seconds packetsPerSecond interrupted anomalies firstPacket lastPacket
   }`;
 
 const IMPORT_MUTATION = `mutation Import($files: [File!]!, $node: String) { importCaptures(files: $files, node: $node) { ${SUMMARY_FIELDS} } }`;

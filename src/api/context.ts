@@ -3,6 +3,7 @@
 // QueryOptions, so a resolver passes it to the store as is.
 import type { EventBus } from '../bus/types.js';
 import type { FlowStore, QueryOptions } from '../store/types.js';
+import type { DefaultRanges } from './default-range.js';
 import type { ImportManager, ImportSlot } from './imports.js';
 import type { DiskUpload } from './uploads.js';
 import type { Metrics } from './metrics.js';
@@ -14,6 +15,8 @@ export interface ApiContext extends QueryOptions {
   imports: ImportManager;
   status: StatusProvider;
   metrics: Metrics;
+  /** The range of a query that names none (the data's own most recent range). */
+  ranges: DefaultRanges;
   /** Aggregation interval of the data (µs): traffic steps are multiples of it. */
   intervalUs: number;
   /** Server start (µs since the epoch). */

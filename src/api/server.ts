@@ -28,6 +28,7 @@ import type { AggregatorOptions } from '../flow/aggregator.js';
 import { StoreBusyError, StoreQueryCancelled, StoreQueryError, type FlowStore } from '../store/types.js';
 import { UPLOAD_HEADER } from './client.js';
 import type { ApiContext } from './context.js';
+import { DefaultRanges } from './default-range.js';
 import { ImportBusyError, ImportManager, type ImportSlot } from './imports.js';
 import { DEFAULT_LIMITS, useOperationLimits, type OperationLimits } from './limits.js';
 import { Metrics } from './metrics.js';
@@ -212,14 +213,23 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     onWarning: (message) => logger.warn(message),
   });
 
+  const status = opts.status ?? NO_LIVE_CAPTURE;
+  const intervalUs = (opts.flow?.intervalSec ?? 60) * 1_000_000;
+  const ranges = new DefaultRanges(opts.store, status, intervalUs);
+  // An import moves the data's latest range: the next query must not reuse the one before it.
+  imports.onProgress((job) => {
+    if (job.state === 'done' || job.state === 'failed') ranges.invalidate();
+  });
+
   let openSubscriptions = 0;
   const shared: Omit<ApiContext, 'signal' | 'cancel' | 'upload'> = {
     store: opts.store,
     bus: opts.bus,
     imports,
     metrics,
-    status: opts.status ?? NO_LIVE_CAPTURE,
-    intervalUs: (opts.flow?.intervalSec ?? 60) * 1_000_000,
+    status,
+    ranges,
+    intervalUs,
     startedAt: started * 1000,
     dropped: (topic) => dropped(1, { topic }),
     subscriptionOpened: (field) => {

@@ -65,7 +65,9 @@ export interface ImportSummary extends Omit<AggregatorStats, 'firstPacket' | 'la
   seconds: number;
   packetsPerSecond: number;
   interrupted: boolean;
-  /** Time of the first and last packet, ISO 8601 ('' when there were none). */
+  /** Anomalies detected (started) in the capture; 0 with detection off. */
+  anomalies: number;
+  /** Time of the earliest and latest packet, ISO 8601 ('' when there were none). */
   firstPacket: string;
   lastPacket: string;
 }
@@ -203,6 +205,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   return {
     ...stats,
     records: files.reduce((n, f) => n + (f.records ?? 0), 0),
+    anomalies: aggregator.detect?.started ?? 0,
     firstPacket: stats.firstPacket >= 0 ? isoMicros(stats.firstPacket) : '',
     lastPacket: stats.lastPacket >= 0 ? isoMicros(stats.lastPacket) : '',
     files,

@@ -123,6 +123,9 @@ function formatSummary(s: ImportSummary, dryRun: boolean): string {
     `  malformed  ${n(s.malformed)}`,
   ];
   for (const [reason, count] of Object.entries(s.malformedByReason)) lines.push(`    ${reason.padEnd(22)} ${n(count)}`);
+  // Only when a table reached its cap: a flood, or caps too small for the capture.
+  if (s.evictedFlows + s.evictedHosts > 0) lines.push(`  evicted    ${n(s.evictedFlows)} flows, ${n(s.evictedHosts)} hosts (tables at their caps: --max-flows, --max-hosts)`);
+  lines.push(`  anomalies  ${n(s.anomalies)}`);
   if (s.firstPacket) lines.push(`  time span  ${s.firstPacket} .. ${s.lastPacket}`);
   return `${lines.join('\n')}\n`;
 }

@@ -171,7 +171,8 @@ export class Aggregator {
     this.lastFlow = -1;
     this.packets++;
     this.bytes += bytes;
-    if (this.firstPacket < 0) this.firstPacket = ts;
+    // Earliest and latest, not first and last read: files and capture clocks go back and forth.
+    if (this.firstPacket < 0 || ts < this.firstPacket) this.firstPacket = ts;
     if (ts > this.lastPacket) this.lastPacket = ts;
     if (pkt.malformed !== 0) {
       this.malformed++;

@@ -28,6 +28,7 @@ import {
   StoreQueryCancelled,
   type AnomalyQuery,
   type AnomalyRecord,
+  type DataExtent,
   type FlowFilter,
   type FlowOrder,
   type FlowPage,
@@ -589,6 +590,18 @@ export class DuckDbStore implements FlowStore {
       LIMIT $limit`;
     const rows = await this.read((_conn, session) => session.query(sql, { ...where.params, limit: q.limit }), opts?.signal);
     return rows.map((row) => toNumbers(row) as unknown as AnomalyRecord);
+  }
+
+  async dataExtent(opts?: QueryOptions): Promise<DataExtent | null> {
+    // Each table's span per run (source) on its designated timestamp (min/max read the zone maps
+    // mostly), then the whole span and the span of the run holding the latest row.
+    const perTable = ['flows', 'hosts', 'traffic'].map((table) => `SELECT source, min(ts) AS first, max(ts) AS last FROM ${table} GROUP BY source`);
+    const sql = `
+      WITH runs AS (SELECT source, min(first) AS first, max(last) AS last FROM (${perTable.join(' UNION ALL ')}) GROUP BY source)
+      SELECT epoch_us(min(first)) AS first, epoch_us(max(last)) AS last, epoch_us(arg_max(first, last)) AS "runFirst" FROM runs`;
+    const rows = await this.read((_conn, session) => session.query(sql, {}), opts?.signal);
+    const row = rows.length ? (toNumbers(rows[0]) as unknown as DataExtent | { first: null }) : null;
+    return row && row.first !== null ? (row as DataExtent) : null;
   }
 
   async *exportFlows(): AsyncIterable<FlowSummary> {

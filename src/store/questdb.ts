@@ -39,6 +39,7 @@ import {
   StoreQueryError,
   type AnomalyQuery,
   type AnomalyRecord,
+  type DataExtent,
   type FlowFilter,
   type FlowOrder,
   type FlowPage,
@@ -1036,6 +1037,40 @@ export class QuestDbStore implements FlowStore {
 
   /** Every host, by bytes, in one query read through a cursor (see exportFlows). */
   async *exportHosts(): AsyncIterable<HostSummary> {
+  async dataExtent(opts?: QueryOptions): Promise<DataExtent | null> {
+    // Each table's span per run (source) on its designated timestamp, merged here: the runs are
+    // few (one per import or capture start) and three plain GROUP BYs need no UNION.
+    const runs = new Map<string, { first: number; last: number }>();
+    for (const table of ['flows', 'hosts', 'traffic']) {
+      const rows = await this.select(
+        `SELECT source, cast(min(ts) AS LONG) first_us, cast(max(ts) AS LONG) last_us FROM ${table} GROUP BY source`,
+        [],
+        opts?.signal,
+      );
+      for (const r of rows) {
+        const first = num(r.first_us);
+        const last = num(r.last_us);
+        const run = runs.get(str(r.source));
+        if (run) {
+          run.first = Math.min(run.first, first);
+          run.last = Math.max(run.last, last);
+        } else runs.set(str(r.source), { first, last });
+      }
+    }
+    let extent: DataExtent | null = null;
+    for (const run of runs.values()) {
+      if (!extent) extent = { first: run.first, last: run.last, runFirst: run.first };
+      else {
+        extent.first = Math.min(extent.first, run.first);
+        if (run.last > extent.last) {
+          extent.last = run.last;
+          extent.runFirst = run.first;
+        }
+      }
+    }
+    return extent;
+  }
+
     const p = new Params();
     const sql = `SELECT * FROM (${hostSource(p, null, undefined)}) ORDER BY ${HOST_ORDER_SQL.bytes}`;
     for await (const rows of this.stream(sql, p.values)) yield* rows.map(rowToHost);

@@ -155,6 +155,20 @@ export interface AnomalyQuery extends TimeRange {
   node?: string;
 }
 
+/**
+ * Where the stored data lies in time, from the designated timestamps (segment starts, interval
+ * starts) of flows, hosts and traffic; null when the store holds none. The API's default range is
+ * derived from it (src/api/default-range.ts).
+ */
+export interface DataExtent {
+  /** Earliest row (µs). */
+  first: number;
+  /** Latest row (µs). */
+  last: number;
+  /** Earliest row of the run (source) that wrote the latest row: where the latest import or capture began (µs). */
+  runFirst: number;
+}
+
 export interface StoreHealth {
   backend: string;
   ok: boolean;
@@ -208,6 +222,9 @@ export interface StoreReader extends StoreBase {
   hostPorts(q: HostTopQuery, opts?: QueryOptions): Promise<HostPort[]>;
   /** Anomalies active at any time in the range (startedAt < to and lastSeen >= from), newest first. */
   queryAnomalies(q: AnomalyQuery, opts?: QueryOptions): Promise<AnomalyRecord[]>;
+
+  /** Where the data lies in time; null when the store is empty. */
+  dataExtent(opts?: QueryOptions): Promise<DataExtent | null>;
 
   /** Every flow, its segments summed, ordered by firstSeen then flowId (for `flowlens export flows`). */
   exportFlows(): AsyncIterable<FlowSummary>;

@@ -2,7 +2,7 @@
 import type { AnomalyEvent } from '../../bus/types.js';
 import type { AnomalyRecord } from '../../store/types.js';
 import { busIterator } from '../stream.js';
-import { ANOMALY } from '../../records/index.js';
+import { ANOMALY, ANOMALY_KINDS } from '../../records/index.js';
 import { builder, checkCount, rangeArgs, resolveRange } from './builder.js';
 import { recordFields } from './record-fields.js';
 import { STORE_QUERY } from '../limits.js';
@@ -10,7 +10,7 @@ import { STORE_QUERY } from '../limits.js';
 const ANOMALY_QUEUE = 1_000;
 
 const AnomalyKindEnum = builder.enumType('AnomalyKind', {
-  values: ['SYN_FLOOD', 'PORT_SCAN', 'HOST_SCAN', 'UDP_FLOOD', 'ICMP_FLOOD'] as const,
+  values: ANOMALY_KINDS,
 });
 
 const SeverityEnum = builder.enumType('Severity', {
@@ -30,7 +30,7 @@ const AnomalyRef = builder.objectRef<AnomalyRecord>('Anomaly').implement({
 builder.queryField('anomalies', (t) =>
   t.field({
     type: [AnomalyRef],
-    description: 'Anomalies active at any time in the range (default: the last hour), newest first.',
+    description: 'Anomalies active at any time in the range (default: see `dataRange`), newest first.',
     extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
@@ -38,10 +38,10 @@ builder.queryField('anomalies', (t) =>
       host: t.arg.string({ description: 'Source or target.' }),
       limit: t.arg.int({ defaultValue: 100, description: 'At most 1000.' }),
     },
-    resolve: (_root, args, ctx) =>
+    resolve: async (_root, args, ctx) =>
       ctx.store.queryAnomalies(
         {
-          ...resolveRange(args),
+          ...(await resolveRange(args, ctx)),
           kind: args.kind ?? undefined,
           host: args.host ?? undefined,
           limit: checkCount('limit', args.limit ?? 100),

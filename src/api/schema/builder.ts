@@ -14,6 +14,7 @@ import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { isoMicros } from '../../store/time.js';
 import { MAX_PAGE_SIZE, type TimeRange } from '../../store/types.js';
 import type { ApiContext } from '../context.js';
+import { DEFAULT_RANGE_US } from '../default-range.js';
 import { UPLOAD_ID_PREFIX } from '../uploads.js';
 
 export const builder = new SchemaBuilder<{
@@ -86,19 +87,29 @@ builder.queryType({});
 builder.mutationType({});
 builder.subscriptionType({});
 
-/** Default range of every query: the last hour. */
-export const DEFAULT_RANGE_US = 3600 * 1_000_000;
-
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
 
 export function rangeArgs(arg: ArgBuilder<Types>) {
   return {
-    from: arg({ type: 'DateTime', required: false, description: 'Inclusive start; default: `to` minus one hour.' }),
-    to: arg({ type: 'DateTime', required: false, description: 'Exclusive end; default: now.' }),
+    from: arg({
+      type: 'DateTime',
+      required: false,
+      description: 'Inclusive start; default: `to` minus one hour, or with neither given the default range (see `dataRange`).',
+    }),
+    to: arg({ type: 'DateTime', required: false, description: 'Exclusive end; default: now, or with neither given the default range (see `dataRange`).' }),
   };
 }
 
-export function resolveRange(args: { from?: number | null; to?: number | null }): TimeRange {
+/**
+ * The range of a query: the default range (src/api/default-range.ts: the data's own most recent
+ * range, or the last hour before now) when it names neither end; otherwise `to` (default now) and
+ * `from` (default an hour before `to`).
+ */
+export async function resolveRange(args: { from?: number | null; to?: number | null }, ctx: Pick<ApiContext, 'ranges'>): Promise<TimeRange> {
+  if (args.from == null && args.to == null) {
+    const { from, to } = await ctx.ranges.get();
+    return { from, to };
+  }
   const to = args.to ?? Date.now() * 1000;
   const from = args.from ?? to - DEFAULT_RANGE_US;
   if (from >= to) throw userError('from must be before to');

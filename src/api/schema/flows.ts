@@ -93,7 +93,7 @@ const FlowConnection = builder
 builder.queryField('flows', (t) =>
   t.field({
     type: FlowConnection,
-    description: 'Flows with traffic in the range (default: the last hour), a page at a time.',
+    description: 'Flows with traffic in the range (default: see `dataRange`), a page at a time.',
     extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
@@ -102,10 +102,10 @@ builder.queryField('flows', (t) =>
       after: t.arg.string({ description: 'endCursor of the previous page.' }),
       orderBy: t.arg({ type: FlowOrderEnum, defaultValue: 'time' }),
     },
-    resolve: (_root, args, ctx) =>
+    resolve: async (_root, args, ctx) =>
       ctx.store.queryFlows(
         {
-          ...resolveRange(args),
+          ...(await resolveRange(args, ctx)),
           filter: toFlowFilter(args.filter),
           first: checkCount('first', args.first ?? 100),
           after: args.after ?? undefined,

@@ -107,7 +107,7 @@ const HostOrderEnum = builder.enumType('HostOrder', {
 builder.queryField('hosts', (t) =>
   t.field({
     type: [HostRef],
-    description: 'Top hosts in the range (default: the last hour), with sent/received split.',
+    description: 'Top hosts in the range (default: see `dataRange`), with sent/received split.',
     extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
@@ -116,7 +116,7 @@ builder.queryField('hosts', (t) =>
       node: t.arg.string(),
     },
     resolve: async (_root, args, ctx) => {
-      const range = resolveRange(args);
+      const range = await resolveRange(args, ctx);
       const node = args.node ?? undefined;
       const hosts = await ctx.store.topHosts({ ...range, orderBy: args.orderBy ?? 'bytes', limit: checkCount('limit', args.limit ?? 20), node }, ctx);
       return hosts.map((h) => ({ ...h, range, node }));
@@ -128,11 +128,11 @@ builder.queryField('host', (t) =>
   t.field({
     type: HostRef,
     nullable: true,
-    description: 'One host in the range (default: the last hour), from its per-interval host records; null when it has none.',
+    description: 'One host in the range (default: see `dataRange`), from its per-interval host records; null when it has none.',
     extensions: STORE_QUERY,
     args: { ip: t.arg.string({ required: true }), ...rangeArgs(t.arg), node: t.arg.string({ description: 'Only what this node saw; default: all nodes.' }) },
     resolve: async (_root, args, ctx) => {
-      const range = resolveRange(args);
+      const range = await resolveRange(args, ctx);
       const node = args.node ?? undefined;
       const host = await ctx.store.hostSummary({ ...range, ip: args.ip, node }, ctx);
       return host && { ...host, range, node };

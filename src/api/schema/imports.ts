@@ -46,8 +46,9 @@ const ImportSummaryRef = builder.objectRef<ImportSummary>('ImportSummary').imple
     seconds: t.exposeFloat('seconds'),
     packetsPerSecond: t.exposeFloat('packetsPerSecond'),
     interrupted: t.exposeBoolean('interrupted', { description: 'The server shut down during the import; what was decoded is stored.' }),
-    firstPacket: t.string({ nullable: true, resolve: (s) => s.firstPacket || null, description: 'ISO 8601 with µs.' }),
-    lastPacket: t.string({ nullable: true, resolve: (s) => s.lastPacket || null }),
+    anomalies: t.field({ type: 'Counter', resolve: (s) => s.anomalies, description: 'Anomalies detected in the capture.' }),
+    firstPacket: t.string({ nullable: true, resolve: (s) => s.firstPacket || null, description: 'Time of the earliest packet, ISO 8601 with µs.' }),
+    lastPacket: t.string({ nullable: true, resolve: (s) => s.lastPacket || null, description: 'Time of the latest packet, ISO 8601 with µs.' }),
   }),
 });
 

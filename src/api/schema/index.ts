@@ -7,6 +7,7 @@ import './traffic.js';
 import './anomalies.js';
 import './imports.js';
 import './status.js';
+import './ranges.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -27,15 +27,15 @@ const TrafficFilterInput = builder.inputType('TrafficFilter', {
 builder.queryField('traffic', (t) =>
   t.field({
     type: [TrafficPointRef],
-    description: 'Traffic per bucket over the range (default: the last hour); buckets without traffic are zeros.',
+    description: 'Traffic per bucket over the range (default: see `dataRange`); buckets without traffic are zeros.',
     extensions: STORE_QUERY,
     args: {
       ...rangeArgs(t.arg),
       step: t.arg.int({ description: 'Bucket width in seconds, a multiple of the aggregation interval; default: about 500 points.' }),
       filter: t.arg({ type: TrafficFilterInput }),
     },
-    resolve: (_root, args, ctx) => {
-      const range = resolveRange(args);
+    resolve: async (_root, args, ctx) => {
+      const range = await resolveRange(args, ctx);
       const step = resolveStep(args.step, range, ctx.intervalUs, MAX_TRAFFIC_POINTS, DEFAULT_TRAFFIC_POINTS);
       return ctx.store.trafficSeries({ ...range, step, node: args.filter?.node ?? undefined }, ctx);
     },
