@@ -11,6 +11,15 @@ import { CaptureOpenError, LiveCapture, defaultWorkerCount, type LiveCaptureSumm
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { FlowStore } from '../store/types.js';
 import { startApiServer } from '../api/server.js';
+import { Metrics } from '../api/metrics.js';
+import {
+  registerCaptureMetrics,
+  registerStoreHealthMetrics,
+  checkMetricsListen,
+  startMetricsListener,
+  StoreWriteTimes,
+  type MetricsListener,
+} from './capture-metrics.js';
 import { programLogger, type Logger } from './logger.js';
 import { addBusOptions, busSettingsFrom, type BusSettings } from './bus-options.js';
 import { addApiOptions, apiServerSettings } from './serve-command.js';
@@ -181,6 +190,8 @@ function report(summary: LiveCaptureSummary, json: boolean): void {
     `  malformed  ${n(summary.malformed)}`,
     `  dropped    ${n(summary.drops)}`,
   ];
+  // Only when a table reached its cap: a flood, or caps too small for the traffic.
+  if (summary.evictedFlows + summary.evictedHosts > 0) lines.push(`  evicted    ${n(summary.evictedFlows)} flows, ${n(summary.evictedHosts)} hosts (tables at their caps)`);
   for (const i of summary.interfaces) {
     lines.push(
       `    ${i.name.padEnd(16)} received ${n(i.packets)}, dropped: kernel ${n(i.kernelDrops)}, interface ${n(i.ifDrops)}, decode ring ${n(i.ringDrops)}`,
@@ -195,19 +206,44 @@ export function addCaptureCommand(program: Command, storeOptionsFrom: (o: Record
     .description('capture live from network interfaces into the store (Ctrl-C ends every flow and writes it)')
     .option('--json', 'print the summary as one JSON object on stdout');
   addCaptureOptions(cmd, 'required');
+  cmd
+    .addOption(
+      new Option('--metrics-listen <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics and /health, e.g. 127.0.0.1:9464').env(
+        'FLOWLENS_METRICS_LISTEN',
+      ),
+    )
+    .addOption(new Option('--metrics-token <token>', 'bearer token required by /metrics (needed beyond loopback)').env('FLOWLENS_METRICS_TOKEN'));
   addStoreOptions(cmd);
   addFlowOptions(cmd);
   cmd.action(async (o: Record<string, unknown>) => {
     const s = captureSettingsFrom(o, storeOptionsFrom);
+    const listen = o.metricsListen as string | undefined;
+    const metricsAt = listen ? { listen, token: (o.metricsToken as string | undefined) || undefined } : undefined;
+    if (metricsAt) {
+      // A bad address or a missing token is refused before the capture opens anything.
+      try {
+        checkMetricsListen(metricsAt.listen, metricsAt.token);
+      } catch (err) {
+        process.stderr.write(`flowlens: ${(err as Error).message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+    }
     if (s.interfaces.length === 0) {
       const hint = defaultRouteInterface();
       process.stderr.write(`flowlens: capture needs an interface: -i IFACE${hint ? ` (the default route's is ${hint})` : ''}\n`);
       process.exitCode = 2;
       return;
     }
-    process.exitCode = await runCapture(s, programLogger(program), Boolean(o.json));
+    process.exitCode = await runCapture(s, programLogger(program), Boolean(o.json), metricsAt);
   });
   return cmd;
+}
+
+/** Where `capture --metrics-listen` serves /metrics, and the token it asks for. */
+interface MetricsAt {
+  listen: string;
+  token: string | undefined;
 }
 
 interface Running {
@@ -219,12 +255,12 @@ interface Running {
 }
 
 /** Opens the store, the bus and the capture; on a capture error prints one line and returns the exit code. */
-async function openAll(s: CaptureSettings, logger: Logger, bus: EventBus | undefined): Promise<Running | number> {
+async function openAll(s: CaptureSettings, logger: Logger, bus: EventBus | undefined, writeTimes: StoreWriteTimes): Promise<Running | number> {
   const store = await openStore({ ...s, log: logger });
   let fail: (err: Error) => void = () => {};
   const fatal = new Promise<Error>((resolve) => (fail = resolve));
   try {
-    const capture = await startCapture(s, store, bus, logger, fail);
+    const capture = await startCapture(s, writeTimes.wrap(store), bus, logger, fail);
     return { store, bus, capture, fatal };
   } catch (err) {
     await bus?.close();
@@ -235,13 +271,32 @@ async function openAll(s: CaptureSettings, logger: Logger, bus: EventBus | undef
   }
 }
 
-async function runCapture(s: CaptureSettings, logger: Logger, json: boolean): Promise<number> {
-  const r = await openAll(s, logger, openBus(s, logger));
+async function runCapture(s: CaptureSettings, logger: Logger, json: boolean, metricsAt: MetricsAt | undefined): Promise<number> {
+  const writeTimes = new StoreWriteTimes();
+  const r = await openAll(s, logger, openBus(s, logger), writeTimes);
   if (typeof r === 'number') return r;
+  let listener: MetricsListener | undefined;
+  if (metricsAt) {
+    const metrics = new Metrics();
+    registerCaptureMetrics(metrics, r.capture);
+    registerStoreHealthMetrics(metrics, r.store);
+    writeTimes.register(metrics);
+    try {
+      listener = await startMetricsListener(metricsAt.listen, metricsAt.token, metrics, r.store);
+    } catch (err) {
+      process.stderr.write(`flowlens: ${(err as Error).message}\n`);
+      await r.capture.stop();
+      await r.bus?.close();
+      await r.store.close();
+      return 2;
+    }
+    logger.info({ metrics: listener.url }, `flowlens: metrics at ${listener.url}`);
+  }
   const stopHeartbeat = heartbeat(r.capture, r.bus);
   const why = await untilStopped(logger, s.duration, r.fatal);
   stopHeartbeat();
   const summary = await r.capture.stop();
+  await listener?.close();
   await r.bus?.close();
   await r.store.close();
   report(summary, json);
@@ -281,7 +336,8 @@ export function addRunCommand(program: Command, storeOptionsFrom: (o: Record<str
 }
 
 async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logger: Logger): Promise<number> {
-  const r = await openAll(s, logger, openBus(s, logger) ?? new MemoryBus());
+  const writeTimes = new StoreWriteTimes();
+  const r = await openAll(s, logger, openBus(s, logger) ?? new MemoryBus(), writeTimes);
   if (typeof r === 'number') return r;
   const { store, capture } = r;
   const bus = r.bus!;
@@ -301,24 +357,8 @@ async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logge
     await store.close();
     throw err;
   }
-  // Capture counters for /metrics, as deltas of the cumulative libpcap counters.
-  const packets = server.metrics.counter('flowlens_capture_packets_total', 'Frames received on the capture interfaces, by interface');
-  const drops = server.metrics.counter('flowlens_capture_drops_total', 'Frames dropped, by interface and where (kernel buffer, interface, decode ring)');
-  const seen = new Map<string, number>();
-  const delta = (key: string, value: number) => {
-    const d = value - (seen.get(key) ?? 0);
-    seen.set(key, value);
-    return d;
-  };
-  capture.onStats((st) => {
-    for (const i of st.interfaces) {
-      const labels = { iface: i.name, node: i.node };
-      packets(delta(`p:${i.name}`, i.packets), labels);
-      drops(delta(`k:${i.name}`, i.kernelDrops), { ...labels, where: 'kernel' });
-      drops(delta(`i:${i.name}`, i.ifDrops), { ...labels, where: 'interface' });
-      drops(delta(`r:${i.name}`, i.ringDrops), { ...labels, where: 'ring' });
-    }
-  });
+  registerCaptureMetrics(server.metrics, capture);
+  writeTimes.register(server.metrics);
   const stopHeartbeat = heartbeat(capture, bus);
   logger.info({ url: server.url, interfaces: s.interfaces, store: store.backend }, `flowlens: capturing on ${s.interfaces.join(', ')}, API at ${server.url}`);
   const why = await untilStopped(logger, s.duration, r.fatal);
