@@ -1,0 +1,151 @@
+// Looks flows up in a packet index directory (format.ts): per run, the fence list (in the run's
+// meta, read once and cached) names the one directory block that can hold the flow id; one read
+// of that block and one read of the flow's packet entries follow. A lookup thus costs two small
+// reads per run, whatever the size of the store.
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { DIR_ENTRY, ENTRY, FENCE_EVERY, INDEX_VERSION, compareIds, parseFlowId, type IndexedFile, type RunMeta } from './format.js';
+
+/** Where one packet's record is. */
+export interface PacketRef {
+  ts: number;
+  file: IndexedFile;
+  offset: number;
+  length: number;
+}
+
+interface Run {
+  name: string;
+  mtimeMs: number;
+  meta: RunMeta;
+  /** Fences as id halves, for the binary search. */
+  fenceHi: Uint32Array;
+  fenceLo: Uint32Array;
+}
+
+export class PacketIndexReader {
+  readonly dir: string;
+  private cache = new Map<string, Run>();
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  /** The complete runs of the directory, oldest name first (a run's meta is re-read when it changed). */
+  async runs(): Promise<Run[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const runs: Run[] = [];
+    const live = new Set<string>();
+    for (const file of names) {
+      const name = file.slice(0, -'.json'.length);
+      live.add(name);
+      let st: { mtimeMs: number };
+      try {
+        st = await stat(join(this.dir, file));
+      } catch {
+        continue; // removed meanwhile (a re-import replacing it)
+      }
+      let run = this.cache.get(name);
+      if (!run || run.mtimeMs !== st.mtimeMs) {
+        const meta = JSON.parse(await readFile(join(this.dir, file), 'utf8')) as RunMeta;
+        if (meta.version !== INDEX_VERSION) continue;
+        const fenceHi = new Uint32Array(meta.fences.length);
+        const fenceLo = new Uint32Array(meta.fences.length);
+        meta.fences.forEach((id, i) => {
+          const parsed = parseFlowId(id);
+          if (parsed) {
+            fenceHi[i] = parsed.hi;
+            fenceLo[i] = parsed.lo;
+          }
+        });
+        run = { name, mtimeMs: st.mtimeMs, meta, fenceHi, fenceLo };
+        this.cache.set(name, run);
+      }
+      runs.push(run);
+    }
+    for (const name of this.cache.keys()) if (!live.has(name)) this.cache.delete(name);
+    return runs;
+  }
+
+  /**
+   * The packets of a flow in the order they were read (runs in name order, which is the order
+   * they were written). Throws on an id that is not 16 hex digits.
+   */
+  async lookup(flowId: string): Promise<PacketRef[]> {
+    const id = parseFlowId(flowId);
+    if (!id) throw new Error(`not a flow id: '${flowId}' (16 hex digits)`);
+    const out: PacketRef[] = [];
+    for (const run of await this.runs()) await this.lookupRun(run, id.hi, id.lo, out);
+    return out;
+  }
+
+  private async lookupRun(run: Run, hi: number, lo: number, out: PacketRef[]): Promise<void> {
+    const { fenceHi, fenceLo, meta } = run;
+    // The last fence <= id names the block.
+    let a = 0;
+    let b = fenceHi.length - 1;
+    if (b < 0 || compareIds(hi, lo, fenceHi[0], fenceLo[0]) < 0) return;
+    while (a < b) {
+      const m = (a + b + 1) >> 1;
+      if (compareIds(fenceHi[m], fenceLo[m], hi, lo) <= 0) a = m;
+      else b = m - 1;
+    }
+    const first = a * FENCE_EVERY;
+    const n = Math.min(FENCE_EVERY, meta.flows - first);
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(join(this.dir, `${run.name}.bin`), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // replaced meanwhile
+      throw err;
+    }
+    try {
+      const block = Buffer.allocUnsafe(n * DIR_ENTRY);
+      await readFully(fh, block, first * DIR_ENTRY);
+      let lo2 = 0;
+      let hi2 = n - 1;
+      let found = -1;
+      while (lo2 <= hi2) {
+        const m = (lo2 + hi2) >> 1;
+        const c = compareIds(block.readUInt32LE(m * DIR_ENTRY), block.readUInt32LE(m * DIR_ENTRY + 4), hi, lo);
+        if (c === 0) {
+          found = m;
+          break;
+        }
+        if (c < 0) lo2 = m + 1;
+        else hi2 = m - 1;
+      }
+      if (found < 0) return;
+      const start = block.readUInt32LE(found * DIR_ENTRY + 8);
+      const count = block.readUInt32LE(found * DIR_ENTRY + 12);
+      const entries = Buffer.allocUnsafe(count * ENTRY);
+      await readFully(fh, entries, meta.entriesAt + start * ENTRY);
+      for (let i = 0; i < count; i++) {
+        const at = i * ENTRY;
+        out.push({
+          ts: entries.readDoubleLE(at),
+          offset: entries.readDoubleLE(at + 8),
+          length: entries.readUInt32LE(at + 16),
+          file: meta.files[entries.readUInt32LE(at + 20)],
+        });
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+async function readFully(fh: Awaited<ReturnType<typeof open>>, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`packet index: ${buf.length - done} bytes missing at ${position + done} (a run cut short)`);
+    done += bytesRead;
+  }
+}
