@@ -13,31 +13,7 @@ import { createServer as tlsServer, type Server as TlsServer } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { parseNotifyConfig } from '../src/notify/config.js';
 import { Notifier } from '../src/notify/notifier.js';
-import type { AnomalyRecord } from '../src/records/index.js';
-import { AlertmanagerReceiver, HttpReceiver, RsyslogReceiver, SmtpReceiver, waitFor } from './helpers/notify-receivers.js';
-
-const T0 = 1_700_000_000_000_000;
-
-export function anomaly(id: string, over: Partial<AnomalyRecord> = {}): AnomalyRecord {
-  return {
-    ts: T0,
-    anomalyId: id,
-    node: 'edge-1',
-    kind: 'PORT_SCAN',
-    severity: 'high',
-    source: '10.0.0.66',
-    targetIp: '10.0.0.5',
-    targetPort: 0,
-    startedAt: T0,
-    lastSeen: T0 + 5_000_000,
-    state: 'active',
-    packets: 1000,
-    bytes: 60_000,
-    evidence: JSON.stringify({ distinctPorts: 1000 }),
-    summary: `10.0.0.66 probed 1000 ports of 10.0.0.5 (${id})`,
-    ...over,
-  };
-}
+import { AlertmanagerReceiver, anomaly, HttpReceiver, RsyslogReceiver, SmtpReceiver, T0, waitFor } from './helpers/notify-receivers.js';
 
 let dir: string;
 const http = new HttpReceiver();

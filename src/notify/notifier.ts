@@ -231,9 +231,16 @@ export class Notifier {
       if (e.type === 'end' || a.state === 'ended') this.end(known);
       return;
     }
-    if (e.type === 'end' && a.state === 'ended') return; // never fired (no route matched while it lasted)
     const channels = this.channelsFor(a);
     if (channels.length === 0) return;
+    if (e.type === 'end' && a.state === 'ended') {
+      // Not followed: it fired before a restart (its firing is in an outbox's journal: it resolves
+      // there), or it never fired (nothing to resolve).
+      const fired = channels.filter((c) => this.runners.get(c)?.outbox.has(`${a.anomalyId}-firing-0`));
+      if (fired.length > 0 && this.config.sendResolved)
+        this.queue({ anomaly: a, channels: fired, seq: 0, lastNotifiedAt: Date.now(), ended: true, ack: null }, 'resolved');
+      return;
+    }
     const f: Followed = { anomaly: a, channels, seq: 0, lastNotifiedAt: Date.now(), ended: false, ack: null };
     this.follow(f);
     this.queue(f, 'firing');

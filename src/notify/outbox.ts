@@ -94,6 +94,11 @@ export class Outbox {
     return true;
   }
 
+  /** True when a notification of this id was ever queued here (as far as the journal remembers). */
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
   /** The oldest notifications, in order (not removed). */
   peek(max: number): Notification[] {
     return this.queue.slice(0, max).map((q) => q.n);

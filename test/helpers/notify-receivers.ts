@@ -9,6 +9,32 @@ import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer } from 'smtp-server';
+import type { AnomalyRecord } from '../../src/records/index.js';
+
+/** A test anomaly's start (µs). */
+export const T0 = 1_700_000_000_000_000;
+
+/** An anomaly record as the detectors publish it. */
+export function anomaly(id: string, over: Partial<AnomalyRecord> = {}): AnomalyRecord {
+  return {
+    ts: T0,
+    anomalyId: id,
+    node: 'edge-1',
+    kind: 'PORT_SCAN',
+    severity: 'high',
+    source: '10.0.0.66',
+    targetIp: '10.0.0.5',
+    targetPort: 0,
+    startedAt: T0,
+    lastSeen: T0 + 5_000_000,
+    state: 'active',
+    packets: 1000,
+    bytes: 60_000,
+    evidence: JSON.stringify({ distinctPorts: 1000 }),
+    summary: `10.0.0.66 probed 1000 ports of 10.0.0.5 (${id})`,
+    ...over,
+  };
+}
 
 /** A port free now on 127.0.0.1 (for programs that cannot be told to take any free port). */
 export async function freePort(): Promise<number> {
