@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiFilter, appLabel, EMPTY_FILTER, matchesFilter, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
 import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, tcpFlags } from '../web/src/lib/format.js';
+import { importRange, parseRangeParam, rangeParam, rangeReason, rangeVariables, shownRange, type DataRangeInfo, type RangeSel } from '../web/src/lib/ranges.js';
 import { parseRoute } from '../web/src/lib/routes.js';
 import { mergeLive, seriesStep, toRates } from '../web/src/lib/traffic.js';
 import { scrollToRow, visibleRange } from '../web/src/lib/virtual.js';
@@ -179,5 +180,66 @@ describe('formatting and routes', () => {
     assert.deepEqual(parseRoute('#/anomalies?id=a%2Fb'), { page: 'anomalies', id: 'a/b' });
     assert.deepEqual(parseRoute('#/host/fe80%3A%3A1'), { page: 'host', ip: 'fe80::1' });
     assert.deepEqual(parseRoute('#/nope'), { page: 'missing', path: '/nope' });
+  });
+});
+
+describe('time ranges', () => {
+  const old: DataRangeInfo = {
+    from: '2023-11-14T21:00:00.000000Z',
+    to: '2023-11-14T21:05:00.000000Z',
+    basis: 'LATEST_DATA',
+    reason: 'the whole span of the latest import or capture (shorter than an hour)',
+    dataFrom: '2019-05-01T10:00:00.000000Z',
+    dataTo: '2023-11-14T21:05:00.000000Z',
+  };
+  const now = Date.UTC(2026, 0, 1);
+
+  it('the default sends no range (the server picks it) and shows what the server used', () => {
+    const vars = rangeVariables({ kind: 'default' }, old, now);
+    assert.deepEqual(vars, { from: null, to: null });
+    assert.deepEqual(shownRange(vars, old), { from: Date.UTC(2023, 10, 14, 21), to: Date.UTC(2023, 10, 14, 21, 5) });
+    assert.match(rangeReason({ kind: 'default' }, old), /^default: the whole span of the latest import/);
+  });
+
+  it('presets end where the default range ends: the data’s end when it is old, else now', () => {
+    assert.deepEqual(rangeVariables({ kind: 'last', id: '1h' }, old, now), { from: '2023-11-14T20:05:00.000Z', to: '2023-11-14T21:05:00.000Z' });
+    const live = { ...old, basis: 'NOW' as const };
+    assert.deepEqual(rangeVariables({ kind: 'last', id: '15m' }, live, now), {
+      from: new Date(now + 1000 - 900_000).toISOString(),
+      to: new Date(now + 1000).toISOString(),
+    });
+    assert.equal(rangeReason({ kind: 'last', id: '6h' }, old), 'the last 6 hours of data held');
+    assert.equal(rangeReason({ kind: 'last', id: '6h' }, live), 'the last 6 hours before now');
+  });
+
+  it('the whole data range spans every row; with an empty store it is the default', () => {
+    assert.deepEqual(rangeVariables({ kind: 'all' }, old, now), { from: old.dataFrom, to: old.dataTo });
+    assert.deepEqual(rangeVariables({ kind: 'all' }, { ...old, dataFrom: null, dataTo: null }, now), { from: null, to: null });
+  });
+
+  it('a choice round-trips through its URL parameter; anything else is the default', () => {
+    const sels: RangeSel[] = [
+      { kind: 'default' },
+      { kind: 'all' },
+      { kind: 'last', id: '24h' },
+      { kind: 'custom', from: Date.UTC(2019, 4, 1), to: Date.UTC(2019, 4, 2) },
+    ];
+    for (const sel of sels) assert.deepEqual(parseRangeParam(rangeParam(sel)), sel);
+    for (const bad of ['last:3y', '2019-05-02T00:00:00Z..2019-05-01T00:00:00Z', 'x..y', 'a..b..c', 'nonsense'])
+      assert.deepEqual(parseRangeParam(bad), { kind: 'default' }, bad);
+  });
+
+  it('an import’s range covers the minutes of its first and last packets', () => {
+    assert.deepEqual(importRange('2019-05-01T10:00:12.345678Z', '2019-05-01T10:01:30.000001Z'), {
+      kind: 'custom',
+      from: Date.UTC(2019, 4, 1, 10, 0),
+      to: Date.UTC(2019, 4, 1, 10, 2),
+    });
+    assert.deepEqual(importRange('2019-05-01T10:00:00.000000Z', '2019-05-01T10:00:00.000000Z'), {
+      kind: 'custom',
+      from: Date.UTC(2019, 4, 1, 10, 0),
+      to: Date.UTC(2019, 4, 1, 10, 1),
+    });
+    assert.equal(importRange('garbage', '2019-05-01T10:00:00Z'), null);
   });
 });

@@ -19,7 +19,7 @@ export type Anomaly = ResultOf<typeof AnomalyFields>;
 
 export const ImportFields = graphql(`
   fragment ImportFields on Import {
-    id fileName state bytesRead totalBytes packets elapsedSeconds error summary { flows packets hosts }
+    id fileName state bytesRead totalBytes packets elapsedSeconds error summary { flows packets hosts anomalies firstPacket lastPacket }
   }
 `);
 

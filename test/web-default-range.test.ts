@@ -1,0 +1,139 @@
+/**
+ * Issue 21 in a real browser (Debian's Chromium through playwright-core) against a real
+ * `flowlens serve`: a capture from 2023 imported with `flowlens import` is on the landing page
+ * without touching the range, the pages say which range they show, History, Host and Anomalies
+ * share the range choice (presets, the whole data range, a custom range), and the notice of an
+ * import made in the browser links to that capture's own range.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { sampleCapture, type SampleFlow } from './api-helpers.js';
+import { chromiumMissing, ensureWebBuilt, openBrowser, screenshot, startServe, type BrowserSession, type ServeProcess } from './helpers/browser.js';
+import { runCli } from './helpers/cli.js';
+import { LINKTYPE, byTime, tcpConversation, toFrames, ts } from './helpers/frames.js';
+import { pcap, writeCapture } from './helpers/pcap-writer.js';
+
+const skip = chromiumMissing();
+
+/** 2019-05-01T10:00:00Z: a second capture, older than the first, on hosts 10.7.x.x. */
+const OLDER = 1_556_704_800;
+
+function olderCapture(path: string): void {
+  const pkts = [];
+  for (let i = 0; i < 3; i++) {
+    pkts.push(
+      ...tcpConversation({
+        client: { ip: '10.7.0.1', port: 42000 + i },
+        server: { ip: `10.7.1.${i + 1}`, port: 22 },
+        start: ts(OLDER + i * 30),
+        data: [
+          { from: 'client', bytes: 500 },
+          { from: 'server', bytes: 2000 },
+        ],
+      }),
+    );
+  }
+  writeCapture(path, pcap({ linktype: LINKTYPE.ETHERNET }, toFrames(LINKTYPE.ETHERNET, byTime(pkts))));
+}
+
+async function nav(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true }).click();
+}
+
+const talker = (page: Page, ip: string) => page.getByTestId('top-talkers').getByRole('link', { name: ip, exact: true });
+
+describe('web client: the data’s own range', { skip }, () => {
+  let dir: string;
+  let serve: ServeProcess;
+  let b: BrowserSession;
+  let page: Page;
+  let flows: SampleFlow[];
+
+  before(async () => {
+    ensureWebBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'flowlens-web-range-'));
+    const sample = sampleCapture(join(dir, 'old.pcap'));
+    flows = sample.flows;
+    // Imported from the command line before the server starts, as a new user would.
+    const r = await runCli(['import', '--db', join(dir, 'flows.duckdb'), '--no-progress', sample.path]);
+    assert.equal(r.code, 0, r.stderr);
+    serve = await startServe(dir);
+    b = await openBrowser();
+    page = b.page;
+  });
+
+  after(async () => {
+    await b?.close();
+    await serve?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the landing page shows a 2023 capture without touching the range, and says which range', async () => {
+    await page.goto(`${serve.base}/`);
+    await talker(page, '10.0.0.1').waitFor({ timeout: 20_000 });
+    assert.ok(await talker(page, '10.0.1.12').isVisible(), 'its largest server too');
+    const shown = (await page.getByTestId('range-shown').first().textContent()) ?? '';
+    assert.match(shown, /2023-11-14/, `the capture's date: ${shown}`);
+    assert.match(shown, /default: the whole span of the latest import/, shown);
+    assert.notEqual(((await page.getByTestId('top-apps').textContent()) ?? '').trim(), '', 'top applications from the capture');
+    assert.equal(await page.locator('[data-range=default][aria-pressed=true]').count(), 1, 'the default range is the choice');
+    await screenshot(page, 'range-overview-default');
+    assert.deepEqual(b.errors, []);
+  });
+
+  it('History lists every flow of the capture in the same default range', async () => {
+    await nav(page, 'History');
+    await page.waitForFunction(
+      (n) => (document.querySelector('[data-testid=history-count]')?.textContent ?? '').startsWith(`${n} of ${n} flows`),
+      flows.length,
+      { timeout: 20_000 },
+    );
+  });
+
+  it('a host page opens on the same range and keeps a preset of the data’s last hour', async () => {
+    await page.goto(`${serve.base}/#/host/10.0.0.1`);
+    await page.getByTestId('host-peers').waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByTestId('host-peers').locator('tbody tr').count(), 13, '12 servers and the pinging host');
+    await page.getByRole('main').locator('[data-range="1h"]').click();
+    await page.waitForFunction(() => /last 1 hour of data held/.test(document.querySelector('[data-testid=range-shown]')?.textContent ?? ''));
+    await page.getByTestId('host-peers').waitFor();
+    assert.equal(await page.getByTestId('host-peers').locator('tbody tr').count(), 13);
+  });
+
+  it('a custom range chosen on Anomalies holds on Overview; the whole data range brings the capture back', async () => {
+    await nav(page, 'Anomalies');
+    await page.getByRole('main').locator('[data-range=custom]').click();
+    await page.getByRole('main').getByLabel('From', { exact: true }).fill('2010-01-01T00:00');
+    await page.getByRole('main').getByLabel('To', { exact: true }).fill('2010-01-02T00:00');
+    await page.getByRole('main').getByRole('button', { name: 'Apply' }).click();
+    await page.waitForFunction(() => /2010-01-01.*a custom range/.test(document.querySelector('[data-testid=range-shown]')?.textContent ?? ''));
+    await nav(page, 'Overview');
+    await page.getByText('No traffic in this range.').waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByTestId('top-talkers').count(), 0);
+    await page.locator('[data-range=all]').click();
+    await talker(page, '10.0.0.1').waitFor({ timeout: 10_000 });
+    assert.match((await page.getByTestId('range-shown').textContent()) ?? '', /the whole data range/);
+  });
+
+  it('an import made in the browser links to its own range', async () => {
+    await page.locator('[data-range=default]').click();
+    const path = join(dir, 'older.pcap');
+    olderCapture(path);
+    await page.getByTestId('import-input').setInputFiles(path);
+    const link = page.getByTestId('import-range');
+    await link.waitFor({ timeout: 20_000 });
+    assert.match((await page.getByTestId('imports').textContent()) ?? '', /done: 3 flows/);
+    // The default range stays on the newest data (2023): the 2019 capture is not in it.
+    assert.ok(await talker(page, '10.0.0.1').isVisible());
+    await link.click();
+    await talker(page, '10.7.0.1').waitFor({ timeout: 10_000 });
+    assert.equal(await talker(page, '10.0.0.1').count(), 0, 'only the 2019 capture in its range');
+    assert.match((await page.getByTestId('range-shown').textContent()) ?? '', /2019-05-01 \d\d:\d\d:00 – 2019-05-01 .*a custom range/);
+    await screenshot(page, 'range-overview-import-link');
+    assert.deepEqual(b.errors, []);
+  });
+});
