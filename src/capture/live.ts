@@ -26,6 +26,7 @@ import { HOST, sumCounters, TRAFFIC } from '../records/index.js';
 import type { StatusProvider } from '../records/status.js';
 import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
+import { defaultMaxFlows } from '../flow/caps.js';
 import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worker.js';
 import type { FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../store/types.js';
 import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
@@ -78,7 +79,7 @@ export interface LiveCaptureStatus {
   node: string;
   startedAt: number;
   interfaces: InterfaceStatus[];
-  workers: { index: number; packets: number; liveFlows: number; lastBatch: number }[];
+  workers: { index: number; packets: number; liveFlows: number; lastBatch: number; evictedFlows: number; evictedHosts: number }[];
 }
 
 export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'firstPacket' | 'lastPacket' | 'malformedByReason'> {
@@ -258,6 +259,9 @@ export class LiveCapture {
           source: this.source,
           detect: o.detect,
           dpi: o.dpi,
+          // The caps are the whole capture's: each worker holds its share of the flows.
+          maxFlows: Math.ceil((o.maxFlows ?? defaultMaxFlows()) / this.rings.length),
+          maxHosts: o.maxHosts === undefined ? undefined : Math.ceil(o.maxHosts / this.rings.length),
         },
         batchRows: o.batchRows ?? 5000,
         tickLagUs: TICK_LAG_US,
@@ -431,6 +435,8 @@ export class LiveCapture {
         packets: b?.stats.packets ?? 0,
         liveFlows: b?.liveFlows ?? 0,
         lastBatch: this.lastBatch[index] * 1000,
+        evictedFlows: b?.stats.evictedFlows ?? 0,
+        evictedHosts: b?.stats.evictedHosts ?? 0,
       })),
     };
   }
@@ -475,6 +481,8 @@ export class LiveCapture {
       malformed: sum((s) => s.malformed),
       nonIp: sum((s) => s.nonIp),
       fragments: sum((s) => s.fragments),
+      evictedFlows: sum((s) => s.evictedFlows),
+      evictedHosts: sum((s) => s.evictedHosts),
       interfaces: status.interfaces,
       drops,
       seconds: Math.round(Date.now() - this.startedAt) / 1000,

@@ -191,7 +191,8 @@ function report(summary: LiveCaptureSummary, json: boolean): void {
     `  dropped    ${n(summary.drops)}`,
   ];
   // Only when a table reached its cap: a flood, or caps too small for the traffic.
-  if (summary.evictedFlows + summary.evictedHosts > 0) lines.push(`  evicted    ${n(summary.evictedFlows)} flows, ${n(summary.evictedHosts)} hosts (tables at their caps)`);
+  if (summary.evictedFlows + summary.evictedHosts > 0)
+    lines.push(`  evicted    ${n(summary.evictedFlows)} flows, ${n(summary.evictedHosts)} hosts (tables at their caps)`);
   for (const i of summary.interfaces) {
     lines.push(
       `    ${i.name.padEnd(16)} received ${n(i.packets)}, dropped: kernel ${n(i.kernelDrops)}, interface ${n(i.ifDrops)}, decode ring ${n(i.ringDrops)}`,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolveDetectConfig, type DetectConfigInput } from '../detect/index.js';
 import { DEFAULT_IDLE, type AggregatorOptions, type IdleTimeouts } from '../flow/aggregator.js';
+import { defaultMaxFlows } from '../flow/caps.js';
 import { DEFAULT_DB_PATH } from '../store/index.js';
 
 export interface FlowOptions {
@@ -14,6 +15,9 @@ export interface FlowOptions {
   detect: DetectConfigInput | false;
   /** Application protocol identification (false: --no-dpi). */
   dpi: boolean;
+  /** Flow and host table caps (--max-flows, --max-hosts); undefined: sized from the machine's memory. */
+  maxFlows?: number;
+  maxHosts?: number;
 }
 
 /** Reads and checks a --detect-config file: JSON, a partial DetectConfig (src/detect/config.ts). */
@@ -134,6 +138,16 @@ export function addFlowOptions(cmd: Command): Command {
     )
     .addOption(new Option('--node <name>', 'name of this worker in records').env('FLOWLENS_NODE').default(''))
     .addOption(
+      new Option('--max-flows <n>', `live flows kept; past it the oldest idle ones are evicted (default ${defaultMaxFlows()}, from this machine's memory)`)
+        .env('FLOWLENS_MAX_FLOWS')
+        .argParser(positiveInteger),
+    )
+    .addOption(
+      new Option('--max-hosts <n>', 'hosts kept; past it hosts with no live flow are freed early (default: twice --max-flows)')
+        .env('FLOWLENS_MAX_HOSTS')
+        .argParser(positiveInteger),
+    )
+    .addOption(
       new Option('--detect-config <file>', 'anomaly detection thresholds: JSON, a partial config (see src/detect/config.ts)')
         .env('FLOWLENS_DETECT_CONFIG')
         .argParser(detectConfigFile),
@@ -151,8 +165,19 @@ export function addFlowOptions(cmd: Command): Command {
  * The flow settings as the Aggregator takes them: one mapping for every path that turns packets
  * into flows (import, live capture, and captures uploaded to the API server).
  */
-export function aggregatorSettings(f: FlowOptions): Pick<AggregatorOptions, 'intervalSec' | 'activeTimeoutSec' | 'idle' | 'node' | 'detect' | 'dpi'> {
-  return { intervalSec: f.interval, activeTimeoutSec: f.activeTimeout, idle: f.idle, node: f.node, detect: f.detect, dpi: f.dpi };
+export function aggregatorSettings(
+  f: FlowOptions,
+): Pick<AggregatorOptions, 'intervalSec' | 'activeTimeoutSec' | 'idle' | 'node' | 'detect' | 'dpi' | 'maxFlows' | 'maxHosts'> {
+  return {
+    intervalSec: f.interval,
+    activeTimeoutSec: f.activeTimeout,
+    idle: f.idle,
+    node: f.node,
+    detect: f.detect,
+    dpi: f.dpi,
+    maxFlows: f.maxFlows,
+    maxHosts: f.maxHosts,
+  };
 }
 
 /** Collects the flow settings from parsed flags. */
@@ -171,5 +196,7 @@ export function flowOptionsFrom(o: Record<string, unknown>): FlowOptions {
     node: o.node as string,
     detect: o.detect === false ? false : ((o.detectConfig as DetectConfigInput | undefined) ?? {}),
     dpi: o.dpi !== false,
+    maxFlows: o.maxFlows as number | undefined,
+    maxHosts: o.maxHosts as number | undefined,
   };
 }

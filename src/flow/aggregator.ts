@@ -11,6 +11,8 @@ import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
 import type { EndReason, FlowRecord, FlowSummary, HostRecord, TrafficRecord } from '../records/index.js';
 import type { RecordBatch } from '../store/types.js';
 import { STATE_ATTEMPTED, STATE_CLOSED, STATE_ESTABLISHED, STATE_RESET, TCP_STATE_NAMES, initialTcpState, nextTcpState, senderIsClient } from './direction.js';
+import { defaultMaxFlows, defaultMaxHosts, evictionBatch, kthSmallest } from './caps.js';
+import { DistinctAddresses } from './distinct.js';
 import { FlowTable, NO_SEGMENT } from './flow-table.js';
 import { finish, mix } from './hash.js';
 import { HostTable } from './host-table.js';
@@ -43,6 +45,10 @@ export interface AggregatorOptions {
   detect?: DetectConfigInput | false;
   /** Application protocol identification (default on); off only to measure what it costs. */
   dpi?: boolean;
+  /** Most live flows (default: sized from the machine's memory, src/flow/caps.ts); past it the oldest idle flows are evicted. */
+  maxFlows?: number;
+  /** Most hosts held (default: from maxFlows); past it hosts without a live flow are freed before their interval ends. */
+  maxHosts?: number;
 }
 
 export const DEFAULT_IDLE: IdleTimeouts = { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60 };
@@ -59,6 +65,8 @@ export const DEFAULT_AGGREGATOR_OPTIONS: AggregatorOptions = {
 const PUBLISH_EVERY_US = 1_000_000;
 /** A later fragment is matched to its first fragment for this long (µs). */
 const FRAGMENT_TTL_US = 30_000_000;
+/** First fragments awaiting their later ones; past it the oldest is forgotten. */
+const MAX_FRAGMENTS_PENDING = 65_536;
 
 /** Two lower-case hex digits per byte value: flow ids without Number.prototype.toString(16). */
 const HEX_BYTES: string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
@@ -82,10 +90,14 @@ export interface AggregatorStats {
   nonIp: number;
   fragments: number;
   flows: number;
-  /** Distinct host addresses seen. */
+  /** Distinct host addresses seen (exact up to src/flow/distinct.ts's EXACT_MAX, estimated past it). */
   hosts: number;
+  /** Flows ended early because the flow table was at its cap (exported with endReason 'evicted', or fin/rst if they had closed). */
+  evictedFlows: number;
+  /** Hosts freed before their interval ended because the host table was at its cap. */
+  evictedHosts: number;
   malformedByReason: Record<string, number>;
-  /** Time of the first and last packet (µs), -1 before any. */
+  /** Time of the earliest and latest packet (µs), -1 before any. */
   firstPacket: number;
   lastPacket: number;
 }
@@ -129,7 +141,13 @@ export class Aggregator {
    */
   lastFlow = -1;
   private readonly malformedCounts = new Float64Array(MALFORMED_REASONS.length);
-  private readonly hostsSeen = new Set<string>();
+  /** Distinct host addresses of the run, in bounded memory. */
+  readonly distinctHosts = new DistinctAddresses();
+  flowsEvicted = 0;
+  private readonly maxFlows: number;
+  private readonly maxHosts: number;
+  /** lastSeen of the live flows, to find an eviction round's threshold (allocated at the first round). */
+  private evictScratch: Float64Array | null = null;
 
   // The current interval.
   private interval = -1;
@@ -162,6 +180,10 @@ export class Aggregator {
     this.ifaceNames = [this.opts.iface];
     this.detect = this.opts.detect === false ? null : new DetectorSet(this.opts.detect ?? {}, this.opts.node, this.opts.bus);
     this.dpi = this.opts.dpi === false ? null : new DpiEngine();
+    this.maxFlows = Math.max(1, this.opts.maxFlows ?? defaultMaxFlows());
+    this.maxHosts = Math.max(3, this.opts.maxHosts ?? defaultMaxHosts(this.maxFlows));
+    this.flows.limit = this.maxFlows;
+    this.hosts.limit = this.maxHosts;
   }
 
   /** Accounts one captured frame. */
@@ -222,12 +244,14 @@ export class Aggregator {
         f = -1;
       }
       if (f < 0) {
+        if (flows.count >= this.maxFlows || this.hosts.count + 2 > this.maxHosts) this.makeRoom();
         f = flows.insert(pkt, srcPort, dstPort);
         this.startFlow(f, pkt, ts, srcPort, dstPort);
         started = true;
       }
       fromClient = (flows.clientIsA[f] === 1) === flows.srcIsA;
       if (pkt.isFragment && !pkt.laterFragment) {
+        if (this.fragmentsPending.size >= MAX_FRAGMENTS_PENDING) this.fragmentsPending.delete(this.fragmentsPending.keys().next().value!);
         this.fragmentsPending.set(this.fragmentKey(pkt), { flow: f, idLo: flows.idLo[f], fromClient, ts });
       }
     }
@@ -353,7 +377,9 @@ export class Aggregator {
       nonIp: this.nonIp,
       fragments: this.fragments,
       flows: this.flowsStarted,
-      hosts: this.hostsSeen.size,
+      hosts: this.distinctHosts.count(),
+      evictedFlows: this.flowsEvicted,
+      evictedHosts: this.hosts.evicted,
       malformedByReason,
       firstPacket: this.firstPacket,
       lastPacket: this.lastPacket,
@@ -394,10 +420,48 @@ export class Aggregator {
     this.hosts.addRef(client);
     this.hosts.addRef(server);
     this.hosts.flowStarted(client, server);
-    this.hostsSeen.add(this.hosts.ipOf(client));
-    this.hostsSeen.add(this.hosts.ipOf(server));
+    this.distinctHosts.add(version, flows.keyAddr, flows.clientAddrAt(f));
+    this.distinctHosts.add(version, flows.keyAddr, flows.serverAddrAt(f));
     this.flowsStarted++;
     this.intervalFlows++;
+  }
+
+  /**
+   * A table is at its cap (Suricata's emergency mode): ends the oldest idle flows, then frees the
+   * hosts no live flow refers to any more (their interval records so far go out first). Rounds
+   * free a sixteenth of a cap at a time, so that the scan of the table is rare.
+   */
+  private makeRoom(): void {
+    if (this.flows.count >= this.maxFlows) this.evictFlows(evictionBatch(this.maxFlows));
+    const hosts = this.hosts;
+    const want = evictionBatch(this.maxHosts);
+    const ts = this.interval * this.intervalUs;
+    const evictHosts = () => hosts.evictOrphans(want, ts, this.opts.node, this.opts.source ?? '', this.out.hosts as HostRecord[]);
+    if (hosts.count + 2 > this.maxHosts) evictHosts();
+    // Hosts all held by live flows (a host cap below twice the flow cap): flows go first.
+    while (hosts.count + 2 > this.maxHosts && this.flows.count > 0) {
+      this.evictFlows(evictionBatch(this.maxFlows));
+      evictHosts();
+    }
+  }
+
+  /** Ends the `n` live flows idle longest (endReason 'evicted', or fin / rst for closed connections). */
+  private evictFlows(n: number): void {
+    const flows = this.flows;
+    if (this.evictScratch === null || this.evictScratch.length < flows.high) this.evictScratch = new Float64Array(flows.cap);
+    const lastSeen = this.evictScratch;
+    let live = 0;
+    for (let f = 0; f < flows.high; f++) if (flows.used[f]) lastSeen[live++] = flows.lastSeen[f];
+    if (live === 0) return;
+    const threshold = kthSmallest(lastSeen, live, Math.min(n, live) - 1);
+    let left = n;
+    for (let f = 0; f < flows.high && left > 0; f++) {
+      if (flows.used[f] && flows.lastSeen[f] <= threshold) {
+        this.endFlow(f, 'evicted');
+        this.flowsEvicted++;
+        left--;
+      }
+    }
   }
 
   /** Closes intervals up to (not including) `idx`, then exports and expires flows as of `now`. */

@@ -15,6 +15,8 @@ export class FlowTable {
   count = 0;
   /** Slots ever handed out (slots below it are live or in the free list). */
   high = 0;
+  /** Most flows held; the aggregator evicts before inserting past it, so the arrays never grow beyond. */
+  limit = Number.MAX_SAFE_INTEGER;
   private free: number[] = [];
   private index = new OpenIndex(16);
 
@@ -113,7 +115,7 @@ export class FlowTable {
 
   /** Creates the flow that the last find() did not find; the caller fills in its state. */
   insert(pkt: DecodedPacket, srcPort: number, dstPort: number): number {
-    if (this.count + 1 > this.cap) this.grow(this.cap * 2);
+    if (this.count + 1 > this.cap) this.grow(Math.max(this.count + 1, Math.min(this.cap * 2, this.limit)));
     const f = this.free.length > 0 ? this.free.pop()! : this.high++;
     this.count++;
     const srcIsA = this.srcIsA;

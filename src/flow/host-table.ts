@@ -1,6 +1,7 @@
 // Per-host activity in the current aggregation interval. Hosts live in slots of typed arrays;
 // flows keep the slots of their two ends, so per-packet accounting is array indexing, not hashing.
-// A host slot is freed once no live flow refers to it and it was idle for a whole interval.
+// A host slot is freed once no live flow refers to it and it was idle for a whole interval, or
+// sooner when the table is at its cap (evictOrphans: its partial interval record goes out first).
 import { addressToString } from './address.js';
 import { finish, mix, pow2AtLeast } from './hash.js';
 import { OpenIndex, growFloat64, growInt32, growUint32, growUint8 } from './open-index.js';
@@ -9,6 +10,12 @@ import type { HostRecord } from '../store/types.js';
 export class HostTable {
   private cap = 0;
   count = 0;
+  /** Most hosts held; the aggregator evicts before inserting past it (see evictOrphans). */
+  limit = Number.MAX_SAFE_INTEGER;
+  /** Hosts freed before their interval ended because the table was full. */
+  evicted = 0;
+  /** Distinct host pairs not remembered because the pair table was at its cap (their peers may count twice). */
+  pairsOverflowed = 0;
   private addr = new Uint32Array(0);
   private version = new Uint8Array(0);
   private hash = new Uint32Array(0);
@@ -35,8 +42,9 @@ export class HostTable {
   private active = new Int32Array(0);
   private activeCount = 0;
   private isActive = new Uint8Array(0);
-  /** Hosts whose last flow ended: candidates to free at the next interval flush. */
+  /** Hosts whose last flow ended: candidates to free at the next interval flush, oldest first, each once. */
   private orphans: number[] = [];
+  private isOrphan = new Uint8Array(0);
 
   // Distinct (host, host) pairs seen in the current interval: open addressing over slot pairs.
   private pairA = new Int32Array(0);
@@ -69,7 +77,7 @@ export class HostTable {
       i = (i + 1) & index.mask;
     }
     if (this.count + 1 > this.cap) {
-      this.grow(this.cap * 2);
+      this.grow(Math.max(this.count + 1, Math.min(this.cap * 2, this.limit)));
       return this.lookupOrInsert(version, words, at);
     }
     const slot = this.free.length > 0 ? this.free.pop()! : this.high++;
@@ -97,7 +105,10 @@ export class HostTable {
   }
 
   release(slot: number): void {
-    if (--this.refs[slot] === 0) this.orphans.push(slot);
+    if (--this.refs[slot] === 0 && this.isOrphan[slot] === 0) {
+      this.isOrphan[slot] = 1;
+      this.orphans.push(slot);
+    }
   }
 
   private touch(slot: number): void {
@@ -136,9 +147,13 @@ export class HostTable {
       if (pa === a && this.pairB[i] === b) return;
       i = (i + 1) & this.pairMask;
     }
-    this.pairA[i] = a;
-    this.pairB[i] = b;
-    if (++this.pairCount * 2 > this.pairMask) this.growPairs();
+    // The pair table is bounded too: past its cap a pair is counted without being remembered.
+    if ((this.pairCount + 1) * 2 > this.pairMask && (this.pairMask + 1) * 2 > this.maxPairSlots()) this.pairsOverflowed++;
+    else {
+      this.pairA[i] = a;
+      this.pairB[i] = b;
+      if (++this.pairCount * 2 > this.pairMask) this.growPairs();
+    }
     this.c.peers[a] += 1;
     if (a !== b) this.c.peers[b] += 1;
     this.touch(a);
@@ -147,31 +162,93 @@ export class HostTable {
 
   /** Emits the interval's host records, resets the counters and frees hosts nobody uses any more. */
   flushInterval(ts: number, node: string, source: string, out: HostRecord[]): void {
-    const c = this.c;
     for (let k = 0; k < this.activeCount; k++) {
       const s = this.active[k];
-      out.push({
-        ts,
-        node,
-        ip: this.ip[s],
-        bytesSent: c.bytesSent[s],
-        bytesReceived: c.bytesReceived[s],
-        packetsSent: c.packetsSent[s],
-        packetsReceived: c.packetsReceived[s],
-        flowsInitiated: c.flowsInitiated[s],
-        flowsReceived: c.flowsReceived[s],
-        peers: c.peers[s],
-        source,
-      });
-      c.bytesSent[s] = c.bytesReceived[s] = c.packetsSent[s] = c.packetsReceived[s] = 0;
-      c.flowsInitiated[s] = c.flowsReceived[s] = c.peers[s] = 0;
-      this.isActive[s] = 0;
+      if (this.isActive[s] === 0) continue; // evicted (and its record emitted) during the interval
+      this.emitRecord(s, ts, node, source, out);
     }
     this.activeCount = 0;
     this.resetPairs(this.pairMask + 1 > 4 * 1024 && this.pairCount * 8 < this.pairMask ? (this.pairMask + 1) / 2 : this.pairMask + 1);
     const orphans = this.orphans;
     this.orphans = [];
-    for (const s of orphans) if (this.used[s] && this.refs[s] === 0) this.remove(s);
+    for (const s of orphans) {
+      this.isOrphan[s] = 0;
+      if (this.used[s] && this.refs[s] === 0) this.remove(s);
+    }
+  }
+
+  /**
+   * Frees up to `want` hosts that no live flow refers to, oldest orphans first, before their
+   * interval ends (the table is at its cap). A freed host's record for the interval so far is
+   * emitted now; should it come back within the same interval, its second record has the same key
+   * (DuckDB sums the two; QuestDB's dedup keeps the later). Returns how many were freed.
+   */
+  evictOrphans(want: number, ts: number, node: string, source: string, out: HostRecord[]): number {
+    const orphans = this.orphans;
+    let freed = 0;
+    let k = 0;
+    for (; k < orphans.length && freed < want; k++) {
+      const s = orphans[k];
+      this.isOrphan[s] = 0;
+      if (!this.used[s] || this.refs[s] !== 0) continue;
+      if (this.isActive[s] === 1) this.emitRecord(s, ts, node, source, out);
+      this.remove(s);
+      freed++;
+    }
+    orphans.splice(0, k);
+    if (freed > 0) {
+      this.evicted += freed;
+      // The active list drops the freed slots (a slot reused this interval is listed afresh), and
+      // the pair table forgets pairs naming them (a reused slot is another host).
+      let n = 0;
+      for (let j = 0; j < this.activeCount; j++) if (this.isActive[this.active[j]] === 1) this.active[n++] = this.active[j];
+      this.activeCount = n;
+      this.dropPairsOfFreedSlots();
+    }
+    return freed;
+  }
+
+  /** The host's record of the interval so far; its counters start again from zero. */
+  private emitRecord(s: number, ts: number, node: string, source: string, out: HostRecord[]): void {
+    const c = this.c;
+    out.push({
+      ts,
+      node,
+      ip: this.ip[s],
+      bytesSent: c.bytesSent[s],
+      bytesReceived: c.bytesReceived[s],
+      packetsSent: c.packetsSent[s],
+      packetsReceived: c.packetsReceived[s],
+      flowsInitiated: c.flowsInitiated[s],
+      flowsReceived: c.flowsReceived[s],
+      peers: c.peers[s],
+      source,
+    });
+    c.bytesSent[s] = c.bytesReceived[s] = c.packetsSent[s] = c.packetsReceived[s] = 0;
+    c.flowsInitiated[s] = c.flowsReceived[s] = c.peers[s] = 0;
+    this.isActive[s] = 0;
+  }
+
+  private maxPairSlots(): number {
+    // One pair a host at load 1/2: a flood's pairs are its flows, at most half the hosts.
+    return pow2AtLeast(Math.min(this.limit, 2 ** 28) * 2);
+  }
+
+  private dropPairsOfFreedSlots(): void {
+    const oldA = this.pairA;
+    const oldB = this.pairB;
+    this.pairA = new Int32Array(oldA.length).fill(-1);
+    this.pairB = new Int32Array(oldB.length);
+    this.pairCount = 0;
+    for (let k = 0; k < oldA.length; k++) {
+      const a = oldA[k];
+      if (a < 0 || !this.used[a] || !this.used[oldB[k]]) continue;
+      let i = finish(mix(a, oldB[k])) & this.pairMask;
+      while (this.pairA[i] >= 0) i = (i + 1) & this.pairMask;
+      this.pairA[i] = a;
+      this.pairB[i] = oldB[k];
+      this.pairCount++;
+    }
   }
 
   private remove(slot: number): void {
@@ -188,6 +265,7 @@ export class HostTable {
     this.version = growUint8(this.version, cap);
     this.used = growUint8(this.used, cap);
     this.refs = growInt32(this.refs, cap);
+    this.isOrphan = growUint8(this.isOrphan, cap);
     this.isActive = growUint8(this.isActive, cap);
     this.active = growInt32(this.active, cap);
     for (const k of Object.keys(this.c) as (keyof HostTable['c'])[]) this.c[k] = growFloat64(this.c[k], cap);
