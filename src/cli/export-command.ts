@@ -7,9 +7,11 @@ import { ANOMALY, exportFields, FLOW } from '../records/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { AnomalyRecord, FlowStore, FlowSummary, HostSummary } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
+import { writeZeekConnLog } from '../store/export-zeek.js';
 
 export type ExportKind = 'flows' | 'hosts' | 'anomalies';
-export type ExportFormat = 'jsonl' | 'csv';
+/** zeek / zeek-json: flows only, as Zeek's conn.log (src/store/export-zeek.ts). */
+export type ExportFormat = 'jsonl' | 'csv' | 'zeek' | 'zeek-json';
 
 /** A flow's fields as its definition lists them (src/records/flow.ts: every summary column not marked export: false). */
 export const FLOW_FIELDS: readonly string[] = exportFields(FLOW);
@@ -75,6 +77,11 @@ export async function runExport(kind: ExportKind, opts: StoreOptions & { format:
     if (!out.write(line)) await once(out, 'drain');
   };
   try {
+    if (opts.format === 'zeek' || opts.format === 'zeek-json') {
+      if (kind !== 'flows') throw new Error(`--format ${opts.format} exports flows only (Zeek's conn.log)`);
+      await writeZeekConnLog(store.exportFlows(), opts.format, write);
+      return 0;
+    }
     if (opts.format === 'csv') await write(`${fields.join(',')}\n`);
     const rows: AsyncIterable<FlowSummary | HostSummary> | AnomalyRecord[] =
       kind === 'flows' ? store.exportFlows() : kind === 'hosts' ? store.exportHosts() : await allAnomalies(store);

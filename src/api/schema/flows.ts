@@ -31,6 +31,7 @@ export const FlowFilterInput = builder.inputType('FlowFilter', {
     serverName: t.string(),
     minBytes: t.field({ type: 'Counter', description: 'Minimum bytes, both directions.' }),
     node: t.string(),
+    communityId: t.string({ description: 'The Community ID (v1, seed 0, base64) that Zeek, Suricata or Arkime logged for the flow.' }),
   }),
 });
 
@@ -53,7 +54,8 @@ export function matchesFlow(f: FlowSummary, q: FlowFilter): boolean {
     (q.app === undefined || f.app === q.app) &&
     (q.serverName === undefined || f.serverName === q.serverName) &&
     (q.minBytes === undefined || f.clientBytes + f.serverBytes >= q.minBytes) &&
-    (q.node === undefined || f.node === q.node)
+    (q.node === undefined || f.node === q.node) &&
+    (q.communityId === undefined || f.communityId === q.communityId)
   );
 }
 

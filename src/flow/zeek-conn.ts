@@ -1,0 +1,447 @@
+// Per-flow connection state as Zeek keeps it, for its conn.log (src/store/export-zeek.ts) and for
+// analysts who read `ShADadFf` faster than flag masks: which end Zeek calls the originator, each
+// TCP endpoint's state (conn_state derives from the pair), the history letters, payload bytes from
+// TCP sequence numbers (gaps included), IP bytes (IP total lengths) and the bytes missed in gaps;
+// and the flow's Community ID (src/enrich/community-id.ts), computed once when the flow starts.
+//
+// State lives in typed arrays indexed by the flow table's slots (per-endpoint arrays at
+// slot*2 + end, end 0 = Zeek's originator, 1 = responder), so a packet allocates nothing. The
+// arrays grow with the flow table (ensure()), which bounds them.
+//
+// Where Zeek's own rules are followed (its TCP analyser, conn.zeek's conn_state): the originator
+// is the sender of the first packet, except that a TCP flow starting without a SYN (or with a
+// SYN-ACK) and a UDP flow are turned round when the source port is a likely server port and the
+// destination port is not (history then starts with `^`); history letters are upper case for the
+// originator; A, D, I and Q are recorded once per direction, S, H, F and R again only when the
+// sequence number changed, T (retransmission), G (gap) and W (zero window) at 1, 10, 100... times.
+import type { DecodedPacket } from '../decode/packet.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/packet.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
+import { communityIdOfWords } from '../enrich/community-id.js';
+import type { FlowRecord } from '../records/index.js';
+
+/** The flow record's fields that this module fills in. */
+export type ZeekFields = Pick<
+  FlowRecord,
+  | 'communityId'
+  | 'originator'
+  | 'connState'
+  | 'history'
+  | 'clientPayloadBytes'
+  | 'serverPayloadBytes'
+  | 'clientIpBytes'
+  | 'serverIpBytes'
+  | 'missedBytes'
+  | 'zeekDuration'
+  | 'icmpType'
+  | 'icmpCode'
+>;
+
+// TCP endpoint states (Zeek's TCP_ENDPOINT_*).
+const INACTIVE = 0;
+const SYN_SENT = 1;
+const SYN_ACK_SENT = 2;
+const PARTIAL = 3;
+const ESTABLISHED = 4;
+const CLOSED = 5;
+const RESET = 6;
+
+/** Letters kept per flow; Zeek's history is not bounded, but past this it only repeats scaled letters. */
+export const HISTORY_MAX = 32;
+
+// Once-per-direction history bits (shifted by 8 for the responder).
+const H_SYN = 1;
+const H_FIN = 2;
+const H_RST = 4;
+const H_ACK = 8;
+const H_DATA = 16;
+const H_FIN_RST = 32;
+const H_MULTI = 64;
+
+/**
+ * Ports Zeek's analysers register (Analyzer::register_for_ports with its default scripts): a flow
+ * that starts from one of these to another port is turned round. Zeek's bare mode (-b) loads fewer.
+ */
+const LIKELY_SERVER_PORTS = new Set([
+  21, 22, 23, 25, 53, 67, 68, 69, 80, 81, 88, 102, 110, 111, 123, 135, 137, 138, 139, 143, 161, 162, 389, 443, 445, 465, 500, 502, 514, 563, 585, 587, 614,
+  631, 636, 749, 750, 989, 990, 992, 993, 995, 1080, 1194, 1812, 1813, 2049, 2123, 2152, 2811, 3128, 3268, 3306, 3389, 3478, 3544, 4500, 4754, 4789, 5060, 5072,
+  5222, 5223, 5269, 5353, 5355, 5900, 6081, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 11211, 20000, 47808,
+]);
+
+const HISTORY_CODES = new Uint8Array(HISTORY_MAX);
+
+/** Where the TCP header of the packet starts (the decoder keeps only where its payload does), or -1. */
+function tcpHeaderAt(buf: Buffer, pkt: DecodedPacket, frameStart: number): number {
+  for (let hl = 20; hl <= 60; hl += 4) {
+    const h = pkt.payloadOffset - hl;
+    if (h < frameStart) break;
+    if (buf[h + 12] >> 4 === hl >> 2 && ((buf[h] << 8) | buf[h + 1]) === pkt.srcPort && ((buf[h + 2] << 8) | buf[h + 3]) === pkt.dstPort) return h;
+  }
+  return -1;
+}
+
+/** The IP packet's length as its header gives it (IPv4 total length, IPv6 40 + payload length), bounded by the frame. */
+function ipTotalLength(buf: Buffer, pkt: DecodedPacket): number {
+  const at = pkt.ipOffset;
+  const declared = pkt.ipVersion === 4 ? (buf[at + 2] << 8) | buf[at + 3] : 40 + ((buf[at + 4] << 8) | buf[at + 5]);
+  return declared === 0 || declared > pkt.wireEnd - at ? pkt.wireEnd - at : declared;
+}
+
+export class ZeekConn {
+  private cap = 0;
+  communityId: string[] = [];
+  /** 1 when Zeek's originator is flowlens's client. */
+  origIsClient = new Uint8Array(0);
+  /** Last time that counts for Zeek's duration (µs). */
+  lastTime = new Float64Array(0);
+  historyLen = new Uint8Array(0);
+  history = new Uint8Array(0);
+  historyOnce = new Uint16Array(0);
+  /** Type and code of the ICMP message that started the flow. */
+  icmpType = new Uint8Array(0);
+  icmpCode = new Uint8Array(0);
+  // Per endpoint (slot*2 + end).
+  state = new Uint8Array(0);
+  /** Sequence number the endpoint's relative sequence space starts at (its SYN's, or one before its first byte). */
+  seqStart = new Float64Array(0);
+  seqKnown = new Uint8Array(0);
+  /** Highest relative sequence number sent (SYN and FIN count one). */
+  seqEnd = new Float64Array(0);
+  /** Highest relative sequence number of this endpoint acknowledged by its peer. */
+  ackedEnd = new Float64Array(0);
+  finSeen = new Uint8Array(0);
+  lastSyn = new Float64Array(0);
+  lastFin = new Float64Array(0);
+  lastRst = new Float64Array(0);
+  /** Payload bytes of UDP, ICMP and other protocols (TCP's come from sequence numbers). */
+  payload = new Float64Array(0);
+  ipBytes = new Float64Array(0);
+  missed = new Float64Array(0);
+  retransmits = new Uint32Array(0);
+  gaps = new Uint32Array(0);
+  zeroWindows = new Uint32Array(0);
+  packets = new Float64Array(0);
+
+  ensure(cap: number): void {
+    if (cap <= this.cap) return;
+    const grow = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(old: T, n: number): T => {
+      const next = new (old.constructor as new (n: number) => T)(n);
+      next.set(old);
+      return next;
+    };
+    this.origIsClient = grow(this.origIsClient, cap);
+    this.lastTime = grow(this.lastTime, cap);
+    this.historyLen = grow(this.historyLen, cap);
+    this.history = grow(this.history, cap * HISTORY_MAX);
+    this.historyOnce = grow(this.historyOnce, cap);
+    this.icmpType = grow(this.icmpType, cap);
+    this.icmpCode = grow(this.icmpCode, cap);
+    this.state = grow(this.state, cap * 2);
+    this.seqStart = grow(this.seqStart, cap * 2);
+    this.seqKnown = grow(this.seqKnown, cap * 2);
+    this.seqEnd = grow(this.seqEnd, cap * 2);
+    this.ackedEnd = grow(this.ackedEnd, cap * 2);
+    this.finSeen = grow(this.finSeen, cap * 2);
+    this.lastSyn = grow(this.lastSyn, cap * 2);
+    this.lastFin = grow(this.lastFin, cap * 2);
+    this.lastRst = grow(this.lastRst, cap * 2);
+    this.payload = grow(this.payload, cap * 2);
+    this.ipBytes = grow(this.ipBytes, cap * 2);
+    this.missed = grow(this.missed, cap * 2);
+    this.retransmits = grow(this.retransmits, cap * 2);
+    this.gaps = grow(this.gaps, cap * 2);
+    this.zeroWindows = grow(this.zeroWindows, cap * 2);
+    this.packets = grow(this.packets, cap * 2);
+    this.communityId.length = cap;
+    this.cap = cap;
+  }
+
+  /**
+   * A new flow: its Community ID, and Zeek's originator. `senderIsClient` is flowlens's choice for
+   * the packet's sender; `buf`/`frameStart` the frame (for the ICMP code).
+   */
+  start(f: number, pkt: DecodedPacket, buf: Buffer, senderIsClient: boolean): void {
+    const proto = pkt.ipProto;
+    let sport = pkt.hasPorts ? pkt.srcPort : 0;
+    let dport = pkt.hasPorts ? pkt.dstPort : 0;
+    const icmp = proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
+    if (icmp && pkt.icmpType >= 0) {
+      sport = pkt.icmpType;
+      dport = buf[pkt.payloadOffset - 3]; // the code, after the type
+    }
+    this.icmpType[f] = icmp ? sport : 0;
+    this.icmpCode[f] = icmp ? dport : 0;
+    this.communityId[f] = communityIdOfWords(pkt.ipVersion, proto, concatWords(pkt), 0, 4, sport, dport);
+
+    let flip = false;
+    if (proto === IPPROTO_UDP || (proto === IPPROTO_TCP && ((pkt.tcpFlags & TCP_SYN) === 0 || (pkt.tcpFlags & TCP_ACK) !== 0))) {
+      if (LIKELY_SERVER_PORTS.has(sport)) {
+        flip = LIKELY_SERVER_PORTS.has(dport) ? proto === IPPROTO_TCP && (pkt.tcpFlags & TCP_SYN) === 0 && sport < dport : true;
+      }
+    }
+    this.origIsClient[f] = senderIsClient !== flip ? 1 : 0;
+    this.historyLen[f] = 0;
+    this.historyOnce[f] = 0;
+    if (flip) this.addHistory(f, 0x5e); // '^'
+    for (let e = f * 2; e < f * 2 + 2; e++) {
+      this.state[e] = INACTIVE;
+      this.seqKnown[e] = 0;
+      this.seqEnd[e] = 0;
+      this.ackedEnd[e] = 0;
+      this.finSeen[e] = 0;
+      this.lastSyn[e] = this.lastFin[e] = this.lastRst[e] = -1;
+      this.payload[e] = 0;
+      this.ipBytes[e] = 0;
+      this.missed[e] = 0;
+      this.retransmits[e] = this.gaps[e] = this.zeroWindows[e] = 0;
+      this.packets[e] = 0;
+    }
+  }
+
+  /** One packet of flow f; `fromClient` in flowlens's terms. Later fragments count as IP bytes only. */
+  packet(f: number, pkt: DecodedPacket, buf: Buffer, frameStart: number, ts: number, fromClient: boolean): void {
+    const end = fromClient === (this.origIsClient[f] === 1) ? 0 : 1;
+    const e = f * 2 + end;
+    const ipLen = ipTotalLength(buf, pkt);
+    this.ipBytes[e] += ipLen;
+    this.packets[e]++;
+    if (pkt.laterFragment) {
+      this.lastTime[f] = ts;
+      return;
+    }
+    const proto = pkt.ipProto;
+    const wirePayload = pkt.ipOffset + ipLen - pkt.payloadOffset;
+    if (proto === IPPROTO_TCP) {
+      if (this.tcp(f, end, pkt, buf, frameStart, wirePayload)) this.lastTime[f] = ts;
+      return;
+    }
+    this.lastTime[f] = ts;
+    if (proto === IPPROTO_UDP) {
+      this.payload[e] += Math.max(0, wirePayload);
+      this.once(f, end, H_DATA, 0x44); // D
+    } else if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
+      // The decoder's payload starts after type, code and checksum; Zeek's after the 8-byte header.
+      this.payload[e] += Math.max(0, wirePayload - 4);
+    }
+  }
+
+  /** A TCP segment; false when it is a trailing packet that Zeek's duration leaves out. */
+  private tcp(f: number, end: number, pkt: DecodedPacket, buf: Buffer, frameStart: number, len: number): boolean {
+    const e = f * 2 + end;
+    const peer = f * 2 + (1 - end);
+    const h = tcpHeaderAt(buf, pkt, frameStart);
+    if (h < 0) return true;
+    const flags = pkt.tcpFlags;
+    const seq = buf.readUInt32BE(h + 4);
+    const ack = buf.readUInt32BE(h + 8);
+    const window = (buf[h + 14] << 8) | buf[h + 15];
+    const syn = (flags & TCP_SYN) !== 0;
+    const fin = (flags & TCP_FIN) !== 0;
+    const rst = (flags & TCP_RST) !== 0;
+    if (len < 0) len = 0;
+
+    if (!this.seqKnown[e] || (syn && this.state[e] === INACTIVE)) {
+      // Without a SYN the space starts one before the first byte, as though there had been one.
+      this.seqStart[e] = syn ? seq : (seq - 1) >>> 0;
+      this.seqKnown[e] = 1;
+      this.seqEnd[e] = syn ? 0 : 1;
+    }
+    const rel = (seq - this.seqStart[e]) >>> 0;
+    const alreadyClosed = this.state[e] === CLOSED && this.state[peer] === CLOSED;
+    const isNewData = len > 0 && rel + len > this.seqEnd[e];
+
+    // History (Zeek's update_history, then the scaled letters).
+    const bits = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
+    if (bits > 1) {
+      if (fin && rst)
+        this.once(f, end, H_FIN_RST, 0x49); // I
+      else this.once(f, end, H_MULTI, 0x51); // Q
+    } else if (bits === 1) {
+      if (syn) {
+        const code = flags & TCP_ACK ? 0x48 : 0x53; // H, S
+        if (this.once(f, end, H_SYN, code) && rel !== this.lastSyn[e]) this.addHistory(f, end === 0 ? code : code + 32);
+        this.lastSyn[e] = rel;
+      }
+      if (fin) {
+        const finSeq = rel + len;
+        if (this.once(f, end, H_FIN, 0x46) && finSeq !== this.lastFin[e]) this.addHistory(f, end === 0 ? 0x46 : 0x66);
+        this.lastFin[e] = finSeq;
+      }
+      if (rst) {
+        if (this.once(f, end, H_RST, 0x52) && rel !== this.lastRst[e]) this.addHistory(f, end === 0 ? 0x52 : 0x72);
+        this.lastRst[e] = rel;
+      }
+    } else if (len > 0)
+      this.once(f, end, H_DATA, 0x44); // D
+    else if (flags & TCP_ACK) this.once(f, end, H_ACK, 0x41); // A
+    if (len > 0 && !syn) {
+      if (rel + len <= this.seqEnd[e])
+        this.scaled(f, end, this.retransmits, 0x54); // T
+      else if (rel > this.seqEnd[e] && this.seqEnd[e] > 0) {
+        this.missed[e] += rel - this.seqEnd[e];
+        this.scaled(f, end, this.gaps, 0x47); // G
+      }
+    }
+    if (window === 0 && !syn && !fin && !rst) this.scaled(f, end, this.zeroWindows, 0x57); // W
+
+    // Sequence space: SYN and FIN take one number each.
+    const segEnd = rel + len + (syn ? 1 : 0) + (fin ? 1 : 0);
+    if (segEnd > this.seqEnd[e] && segEnd < 0x80000000) this.seqEnd[e] = segEnd;
+    if (fin) this.finSeen[e] = 1;
+    if (flags & TCP_ACK && this.seqKnown[peer]) {
+      const acked = (ack - this.seqStart[peer]) >>> 0;
+      if (acked > this.ackedEnd[peer] && acked < 0x80000000) this.ackedEnd[peer] = acked;
+    }
+
+    this.transition(e, peer, end === 0, flags, len);
+    // Zeek's duration ends at the last packet that carried something: not at the ACKs after both FINs.
+    return !alreadyClosed || isNewData || syn || fin || rst;
+  }
+
+  /** Zeek's TCP endpoint state machine, reduced to the states conn_state reads. */
+  private transition(e: number, peer: number, isOrig: boolean, flags: number, len: number): void {
+    const syn = (flags & TCP_SYN) !== 0;
+    const fin = (flags & TCP_FIN) !== 0;
+    const rst = (flags & TCP_RST) !== 0;
+    const ackFlag = (flags & TCP_ACK) !== 0;
+    switch (this.state[e]) {
+      case INACTIVE:
+        if (syn) this.state[e] = isOrig && !ackFlag ? SYN_SENT : SYN_ACK_SENT;
+        if (rst) this.state[e] = RESET;
+        else if (fin) this.state[e] = CLOSED;
+        else if (!syn) this.state[e] = PARTIAL;
+        return;
+      case SYN_SENT:
+      case SYN_ACK_SENT:
+        if (fin) this.state[e] = CLOSED;
+        else if (rst) this.state[e] = RESET;
+        else if (ackFlag && !syn && this.state[peer] !== INACTIVE && this.state[peer] !== CLOSED && this.state[peer] !== RESET) {
+          this.state[e] = ESTABLISHED;
+          if (this.state[peer] === SYN_ACK_SENT || this.state[peer] === SYN_SENT) this.state[peer] = ESTABLISHED;
+        }
+        return;
+      case PARTIAL:
+      case ESTABLISHED:
+        if (syn && this.state[e] === PARTIAL && this.state[peer] === INACTIVE && !ackFlag) this.state[e] = SYN_SENT;
+        if (rst) this.state[e] = RESET;
+        else if (fin) this.state[e] = CLOSED;
+        else if (this.state[e] === PARTIAL && (len > 0 || ackFlag) && this.state[peer] === ESTABLISHED) this.state[e] = ESTABLISHED;
+        return;
+      case CLOSED:
+        if (rst) this.state[e] = RESET;
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Records a once-per-direction letter; true when it had been recorded before. */
+  private once(f: number, end: number, bit: number, upper: number): boolean {
+    const mask = bit << (end * 8);
+    if (this.historyOnce[f] & mask) return true;
+    this.historyOnce[f] |= mask;
+    this.addHistory(f, end === 0 ? upper : upper + 32);
+    return false;
+  }
+
+  /** Counts an event and records its letter at the 1st, 10th, 100th... occurrence. */
+  private scaled(f: number, end: number, counts: Uint32Array, upper: number): void {
+    const n = ++counts[f * 2 + end];
+    for (let t = 1; t <= n; t *= 10) {
+      if (t === n) {
+        this.addHistory(f, end === 0 ? upper : upper + 32);
+        return;
+      }
+    }
+  }
+
+  private addHistory(f: number, code: number): void {
+    const n = this.historyLen[f];
+    if (n >= HISTORY_MAX) return;
+    this.history[f * HISTORY_MAX + n] = code;
+    this.historyLen[f] = n + 1;
+  }
+
+  historyOf(f: number): string {
+    const n = this.historyLen[f];
+    if (n === 0) return '';
+    HISTORY_CODES.set(this.history.subarray(f * HISTORY_MAX, f * HISTORY_MAX + n));
+    return String.fromCharCode(...HISTORY_CODES.subarray(0, n));
+  }
+
+  /** The flow record's Zeek fields as of now (`firstSeen`: the flow's first packet, µs). */
+  fields(f: number, proto: number, firstSeen: number): ZeekFields {
+    const o = f * 2;
+    const clientEnd = this.origIsClient[f] === 1 ? 0 : 1;
+    return {
+      communityId: this.communityId[f] ?? '',
+      originator: clientEnd === 0 ? 'client' : 'server',
+      connState: this.connState(f, proto),
+      history: this.historyOf(f),
+      clientPayloadBytes: this.payloadBytes(f, clientEnd, proto),
+      serverPayloadBytes: this.payloadBytes(f, 1 - clientEnd, proto),
+      clientIpBytes: this.ipBytes[o + clientEnd],
+      serverIpBytes: this.ipBytes[o + 1 - clientEnd],
+      missedBytes: this.missed[o] + this.missed[o + 1],
+      zeekDuration: Math.max(0, this.lastTime[f] - firstSeen),
+      icmpType: this.icmpType[f],
+      icmpCode: this.icmpCode[f],
+    };
+  }
+
+  /** Zeek's conn_state (conn.zeek) for flow f of IP protocol `proto`. */
+  connState(f: number, proto: number): string {
+    const o = f * 2;
+    const r = o + 1;
+    if (proto === IPPROTO_TCP) {
+      const os = this.state[o];
+      const rs = this.state[r];
+      const oInactive = os === INACTIVE || os === PARTIAL;
+      const rInactive = rs === INACTIVE || rs === PARTIAL;
+      if (rs === RESET) {
+        if (os === SYN_SENT || os === SYN_ACK_SENT || (os === RESET && this.payloadBytes(f, 0, proto) === 0 && this.payloadBytes(f, 1, proto) === 0))
+          return 'REJ';
+        return oInactive ? 'RSTRH' : 'RSTR';
+      }
+      if (os === RESET) {
+        if (rInactive) return /^\^?S[^HAFGIQ]*R/.test(this.historyOf(f)) ? 'RSTOS0' : 'OTH';
+        return 'RSTO';
+      }
+      if (rs === CLOSED && os === CLOSED) return 'SF';
+      if (os === CLOSED) return rInactive ? 'SH' : 'S2';
+      if (rs === CLOSED) return oInactive ? 'SHR' : 'S3';
+      if (os === SYN_SENT && rs === INACTIVE) return 'S0';
+      if (os === ESTABLISHED && rs === ESTABLISHED) return 'S1';
+      return 'OTH';
+    }
+    if (proto === IPPROTO_UDP) {
+      const oActive = this.packets[o] > 0;
+      const rActive = this.packets[r] > 0;
+      if (oActive) return rActive ? 'SF' : 'S0';
+      return rActive ? 'SHR' : 'OTH';
+    }
+    return 'OTH';
+  }
+
+  /**
+   * Payload bytes an end sent (end 0 originator, 1 responder). TCP's come from its sequence numbers
+   * (the highest sent or acknowledged, less the SYN and FIN), so bytes never captured are included.
+   */
+  payloadBytes(f: number, end: number, proto: number): number {
+    const e = f * 2 + end;
+    if (proto !== IPPROTO_TCP) return this.payload[e];
+    if (!this.seqKnown[e]) return 0;
+    let size = this.ackedEnd[e] > this.seqEnd[e] && this.state[e] !== RESET ? this.ackedEnd[e] : this.seqEnd[e];
+    if (size > 0) size--; // the SYN (or the one assumed before a flow picked up mid-stream)
+    if (this.finSeen[e] && size > 0) size--;
+    return size;
+  }
+}
+
+/** The packet's source words then its destination words (0..3, 4..7), for the Community ID. */
+const pairWords = new Uint32Array(8);
+function concatWords(pkt: DecodedPacket): Uint32Array {
+  pairWords.set(pkt.src, 0);
+  pairWords.set(pkt.dst, 4);
+  return pairWords;
+}
