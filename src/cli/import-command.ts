@@ -2,6 +2,8 @@
 import { resolve } from 'node:path';
 import { importThroughServer } from '../api/client.js';
 import { importFiles, type ImportSummary } from '../capture/import.js';
+import { importSource } from '../capture/source.js';
+import { PacketIndexWriter } from '../packets/index-writer.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import { Spool, type SpoolDepth } from '../store/spool.js';
 import type { FlowStore } from '../store/types.js';
@@ -19,6 +21,8 @@ export interface ImportCommandOptions extends FlowOptions, StoreOptions {
   dryRun?: boolean;
   /** QuestDB: how long (seconds) to wait for the outage spool to drain before exiting (default 60). */
   spoolWait?: number;
+  /** Where to index each flow's packets (src/packets); undefined: no index (--no-packet-index). */
+  packetsDir?: string;
 }
 
 export const DEFAULT_SPOOL_WAIT_SEC = 60;
@@ -54,8 +58,13 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   let summary: ImportSummary;
   let spooled: SpoolDepth | null = null;
   try {
+    // The index names the run's source, as the store's rows do: a re-import replaces its runs.
+    const source = await importSource(files);
+    const packetIndex = store && opts.packetsDir ? new PacketIndexWriter(opts.packetsDir, { source, node: opts.node }) : undefined;
     summary = await importFiles(files, {
       store,
+      source,
+      packetIndex,
       ...aggregatorSettings(opts),
       signal: abort.signal,
       onWarning: (message) => {
@@ -124,7 +133,8 @@ function formatSummary(s: ImportSummary, dryRun: boolean): string {
   ];
   for (const [reason, count] of Object.entries(s.malformedByReason)) lines.push(`    ${reason.padEnd(22)} ${n(count)}`);
   // Only when a table reached its cap: a flood, or caps too small for the capture.
-  if (s.evictedFlows + s.evictedHosts > 0) lines.push(`  evicted    ${n(s.evictedFlows)} flows, ${n(s.evictedHosts)} hosts (tables at their caps: --max-flows, --max-hosts)`);
+  if (s.evictedFlows + s.evictedHosts > 0)
+    lines.push(`  evicted    ${n(s.evictedFlows)} flows, ${n(s.evictedHosts)} hosts (tables at their caps: --max-flows, --max-hosts)`);
   lines.push(`  anomalies  ${n(s.anomalies)}`);
   if (s.firstPacket) lines.push(`  time span  ${s.firstPacket} .. ${s.lastPacket}`);
   return `${lines.join('\n')}\n`;

@@ -12,7 +12,8 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, programLogger } from './logger.js';
 import { DEFAULT_SPOOL_WAIT_SEC, runImport } from './import-command.js';
 import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
-import { addFlowOptions, addStoreOptions, flowOptionsFrom, nonNegativeNumber } from './options.js';
+import { addFlowOptions, addNegatableOption, addStoreOptions, flowOptionsFrom, nonNegativeNumber } from './options.js';
+import { addPacketsDirOption, addPcapCommand, packetsDirFrom } from './pcap-command.js';
 import type { StoreOptions } from '../store/index.js';
 
 function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
@@ -68,6 +69,8 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     );
   addStoreOptions(importCmd);
   addFlowOptions(importCmd);
+  addPacketsDirOption(importCmd);
+  addNegatableOption(importCmd, '--no-packet-index', "do not index where each flow's packets are (no `flowlens pcap` for this import)", 'FLOWLENS_PACKET_INDEX');
   importCmd.action(async (files: string[], o: Record<string, unknown>) => {
     const logger = programLogger(program);
     process.exitCode = await runImport(
@@ -81,6 +84,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
         token: o.token as string | undefined,
         dryRun: Boolean(o.dryRun),
         spoolWait: o.spoolWait as number,
+        packetsDir: o.packetIndex === false ? undefined : packetsDirFrom(o),
       },
       logger,
     );
@@ -90,7 +94,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .command('export')
     .description('print every flow (segments summed), every host, or every anomaly')
     .addArgument(new Argument('<what>', 'flows, hosts or anomalies').choices(['flows', 'hosts', 'anomalies']))
-    .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
+    .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv', 'zeek', 'zeek-json']).default('jsonl'))
     .option('-o, --output <file>', 'write to a file instead of stdout');
   addStoreOptions(exportCmd);
   exportCmd.action(async (what: ExportKind, o: Record<string, unknown>) => {
@@ -102,8 +106,10 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     });
   });
 
+  addPcapCommand(program, storeOptionsFrom);
+
   const sub = argv[2];
-  if (sub !== 'import' && sub !== 'export') {
+  if (sub !== 'import' && sub !== 'export' && sub !== 'pcap') {
     const { addServeCommand } = await import('./serve-command.js');
     const { addCaptureCommand, addRunCommand } = await import('./capture-command.js');
     addServeCommand(program, storeOptionsFrom);

@@ -1,0 +1,149 @@
+// `flowlens pcap`: the packets of a flow (--flow), of the flows an anomaly is about (--anomaly) or
+// of the flows a filter selects in a time range (--filter, --from, --to), as a capture file
+// written byte for byte from where the packets were captured (src/packets). Exit codes: 0 written,
+// 1 the packets are not held (never indexed, or their files evicted or changed: said as such, never
+// as an empty capture), 2 a bad flag.
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { type Command, Option } from 'commander';
+import { checkSources, extractPackets, PacketsUnavailable } from '../packets/extract.js';
+import { PacketIndexReader } from '../packets/index-reader.js';
+import { findAnomaly, flowsOfAnomaly, flowsOfFilter, PacketSelectionError, packetsOfFlows, parseFlowFilter } from '../packets/select.js';
+import { DEFAULT_DB_PATH, openStore, type StoreOptions } from '../store/index.js';
+import type { StoreReader } from '../store/types.js';
+import { type Logger, programLogger } from './logger.js';
+import { addStoreOptions } from './options.js';
+
+/** Where the packet index is by default: beside the DuckDB file (./data/packets). */
+export function defaultPacketsDir(db: string | undefined): string {
+  return join(dirname(db ?? DEFAULT_DB_PATH), 'packets');
+}
+
+/** --packets-dir, shared by import (which writes the index), pcap and serve (which read it). */
+export function addPacketsDirOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--packets-dir <dir>', 'the packet index (where each flow\'s packets are), default: "packets" beside --db').env('FLOWLENS_PACKETS_DIR'),
+  );
+}
+
+export function packetsDirFrom(o: Record<string, unknown>): string {
+  return (o.packetsDir as string | undefined) ?? defaultPacketsDir(o.db as string | undefined);
+}
+
+/** An ISO 8601 time (or µs since the epoch as digits) to µs. */
+export function parseTimeArg(value: string, flag: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:?\d\d)$/.exec(value);
+  const ms = m ? Date.parse(`${m[1]}${m[3]}`) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new PacketSelectionError(`${flag}: not a time: '${value}' (ISO 8601, e.g. 2024-05-01T12:00:00Z, or µs since the epoch)`);
+  return ms * 1000 + (m?.[2] ? Number(m[2].padEnd(6, '0')) : 0);
+}
+
+export interface PcapCommandOptions extends StoreOptions {
+  packetsDir: string;
+  flow?: string[];
+  anomaly?: string;
+  filter?: string;
+  from?: string;
+  to?: string;
+  output?: string;
+  log: Logger;
+}
+
+/** Runs `flowlens pcap` and returns the exit code. */
+export async function runPcap(opts: PcapCommandOptions): Promise<number> {
+  const modes = [opts.flow?.length ? '--flow' : '', opts.anomaly ? '--anomaly' : '', opts.filter !== undefined ? '--filter' : ''].filter(Boolean);
+  if (modes.length !== 1) {
+    process.stderr.write(`flowlens pcap: give one of --flow, --anomaly or --filter${modes.length > 1 ? ` (got ${modes.join(', ')})` : ''}\n`);
+    return 2;
+  }
+  if (!opts.output && process.stdout.isTTY) {
+    process.stderr.write('flowlens pcap: not writing a capture to a terminal: give -o FILE or redirect stdout\n');
+    return 2;
+  }
+  let store: StoreReader | null = null;
+  try {
+    let flowIds: string[];
+    if (opts.flow?.length) {
+      flowIds = opts.flow.flatMap((f) => f.split(',')).filter(Boolean);
+    } else {
+      store = await openStore({ ...opts, readOnly: true });
+      if (opts.anomaly) {
+        const anomaly = await findAnomaly(store, opts.anomaly);
+        if (!anomaly) throw new PacketSelectionError(`no anomaly ${opts.anomaly} in the store`);
+        flowIds = (await flowsOfAnomaly(store, anomaly)).map((f) => f.flowId);
+        opts.log.info({ anomaly: anomaly.anomalyId, flows: flowIds.length }, 'flows of the anomaly');
+      } else {
+        if (opts.from === undefined || opts.to === undefined) throw new PacketSelectionError('--filter needs --from and --to');
+        const from = parseTimeArg(opts.from, '--from');
+        const to = parseTimeArg(opts.to, '--to');
+        if (!(to > from)) throw new PacketSelectionError('--to must be after --from');
+        flowIds = (await flowsOfFilter(store, { from, to }, parseFlowFilter(opts.filter ?? ''))).map((f) => f.flowId);
+        opts.log.info({ flows: flowIds.length }, 'flows of the filter');
+      }
+      if (flowIds.length === 0) throw new PacketsUnavailable('no flow matches: nothing to extract');
+    }
+    const index = new PacketIndexReader(opts.packetsDir);
+    const { refs, missing } = await packetsOfFlows(index, flowIds);
+    if (refs.length === 0) {
+      throw new PacketsUnavailable(
+        `the packets of ${flowIds.length === 1 ? `flow ${flowIds[0]}` : `these ${flowIds.length} flows`} are not held in ${opts.packetsDir}: ` +
+          'imported without the packet index, removed, or not a flow id the store has',
+      );
+    }
+    if (missing.length > 0)
+      opts.log.warn({ missing: missing.slice(0, 20), count: missing.length }, 'some flows have no packets held; the capture has the others');
+    // Before the output is created: a flow whose files are gone leaves no empty capture behind.
+    await checkSources(refs);
+    const out = opts.output ? createWriteStream(opts.output) : process.stdout;
+    const result = await extractPackets(refs, (chunk) => {
+      if (!out.write(chunk)) return once(out, 'drain').then(() => undefined);
+    });
+    if (opts.output) {
+      out.end();
+      await once(out, 'finish');
+    }
+    opts.log.info({ ...result, flows: flowIds.length - missing.length, output: opts.output ?? '-' }, 'capture written');
+    return 0;
+  } catch (err) {
+    if (err instanceof PacketSelectionError) {
+      process.stderr.write(`flowlens pcap: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof PacketsUnavailable) {
+      process.stderr.write(`flowlens pcap: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await store?.close();
+  }
+}
+
+export function addPcapCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): void {
+  const cmd = program
+    .command('pcap')
+    .description('write the packets of a flow, an anomaly or a filtered time range as a capture file, byte for byte as captured')
+    .addOption(new Option('--flow <id...>', 'flow id(s) (16 hex digits; several: space or comma separated)'))
+    .addOption(new Option('--anomaly <id>', "an anomaly's flows: its source's with its target, on its port, while it lasted"))
+    .addOption(new Option('--filter <terms>', "flows of a filter: 'key=value ...' with keys host, port, transport, app, serverName, minBytes, node"))
+    .addOption(new Option('--from <time>', 'with --filter: start of the range (ISO 8601 or µs), inclusive'))
+    .addOption(new Option('--to <time>', 'with --filter: end of the range, exclusive'))
+    .option('-o, --output <file>', 'write to a file instead of stdout');
+  addStoreOptions(cmd);
+  addPacketsDirOption(cmd);
+  cmd.action(async (o: Record<string, unknown>) => {
+    process.exitCode = await runPcap({
+      ...storeOptionsFrom(o),
+      packetsDir: packetsDirFrom(o),
+      flow: o.flow as string[] | undefined,
+      anomaly: o.anomaly as string | undefined,
+      filter: o.filter as string | undefined,
+      from: o.from as string | undefined,
+      to: o.to as string | undefined,
+      output: o.output as string | undefined,
+      log: programLogger(program),
+    });
+  });
+}

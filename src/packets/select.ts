@@ -1,0 +1,184 @@
+// Which packets a `flowlens pcap` or /pcap request asks for: the packets of one flow, of the flows
+// a filter selects in a time range (the API's FlowFilter), or of the flows an anomaly is about.
+// Flows are found in the store, their packets in the packet index; the packets of several flows
+// are merged into one time order (each flow's own order kept for equal times).
+import { isIP } from 'node:net';
+import type { AnomalyRecord, FlowFilter, FlowSummary, StoreReader, TimeRange } from '../store/types.js';
+import { parseFlowId } from './format.js';
+import type { PacketIndexReader, PacketRef } from './index-reader.js';
+
+/** Flows one extraction takes at most (a filter matching more is refused: narrow it). */
+export const MAX_FLOWS = 10_000;
+
+/** A request that cannot be answered as asked (bad id, no such anomaly, too many flows): one clear message. */
+export class PacketSelectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PacketSelectionError';
+  }
+}
+
+/** The packets of `flowIds`, in time order; flows the index does not hold are listed in `missing`. */
+export async function packetsOfFlows(index: PacketIndexReader, flowIds: readonly string[]): Promise<{ refs: PacketRef[]; missing: string[] }> {
+  const refs: PacketRef[] = [];
+  const missing: string[] = [];
+  for (const id of flowIds) {
+    if (!parseFlowId(id)) throw new PacketSelectionError(`not a flow id: '${id}' (16 hex digits)`);
+    const own = await index.lookup(id);
+    if (own.length === 0) missing.push(id);
+    for (const r of own) refs.push(r);
+  }
+  // Equal times: the order they were captured in (a file's offsets), as the capture itself has them.
+  if (flowIds.length > 1) refs.sort((a, b) => a.ts - b.ts || (a.file.path === b.file.path ? a.offset - b.offset : 0));
+  return { refs, missing };
+}
+
+const FILTER_KEYS = ['host', 'port', 'transport', 'app', 'serverName', 'minBytes', 'node'] as const;
+
+/**
+ * The API's flow filter written as `key=value` pairs separated by spaces or commas, for example
+ * `host=10.0.0.1 port=443 transport=tcp`. Keys as in GraphQL's FlowFilter.
+ */
+export function parseFlowFilter(text: string): FlowFilter {
+  const filter: FlowFilter = {};
+  for (const part of text.split(/[\s,]+/).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const key = eq > 0 ? part.slice(0, eq) : '';
+    const value = part.slice(eq + 1);
+    if (!(FILTER_KEYS as readonly string[]).includes(key) || value === '') {
+      throw new PacketSelectionError(`bad filter term '${part}': expected key=value with key one of ${FILTER_KEYS.join(', ')}`);
+    }
+    switch (key as (typeof FILTER_KEYS)[number]) {
+      case 'host':
+        if (!isIP(value)) throw new PacketSelectionError(`bad filter term '${part}': not an IP address`);
+        filter.host = value;
+        break;
+      case 'port': {
+        const port = Number(value);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new PacketSelectionError(`bad filter term '${part}': a port is 0..65535`);
+        filter.port = port;
+        break;
+      }
+      case 'transport':
+        if (!/^(tcp|udp|icmp|icmpv6|sctp|ip-\d{1,3})$/.test(value)) {
+          throw new PacketSelectionError(`bad filter term '${part}': transport is tcp, udp, icmp, icmpv6, sctp or ip-N`);
+        }
+        filter.transport = value;
+        break;
+      case 'minBytes': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 0) throw new PacketSelectionError(`bad filter term '${part}': minBytes is a whole number`);
+        filter.minBytes = n;
+        break;
+      }
+      case 'app':
+        filter.app = value;
+        break;
+      case 'serverName':
+        filter.serverName = value;
+        break;
+      case 'node':
+        filter.node = value;
+        break;
+    }
+  }
+  return filter;
+}
+
+/** The flows the filter selects in the range, oldest first; more than `max` is refused. */
+export async function flowsOfFilter(store: StoreReader, range: TimeRange, filter: FlowFilter, max = MAX_FLOWS): Promise<FlowSummary[]> {
+  const flows: FlowSummary[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.queryFlows({ ...range, filter, first: 1000, after, orderBy: 'time' });
+    if (page.totalCount > max) {
+      throw new PacketSelectionError(`the filter selects ${page.totalCount} flows, more than ${max} in one capture: narrow it or the time range`);
+    }
+    for (const e of page.edges) flows.push(e.node);
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return flows;
+    after = page.pageInfo.endCursor;
+  }
+}
+
+/** The anomaly of this id (its latest version); null when the store has none. */
+export async function findAnomaly(store: StoreReader, anomalyId: string): Promise<AnomalyRecord | null> {
+  // Anomalies are read newest first, 1000 at most per read: walk back in time as export does
+  // (a page's oldest start is where the next read ends; anomalies starting then are read again).
+  let to = Number.MAX_SAFE_INTEGER;
+  for (;;) {
+    const page = await store.queryAnomalies({ from: 0, to, limit: 1000 });
+    const found = page.find((a) => a.anomalyId === anomalyId);
+    if (found) return found;
+    if (page.length < 1000) return null;
+    const oldest = Math.min(...page.map((a) => a.startedAt));
+    if (oldest + 1 >= to) return null;
+    to = oldest + 1;
+  }
+}
+
+/**
+ * The flows an anomaly is about: those of its source (unless 'distributed') with the target (a
+ * host, or for a sweep a prefix) at the other end, on its target port when it names one, active
+ * while it lasted.
+ */
+export async function flowsOfAnomaly(store: StoreReader, a: AnomalyRecord, max = MAX_FLOWS): Promise<FlowSummary[]> {
+  const distributed = a.source === 'distributed' || !isIP(a.source);
+  const filter: FlowFilter = { host: distributed ? a.targetIp.split('/')[0] : a.source };
+  if (a.targetPort) filter.port = a.targetPort;
+  if (a.node) filter.node = a.node;
+  const range = { from: a.startedAt, to: a.lastSeen + 1 };
+  const inTarget = prefixMatcher(a.targetIp);
+  const flows = await flowsOfFilter(store, range, filter, Number.POSITIVE_INFINITY);
+  const chosen = flows.filter((f) => {
+    if (distributed) return inTarget(f.clientIp) || inTarget(f.serverIp);
+    const other = f.clientIp === a.source ? f.serverIp : f.clientIp;
+    return inTarget(other);
+  });
+  if (chosen.length > max) throw new PacketSelectionError(`the anomaly names ${chosen.length} flows, more than ${max} in one capture`);
+  return chosen;
+}
+
+/** A test for "address inside `target`", an IP or a CIDR prefix. */
+function prefixMatcher(target: string): (ip: string) => boolean {
+  const [addr, bitsText] = target.split('/');
+  const want = addressBits(addr);
+  if (!want) return () => false;
+  const bits = bitsText === undefined ? want.length : Number(bitsText);
+  return (ip) => {
+    const got = addressBits(ip);
+    if (!got || got.length !== want.length) return false;
+    return got.slice(0, bits) === want.slice(0, bits);
+  };
+}
+
+/** An address as a string of 32 or 128 bits; null when it is not one. */
+function addressBits(ip: string): string | null {
+  const v = isIP(ip);
+  if (v === 4)
+    return ip
+      .split('.')
+      .map((o) => Number(o).toString(2).padStart(8, '0'))
+      .join('');
+  if (v !== 6) return null;
+  let [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  // An embedded IPv4 tail (::ffff:1.2.3.4) is two groups.
+  const expand = (groups: string[]) =>
+    groups.flatMap((g) => {
+      if (!g.includes('.')) return [g];
+      const o = g.split('.').map(Number);
+      return [((o[0] << 8) | o[1]).toString(16), ((o[2] << 8) | o[3]).toString(16)];
+    });
+  const hh = expand(h);
+  const tt = expand(t);
+  const groups = tail === undefined ? hh : [...hh, ...Array(8 - hh.length - tt.length).fill('0'), ...tt];
+  head = groups
+    .map((g) =>
+      Number.parseInt(g || '0', 16)
+        .toString(2)
+        .padStart(16, '0'),
+    )
+    .join('');
+  return head;
+}
