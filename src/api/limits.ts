@@ -61,6 +61,11 @@ const FIXED_LIST_SIZES: Record<string, number> = {
   // A connection's size is its field's `first`, counted there.
   'FlowConnection.edges': 1,
   'CaptureStatus.recentImports': 20,
+  // explore's limit sizes its items, not the field; its series points are bounded in total
+  // (MAX_EXPLORE_POINTS over all items), counted here as 100 items of 50 points.
+  'Query.explore': 1,
+  'ExploreResult.items': 100,
+  'ExploreItem.series': 50,
 };
 const SIZE_ARGS = ['first', 'limit'];
 /** Lists without a size argument (few items, e.g. a summary's files). */

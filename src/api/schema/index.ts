@@ -8,6 +8,8 @@ import './anomalies.js';
 import './imports.js';
 import './status.js';
 import './ranges.js';
+import './packets.js';
+import './explore.js';
 
 let schema: GraphQLSchema | undefined;
 

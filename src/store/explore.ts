@@ -1,0 +1,196 @@
+// Explore (issue 21): top-N of the flow segments in a range by one dimension or a pair, measured in
+// bytes, packets or flows, with each top item's series over the range; filters are the items an
+// analyst clicked (drill-down), each a dimension equal to a value. The query's shape and its checks
+// live here, with the DuckDB statement; a back end answers it in one SQL statement.
+//
+// Dimensions are columns of the flows table, except the two that look at either end of a flow:
+// `host` counts a segment once at each end (a flow between A and B is traffic of A and of B), and
+// `peer` is the other end of that same row, so it only comes paired with `host`.
+import { checkRange } from './query-check.js';
+import { type QueryOptions, StoreQueryError, type TimeRange } from './types.js';
+
+export const EXPLORE_DIMENSIONS = ['host', 'peer', 'client', 'server', 'port', 'transport', 'app', 'serverName', 'node', 'iface'] as const;
+export type ExploreDimension = (typeof EXPLORE_DIMENSIONS)[number];
+
+export const EXPLORE_METRICS = ['bytes', 'packets', 'flows'] as const;
+export type ExploreMetric = (typeof EXPLORE_METRICS)[number];
+
+/** Top items asked for at most (each comes with its series). */
+export const MAX_EXPLORE_ITEMS = 100;
+/** Series points of all items together at most (items × buckets): the answer stays small. */
+export const MAX_EXPLORE_POINTS = 5_000;
+
+export interface ExploreFilter {
+  dimension: ExploreDimension;
+  /** The value as the item showed it (a port as its decimal text). */
+  value: string;
+}
+
+export interface ExploreQuery extends TimeRange {
+  /** One dimension, or two (a pair). */
+  dimensions: ExploreDimension[];
+  metric: ExploreMetric;
+  /** 1..MAX_EXPLORE_ITEMS. */
+  limit: number;
+  /** Every one must hold (AND). */
+  filters?: ExploreFilter[];
+  /** Bucket width of the series (µs), as trafficSeries takes it. */
+  step: number;
+}
+
+export interface ExplorePoint {
+  ts: number;
+  bytes: number;
+  packets: number;
+  flows: number;
+}
+
+export interface ExploreItem {
+  /** One value per dimension, in the query's order (ports as decimal text). */
+  keys: string[];
+  bytes: number;
+  packets: number;
+  /** Distinct flows with a segment in the range. */
+  flows: number;
+  /** Every bucket of the range, zeros where the item had no segment. */
+  series: ExplorePoint[];
+}
+
+/**
+ * A back end that answers explore queries (DuckDB so far; the API says so when the store has none).
+ * Each answers one in one SQL statement.
+ */
+export interface ExploreReader {
+  explore(q: ExploreQuery, opts?: QueryOptions): Promise<ExploreItem[]>;
+}
+
+export function canExplore(store: object): store is ExploreReader {
+  return typeof (store as Partial<ExploreReader>).explore === 'function';
+}
+
+/** Checks an explore query; returns the first bucket and the bucket count of its series. */
+export function checkExploreQuery(q: ExploreQuery): { first: number; buckets: number } {
+  checkRange(q);
+  const dims = q.dimensions;
+  if (!Array.isArray(dims) || dims.length < 1 || dims.length > 2) throw new StoreQueryError('dimensions: give one dimension or a pair');
+  for (const d of dims) if (!EXPLORE_DIMENSIONS.includes(d)) throw new StoreQueryError(`dimension must be one of ${EXPLORE_DIMENSIONS.join(', ')}`);
+  if (dims.length === 2 && dims[0] === dims[1]) throw new StoreQueryError('dimensions: a pair of two different dimensions');
+  if (dims.includes('peer') && !dims.includes('host')) throw new StoreQueryError('dimension peer is the other end of a host: pair it with host');
+  if (!EXPLORE_METRICS.includes(q.metric)) throw new StoreQueryError(`metric must be one of ${EXPLORE_METRICS.join(', ')}`);
+  if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > MAX_EXPLORE_ITEMS) throw new StoreQueryError(`limit must be 1..${MAX_EXPLORE_ITEMS}`);
+  for (const f of q.filters ?? []) {
+    if (!EXPLORE_DIMENSIONS.includes(f.dimension)) throw new StoreQueryError(`filter dimension must be one of ${EXPLORE_DIMENSIONS.join(', ')}`);
+    if (f.dimension === 'port' && !/^\d{1,5}$/.test(f.value)) throw new StoreQueryError(`filter port: not a port number: ${JSON.stringify(f.value)}`);
+  }
+  if (!Number.isInteger(q.step) || q.step <= 0) throw new StoreQueryError('step must be a positive number of microseconds');
+  const first = Math.floor(q.from / q.step) * q.step;
+  const buckets = Math.ceil((q.to - first) / q.step);
+  // Each item carries every bucket: bound the whole answer, not one series.
+  if (buckets * q.limit > MAX_EXPLORE_POINTS) {
+    throw new StoreQueryError(
+      `step too small: ${q.limit} series of ${buckets} points exceed ${MAX_EXPLORE_POINTS} points; ask for fewer items or a wider step`,
+    );
+  }
+  return { first, buckets };
+}
+
+/** The SQL value of a dimension on a row of `sides` (flows with a `side` column when a dimension looks at either end). */
+const DIMENSION_SQL: Record<ExploreDimension, string> = {
+  host: 'CASE WHEN side = 0 THEN client_ip ELSE server_ip END',
+  peer: 'CASE WHEN side = 0 THEN server_ip ELSE client_ip END',
+  client: 'client_ip',
+  server: 'server_ip',
+  port: 'CAST(server_port AS VARCHAR)',
+  transport: 'transport',
+  app: 'app',
+  serverName: 'server_name',
+  node: 'node',
+  iface: 'iface',
+};
+
+/** A filter on a segment (either end for host and peer: as a filter they name an address at either end). */
+function filterSql(f: ExploreFilter, param: string): string {
+  switch (f.dimension) {
+    case 'host':
+    case 'peer':
+      return `(client_ip = $${param} OR server_ip = $${param})`;
+    case 'port':
+      return `server_port = CAST($${param} AS USMALLINT)`;
+    default:
+      return `${DIMENSION_SQL[f.dimension]} = $${param}`;
+  }
+}
+
+const METRIC_SQL: Record<ExploreMetric, string> = { bytes: 'bytes', packets: 'packets', flows: 'flows' };
+
+/**
+ * DuckDB: one statement. The range's segments (filtered) become rows keyed by the dimensions (two
+ * rows per segment when a dimension looks at either end), the top items are chosen by the metric,
+ * and each top item's buckets come beside it, one row per item and bucket. Ties break on the keys,
+ * so that equal items come in a fixed order.
+ */
+export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record<string, string | number> } {
+  const params: Record<string, string | number> = { from: q.from, to: q.to, step: q.step, limit: q.limit };
+  const where = ['ts >= make_timestamp($from::BIGINT) AND ts < make_timestamp($to::BIGINT)'];
+  (q.filters ?? []).forEach((f, i) => {
+    where.push(filterSql(f, `f${i}`));
+    params[`f${i}`] = f.value;
+  });
+  const bothEnds = q.dimensions.some((d) => d === 'host' || d === 'peer');
+  const keys = q.dimensions.map((d, i) => `${DIMENSION_SQL[d]} AS k${i}`).join(', ');
+  const keyCols = q.dimensions.map((_, i) => `k${i}`).join(', ');
+  const sides = bothEnds ? 'CROSS JOIN (VALUES (0), (1)) AS s(side)' : '';
+  const metric = METRIC_SQL[q.metric];
+  const sql = `
+    WITH seg AS (
+      SELECT ${keys}, epoch_us(ts) // $step::BIGINT * $step::BIGINT AS bucket, flow_id,
+             client_bytes + server_bytes AS bytes, client_packets + server_packets AS packets
+      FROM flows ${sides}
+      WHERE ${where.join(' AND ')}
+    ), top AS (
+      SELECT ${keyCols}, sum(bytes) AS bytes, sum(packets) AS packets, count(DISTINCT flow_id) AS flows
+      FROM seg GROUP BY ${keyCols}
+      ORDER BY ${metric} DESC, ${keyCols}
+      LIMIT $limit
+    ), buckets AS (
+      SELECT ${keyCols}, bucket, sum(bytes) AS bytes, sum(packets) AS packets, count(DISTINCT flow_id) AS flows
+      FROM seg SEMI JOIN top USING (${keyCols})
+      GROUP BY ${keyCols}, bucket
+    )
+    SELECT ${q.dimensions.map((_, i) => `top.k${i}`).join(', ')},
+           top.bytes::DOUBLE AS bytes, top.packets::DOUBLE AS packets, top.flows::DOUBLE AS flows,
+           b.bucket AS bucket, b.bytes::DOUBLE AS "bBytes", b.packets::DOUBLE AS "bPackets", b.flows::DOUBLE AS "bFlows"
+    FROM top JOIN buckets b ON ${q.dimensions.map((_, i) => `b.k${i} = top.k${i}`).join(' AND ')}
+    ORDER BY top.${metric} DESC, ${q.dimensions.map((_, i) => `top.k${i}`).join(', ')}, bucket`;
+  return { sql, params };
+}
+
+/**
+ * The rows of an explore statement (one per item and bucket, items in order) → the items, each
+ * series filled to every bucket of the range. Rows hold k0[, k1], the item's bytes, packets and
+ * flows, and the bucket's `bucket` (µs), bBytes, bPackets and bFlows.
+ */
+export function exploreItems(rows: Record<string, unknown>[], dimensions: number, first: number, buckets: number, step: number): ExploreItem[] {
+  const items: ExploreItem[] = [];
+  let current: ExploreItem | undefined;
+  let currentKey = '';
+  for (const row of rows) {
+    const keys: string[] = [];
+    for (let i = 0; i < dimensions; i++) keys.push(String(row[`k${i}`] ?? ''));
+    const key = JSON.stringify(keys);
+    if (!current || key !== currentKey) {
+      current = { keys, bytes: Number(row.bytes), packets: Number(row.packets), flows: Number(row.flows), series: [] };
+      for (let b = 0; b < buckets; b++) current.series.push({ ts: first + b * step, bytes: 0, packets: 0, flows: 0 });
+      items.push(current);
+      currentKey = key;
+    }
+    const index = Math.round((Number(row.bucket) - first) / step);
+    const point = current.series[index];
+    if (point) {
+      point.bytes = Number(row.bBytes);
+      point.packets = Number(row.bPackets);
+      point.flows = Number(row.bFlows);
+    }
+  }
+  return items;
+}
