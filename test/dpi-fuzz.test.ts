@@ -88,8 +88,19 @@ function context(transport: number, serverPort: number): DpiContext & { reset():
     serverPort,
     tcpSeq: -1,
     dirPackets: 1,
-    extra() {
-      extra ??= { serverName: '', info: null, app: '', buf: [null, null], bufLen: [0, 0], nextSeq: [-1, -1], states: null };
+    extra(): FlowExtra {
+      extra ??= {
+        serverName: '',
+        info: null,
+        app: '',
+        risks: 0,
+        certNotBefore: 0,
+        certNotAfter: 0,
+        buf: [null, null],
+        bufLen: [0, 0],
+        nextSeq: [-1, -1],
+        states: null,
+      };
       return extra;
     },
     hasExtra: () => extra !== undefined,
@@ -162,7 +173,10 @@ describe('DPI dissectors', () => {
     const cuts = [0, 40, 90, rec.length];
     for (let i = 0; i < 3; i++) engine.packet(4, 6, rec, cuts[i], cuts[i + 1] - cuts[i], true, 50000, 8443, 1000 + cuts[i]);
     assert.equal(engine.serverName(4), 'split.example.org');
-    assert.equal(engine.decided[4], 1);
+    assert.equal(engine.appName(4), 'TLS');
+    assert.equal(engine.confidenceName(4), 'dpi');
+    // Named, and followed on for the server's hello and certificate (test/dpi-risks.test.ts).
+    assert.equal(engine.decided[4], 0);
 
     // Peer-to-peer protocols are marked as such (the scan detectors skip their peer discovery):
     // a Gnutella2 UDP packet and a Gnutella 0.6 pong, on any port; DNS is not peer-to-peer.

@@ -5,6 +5,7 @@
 // Results a dissector extracts (server name, JA4, ...) and stream reassembly buffers live in a
 // per-flow object created only for flows that need one.
 import { newFlowExtra } from './reassembly.js';
+import { RISK_KNOWN_PROTO_NON_STD_PORT, RISK_TLS_CERT_EXPIRED, RISK_TLS_CERT_NOT_YET_VALID, riskText, STANDARD_PORTS } from './risks.js';
 import { DISSECTORS } from './registry.js';
 import { FOLLOW, LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, TRANSPORT_UDP, type Dissector, type DpiContext, type FlowExtra } from './types.js';
 
@@ -373,6 +374,26 @@ export class DpiEngine {
   appInfo(f: number): string {
     const e = this.extras[f];
     return e === undefined || e.info === null ? '' : JSON.stringify(e.info);
+  }
+
+  /**
+   * The flow's risks (risks.ts), comma-separated: what its dissector found, a protocol DPI
+   * identified on a port nDPI does not expect it on, and a certificate outside its validity at
+   * `firstSeen` (µs, the flow's first packet: a capture is judged at its own time).
+   */
+  risks(f: number, clientPort: number, serverPort: number, firstSeen: number): string {
+    const e = this.extras[f];
+    let mask = e === undefined ? 0 : e.risks;
+    if (this.confidence[f] === CONF_DPI) {
+      const ports = STANDARD_PORTS[this.appNames[this.app[f]]];
+      if (ports !== undefined && !ports.includes(serverPort) && !ports.includes(clientPort)) mask |= RISK_KNOWN_PROTO_NON_STD_PORT;
+    }
+    if (e !== undefined && e.certNotAfter !== 0) {
+      const ms = firstSeen / 1000;
+      if (ms > e.certNotAfter) mask |= RISK_TLS_CERT_EXPIRED;
+      else if (ms < e.certNotBefore) mask |= RISK_TLS_CERT_NOT_YET_VALID;
+    }
+    return riskText(mask);
   }
 
   /** '+74 -74 +66': the first frame sizes, + client to server, - server to client. */

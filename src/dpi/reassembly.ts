@@ -16,7 +16,7 @@ const IDLE_SEQ = Object.freeze([-1, -1]) as unknown as FlowExtra['nextSeq'];
 
 /** A flow's extra state, before any dissector wrote to it. */
 export function newFlowExtra(): FlowExtra {
-  return { serverName: '', info: null, app: '', buf: IDLE_BUF, bufLen: IDLE_LEN, nextSeq: IDLE_SEQ, states: null };
+  return { serverName: '', info: null, app: '', risks: 0, certNotBefore: 0, certNotAfter: 0, buf: IDLE_BUF, bufLen: IDLE_LEN, nextSeq: IDLE_SEQ, states: null };
 }
 
 /**

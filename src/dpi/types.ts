@@ -29,6 +29,11 @@ export interface FlowExtra {
   info: Record<string, string | number> | null;
   /** App name a dissector chose instead of its default (e.g. TLS on port 993 is IMAPS). */
   app: string;
+  /** RISK_* bits (risks.ts) a dissector found. */
+  risks: number;
+  /** Validity of the server's TLS certificate (ms since the epoch; 0 when none was seen): the engine judges it against the flow's time. */
+  certNotBefore: number;
+  certNotAfter: number;
   /**
    * Reassembly buffers per direction (TLS ClientHello over several segments, QUIC CRYPTO frames).
    * These three are shared and frozen until appendSegment gives the flow its own: write them after it only.

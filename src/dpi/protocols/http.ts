@@ -1,6 +1,7 @@
 // HTTP/1.x: a request line ("GET /x HTTP/1.1") from the client, with its Host (the server name)
 // and User-Agent; or a status line from the server when the capture missed the request.
 import { ascii, headerValue, startsWith } from '../bytes.js';
+import { RISK_CLEAR_TEXT_CREDENTIALS } from '../risks.js';
 import { FOLLOW, LIKELY, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 export const HTTP_METHODS = [
@@ -109,6 +110,8 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     const info: Record<string, string | number> = { method: ascii(buf, off, off + m) };
     const ua = headerValue(buf, headers, end, 'user-agent:');
     if (ua !== '') info.userAgent = ua;
+    // Basic authentication: user and password in base64, in clear.
+    if (/^basic /i.test(headerValue(buf, headers, end, 'authorization:'))) e.risks |= RISK_CLEAR_TEXT_CREDENTIALS;
     e.info = info;
     if (m === 7 && startsWith(buf, off, len, 'CONNECT')) e.app = 'HTTP_Connect';
     // No Host yet and the headers go on in the next segment (a large request): follow them.

@@ -2,6 +2,7 @@
 // Both banners go to the details; the flow is SSH from the first one. SSH carries no host name, so
 // the server's banner (how the server names itself) is the flow's server name, as nDPI reports it.
 import { ascii, startsWith } from '../bytes.js';
+import { RISK_SSH_OBSOLETE_CLIENT, RISK_SSH_OBSOLETE_SERVER } from '../risks.js';
 import { FOLLOW, MATCH, MORE, NO, TRANSPORT_TCP, type Dissector, type DpiContext, type Verdict } from '../types.js';
 
 function banner(buf: Buffer, off: number, end: number): string {
@@ -21,6 +22,9 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   const line = banner(buf, off, off + len);
   info[ctx.fromClient ? 'clientBanner' : 'serverBanner'] = line;
   if (!ctx.fromClient) e.serverName = line;
+  // Protocol 1.x (1.99 means 2.0 with 1.x fallback) is broken beyond repair.
+  if (startsWith(buf, off, len, 'SSH-1.') && !startsWith(buf, off, len, 'SSH-1.99'))
+    e.risks |= ctx.fromClient ? RISK_SSH_OBSOLETE_CLIENT : RISK_SSH_OBSOLETE_SERVER;
   e.info = info;
   // Wait for the other side's banner unless both are in.
   return info.clientBanner !== undefined && info.serverBanner !== undefined ? MATCH : FOLLOW;
