@@ -45,7 +45,7 @@ export function cliSurface(command?: string): CliSurface {
   const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, COLUMNS: '400' } });
   if (r.status !== 0) throw new Error(`flowlens ${command ?? ''} --help failed: ${r.stderr}`);
   const flags = new Set([...r.stdout.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((m) => m[1]));
-  const env = new Set([...r.stdout.matchAll(/env: (FLOWLENS_[A-Z0-9_]+)/g)].map((m) => m[1]));
+  const env = new Set([...r.stdout.matchAll(/env:\s+(FLOWLENS_[A-Z0-9_]+)/g)].map((m) => m[1]));
   return { flags, env };
 }
 
