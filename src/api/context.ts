@@ -2,6 +2,7 @@
 // all requests), and per operation the signal that cancels its store queries. The context is a
 // QueryOptions, so a resolver passes it to the store as is.
 import type { EventBus } from '../bus/types.js';
+import type { PacketIndexReader } from '../packets/index-reader.js';
 import type { FlowStore, QueryOptions } from '../store/types.js';
 import type { DefaultRanges } from './default-range.js';
 import type { ImportManager, ImportSlot } from './imports.js';
@@ -19,6 +20,8 @@ export interface ApiContext extends QueryOptions {
   ranges: DefaultRanges;
   /** Aggregation interval of the data (µs): traffic steps are multiples of it. */
   intervalUs: number;
+  /** The packet index behind /pcap and the pcapUrl fields; undefined when the server holds no packets. */
+  packets?: PacketIndexReader;
   /** Server start (µs since the epoch). */
   startedAt: number;
   /** Counts an event a slow subscriber did not get. */

@@ -6,7 +6,7 @@
 //   2. on a loopback listener, the Host header names loopback (a DNS-rebound name does not);
 //   3. a request that a browser sent from another site (Origin, or Sec-Fetch-Site without one)
 //      is refused unless its origin is allowed (--cors-origin);
-//   4. the route's access rule (the bearer token for /graphql and /metrics);
+//   4. the route's access rule (the bearer token for /graphql, /metrics and /pcap);
 //   5. the route's methods, and for GraphQL POSTs a JSON body of bounded size or a multipart
 //      upload with the upload header (custom headers force a CORS preflight).
 // GraphQL runs in graphql-yoga (queries, mutations, SSE subscriptions) and graphql-ws on the same
@@ -32,6 +32,8 @@ import { DefaultRanges } from './default-range.js';
 import { ImportBusyError, ImportManager, type ImportSlot } from './imports.js';
 import { DEFAULT_LIMITS, useOperationLimits, type OperationLimits } from './limits.js';
 import { Metrics } from './metrics.js';
+import { PCAP_PATH, servePcap } from './pcap.js';
+import { PacketIndexReader } from '../packets/index-reader.js';
 import { buildSchema } from './schema/index.js';
 import { NO_LIVE_CAPTURE, type StatusProvider } from './status.js';
 import { receiveUpload, UploadError, type DiskUpload } from './uploads.js';
@@ -75,6 +77,8 @@ export interface ApiServerOptions {
   maxUploadBytes?: number;
   /** Directory of the built web client served at `/` (default: dist/web when built); null: none. */
   webRoot?: string | null;
+  /** The packet index (src/packets) that /pcap and the pcapUrl fields read; none: no packets are served. */
+  packetsDir?: string;
 }
 
 export interface ApiServer {
@@ -128,6 +132,8 @@ const ROUTES: Record<string, Route> = {
   '/health': { methods: ['GET', 'HEAD'], token: false },
   '/metrics': { methods: ['GET', 'HEAD'], token: true },
   [GRAPHQL_PATH]: { methods: ['GET', 'POST', 'OPTIONS'], token: true },
+  // Captures are data: the same rules as GraphQL.
+  [PCAP_PATH]: { methods: ['GET'], token: true },
 };
 
 /** The path of a request target, exactly as sent; null for anything but an origin-form path. */
@@ -180,6 +186,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const maxPerConnection = opts.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION;
   const metrics = new Metrics();
   const webRoot = opts.webRoot === null ? undefined : (opts.webRoot ?? defaultWebRoot());
+  const packets = opts.packetsDir ? new PacketIndexReader(opts.packetsDir) : undefined;
 
   const operations = metrics.counter('flowlens_graphql_operations_total', 'GraphQL operations executed, by type');
   const rejected = metrics.counter('flowlens_http_rejected_total', 'Requests refused before GraphQL, by reason');
@@ -231,6 +238,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     ranges,
     intervalUs,
     startedAt: started * 1000,
+    packets,
     dropped: (topic) => dropped(1, { topic }),
     subscriptionOpened: (field) => {
       if (openSubscriptions >= maxSubscriptions) {
@@ -358,6 +366,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if (path === '/health') {
       const h = await opts.store.health();
       sendJson(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'degraded', store: { backend: h.backend, ok: h.ok } });
+      return;
+    }
+    if (path === PCAP_PATH) {
+      if (!packets) refuse(res, 404, 'not_held', 'this server holds no packets (no packet index: --packets-dir)');
+      else await servePcap(req, res, { store: opts.store, packets, logger });
       return;
     }
     if (path === '/metrics') {

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { checkSources, extractPackets, PacketsUnavailable } from '../packets/extract.js';
 import { PacketIndexReader } from '../packets/index-reader.js';
-import { findAnomaly, flowsOfAnomaly, flowsOfFilter, PacketSelectionError, packetsOfFlows, parseFlowFilter } from '../packets/select.js';
+import { flowIdsOf, PacketSelectionError, packetsOfFlows } from '../packets/select.js';
 import { DEFAULT_DB_PATH, openStore, type StoreOptions } from '../store/index.js';
 import type { StoreReader } from '../store/types.js';
 import { type Logger, programLogger } from './logger.js';
@@ -31,14 +31,7 @@ export function packetsDirFrom(o: Record<string, unknown>): string {
   return (o.packetsDir as string | undefined) ?? defaultPacketsDir(o.db as string | undefined);
 }
 
-/** An ISO 8601 time (or µs since the epoch as digits) to µs. */
-export function parseTimeArg(value: string, flag: string): number {
-  if (/^\d+$/.test(value)) return Number(value);
-  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:?\d\d)$/.exec(value);
-  const ms = m ? Date.parse(`${m[1]}${m[3]}`) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new PacketSelectionError(`${flag}: not a time: '${value}' (ISO 8601, e.g. 2024-05-01T12:00:00Z, or µs since the epoch)`);
-  return ms * 1000 + (m?.[2] ? Number(m[2].padEnd(6, '0')) : 0);
-}
+const CLI_NAMES = { flow: '--flow', anomaly: '--anomaly', filter: '--filter', from: '--from', to: '--to' };
 
 export interface PcapCommandOptions extends StoreOptions {
   packetsDir: string;
@@ -53,35 +46,23 @@ export interface PcapCommandOptions extends StoreOptions {
 
 /** Runs `flowlens pcap` and returns the exit code. */
 export async function runPcap(opts: PcapCommandOptions): Promise<number> {
-  const modes = [opts.flow?.length ? '--flow' : '', opts.anomaly ? '--anomaly' : '', opts.filter !== undefined ? '--filter' : ''].filter(Boolean);
-  if (modes.length !== 1) {
-    process.stderr.write(`flowlens pcap: give one of --flow, --anomaly or --filter${modes.length > 1 ? ` (got ${modes.join(', ')})` : ''}\n`);
-    return 2;
-  }
   if (!opts.output && process.stdout.isTTY) {
     process.stderr.write('flowlens pcap: not writing a capture to a terminal: give -o FILE or redirect stdout\n');
     return 2;
   }
-  let store: StoreReader | null = null;
+  // Opened only for --anomaly and --filter (a holder object: the closure assigns it).
+  const opened: { store?: StoreReader } = {};
   try {
-    let flowIds: string[];
-    if (opts.flow?.length) {
-      flowIds = opts.flow.flatMap((f) => f.split(',')).filter(Boolean);
-    } else {
-      store = await openStore({ ...opts, readOnly: true });
-      if (opts.anomaly) {
-        const anomaly = await findAnomaly(store, opts.anomaly);
-        if (!anomaly) throw new PacketSelectionError(`no anomaly ${opts.anomaly} in the store`);
-        flowIds = (await flowsOfAnomaly(store, anomaly)).map((f) => f.flowId);
-        opts.log.info({ anomaly: anomaly.anomalyId, flows: flowIds.length }, 'flows of the anomaly');
-      } else {
-        if (opts.from === undefined || opts.to === undefined) throw new PacketSelectionError('--filter needs --from and --to');
-        const from = parseTimeArg(opts.from, '--from');
-        const to = parseTimeArg(opts.to, '--to');
-        if (!(to > from)) throw new PacketSelectionError('--to must be after --from');
-        flowIds = (await flowsOfFilter(store, { from, to }, parseFlowFilter(opts.filter ?? ''))).map((f) => f.flowId);
-        opts.log.info({ flows: flowIds.length }, 'flows of the filter');
-      }
+    const { flowIds, anomaly } = await flowIdsOf(
+      opts,
+      async () => {
+        opened.store ??= await openStore({ ...opts, readOnly: true });
+        return opened.store;
+      },
+      CLI_NAMES,
+    );
+    if (opts.flow === undefined || opts.flow.length === 0) {
+      opts.log.info({ anomaly: anomaly?.anomalyId, flows: flowIds.length }, anomaly ? 'flows of the anomaly' : 'flows of the filter');
       if (flowIds.length === 0) throw new PacketsUnavailable('no flow matches: nothing to extract');
     }
     const index = new PacketIndexReader(opts.packetsDir);
@@ -117,7 +98,7 @@ export async function runPcap(opts: PcapCommandOptions): Promise<number> {
     }
     throw err;
   } finally {
-    await store?.close();
+    await opened.store?.close();
   }
 }
 

@@ -52,8 +52,11 @@ export async function checkSources(refs: readonly PacketRef[]): Promise<void> {
   }
 }
 
-/** Writes `refs` (in the order given) as pcap or pcapng to `sink`. */
-export async function extractPackets(refs: readonly PacketRef[], sink: ChunkSink): Promise<ExtractResult> {
+/**
+ * Writes `refs` (in the order given) as pcap or pcapng to `sink`. `onFormat` learns the format
+ * before the first chunk (an HTTP answer names its type in the headers).
+ */
+export async function extractPackets(refs: readonly PacketRef[], sink: ChunkSink, onFormat?: (format: 'pcap' | 'pcapng') => void): Promise<ExtractResult> {
   await checkSources(refs);
   const handles = new Map<string, Awaited<ReturnType<typeof open>>>();
   const handle = async (path: string) => {
@@ -74,6 +77,7 @@ export async function extractPackets(refs: readonly PacketRef[], sink: ChunkSink
     const headers = [...pcapHeaders.values()];
     const allPcap = refs.every((r) => r.file.format === 'pcap') && headers.every((h) => h.equals(headers[0]));
     const format = allPcap ? 'pcap' : 'pcapng';
+    onFormat?.(format);
     let bytes = 0;
     const emit = async (chunk: Buffer) => {
       bytes += chunk.length;

@@ -14,7 +14,7 @@ export interface PacketRef {
   length: number;
 }
 
-interface Run {
+export interface Run {
   name: string;
   mtimeMs: number;
   meta: RunMeta;
@@ -23,16 +23,33 @@ interface Run {
   fenceLo: Uint32Array;
 }
 
+/** The directory is listed again after this long (a page of flows asks once per flow). */
+const LIST_TTL_MS = 1000;
+
 export class PacketIndexReader {
   readonly dir: string;
   private cache = new Map<string, Run>();
+  private listed: { at: number; runs: Promise<Run[]> } | null = null;
 
   constructor(dir: string) {
     this.dir = resolve(dir);
   }
 
-  /** The complete runs of the directory, oldest name first (a run's meta is re-read when it changed). */
-  async runs(): Promise<Run[]> {
+  /** The complete runs of the directory, oldest name first; listed at most once a second. */
+  runs(): Promise<Run[]> {
+    const now = Date.now();
+    if (!this.listed || now - this.listed.at > LIST_TTL_MS) {
+      const runs = this.list();
+      this.listed = { at: now, runs };
+      runs.catch(() => {
+        if (this.listed?.runs === runs) this.listed = null;
+      });
+    }
+    return this.listed.runs;
+  }
+
+  /** Lists the directory (a run's meta is re-read when it changed). */
+  private async list(): Promise<Run[]> {
     let names: string[];
     try {
       names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort();

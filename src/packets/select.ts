@@ -182,3 +182,54 @@ function addressBits(ip: string): string | null {
     .join('');
   return head;
 }
+
+/** An ISO 8601 time (or µs since the epoch as digits) to µs. */
+export function parseTimeArg(value: string, name: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:?\d\d)$/.exec(value);
+  const ms = m ? Date.parse(`${m[1]}${m[3]}`) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new PacketSelectionError(`${name}: not a time: '${value}' (ISO 8601, e.g. 2024-05-01T12:00:00Z, or µs since the epoch)`);
+  return ms * 1000 + (m?.[2] ? Number(m[2].padEnd(6, '0')) : 0);
+}
+
+/** What a `flowlens pcap` or /pcap request asks for: exactly one of flow ids, an anomaly, or a filter with a range. */
+export interface PacketRequest {
+  flow?: string[];
+  anomaly?: string;
+  filter?: string;
+  from?: string;
+  to?: string;
+}
+
+/**
+ * The flow ids a request names, oldest first for a filter. `flagNames` words the errors for the
+ * command line (--flow) or the URL (flow=). The store is opened only when needed.
+ */
+export async function flowIdsOf(
+  req: PacketRequest,
+  store: () => Promise<StoreReader>,
+  names: { flow: string; anomaly: string; filter: string; from: string; to: string },
+): Promise<{ flowIds: string[]; anomaly?: AnomalyRecord }> {
+  const modes = [req.flow?.length ? names.flow : '', req.anomaly ? names.anomaly : '', req.filter !== undefined ? names.filter : ''].filter(Boolean);
+  if (modes.length !== 1) {
+    throw new PacketSelectionError(`give one of ${names.flow}, ${names.anomaly} or ${names.filter}${modes.length > 1 ? ` (got ${modes.join(', ')})` : ''}`);
+  }
+  if (req.flow?.length) {
+    const flowIds = req.flow.flatMap((f) => f.split(',')).filter(Boolean);
+    for (const id of flowIds) if (!parseFlowId(id)) throw new PacketSelectionError(`not a flow id: '${id}' (16 hex digits)`);
+    if (flowIds.length > MAX_FLOWS) throw new PacketSelectionError(`${flowIds.length} flows, more than ${MAX_FLOWS} in one capture`);
+    return { flowIds };
+  }
+  if (req.anomaly) {
+    const s = await store();
+    const anomaly = await findAnomaly(s, req.anomaly);
+    if (!anomaly) throw new PacketSelectionError(`no anomaly ${req.anomaly} in the store`);
+    return { flowIds: (await flowsOfAnomaly(s, anomaly)).map((f) => f.flowId), anomaly };
+  }
+  if (req.from === undefined || req.to === undefined) throw new PacketSelectionError(`${names.filter} needs ${names.from} and ${names.to}`);
+  const from = parseTimeArg(req.from, names.from);
+  const to = parseTimeArg(req.to, names.to);
+  if (!(to > from)) throw new PacketSelectionError(`${names.to} must be after ${names.from}`);
+  const filter = parseFlowFilter(req.filter ?? '');
+  return { flowIds: (await flowsOfFilter(await store(), { from, to }, filter)).map((f) => f.flowId) };
+}

@@ -21,7 +21,7 @@ const AnomalyStateEnum = builder.enumType('AnomalyState', {
   values: { ACTIVE: { value: 'active' }, ENDED: { value: 'ended' } } as const,
 });
 
-const AnomalyRef = builder.objectRef<AnomalyRecord>('Anomaly').implement({
+export const AnomalyRef = builder.objectRef<AnomalyRecord>('Anomaly').implement({
   description: 'An anomaly as of its latest update.',
   // From the record's definition (src/records/anomaly.ts); its enums by name.
   fields: (t) => recordFields(t, ANOMALY, ANOMALY.list, { AnomalyKind: AnomalyKindEnum, Severity: SeverityEnum, AnomalyState: AnomalyStateEnum }),

@@ -1,0 +1,164 @@
+// /pcap and the pcapUrl fields on a real server over a DuckDB store: corpus captures imported with
+// the packet index; a flow's pcapUrl downloads (with the bearer token) the same bytes as
+// `tshark -r ORIGINAL -Y '<its 5-tuple>' -F pcap -w`, under the name a Wireshark user expects; an
+// anomaly's the same as tshark's scanner-target filter. The route keeps GraphQL's rules (token,
+// cross-site, Host); packets never held are 404 and a null pcapUrl with the reason; packets whose
+// file is gone are 410 and said to be evicted, never served as an empty capture.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { startApiServer, type ApiServer } from '../src/api/server.js';
+import { MemoryBus } from '../src/bus/memory.js';
+import { importFiles } from '../src/capture/import.js';
+import { importSource } from '../src/capture/source.js';
+import { PacketIndexWriter } from '../src/packets/index-writer.js';
+import { openStore } from '../src/store/index.js';
+import type { FlowStore } from '../src/store/types.js';
+import { gql } from './api-helpers.js';
+
+const exec = promisify(execFile);
+const NDPI = join(import.meta.dirname, '..', '..', 'shared', 'corpus', 'ndpi', 'pcap');
+const skip = existsSync(NDPI) ? false : `corpus absent (${NDPI})`;
+const TOKEN = 'packets-test-token';
+const work = mkdtempSync(join(tmpdir(), 'flowlens-pcap-api-'));
+const KXUN = join(work, '1kxun.pcap');
+const SCAN = join(work, 'synscan.pcap');
+const packetsDir = join(work, 'packets');
+let store: FlowStore;
+let server: ApiServer;
+let bus: MemoryBus;
+
+before(async () => {
+  if (skip) return;
+  copyFileSync(join(NDPI, '1kxun.pcap'), KXUN);
+  copyFileSync(join(NDPI, 'synscan.pcap'), SCAN);
+  store = await openStore({ db: join(work, 'flows.duckdb') });
+  for (const file of [KXUN, SCAN]) {
+    const source = await importSource([file]);
+    await importFiles([file], { store, source, packetIndex: new PacketIndexWriter(packetsDir, { source }) });
+  }
+  bus = new MemoryBus();
+  server = await startApiServer({ store, bus, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0, token: TOKEN, packetsDir, webRoot: null });
+});
+
+after(async () => {
+  await server?.close();
+  await bus?.close();
+  await store?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface GqlFlow {
+  id: string;
+  transport: string;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+  clientPackets: number;
+  serverPackets: number;
+  firstSeen: string;
+  pcapUrl: string | null;
+  packetsUnavailable: string | null;
+}
+
+const WHOLE = { from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' };
+
+async function flows(filter: Record<string, unknown>): Promise<GqlFlow[]> {
+  const r = await gql<{ flows: { edges: { node: GqlFlow }[] } }>(
+    server.url,
+    `query($from: DateTime, $to: DateTime, $filter: FlowFilter) { flows(from: $from, to: $to, filter: $filter, first: 1000) { edges { node {
+      id transport clientIp clientPort serverIp serverPort clientPackets serverPackets firstSeen pcapUrl packetsUnavailable } } } }`,
+    { ...WHOLE, filter },
+    TOKEN,
+  );
+  assert.deepEqual(r.errors ?? [], []);
+  return r.data!.flows.edges.map((e) => e.node);
+}
+
+const base = () => server.url.replace(/\/graphql$/, '').replace(/\/$/, '');
+const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) => fetch(`${base()}${path}`, { headers });
+
+async function tsharkPcap(original: string, filter: string): Promise<Buffer> {
+  const out = join(work, `tshark-${Math.random().toString(36).slice(2)}.pcap`);
+  await exec('tshark', ['-r', original, '-Y', filter, '-F', 'pcap', '-w', out]);
+  return readFileSync(out);
+}
+
+function largestTcp(list: GqlFlow[]): GqlFlow {
+  const key = (f: GqlFlow) => `${f.clientIp}:${f.clientPort} ${f.serverIp}:${f.serverPort}`;
+  const count = new Map<string, number>();
+  for (const f of list) count.set(key(f), (count.get(key(f)) ?? 0) + 1);
+  return list
+    .filter((f) => f.transport === 'tcp' && count.get(key(f)) === 1)
+    .sort((a, b) => b.clientPackets + b.serverPackets - (a.clientPackets + a.serverPackets))[0];
+}
+
+test("a flow's pcapUrl downloads the flow byte for byte as tshark writes it, named for Wireshark", { skip }, async () => {
+  const f = largestTcp(await flows({ host: '192.168.2.126' }));
+  assert.ok(f, 'a TCP flow of 1kxun');
+  assert.equal(f.pcapUrl, `/pcap?flow=${f.id}`);
+  assert.equal(f.packetsUnavailable, null);
+  const res = await get(f.pcapUrl!);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/vnd.tcpdump.pcap');
+  const time = f.firstSeen.replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  assert.equal(res.headers.get('content-disposition'), `attachment; filename="flowlens-${f.clientIp}-${f.serverIp}-${time}.pcap"`);
+  const ours = Buffer.from(await res.arrayBuffer());
+  const theirs = await tsharkPcap(KXUN, `ip.addr==${f.clientIp} && ip.addr==${f.serverIp} && tcp.port==${f.clientPort} && tcp.port==${f.serverPort} && !icmp`);
+  assert.ok(ours.equals(theirs), `${ours.length} bytes against tshark's ${theirs.length}`);
+});
+
+test("an anomaly's pcapUrl downloads its flows (an nmap SYN scan) as tshark's scanner-target filter", { skip }, async () => {
+  const r = await gql<{ anomalies: { id: string; kind: string; source: string; targetIp: string; pcapUrl: string | null }[] }>(
+    server.url,
+    'query($from: DateTime, $to: DateTime) { anomalies(from: $from, to: $to) { id kind source targetIp pcapUrl packetsUnavailable } }',
+    WHOLE,
+    TOKEN,
+  );
+  assert.deepEqual(r.errors ?? [], []);
+  const scan = r.data!.anomalies.find((a) => a.kind === 'PORT_SCAN');
+  assert.ok(scan?.pcapUrl, 'the scan has a pcapUrl');
+  const res = await get(scan.pcapUrl);
+  assert.equal(res.status, 200);
+  const ours = Buffer.from(await res.arrayBuffer());
+  const theirs = await tsharkPcap(SCAN, `ip.addr==${scan.source} && ip.addr==${scan.targetIp} && !icmp`);
+  assert.ok(theirs.length > 100_000);
+  assert.ok(ours.equals(theirs), `${ours.length} bytes against tshark's ${theirs.length}`);
+});
+
+test('/pcap keeps the rules of /graphql: token, cross-site, method; bad and unknown requests', { skip }, async () => {
+  const f = largestTcp(await flows({ host: '192.168.2.126' }));
+  assert.equal((await get(f.pcapUrl!, {})).status, 401, 'no token');
+  assert.equal((await get(f.pcapUrl!, { authorization: 'Bearer wrong' })).status, 401, 'wrong token');
+  assert.equal((await get(f.pcapUrl!, { authorization: `Bearer ${TOKEN}`, origin: 'https://evil.example' })).status, 403, 'cross-site');
+  assert.equal((await fetch(`${base()}${f.pcapUrl}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status, 405);
+  const bad = await get('/pcap?flow=nothex');
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { errors: { message: string }[] }).errors[0].message, /not a flow id: 'nothex'/);
+  assert.equal((await get('/pcap')).status, 400, 'nothing asked');
+  const unknown = await get('/pcap?flow=0123456789abcdef');
+  assert.equal(unknown.status, 404);
+  assert.match(((await unknown.json()) as { errors: { message: string }[] }).errors[0].message, /no packets are held for flow 0123456789abcdef/);
+  const filtered = await get(`/pcap?filter=${encodeURIComponent(`host=${f.clientIp} port=${f.serverPort}`)}&from=${WHOLE.from}&to=${WHOLE.to}`);
+  assert.equal(filtered.status, 200);
+  const theirs = await tsharkPcap(KXUN, `ip.addr==${f.clientIp} && tcp.port==${f.serverPort} && !icmp`);
+  assert.ok(Buffer.from(await filtered.arrayBuffer()).equals(theirs), 'a filter over a range, as tshark');
+});
+
+test('evicted packets: pcapUrl null with the reason, /pcap 410, never an empty capture', { skip }, async () => {
+  const f = largestTcp(await flows({ host: '192.168.2.126' }));
+  rmSync(KXUN);
+  const [after] = (await flows({ host: '192.168.2.126' })).filter((x) => x.id === f.id);
+  assert.equal(after.pcapUrl, null);
+  assert.match(after.packetsUnavailable ?? '', /1kxun\.pcap, which is gone \(evicted or removed\)/);
+  const res = await get(`/pcap?flow=${f.id}`);
+  assert.equal(res.status, 410);
+  assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+  assert.match(((await res.json()) as { errors: { message: string }[] }).errors[0].message, /which is gone/);
+});
