@@ -9,7 +9,25 @@
 import { checkRange } from './query-check.js';
 import { type QueryOptions, StoreQueryError, type TimeRange } from './types.js';
 
-export const EXPLORE_DIMENSIONS = ['host', 'peer', 'client', 'server', 'port', 'transport', 'app', 'serverName', 'node', 'iface'] as const;
+export const EXPLORE_DIMENSIONS = [
+  'host',
+  'peer',
+  'client',
+  'server',
+  'port',
+  'transport',
+  'app',
+  'serverName',
+  'node',
+  'iface',
+  // Enrichment of the ends (src/enrich): country, AS number, network name.
+  'clientCountry',
+  'serverCountry',
+  'clientAsn',
+  'serverAsn',
+  'clientNetwork',
+  'serverNetwork',
+] as const;
 export type ExploreDimension = (typeof EXPLORE_DIMENSIONS)[number];
 
 export const EXPLORE_METRICS = ['bytes', 'packets', 'flows'] as const;
@@ -81,6 +99,9 @@ export function checkExploreQuery(q: ExploreQuery): { first: number; buckets: nu
   for (const f of q.filters ?? []) {
     if (!EXPLORE_DIMENSIONS.includes(f.dimension)) throw new StoreQueryError(`filter dimension must be one of ${EXPLORE_DIMENSIONS.join(', ')}`);
     if (f.dimension === 'port' && !/^\d{1,5}$/.test(f.value)) throw new StoreQueryError(`filter port: not a port number: ${JSON.stringify(f.value)}`);
+    if ((f.dimension === 'clientAsn' || f.dimension === 'serverAsn') && !/^\d{1,10}$/.test(f.value)) {
+      throw new StoreQueryError(`filter ${f.dimension}: not an AS number: ${JSON.stringify(f.value)}`);
+    }
   }
   if (!Number.isInteger(q.step) || q.step <= 0) throw new StoreQueryError('step must be a positive number of microseconds');
   const first = Math.floor(q.from / q.step) * q.step;
@@ -106,6 +127,12 @@ const DIMENSION_SQL: Record<ExploreDimension, string> = {
   serverName: 'server_name',
   node: 'node',
   iface: 'iface',
+  clientCountry: 'client_country',
+  serverCountry: 'server_country',
+  clientAsn: 'CAST(client_asn AS VARCHAR)',
+  serverAsn: 'CAST(server_asn AS VARCHAR)',
+  clientNetwork: 'client_network',
+  serverNetwork: 'server_network',
 };
 
 /** A filter on a segment (either end for host and peer: as a filter they name an address at either end). */
@@ -116,6 +143,9 @@ function filterSql(f: ExploreFilter, param: string): string {
       return `(client_ip = $${param} OR server_ip = $${param})`;
     case 'port':
       return `server_port = CAST($${param} AS USMALLINT)`;
+    case 'clientAsn':
+    case 'serverAsn':
+      return `${f.dimension === 'clientAsn' ? 'client_asn' : 'server_asn'} = CAST($${param} AS UBIGINT)`;
     default:
       return `${DIMENSION_SQL[f.dimension]} = $${param}`;
   }

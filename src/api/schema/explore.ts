@@ -32,6 +32,12 @@ const DIMENSION_DESCRIPTIONS: Record<ExploreDimension, string> = {
   serverName: 'The server name (TLS SNI, HTTP Host, DNS query), empty when none.',
   node: 'The capture worker node.',
   iface: 'The capture interface.',
+  clientCountry: "The client's country (ISO 3166 alpha-2; empty when unknown or private).",
+  serverCountry: "The server's country (ISO 3166 alpha-2; empty when unknown or private).",
+  clientAsn: "The client's AS number (0 when unknown).",
+  serverAsn: "The server's AS number (0 when unknown).",
+  clientNetwork: "The client's network: a named network (--networks), else a special range such as private.",
+  serverNetwork: "The server's network: a named network, else a special range.",
 };
 
 const ExploreDimensionEnum = builder.enumType('ExploreDimension', {
