@@ -8,34 +8,54 @@
 -- One row per flow segment (see FLOW in src/records/flow.ts, which also describes each column):
 -- summing the rows of a flow_id gives the whole flow.
 CREATE TABLE IF NOT EXISTS flows (
-  ts               TIMESTAMP NOT NULL,
-  flow_id          VARCHAR   NOT NULL,
-  node             VARCHAR   NOT NULL,
-  iface            VARCHAR   NOT NULL,
-  first_seen       TIMESTAMP NOT NULL,
-  last_seen        TIMESTAMP NOT NULL,
-  transport        VARCHAR   NOT NULL,
-  ip_proto         UTINYINT  NOT NULL,
-  client_ip        VARCHAR   NOT NULL,
-  client_port      USMALLINT NOT NULL,
-  server_ip        VARCHAR   NOT NULL,
-  server_port      USMALLINT NOT NULL,
-  client_packets   UBIGINT   NOT NULL,
-  client_bytes     UBIGINT   NOT NULL,
-  server_packets   UBIGINT   NOT NULL,
-  server_bytes     UBIGINT   NOT NULL,
-  client_tcp_flags UTINYINT  NOT NULL,
-  server_tcp_flags UTINYINT  NOT NULL,
-  tcp_state        VARCHAR   NOT NULL,
-  final            BOOLEAN   NOT NULL,
-  app              VARCHAR   NOT NULL,
-  server_name      VARCHAR   NOT NULL,
-  confidence       VARCHAR   NOT NULL DEFAULT '',
-  first_packets    VARCHAR   NOT NULL DEFAULT '',
-  app_info         VARCHAR   NOT NULL DEFAULT '',
-  duration         UBIGINT   NOT NULL DEFAULT 0,
-  end_reason       VARCHAR   NOT NULL DEFAULT '',
-  source           VARCHAR   NOT NULL DEFAULT ''
+  ts                   TIMESTAMP NOT NULL,
+  flow_id              VARCHAR   NOT NULL,
+  node                 VARCHAR   NOT NULL,
+  iface                VARCHAR   NOT NULL,
+  first_seen           TIMESTAMP NOT NULL,
+  last_seen            TIMESTAMP NOT NULL,
+  transport            VARCHAR   NOT NULL,
+  ip_proto             UTINYINT  NOT NULL,
+  client_ip            VARCHAR   NOT NULL,
+  client_port          USMALLINT NOT NULL,
+  server_ip            VARCHAR   NOT NULL,
+  server_port          USMALLINT NOT NULL,
+  client_packets       UBIGINT   NOT NULL,
+  client_bytes         UBIGINT   NOT NULL,
+  server_packets       UBIGINT   NOT NULL,
+  server_bytes         UBIGINT   NOT NULL,
+  client_tcp_flags     UTINYINT  NOT NULL,
+  server_tcp_flags     UTINYINT  NOT NULL,
+  tcp_state            VARCHAR   NOT NULL,
+  final                BOOLEAN   NOT NULL,
+  app                  VARCHAR   NOT NULL,
+  server_name          VARCHAR   NOT NULL,
+  confidence           VARCHAR   NOT NULL DEFAULT '',
+  first_packets        VARCHAR   NOT NULL DEFAULT '',
+  app_info             VARCHAR   NOT NULL DEFAULT '',
+  duration             UBIGINT   NOT NULL DEFAULT 0,
+  end_reason           VARCHAR   NOT NULL DEFAULT '',
+  source               VARCHAR   NOT NULL DEFAULT '',
+  community_id         VARCHAR   NOT NULL DEFAULT '',
+  originator           VARCHAR   NOT NULL DEFAULT '',
+  conn_state           VARCHAR   NOT NULL DEFAULT '',
+  history              VARCHAR   NOT NULL DEFAULT '',
+  client_payload_bytes UBIGINT   NOT NULL DEFAULT 0,
+  server_payload_bytes UBIGINT   NOT NULL DEFAULT 0,
+  client_ip_bytes      UBIGINT   NOT NULL DEFAULT 0,
+  server_ip_bytes      UBIGINT   NOT NULL DEFAULT 0,
+  missed_bytes         UBIGINT   NOT NULL DEFAULT 0,
+  zeek_duration        UBIGINT   NOT NULL DEFAULT 0,
+  icmp_type            UTINYINT  NOT NULL DEFAULT 0,
+  icmp_code            UTINYINT  NOT NULL DEFAULT 0,
+  client_country       VARCHAR   NOT NULL DEFAULT '',
+  server_country       VARCHAR   NOT NULL DEFAULT '',
+  client_asn           UBIGINT   NOT NULL DEFAULT 0,
+  server_asn           UBIGINT   NOT NULL DEFAULT 0,
+  client_as_org        VARCHAR   NOT NULL DEFAULT '',
+  server_as_org        VARCHAR   NOT NULL DEFAULT '',
+  client_network       VARCHAR   NOT NULL DEFAULT '',
+  server_network       VARCHAR   NOT NULL DEFAULT ''
 );
 -- Files created before the DPI columns: add them (at the end, where the appender expects them).
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence VARCHAR DEFAULT '';
@@ -92,3 +112,23 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS end_reason VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT '';
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT '';
 ALTER TABLE traffic ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS community_id VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS originator VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS conn_state VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS history VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_payload_bytes UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_payload_bytes UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_ip_bytes UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_ip_bytes UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS missed_bytes UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_duration UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_type UTINYINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_code UTINYINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_country VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_country VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_asn UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_asn UBIGINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_as_org VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_as_org VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_network VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_network VARCHAR DEFAULT '';

@@ -36,34 +36,54 @@
 --    which QuestDB casts ILP integers into (docs/ingestion/ilp/columnset-types.md).
 
 CREATE TABLE IF NOT EXISTS flows (
-  ts               TIMESTAMP,
-  flow_id          VARCHAR,
-  node             SYMBOL,
-  iface            SYMBOL,
-  first_seen       TIMESTAMP,
-  last_seen        TIMESTAMP,
-  transport        SYMBOL,
-  ip_proto         INT,
-  client_ip        VARCHAR,
-  client_port      INT,
-  server_ip        VARCHAR,
-  server_port      INT,
-  client_packets   LONG,
-  client_bytes     LONG,
-  server_packets   LONG,
-  server_bytes     LONG,
-  client_tcp_flags INT,
-  server_tcp_flags INT,
-  tcp_state        SYMBOL,
-  final            BOOLEAN,
-  app              SYMBOL,
-  server_name      VARCHAR,
-  confidence       SYMBOL,
-  first_packets    VARCHAR,
-  app_info         VARCHAR,
-  duration         LONG,
-  end_reason       SYMBOL,
-  source           SYMBOL
+  ts                   TIMESTAMP,
+  flow_id              VARCHAR,
+  node                 SYMBOL,
+  iface                SYMBOL,
+  first_seen           TIMESTAMP,
+  last_seen            TIMESTAMP,
+  transport            SYMBOL,
+  ip_proto             INT,
+  client_ip            VARCHAR,
+  client_port          INT,
+  server_ip            VARCHAR,
+  server_port          INT,
+  client_packets       LONG,
+  client_bytes         LONG,
+  server_packets       LONG,
+  server_bytes         LONG,
+  client_tcp_flags     INT,
+  server_tcp_flags     INT,
+  tcp_state            SYMBOL,
+  final                BOOLEAN,
+  app                  SYMBOL,
+  server_name          VARCHAR,
+  confidence           SYMBOL,
+  first_packets        VARCHAR,
+  app_info             VARCHAR,
+  duration             LONG,
+  end_reason           SYMBOL,
+  source               SYMBOL,
+  community_id         VARCHAR,
+  originator           SYMBOL,
+  conn_state           SYMBOL,
+  history              VARCHAR,
+  client_payload_bytes LONG,
+  server_payload_bytes LONG,
+  client_ip_bytes      LONG,
+  server_ip_bytes      LONG,
+  missed_bytes         LONG,
+  zeek_duration        LONG,
+  icmp_type            INT,
+  icmp_code            INT,
+  client_country       SYMBOL,
+  server_country       SYMBOL,
+  client_asn           LONG,
+  server_asn           LONG,
+  client_as_org        SYMBOL,
+  server_as_org        SYMBOL,
+  client_network       SYMBOL,
+  server_network       SYMBOL
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, flow_id);
 
@@ -144,3 +164,23 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS end_reason SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS source SYMBOL;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS source SYMBOL;
 ALTER TABLE traffic ADD COLUMN IF NOT EXISTS source SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS community_id VARCHAR;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS originator SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS conn_state SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS history VARCHAR;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_payload_bytes LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_payload_bytes LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_ip_bytes LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_ip_bytes LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS missed_bytes LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_duration LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_type INT;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_code INT;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_country SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_country SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_asn LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_asn LONG;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_as_org SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_as_org SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_network SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_network SYMBOL;

@@ -4,6 +4,9 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolveDetectConfig, type DetectConfigInput } from '../detect/index.js';
 import { DEFAULT_IDLE, type AggregatorOptions, type IdleTimeouts } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
+import { type EnrichSettings, sharedEnricher } from '../enrich/enricher.js';
+import { GeoLookup } from '../enrich/geo.js';
+import { NamedNetworks } from '../enrich/networks.js';
 import { DEFAULT_DB_PATH } from '../store/index.js';
 
 export interface FlowOptions {
@@ -18,6 +21,28 @@ export interface FlowOptions {
   /** Flow and host table caps (--max-flows, --max-hosts); undefined: sized from the machine's memory. */
   maxFlows?: number;
   maxHosts?: number;
+  /** Country, AS and network names of flow ends (--geo-db, --asn-db, --networks, --no-geo). */
+  enrich?: EnrichSettings;
+}
+
+/** Checks a --geo-db / --asn-db file is a MaxMind database (one clear error); the path is kept. */
+function mmdbFile(path: string): string {
+  try {
+    new GeoLookup({ countryDb: path }).close();
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return path;
+}
+
+/** Checks a --networks file (one clear error); the path is kept, read again where flows are made. */
+function networksFile(path: string): string {
+  try {
+    NamedNetworks.load(path);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return path;
 }
 
 /** Reads and checks a --detect-config file: JSON, a partial DetectConfig (src/detect/config.ts). */
@@ -152,6 +177,26 @@ export function addFlowOptions(cmd: Command): Command {
         .env('FLOWLENS_DETECT_CONFIG')
         .argParser(detectConfigFile),
     );
+  cmd
+    .addOption(
+      new Option(
+        '--geo-db <file>',
+        'country or city database in MaxMind format (GeoLite2, DB-IP...); default: the one installed with flowlens; reloaded when it changes',
+      )
+        .env('FLOWLENS_GEO_DB')
+        .argParser(mmdbFile),
+    )
+    .addOption(
+      new Option('--asn-db <file>', 'AS number and organisation database in MaxMind format (GeoLite2-ASN, DB-IP ASN); reloaded when it changes')
+        .env('FLOWLENS_ASN_DB')
+        .argParser(mmdbFile),
+    )
+    .addOption(
+      new Option('--networks <file>', 'named networks: a JSON array of {"prefix", "name", "role", "tags"}; the longest prefix wins')
+        .env('FLOWLENS_NETWORKS')
+        .argParser(networksFile),
+    );
+  addNegatableOption(cmd, '--no-geo', 'no country and AS lookups (special ranges and named networks still apply)', 'FLOWLENS_GEO');
   addNegatableOption(cmd, '--no-detect', 'no anomaly detection', 'FLOWLENS_DETECT');
   return addNegatableOption(
     cmd,
@@ -167,7 +212,7 @@ export function addFlowOptions(cmd: Command): Command {
  */
 export function aggregatorSettings(
   f: FlowOptions,
-): Pick<AggregatorOptions, 'intervalSec' | 'activeTimeoutSec' | 'idle' | 'node' | 'detect' | 'dpi' | 'maxFlows' | 'maxHosts'> {
+): Pick<AggregatorOptions, 'intervalSec' | 'activeTimeoutSec' | 'idle' | 'node' | 'detect' | 'dpi' | 'maxFlows' | 'maxHosts' | 'enrich'> {
   return {
     intervalSec: f.interval,
     activeTimeoutSec: f.activeTimeout,
@@ -177,6 +222,7 @@ export function aggregatorSettings(
     dpi: f.dpi,
     maxFlows: f.maxFlows,
     maxHosts: f.maxHosts,
+    enrich: f.enrich ? sharedEnricher(f.enrich) : null,
   };
 }
 
@@ -198,5 +244,11 @@ export function flowOptionsFrom(o: Record<string, unknown>): FlowOptions {
     dpi: o.dpi !== false,
     maxFlows: o.maxFlows as number | undefined,
     maxHosts: o.maxHosts as number | undefined,
+    enrich: {
+      geo: o.geo !== false,
+      countryDb: o.geoDb as string | undefined,
+      asnDb: o.asnDb as string | undefined,
+      networks: o.networks as string | undefined,
+    },
   };
 }

@@ -16,6 +16,8 @@ import { DistinctAddresses } from './distinct.js';
 import { FlowTable, NO_SEGMENT } from './flow-table.js';
 import { finish, mix } from './hash.js';
 import { HostTable } from './host-table.js';
+import { ZeekConn } from './zeek-conn.js';
+import { type Enricher, type EndInfo, NO_END, enrichedFields } from '../enrich/enricher.js';
 
 export interface IdleTimeouts {
   /** Established TCP flows. */
@@ -45,6 +47,8 @@ export interface AggregatorOptions {
   detect?: DetectConfigInput | false;
   /** Application protocol identification (default on); off only to measure what it costs. */
   dpi?: boolean;
+  /** Country, AS and network names of each flow's ends (src/enrich/enricher.ts), looked up once per new flow; none when absent. */
+  enrich?: Enricher | null;
   /** Most live flows (default: sized from the machine's memory, src/flow/caps.ts); past it the oldest idle flows are evicted. */
   maxFlows?: number;
   /** Most hosts held (default: from maxFlows); past it hosts without a live flow are freed before their interval ends. */
@@ -123,6 +127,10 @@ export class Aggregator {
   private readonly hosts = new HostTable();
   /** Anomaly detectors fed from the per-packet path; null when detection is off. */
   readonly detect: DetectorSet | null;
+  /** Zeek's view of each flow (originator, conn_state, history, payload and IP bytes) and its Community ID. */
+  readonly conn = new ZeekConn();
+  /** Each live flow's ends as enrichment found them (slot*2: client, +1: server); shared, cached objects. */
+  private ends: EndInfo[] = [];
 
   // Counters of the whole run.
   packets = 0;
@@ -250,6 +258,10 @@ export class Aggregator {
         started = true;
       }
       fromClient = (flows.clientIsA[f] === 1) === flows.srcIsA;
+      if (started) {
+        this.conn.ensure(flows.cap);
+        this.conn.start(f, pkt, buf, fromClient);
+      }
       if (pkt.isFragment && !pkt.laterFragment) {
         if (this.fragmentsPending.size >= MAX_FRAGMENTS_PENDING) this.fragmentsPending.delete(this.fragmentsPending.keys().next().value!);
         this.fragmentsPending.set(this.fragmentKey(pkt), { flow: f, idLo: flows.idLo[f], fromClient, ts });
@@ -264,6 +276,7 @@ export class Aggregator {
     flows.totalPackets[d]++;
     flows.totalBytes[d] += bytes;
     if (ts > flows.lastSeen[f]) flows.lastSeen[f] = ts;
+    this.conn.packet(f, pkt, buf, off, ts, fromClient);
     if (flows.segStart[f] === NO_SEGMENT) {
       flows.segStart[f] = ts;
       flows.segBase[f] = this.interval * this.intervalUs;
@@ -422,6 +435,11 @@ export class Aggregator {
     this.hosts.flowStarted(client, server);
     this.distinctHosts.add(version, flows.keyAddr, flows.clientAddrAt(f));
     this.distinctHosts.add(version, flows.keyAddr, flows.serverAddrAt(f));
+    const enrich = this.opts.enrich;
+    if (enrich) {
+      this.ends[f * 2] = enrich.lookup(this.hosts.ipOf(client));
+      this.ends[f * 2 + 1] = enrich.lookup(this.hosts.ipOf(server));
+    }
     this.flowsStarted++;
     this.intervalFlows++;
   }
@@ -613,6 +631,8 @@ export class Aggregator {
       duration: flows.lastSeen[f] - flows.firstSeen[f],
       endReason,
       source: this.opts.source ?? '',
+      ...this.conn.fields(f, proto, flows.firstSeen[f]),
+      ...(this.opts.enrich ? enrichedFields(this.ends[d], this.ends[d + 1]) : enrichedFields(NO_END, NO_END)),
     };
   }
 

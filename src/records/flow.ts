@@ -18,6 +18,10 @@ export type TcpState = (typeof TCP_STATES)[number];
 export const END_REASONS = ['idle', 'active-timeout', 'fin', 'rst', 'shutdown', 'evicted', ''] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
+/** Which end Zeek's conn.log calls the originator ('' before a flow is described). */
+export const ORIGINATORS = ['client', 'server', ''] as const;
+export type Originator = (typeof ORIGINATORS)[number];
+
 /**
  * One segment of a flow: the traffic a flow carried between two exports. A flow is exported
  * when it ends (idle timeout, FIN/RST, end of input) and, while it lasts, every active-timeout
@@ -120,6 +124,102 @@ export const FLOW = defineRecord(
      * replayed batch); rows of different sources add up.
      */
     source: col.str({ questdb: 'SYMBOL', added: true, gql: false, export: false }),
+    /** Community ID v1 of the flow (seed 0, base64; src/enrich/community-id.ts): the key other tools log for it. */
+    communityId: col.str({
+      combine: 'first',
+      added: true,
+      gql: { nullable: true, description: "Community ID v1 (seed 0, base64): the same flow's key in Zeek, Suricata, Arkime, Wireshark and others." },
+    }),
+    /** Which end Zeek calls the originator (its rules differ from flowlens's client choice; src/flow/zeek-conn.ts). */
+    originator: col.str({
+      combine: 'latest',
+      questdb: 'SYMBOL',
+      values: ORIGINATORS,
+      added: true,
+      gql: { nullable: true, description: "Which end Zeek's conn.log calls the originator: client or server." },
+    }),
+    /** Zeek's conn_state as of the latest segment: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH. */
+    connState: col.str({
+      combine: 'latest',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: { nullable: true, description: "Zeek's conn_state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH." },
+    }),
+    /** Zeek's history letters so far (upper case: the originator's; they only grow: latest). */
+    history: col.str({
+      combine: 'latest',
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          "Zeek's connection history, upper case for the originator: S SYN, H SYN-ACK, A ACK, D data, F FIN, R RST, T retransmission, G gap, W zero window, I/Q odd flags, ^ roles flipped.",
+      },
+    }),
+    /** Payload bytes each end sent so far: TCP's from sequence numbers (gaps included), UDP's and ICMP's summed. */
+    clientPayloadBytes: col.counter({
+      combine: 'max',
+      added: true,
+      gql: { description: "Payload bytes the client sent so far (TCP: from sequence numbers, so gaps count; Zeek's orig_bytes or resp_bytes)." },
+    }),
+    serverPayloadBytes: col.counter({ combine: 'max', added: true, gql: { description: 'Payload bytes the server sent so far (see clientPayloadBytes).' } }),
+    /** IP bytes each end sent so far (IP total lengths; Zeek's orig_ip_bytes / resp_ip_bytes). */
+    clientIpBytes: col.counter({ combine: 'max', added: true, gql: { description: 'Sum of the IP total lengths of the packets the client sent so far.' } }),
+    serverIpBytes: col.counter({ combine: 'max', added: true, gql: { description: 'Sum of the IP total lengths of the packets the server sent so far.' } }),
+    /** TCP bytes in sequence ranges that were never captured, so far (Zeek's missed_bytes). */
+    missedBytes: col.counter({ combine: 'max', added: true, gql: { description: 'TCP payload bytes in sequence gaps that were never captured, so far.' } }),
+    /** Zeek's duration so far (µs): to the last packet that carried something, not the ACKs after both FINs. */
+    zeekDuration: col.counter({
+      combine: 'max',
+      added: true,
+      gql: { type: 'Float', description: "Zeek's duration in microseconds: like duration, without the bare ACKs after both ends closed." },
+    }),
+    /** Type and code of the ICMP message that started the flow (0 for other transports): Zeek's ICMP ports derive from them. */
+    icmpType: col.u8({ combine: 'first', added: true, gql: { description: 'ICMP type of the message that started the flow (0 for other transports).' } }),
+    icmpCode: col.u8({ combine: 'first', added: true, gql: { description: 'ICMP code of the message that started the flow (0 for other transports).' } }),
+    /** Country (ISO 3166 alpha-2) of each end from the geo database (src/enrich/geo.ts); '' when unknown or special. */
+    clientCountry: col.str({
+      combine: 'first',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: { nullable: true, description: "The client's country (ISO 3166 alpha-2); null when unknown or a private or special address." },
+    }),
+    serverCountry: col.str({
+      combine: 'first',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: { nullable: true, description: "The server's country (ISO 3166 alpha-2); null when unknown or a private or special address." },
+    }),
+    /** AS number of each end (0 when unknown). */
+    clientAsn: col.counter({ combine: 'first', added: true, gql: { nullable: true, description: "The client's AS number; null when unknown." } }),
+    serverAsn: col.counter({ combine: 'first', added: true, gql: { nullable: true, description: "The server's AS number; null when unknown." } }),
+    clientAsOrg: col.str({
+      combine: 'first',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: { nullable: true, description: "The client's AS organisation; null when unknown." },
+    }),
+    serverAsOrg: col.str({
+      combine: 'first',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: { nullable: true, description: "The server's AS organisation; null when unknown." },
+    }),
+    /** Name of each end's network: the named network (src/enrich/networks.ts), else its special range ('private'...), else ''. */
+    clientNetwork: col.str({
+      combine: 'first',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: {
+        nullable: true,
+        description: "The client's named network (--networks), else its special range (private, loopback, link-local...); null for a public address in none.",
+      },
+    }),
+    serverNetwork: col.str({
+      combine: 'first',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: { nullable: true, description: "The server's named network, else its special range; null for a public address in none." },
+    }),
   },
   { questdbDedupKeys: ['ts', 'flowId'] },
 );

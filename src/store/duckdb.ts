@@ -755,7 +755,7 @@ const NUMERIC_ENTRY_COLUMNS = new Set<string>(['firstSeen', 'lastSeen', 'clientP
 
 /** The flow cache's key of a range and filter: every filter field in a fixed order. */
 function flowCacheKey(range: TimeRange, f: FlowFilter): string {
-  return JSON.stringify([range.from, range.to, f.host, f.port, f.transport, f.app, f.serverName, f.minBytes, f.node]);
+  return JSON.stringify([range.from, range.to, f.host, f.port, f.transport, f.app, f.serverName, f.minBytes, f.node, f.communityId, f.country, f.asn, f.network]);
 }
 
 /** A WHERE clause built together with its bound parameters, so a clause never lacks its value. */
@@ -803,6 +803,12 @@ function filteredFlowsSql(
   if (filter.port !== undefined) segments.add('(client_port = $port OR server_port = $port)', { port: filter.port });
   if (filter.transport !== undefined) segments.add('transport = $transport', { transport: filter.transport });
   if (filter.node !== undefined) segments.add('node = $node', { node: filter.node });
+  // Every segment of a flow carries its Community ID (it derives from the 5-tuple).
+  if (filter.communityId !== undefined) segments.add('community_id = $communityId', { communityId: filter.communityId });
+  // Enrichment is set when a flow starts and is the same on each segment.
+  if (filter.country !== undefined) segments.add('(client_country = $country OR server_country = $country)', { country: filter.country });
+  if (filter.asn !== undefined) segments.add('(client_asn = $asn OR server_asn = $asn)', { asn: filter.asn });
+  if (filter.network !== undefined) segments.add('(client_network = $network OR server_network = $network)', { network: filter.network });
 
   const flows = new Conditions();
   if (filter.app !== undefined) flows.add('app = $app', { app: filter.app });

@@ -398,6 +398,11 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
   if (f.port !== undefined) where.push(`(client_port = ${p.add(f.port)} OR server_port = ${p.add(f.port)})`);
   if (f.transport) where.push(`transport = ${p.add(f.transport)}`);
   if (f.node) where.push(`node = ${p.add(f.node)}`);
+  // Every segment of a flow carries its Community ID (it derives from the 5-tuple).
+  if (f.communityId) where.push(`community_id = ${p.add(f.communityId)}`);
+  if (f.country) where.push(`(client_country = ${p.add(f.country)} OR server_country = ${p.add(f.country)})`);
+  if (f.asn !== undefined) where.push(`(client_asn = ${p.add(f.asn)} OR server_asn = ${p.add(f.asn)})`);
+  if (f.network) where.push(`(client_network = ${p.add(f.network)} OR server_network = ${p.add(f.network)})`);
   // The segments summed by FLOW's combine rules (record-sql.ts: questdbSummary).
   const grouped = `
     SELECT ${FLOW_SUMMARY_SQL.select}

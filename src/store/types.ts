@@ -47,6 +47,14 @@ export interface FlowFilter {
   /** Minimum total bytes (both directions, within the range). */
   minBytes?: number;
   node?: string;
+  /** The flow's Community ID (v1, seed 0, base64): one flow as Zeek, Suricata or Arkime log it. */
+  communityId?: string;
+  /** Either end's country (ISO 3166 alpha-2, from the geo database). */
+  country?: string;
+  /** Either end's AS number. */
+  asn?: number;
+  /** Either end's network name (named network, else special range such as 'private'). */
+  network?: string;
 }
 
 export type FlowOrder = 'time' | 'bytes';

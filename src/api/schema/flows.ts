@@ -32,6 +32,9 @@ export const FlowFilterInput = builder.inputType('FlowFilter', {
     minBytes: t.field({ type: 'Counter', description: 'Minimum bytes, both directions.' }),
     node: t.string(),
     communityId: t.string({ description: 'The Community ID (v1, seed 0, base64) that Zeek, Suricata or Arkime logged for the flow.' }),
+    country: t.string({ description: "Either end's country (ISO 3166 alpha-2)." }),
+    asn: t.field({ type: 'Counter', description: "Either end's AS number." }),
+    network: t.string({ description: "Either end's network: a named network (--networks) or a special range such as private." }),
   }),
 });
 
@@ -55,7 +58,10 @@ export function matchesFlow(f: FlowSummary, q: FlowFilter): boolean {
     (q.serverName === undefined || f.serverName === q.serverName) &&
     (q.minBytes === undefined || f.clientBytes + f.serverBytes >= q.minBytes) &&
     (q.node === undefined || f.node === q.node) &&
-    (q.communityId === undefined || f.communityId === q.communityId)
+    (q.communityId === undefined || f.communityId === q.communityId) &&
+    (q.country === undefined || f.clientCountry === q.country || f.serverCountry === q.country) &&
+    (q.asn === undefined || f.clientAsn === q.asn || f.serverAsn === q.asn) &&
+    (q.network === undefined || f.clientNetwork === q.network || f.serverNetwork === q.network)
   );
 }
 
