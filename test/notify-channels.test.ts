@@ -181,9 +181,9 @@ describe('channels with real receivers', () => {
       assert.deepEqual(m.to, ['noc@example.org', 'oncall@example.org']);
       assert.equal(m.from, 'flowlens@example.org');
       assert.match(m.raw, /^Subject: flowlens: /m);
-      const h = /^X-Flowlens-Notification-Ids: (.*)$/im.exec(m.raw);
+      const h = /^X-Flowlens-Notification-Ids: (.*)$/im.exec(m.raw.replace(/\r?\n(?=[ \t])/g, ''));
       assert.ok(h, m.raw);
-      return h[1].trim().split(',');
+      return h[1].split(',').map((s) => s.trim());
     });
     assert.deepEqual(mailIds.sort(), expected);
 

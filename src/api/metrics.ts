@@ -48,6 +48,11 @@ export class Metrics {
     this.define(name, help, 'counter').collectSeries = collect;
   }
 
+  /** A gauge another component keeps, read at scrape time with its labels. */
+  gaugeFrom(name: string, help: string, collect: () => Series[]): void {
+    this.define(name, help, 'gauge').collectSeries = collect;
+  }
+
   /** The current value of a series (tests, status). */
   value(name: string, labels: Labels = {}): number {
     return this.metrics.get(name)?.series.get(key(labels))?.value ?? 0;

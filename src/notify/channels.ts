@@ -214,7 +214,7 @@ function emailSender(c: EmailChannel): Sender {
     const text = g
       .map((n) => `${headline(n)}\n  id ${n.id}\n  started ${iso(n.anomaly.startedAt)}, last seen ${iso(n.anomaly.lastSeen)}\n  evidence ${n.anomaly.evidence}`)
       .join('\n\n');
-    await transport.sendMail({ from: c.from, to: c.to, subject, text, headers: { 'X-Flowlens-Notification-Ids': g.map((n) => n.id).join(',') } });
+    await transport.sendMail({ from: c.from, to: c.to, subject, text, headers: { 'X-Flowlens-Notification-Ids': g.map((n) => n.id).join(', ') } });
   };
 }
 

@@ -4,6 +4,7 @@
 // retried with exponential back-off until its receiver takes it. Acknowledging an anomaly stops
 // its repeats.
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import type { AnomalyEvent } from '../bus/types.js';
 import type { AnomalyRecord } from '../records/index.js';
 import { PrefixIndex, parsePrefix } from '../alert/ip-prefix.js';
@@ -78,6 +79,7 @@ class ChannelRunner {
     dir: string,
     private readonly settings: NotifyConfig,
     private readonly onSent: (n: Notification[], channel: string) => void,
+    private readonly log?: Pick<Logger, 'warn' | 'info'>,
   ) {
     this.outbox = new Outbox(join(dir, config.name));
     this.send = createSender(config);
@@ -154,6 +156,12 @@ class ChannelRunner {
         await this.send(group);
       } catch (err) {
         this.state.failed += group.length;
+        // One warning per streak of failures, not one per retry.
+        if (!this.state.backingOff)
+          this.log?.warn(
+            { channel: this.config.name, err: (err as Error).message, queued: this.outbox.depth },
+            'notification delivery failed; retrying with back-off',
+          );
         this.state.lastError = (err as Error).message;
         this.state.lastErrorAt = Date.now();
         this.state.backingOff = true;
@@ -162,6 +170,7 @@ class ChannelRunner {
         backoffMs = Math.min(backoffMs * 2, retry.maxSec * 1000);
         continue;
       }
+      if (this.state.backingOff) this.log?.info({ channel: this.config.name, queued: this.outbox.depth }, 'notification channel delivering again');
       this.sentTimes.push(Date.now());
       this.outbox.remove(group.length);
       backoffMs = retry.initialSec * 1000;
@@ -178,8 +187,11 @@ export class Notifier {
   private readonly recent: RecentNotification[] = [];
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly config: NotifyConfig) {
-    for (const c of config.channels) this.runners.set(c.name, new ChannelRunner(c, config.outbox, config, (g, ch) => this.delivered(g, ch)));
+  constructor(
+    readonly config: NotifyConfig,
+    log?: Pick<Logger, 'warn' | 'info'>,
+  ) {
+    for (const c of config.channels) this.runners.set(c.name, new ChannelRunner(c, config.outbox, config, (g, ch) => this.delivered(g, ch), log));
     this.routes = config.routes.map((route) => {
       if (!route.hostPrefixes) return { route, prefixes: null };
       const prefixes = new PrefixIndex<true>();
