@@ -204,6 +204,9 @@ describe('Prometheus scrapes a real flowlens serve and capture with the compose 
       output,
     );
     assert.ok(writes);
+    const ring = await query('flowlens_capture_ring_fill_ratio{job="flowlens-capture",node="deploy-test"}');
+    assert.ok(ring.result.length >= 1, 'one ring fill series per decode worker');
+    for (const s of ring.result) assert.ok(Number(s.value[1]) >= 0 && Number(s.value[1]) <= 1, `ring fill ${s.value[1]}`);
     const uptime = await query('flowlens_uptime_seconds{job="flowlens-api"}');
     assert.equal(uptime.result.length, 1, 'an API metric comes back');
   });

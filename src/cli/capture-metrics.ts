@@ -30,6 +30,11 @@ export function registerCaptureMetrics(metrics: Metrics, capture: LiveCapture): 
     }
   });
   metrics.gauge('flowlens_capture_live_flows', 'Flows open in the decode workers now', () => capture.status().workers.reduce((n, w) => n + w.liveFlows, 0));
+  // How close each decode worker is to dropping: a full ring drops frames (where="ring").
+  metrics.gaugeFrom('flowlens_capture_ring_fill_ratio', 'Share of each decode worker ring written and not yet decoded (0 to 1), at scrape time', () => {
+    const st = capture.status();
+    return st.workers.map((w) => ({ labels: { node: st.node, worker: String(w.index) }, value: w.ringFill }));
+  });
   // A node that stops writing is silent whether or not its process still answers scrapes.
   metrics.gauge('flowlens_capture_last_batch_timestamp_seconds', 'When a decode worker last handed over a batch (Unix seconds)', () => {
     const st = capture.status();
