@@ -19,7 +19,6 @@
 // - The main thread is the store's single writer (a DuckDB file has one writer).
 // - stop() (SIGINT/SIGTERM) reads what libpcap still buffers, lets every worker drain its ring and
 //   end all flows, and writes every last segment and interval once before the store is closed.
-import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -29,7 +28,6 @@ import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worker.js';
-import type { KeepPacketsOptions, KeeperStats } from '../packets/keeper.js';
 import type { FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../store/types.js';
 import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
 import { RingWriter, ringCapacity } from './ring.js';
@@ -59,8 +57,6 @@ export interface LiveCaptureOptions extends Partial<Omit<AggregatorOptions, 'bus
   batchRows?: number;
   /** Called when the capture cannot go on (a worker died). */
   onFatal?: (err: Error) => void;
-  /** Keep the packets of the flows in a rolling store (--keep-packets; src/packets/keeper.ts). */
-  keepPackets?: KeepPacketsOptions;
 }
 
 export interface InterfaceStatus {
@@ -94,8 +90,6 @@ export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'fir
   workers: number;
   /** Frames each decode worker decoded (how the address-pair sharding spread them). */
   workerPackets: number[];
-  /** The packet store's counters summed over the workers (with --keep-packets). */
-  packetStore?: KeeperStats;
 }
 
 const addTraffic = sumCounters<TrafficRecord>(TRAFFIC);
@@ -190,7 +184,6 @@ export class LiveCapture {
     if (opts.interfaces.length === 0) throw new CaptureOpenError('no interface to capture on', 'no-such-device');
     if (opts.interfaces.length > 0xffff) throw new CaptureOpenError('too many interfaces', 'other');
     const c = new LiveCapture(opts);
-    if (opts.keepPackets) mkdirSync(opts.keepPackets.dir, { recursive: true });
     await opts.store.beginRun(c.source);
     c.openRings();
     try {
@@ -273,8 +266,6 @@ export class LiveCapture {
         },
         batchRows: o.batchRows ?? 5000,
         tickLagUs: TICK_LAG_US,
-        // Each worker's files carry the run's source: several captures can share one directory.
-        keepPackets: o.keepPackets ? { ...o.keepPackets, base: `live-${this.source}-w${i}` } : undefined,
       };
       const worker = ts
         ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
@@ -499,20 +490,7 @@ export class LiveCapture {
       seconds: Math.round(Date.now() - this.startedAt) / 1000,
       workers: this.workers.length,
       workerPackets: this.workerStats.map((b) => b?.stats.packets ?? 0),
-      packetStore: this.packetStoreStats(),
     };
-  }
-
-  /** The packet store's counters summed over the workers; undefined without --keep-packets. */
-  packetStoreStats(): KeeperStats | undefined {
-    if (!this.opts.keepPackets) return undefined;
-    const total: KeeperStats = { kept: 0, bytes: 0, dropped: 0, skipped: 0, files: 0, evictedFiles: 0, writeErrors: 0 };
-    for (const b of this.workerStats) {
-      const p = b?.packetStore;
-      if (!p) continue;
-      for (const k of Object.keys(total) as (keyof KeeperStats)[]) total[k] += p[k];
-    }
-    return total;
   }
 
   /** Store writes that failed (logged). */
