@@ -119,7 +119,46 @@ describe('web client: the data’s own range', { skip }, () => {
     assert.match((await page.getByTestId('range-shown').textContent()) ?? '', /the whole data range/);
   });
 
+  it('Explore: top hosts, a click drills down (a chip, the URL), another dimension, a stacked area, Back', async () => {
+    await page.goto(`${serve.base}/#/explore?dims=HOST&metric=BYTES&limit=5&range=all`);
+    const table = page.getByTestId('explore-table');
+    await table.waitFor({ timeout: 20_000 });
+    const firstKey = () => table.locator('tbody tr').first().locator('button.key').first();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=explore-table] tbody tr').length > 0);
+    assert.equal((await firstKey().textContent())?.trim(), '10.0.0.1', 'the client of every HTTPS flow leads');
+    assert.equal(await table.locator('tbody tr').count(), 5);
+    await firstKey().click();
+    await page.getByTestId('filters').getByText('10.0.0.1').waitFor();
+    assert.match(decodeURIComponent(page.url()), /f=HOST:10\.0\.0\.1/);
+    await page.getByTestId('dim-0').selectOption('SERVER');
+    await page.waitForFunction(() => /dims=SERVER/.test(location.hash));
+    await page.waitForFunction(() => (document.querySelector('[data-testid=explore-table] tbody tr button.key')?.textContent ?? '').trim() === '10.0.1.12');
+    // The servers of 10.0.0.1 only: its 12 HTTPS servers and the pinging host (as the ICMP server).
+    assert.equal(await table.locator('tbody tr').count(), 5);
+    await page.getByTestId('limit').selectOption('20');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=explore-table] tbody tr').length === 13);
+    await page.getByTestId('view-area').click();
+    await page.locator('.chart canvas').waitFor({ timeout: 10_000 });
+    await screenshot(page, 'explore-area');
+    // A shared URL opens the same view.
+    const shared = page.url();
+    const other = await b.context.newPage();
+    await other.goto(shared);
+    await other.getByTestId('filters').getByText('10.0.0.1').waitFor({ timeout: 20_000 });
+    await other.waitForFunction(() => document.querySelectorAll('[data-testid=explore-table] tbody tr').length === 13, null, { timeout: 10_000 });
+    assert.equal(await other.locator('.chart canvas').count(), 1, 'the stacked area too');
+    await other.close();
+    // Remove the chip: every server again.
+    await page.getByRole('button', { name: 'Remove filter Host 10.0.0.1' }).click();
+    await page.waitForFunction(() => !/f=HOST/.test(decodeURIComponent(location.hash)));
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=explore-table] tbody tr').length === 14, null, { timeout: 10_000 });
+    await page.goBack();
+    await page.getByTestId('filters').waitFor();
+    assert.deepEqual(b.errors, []);
+  });
+
   it('an import made in the browser links to its own range', async () => {
+    await nav(page, 'Overview');
     await page.locator('[data-range=default]').click();
     const path = join(dir, 'older.pcap');
     olderCapture(path);

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiFilter, appLabel, EMPTY_FILTER, matchesFilter, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
 import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, tcpFlags } from '../web/src/lib/format.js';
+import { exploreHref, parseExploreParams, validDims, withFilter, withoutFilter } from '../web/src/lib/explore.js';
 import { importRange, parseRangeParam, rangeParam, rangeReason, rangeVariables, shownRange, type DataRangeInfo, type RangeSel } from '../web/src/lib/ranges.js';
 import { parseRoute } from '../web/src/lib/routes.js';
 import { mergeLive, seriesStep, toRates } from '../web/src/lib/traffic.js';
@@ -39,6 +40,7 @@ function flow(o: Partial<Flow> & { id: string }): Flow {
     firstPackets: null,
     duration: 0,
     endReason: null,
+    risks: null,
     ...o,
   };
 }
@@ -241,5 +243,48 @@ describe('time ranges', () => {
       to: Date.UTC(2019, 4, 1, 10, 1),
     });
     assert.equal(importRange('garbage', '2019-05-01T10:00:00Z'), null);
+  });
+});
+
+describe('explore view in the URL', () => {
+  it('round-trips every part of the view', () => {
+    const v = {
+      dims: ['HOST', 'PEER'] as const,
+      metric: 'FLOWS' as const,
+      limit: 20,
+      filters: [
+        { dimension: 'APP' as const, value: 'TLS' },
+        { dimension: 'SERVER_NAME' as const, value: 'a:b.example' },
+      ],
+      view: 'area' as const,
+      range: { kind: 'custom' as const, from: Date.UTC(2019, 4, 1), to: Date.UTC(2019, 4, 2) },
+    };
+    const href = exploreHref({ ...v, dims: [...v.dims] });
+    assert.match(href, /^#\/explore\?/);
+    assert.deepEqual(parseRoute(href), { page: 'explore', query: href.split('?')[1] });
+    assert.deepEqual(parseExploreParams(href.split('?')[1]), { ...v, dims: [...v.dims] });
+    assert.deepEqual(parseExploreParams('range=default').range, { kind: 'default' });
+    assert.equal(parseExploreParams('').range, undefined, 'no range in the URL: the shared choice stays');
+  });
+  it('falls back to defaults for what it does not know, and keeps PEER with HOST', () => {
+    assert.deepEqual(parseExploreParams('dims=NOPE&metric=x&limit=7&f=BAD:1&f=PORT:443'), {
+      dims: ['APP'],
+      metric: 'BYTES',
+      limit: 10,
+      filters: [{ dimension: 'PORT', value: '443' }],
+      view: 'table',
+      range: undefined,
+    });
+    assert.deepEqual(validDims(['PEER']), ['HOST', 'PEER']);
+    assert.deepEqual(validDims(['APP', 'PEER']), ['HOST', 'PEER']);
+    assert.deepEqual(validDims(['PEER', 'HOST']), ['PEER', 'HOST']);
+    assert.deepEqual(validDims(['APP', 'APP', 'PORT']), ['APP', 'PORT']);
+  });
+  it('drill-down adds a filter once; a chip removes its own', () => {
+    const v = parseExploreParams('dims=APP');
+    const one = withFilter(v, { dimension: 'APP', value: 'DNS' });
+    assert.equal(withFilter(one, { dimension: 'APP', value: 'DNS' }), one);
+    const two = withFilter(one, { dimension: 'HOST', value: '10.0.0.1' });
+    assert.deepEqual(withoutFilter(two, 0).filters, [{ dimension: 'HOST', value: '10.0.0.1' }]);
   });
 });

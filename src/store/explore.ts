@@ -60,6 +60,7 @@ export interface ExplorePoint {
   ts: number;
   bytes: number;
   packets: number;
+  /** Flows that began in the bucket (as a traffic point counts them). */
   flows: number;
 }
 
@@ -158,6 +159,11 @@ const METRIC_SQL: Record<ExploreMetric, string> = { bytes: 'bytes', packets: 'pa
  * rows per segment when a dimension looks at either end), the top items are chosen by the metric,
  * and each top item's buckets come beside it, one row per item and bucket. Ties break on the keys,
  * so that equal items come in a fixed order.
+ *
+ * Distinct flows without a count(DISTINCT) over every flow id (it cost more than the rest of the
+ * statement): a flow's first segment starts at its firstSeen, so each flow that began in the range
+ * is its one segment with ts = first_seen; only flows that began before the range are counted
+ * distinct, and those are few (the ones running at its start).
  */
 export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record<string, string | number> } {
   const params: Record<string, string | number> = { from: q.from, to: q.to, step: q.step, limit: q.limit };
@@ -169,29 +175,31 @@ export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record
   const bothEnds = q.dimensions.some((d) => d === 'host' || d === 'peer');
   const keys = q.dimensions.map((d, i) => `${DIMENSION_SQL[d]} AS k${i}`).join(', ');
   const keyCols = q.dimensions.map((_, i) => `k${i}`).join(', ');
+  const topKeys = q.dimensions.map((_, i) => `top.k${i}`).join(', ');
   const sides = bothEnds ? 'CROSS JOIN (VALUES (0), (1)) AS s(side)' : '';
   const metric = METRIC_SQL[q.metric];
   const sql = `
     WITH seg AS (
-      SELECT ${keys}, epoch_us(ts) // $step::BIGINT * $step::BIGINT AS bucket, flow_id,
+      SELECT ${keys}, epoch_us(ts) // $step::BIGINT * $step::BIGINT AS bucket,
+             CASE WHEN first_seen < make_timestamp($from::BIGINT) THEN flow_id END AS older,
+             (ts = first_seen)::INTEGER AS started,
              client_bytes + server_bytes AS bytes, client_packets + server_packets AS packets
       FROM flows ${sides}
       WHERE ${where.join(' AND ')}
     ), top AS (
-      SELECT ${keyCols}, sum(bytes) AS bytes, sum(packets) AS packets, count(DISTINCT flow_id) AS flows
+      SELECT ${keyCols}, sum(bytes) AS bytes, sum(packets) AS packets, sum(started) + count(DISTINCT older) AS flows
       FROM seg GROUP BY ${keyCols}
       ORDER BY ${metric} DESC, ${keyCols}
       LIMIT $limit
     ), buckets AS (
-      SELECT ${keyCols}, bucket, sum(bytes) AS bytes, sum(packets) AS packets, count(DISTINCT flow_id) AS flows
-      FROM seg SEMI JOIN top USING (${keyCols})
+      SELECT ${keyCols}, bucket, sum(bytes) AS bytes, sum(packets) AS packets, sum(started) AS flows
+      FROM seg WHERE (${keyCols}) IN (SELECT (${keyCols}) FROM top)
       GROUP BY ${keyCols}, bucket
     )
-    SELECT ${q.dimensions.map((_, i) => `top.k${i}`).join(', ')},
-           top.bytes::DOUBLE AS bytes, top.packets::DOUBLE AS packets, top.flows::DOUBLE AS flows,
+    SELECT ${topKeys}, top.bytes::DOUBLE AS bytes, top.packets::DOUBLE AS packets, top.flows::DOUBLE AS flows,
            b.bucket AS bucket, b.bytes::DOUBLE AS "bBytes", b.packets::DOUBLE AS "bPackets", b.flows::DOUBLE AS "bFlows"
     FROM top JOIN buckets b ON ${q.dimensions.map((_, i) => `b.k${i} = top.k${i}`).join(' AND ')}
-    ORDER BY top.${metric} DESC, ${q.dimensions.map((_, i) => `top.k${i}`).join(', ')}, bucket`;
+    ORDER BY top.${metric} DESC, ${topKeys}, bucket`;
   return { sql, params };
 }
 

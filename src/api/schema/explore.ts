@@ -64,7 +64,7 @@ const ExplorePointRef = builder.objectRef<ExplorePoint>('ExplorePoint').implemen
     ts: t.field({ type: 'DateTime', resolve: (p) => p.ts, description: 'Bucket start.' }),
     bytes: t.field({ type: 'Counter', resolve: (p) => p.bytes }),
     packets: t.field({ type: 'Counter', resolve: (p) => p.packets }),
-    flows: t.field({ type: 'Counter', resolve: (p) => p.flows, description: 'Distinct flows with a segment in the bucket.' }),
+    flows: t.field({ type: 'Counter', resolve: (p) => p.flows, description: 'Flows that began in the bucket.' }),
   }),
 });
 

@@ -1,10 +1,11 @@
-// Hash routes (pure, tested in node): #/ (overview), #/flows, #/history, #/anomalies[?id=…], #/host/<ip>.
+// Hash routes (pure, tested in node): #/ (overview), #/flows, #/history, #/explore[?view], #/anomalies[?id=…], #/host/<ip>.
 export type Route =
   | { page: 'overview' }
   | { page: 'flows' }
   | { page: 'history' }
   | { page: 'anomalies'; id?: string }
   | { page: 'host'; ip: string }
+  | { page: 'explore'; query: string }
   | { page: 'missing'; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -14,6 +15,7 @@ export function parseRoute(hash: string): Route {
   if (path === '/' || path === '') return { page: 'overview' };
   if (path === '/flows') return { page: 'flows' };
   if (path === '/history') return { page: 'history' };
+  if (path === '/explore') return { page: 'explore', query: search };
   if (path === '/anomalies') return params.get('id') ? { page: 'anomalies', id: params.get('id')! } : { page: 'anomalies' };
   const host = /^\/host\/([^/]+)$/.exec(path);
   if (host) {
