@@ -24,9 +24,10 @@ if (unavailable) console.log(`# zeek-conn-corpus: skipped: ${unavailable}`);
 /**
  * The share of Zeek's rows that must come out identical. The issue's target is 95%; what keeps
  * flowlens below it is listed in the README (tunnels over UDP not decapsulated: VXLAN, Geneve,
- * GTP, Teredo; ICMP flows keyed by address pair; checksums not verified). Raise it as those land.
+ * GTP, Teredo; Zeek's 5 s attempt and close timers not followed). 177 of 227 rows (78.0%) are
+ * identical now; raise this as those land.
  */
-const FLOOR = 0.75;
+const FLOOR = 0.77;
 
 const COMPARED = [
   'conn_state',

@@ -1,5 +1,5 @@
 // What an EtherType (or the protocol field of SLL/SLL2/GRE/Cisco HDLC) carries: VLAN tags,
-// IPv4, IPv6, PPPoE sessions, MPLS label stacks, ARP (no flow, but neighbour-sweep detection
+// IPv4, IPv6, PPPoE sessions, MPLS label stacks, 802.1ah PBB, ARP (no flow, but neighbour-sweep detection
 // reads it). Anything else is non-IP traffic.
 import { decodeArp } from './arp.js';
 import { decodeIp } from './ip.js';
@@ -18,6 +18,8 @@ const ETHERTYPE_PPPOE_SESSION = 0x8864;
 const ETHERTYPE_MPLS = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST = 0x8848;
 const ETHERTYPE_CISCO_FABRICPATH = 0x8903;
+/** IEEE 802.1ah provider backbone bridging (MAC-in-MAC). */
+const ETHERTYPE_PBB = 0x88e7;
 /** Stacked tags or labels beyond this are not a real frame. */
 const MAX_TAGS = 8;
 
@@ -74,6 +76,16 @@ export function decodeEthertype(type: number, buf: Buffer, off: number, end: num
           return;
         }
         off += 2 + 12;
+        type = (buf[off] << 8) | buf[off + 1];
+        off += 2;
+        continue;
+      case ETHERTYPE_PBB:
+        // The 4-byte I-TAG (priority, flags, service id), then the customer's Ethernet frame.
+        if (end - off < 4 + 14) {
+          pkt.fail(R_LINK_TRUNCATED);
+          return;
+        }
+        off += 4 + 12;
         type = (buf[off] << 8) | buf[off + 1];
         off += 2;
         continue;
