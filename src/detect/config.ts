@@ -52,6 +52,22 @@ export interface UdpFloodConfig extends VolumeFloodConfig {
   minPacketsPerPort: number;
 }
 
+/** Beaconing (beacon.ts): the thresholds of a pair's score, and the bounds of its table. */
+export interface BeaconConfig {
+  /** Connections of one pair before it is judged (its first ones only show a start). */
+  minConnections: number;
+  /** Time from the first to the latest of them (seconds): a beacon is judged over a long time. */
+  minDurationSec: number;
+  /** Median interval at least this long (seconds): a client polling many times a second is not calling home. */
+  minPeriodSec: number;
+  /** Score (0..1, RITA's: timing and size regularity, smallness) at or above which a pair beacons. */
+  minScore: number;
+  /** A pair is forgotten after this long without a packet (seconds): the longest period seen. */
+  idleSec: number;
+  /** At most this many pairs are tracked; the least recently used is evicted first (not one beaconing). */
+  maxTracked: number;
+}
+
 export interface DetectConfig {
   lifecycle: LifecycleConfig;
   /** A connection attempt (TCP SYN or FIN/NULL/Xmas probe, UDP datagram, ICMP echo) with no answer after this long is a failure (seconds). */
@@ -63,6 +79,7 @@ export interface DetectConfig {
   hostScan: ScanConfig & { /** Distinct hosts a walk must have contacted before it can flag. */ minHosts: number };
   udpFlood: UdpFloodConfig;
   icmpFlood: VolumeFloodConfig;
+  beacon: BeaconConfig;
 }
 
 export const DEFAULT_DETECT_CONFIG: DetectConfig = {
@@ -88,6 +105,9 @@ export const DEFAULT_DETECT_CONFIG: DetectConfig = {
   udpFlood: { minRate: 2000, maxReplyShare: 0.2, minPacketsPerPort: 4, singleSourceShare: 0.5, maxTargets: 20_000 },
   // Echo floods are answered, so no reply share: the rate alone (ping -f on a LAN is a flood too).
   icmpFlood: { minRate: 1000, maxReplyShare: 1, singleSourceShare: 0.5, maxTargets: 20_000 },
+  // RITA reports scores from 0.7 and calls 0.8 and above likely; an hour and ten connections is
+  // the least that shows a period. Pairs are kept two hours idle (periods up to two hours).
+  beacon: { minConnections: 10, minDurationSec: 3600, minPeriodSec: 1, minScore: 0.8, idleSec: 7200, maxTracked: 20_000 },
 };
 
 export type DetectConfigInput = { [K in keyof DetectConfig]?: Partial<DetectConfig[K]> };

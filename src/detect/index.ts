@@ -9,6 +9,7 @@ import type { EventBus } from '../bus/types.js';
 import type { DecodedPacket } from '../decode/packet.js';
 import type { AnomalyRecord } from '../store/types.js';
 import { AttemptTracker } from './attempts.js';
+import { BeaconDetector } from './beacon.js';
 import { resolveDetectConfig, type DetectConfig, type DetectConfigInput } from './config.js';
 import { PacketFacts } from './facts.js';
 import { HostScanDetector } from './host-scan.js';
@@ -35,6 +36,7 @@ export class DetectorSet {
   private readonly hostScan: HostScanDetector;
   private readonly udpFlood: UdpFloodDetector;
   private readonly icmpFlood: IcmpFloodDetector;
+  private readonly beacon: BeaconDetector;
   private readonly attempts: AttemptTracker;
   private readonly emitter: AnomalyEmitter;
   private out = new Map<string, AnomalyRecord>();
@@ -56,7 +58,8 @@ export class DetectorSet {
     this.hostScan = new HostScanDetector(cfg.hostScan, this.emitter);
     this.udpFlood = new UdpFloodDetector(cfg.udpFlood, this.emitter);
     this.icmpFlood = new IcmpFloodDetector(cfg.icmpFlood, this.emitter);
-    this.detectors = [this.synFlood, this.portScan, this.hostScan, this.udpFlood, this.icmpFlood];
+    this.beacon = new BeaconDetector(cfg.beacon, this.emitter);
+    this.detectors = [this.synFlood, this.portScan, this.hostScan, this.udpFlood, this.icmpFlood, this.beacon];
     // Only the scan detectors follow attempts and their outcomes.
     this.attempts = new AttemptTracker(
       cfg.attemptTimeoutSec,
@@ -82,6 +85,7 @@ export class DetectorSet {
     this.synFlood.packet(p);
     this.udpFlood.packet(p);
     this.icmpFlood.packet(p);
+    this.beacon.packet(p);
     if (ts >= this.nextTick) this.tick(ts);
   }
 

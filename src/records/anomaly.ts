@@ -3,8 +3,12 @@
 // anomaly_id) with ts = startedAt; DuckDB: primary key anomaly_id, INSERT OR REPLACE).
 import { col, defineRecord, type RecordOf } from './define.js';
 
-/** RULE: a user rule over flows fired (src/alert/rules.ts); WATCHLIST: a flow touched a watchlist entry (src/alert/watchlist.ts). */
-export const ANOMALY_KINDS = ['SYN_FLOOD', 'PORT_SCAN', 'HOST_SCAN', 'UDP_FLOOD', 'ICMP_FLOOD', 'RULE', 'WATCHLIST'] as const;
+/**
+ * RULE: a user rule over flows fired (src/alert/rules.ts); WATCHLIST: a flow touched a watchlist
+ * entry (src/alert/watchlist.ts); BEACON: one host calling one service at a regular period
+ * (src/detect/beacon.ts).
+ */
+export const ANOMALY_KINDS = ['SYN_FLOOD', 'PORT_SCAN', 'HOST_SCAN', 'UDP_FLOOD', 'ICMP_FLOOD', 'RULE', 'WATCHLIST', 'BEACON'] as const;
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
