@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { emptyRecord, FLOW } from '../src/records/index.js';
 import { DuckDbStore } from '../src/store/duckdb.js';
 import {
   MAX_PAGE_SIZE,
@@ -25,6 +26,7 @@ import {
   type TimeRange,
   type TrafficRecord,
 } from '../src/store/types.js';
+import { flowSummary } from './helpers/records.js';
 import { storeBackends, tempDir } from './store-backends.js';
 
 const SECOND = 1_000_000;
@@ -50,6 +52,7 @@ function makeFixture() {
       const final = k === segments.length - 1;
       clientFlags |= tcp ? (k === 0 ? 0x12 : 0x08) | (final ? 0x01 : 0) : 0;
       flows.push({
+        ...emptyRecord(FLOW),
         ts,
         flowId: flowId(i),
         node: opts.node,
@@ -200,39 +203,7 @@ function summarise(segments: FlowRecord[], range?: TimeRange): FlowSummary[] {
     if (range && (s.ts < range.from || s.ts >= range.to)) continue;
     byId.set(s.flowId, [...(byId.get(s.flowId) ?? []), s]);
   }
-  return [...byId.values()].map((segs) => {
-    segs.sort((a, b) => a.ts - b.ts);
-    const first = segs[0];
-    const last = segs[segs.length - 1];
-    const sum = (key: 'clientPackets' | 'clientBytes' | 'serverPackets' | 'serverBytes') => segs.reduce((n, s) => n + s[key], 0);
-    return {
-      flowId: first.flowId,
-      node: first.node,
-      iface: first.iface,
-      firstSeen: Math.min(...segs.map((s) => s.firstSeen)),
-      lastSeen: Math.max(...segs.map((s) => s.lastSeen)),
-      transport: first.transport,
-      ipProto: first.ipProto,
-      clientIp: first.clientIp,
-      clientPort: first.clientPort,
-      serverIp: first.serverIp,
-      serverPort: first.serverPort,
-      clientPackets: sum('clientPackets'),
-      clientBytes: sum('clientBytes'),
-      serverPackets: sum('serverPackets'),
-      serverBytes: sum('serverBytes'),
-      clientTcpFlags: segs.reduce((f, s) => f | s.clientTcpFlags, 0),
-      serverTcpFlags: segs.reduce((f, s) => f | s.serverTcpFlags, 0),
-      tcpState: last.tcpState,
-      app: last.app,
-      serverName: last.serverName,
-      confidence: last.confidence,
-      firstPackets: last.firstPackets,
-      appInfo: last.appInfo,
-      duration: Math.max(...segs.map((s) => s.duration)),
-      endReason: last.endReason,
-    };
-  });
+  return [...byId.values()].map((segs) => flowSummary(segs));
 }
 
 /**
@@ -750,6 +721,7 @@ describe('QuestDB ILP configuration', () => {
 
 describe('DuckDB store', () => {
   const segment = (i: number, ts: number): FlowRecord => ({
+    ...emptyRecord(FLOW),
     ts,
     flowId: i.toString(16).padStart(16, '0'),
     node: 'bulk',

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../src/store/duckdb.js';
+import { emptyRecord, FLOW } from '../src/records/index.js';
 import { StoreBusyError, StoreQueryCancelled, type FlowQuery, type FlowRecord } from '../src/store/types.js';
 import { tempDir } from './store-backends.js';
 
@@ -40,6 +41,7 @@ async function heavyFile(): Promise<string> {
 
 function segment(i: number, ts: number): FlowRecord {
   return {
+    ...emptyRecord(FLOW),
     ts,
     flowId: `ab${i.toString(16).padStart(14, '0')}`,
     node: 'n',

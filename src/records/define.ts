@@ -198,3 +198,19 @@ export function sumCounters<R>(def: AnyRecordDef): (into: R, add: R) => void {
     for (const f of fields) a[f] += b[f];
   };
 }
+
+/** Each type's empty value: what a column holds before anything sets it. */
+const EMPTY_VALUE: Record<ColumnType, string | number | boolean> = { time: 0, str: '', u8: 0, u16: 0, counter: 0, bool: false };
+
+/**
+ * A record with every column empty ('' / 0 / false): what builders of records start from (the
+ * benchmark's synthetic rows, tests' fixtures), so that a new column needs no edit there.
+ */
+export function emptyRecord<D extends AnyRecordDef>(def: D): RecordOf<D> {
+  return Object.fromEntries(def.list.map((c) => [c.field, EMPTY_VALUE[c.type]])) as RecordOf<D>;
+}
+
+/** A summary (segments summed) with every column empty; see emptyRecord. */
+export function emptySummary<D extends AnyRecordDef>(def: D): SummaryOf<D> {
+  return Object.fromEntries(def.summary.map((c) => [c.field, EMPTY_VALUE[c.type]])) as SummaryOf<D>;
+}

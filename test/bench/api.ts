@@ -16,7 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { rng } from './synth-pcap.js';
+import { emptyRecord, emptySummary, FLOW } from '../../src/records/index.js';
 import type { AnomalyRecord, FlowRecord, FlowSummary, HostRecord, RecordBatch, TrafficRecord } from '../../src/store/types.js';
+
+const EMPTY_FLOW = emptyRecord(FLOW);
 
 export interface ApiBenchOptions {
   /** Flow segments over the day (default 300,000). */
@@ -179,6 +182,7 @@ export function* syntheticDay(size: DaySize): Generator<RecordBatch> {
       const duration = long ? 59_000_000 - (first - intervalUs) : Math.floor(rand() * 5_000_000);
       const tcp = a.transport === 'tcp';
       const rec: FlowRecord = {
+        ...EMPTY_FLOW,
         ts: first,
         flowId: `1${(nextFlow++).toString(16).padStart(15, '0')}`,
         node: 'bench',
@@ -505,6 +509,7 @@ class ChildLink {
 
 function liveFlow(n: number, nowUs: number): FlowSummary {
   return {
+    ...emptySummary(FLOW),
     flowId: `2${n.toString(16).padStart(15, '0')}`,
     node: 'bench',
     iface: 'eth0',

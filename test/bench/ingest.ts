@@ -3,9 +3,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { emptyRecord, FLOW } from '../../src/records/index.js';
 import type { FlowRecord, RecordBatch } from '../../src/store/types.js';
 import { median } from './measure.js';
 import type { StoreOptions } from '../../src/store/index.js';
+
+const EMPTY_FLOW = emptyRecord(FLOW);
 
 export const BATCH_ROWS = 10_000;
 
@@ -25,6 +28,7 @@ function syntheticBatch(start: number, rows: number, baseUs: number): RecordBatc
     const ts = baseUs + i * 1000;
     const tcp = i % 4 !== 0;
     flows[k] = {
+      ...EMPTY_FLOW,
       ts,
       flowId: (0x1000000000000 + i).toString(16).padStart(16, '0'),
       node: 'bench',

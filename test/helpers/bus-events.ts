@@ -4,6 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { emptySummary, FLOW } from '../../src/records/index.js';
 import type { AnomalyEvent, FlowEvent, TrafficEvent } from '../../src/bus/types.js';
 import type { NodeStatusEvent } from '../../src/bus/validate.js';
 import { sleep } from './netns.js';
@@ -12,6 +13,7 @@ export function flowEvent(node: string, n = 0): FlowEvent {
   return {
     type: 'update',
     flow: {
+      ...emptySummary(FLOW),
       flowId: `f${n}`,
       node,
       iface: 'eth0',
