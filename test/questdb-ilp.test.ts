@@ -1,4 +1,4 @@
-// The QuestDB writer's ILP serialiser (record-sql.ts ilpLines, questdb.ts ilpBodies) against the
+// The QuestDB writer's ILP serialiser (record-sql.ts ilpRows, questdb.ts ilpBodies) against the
 // reference, @questdb/nodejs-client's SenderBuffer driven through its row API (questdb.ts
 // serializeBatch, the path the writer used before): records of every table, with texts that need
 // escaping, empty texts, and zero and 2^53-1 numbers, must serialise to the same bytes. The lines
@@ -31,13 +31,14 @@ const TEXTS = [
   '{"ports":120}',
   'lone \ud800 surrogate',
 ];
-const TIMES = [0, 1, 1_700_000_000_000_123, MAX];
+const TIMES = [0, 1, 999_999_999, 1_000_000_000, 1_700_000_000_000_123, MAX];
 const POOLS: Record<ColumnInfo['type'], readonly unknown[]> = {
   time: TIMES,
   str: TEXTS,
   u8: [0, 6, 255],
   u16: [0, 443, 65535],
-  counter: [0, 1, 123_456_789, MAX],
+  // Every digit count, both sides of the writer's 2^31 and 2^53 paths and of its nine-digit halves.
+  counter: [0, 1, 9, 10, 99, 123_456_789, 2 ** 31 - 1, 2 ** 31, 999_999_999, 1_000_000_000, 1_000_000_001, 10 ** 15 + 7, MAX, 2 ** 53, 2 ** 60],
   bool: [true, false],
 };
 
@@ -63,7 +64,7 @@ const reference = (batch: RecordBatch): string => {
   serializeBatch(buf, batch);
   return buf.toBufferNew()?.toString('utf8') ?? '';
 };
-const ours = (batch: RecordBatch, maxChars?: number): string => Buffer.concat(ilpBodies(batch, maxChars).map((b) => b.body)).toString('utf8');
+const ours = (batch: RecordBatch, maxBytes?: number): string => Buffer.concat(ilpBodies(batch, maxBytes).map((b) => b.body)).toString('utf8');
 
 type Parsed = { table: string; tags: Map<string, string>; fields: Map<string, string>; at: string };
 
@@ -193,8 +194,9 @@ describe('QuestDB ILP serialiser', () => {
 
   test('bodies are bounded and split between rows; the row counts add up', () => {
     const batch: RecordBatch = {
-      flows: records(FLOW, 2000) as never,
-      hosts: records(HOST, 500) as never,
+      // Under the default bound (2 MiB) in one body, whatever columns a flow gains.
+      flows: records(FLOW, 500) as never,
+      hosts: records(HOST, 200) as never,
       traffic: records(TRAFFIC, 50) as never,
       anomalies: records(ANOMALY, 20) as never,
     };
@@ -206,11 +208,11 @@ describe('QuestDB ILP serialiser', () => {
     const parts = ilpBodies(batch, max);
     assert.ok(parts.length > 10, `${parts.length} bodies`);
     let longestLine = 0;
-    for (const l of whole[0]!.body.toString().split('\n')) longestLine = Math.max(longestLine, l.length + 1);
+    for (const l of whole[0]!.body.toString().split('\n')) longestLine = Math.max(longestLine, Buffer.byteLength(l) + 1);
     for (const p of parts) {
       const text = p.body.toString();
       assert.ok(text.endsWith('\n'));
-      assert.ok(text.length < max + longestLine, `${text.length} chars`);
+      assert.ok(p.body.length < max + longestLine, `${p.body.length} bytes`);
       assert.equal(parse(text).length, p.rows);
     }
     assert.equal(

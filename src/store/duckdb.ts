@@ -20,7 +20,7 @@ import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBC
 import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
 import { ChunkAppender } from './duckdb-chunks.js';
-import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry } from './flow-cache.js';
+import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry, NUMERIC_ENTRY_COLUMNS } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
 import { chunkColumns, duckdbRecordSelect, duckdbSummarySelect } from './record-sql.js';
@@ -394,28 +394,23 @@ export class DuckDbStore implements FlowStore {
   }
 
   /**
-   * The summed flows of a range and filter, in time order with each one's rank in bytes order, as
-   * a cache entry; null when they are more than the cache keeps. Streamed chunk by chunk, so that
+   * The summed flows of a range and filter, as a cache entry; null when they are more than the cache
+   * keeps. Streamed chunk by chunk, so that
    * a result too large stops early and the event loop runs between chunks.
    */
   private flowEntry(range: TimeRange, filter: FlowFilter, signal: AbortSignal): Promise<FlowEntry | null> {
     const cache = this.flowCache!;
     const filtered = filteredFlowsSql(range, filter, UNIFORM_COLUMN);
     // The columns the entry takes, in its order; counters as DOUBLE (exact to 2^53, as toNumbers).
-    const columns = ENTRY_COLUMNS.map((name) =>
-      name === 'byteRank'
-        ? `row_number() OVER (ORDER BY ${FLOW_ORDERS.bytes.orderBy}) - 1`
-        : NUMERIC_ENTRY_COLUMNS.has(name)
-          ? `"${name}"::DOUBLE`
-          : `"${name}"`,
-    );
-    const sql = `${filtered.sql} SELECT ${columns.join(', ')} FROM filtered ORDER BY ${FLOW_ORDERS.time.orderBy}`;
+    // No ORDER BY: the entry sorts both orders itself (a sort here held every column twice).
+    const columns = ENTRY_COLUMNS.map((name) => (NUMERIC_ENTRY_COLUMNS.has(name) ? `"${name}"::DOUBLE` : `"${name}"`));
+    const sql = `${filtered.sql} SELECT ${columns.join(', ')} FROM filtered`;
     return this.read(async (conn, session) => {
       const stmt = await conn.prepare(sql);
       try {
         stmt.bind(filtered.params);
         const result = await stmt.stream();
-        const builder = new FlowEntryBuilder(cache.maxRows);
+        const builder = new FlowEntryBuilder(cache.maxEntryBytes);
         for (;;) {
           session.check();
           const chunk = await result.fetchChunk();
@@ -427,6 +422,14 @@ export class DuckDbStore implements FlowStore {
           }
         }
         return builder.finish(range);
+      } catch (err) {
+        // Summing every column of a very large range can exceed the memory_limit where the narrow
+        // SQL page does not: such a result is paged by SQL, as one too large to keep.
+        if (/Out of Memory Error/.test(errorMessage(err))) {
+          session.discard();
+          return null;
+        }
+        throw err;
       } finally {
         stmt.destroySync();
       }
@@ -749,9 +752,6 @@ class ReadSession {
 const UNIFORM_COLUMN = `,
   min(hash(node, transport, client_ip, server_ip, client_port, server_port))
     = max(hash(node, transport, client_ip, server_ip, client_port, server_port)) AS uniform`;
-
-/** Counters and times of a cache entry, selected as DOUBLE (see flowEntry). */
-const NUMERIC_ENTRY_COLUMNS = new Set<string>(['firstSeen', 'lastSeen', 'clientPackets', 'clientBytes', 'serverPackets', 'serverBytes']);
 
 /** The flow cache's key of a range and filter: every filter field in a fixed order. */
 function flowCacheKey(range: TimeRange, f: FlowFilter): string {

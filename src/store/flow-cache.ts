@@ -14,12 +14,28 @@
 // Filters: the unfiltered entry of a range answers every filter of that range as a view (the rows
 // that match, in both orders, 8 bytes a flow; see FlowEntry.view), so that eight filters of one
 // range cost one computation, not eight. Views live and die with their entry.
+import { FLOW } from '../records/index.js';
 import { encodeCursor, type CursorKey } from './cursor.js';
 import { raceAbort, ReadGate } from './read-pool.js';
-import type { EndReason, FlowFilter, FlowOrder, FlowPage, FlowSummary, TcpState } from './types.js';
+import type { FlowFilter, FlowOrder, FlowPage, FlowSummary } from './types.js';
 
-/** Estimated bytes per flow held (typed arrays, flowId string, pointers); strings are counted apart. */
-const BYTES_PER_FLOW = 6 * 8 + 1 + 2 * 2 + 2 + 12 * 4 + 4 + 8 + 48;
+// An entry's layout follows the flow record's definition (src/records/flow.ts): every summary
+// column but the flow id is one array, of the narrowest unsigned type its values fit (a column of
+// zeros or of a few distinct strings costs a byte a flow), so that a new column is cached with no
+// edit here and costs little until it carries values.
+const HELD = FLOW.summary.filter((c) => c.combine !== 'key');
+const HELD_FIELDS = HELD.map((c) => c.field);
+const KIND = HELD.map((c) => (c.type === 'str' ? 'str' : c.type === 'bool' ? 'bool' : 'num'));
+const held = (field: string) => HELD_FIELDS.indexOf(field);
+/** Where the columns that orders, cursors and filters read are. */
+const FIRST_SEEN = held('firstSeen');
+const CLIENT_BYTES = held('clientBytes');
+const SERVER_BYTES = held('serverBytes');
+const CLIENT_PORT = held('clientPort');
+const SERVER_PORT = held('serverPort');
+
+/** Estimated bytes per flow besides its columns: both orders' rows, the flowId string and its pointer. */
+const BYTES_PER_FLOW = 2 * 4 + 8 + 48;
 const BYTES_PER_STRING = 40;
 const MAX_ENTRIES = 64;
 const MAX_TOO_LARGE = 256;
@@ -32,156 +48,144 @@ const MAX_WRITE_LOG = 64;
 /** Computations waiting for their turn; the next is refused with StoreBusyError. */
 const MAX_QUEUED_BUILDS = 256;
 
-/** The string columns, interned per entry. */
-const STRING_COLUMNS = [
-  'node',
-  'iface',
-  'transport',
-  'clientIp',
-  'serverIp',
-  'tcpState',
-  'app',
-  'serverName',
-  'confidence',
-  'firstPackets',
-  'appInfo',
-  'endReason',
-] as const;
+type NumberArray = Uint8Array | Uint16Array | Uint32Array | Float64Array;
 
-/** Builds an entry from rows arriving in time order (firstSeen, flowId), each with its rank in bytes order. */
-export class FlowEntryBuilder {
-  private n = 0;
-  private cap: number;
-  private flowId: string[] = [];
-  private nums: Float64Array[];
-  private small: Uint16Array;
-  private strs: Uint32Array;
-  private byBytes: Uint32Array;
-  private readonly strings: (string | null)[] = [];
+/** The narrowest array for a value: unsigned integers by their size, anything else as a double. */
+function widthFor(v: number): 0 | 1 | 2 | 3 {
+  if (!(v >= 0 && Number.isInteger(v))) return 3;
+  return v < 0x100 ? 0 : v < 0x10000 ? 1 : v < 0x100000000 ? 2 : 3;
+}
+const ARRAYS = [Uint8Array, Uint16Array, Uint32Array, Float64Array] as const;
+
+/** One column being built: numbers (codes, for strings) in an array widened as larger values come. */
+class ColumnBuilder {
+  array: NumberArray = new Uint8Array(0);
+  private width = 0;
+  /** Strings: each distinct value once, its index the code held (per column: most columns have a few). */
+  readonly dict: (string | null)[] = [];
   private readonly codes = new Map<string | null, number>();
-  private stringBytes = 0;
-  /** Every row so far had the same segment attributes on all its segments (see ENTRY_COLUMNS' uniform). */
-  private uniform = true;
+  stringBytes = 0;
 
-  constructor(private readonly maxRows: number) {
-    this.cap = Math.min(4096, Math.max(1, maxRows));
-    this.nums = Array.from({ length: NUM_COLUMNS }, () => new Float64Array(this.cap));
-    this.small = new Uint16Array(this.cap * SMALL_COLUMNS);
-    this.strs = new Uint32Array(this.cap * STRING_COLUMNS.length);
-    this.byBytes = new Uint32Array(this.cap);
+  resize(cap: number): void {
+    const a = new ARRAYS[this.width](cap);
+    a.set(this.array.subarray(0, Math.min(cap, this.array.length)));
+    this.array = a;
   }
 
-  get rows(): number {
-    return this.n;
-  }
-
-  /**
-   * Appends the rows of one result chunk: `cols[k]` holds column k of ENTRY_COLUMNS for `count` rows
-   * (DuckDB values: numbers, bigints, strings, null). False when the entry would exceed maxRows
-   * (the caller gives up on caching it).
-   */
-  addChunk(cols: readonly (readonly unknown[])[], count: number): boolean {
-    if (this.n + count > this.maxRows) return false;
-    while (this.n + count > this.cap) this.grow();
-    const nums = this.nums;
-    for (let r = 0; r < count; r++) {
-      const i = this.n++;
-      this.flowId.push(cols[0]![r] as string);
-      for (let c = 0; c < NUM_COLUMNS; c++) nums[c]![i] = Number(cols[1 + c]![r]);
-      const s = i * SMALL_COLUMNS;
-      for (let c = 0; c < SMALL_COLUMNS; c++) this.small[s + c] = Number(cols[1 + NUM_COLUMNS + c]![r]);
-      const t = i * STRING_COLUMNS.length;
-      for (let c = 0; c < STRING_COLUMNS.length; c++) this.strs[t + c] = this.intern(cols[1 + NUM_COLUMNS + SMALL_COLUMNS + c]![r] as string | null);
-      if (!cols[ENTRY_COLUMNS.length - 2]![r]) this.uniform = false;
-      const rank = Number(cols[ENTRY_COLUMNS.length - 1]![r]);
-      if (!(rank >= 0 && rank < this.maxRows)) return false;
-      // Ranks arrive in any order; the array grows with the rows (every rank is below the final count).
-      if (rank >= this.byBytes.length) this.growRanks(rank + 1);
-      this.byBytes[rank] = i;
+  set(i: number, v: number): void {
+    const w = widthFor(v);
+    if (w > this.width) {
+      this.width = w;
+      this.resize(this.array.length);
     }
-    return true;
+    this.array[i] = v;
   }
 
-  /** The entry, or null when its orders do not agree with the comparisons pages use (see FlowEntry.check). */
-  finish(range: { from: number; to: number }): FlowEntry | null {
-    const n = this.n;
-    const entry = new FlowEntry(
-      range,
-      n,
-      this.flowId,
-      this.nums.map((a) => a.slice(0, n)),
-      this.small.slice(0, n * SMALL_COLUMNS),
-      this.strs.slice(0, n * STRING_COLUMNS.length),
-      this.byBytes.slice(0, n),
-      this.strings,
-      n * BYTES_PER_FLOW + this.stringBytes,
-      this.uniform,
-    );
-    return entry.check() ? entry : null;
-  }
-
-  private intern(value: string | null): number {
+  code(value: string | null): number {
     let code = this.codes.get(value);
     if (code === undefined) {
-      code = this.strings.length;
-      this.strings.push(value);
+      code = this.dict.length;
+      this.dict.push(value);
       this.codes.set(value, code);
       this.stringBytes += BYTES_PER_STRING + 2 * (value?.length ?? 0);
     }
     return code;
   }
-
-  private grow(): void {
-    const cap = Math.min(this.maxRows, this.cap * 2);
-    this.nums = this.nums.map((a) => {
-      const b = new Float64Array(cap);
-      b.set(a);
-      return b;
-    });
-    const small = new Uint16Array(cap * SMALL_COLUMNS);
-    small.set(this.small);
-    this.small = small;
-    const strs = new Uint32Array(cap * STRING_COLUMNS.length);
-    strs.set(this.strs);
-    this.strs = strs;
-    this.cap = cap;
-  }
-
-  private growRanks(min: number): void {
-    const ranks = new Uint32Array(Math.max(min, Math.min(this.maxRows, this.byBytes.length * 2)));
-    ranks.set(this.byBytes);
-    this.byBytes = ranks;
-  }
 }
 
-const NUM_COLUMNS = 6;
-const SMALL_COLUMNS = 5;
+/** Builds an entry from the summed flows of a range, in any order (finish() sorts both orders). */
+export class FlowEntryBuilder {
+  private n = 0;
+  private cap = 0;
+  private flowId: string[] = [];
+  private readonly columns = HELD.map(() => new ColumnBuilder());
+  /** Every row so far had the same segment attributes on all its segments (see ENTRY_COLUMNS' uniform). */
+  private uniform = true;
+
+  /** maxBytes: the largest entry kept (see bytes). */
+  constructor(private readonly maxBytes: number) {}
+
+  get rows(): number {
+    return this.n;
+  }
+
+  /** Estimated bytes held: the columns' arrays and strings, and BYTES_PER_FLOW a flow. */
+  get bytes(): number {
+    let bytes = this.n * BYTES_PER_FLOW;
+    for (const c of this.columns) bytes += (c.array.byteLength / Math.max(1, this.cap)) * this.n + c.stringBytes;
+    return bytes;
+  }
+
+  /**
+   * Appends the rows of one result chunk: `cols[k]` holds column k of ENTRY_COLUMNS for `count` rows
+   * (DuckDB values: numbers, bigints, strings, booleans, null). False when the entry grew past
+   * maxBytes (the caller gives up on caching it).
+   */
+  addChunk(cols: readonly (readonly unknown[])[], count: number): boolean {
+    if (this.n + count > this.cap) {
+      this.cap = Math.max(this.n + count, this.cap * 2, 1024);
+      for (const c of this.columns) c.resize(this.cap);
+    }
+    const columns = this.columns;
+    for (let r = 0; r < count; r++) {
+      const i = this.n++;
+      this.flowId.push(cols[0]![r] as string);
+      for (let k = 0; k < columns.length; k++) {
+        const v = cols[1 + k]![r];
+        columns[k]!.set(i, KIND[k] === 'str' ? columns[k]!.code(v as string | null) : Number(v));
+      }
+      if (!cols[ENTRY_COLUMNS.length - 1]![r]) this.uniform = false;
+    }
+    return this.bytes <= this.maxBytes;
+  }
+
+  /** The entry, or null when its orders do not agree with the comparisons pages use (see FlowEntry.check). */
+  finish(range: { from: number; to: number }): FlowEntry | null {
+    const n = this.n;
+    const columns = this.columns.map((c) => c.array.slice(0, n));
+    // Both orders are sorted here rather than by the store: a window and a sort over every summed
+    // column held the whole result twice in DuckDB (250,000 flows went over a 200 MB memory_limit).
+    const ids = this.flowId;
+    const first = columns[FIRST_SEEN]!;
+    const cb = columns[CLIENT_BYTES]!;
+    const sb = columns[SERVER_BYTES]!;
+    const byId = (a: number, b: number) => (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0);
+    const rows = () => {
+      const r = new Uint32Array(n);
+      for (let i = 0; i < n; i++) r[i] = i;
+      return r;
+    };
+    const byTime = rows().sort((a, b) => first[a]! - first[b]! || byId(a, b));
+    const byBytes = rows().sort((a, b) => cb[b]! + sb[b]! - (cb[a]! + sb[a]!) || byId(a, b));
+    let bytes = n * BYTES_PER_FLOW;
+    for (const [k, c] of columns.entries()) bytes += c.byteLength + this.columns[k]!.stringBytes;
+    const entry = new FlowEntry(
+      range,
+      n,
+      ids,
+      columns,
+      this.columns.map((c) => c.dict),
+      byBytes,
+      bytes,
+      this.uniform,
+      byTime,
+    );
+    return entry.check() ? entry : null;
+  }
+}
 
 /**
  * The columns an entry is built from, in order: FlowSummary field names; `uniform`, whether the
  * flow's segments in the range all have the same node, transport, addresses and ports (true or
- * 1; the attributes the store filters segments by); the row's position in bytes order, 0-based.
+ * 1; the attributes the store filters segments by).
  */
-export const ENTRY_COLUMNS = [
-  'flowId',
-  'firstSeen',
-  'lastSeen',
-  'clientPackets',
-  'clientBytes',
-  'serverPackets',
-  'serverBytes',
-  'ipProto',
-  'clientPort',
-  'serverPort',
-  'clientTcpFlags',
-  'serverTcpFlags',
-  ...STRING_COLUMNS,
-  'uniform',
-  'byteRank',
-] as const;
+export const ENTRY_COLUMNS: readonly string[] = ['flowId', ...HELD_FIELDS, 'uniform'];
+
+/** The entry columns the store selects as DOUBLE (times and counters, exact to 2^53). */
+export const NUMERIC_ENTRY_COLUMNS: ReadonlySet<string> = new Set(HELD.filter((c) => c.type === 'time' || c.type === 'counter').map((c) => c.field));
 
 /**
- * One (range, filter)'s flows: the columns, held in time order, and the rows of each order. A view
+ * One (range, filter)'s flows: the columns, and the rows of each order. A view
  * (see view()) shares its entry's columns and has its own rows.
  */
 export class FlowEntry {
@@ -198,12 +202,11 @@ export class FlowEntry {
     readonly range: { from: number; to: number },
     n: number,
     private readonly flowId: string[],
-    private readonly nums: Float64Array[],
-    private readonly small: Uint16Array,
-    private readonly strs: Uint32Array,
+    /** One array per held column (HELD's order): values, or codes into the column's dict. */
+    private readonly columns: NumberArray[],
+    private readonly dicts: (string | null)[][],
     /** Position in bytes order -> row. */
     private readonly byBytes: Uint32Array,
-    private readonly strings: (string | null)[],
     readonly bytes: number,
     /** Every flow's segments share node, transport, addresses and ports (segment filters are flow filters). */
     readonly uniform: boolean,
@@ -214,7 +217,7 @@ export class FlowEntry {
   }
 
   private totalBytes(i: number): number {
-    return this.nums[3]![i]! + this.nums[5]![i]!;
+    return this.columns[CLIENT_BYTES]![i]! + this.columns[SERVER_BYTES]![i]!;
   }
 
   /** The row at `pos` in `order`. */
@@ -226,7 +229,7 @@ export class FlowEntry {
   /** Whether row i comes strictly after the cursor key in its order (the SQL keyset predicate). */
   private after(order: FlowOrder, i: number, key: CursorKey): boolean {
     if (order === 'time') {
-      const v = this.nums[0]![i]!;
+      const v = this.columns[FIRST_SEEN]![i]!;
       return v > key.value || (v === key.value && this.flowId[i]! > key.flowId);
     }
     const v = this.totalBytes(i);
@@ -242,7 +245,7 @@ export class FlowEntry {
     for (const order of ['time', 'bytes'] as const) {
       for (let p = 1; p < this.n; p++) {
         const prev = this.row(order, p - 1);
-        const key: CursorKey = { order, value: order === 'time' ? this.nums[0]![prev]! : this.totalBytes(prev), flowId: this.flowId[prev]! };
+        const key: CursorKey = { order, value: order === 'time' ? this.columns[FIRST_SEEN]![prev]! : this.totalBytes(prev), flowId: this.flowId[prev]! };
         if (!this.after(order, this.row(order, p), key)) return false;
       }
     }
@@ -274,11 +277,9 @@ export class FlowEntry {
       this.range,
       timeRows.length,
       this.flowId,
-      this.nums,
-      this.small,
-      this.strs,
+      this.columns,
+      this.dicts,
       bytes,
-      this.strings,
       BYTES_PER_VIEW + 8 * timeRows.length,
       this.uniform,
       timeRows,
@@ -288,35 +289,39 @@ export class FlowEntry {
   /** A row predicate for `filter`, or null (see view()). */
   private matcher(filter: FlowFilter): ((i: number) => boolean) | null {
     const tests: ((i: number) => boolean)[] = [];
-    const code = (v: string) => this.strings.indexOf(v); // -1 matches no row
-    const strs = this.strs;
-    const W = STRING_COLUMNS.length;
-    const col = (name: (typeof STRING_COLUMNS)[number]) => STRING_COLUMNS.indexOf(name);
+    const cols = this.columns;
+    /** The column of a string field, and the code of `v` in it (-1, which matches no row, when absent). */
+    const str = (field: string, v: string) => {
+      const k = held(field);
+      return { a: cols[k]!, c: this.dicts[k]!.indexOf(v) };
+    };
     for (const [field, value] of Object.entries(filter) as [keyof FlowFilter, unknown][]) {
       if (value === undefined) continue;
       switch (field) {
         case 'host': {
           if (!this.uniform) return null;
-          const c = code(value as string);
-          const a = col('clientIp');
-          const b = col('serverIp');
-          tests.push((i) => strs[i * W + a] === c || strs[i * W + b] === c);
+          const client = str('clientIp', value as string);
+          const server = str('serverIp', value as string);
+          tests.push((i) => client.a[i] === client.c || server.a[i] === server.c);
           break;
         }
         case 'port': {
           if (!this.uniform) return null;
           const port = value as number;
-          tests.push((i) => this.small[i * SMALL_COLUMNS + 1] === port || this.small[i * SMALL_COLUMNS + 2] === port);
+          const client = cols[CLIENT_PORT]!;
+          const server = cols[SERVER_PORT]!;
+          tests.push((i) => client[i] === port || server[i] === port);
           break;
         }
         case 'transport':
         case 'node':
+        case 'communityId':
         case 'app':
         case 'serverName': {
-          if ((field === 'transport' || field === 'node') && !this.uniform) return null;
-          const c = code(value as string);
-          const k = col(field);
-          tests.push((i) => strs[i * W + k] === c);
+          // Segment filters (all but app and serverName) hold for the summed flow when its segments agree.
+          if (field !== 'app' && field !== 'serverName' && !this.uniform) return null;
+          const { a, c } = str(field, value as string);
+          tests.push((i) => a[i] === c);
           break;
         }
         case 'minBytes': {
@@ -356,39 +361,12 @@ export class FlowEntry {
   }
 
   private summary(i: number): FlowSummary {
-    const nums = this.nums;
-    const s = i * SMALL_COLUMNS;
-    const t = i * STRING_COLUMNS.length;
-    const str = this.strings;
-    const strs = this.strs;
-    return {
-      flowId: this.flowId[i]!,
-      node: str[strs[t]!] as string,
-      iface: str[strs[t + 1]!] as string,
-      firstSeen: nums[0]![i]!,
-      lastSeen: nums[1]![i]!,
-      transport: str[strs[t + 2]!] as string,
-      ipProto: this.small[s]!,
-      clientIp: str[strs[t + 3]!] as string,
-      clientPort: this.small[s + 1]!,
-      serverIp: str[strs[t + 4]!] as string,
-      serverPort: this.small[s + 2]!,
-      clientPackets: nums[2]![i]!,
-      clientBytes: nums[3]![i]!,
-      serverPackets: nums[4]![i]!,
-      serverBytes: nums[5]![i]!,
-      clientTcpFlags: this.small[s + 3]!,
-      serverTcpFlags: this.small[s + 4]!,
-      tcpState: str[strs[t + 5]!] as TcpState,
-      app: str[strs[t + 6]!] as string,
-      serverName: str[strs[t + 7]!] as string,
-      confidence: str[strs[t + 8]!] as string,
-      firstPackets: str[strs[t + 9]!] as string,
-      appInfo: str[strs[t + 10]!] as string,
-      // max(duration) of the segments = lastSeen - firstSeen of the summed flow (src/records/flow.ts).
-      duration: nums[1]![i]! - nums[0]![i]!,
-      endReason: str[strs[t + 11]!] as EndReason,
-    };
+    const out: Record<string, unknown> = { flowId: this.flowId[i]! };
+    for (let k = 0; k < HELD_FIELDS.length; k++) {
+      const v = this.columns[k]![i]!;
+      out[HELD_FIELDS[k]!] = KIND[k] === 'str' ? this.dicts[k]![v] : KIND[k] === 'bool' ? v === 1 : v;
+    }
+    return out as FlowSummary;
   }
 }
 
@@ -441,8 +419,9 @@ export class FlowCache {
   }
 
   /** Rows one entry may hold (half the budget). */
-  get maxRows(): number {
-    return Math.floor(this.maxBytes / 2 / BYTES_PER_FLOW);
+  /** The largest entry kept: half the budget. */
+  get maxEntryBytes(): number {
+    return Math.floor(this.maxBytes / 2);
   }
 
   state(): FlowCacheState {

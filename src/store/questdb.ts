@@ -2,7 +2,7 @@
 // protocol with `pg`.
 //
 // Writes: a batch is serialised by a per-table ILP serialiser compiled from the record definitions
-// (record-sql.ts ilpLines: the bytes the client's SenderBuffer would write, many times faster) into
+// (record-sql.ts ilpRows: the bytes the client's SenderBuffer would write, many times faster) into
 // request bodies of bounded size, and POSTed to /write by questdb-http.ts, which follows the client's HTTP transport but keeps the server's reason for a
 // refusal (the client's transport drops it). Sender itself is not used because Sender.flush() takes
 // the rows out of its buffer before the send's outcome is known, so after a failed send the rows
@@ -33,7 +33,7 @@ import { encodeCursor } from './cursor.js';
 import { IlpHttpTransport } from './questdb-http.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
-import { ilpLines, ilpSerializer, type IlpChunk, questdbRecordSelect, questdbRowMapper, questdbSummary } from './record-sql.js';
+import { IlpBuffer, ilpRows, ilpSerializer, questdbRecordSelect, questdbRowMapper, questdbSummary } from './record-sql.js';
 import { Spool, SpoolingWriter, type SpoolDepth, type SpoolLogger } from './spool.js';
 import {
   StoreQueryError,
@@ -158,17 +158,19 @@ export function serializeBatch(buf: SenderBuffer, batch: RecordBatch): number {
   return batch.flows.length + batch.hosts.length + batch.traffic.length + (batch.anomalies?.length ?? 0);
 }
 
-const flowLines = ilpLines<FlowRecord>(FLOW);
-const hostLines = ilpLines<HostRecord>(HOST);
-const trafficLines = ilpLines<TrafficRecord>(TRAFFIC);
-const anomalyLines = ilpLines<AnomalyRecord>(ANOMALY);
+const flowRows = ilpRows<FlowRecord>(FLOW);
+const hostRows = ilpRows<HostRecord>(HOST);
+const trafficRows = ilpRows<TrafficRecord>(TRAFFIC);
+const anomalyRows = ilpRows<AnomalyRecord>(ANOMALY);
 
 /**
- * A request body stays under about this many characters (one row more at most): ~2 MB of ILP text
- * for ASCII rows (~4,500 flow rows), 6 MB at most as UTF-8, so that a body, a spooled batch and a
- * replay are bounded in bytes whatever the batch's row count.
+ * A request body stays under about this many bytes (one row more at most: ~4,500 flow rows), so
+ * that a body, a spooled batch and a replay are bounded whatever the batch's row count.
  */
-export const MAX_BODY_CHARS = 2 * 1024 * 1024;
+export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+/** The writers' buffer, reused: serialising allocates only the bodies' copies. */
+const scratch = new IlpBuffer();
 
 /** One request body of serialised rows. */
 export interface IlpBody {
@@ -181,28 +183,34 @@ export interface IlpBody {
  * split). All of the batch is serialised before anything is sent, so a value that cannot be
  * serialised throws and nothing of the batch is written.
  */
-export function ilpBodies(batch: RecordBatch, maxChars = MAX_BODY_CHARS): IlpBody[] {
+export function ilpBodies(batch: RecordBatch, maxBytes = MAX_BODY_BYTES): IlpBody[] {
   const bodies: IlpBody[] = [];
-  const out: IlpChunk = { text: '', next: 0 };
+  const out = scratch;
+  out.pos = 0;
   let rows = 0;
-  const take = <T>(lines: (rows: readonly T[], from: number, maxChars: number, out: IlpChunk) => void, records: readonly T[]) => {
+  const take = <T>(write: (rows: readonly T[], from: number, maxBytes: number, out: IlpBuffer) => number, records: readonly T[]) => {
     let i = 0;
     while (i < records.length) {
-      lines(records, i, maxChars - out.text.length, out);
-      rows += out.next - i;
-      i = out.next;
-      if (out.text.length >= maxChars) {
-        bodies.push({ body: Buffer.from(out.text, 'utf8'), rows });
-        out.text = '';
+      const next = write(records, i, maxBytes, out);
+      rows += next - i;
+      i = next;
+      if (out.pos >= maxBytes) {
+        bodies.push({ body: out.take(), rows });
         rows = 0;
       }
     }
   };
-  take(flowLines, batch.flows);
-  take(hostLines, batch.hosts);
-  take(trafficLines, batch.traffic);
-  if (batch.anomalies) take(anomalyLines, batch.anomalies);
-  if (rows > 0) bodies.push({ body: Buffer.from(out.text, 'utf8'), rows });
+  try {
+    take(flowRows, batch.flows);
+    take(hostRows, batch.hosts);
+    take(trafficRows, batch.traffic);
+    if (batch.anomalies) take(anomalyRows, batch.anomalies);
+    if (rows > 0) bodies.push({ body: out.take(), rows });
+  } finally {
+    out.pos = 0;
+    // A batch of unusually long rows may have grown the buffer: do not keep that much.
+    if (out.buf.length > 4 * MAX_BODY_BYTES) out.buf = Buffer.allocUnsafe(MAX_BODY_BYTES * 2);
+  }
   return bodies;
 }
 
