@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -85,13 +85,40 @@ describe('web client: the data’s own range', { skip }, () => {
     assert.deepEqual(b.errors, []);
   });
 
-  it('History lists every flow of the capture in the same default range', async () => {
+  it('History lists every flow of the capture in the same default range, and downloads them', async () => {
     await nav(page, 'History');
     await page.waitForFunction(
       (n) => (document.querySelector('[data-testid=history-count]')?.textContent ?? '').startsWith(`${n} of ${n} flows`),
       flows.length,
       { timeout: 20_000 },
     );
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
+    assert.match(csv.suggestedFilename(), /^flowlens-flows-20231114T\d{4}Z-20231114T\d{4}Z\.csv$/);
+    const lines = readFileSync((await csv.path())!, 'utf8')
+      .trimEnd()
+      .split('\r\n');
+    assert.equal(lines.length, flows.length + 1, 'a header and every flow');
+    assert.match(lines[0], /^id,firstSeen,lastSeen,duration,/);
+    const bytes = lines.slice(1).reduce((n, l) => n + Number(l.split(',')[16]), 0);
+    assert.equal(
+      bytes,
+      flows.reduce((n, f) => n + f.clientBytes + f.serverBytes, 0),
+      'the bytes column adds up to the capture',
+    );
+    await page.getByRole('main').getByLabel('Host', { exact: true }).fill('10.0.0.2');
+    await page.waitForFunction(() => /^3 of 3 flows/.test(document.querySelector('[data-testid=history-count]')?.textContent ?? ''));
+    const [json] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-json').click()]);
+    const rows = JSON.parse(readFileSync((await json.path())!, 'utf8')) as { clientIp: string; serverPort: number }[];
+    assert.deepEqual(
+      rows.map((r) => [r.clientIp, r.serverPort]),
+      [
+        ['10.0.0.2', 53],
+        ['10.0.0.2', 53],
+        ['10.0.0.2', 53],
+      ],
+      'the filtered view',
+    );
+    await page.getByRole('main').getByLabel('Host', { exact: true }).fill('');
   });
 
   it('a host page opens on the same range and keeps a preset of the data’s last hour', async () => {

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiFilter, appLabel, EMPTY_FILTER, matchesFilter, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
 import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, tcpFlags } from '../web/src/lib/format.js';
+import { DOWNLOAD_FIELDS, downloadName, flowsCsv, flowsJson } from '../web/src/lib/download.js';
 import { exploreHref, parseExploreParams, validDims, withFilter, withoutFilter } from '../web/src/lib/explore.js';
 import { importRange, parseRangeParam, rangeParam, rangeReason, rangeVariables, shownRange, type DataRangeInfo, type RangeSel } from '../web/src/lib/ranges.js';
 import { parseRoute } from '../web/src/lib/routes.js';
@@ -286,5 +287,35 @@ describe('explore view in the URL', () => {
     assert.equal(withFilter(one, { dimension: 'APP', value: 'DNS' }), one);
     const two = withFilter(one, { dimension: 'HOST', value: '10.0.0.1' });
     assert.deepEqual(withoutFilter(two, 0).filters, [{ dimension: 'HOST', value: '10.0.0.1' }]);
+  });
+});
+
+describe('History downloads', () => {
+  const rows = [
+    { id: 'a1', firstSeen: '2023-11-14T22:00:00.000001Z', clientIp: '10.0.0.1', bytes: 1200, app: null, serverName: 'x,"y".example', extra: 1 },
+    { id: 'b2', firstSeen: '2023-11-14T22:01:00.000000Z', clientIp: '10.0.0.2', bytes: 80, app: 'DNS', serverName: null },
+  ];
+  it('CSV: the API names as header, RFC 4180 quoting, nulls empty', () => {
+    const lines = flowsCsv(rows).split('\r\n');
+    assert.equal(lines[0], DOWNLOAD_FIELDS.join(','));
+    assert.equal(lines.length, 4, 'header, two rows, final line break');
+    const at = (line: string, field: string) => line.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)[DOWNLOAD_FIELDS.indexOf(field as never)];
+    assert.equal(at(lines[1], 'serverName'), '"x,""y"".example"');
+    assert.equal(at(lines[1], 'app'), '');
+    assert.equal(at(lines[2], 'bytes'), '80');
+  });
+  it('JSON: every download field, nulls kept, nothing else', () => {
+    const parsed = JSON.parse(flowsJson(rows));
+    assert.deepEqual(Object.keys(parsed[0]), [...DOWNLOAD_FIELDS]);
+    assert.equal(parsed[0].app, null);
+    assert.equal(parsed[0].lastSeen, null);
+    assert.equal(parsed[1].serverName, null);
+    assert.equal('extra' in parsed[0], false);
+  });
+  it('names the file after its range', () => {
+    assert.equal(
+      downloadName({ from: Date.UTC(2023, 10, 14, 22), to: Date.UTC(2023, 10, 14, 22, 5) }, 'csv'),
+      'flowlens-flows-20231114T2200Z-20231114T2205Z.csv',
+    );
   });
 });
