@@ -1,13 +1,16 @@
 // deploy/grafana: the provisioning files agree with docker-compose.yml; every dashboard has the
 // shape of the Grafana dashboard schema version it declares (39, Grafana 11.0 to 11.2, the
 // compose stack's 11.2.2); every SQL query names only tables and columns of schema/questdb.sql and
-// only variables its dashboard defines; every PromQL query names only metrics flowlens exports.
+// only variables its dashboard defines, and parses with QuestDB's own SQL parser
+// (@questdb/sql-parser), calling only QuestDB functions; every PromQL query names only metrics
+// flowlens exports.
 // With FLOWLENS_QUESTDB_PG set, every SQL query runs on that QuestDB, its macros expanded as
 // Grafana's PostgreSQL data source expands them, and returns the columns its panel expects.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { functions as QUESTDB_FUNCTIONS, parseToAst } from '@questdb/sql-parser';
 import pg from 'pg';
 import { parseSchemaSql, SCHEMA_URL } from '../src/store/questdb.js';
 import { REPO_ROOT } from './helpers/cli.js';
@@ -286,6 +289,27 @@ describe('Grafana dashboards', () => {
     assert.ok((text.match(/SAMPLE BY \$__interval/g) ?? []).length >= 8);
     assert.ok((text.match(/LATEST ON ts PARTITION BY/g) ?? []).length >= 3);
     for (const x of sqlTargets) assert.match(x.sql, /\$__timeFilter\(ts\)|ts <= \$__timeTo\(\)|LATEST ON ts/, `${x.d.uid}/${x.p.title}: no time filter on ts`);
+  });
+
+  it("every SQL query parses with QuestDB's SQL parser and calls only QuestDB functions", () => {
+    const known = new Set((QUESTDB_FUNCTIONS as string[]).map((f) => f.toLowerCase()));
+    const all = [
+      ...sqlTargets.map((x) => ({ label: `${x.d.uid}/${x.p.title}`, sql: x.sql })),
+      ...sqlVariables.map((x) => ({ label: `${x.d.uid}/$${x.v.name}`, sql: x.sql })),
+    ];
+    const problems: string[] = [];
+    for (const { label, sql } of all) {
+      const expanded = expand(sql, OFFLINE);
+      const r = parseToAst(expanded);
+      if (r.errors.length) problems.push(`${label}: ${r.errors.map((e) => e.message).join('; ')}`);
+      else assert.equal(r.ast.length, 1, `${label}: one statement`);
+      const calls = [...expanded.replace(/'(?:[^']|'')*'/g, "''").matchAll(/\b([a-z_]+)\(/gi)].map((m) => m[1].toLowerCase());
+      for (const f of calls) if (!known.has(f) && !['fill', 'in'].includes(f)) problems.push(`${label}: ${f}() is no QuestDB function`);
+    }
+    assert.deepEqual(problems, []);
+    // The parser refuses what QuestDB refuses.
+    assert.ok(parseToAst('SELECT ts AS time, sum(bytes) FROM traffic SAMPLE BY').errors.length > 0);
+    assert.ok(parseToAst("SELECT * FROM hosts WHERE ip = '1' LATEST ON PARTITION BY node").errors.length > 0);
   });
 
   it('the offline check catches a wrong column (it can fail)', () => {
