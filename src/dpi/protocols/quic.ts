@@ -2,7 +2,11 @@
 // are protected with keys anyone can derive from the destination connection ID (RFC 9001 §5.2):
 // we remove header protection (AES-128-ECB), decrypt the payload (AES-128-GCM), gather the CRYPTO
 // frames of the first Initials, and read the ClientHello in them: SNI, ALPN, JA4 ('q').
-// Google QUIC before TLS (Q043, Q046) sends its CHLO in clear, with the SNI as a tag.
+// Google QUIC before TLS (Q043, Q046) sends its CHLO in clear, with the SNI as a tag; Q050, T050
+// and T051 protect their Initials as IETF QUIC does (with salts of their own) and carry, in one
+// frame of type 0x08, a CHLO (Q050) or a TLS ClientHello (T050, T051). A server's version
+// negotiation packet naming QUIC versions, and a client's Initial with a version reserved to force
+// one (0x?a?a?a?a), are QUIC too (no name: nothing to read).
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { u32 } from '../bytes.js';
 import { describeHello } from './tls.js';
@@ -13,7 +17,13 @@ const SALT_V2 = Buffer.from('0dede3def700a6db819381be6e269dcbf9bd2ed9', 'hex');
 const SALT_D29 = Buffer.from('afbfec289993d24c9e9786f19c6111e04390a899', 'hex');
 const SALT_D23 = Buffer.from('c3eef712c72ebb5a11a7d2432bb46365bef9f502', 'hex');
 const SALT_D22 = Buffer.from('7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a', 'hex');
+const SALT_Q050 = Buffer.from('504574efd066fe2f9d945cfcdbd3a7f0d3b56b45', 'hex');
+const SALT_T050 = Buffer.from('7ff579e5acd072915580304c43a2367c60488310', 'hex');
+const SALT_T051 = Buffer.from('7a4edef4e7ccee5fa4506c19124fc8ccda6e033d', 'hex');
 const V2 = 0x6b3343cf;
+const Q050 = 0x51303530;
+const T050 = 0x54303530;
+const T051 = 0x54303531;
 const CRYPTO_MAX = 16384;
 /** First size of the CRYPTO reassembly buffer (grown up to CRYPTO_MAX for large ClientHellos). */
 const CRYPTO_START = 4096;
@@ -30,13 +40,29 @@ function saltsOf(version: number): Buffer[] | null {
     return [SALT_D22];
   }
   if (version >>> 4 === 0xfaceb00) return [SALT_D23, SALT_V1, SALT_D29, SALT_D22];
+  if (version === Q050) return [SALT_Q050];
+  if (version === T050) return [SALT_T050];
+  if (version === T051) return [SALT_T051];
+  // Forcing version negotiation: no version of its own; clients use their latest keys.
+  if (isNegotiationForcing(version)) return [SALT_V1, SALT_D29];
   return null;
+}
+
+/** Versions 0x?a?a?a?a are reserved to exercise version negotiation (RFC 9000 §15). */
+function isNegotiationForcing(v: number): boolean {
+  return (v & 0x0f0f0f0f) === 0x0a0a0a0a;
+}
+
+/** Google QUIC with IETF-style protected Initials (and a 0x08 frame for the handshake). */
+function isGquicProtected(v: number): boolean {
+  return v === Q050 || v === T050 || v === T051;
 }
 
 export function versionName(v: number): string {
   if (v === 1) return 'v1';
   if (v === V2) return 'v2';
   if (v >>> 8 === 0xff0000) return `draft-${v & 0xff}`;
+  if (isNegotiationForcing(v)) return 'negotiation';
   const hi = v >>> 24;
   if (hi === 0x51 || hi === 0x54) return String.fromCharCode(hi, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
   return `0x${v.toString(16).padStart(8, '0')}`;
@@ -46,7 +72,7 @@ function isKnownVersion(v: number): boolean {
   const hi = v >>> 24;
   // Google QUIC "Q0xx"/"T0xx": the digits are ASCII.
   if ((hi === 0x51 || hi === 0x54) && ((v >> 16) & 0xff) === 0x30) return true;
-  return v === 1 || v === V2 || v >>> 8 === 0xff0000 || v >>> 4 === 0xfaceb00;
+  return v === 1 || v === V2 || v >>> 8 === 0xff0000 || v >>> 4 === 0xfaceb00 || isNegotiationForcing(v);
 }
 
 interface Keys {
@@ -134,8 +160,32 @@ function decryptInitial(buf: Buffer, off: number, end: number, pnOffset: number,
   }
 }
 
+/**
+ * Q050/T050/T051: after padding and perhaps an ACK (0x40: 6 bytes, 0x60: 9), one frame 0x08 with a
+ * stream id, a length and the handshake message, which is copied to the state at offset 0.
+ */
+function gatherGquicHandshake(st: QuicState, pt: Buffer): void {
+  let p = 0;
+  const end = pt.length;
+  while (p < end && pt[p] === 0) p++;
+  if (p < end && (pt[p] === 0x40 || pt[p] === 0x60)) p += pt[p] === 0x40 ? 6 : 9;
+  while (p < end && pt[p] === 0) p++;
+  if (p >= end || pt[p] !== 0x08) return;
+  const id = varint(pt, p + 1, end);
+  const l = id && varint(pt, id[1], end);
+  if (!l || l[1] + l[0] > end) return;
+  const n = Math.min(l[0], CRYPTO_MAX);
+  if (n > st.crypto.length) st.crypto = Buffer.alloc(n);
+  pt.copy(st.crypto, 0, l[1], l[1] + n);
+  st.ranges.push(0, n);
+}
+
 /** Walks the frames of a decrypted Initial, copying CRYPTO data into the state. */
 function gatherCrypto(st: QuicState, pt: Buffer): void {
+  if (isGquicProtected(st.version)) {
+    gatherGquicHandshake(st, pt);
+    return;
+  }
   let p = 0;
   const end = pt.length;
   for (let frames = 0; p < end && frames < 256; frames++) {
@@ -226,6 +276,30 @@ function gquicSni(buf: Buffer, off: number, end: number): string {
   return '';
 }
 
+/**
+ * A version negotiation packet (version 0; RFC 9000 §17.2.1): the server's list of versions after
+ * the connection IDs. QUIC when it names a QUIC version, from the server (it answers a client).
+ */
+function versionNegotiation(ctx: DpiContext, buf: Buffer, off: number, end: number): Verdict {
+  if (ctx.fromClient) return NO;
+  let p = off + 5;
+  const dcil = buf[p];
+  if (p + 1 + dcil >= end) return NO;
+  p += 1 + dcil;
+  const scil = buf[p];
+  p += 1 + scil;
+  if (p + 4 > end || (end - p) % 4 !== 0) return NO;
+  for (; p + 4 <= end; p += 4) {
+    const v = u32(buf, p);
+    if (v !== 0 && !isNegotiationForcing(v) && isKnownVersion(v)) {
+      const e = ctx.extra();
+      e.info = { ...(e.info ?? {}), quicVersion: 'negotiation' };
+      return MATCH;
+    }
+  }
+  return NO;
+}
+
 function record(ctx: DpiContext, version: number): void {
   const e = ctx.extra();
   const info = e.info ?? {};
@@ -250,10 +324,11 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
     return ctx.state() !== null ? LIKELY : ctx.dirPackets === 1 ? NO : MORE;
   }
   const version = u32(buf, off + 1);
-  if (!isKnownVersion(version)) return version === 0 ? LIKELY : NO; // 0: version negotiation
+  if (version === 0) return versionNegotiation(ctx, buf, off, end);
+  if (!isKnownVersion(version)) return NO;
   record(ctx, version);
   const hi = version >>> 24;
-  if (hi === 0x51 || hi === 0x54) {
+  if ((hi === 0x51 || hi === 0x54) && !isGquicProtected(version)) {
     const sni = gquicSni(buf, off, end);
     if (sni !== '') ctx.extra().serverName = sni;
     return ctx.fromClient ? MATCH : LIKELY;
@@ -313,6 +388,13 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   if (st === null || st.ranges.length === 0) return LIKELY;
   const have = contiguous(st.ranges);
   if (have < 4) return LIKELY;
+  if (st.version === Q050) {
+    // A CHLO: its SNI tag.
+    const sni = gquicSni(st.crypto, 0, have);
+    if (sni !== '') ctx.extra().serverName = sni;
+    ctx.setState(null);
+    return MATCH;
+  }
   const need = 4 + ((st.crypto[1] << 16) | (st.crypto[2] << 8) | st.crypto[3]);
   if (st.crypto[0] !== 1) return MATCH; // not a ClientHello: QUIC all the same
   if (have < need && need <= CRYPTO_MAX) return LIKELY; // the rest comes in the next Initial
