@@ -4,7 +4,7 @@
 // only variables its dashboard defines, and parses with QuestDB's own SQL parser
 // (@questdb/sql-parser), calling only QuestDB functions; every PromQL query names only metrics
 // flowlens exports.
-// With FLOWLENS_QUESTDB_PG set, every SQL query runs on that QuestDB, its macros expanded as
+// With FLOWLENS_QUESTDB or FLOWLENS_QUESTDB_PG set, every SQL query runs on that QuestDB, its macros expanded as
 // Grafana's PostgreSQL data source expands them, and returns the columns its panel expects.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -348,10 +348,17 @@ describe('Grafana dashboards', () => {
   });
 });
 
-const url = process.env.FLOWLENS_QUESTDB_PG;
+/** FLOWLENS_QUESTDB_PG, or QuestDB's default PostgreSQL wire URL on the host of FLOWLENS_QUESTDB ('http::addr=HOST:9000;' or http://HOST:9000). */
+function questdbPgUrl(): string | undefined {
+  if (process.env.FLOWLENS_QUESTDB_PG) return process.env.FLOWLENS_QUESTDB_PG;
+  const ilp = process.env.FLOWLENS_QUESTDB;
+  const host = ilp && (/addr=([^:;]+)/.exec(ilp)?.[1] ?? /^https?:\/\/([^:/]+)/.exec(ilp)?.[1]);
+  return host ? `postgres://admin:quest@${host}:8812/qdb` : undefined;
+}
+const url = questdbPgUrl();
 
 describe('the dashboards’ SQL on QuestDB', {
-  skip: url ? false : 'set FLOWLENS_QUESTDB_PG (a QuestDB 8.2.3+ PostgreSQL wire URL) to run every dashboard query there',
+  skip: url ? false : 'set FLOWLENS_QUESTDB or FLOWLENS_QUESTDB_PG (QuestDB 8.2.3+) to run every dashboard query there',
 }, () => {
   let client: pg.Client;
   const now = new Date();
