@@ -13,6 +13,7 @@ import { Aggregator, type AggregatorOptions, type AggregatorStats } from '../flo
 import type { PacketIndexWriter } from '../packets/index-writer.js';
 import type { RecordBatch, StoreWriter } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
+import { canImportInParallel, importFilesParallel } from './import-parallel.js';
 import { importSource } from './source.js';
 import { CaptureFileError, CaptureFileReader, MAX_TIMESTAMP_US, type PacketHandler } from './pcap-file.js';
 
@@ -39,6 +40,12 @@ export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
   batchRows?: number;
   /** Records where each flow's packets are in the files (src/packets), for `flowlens pcap` and /pcap. */
   packetIndex?: PacketIndexWriter;
+  /**
+   * Decode workers (src/capture/import-parallel.ts); 1 (the default) decodes in this thread. The
+   * records are the same whatever the number. An import with a packet index, a bus or an Enricher
+   * instance runs in this thread (see canImportInParallel).
+   */
+  workers?: number;
 }
 
 export interface FileResult {
@@ -76,6 +83,10 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   const started = process.hrtime.bigint();
   // Importing the same files again names the same source: the stores replace its rows, not add to them.
   const source = opts.source ?? (await importSource(paths));
+  const workers = opts.workers ?? 1;
+  if (workers > 1 && canImportInParallel(opts) && paths.length <= 0xffff) {
+    return importFilesParallel(paths, opts, source, workers);
+  }
   const aggregator = new Aggregator({ ...opts, node: opts.node ?? '', iface: opts.iface ?? '', source });
   await opts.store?.beginRun(source);
   const packetIndex = opts.packetIndex;

@@ -66,8 +66,8 @@ export class RingWriter extends RingView {
     return new RingWriter(new SharedArrayBuffer(ringBytes(capacity)));
   }
 
-  /** Copies one frame in; false (nothing written) when it does not fit. */
-  write(frame: Buffer, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number): boolean {
+  /** Copies one frame (caplen bytes of `frame` from `frameOff`) in; false (nothing written) when it does not fit. */
+  write(frame: Buffer, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number, frameOff = 0): boolean {
     const need = RECORD_HEADER + ((caplen + 3) & ~3);
     const cap = this.capacity;
     let w = this.w;
@@ -91,7 +91,7 @@ export class RingWriter extends RingView {
     words[i + 3] = tsSec;
     words[i + 4] = tsUsec;
     words[i + 5] = ((linkType & 0xffff) << 16) | (iface & 0xffff);
-    frame.copy(this.data, off + RECORD_HEADER, 0, caplen);
+    frame.copy(this.data, off + RECORD_HEADER, frameOff, frameOff + caplen);
     this.w = (w + need) >>> 0;
     // Visible to the consumer at once; the wake-up (notify) is per burst, in `wake`.
     Atomics.store(this.ctrl, WRITE, this.w | 0);
@@ -154,6 +154,29 @@ export class RingReader extends RingView {
     }
     Atomics.store(ctrl, READ, r | 0);
     return n;
+  }
+
+  /** Hands the next frame to `fn` if there is one; false when the ring is empty. */
+  next(fn: RingRecordHandler): boolean {
+    const ctrl = this.ctrl;
+    const words = this.words;
+    let r = Atomics.load(ctrl, READ) >>> 0;
+    const w = Atomics.load(ctrl, WRITE) >>> 0;
+    if (r === w) return false;
+    let off = r & this.mask;
+    if (words[off >>> 2] === 0) {
+      r = (r + this.capacity - off) >>> 0;
+      if (r === w) {
+        Atomics.store(ctrl, READ, r | 0);
+        return false;
+      }
+      off = 0;
+    }
+    const i = off >>> 2;
+    const lt = words[i + 5];
+    fn(this.data, off + RECORD_HEADER, words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
+    Atomics.store(ctrl, READ, (r + words[i]) | 0);
+    return true;
   }
 
   /** The wake-up counter, to wait on while the ring is empty. */

@@ -9,6 +9,8 @@
 // - tunnels (IP-in-IP, GRE) keep all their inner flows on one worker.
 // The price is balance: a single busy host pair cannot be spread over workers.
 
+import { KIND_IP } from '../decode/packet.js';
+
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
 const ETHERTYPE_VLAN = 0x8100;
@@ -115,6 +117,28 @@ export function symmetricAddressHash(linkType: number, buf: Buffer, caplen: numb
     b = addrHash(buf, off + 24, 16);
   }
   // Order-independent: the same for A→B and B→A.
+  const lo = Math.min(a, b);
+  const hi = Math.max(a, b);
+  return fmix(mix32(mix32(0x9747b28c, lo), hi));
+}
+
+/**
+ * Symmetric hash of a decoded packet's address pair, the pair its flow is keyed by (inner
+ * addresses of a tunnel, those behind any encapsulation the decoder reads); 0 when it has none.
+ * The import shards by this: the frame parse above knows fewer encapsulations than the decoder
+ * (FabricPath, MPLS, PPPoE...), and a flow whose frames it reads differently would be split.
+ */
+export function symmetricPacketHash(kind: number, version: number, src: Uint32Array, dst: Uint32Array): number {
+  if (kind !== KIND_IP) return 0;
+  let a = 0x3c6ef372;
+  let b = 0x3c6ef372;
+  const words = version === 6 ? 4 : 1;
+  for (let i = 0; i < words; i++) {
+    a = mix32(a, src[i] | 0);
+    b = mix32(b, dst[i] | 0);
+  }
+  a = fmix(a);
+  b = fmix(b);
   const lo = Math.min(a, b);
   const hi = Math.max(a, b);
   return fmix(mix32(mix32(0x9747b28c, lo), hi));

@@ -53,7 +53,23 @@ export interface AggregatorOptions {
   maxFlows?: number;
   /** Most hosts held (default: from maxFlows); past it hosts without a live flow are freed before their interval ends. */
   maxHosts?: number;
+  /**
+   * Sets lastDetect for each packet (what the detectors would be given) even with detection off:
+   * a parallel import's decode workers hand it to the one DetectorSet that sees every packet.
+   */
+  detectFlags?: boolean;
 }
+
+/** What clock() did: nothing, the first interval, intervals closed, or a restart (endAll). */
+export const CLOCK_SAME = 0;
+export const CLOCK_FIRST = 1;
+export const CLOCK_ADVANCE = 2;
+export const CLOCK_RESTART = 3;
+
+/** lastDetect: the packet goes to no detector. */
+export const DETECT_NONE = -1;
+/** lastDetect: an ARP packet, for DetectorSet.arp(). */
+export const DETECT_ARP = -2;
 
 export const DEFAULT_IDLE: IdleTimeouts = { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60 };
 
@@ -148,6 +164,9 @@ export class Aggregator {
    * per-packet callback.
    */
   lastFlow = -1;
+  /** What the last packet gave the detectors: F_* flags for DetectorSet.packet(), DETECT_ARP or DETECT_NONE (see detectFlags). */
+  lastDetect = DETECT_NONE;
+  private readonly detectFlags: boolean;
   private readonly malformedCounts = new Float64Array(MALFORMED_REASONS.length);
   /** Distinct host addresses of the run, in bounded memory. */
   readonly distinctHosts = new DistinctAddresses();
@@ -192,6 +211,7 @@ export class Aggregator {
     this.maxHosts = Math.max(3, this.opts.maxHosts ?? defaultMaxHosts(this.maxFlows));
     this.flows.limit = this.maxFlows;
     this.hosts.limit = this.maxHosts;
+    this.detectFlags = this.opts.detectFlags === true;
   }
 
   /** Accounts one captured frame. */
@@ -199,6 +219,7 @@ export class Aggregator {
     const pkt = decodePacket(linkType, buf, off, caplen, wirelen, this.pkt);
     const bytes = Math.max(wirelen, caplen);
     this.lastFlow = -1;
+    this.lastDetect = DETECT_NONE;
     this.packets++;
     this.bytes += bytes;
     // Earliest and latest, not first and last read: files and capture clocks go back and forth.
@@ -209,24 +230,17 @@ export class Aggregator {
       this.malformedCounts[pkt.malformed]++;
     }
 
-    // The packets' clock: advance intervals; a jump back by more than an interval means a
-    // capture from another time (the next file of an import), which starts afresh.
-    const idx = Math.floor(ts / this.intervalUs);
-    if (idx !== this.interval) {
-      if (this.interval < 0) this.interval = idx;
-      else if (idx > this.interval) this.advance(idx, ts);
-      else if (idx < this.interval - 1) {
-        this.endAll();
-        this.interval = idx;
-      }
-    }
+    this.clock(ts);
     this.intervalBytes += bytes;
     this.intervalPackets++;
 
     if (pkt.kind !== KIND_IP) {
       if (pkt.malformed === 0) this.nonIp++; // a broken IP header is malformed, not non-IP
       // ARP forms no flow, but its requests and replies tell a neighbour sweep.
-      if (pkt.kind === KIND_ARP && this.detect !== null) this.detect.arp(pkt, buf, ts, bytes);
+      if (pkt.kind === KIND_ARP) {
+        this.lastDetect = DETECT_ARP;
+        if (this.detect !== null) this.detect.arp(pkt, buf, ts, bytes);
+      }
       return;
     }
 
@@ -311,7 +325,7 @@ export class Aggregator {
 
     // Anomaly detection: the packet and a few facts of its flow, as bits (no allocation).
     const detect = this.detect;
-    if (detect !== null) {
+    if (detect !== null || this.detectFlags) {
       let dflags = fromClient ? F_FROM_CLIENT : 0;
       if (started) {
         dflags |= F_NEW_FLOW;
@@ -319,7 +333,8 @@ export class Aggregator {
       }
       if (!fromClient && flows.totalPackets[d] === 1) dflags |= F_FIRST_REPLY;
       if (stateBefore === STATE_ATTEMPTED && flows.tcpState[f] === STATE_ESTABLISHED) dflags |= F_ESTABLISHED;
-      detect.packet(pkt, buf, ts, bytes, dflags);
+      this.lastDetect = dflags;
+      if (detect !== null) detect.packet(pkt, buf, ts, bytes, dflags);
     }
 
     const bus = this.opts.bus;
@@ -335,6 +350,32 @@ export class Aggregator {
     this.bytes += bytes;
     this.malformed++;
     this.malformedCounts[reason]++;
+  }
+
+  /**
+   * The packets' clock, before a packet of time `ts` is accounted: advances intervals; a jump back
+   * by more than an interval means a capture from another time (the next file of an import), which
+   * starts afresh. Returns what happened: CLOCK_SAME, CLOCK_FIRST, CLOCK_ADVANCE or CLOCK_RESTART.
+   * A parallel import's decode workers are moved by the reader's clock through this, so that every
+   * worker closes intervals and expires flows exactly when one aggregator over all packets would.
+   */
+  clock(ts: number): number {
+    const idx = Math.floor(ts / this.intervalUs);
+    if (idx === this.interval) return CLOCK_SAME;
+    if (this.interval < 0) {
+      this.interval = idx;
+      return CLOCK_FIRST;
+    }
+    if (idx > this.interval) {
+      this.advance(idx, ts);
+      return CLOCK_ADVANCE;
+    }
+    if (idx < this.interval - 1) {
+      this.endAll();
+      this.interval = idx;
+      return CLOCK_RESTART;
+    }
+    return CLOCK_SAME;
   }
 
   /**

@@ -1,0 +1,501 @@
+// An import through N decode workers (--workers N), with the records one Aggregator over all the
+// packets would give:
+//
+//   reader (main thread)                       decode workers (src/flow/import-worker.ts)
+//   file chunk → address-pair hash → ring[w] ──►  ring → Aggregator (flows, hosts, DPI)
+//        │ clock markers to every ring                 │ frame + detector flags → detection ring[w]
+//   DetectorSet ◄── frames taken back in the reader's order ┘
+//   store writer ◄── flows; host and traffic records of an interval summed over the workers
+//
+// - Frames go to workers by the symmetric hash of their decoded address pair (src/capture/shard.ts): both
+//   directions of a flow, its fragments, and every flow between two hosts meet in one worker, so
+//   host peers add up exactly when the workers' interval records are summed.
+// - The reader's clock goes to every worker as a marker whenever the interval changes (or the
+//   time jumps back: the next file from another time), before the packet that changes it: every
+//   worker closes its intervals and expires its flows at the very packet time one Aggregator would.
+// - Detection sees every packet, in the reader's order, in one DetectorSet here: the workers hand
+//   each frame back with the flags their flow table gives it (new flow, direction, first reply,
+//   established, peer-to-peer), so a scan across many hosts or a distributed flood is not split.
+// - Results equal an import with one worker while no table reaches its cap (the caps are split
+//   over the workers, and an eviction depends on which flows share a table).
+import { basename } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { stat } from 'node:fs/promises';
+import { decodePacket, isSupportedLinkType } from '../decode/index.js';
+import { DecodedPacket, MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
+import { DetectorSet } from '../detect/index.js';
+import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART } from '../flow/aggregator.js';
+import { defaultMaxFlows } from '../flow/caps.js';
+import { DistinctAddresses } from '../flow/distinct.js';
+import { D_ARP, D_NONE, type ImportWorkerData, type ImportWorkerMessage, MARK_CLOCK, MARK_FINISH, MARKER, tsFromWords } from '../flow/import-worker.js';
+import type { HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
+import { isoMicros } from '../store/time.js';
+import type { FileResult, ImportOptions, ImportSummary } from './import.js';
+import { mergeIntervalRecords } from './live.js';
+import { CaptureFileError, CaptureFileReader, MAX_TIMESTAMP_US, type PacketHandler } from './pcap-file.js';
+import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
+import { symmetricPacketHash } from './shard.js';
+
+/** Packet ring and detection ring of each worker (bytes each). */
+const RING_BYTES = 8 * 1024 * 1024;
+const TWO32 = 4294967296;
+/** Entries of the replay order that are not a worker's frame: the detectors' clock. */
+const ORDER_TICK = -1;
+const ORDER_FINISH = -2;
+
+/** The order frames were handed to workers in (worker index, or ORDER_*), until detection takes them back. */
+class ReplayOrder {
+  private who = new Int32Array(1 << 16);
+  private ts = new Float64Array(1 << 16);
+  private head = 0;
+  size = 0;
+
+  push(who: number, ts: number): void {
+    if (this.size === this.who.length) this.grow();
+    const i = (this.head + this.size) & (this.who.length - 1);
+    this.who[i] = who;
+    this.ts[i] = ts;
+    this.size++;
+  }
+
+  peekWho(): number {
+    return this.who[this.head];
+  }
+
+  peekTs(): number {
+    return this.ts[this.head];
+  }
+
+  shift(): void {
+    this.head = (this.head + 1) & (this.who.length - 1);
+    this.size--;
+  }
+
+  private grow(): void {
+    const who = new Int32Array(this.who.length * 2);
+    const ts = new Float64Array(this.ts.length * 2);
+    for (let k = 0; k < this.size; k++) {
+      const i = (this.head + k) & (this.who.length - 1);
+      who[k] = this.who[i];
+      ts[k] = this.ts[i];
+    }
+    this.who = who;
+    this.ts = ts;
+    this.head = 0;
+  }
+}
+
+/** Host and traffic records of open intervals, per epoch (a time jump back starts a new one), until every worker has closed them. */
+interface Pending {
+  traffic: Map<number, TrafficRecord>;
+  hosts: Map<number, Map<string, HostRecord>>;
+}
+
+/**
+ * Whether the import can go through workers: a packet index and a bus are not carried across
+ * them yet, and enrichment must be plain settings (each worker opens its own lookups).
+ */
+export function canImportInParallel(opts: ImportOptions): boolean {
+  const enrich: unknown = opts.enrich;
+  return opts.packetIndex === undefined && opts.bus === undefined && (enrich == null || Object.getPrototypeOf(enrich) === Object.prototype);
+}
+
+export async function importFilesParallel(paths: string[], opts: ImportOptions, source: string, workerCount: number): Promise<ImportSummary> {
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
+  const intervalUs = (opts.intervalSec ?? 60) * 1e6;
+  const node = opts.node ?? '';
+  const detector = opts.detect === false ? null : new DetectorSet(opts.detect ?? {}, node, opts.bus);
+  await opts.store?.beginRun(source);
+
+  const capacity = ringCapacity(RING_BYTES);
+  const rings: RingWriter[] = [];
+  const detectRings: RingReader[] = [];
+  const workers: Worker[] = [];
+  const ifaces = paths.map((p) => opts.iface ?? basename(p));
+  const tsx = import.meta.url.endsWith('.ts');
+  const url = new URL(tsx ? '../flow/import-worker.ts' : '../flow/import-worker.js', import.meta.url);
+
+  const pending = new Map<number, Pending>();
+  const closed: { epoch: number; before: number }[] = [];
+  const doneStats: (AggregatorStats | null)[] = [];
+  const distinct = new DistinctAddresses();
+  const malformedByFile = paths.map(() => 0);
+  let out: RecordBatch = { flows: [], hosts: [], traffic: [] };
+  let failure: Error | null = null;
+
+  const release = (all: boolean) => {
+    let epoch = Number.MAX_SAFE_INTEGER;
+    let before = Number.MAX_SAFE_INTEGER;
+    if (!all) {
+      for (const c of closed) {
+        if (c.epoch < epoch || (c.epoch === epoch && c.before < before)) {
+          epoch = c.epoch;
+          before = c.before;
+        }
+      }
+    }
+    for (const [e, p] of pending) {
+      if (e > epoch) continue;
+      const limit = e < epoch ? Number.MAX_SAFE_INTEGER : before;
+      for (const [ts, t] of p.traffic) {
+        if (ts >= limit) continue;
+        p.traffic.delete(ts);
+        out.traffic.push(t);
+      }
+      for (const [ts, m] of p.hosts) {
+        if (ts >= limit) continue;
+        p.hosts.delete(ts);
+        for (const h of m.values()) out.hosts.push(h);
+      }
+      if (e < epoch) pending.delete(e);
+    }
+  };
+
+  const maxFlows = Math.ceil((opts.maxFlows ?? defaultMaxFlows()) / workerCount);
+  const maxHosts = opts.maxHosts === undefined ? undefined : Math.ceil(opts.maxHosts / workerCount);
+  const finished: Promise<void>[] = [];
+  for (let i = 0; i < workerCount; i++) {
+    const ring = RingWriter.create(capacity);
+    const detectSab = detector === null ? null : new SharedArrayBuffer(ringBytes(capacity));
+    rings.push(ring);
+    if (detectSab !== null) detectRings.push(new RingReader(detectSab));
+    closed.push({ epoch: 0, before: 0 });
+    doneStats.push(null);
+    const data: ImportWorkerData = {
+      ring: ring.sab,
+      detectRing: detectSab,
+      index: i,
+      ifaces,
+      aggregator: {
+        intervalSec: opts.intervalSec ?? 60,
+        activeTimeoutSec: opts.activeTimeoutSec ?? 60,
+        idle: { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60, ...opts.idle },
+        node,
+        source,
+        dpi: opts.dpi,
+        enrich: opts.enrich,
+        maxFlows,
+        maxHosts,
+      },
+      batchRows: opts.batchRows ?? 4096,
+    };
+    const worker = tsx
+      ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
+        new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`,
+          { eval: true, workerData: data, name: `flowlens-import-${i}` },
+        )
+      : new Worker(url, { workerData: data, name: `flowlens-import-${i}` });
+    workers.push(worker);
+    finished.push(
+      new Promise<void>((resolve) => {
+        worker.on('message', (m: ImportWorkerMessage) => {
+          if (m.type === 'batch') {
+            for (const f of m.records.flows) out.flows.push(f);
+            let p = pending.get(m.epoch);
+            if (!p) pending.set(m.epoch, (p = { traffic: new Map(), hosts: new Map() }));
+            mergeIntervalRecords(p.traffic, p.hosts, m.records);
+            closed[i] = { epoch: m.epoch, before: m.closedBefore };
+            release(false);
+          } else {
+            doneStats[i] = m.stats;
+            distinct.merge(m.distinct);
+            for (let f = 0; f < m.malformedByFile.length; f++) malformedByFile[f] += m.malformedByFile[f];
+            closed[i] = { epoch: Number.MAX_SAFE_INTEGER, before: Number.MAX_SAFE_INTEGER };
+            resolve();
+          }
+        });
+        worker.on('error', (err) => {
+          failure ??= err;
+          resolve();
+        });
+        worker.on('exit', (code) => {
+          if (doneStats[i] === null) failure ??= new Error(`import worker ${i} exited (code ${code}) before the end of the input`);
+          resolve();
+        });
+      }),
+    );
+  }
+
+  // Detection: frames taken back from the workers in the order they were handed out.
+  const order = new ReplayOrder();
+  const pkt = new DecodedPacket();
+  const shardPkt = new DecodedPacket();
+  const onDetect = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, code: number) => {
+    if (code === D_NONE || detector === null) return;
+    const ts = tsFromWords(tsSec, tsUsec);
+    decodePacket(linkType, buf, off, caplen, wirelen, pkt);
+    const bytes = Math.max(wirelen, caplen);
+    if (code === D_ARP) detector.arp(pkt, buf, ts, bytes);
+    else detector.packet(pkt, buf, ts, bytes, code);
+  };
+  /** Runs detection as far as the workers have got; true when nothing is left to take back. */
+  const replay = (): boolean => {
+    if (detector === null) return true;
+    while (order.size > 0) {
+      const who = order.peekWho();
+      if (who === ORDER_TICK) detector.tick(order.peekTs());
+      else if (who === ORDER_FINISH) detector.finish();
+      else if (!detectRings[who].next(onDetect)) return false;
+      order.shift();
+    }
+    return true;
+  };
+
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const empty = Buffer.alloc(0);
+  const put = (w: number, data: Buffer, off: number, caplen: number, wirelen: number, lo: number, hi: number, linkType: number, iface: number) => {
+    const ring = rings[w];
+    while (!ring.write(data, caplen, wirelen, lo, hi, linkType, iface, off)) {
+      // The worker is behind: let it run, and take back what it has done meanwhile (it may wait on that).
+      if (failure) throw failure;
+      ring.wake();
+      replay();
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  };
+  const tsLo = (ts: number) => Math.floor(ts / 1e6) % TWO32;
+  const tsHi = (ts: number) => (ts - Math.floor(ts / 1e6) * 1e6) | (Math.floor(Math.floor(ts / 1e6) / TWO32) << 20);
+
+  // The reader's clock, as Aggregator.clock() keeps it.
+  let interval = -1;
+  const clock = (ts: number) => {
+    const idx = Math.floor(ts / intervalUs);
+    if (idx === interval) return;
+    let what: number;
+    if (interval < 0) what = CLOCK_FIRST;
+    else if (idx > interval) what = CLOCK_ADVANCE;
+    else if (idx < interval - 1) what = CLOCK_RESTART;
+    else return;
+    interval = idx;
+    const lo = tsLo(ts);
+    const hi = tsHi(ts);
+    for (let w = 0; w < rings.length; w++) put(w, empty, 0, 0, 0, lo, hi, MARKER, MARK_CLOCK);
+    if (detector !== null && what === CLOCK_ADVANCE) order.push(ORDER_TICK, ts);
+    else if (detector !== null && what === CLOCK_RESTART) order.push(ORDER_FINISH, ts);
+  };
+
+  // Counts of frames that never reach a worker (bad times, records cut short).
+  let unreadablePackets = 0;
+  let unreadableBytes = 0;
+  const unreadableByReason = new Map<number, number>();
+  const unreadable = (reason: number, bytes: number) => {
+    unreadablePackets++;
+    unreadableBytes += bytes;
+    unreadableByReason.set(reason, (unreadableByReason.get(reason) ?? 0) + 1);
+  };
+
+  const store = opts.store;
+  let inFlight: Promise<void> | null = null;
+  const writeOut = async () => {
+    if (detector !== null && detector.pending() > 0) out.anomalies = detector.take();
+    const batch = out;
+    out = { flows: [], hosts: [], traffic: [] };
+    if (store === null) return;
+    if (inFlight) {
+      try {
+        await inFlight;
+      } catch (err) {
+        throw new StoreWriteFailure(err);
+      }
+    }
+    inFlight = store.write(batch);
+  };
+  const batchRows = opts.batchRows ?? 4096;
+  const outRows = () => out.flows.length + out.hosts.length + out.traffic.length;
+
+  let totalBytes = 0;
+  const sizes: number[] = [];
+  for (const path of paths) {
+    const size = await fileSize(path);
+    sizes.push(size);
+    totalBytes += size;
+  }
+  let doneBytes = 0;
+  let packets = 0;
+  const files: FileResult[] = [];
+  let interrupted = false;
+
+  try {
+    for (let i = 0; i < paths.length && !interrupted; i++) {
+      const path = paths[i];
+      const reader = new CaptureFileReader(path);
+      const result: FileResult = { path, format: '', records: 0, packets: 0, bytes: 0, malformed: 0, linkTypes: [] };
+      files.push(result);
+      let badTimes = 0;
+      let filePackets = 0;
+      let fileBytes = 0;
+      const iface = i & 0xffff;
+      const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen) => {
+        filePackets++;
+        fileBytes += Math.max(wirelen, caplen);
+        if (ts < 0) {
+          badTimes++;
+          unreadable(R_PCAP_BAD_TIMESTAMP, Math.max(wirelen, caplen));
+          return;
+        }
+        clock(ts);
+        decodePacket(linkType, data, offset, caplen, wirelen, shardPkt);
+        const w = symmetricPacketHash(shardPkt.kind, shardPkt.ipVersion, shardPkt.src, shardPkt.dst) % rings.length;
+        put(w, data, offset, caplen, wirelen, tsLo(ts), tsHi(ts), linkType, iface);
+        if (detector !== null) order.push(w, ts);
+      };
+      try {
+        await reader.open();
+        result.format = reader.format;
+        const warned = new Set<number>();
+        for (;;) {
+          const more = await reader.readChunk(onPacket, opts.signal);
+          for (const r of rings) r.wake();
+          replay();
+          if (failure) throw failure;
+          for (const lt of reader.linkTypes) {
+            if (!isSupportedLinkType(lt) && !warned.has(lt)) {
+              warned.add(lt);
+              opts.onWarning?.(`${path}: link type ${lt} is not supported; its packets are counted as malformed (link.unsupported)`);
+            }
+          }
+          if (outRows() >= batchRows) await writeOut();
+          opts.onProgress?.({
+            file: path,
+            fileIndex: i,
+            files: paths.length,
+            bytesRead: doneBytes + reader.bytesRead,
+            totalBytes,
+            packets: packets + filePackets,
+            elapsedSec: elapsed(),
+          });
+          if (opts.signal?.aborted) {
+            interrupted = true;
+            break;
+          }
+          if (!more) break;
+        }
+        if (reader.truncated) {
+          const t = reader.truncated;
+          unreadable(R_PCAP_TRUNCATED_RECORD, t.got);
+          filePackets++;
+          fileBytes += t.got;
+          result.warning = `file ends inside a record at byte ${t.offset} (${t.got} of ${t.wanted} bytes): the last packet is cut short`;
+          opts.onWarning?.(`${path}: ${result.warning}`);
+        }
+      } catch (err) {
+        if (err === failure) throw err;
+        if (err instanceof StoreWriteFailure) throw err.cause;
+        if (err instanceof CaptureFileError) {
+          result.error = err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message;
+        } else {
+          const e = err as NodeJS.ErrnoException;
+          const message = e instanceof Error ? e.message : String(err);
+          result.error = `reading stopped at byte ${reader.bytesRead}: ${e?.code && !message.includes(e.code) ? `${e.code}: ` : ''}${message}`;
+        }
+      } finally {
+        await reader.close().catch(() => {});
+      }
+      if (badTimes > 0) {
+        const note = `${badTimes} packet${badTimes === 1 ? '' : 's'} with a time outside ${isoMicros(0)} .. ${isoMicros(MAX_TIMESTAMP_US)} or a fraction of a second of 1 s or more, counted as malformed (${MALFORMED_REASONS[R_PCAP_BAD_TIMESTAMP]})`;
+        result.warning = result.warning ? `${result.warning}; ${note}` : note;
+        opts.onWarning?.(`${path}: ${note}`);
+      }
+      result.records = reader.records + (reader.truncated ? 1 : 0);
+      result.linkTypes = reader.linkTypes;
+      result.packets = filePackets;
+      result.bytes = fileBytes;
+      result.malformed = badTimes + (reader.truncated ? 1 : 0); // the workers' decode failures are added at the end
+      packets += filePackets;
+      doneBytes += sizes[i];
+    }
+
+    // End of input: every worker ends its flows; detection takes back the last frames.
+    for (let w = 0; w < rings.length; w++) put(w, empty, 0, 0, 0, 0, 0, MARKER, MARK_FINISH);
+    for (const r of rings) r.wake();
+    let allDone = false;
+    void Promise.all(finished).then(() => {
+      allDone = true;
+    });
+    while (!(replay() && allDone)) {
+      if (failure) throw failure;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    if (failure) throw failure;
+    detector?.finish();
+    release(true);
+    await writeOut();
+    if (inFlight) await inFlight;
+    await store?.flush();
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  for (let i = 0; i < files.length; i++) files[i].malformed += malformedByFile[i];
+  const stats = mergeStats(doneStats.filter((s): s is AggregatorStats => s !== null));
+  stats.packets += unreadablePackets;
+  stats.bytes += unreadableBytes;
+  stats.malformed += unreadablePackets;
+  // In reason order, as one Aggregator lists them.
+  const byReason: Record<string, number> = {};
+  for (let r = 1; r < MALFORMED_REASONS.length; r++) {
+    const n = (stats.malformedByReason[MALFORMED_REASONS[r]] ?? 0) + (unreadableByReason.get(r) ?? 0);
+    if (n > 0) byReason[MALFORMED_REASONS[r]] = n;
+  }
+  stats.malformedByReason = byReason;
+  stats.hosts = distinct.count();
+  const seconds = elapsed();
+  return {
+    ...stats,
+    records: files.reduce((n, f) => n + (f.records ?? 0), 0),
+    anomalies: detector?.started ?? 0,
+    firstPacket: stats.firstPacket >= 0 ? isoMicros(stats.firstPacket) : '',
+    lastPacket: stats.lastPacket >= 0 ? isoMicros(stats.lastPacket) : '',
+    files,
+    seconds: Math.round(seconds * 1000) / 1000,
+    packetsPerSecond: seconds > 0 ? Math.round(stats.packets / seconds) : 0,
+    interrupted,
+  };
+}
+
+/** The workers' counts summed, the time span widened over all. */
+function mergeStats(all: AggregatorStats[]): AggregatorStats {
+  const m: AggregatorStats = {
+    packets: 0,
+    bytes: 0,
+    malformed: 0,
+    nonIp: 0,
+    fragments: 0,
+    flows: 0,
+    hosts: 0,
+    evictedFlows: 0,
+    evictedHosts: 0,
+    malformedByReason: {},
+    firstPacket: -1,
+    lastPacket: -1,
+  };
+  for (const s of all) {
+    m.packets += s.packets;
+    m.bytes += s.bytes;
+    m.malformed += s.malformed;
+    m.nonIp += s.nonIp;
+    m.fragments += s.fragments;
+    m.flows += s.flows;
+    m.evictedFlows += s.evictedFlows;
+    m.evictedHosts += s.evictedHosts;
+    for (const [reason, n] of Object.entries(s.malformedByReason)) m.malformedByReason[reason] = (m.malformedByReason[reason] ?? 0) + n;
+    if (s.firstPacket >= 0 && (m.firstPacket < 0 || s.firstPacket < m.firstPacket)) m.firstPacket = s.firstPacket;
+    if (s.lastPacket > m.lastPacket) m.lastPacket = s.lastPacket;
+  }
+  return m;
+}
+
+/** A store write that failed, on its way through a file's error handling. */
+class StoreWriteFailure {
+  constructor(readonly cause: unknown) {}
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0; // the reader reports why it cannot open the file
+  }
+}

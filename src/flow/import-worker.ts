@@ -1,0 +1,139 @@
+// A decode worker of a parallel import (src/capture/import-parallel.ts): reads frames from its
+// packet ring, runs one Aggregator over them and posts record batches to the main thread.
+//
+// - The reader's clock comes through the ring as markers (linkType MARKER): the worker moves its
+//   Aggregator's clock with them, so that every worker closes intervals and expires flows exactly
+//   when one Aggregator over all the packets would, whatever share of them it sees.
+// - Detection is not run here: a scan across many hosts or a distributed flood is spread over the
+//   workers. Instead each frame goes on, with what the Aggregator would have handed the detectors
+//   (Aggregator.lastDetect), into the worker's detection ring; the main thread takes the frames of
+//   all workers back in the reader's order and runs the one DetectorSet.
+import { parentPort, workerData } from 'node:worker_threads';
+import { RingReader, RingWriter } from '../capture/ring.js';
+import type { RecordBatch } from '../store/types.js';
+import { Aggregator, type AggregatorOptions, type AggregatorStats, CLOCK_RESTART, DETECT_ARP, DETECT_NONE } from './aggregator.js';
+import type { DistinctState } from './distinct.js';
+
+/** linkType of a clock marker in the packet ring; its iface field says which (MARK_*). */
+export const MARKER = 0xffff;
+export const MARK_CLOCK = 0;
+export const MARK_FINISH = 1;
+/** iface field of a detection ring record: no detector (no frame bytes), ARP, else the F_* flags. */
+export const D_NONE = 0xffff;
+export const D_ARP = 0xfffe;
+
+export interface ImportWorkerData {
+  ring: SharedArrayBuffer;
+  detectRing: SharedArrayBuffer | null;
+  index: number;
+  /** Interface name of each file (the ring's iface field is the file's index). */
+  ifaces: string[];
+  aggregator: Omit<AggregatorOptions, 'bus' | 'iface'>;
+  batchRows: number;
+}
+
+export interface ImportWorkerBatch {
+  type: 'batch';
+  index: number;
+  records: RecordBatch;
+  /** Intervals of `epoch` starting before `closedBefore` (µs), and of every earlier epoch, are closed in this worker. */
+  epoch: number;
+  closedBefore: number;
+}
+
+export interface ImportWorkerDone {
+  type: 'done';
+  index: number;
+  stats: AggregatorStats;
+  distinct: DistinctState;
+  /** Malformed packets per file index. */
+  malformedByFile: number[];
+}
+
+export type ImportWorkerMessage = ImportWorkerBatch | ImportWorkerDone;
+
+const TWO32 = 4294967296;
+const WAIT_MS = 50;
+
+/** A packet time (µs) as the ring's two words: seconds' low 32 bits, and µs plus the seconds' high bits << 20 (times past 2106). */
+export function tsWords(ts: number): [number, number] {
+  const sec = Math.floor(ts / 1e6);
+  return [sec % TWO32, (ts - sec * 1e6) | (Math.floor(sec / TWO32) << 20)];
+}
+
+export function tsFromWords(lo: number, hi: number): number {
+  return ((hi >>> 20) * TWO32 + lo) * 1e6 + (hi & 0xfffff);
+}
+
+async function run(data: ImportWorkerData): Promise<void> {
+  const port = parentPort!;
+  const ring = new RingReader(data.ring);
+  const detect = data.detectRing === null ? null : new RingWriter(data.detectRing);
+  const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', detect: false, detectFlags: detect !== null });
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const malformedByFile = data.ifaces.map(() => 0);
+  let iface = 0;
+  let epoch = 0;
+  let finished = false;
+
+  const post = (closedBefore = agg.openIntervalStart(0)) => {
+    const msg: ImportWorkerBatch = { type: 'batch', index: data.index, records: agg.takeBatch(), epoch, closedBefore };
+    port.postMessage(msg);
+  };
+
+  const toDetect = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, code: number) => {
+    const len = code === D_NONE ? 0 : caplen;
+    // The main thread is behind: wait for it to take frames (it never waits on this worker while this ring is full).
+    while (!detect!.write(buf, len, wirelen, tsSec, tsUsec, linkType, code, off)) {
+      detect!.wake();
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  };
+
+  const onFrame = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, ifIdx: number) => {
+    const ts = tsFromWords(tsSec, tsUsec);
+    if (linkType === MARKER) {
+      if (ifIdx === MARK_FINISH) finished = true;
+      else if (agg.clock(ts) === CLOCK_RESTART) {
+        // Everything so far (the flows and intervals the restart ended included) belongs to the
+        // epoch that ends here: its records go out labelled with it, all of its intervals closed.
+        post(Number.MAX_SAFE_INTEGER);
+        epoch++;
+      }
+      return;
+    }
+    if (ifIdx !== iface) {
+      iface = ifIdx;
+      agg.setIface(data.ifaces[ifIdx]);
+    }
+    const malformed = agg.malformed;
+    agg.packet(linkType, ts, buf, off, caplen, wirelen);
+    if (agg.malformed !== malformed) malformedByFile[ifIdx]++;
+    if (detect !== null) {
+      const d = agg.lastDetect;
+      toDetect(buf, off, caplen, wirelen, tsSec, tsUsec, linkType, d === DETECT_NONE ? D_NONE : d === DETECT_ARP ? D_ARP : d);
+    }
+  };
+
+  // Atomics.waitAsync's timeout does not keep the event loop alive: this does, until the end.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  while (!finished) {
+    const seen = ring.seq();
+    const n = ring.drain(onFrame);
+    detect?.wake();
+    if (agg.pendingRows() >= data.batchRows) post();
+    if (n === 0 && !finished) await ring.wait(seen, WAIT_MS);
+  }
+  clearInterval(keepAlive);
+  agg.finish();
+  post();
+  detect?.wake();
+  const done: ImportWorkerDone = { type: 'done', index: data.index, stats: agg.stats(), distinct: agg.distinctHosts.state(), malformedByFile };
+  port.postMessage(done);
+}
+
+if (parentPort && workerData) {
+  run(workerData as ImportWorkerData).catch((err: unknown) => {
+    throw err; // reaches the main thread's 'error' handler, which fails the import
+  });
+}

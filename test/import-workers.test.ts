@@ -1,0 +1,119 @@
+// An import through N decode workers gives what one worker gives: the same flows with the same
+// counts, the same host and traffic records, the same anomalies and the same summary, on attacks
+// whose packets spread over every worker (a host scan, a distributed SYN flood) and on the corpus
+// (every nDPI capture as one import: files from many times, so the clock jumps back and forth).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { type ImportSummary, importFiles } from '../src/capture/import.js';
+import type { AnomalyRecord, FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../src/store/types.js';
+import { ethernet, ipv4, tcp } from './helpers/frames.js';
+import { pcap, writeCapture } from './helpers/pcap-writer.js';
+
+const CORPUS = join(import.meta.dirname, '../../shared/corpus/ndpi/pcap');
+
+interface Collected {
+  flows: FlowRecord[];
+  hosts: HostRecord[];
+  traffic: TrafficRecord[];
+  anomalies: AnomalyRecord[];
+  summary: Omit<ImportSummary, 'seconds' | 'packetsPerSecond'>;
+}
+
+async function importWith(paths: string[], workers: number): Promise<Collected> {
+  const c: Omit<Collected, 'summary'> = { flows: [], hosts: [], traffic: [], anomalies: [] };
+  let begun = 0;
+  const store: StoreWriter = {
+    backend: 'collect',
+    init: async () => {},
+    close: async () => {},
+    health: async () => ({ backend: 'collect', ok: true }),
+    beginRun: async () => {
+      begun++;
+    },
+    write: async (b: RecordBatch) => {
+      c.flows.push(...b.flows);
+      c.hosts.push(...b.hosts);
+      c.traffic.push(...b.traffic);
+      c.anomalies.push(...(b.anomalies ?? []));
+    },
+    flush: async () => {},
+  };
+  const { seconds: _s, packetsPerSecond: _p, ...summary } = await importFiles(paths, { store, workers, node: 'n1', batchRows: 512 });
+  assert.equal(begun, 1);
+  const byJson = <T>(rows: T[]) => rows.map((r) => JSON.stringify(r)).sort();
+  // The latest version of each anomaly; every version carries the packet time it was written at.
+  const anomalies = [...new Map(c.anomalies.map((a) => [a.anomalyId, a])).values()];
+  return {
+    flows: byJson(c.flows).map((s) => JSON.parse(s)),
+    hosts: byJson(c.hosts).map((s) => JSON.parse(s)),
+    traffic: byJson(c.traffic).map((s) => JSON.parse(s)),
+    anomalies: byJson(anomalies).map((s) => JSON.parse(s)),
+    summary,
+  };
+}
+
+function assertSame(one: Collected, many: Collected, label: string): void {
+  assert.equal(many.flows.length, one.flows.length, `${label}: flow rows`);
+  assert.deepEqual(many.flows, one.flows, `${label}: flows`);
+  assert.deepEqual(many.hosts, one.hosts, `${label}: hosts`);
+  assert.deepEqual(many.traffic, one.traffic, `${label}: traffic`);
+  assert.deepEqual(many.anomalies, one.anomalies, `${label}: anomalies`);
+  assert.deepEqual(many.summary, one.summary, `${label}: summary`);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'flowlens-workers-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A SYN from src:sport to dst:dport at `us` µs (Ethernet frame). */
+function syn(src: string, sport: number, dst: string, dport: number, us: number) {
+  const data = ethernet({ etherType: 0x0800, payload: ipv4({ src, dst, l4: tcp({ srcPort: sport, dstPort: dport, flags: 0x02 }) }) });
+  return { ts: BigInt(us) * 1000n, data };
+}
+
+describe('import through decode workers', () => {
+  it('a host scan and a distributed SYN flood spread over the workers are found as with one', async () => {
+    const t0 = 1_700_000_000_000_000;
+    const frames = [];
+    // 10.0.0.5 probes port 22 on 300 hosts, one every 20 ms: 300 address pairs, over every worker.
+    for (let h = 0; h < 300; h++) frames.push(syn('10.0.0.5', 40000 + h, `10.1.${Math.floor(h / 250)}.${(h % 250) + 1}`, 22, t0 + h * 20_000));
+    // 20,000 SYNs from as many sources to 10.9.9.9:80 within 2 s, 70 s later (another interval).
+    for (let i = 0; i < 20_000; i++)
+      frames.push(syn(`172.${16 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`, 1024 + (i % 50000), '10.9.9.9', 80, t0 + 70e6 + i * 100));
+    const path = writeCapture(join(dir, 'attacks.pcap'), pcap({ linktype: 1 }, frames));
+
+    const one = await importWith([path], 1);
+    const kinds = one.anomalies.map((a) => `${a.kind} ${a.source} ${a.targetIp}`).sort();
+    assert.ok(
+      kinds.some((k) => k.startsWith('HOST_SCAN 10.0.0.5')),
+      `one worker: ${kinds.join('; ')}`,
+    );
+    assert.ok(
+      kinds.some((k) => k.startsWith('SYN_FLOOD distributed 10.9.9.9')),
+      `one worker: ${kinds.join('; ')}`,
+    );
+    for (const n of [2, 3]) assertSame(one, await importWith([path], n), `${n} workers`);
+  });
+
+  it('every nDPI capture as one import: the same records and summary with 1 and 2 workers', { timeout: 120_000 }, async (t) => {
+    let files: string[];
+    try {
+      files = readdirSync(CORPUS)
+        .filter((f) => /\.pcapn?g?$/.test(f))
+        .sort()
+        .map((f) => join(CORPUS, f));
+    } catch {
+      t.skip(`no corpus at ${CORPUS}`);
+      return;
+    }
+    const one = await importWith(files, 1);
+    const two = await importWith(files, 2);
+    assertSame(one, two, 'nDPI corpus');
+    assert.ok(one.flows.length > 6000 && one.summary.packets > 60_000 && one.anomalies.length > 0, `${one.flows.length} flows, ${one.summary.packets} packets`);
+    console.log(
+      `# ${files.length} files, ${one.summary.packets} packets: ${one.flows.length} flow rows, ${one.hosts.length} host rows, ${one.traffic.length} traffic rows, ${one.anomalies.length} anomalies, identical with 2 workers`,
+    );
+  });
+});
