@@ -11,8 +11,9 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, programLogger } from './logger.js';
 import { DEFAULT_SPOOL_WAIT_SEC, runImport } from './import-command.js';
-import { runExport, type ExportFormat, type ExportKind } from './export-command.js';
-import { addFlowOptions, addNegatableOption, addStoreOptions, flowOptionsFrom, nonNegativeNumber } from './options.js';
+import { addExportSelectionOptions, exportSelectionFrom, runExport, type ExportFormat, type ExportKind } from './export-command.js';
+import { addFlowOptions, addNegatableOption, addStoreOptions, flowOptionsFrom, nonNegativeNumber, positiveInteger } from './options.js';
+import { defaultWorkerCount } from '../capture/live.js';
 import { addPacketsDirOption, addPcapCommand, packetsDirFrom } from './pcap-command.js';
 import type { StoreOptions } from '../store/index.js';
 
@@ -62,6 +63,12 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .addOption(new Option('--token <token>', "the server's bearer token").env('FLOWLENS_TOKEN'))
     .addOption(new Option('--dry-run', 'read and decode the files and print the summary; open no store, write nothing').conflicts('server'))
     .addOption(
+      new Option('--workers <n>', 'decode worker threads (1: decode in the reading thread); the records are the same whatever the number')
+        .env('FLOWLENS_WORKERS')
+        .argParser(positiveInteger)
+        .default(defaultWorkerCount()),
+    )
+    .addOption(
       new Option('--spool-wait <seconds>', 'QuestDB: wait this long for rows in the outage spool to be sent before exiting (75 if some are left)')
         .env('FLOWLENS_SPOOL_WAIT')
         .argParser(nonNegativeNumber)
@@ -84,6 +91,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
         token: o.token as string | undefined,
         dryRun: Boolean(o.dryRun),
         spoolWait: o.spoolWait as number,
+        workers: o.workers as number,
         packetsDir: o.packetIndex === false ? undefined : packetsDirFrom(o),
       },
       logger,
@@ -97,12 +105,14 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv', 'zeek', 'zeek-json']).default('jsonl'))
     .option('-o, --output <file>', 'write to a file instead of stdout');
   addStoreOptions(exportCmd);
+  addExportSelectionOptions(exportCmd);
   exportCmd.action(async (what: ExportKind, o: Record<string, unknown>) => {
     process.exitCode = await runExport(what, {
       ...storeOptionsFrom(o),
       log: programLogger(program),
       format: o.format as ExportFormat,
       output: o.output as string | undefined,
+      selection: exportSelectionFrom(o),
     });
   });
 
