@@ -19,6 +19,7 @@
 // - The main thread is the store's single writer (a DuckDB file has one writer).
 // - stop() (SIGINT/SIGTERM) reads what libpcap still buffers, lets every worker drain its ring and
 //   end all flows, and writes every last segment and interval once before the store is closed.
+import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -28,6 +29,7 @@ import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worker.js';
+import { type KeepPacketsOptions, type KeeperStats, sweep } from '../packets/keeper.js';
 import type { FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../store/types.js';
 import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
 import { RingWriter, ringCapacity } from './ring.js';
@@ -57,6 +59,8 @@ export interface LiveCaptureOptions extends Partial<Omit<AggregatorOptions, 'bus
   batchRows?: number;
   /** Called when the capture cannot go on (a worker died). */
   onFatal?: (err: Error) => void;
+  /** Keep the packets of the flows in a rolling store (--keep-packets; src/packets/keeper.ts). */
+  keepPackets?: KeepPacketsOptions;
 }
 
 export interface InterfaceStatus {
@@ -90,6 +94,8 @@ export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'fir
   workers: number;
   /** Frames each decode worker decoded (how the address-pair sharding spread them). */
   workerPackets: number[];
+  /** The packet store's counters summed over the workers (with --keep-packets). */
+  packetStore?: KeeperStats;
 }
 
 const addTraffic = sumCounters<TrafficRecord>(TRAFFIC);
@@ -184,6 +190,7 @@ export class LiveCapture {
     if (opts.interfaces.length === 0) throw new CaptureOpenError('no interface to capture on', 'no-such-device');
     if (opts.interfaces.length > 0xffff) throw new CaptureOpenError('too many interfaces', 'other');
     const c = new LiveCapture(opts);
+    if (opts.keepPackets) mkdirSync(opts.keepPackets.dir, { recursive: true });
     await opts.store.beginRun(c.source);
     c.openRings();
     try {
@@ -266,6 +273,8 @@ export class LiveCapture {
         },
         batchRows: o.batchRows ?? 5000,
         tickLagUs: TICK_LAG_US,
+        // Each worker's files carry the run's source: several captures can share one directory.
+        keepPackets: o.keepPackets ? { ...o.keepPackets, base: `live-${this.source}-w${i}` } : undefined,
       };
       const worker = ts
         ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
@@ -468,6 +477,9 @@ export class LiveCapture {
       this.rings[i].poke();
     }
     await Promise.all(this.done);
+    // Every worker's last file is closed now: the caps once more over all of them.
+    const keep = this.opts.keepPackets;
+    const lastEvicted = keep ? await sweep(keep).catch(() => 0) : 0;
     this.releaseIntervals(Number.MAX_SAFE_INTEGER);
     await this.scheduleWrite(true);
     await Promise.all(this.workers.map((w) => w.terminate()));
@@ -490,7 +502,20 @@ export class LiveCapture {
       seconds: Math.round(Date.now() - this.startedAt) / 1000,
       workers: this.workers.length,
       workerPackets: this.workerStats.map((b) => b?.stats.packets ?? 0),
+      packetStore: keep ? { ...this.packetStoreStats()!, evictedFiles: this.packetStoreStats()!.evictedFiles + lastEvicted } : undefined,
     };
+  }
+
+  /** The packet store's counters summed over the workers; undefined without --keep-packets. */
+  packetStoreStats(): KeeperStats | undefined {
+    if (!this.opts.keepPackets) return undefined;
+    const total: KeeperStats = { kept: 0, bytes: 0, dropped: 0, skipped: 0, files: 0, evictedFiles: 0, writeErrors: 0 };
+    for (const b of this.workerStats) {
+      const p = b?.packetStore;
+      if (!p) continue;
+      for (const k of Object.keys(total) as (keyof KeeperStats)[]) total[k] += p[k];
+    }
+    return total;
   }
 
   /** Store writes that failed (logged). */

@@ -23,6 +23,8 @@ import {
 import { programLogger, type Logger } from './logger.js';
 import { addBusOptions, busSettingsFrom, type BusSettings } from './bus-options.js';
 import { addApiOptions, apiServerSettings } from './serve-command.js';
+import { addKeepPacketsOptions, keepPacketsFrom } from './pcap-command.js';
+import type { KeepPacketsOptions } from '../packets/keeper.js';
 import {
   addFlowOptions,
   addNegatableOption,
@@ -60,6 +62,7 @@ function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): C
     .addOption(new Option('--buffer-mb <mb>', 'kernel capture buffer per interface').env('FLOWLENS_BUFFER_MB').argParser(positiveNumber).default(16))
     .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()));
   addBusOptions(cmd, 'publish live events to NATS, e.g. nats://127.0.0.1:4222 or tls://nats.example:4222 (a fleet)');
+  addKeepPacketsOptions(cmd);
   return cmd
     .addOption(new Option('--duration <seconds>', 'stop after this long').env('FLOWLENS_DURATION').argParser(positiveNumber))
     .addOption(new Option('--ring-mb <mb>', 'ring between the capture and each decode worker').argParser(positiveNumber).default(32).hideHelp());
@@ -75,6 +78,7 @@ interface CaptureSettings extends FlowOptions, StoreOptions {
   ringMb: number;
   bus?: BusSettings;
   duration?: number;
+  keepPackets?: KeepPacketsOptions;
 }
 
 function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): CaptureSettings {
@@ -93,6 +97,7 @@ function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: R
     ringMb: o.ringMb as number,
     bus: busSettingsFrom(o),
     duration: o.duration as number | undefined,
+    keepPackets: keepPacketsFrom(o),
   };
 }
 
@@ -156,6 +161,7 @@ function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | unde
     logger,
     ...aggregatorSettings(s),
     onFatal,
+    keepPackets: s.keepPackets,
   });
 }
 
@@ -193,6 +199,12 @@ function report(summary: LiveCaptureSummary, json: boolean): void {
   // Only when a table reached its cap: a flood, or caps too small for the traffic.
   if (summary.evictedFlows + summary.evictedHosts > 0)
     lines.push(`  evicted    ${n(summary.evictedFlows)} flows, ${n(summary.evictedHosts)} hosts (tables at their caps)`);
+  const ps = summary.packetStore;
+  if (ps) {
+    lines.push(
+      `  kept       ${n(ps.kept)} packets (${n(ps.bytes)} bytes) in ${n(ps.files)} files; dropped by the packet store ${n(ps.dropped)}, first-packets cap ${n(ps.skipped)}, evicted files ${n(ps.evictedFiles)}`,
+    );
+  }
   for (const i of summary.interfaces) {
     lines.push(
       `    ${i.name.padEnd(16)} received ${n(i.packets)}, dropped: kernel ${n(i.kernelDrops)}, interface ${n(i.ifDrops)}, decode ring ${n(i.ringDrops)}`,

@@ -6,14 +6,15 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { checkSources, extractPackets, PacketsUnavailable } from '../packets/extract.js';
 import { PacketIndexReader } from '../packets/index-reader.js';
+import { DEFAULT_KEEP, type KeepPacketsOptions } from '../packets/keeper.js';
 import { flowIdsOf, PacketSelectionError, packetsOfFlows } from '../packets/select.js';
 import { DEFAULT_DB_PATH, openStore, type StoreOptions } from '../store/index.js';
 import type { StoreReader } from '../store/types.js';
 import { type Logger, programLogger } from './logger.js';
-import { addStoreOptions } from './options.js';
+import { addStoreOptions, positiveInteger } from './options.js';
 
 /** Where the packet index is by default: beside the DuckDB file (./data/packets). */
 export function defaultPacketsDir(db: string | undefined): string {
@@ -27,8 +28,86 @@ export function addPacketsDirOption(cmd: Command): Command {
   );
 }
 
+/** --packets-dir, else a live capture's --keep-packets, else "packets" beside --db. */
 export function packetsDirFrom(o: Record<string, unknown>): string {
-  return (o.packetsDir as string | undefined) ?? defaultPacketsDir(o.db as string | undefined);
+  return (o.packetsDir as string | undefined) ?? (o.keepPackets as string | undefined) ?? defaultPacketsDir(o.db as string | undefined);
+}
+
+/** A size: bytes, or with a unit K, M, G or T (powers of 1024), e.g. 500M. */
+export function parseSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`not a size: '${value}' (bytes, or with K, M, G or T, e.g. 500M)`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`not a whole number: '${value}'`);
+  return Number(value);
+}
+
+/** The live packet store's flags (capture and run). */
+export function addKeepPacketsOptions(cmd: Command): Command {
+  const d = DEFAULT_KEEP;
+  return cmd
+    .addOption(
+      new Option('--keep-packets <dir>', "keep the flows' packets in a rolling store of pcapng files in DIR (flowlens pcap, /pcap)").env(
+        'FLOWLENS_KEEP_PACKETS',
+      ),
+    )
+    .addOption(
+      new Option('--keep-max-size <size>', 'size cap of the packet store, oldest files deleted first (0: none)')
+        .env('FLOWLENS_KEEP_MAX_SIZE')
+        .argParser(parseSize)
+        .default(d.maxBytes, '1G'),
+    )
+    .addOption(
+      new Option('--keep-max-age <seconds>', 'age cap of the packet store (0: none)').env('FLOWLENS_KEEP_MAX_AGE').argParser(wholeNumber).default(d.maxAgeSec),
+    )
+    .addOption(
+      new Option('--keep-snaplen <bytes>', 'bytes kept of each packet (0: all that was captured)')
+        .env('FLOWLENS_KEEP_SNAPLEN')
+        .argParser(wholeNumber)
+        .default(d.snaplen),
+    )
+    .addOption(
+      new Option('--keep-flow-packets <n>', 'packets kept of each flow, its first ones (0: all)')
+        .env('FLOWLENS_KEEP_FLOW_PACKETS')
+        .argParser(wholeNumber)
+        .default(d.maxPacketsPerFlow),
+    )
+    .addOption(
+      new Option('--keep-file-size <size>', 'a packet file is closed and indexed at this size')
+        .env('FLOWLENS_KEEP_FILE_SIZE')
+        .argParser(parseSize)
+        .default(d.fileBytes, '64M'),
+    )
+    .addOption(
+      new Option('--keep-file-seconds <seconds>', 'or at this age: packets can be extracted once their file is closed')
+        .env('FLOWLENS_KEEP_FILE_SECONDS')
+        .argParser(positiveInteger)
+        .default(d.fileSeconds),
+    );
+}
+
+/** The live packet store's settings from its flags; undefined without --keep-packets. */
+export function keepPacketsFrom(o: Record<string, unknown>): KeepPacketsOptions | undefined {
+  const dir = o.keepPackets as string | undefined;
+  if (!dir) return undefined;
+  const fileBytes = o.keepFileSize as number;
+  if (fileBytes < 64 * 1024) throw new InvalidArgumentError('--keep-file-size must be at least 64K');
+  return {
+    dir,
+    maxBytes: o.keepMaxSize as number,
+    maxAgeSec: o.keepMaxAge as number,
+    snaplen: o.keepSnaplen as number,
+    maxPacketsPerFlow: o.keepFlowPackets as number,
+    fileBytes,
+    fileSeconds: o.keepFileSeconds as number,
+    // Write buffers per worker: a file is written in a few of them.
+    bufferBytes: Math.min(DEFAULT_KEEP.bufferBytes, Math.max(64 * 1024, Math.floor(fileBytes / 4))),
+    bufferCount: DEFAULT_KEEP.bufferCount,
+  };
 }
 
 const CLI_NAMES = { flow: '--flow', anomaly: '--anomaly', filter: '--filter', from: '--from', to: '--to' };

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AnomalyEvent, BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
 import { RingReader } from '../capture/ring.js';
+import { type KeepPacketsOptions, type KeeperStats, PacketKeeper, sweep } from '../packets/keeper.js';
 import type { RecordBatch } from '../store/types.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from './aggregator.js';
 
@@ -19,6 +20,8 @@ export interface DecodeWorkerData {
   batchRows: number;
   /** How far behind the wall clock intervals are closed on a quiet link (µs): frames still in kernel buffers. */
   tickLagUs: number;
+  /** The live packet store (src/packets/keeper.ts): this worker's files are named <base>-<seq>.pcapng. */
+  keepPackets?: KeepPacketsOptions & { base: string };
 }
 
 /** A batch from a worker. */
@@ -34,6 +37,8 @@ export interface WorkerBatch {
   stats: AggregatorStats;
   liveFlows: number;
   final: boolean;
+  /** The packet store's counters in this worker (with --keep-packets). */
+  packetStore?: KeeperStats;
 }
 
 export type WorkerMessage = WorkerBatch | { type: 'done'; index: number };
@@ -42,6 +47,8 @@ const TICK_MS = 1000;
 /** Flow events are posted at least this often while they come in. */
 const EVENTS_EVERY_MS = 250;
 const WAIT_MS = 200;
+/** How often worker 0 applies the packet store's caps. */
+const SWEEP_EVERY_MS = 5000;
 
 /**
  * Collects the Aggregator's flow and anomaly events for the main thread. Traffic points are
@@ -84,12 +91,33 @@ async function run(data: DecodeWorkerData): Promise<void> {
 
   let iface = 0;
   const ifaces = data.ifaces;
+  const keep = data.keepPackets;
+  const keeper = keep ? new PacketKeeper(keep, keep.base, ifaces) : null;
+  const flows = agg.flows;
   const onFrame = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, ifIdx: number) => {
     if (ifIdx !== iface) {
       iface = ifIdx;
       agg.setIface(ifaces[ifIdx]);
     }
-    agg.packet(linkType, tsSec * 1e6 + tsUsec, buf, off, caplen, wirelen);
+    const ts = tsSec * 1e6 + tsUsec;
+    agg.packet(linkType, ts, buf, off, caplen, wirelen);
+    // The packet store takes the packets of flows (not ARP and other non-IP frames), never waiting.
+    const f = agg.lastFlow;
+    if (keeper !== null && f >= 0) keeper.add(f, flows.idHi[f], flows.idLo[f], ts, linkType, ifIdx, buf, off, caplen, wirelen);
+  };
+  // Worker 0 applies the size and age caps to the whole directory, one sweep at a time.
+  let sweeping: Promise<unknown> | null = null;
+  let lastSweep = 0;
+  const sweepNow = () => {
+    if (!keep || data.index !== 0 || sweeping) return;
+    sweeping = sweep(keep)
+      .then((n) => {
+        if (keeper) keeper.stats.evictedFiles += n;
+      })
+      .catch(() => {})
+      .finally(() => {
+        sweeping = null;
+      });
   };
 
   const post = (final: boolean, nowUs: number) => {
@@ -103,6 +131,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
       stats: agg.stats(),
       liveFlows: agg.liveFlows(),
       final,
+      packetStore: keeper ? { ...keeper.stats } : undefined,
     };
     bus.events = [];
     bus.anomalies = [];
@@ -118,6 +147,12 @@ async function run(data: DecodeWorkerData): Promise<void> {
     if (stopping) {
       ring.drain(onFrame); // the capture is closed: nothing more comes in
       agg.finish();
+      if (keeper) {
+        await keeper.close();
+        await sweeping;
+        sweepNow();
+        await sweeping;
+      }
       post(true, now * 1000);
       port.postMessage({ type: 'done', index: data.index });
       return;
@@ -125,6 +160,11 @@ async function run(data: DecodeWorkerData): Promise<void> {
     if (now - lastTick >= TICK_MS) {
       lastTick = now;
       agg.tick(now * 1000 - data.tickLagUs);
+      keeper?.tick(now);
+      if (now - lastSweep >= SWEEP_EVERY_MS) {
+        lastSweep = now;
+        sweepNow();
+      }
       post(false, now * 1000 - data.tickLagUs);
       lastPost = now;
     } else if (agg.pendingRows() >= data.batchRows || (bus.events.length + bus.anomalies.length > 0 && now - lastPost >= EVENTS_EVERY_MS)) {

@@ -26,7 +26,7 @@ export class PacketIndexWriter {
   private readonly maxRunPackets: number;
   private runNo = 0;
   /** The files of the run, each with the reader's live list of pcapng sections (it grows as the file is read). */
-  private files: { file: IndexedFile; sections: readonly PcapngSection[] }[] = [];
+  private files: { file: IndexedFile; sections: readonly PcapngSection[]; live?: boolean }[] = [];
   /** Index in `files` of the file being read, -1 before beginFile. */
   private file = -1;
   /** Runs written so far. */
@@ -76,6 +76,15 @@ export class PacketIndexWriter {
     const st = await stat(path);
     if (!st.isFile()) return;
     this.files.push({ file: { path: resolve(path), size: st.size, mtimeMs: st.mtimeMs, format }, sections });
+    this.file = this.files.length - 1;
+  }
+
+  /**
+   * A pcapng file being written by the live packet store (keeper.ts): its size and time of last
+   * change are taken when the run is written, once the file is closed.
+   */
+  beginLiveFile(path: string, sections: readonly PcapngSection[]): void {
+    this.files.push({ file: { path: resolve(path), size: 0, mtimeMs: 0, format: 'pcapng' }, sections, live: true });
     this.file = this.files.length - 1;
   }
 
@@ -169,6 +178,12 @@ export class PacketIndexWriter {
       dir.writeDoubleLE(flowLast, d + 24);
     }
 
+    for (const f of this.files) {
+      if (!f.live) continue;
+      const st = await stat(f.file.path);
+      f.file.size = st.size;
+      f.file.mtimeMs = st.mtimeMs;
+    }
     const name = `${runPrefix(this.source)}${String(this.runNo++).padStart(4, '0')}`;
     const entriesAt = dirCount * DIR_ENTRY;
     const bin = await open(join(this.dir, `${name}.bin`), 'w');

@@ -1,0 +1,220 @@
+// The live packet store (--keep-packets) on a veth pair between two network namespaces, with real
+// traffic (curl from an HTTP server, ping, an nmap connect scan): the flows' captures from
+// `flowlens pcap` hold the same frames, byte for byte, as a tcpdump on the same veth recorded for
+// them; with --keep-snaplen and --keep-flow-packets they hold the first packets cut to the snap
+// length; and the size cap holds over a run that writes several times the cap, the evicted flows
+// reported as evicted.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { CaptureFileReader } from '../src/capture/pcap-file.js';
+import { extractPackets } from '../src/packets/extract.js';
+import { PacketIndexReader } from '../src/packets/index-reader.js';
+import type { FlowRecord } from '../src/records/index.js';
+import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { collect, createNsPair, missingTool, netnsUnavailable, type NsPair, sleep, waitForOutput } from './helpers/netns.js';
+
+const missing = missingTool('tcpdump', 'tshark', 'curl', 'nmap', 'python3');
+const skip = netnsUnavailable() ?? (missing ? `needs ${missing}` : false);
+const NODE = process.execPath;
+const work = mkdtempSync(join(tmpdir(), 'flowlens-keep-'));
+const nets: NsPair[] = [];
+after(() => {
+  for (const n of nets) n.destroy();
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface Packet {
+  caplen: number;
+  wirelen: number;
+  data: string;
+  ts: number;
+}
+
+async function packetsOf(path: string): Promise<Packet[]> {
+  const reader = new CaptureFileReader(path);
+  const out: Packet[] = [];
+  await reader.open();
+  try {
+    while (
+      await reader.readChunk((_l, ts, data, offset, caplen, wirelen) => {
+        out.push({ ts, caplen, wirelen, data: data.subarray(offset, offset + caplen).toString('hex') });
+      })
+    );
+  } finally {
+    await reader.close();
+  }
+  return out;
+}
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(NODE, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, FLOWLENS_LOG_LEVEL: 'warn' } });
+}
+
+function exportFlows(db: string): FlowRecord[] {
+  const r = cli(['export', 'flows', '--db', db]);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as FlowRecord);
+}
+
+interface Run {
+  summary: {
+    packets: number;
+    drops: number;
+    packetStore?: { kept: number; dropped: number; skipped: number; files: number; evictedFiles: number; bytes: number };
+  };
+  tcpdump: string;
+  flows: FlowRecord[];
+  db: string;
+  dir: string;
+  net: NsPair;
+}
+
+/** Serves `bytes` random bytes over HTTP from namespace B, captures in A with `keepArgs` and tcpdump beside it, runs `traffic`. */
+async function captureRun(tag: string, keepArgs: string[], traffic: (net: NsPair, url: string) => Promise<void>): Promise<Run> {
+  const net = createNsPair();
+  nets.push(net);
+  const www = join(work, `${tag}-www`);
+  mkdirSync(www);
+  writeFileSync(join(www, 'blob'), Buffer.alloc(3 << 20, 7));
+  const server = net.spawnIn(net.nsB, ['python3', '-m', 'http.server', '--bind', net.ipsB[0], '8080', '--directory', www]);
+  await waitForOutput(server, /Serving HTTP/);
+  const ref = join(work, `${tag}-tcpdump.pcap`);
+  const tcpdump = net.spawnIn(net.nsA, ['tcpdump', '-i', net.vethA, '-n', '--immediate-mode', '-U', '-s', '0', '-B', '65536', '-w', ref]);
+  const tdOut = collect(tcpdump);
+  await waitForOutput(tcpdump, /listening on/);
+  const db = join(work, `${tag}.duckdb`);
+  const dir = join(work, `${tag}-packets`);
+  const child = net.spawnIn(
+    net.nsA,
+    [NODE, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--json', '--workers', '2', '--db', db, '--keep-packets', dir, ...keepArgs],
+    { cwd: REPO_ROOT, env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json' } },
+  );
+  const out = collect(child);
+  await waitForOutput(child, /decode worker/, 90_000);
+  await sleep(300);
+  await traffic(net, `http://${net.ipsB[0]}:8080/blob`);
+  await sleep(300);
+  child.kill('SIGINT');
+  const { code } = await out.done;
+  assert.equal(code, 0, out.stderr());
+  await sleep(200);
+  tcpdump.kill('SIGINT');
+  await tdOut.done;
+  const summary = JSON.parse(out.stdout().trim().split('\n').pop() ?? '{}') as Run['summary'];
+  return { summary, tcpdump: ref, flows: exportFlows(db), db, dir, net };
+}
+
+/** tcpdump's frames of a flow: its 5-tuple either way (ICMP: the address pair), in capture order. */
+function tcpdumpFlow(ref: string, f: FlowRecord, out: string): void {
+  const filter =
+    f.transport === 'icmp'
+      ? `icmp && ip.addr==${f.clientIp} && ip.addr==${f.serverIp}`
+      : `ip.addr==${f.clientIp} && ip.addr==${f.serverIp} && ${f.transport}.port==${f.clientPort} && ${f.transport}.port==${f.serverPort} && !icmp`;
+  const r = spawnSync('tshark', ['-r', ref, '-Y', filter, '-F', 'pcap', '-w', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+const sameFrames = (a: Packet[], b: Packet[]) =>
+  a.map(({ ts: _t, ...p }) => p).every((p, i) => p.data === b[i].data && p.caplen === b[i].caplen && p.wirelen === b[i].wirelen);
+
+test('live: every flow of curl, ping and an nmap scan comes out of the packet store as tcpdump recorded it', { skip, timeout: 240_000 }, async () => {
+  const run = await captureRun('full', ['--keep-file-seconds', '1'], async (net, url) => {
+    for (let i = 0; i < 3; i++) assert.equal(net.exec(net.nsA, ['curl', '-s', '-o', '/dev/null', url]).status, 0);
+    net.exec(net.nsA, ['ping', '-c', '3', '-i', '0.2', net.ipsB[0]]);
+    net.exec(net.nsA, ['nmap', '-sT', '-n', '-Pn', '-p', '20-29,8080', net.ipsB[0]], { timeoutMs: 30_000 });
+  });
+  const ps = run.summary.packetStore;
+  assert.ok(ps && ps.kept > 0 && ps.files > 0, `packet store counters: ${JSON.stringify(ps)}`);
+  assert.equal(ps.dropped, 0, 'nothing dropped by the packet store at this rate');
+  const chosen = run.flows.filter((f) => f.transport === 'tcp' || f.transport === 'icmp');
+  assert.ok(chosen.length >= 3 + 11, `curl, ping and scan flows (${chosen.length})`);
+  let packets = 0;
+  const index = new PacketIndexReader(run.dir);
+  for (const [i, f] of chosen.entries()) {
+    const ours = join(work, `live-${f.flowId}.pcapng`);
+    if (i === 0) {
+      // One through the command line; the others through the same functions in this process.
+      const r = cli(['pcap', '--packets-dir', run.dir, '--flow', f.flowId, '-o', ours]);
+      assert.equal(r.status, 0, `${f.flowId}: ${r.stderr}`);
+    } else {
+      const chunks: Buffer[] = [];
+      await extractPackets(await index.lookup(f.flowId), (c) => {
+        chunks.push(c);
+      });
+      writeFileSync(ours, Buffer.concat(chunks));
+    }
+    const theirs = join(work, `live-${f.flowId}-tcpdump.pcap`);
+    tcpdumpFlow(run.tcpdump, f, theirs);
+    const a = await packetsOf(ours);
+    const b = await packetsOf(theirs);
+    assert.equal(a.length, b.length, `${f.transport} ${f.clientIp}:${f.clientPort} ${f.serverIp}:${f.serverPort}: packets`);
+    assert.ok(sameFrames(a, b), `${f.flowId}: frames differ from tcpdump's`);
+    // Both read the kernel's time stamp of the frame, each through its own socket.
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i].ts - b[i].ts) < 5000, `${f.flowId}: packet ${i} time ${a[i].ts} against ${b[i].ts}`);
+    packets += a.length;
+  }
+  // veth hands segmentation-offloaded frames of up to 64 KB to both captures.
+  assert.ok(packets > 100, `the curl downloads are in (${packets} packets)`);
+  // The interface descriptions are the capture's: pcapng with the veth's name.
+  const ifaces = spawnSync('capinfos', ['-I', join(work, `live-${chosen[0].flowId}.pcapng`)], { encoding: 'utf8' }).stdout;
+  assert.match(ifaces, new RegExp(run.net.vethA));
+});
+
+test('live: size cap over a run writing several times it, snap length and first packets per flow; evicted flows said so', {
+  skip,
+  timeout: 240_000,
+}, async () => {
+  const cap = 256 << 10;
+  const KEEP = 40;
+  const SNAP = 2048;
+  const DOWNLOADS = 10;
+  const run = await captureRun(
+    'caps',
+    ['--keep-max-size', '256K', '--keep-file-size', '64K', '--keep-file-seconds', '1', '--keep-snaplen', String(SNAP), '--keep-flow-packets', String(KEEP)],
+    async (net, url) => {
+      // Each download keeps its first 40 frames cut to 2 KB (~80 KB): the run writes ~3 times the cap.
+      for (let i = 0; i < DOWNLOADS; i++) {
+        assert.equal(net.exec(net.nsA, ['curl', '-s', '-o', '/dev/null', url]).status, 0);
+        await sleep(700); // the sweeps run every 5 s: let some see the store grow
+      }
+    },
+  );
+  const ps = run.summary.packetStore!;
+  assert.ok(ps.skipped > 0, `packets past the first ${KEEP} of a flow are not kept`);
+  assert.ok(ps.bytes > 2 * cap, `the run wrote several times the cap (${ps.bytes} bytes)`);
+  assert.ok(ps.evictedFiles > 0, 'files were evicted');
+  const names = readdirSync(run.dir);
+  const total = names.reduce((n, name) => n + statSync(join(run.dir, name)).size, 0);
+  assert.ok(total <= cap, `store ${total} bytes within the 256 KiB cap`);
+
+  const curls = run.flows.filter((f) => f.transport === 'tcp').sort((a, b) => (a.firstSeen < b.firstSeen ? -1 : 1));
+  assert.equal(curls.length, DOWNLOADS);
+  // The last download is held: its first frames, cut to the snap length, with their wire lengths.
+  const last = curls[curls.length - 1];
+  const ours = join(work, 'caps-last.pcapng');
+  const r = cli(['pcap', '--packets-dir', run.dir, '--flow', last.flowId, '-o', ours]);
+  assert.equal(r.status, 0, r.stderr);
+  const theirs = join(work, 'caps-last-tcpdump.pcap');
+  tcpdumpFlow(run.tcpdump, last, theirs);
+  const a = await packetsOf(ours);
+  const b = (await packetsOf(theirs)).slice(0, KEEP);
+  assert.equal(a.length, KEEP);
+  for (let i = 0; i < a.length; i++) {
+    assert.equal(a[i].wirelen, b[i].wirelen);
+    assert.equal(a[i].caplen, Math.min(SNAP, b[i].caplen));
+    assert.equal(a[i].data, b[i].data.slice(0, 2 * SNAP));
+  }
+  // The first download's files were evicted: said so, exit 1, no capture.
+  const first = curls[0];
+  const gone = cli(['pcap', '--packets-dir', run.dir, '--flow', first.flowId, '-o', join(work, 'caps-first.pcapng')]);
+  assert.equal(gone.status, 1, gone.stderr);
+  assert.match(gone.stderr, /which is gone \(evicted or removed\)|are not held/);
+});
