@@ -10,7 +10,7 @@ import type { EventBus } from '../bus/types.js';
 import type { AnomalyRecord } from '../records/index.js';
 import type { StoreWriter } from '../store/types.js';
 import { loadNotifyConfig, type NotifyConfig } from './config.js';
-import { Notifier } from './notifier.js';
+import { attachNotifier, detachNotifier, Notifier } from './notifier.js';
 
 /** How often the engine's anomalies are written to the store (the latest version of each). */
 const STORE_EVERY_MS = 1000;
@@ -102,6 +102,9 @@ export class Alerting {
     if (this.notifier) {
       const notifier = this.notifier.start();
       this.unsubscribe.push(bus.subscribe('anomaly', (e) => notifier.anomaly(e)));
+      // The API (src/api/schema/notifications.ts) finds it through the bus it shares.
+      attachNotifier(bus, notifier);
+      this.unsubscribe.push(() => detachNotifier(bus, notifier));
     }
     if (this.engine) {
       const engine = this.engine.start();

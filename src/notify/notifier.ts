@@ -180,6 +180,24 @@ class ChannelRunner {
   }
 }
 
+/**
+ * The notifier working beside each bus. The API server and the notifier share the process's bus,
+ * so the API's resolvers find the notifier through their context's bus (one notifier per bus).
+ */
+const notifiers = new WeakMap<object, Notifier>();
+
+export function attachNotifier(bus: object, notifier: Notifier): void {
+  notifiers.set(bus, notifier);
+}
+
+export function detachNotifier(bus: object, notifier: Notifier): void {
+  if (notifiers.get(bus) === notifier) notifiers.delete(bus);
+}
+
+export function notifierOf(bus: object): Notifier | undefined {
+  return notifiers.get(bus);
+}
+
 export class Notifier {
   private readonly runners = new Map<string, ChannelRunner>();
   private readonly routes: CompiledRoute[];

@@ -10,6 +10,7 @@ import './status.js';
 import './ranges.js';
 import './packets.js';
 import './explore.js';
+import './notifications.js';
 
 let schema: GraphQLSchema | undefined;
 
