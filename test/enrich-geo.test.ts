@@ -6,7 +6,8 @@
  * `flowlens export flows` and the --geo-db / --asn-db / --networks flags.
  */
 import assert from 'node:assert/strict';
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Enricher } from '../src/enrich/enricher.js';
@@ -228,11 +229,13 @@ describe('enriched flows through an import', () => {
 
 describe('enrichment in the API', () => {
   it('GraphQL returns the fields, filters flows by country, AS and network, and explores by them', async () => {
-    const t = await startTestServer();
-    const { countryDb, asnDb } = writeDbs(t.dir);
-    const netsPath = join(t.dir, 'nets.json');
+    const dir = mkdtempSync(join(tmpdir(), 'flowlens-enrich-api-'));
+    const { countryDb, asnDb } = writeDbs(dir);
+    const netsPath = join(dir, 'nets.json');
     writeFileSync(netsPath, JSON.stringify([{ prefix: '10.1.0.0/16', name: 'office', role: 'inside' }]));
     const enrich = Enricher.open({ countryDb, asnDb, networks: netsPath });
+    // The server's own enrichment (serve's flags) answers the Host fields.
+    const t = await startTestServer({ flow: { enrich } });
     try {
       const file = writeCapture(join(t.dir, 'in.pcap'), pcap({ linktype: LINKTYPE.ETHERNET }, byTime(capture())));
       await importIntoStore([file], { store: t.store, detect: false, enrich });
@@ -273,9 +276,23 @@ describe('enrichment in the API', () => {
         byAs.explore.items.map((i) => i.keys),
         [['15169']],
       );
+
+      type Host = { ip: string; country: string | null; asn: number | null; asOrg: string | null; network: string | null; networkRole: string | null };
+      const host = async (ip: string) =>
+        (
+          await gqlData<{ host: Host }>(
+            t.url,
+            `query($ip: String!) { host(ip: $ip, from: "2023-11-14T00:00:00Z", to: "2023-11-15T00:00:00Z") { ip country asn asOrg network networkRole } }`,
+            { ip },
+          )
+        ).host;
+      assert.deepEqual(await host('8.8.8.8'), { ip: '8.8.8.8', country: 'US', asn: 15169, asOrg: 'GOOGLE', network: null, networkRole: null });
+      assert.deepEqual(await host('10.1.2.3'), { ip: '10.1.2.3', country: null, asn: null, asOrg: null, network: 'office', networkRole: 'inside' });
+      assert.equal((await host('192.168.7.7')).network, 'private');
     } finally {
       enrich.close();
       await t.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

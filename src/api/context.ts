@@ -2,6 +2,7 @@
 // all requests), and per operation the signal that cancels its store queries. The context is a
 // QueryOptions, so a resolver passes it to the store as is.
 import type { EventBus } from '../bus/types.js';
+import type { Enricher } from '../enrich/enricher.js';
 import type { PacketIndexReader } from '../packets/index-reader.js';
 import type { FlowStore, QueryOptions } from '../store/types.js';
 import type { DefaultRanges } from './default-range.js';
@@ -22,6 +23,8 @@ export interface ApiContext extends QueryOptions {
   intervalUs: number;
   /** The packet index behind /pcap and the pcapUrl fields; undefined when the server holds no packets. */
   packets?: PacketIndexReader;
+  /** Country, AS and network of an address (the flow settings' enrichment, src/enrich); null when off. */
+  enrich?: Enricher | null;
   /** Server start (µs since the epoch). */
   startedAt: number;
   /** Counts an event a slow subscriber did not get. */

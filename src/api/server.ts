@@ -38,6 +38,7 @@ import { buildSchema } from './schema/index.js';
 import { NO_LIVE_CAPTURE, type StatusProvider } from './status.js';
 import { receiveUpload, UploadError, type DiskUpload } from './uploads.js';
 import { defaultWebRoot, serveWebClient } from './web-client.js';
+import { enricherOf } from '../enrich/enricher.js';
 
 export const GRAPHQL_PATH = '/graphql';
 /** The host of the request an upload's operation is run as (it never leaves the process). */
@@ -231,6 +232,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let openSubscriptions = 0;
   const shared: Omit<ApiContext, 'signal' | 'cancel' | 'upload'> = {
     store: opts.store,
+    enrich: enricherOf(opts.flow?.enrich),
     bus: opts.bus,
     imports,
     metrics,

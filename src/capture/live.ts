@@ -35,6 +35,7 @@ import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live
 import { RingWriter, ringCapacity } from './ring.js';
 import { symmetricAddressHash } from './shard.js';
 import { liveSource } from './source.js';
+import { Enricher } from '../enrich/enricher.js';
 
 export { CaptureOpenError, PRIVILEGE_HINT } from './pcap-live.js';
 
@@ -267,6 +268,8 @@ export class LiveCapture {
           source: this.source,
           detect: o.detect,
           dpi: o.dpi,
+          // Settings, not an Enricher: each worker opens its own (the databases cannot cross threads).
+          enrich: o.enrich instanceof Enricher ? o.enrich.settings : o.enrich,
           // The caps are the whole capture's: each worker holds its share of the flows.
           maxFlows: Math.ceil((o.maxFlows ?? defaultMaxFlows()) / this.rings.length),
           maxHosts: o.maxHosts === undefined ? undefined : Math.ceil(o.maxHosts / this.rings.length),

@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolveDetectConfig, type DetectConfigInput } from '../detect/index.js';
 import { DEFAULT_IDLE, type AggregatorOptions, type IdleTimeouts } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
-import { type EnrichSettings, sharedEnricher } from '../enrich/enricher.js';
+import type { EnrichSettings } from '../enrich/enricher.js';
 import { GeoLookup } from '../enrich/geo.js';
 import { NamedNetworks } from '../enrich/networks.js';
 import { DEFAULT_DB_PATH } from '../store/index.js';
@@ -222,7 +222,7 @@ export function aggregatorSettings(
     dpi: f.dpi,
     maxFlows: f.maxFlows,
     maxHosts: f.maxHosts,
-    enrich: f.enrich ? sharedEnricher(f.enrich) : null,
+    enrich: f.enrich ?? null,
   };
 }
 

@@ -38,6 +38,8 @@ export interface EnricherOptions {
 export class Enricher {
   readonly geo: GeoLookup | null;
   readonly networks: NamedNetworks | null;
+  /** The settings it was opened from (Enricher.open): what a worker thread needs to open its own. */
+  settings: EnrichSettings | null = null;
   private readonly cache = new Map<string, EndInfo>();
   private readonly cacheSize: number;
 
@@ -58,6 +60,7 @@ export class Enricher {
     const geo = o.geo === false ? null : new GeoLookup({ countryDb: o.countryDb, asnDb: o.asnDb, logger: o.logger, onReload });
     o.logger?.debug({ geo: geo?.paths ?? null, networks: networks?.list.length ?? 0 }, 'enrichment');
     enricher = new Enricher({ geo, networks });
+    enricher.settings = { geo: o.geo !== false, countryDb: o.countryDb, asnDb: o.asnDb, networks: o.networks };
     return enricher;
   }
 
@@ -125,4 +128,9 @@ export function sharedEnricher(s: EnrichSettings, logger?: Logger): Enricher {
     shared.set(key, e);
   }
   return e;
+}
+
+/** The Enricher an option names: itself, the shared one of its settings, or none. */
+export function enricherOf(e: Enricher | EnrichSettings | null | undefined): Enricher | null {
+  return e == null ? null : e instanceof Enricher ? e : sharedEnricher(e);
 }

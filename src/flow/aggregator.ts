@@ -17,7 +17,7 @@ import { FlowTable, NO_SEGMENT } from './flow-table.js';
 import { finish, mix } from './hash.js';
 import { HostTable } from './host-table.js';
 import { ZeekConn } from './zeek-conn.js';
-import { type Enricher, type EndInfo, NO_END, enrichedFields } from '../enrich/enricher.js';
+import { type Enricher, type EndInfo, type EnrichSettings, NO_END, enrichedFields, enricherOf } from '../enrich/enricher.js';
 
 export interface IdleTimeouts {
   /** Established TCP flows. */
@@ -47,8 +47,12 @@ export interface AggregatorOptions {
   detect?: DetectConfigInput | false;
   /** Application protocol identification (default on); off only to measure what it costs. */
   dpi?: boolean;
-  /** Country, AS and network names of each flow's ends (src/enrich/enricher.ts), looked up once per new flow; none when absent. */
-  enrich?: Enricher | null;
+  /**
+   * Country, AS and network names of each flow's ends (src/enrich/enricher.ts), looked up once per
+   * new flow; none when absent. Settings (plain data, as capture workers get them) open the
+   * process's shared Enricher for them.
+   */
+  enrich?: Enricher | EnrichSettings | null;
   /** Most live flows (default: sized from the machine's memory, src/flow/caps.ts); past it the oldest idle flows are evicted. */
   maxFlows?: number;
   /** Most hosts held (default: from maxFlows); past it hosts without a live flow are freed before their interval ends. */
@@ -147,6 +151,7 @@ export class Aggregator {
   readonly conn = new ZeekConn();
   /** Each live flow's ends as enrichment found them (slot*2: client, +1: server); shared, cached objects. */
   private ends: EndInfo[] = [];
+  private readonly enricher: Enricher | null;
 
   // Counters of the whole run.
   packets = 0;
@@ -207,6 +212,8 @@ export class Aggregator {
     this.ifaceNames = [this.opts.iface];
     this.detect = this.opts.detect === false ? null : new DetectorSet(this.opts.detect ?? {}, this.opts.node, this.opts.bus);
     this.dpi = this.opts.dpi === false ? null : new DpiEngine();
+    const e = this.opts.enrich;
+    this.enricher = enricherOf(e);
     this.maxFlows = Math.max(1, this.opts.maxFlows ?? defaultMaxFlows());
     this.maxHosts = Math.max(3, this.opts.maxHosts ?? defaultMaxHosts(this.maxFlows));
     this.flows.limit = this.maxFlows;
@@ -476,8 +483,8 @@ export class Aggregator {
     this.hosts.flowStarted(client, server);
     this.distinctHosts.add(version, flows.keyAddr, flows.clientAddrAt(f));
     this.distinctHosts.add(version, flows.keyAddr, flows.serverAddrAt(f));
-    const enrich = this.opts.enrich;
-    if (enrich) {
+    const enrich = this.enricher;
+    if (enrich !== null) {
       this.ends[f * 2] = enrich.lookup(this.hosts.ipOf(client));
       this.ends[f * 2 + 1] = enrich.lookup(this.hosts.ipOf(server));
     }
@@ -673,7 +680,7 @@ export class Aggregator {
       endReason,
       source: this.opts.source ?? '',
       ...this.conn.fields(f, proto, flows.firstSeen[f]),
-      ...(this.opts.enrich ? enrichedFields(this.ends[d], this.ends[d + 1]) : enrichedFields(NO_END, NO_END)),
+      ...(this.enricher !== null ? enrichedFields(this.ends[d], this.ends[d + 1]) : enrichedFields(NO_END, NO_END)),
     };
   }
 

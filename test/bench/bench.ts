@@ -294,6 +294,8 @@ async function main(): Promise<void> {
     results.push(r);
   };
   await runFlowlens('flowlens', [], '');
+  // The same import without country/AS lookups (#25: enrichment must cost under 10%).
+  await runFlowlens('flowlens-nogeo', ['--no-geo'], '; --no-geo (no country and AS lookups)');
   // Where the time goes: the same import without DPI and anomaly detection, i.e. what softflowd
   // does (decode, flows) plus per-host aggregates and the store. For information; the targets
   // are the full import's.
@@ -350,6 +352,10 @@ async function main(): Promise<void> {
       `DuckDB floor: DuckDB alone writing the import's ${floor.rows.toLocaleString('en-US')} rows (INSERT ... SELECT from memory, then CHECKPOINT, 1 thread): ${floor.seconds.toFixed(2)} s wall, ${floor.cpuSeconds.toFixed(2)} s CPU${share}`,
     );
   }
+  const geoCost = ratio('flowlens-nogeo');
+  out.push(
+    `enrichment (country lookups, default database) throughput ratio flowlens/flowlens-nogeo: ${fixed(geoCost)}; target >= 0.909 (within 10%): ${Number.isNaN(geoCost) ? 'n/a' : geoCost >= 1 / 1.1 ? 'PASS' : 'MISS'}`,
+  );
   const thr = ratio('softflowd');
   out.push(`target throughput >= softflowd: ${Number.isNaN(thr) ? 'n/a' : thr >= 1 ? 'PASS' : 'MISS'}`);
   out.push(

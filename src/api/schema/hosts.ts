@@ -72,6 +72,33 @@ const HostRef = builder.objectRef<HostShape>('Host').implement({
     peers: t.exposeInt('peers', { description: 'Distinct other ends: the largest count of one aggregation interval in the range.' }),
     firstSeen: t.field({ type: 'DateTime', resolve: (h) => h.firstSeen, description: 'Start of the first aggregation interval with activity in the range.' }),
     lastSeen: t.field({ type: 'DateTime', resolve: (h) => h.lastSeen, description: 'Start of the last aggregation interval with activity in the range.' }),
+    // Looked up when asked (cached per address), with the databases the server was started with.
+    country: t.string({
+      nullable: true,
+      description: 'Country (ISO 3166 alpha-2) from the geo database; null when unknown, private or special, or enrichment is off.',
+      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).country || null,
+    }),
+    asn: t.field({
+      type: 'Counter',
+      nullable: true,
+      description: 'AS number (needs --asn-db); null when unknown.',
+      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).asn || null,
+    }),
+    asOrg: t.string({
+      nullable: true,
+      description: 'AS organisation (needs --asn-db); null when unknown.',
+      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).asOrg || null,
+    }),
+    network: t.string({
+      nullable: true,
+      description: 'Named network (--networks), else special range (private, loopback...); null for a public address in none.',
+      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).network || null,
+    }),
+    networkRole: t.string({
+      nullable: true,
+      description: "The named network's role (inside, dmz, guest...); null when none.",
+      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).role || null,
+    }),
     series: t.field({
       type: [HostPointRef],
       description: `Sent and received per bucket over the queried range; at most ${MAX_HOST_POINTS} points. Empty buckets are zeros.`,
