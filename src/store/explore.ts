@@ -163,7 +163,8 @@ const METRIC_SQL: Record<ExploreMetric, string> = { bytes: 'bytes', packets: 'pa
  * Distinct flows without a count(DISTINCT) over every flow id (it cost more than the rest of the
  * statement): a flow's first segment starts at its firstSeen, so each flow that began in the range
  * is its one segment with ts = first_seen; only flows that began before the range are counted
- * distinct, and those are few (the ones running at its start).
+ * distinct, and those are few (the ones running at its start; the zone maps of first_seen skip
+ * most of the table for them). flow_id, the costliest column to read, is read only for those.
  */
 export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record<string, string | number> } {
   const params: Record<string, string | number> = { from: q.from, to: q.to, step: q.step, limit: q.limit };
@@ -178,27 +179,32 @@ export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record
   const topKeys = q.dimensions.map((_, i) => `top.k${i}`).join(', ');
   const sides = bothEnds ? 'CROSS JOIN (VALUES (0), (1)) AS s(side)' : '';
   const metric = METRIC_SQL[q.metric];
+  const older = `first_seen < make_timestamp($from::BIGINT)`;
+  // One pass over the segments into (item, bucket) sums; the items' totals and the top come from
+  // those few rows, and the top items' buckets are read back from them.
   const sql = `
-    WITH seg AS (
+    WITH g AS (
       SELECT ${keys}, epoch_us(ts) // $step::BIGINT * $step::BIGINT AS bucket,
-             CASE WHEN first_seen < make_timestamp($from::BIGINT) THEN flow_id END AS older,
-             (ts = first_seen)::INTEGER AS started,
-             client_bytes + server_bytes AS bytes, client_packets + server_packets AS packets
+             sum(client_bytes + server_bytes) AS bytes, sum(client_packets + server_packets) AS packets,
+             sum((ts = first_seen)::INTEGER) AS started
       FROM flows ${sides}
       WHERE ${where.join(' AND ')}
+      GROUP BY ${keyCols}, bucket
+    ), older AS (
+      SELECT ${keys}, count(DISTINCT flow_id) AS n
+      FROM flows ${sides}
+      WHERE ${where.join(' AND ')} AND ${older}
+      GROUP BY ${keyCols}
     ), top AS (
-      SELECT ${keyCols}, sum(bytes) AS bytes, sum(packets) AS packets, sum(started) + count(DISTINCT older) AS flows
-      FROM seg GROUP BY ${keyCols}
+      SELECT ${keyCols}, sum(g.bytes) AS bytes, sum(g.packets) AS packets, sum(g.started) + coalesce(any_value(older.n), 0) AS flows
+      FROM g LEFT JOIN older USING (${keyCols})
+      GROUP BY ${keyCols}
       ORDER BY ${metric} DESC, ${keyCols}
       LIMIT $limit
-    ), buckets AS (
-      SELECT ${keyCols}, bucket, sum(bytes) AS bytes, sum(packets) AS packets, sum(started) AS flows
-      FROM seg WHERE (${keyCols}) IN (SELECT (${keyCols}) FROM top)
-      GROUP BY ${keyCols}, bucket
     )
     SELECT ${topKeys}, top.bytes::DOUBLE AS bytes, top.packets::DOUBLE AS packets, top.flows::DOUBLE AS flows,
-           b.bucket AS bucket, b.bytes::DOUBLE AS "bBytes", b.packets::DOUBLE AS "bPackets", b.flows::DOUBLE AS "bFlows"
-    FROM top JOIN buckets b ON ${q.dimensions.map((_, i) => `b.k${i} = top.k${i}`).join(' AND ')}
+           g.bucket AS bucket, g.bytes::DOUBLE AS "bBytes", g.packets::DOUBLE AS "bPackets", g.started::DOUBLE AS "bFlows"
+    FROM top JOIN g ON ${q.dimensions.map((_, i) => `g.k${i} = top.k${i}`).join(' AND ')}
     ORDER BY top.${metric} DESC, ${topKeys}, bucket`;
   return { sql, params };
 }
