@@ -3,11 +3,13 @@
 // whose packets spread over every worker (a host scan, a distributed SYN flood) and on the corpus
 // (every nDPI capture as one import: files from many times, so the clock jumps back and forth).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type ImportSummary, importFiles } from '../src/capture/import.js';
+import { importSource } from '../src/capture/source.js';
+import { PacketIndexWriter } from '../src/packets/index-writer.js';
 import type { AnomalyRecord, FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../src/store/types.js';
 import { ethernet, ipv4, tcp } from './helpers/frames.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
@@ -22,7 +24,14 @@ interface Collected {
   summary: Omit<ImportSummary, 'seconds' | 'packetsPerSecond'>;
 }
 
-async function importWith(paths: string[], workers: number): Promise<Collected> {
+/** The packet index's files (name and bytes) written under `dir`. */
+function indexFiles(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) out[name] = readFileSync(join(dir, name)).toString('base64');
+  return out;
+}
+
+async function importWith(paths: string[], workers: number, packetsDir?: string): Promise<Collected> {
   const c: Omit<Collected, 'summary'> = { flows: [], hosts: [], traffic: [], anomalies: [] };
   let begun = 0;
   const store: StoreWriter = {
@@ -41,7 +50,9 @@ async function importWith(paths: string[], workers: number): Promise<Collected> 
     },
     flush: async () => {},
   };
-  const { seconds: _s, packetsPerSecond: _p, ...summary } = await importFiles(paths, { store, workers, node: 'n1', batchRows: 512 });
+  const source = await importSource(paths);
+  const packetIndex = packetsDir === undefined ? undefined : new PacketIndexWriter(packetsDir, { source, node: 'n1' });
+  const { seconds: _s, packetsPerSecond: _p, ...summary } = await importFiles(paths, { store, workers, node: 'n1', batchRows: 512, source, packetIndex });
   assert.equal(begun, 1);
   const byJson = <T>(rows: T[]) => rows.map((r) => JSON.stringify(r)).sort();
   // The latest version of each anomaly; every version carries the packet time it was written at.
@@ -97,7 +108,7 @@ describe('import through decode workers', () => {
     for (const n of [2, 3]) assertSame(one, await importWith([path], n), `${n} workers`);
   });
 
-  it('every nDPI capture as one import: the same records and summary with 1 and 2 workers', { timeout: 120_000 }, async (t) => {
+  it('every nDPI capture as one import: the same records, summary and packet index with 1 and 2 workers', { timeout: 120_000 }, async (t) => {
     let files: string[];
     try {
       files = readdirSync(CORPUS)
@@ -108,12 +119,15 @@ describe('import through decode workers', () => {
       t.skip(`no corpus at ${CORPUS}`);
       return;
     }
-    const one = await importWith(files, 1);
-    const two = await importWith(files, 2);
+    const one = await importWith(files, 1, join(dir, 'index-1'));
+    const two = await importWith(files, 2, join(dir, 'index-2'));
     assertSame(one, two, 'nDPI corpus');
+    const index = indexFiles(join(dir, 'index-1'));
+    assert.ok(Object.keys(index).length >= 2, `packet index files: ${Object.keys(index).join(', ')}`);
+    assert.deepEqual(indexFiles(join(dir, 'index-2')), index, 'the packet index, byte for byte');
     assert.ok(one.flows.length > 6000 && one.summary.packets > 60_000 && one.anomalies.length > 0, `${one.flows.length} flows, ${one.summary.packets} packets`);
     console.log(
-      `# ${files.length} files, ${one.summary.packets} packets: ${one.flows.length} flow rows, ${one.hosts.length} host rows, ${one.traffic.length} traffic rows, ${one.anomalies.length} anomalies, identical with 2 workers`,
+      `# ${files.length} files, ${one.summary.packets} packets: ${one.flows.length} flow rows, ${one.hosts.length} host rows, ${one.traffic.length} traffic rows, ${one.anomalies.length} anomalies, identical with 2 workers, packet index too`,
     );
   });
 });

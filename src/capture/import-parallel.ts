@@ -27,7 +27,18 @@ import { DetectorSet } from '../detect/index.js';
 import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import { DistinctAddresses } from '../flow/distinct.js';
-import { D_ARP, D_NONE, type ImportWorkerData, type ImportWorkerMessage, MARK_CLOCK, MARK_FINISH, MARKER, tsFromWords } from '../flow/import-worker.js';
+import {
+  D_ARP,
+  D_NONE,
+  FlowIdRing,
+  type ImportWorkerData,
+  type ImportWorkerMessage,
+  MARK_CLOCK,
+  MARK_FINISH,
+  MARKER,
+  NO_FLOW,
+  tsFromWords,
+} from '../flow/import-worker.js';
 import type { HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
 import type { FileResult, ImportOptions, ImportSummary } from './import.js';
@@ -47,15 +58,28 @@ const ORDER_FINISH = -2;
 class ReplayOrder {
   private who = new Int32Array(1 << 16);
   private ts = new Float64Array(1 << 16);
+  /** Where the frame's record is in its file (for the packet index). */
+  private recOff = new Float64Array(1 << 16);
+  private recLen = new Float64Array(1 << 16);
   private head = 0;
   size = 0;
 
-  push(who: number, ts: number): void {
+  push(who: number, ts: number, recOff = 0, recLen = 0): void {
     if (this.size === this.who.length) this.grow();
     const i = (this.head + this.size) & (this.who.length - 1);
     this.who[i] = who;
     this.ts[i] = ts;
+    this.recOff[i] = recOff;
+    this.recLen[i] = recLen;
     this.size++;
+  }
+
+  peekRecOff(): number {
+    return this.recOff[this.head];
+  }
+
+  peekRecLen(): number {
+    return this.recLen[this.head];
   }
 
   peekWho(): number {
@@ -74,13 +98,19 @@ class ReplayOrder {
   private grow(): void {
     const who = new Int32Array(this.who.length * 2);
     const ts = new Float64Array(this.ts.length * 2);
+    const recOff = new Float64Array(this.ts.length * 2);
+    const recLen = new Float64Array(this.ts.length * 2);
     for (let k = 0; k < this.size; k++) {
       const i = (this.head + k) & (this.who.length - 1);
       who[k] = this.who[i];
       ts[k] = this.ts[i];
+      recOff[k] = this.recOff[i];
+      recLen[k] = this.recLen[i];
     }
     this.who = who;
     this.ts = ts;
+    this.recOff = recOff;
+    this.recLen = recLen;
     this.head = 0;
   }
 }
@@ -92,12 +122,12 @@ interface Pending {
 }
 
 /**
- * Whether the import can go through workers: a packet index and a bus are not carried across
- * them yet, and enrichment must be plain settings (each worker opens its own lookups).
+ * Whether the import can go through workers: a bus (flow events) is not carried across them yet,
+ * and enrichment must be plain settings (each worker opens its own lookups).
  */
 export function canImportInParallel(opts: ImportOptions): boolean {
   const enrich: unknown = opts.enrich;
-  return opts.packetIndex === undefined && opts.bus === undefined && (enrich == null || Object.getPrototypeOf(enrich) === Object.prototype);
+  return opts.bus === undefined && (enrich == null || Object.getPrototypeOf(enrich) === Object.prototype);
 }
 
 export async function importFilesParallel(paths: string[], opts: ImportOptions, source: string, workerCount: number): Promise<ImportSummary> {
@@ -111,6 +141,11 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   const capacity = ringCapacity(RING_BYTES);
   const rings: RingWriter[] = [];
   const detectRings: RingReader[] = [];
+  const packetIndex = opts.packetIndex;
+  await packetIndex?.begin();
+  const flowRings: FlowIdRing[] = [];
+  /** Frames are taken back in order for detection, the packet index, or both. */
+  const takeBack = detector !== null || packetIndex !== undefined;
   const workers: Worker[] = [];
   const ifaces = paths.map((p) => opts.iface ?? basename(p));
   const tsx = import.meta.url.endsWith('.ts');
@@ -160,11 +195,14 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     const detectSab = detector === null ? null : new SharedArrayBuffer(ringBytes(capacity));
     rings.push(ring);
     if (detectSab !== null) detectRings.push(new RingReader(detectSab));
+    const flowIds = packetIndex === undefined ? null : FlowIdRing.create();
+    if (flowIds !== null) flowRings.push(flowIds);
     closed.push({ epoch: 0, before: 0 });
     doneStats.push(null);
     const data: ImportWorkerData = {
       ring: ring.sab,
       detectRing: detectSab,
+      flowIdRing: flowIds?.sab ?? null,
       index: i,
       ifaces,
       aggregator: {
@@ -230,17 +268,36 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     if (code === D_ARP) detector.arp(pkt, buf, ts, bytes);
     else detector.packet(pkt, buf, ts, bytes, code);
   };
-  /** Runs detection as far as the workers have got; true when nothing is left to take back. */
+  /** Runs detection and the packet index as far as the workers have got; true when nothing is left to take back. */
   const replay = (): boolean => {
-    if (detector === null) return true;
+    if (!takeBack) return true;
     while (order.size > 0) {
       const who = order.peekWho();
-      if (who === ORDER_TICK) detector.tick(order.peekTs());
-      else if (who === ORDER_FINISH) detector.finish();
-      else if (!detectRings[who].next(onDetect)) return false;
+      if (who === ORDER_TICK) detector?.tick(order.peekTs());
+      else if (who === ORDER_FINISH) detector?.finish();
+      else {
+        // A worker writes the flow id before the detection frame: with both, the frame's presence tells.
+        if (detector !== null) {
+          if (!detectRings[who].next(onDetect)) return false;
+        } else if (flowRings[who].available() === 0) return false;
+        if (packetIndex !== undefined) {
+          const ids = flowRings[who];
+          const slot = ids.take();
+          // Slots are per worker: interleaved, they stay distinct.
+          if (slot !== NO_FLOW) packetIndex.add(slot * workerCount + who, ids.idHi, ids.idLo, order.peekTs(), order.peekRecOff(), order.peekRecLen());
+        }
+      }
       order.shift();
     }
     return true;
+  };
+  /** Waits until every frame handed out has been taken back (a file's end, for the packet index). */
+  const replayAll = async () => {
+    while (!replay()) {
+      if (failure) throw failure;
+      for (const r of rings) r.wake();
+      await new Promise((r) => setTimeout(r, 1));
+    }
   };
 
   const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -272,8 +329,8 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     const lo = tsLo(ts);
     const hi = tsHi(ts);
     for (let w = 0; w < rings.length; w++) put(w, empty, 0, 0, 0, lo, hi, MARKER, MARK_CLOCK);
-    if (detector !== null && what === CLOCK_ADVANCE) order.push(ORDER_TICK, ts);
-    else if (detector !== null && what === CLOCK_RESTART) order.push(ORDER_FINISH, ts);
+    if (takeBack && what === CLOCK_ADVANCE) order.push(ORDER_TICK, ts);
+    else if (takeBack && what === CLOCK_RESTART) order.push(ORDER_FINISH, ts);
   };
 
   // Counts of frames that never reach a worker (bad times, records cut short).
@@ -327,7 +384,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
       let filePackets = 0;
       let fileBytes = 0;
       const iface = i & 0xffff;
-      const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen) => {
+      const onPacket: PacketHandler = (linkType, ts, data, offset, caplen, wirelen, _interfaceId, recordOffset, recordLength) => {
         filePackets++;
         fileBytes += Math.max(wirelen, caplen);
         if (ts < 0) {
@@ -339,11 +396,12 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
         decodePacket(linkType, data, offset, caplen, wirelen, shardPkt);
         const w = symmetricPacketHash(shardPkt.kind, shardPkt.ipVersion, shardPkt.src, shardPkt.dst) % rings.length;
         put(w, data, offset, caplen, wirelen, tsLo(ts), tsHi(ts), linkType, iface);
-        if (detector !== null) order.push(w, ts);
+        if (takeBack) order.push(w, ts, recordOffset, recordLength);
       };
       try {
         await reader.open();
         result.format = reader.format;
+        if (packetIndex !== undefined && reader.format !== '') await packetIndex.beginFile(path, reader.format, reader.sections);
         const warned = new Set<number>();
         for (;;) {
           const more = await reader.readChunk(onPacket, opts.signal);
@@ -357,6 +415,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
             }
           }
           if (outRows() >= batchRows) await writeOut();
+          if (packetIndex?.full) await packetIndex.flush();
           opts.onProgress?.({
             file: path,
             fileIndex: i,
@@ -391,6 +450,11 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
           result.error = `reading stopped at byte ${reader.bytesRead}: ${e?.code && !message.includes(e.code) ? `${e.code}: ` : ''}${message}`;
         }
       } finally {
+        if (packetIndex !== undefined) {
+          // The file's packets must be indexed under it before the next file begins.
+          await replayAll();
+          packetIndex.endFile();
+        }
         await reader.close().catch(() => {});
       }
       if (badTimes > 0) {
@@ -424,6 +488,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     await writeOut();
     if (inFlight) await inFlight;
     await store?.flush();
+    await packetIndex?.flush();
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }

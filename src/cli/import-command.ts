@@ -23,6 +23,8 @@ export interface ImportCommandOptions extends FlowOptions, StoreOptions {
   spoolWait?: number;
   /** Where to index each flow's packets (src/packets); undefined: no index (--no-packet-index). */
   packetsDir?: string;
+  /** Decode worker threads (--workers); 1 or absent: decode in the reading thread. */
+  workers?: number;
 }
 
 export const DEFAULT_SPOOL_WAIT_SEC = 60;
@@ -66,6 +68,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
       source,
       packetIndex,
       ...aggregatorSettings(opts),
+      workers: opts.workers,
       signal: abort.signal,
       onWarning: (message) => {
         progress.done();

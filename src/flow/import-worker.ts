@@ -25,6 +25,8 @@ export const D_ARP = 0xfffe;
 export interface ImportWorkerData {
   ring: SharedArrayBuffer;
   detectRing: SharedArrayBuffer | null;
+  /** Each frame's flow (slot and id) for the packet index; null without one. */
+  flowIdRing: SharedArrayBuffer | null;
   index: number;
   /** Interface name of each file (the ring's iface field is the file's index). */
   ifaces: string[];
@@ -53,6 +55,59 @@ export interface ImportWorkerDone {
 export type ImportWorkerMessage = ImportWorkerBatch | ImportWorkerDone;
 
 const TWO32 = 4294967296;
+
+/** FlowIdRing slot of a frame that went to no flow. */
+export const NO_FLOW = 0xffffffff;
+const FLOW_IDS = 1 << 18;
+
+/**
+ * Each frame's flow (slot, id high and low words), one entry per frame in the worker's order: a
+ * single-producer single-consumer ring of three words an entry in a SharedArrayBuffer.
+ */
+export class FlowIdRing {
+  private readonly ctrl: Int32Array;
+  private readonly words: Uint32Array;
+  /** The id words of the entry take() returned the slot of. */
+  idHi = 0;
+  idLo = 0;
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.ctrl = new Int32Array(sab, 0, 2);
+    this.words = new Uint32Array(sab, 8, FLOW_IDS * 3);
+  }
+
+  static create(): FlowIdRing {
+    return new FlowIdRing(new SharedArrayBuffer(8 + FLOW_IDS * 12));
+  }
+
+  /** Entries written and not yet taken. */
+  available(): number {
+    return (Atomics.load(this.ctrl, 0) - Atomics.load(this.ctrl, 1)) >>> 0;
+  }
+
+  /** Appends an entry; false when the ring is full. */
+  put(slot: number, idHi: number, idLo: number): boolean {
+    const w = Atomics.load(this.ctrl, 0) >>> 0;
+    if ((w - (Atomics.load(this.ctrl, 1) >>> 0)) >>> 0 >= FLOW_IDS) return false;
+    const i = (w & (FLOW_IDS - 1)) * 3;
+    this.words[i] = slot;
+    this.words[i + 1] = idHi;
+    this.words[i + 2] = idLo;
+    Atomics.store(this.ctrl, 0, (w + 1) | 0);
+    return true;
+  }
+
+  /** Takes the oldest entry (there must be one): returns its slot, sets idHi and idLo. */
+  take(): number {
+    const r = Atomics.load(this.ctrl, 1) >>> 0;
+    const i = (r & (FLOW_IDS - 1)) * 3;
+    const slot = this.words[i];
+    this.idHi = this.words[i + 1];
+    this.idLo = this.words[i + 2];
+    Atomics.store(this.ctrl, 1, (r + 1) | 0);
+    return slot;
+  }
+}
 const WAIT_MS = 50;
 
 /** A packet time (µs) as the ring's two words: seconds' low 32 bits, and µs plus the seconds' high bits << 20 (times past 2106). */
@@ -69,6 +124,7 @@ async function run(data: ImportWorkerData): Promise<void> {
   const port = parentPort!;
   const ring = new RingReader(data.ring);
   const detect = data.detectRing === null ? null : new RingWriter(data.detectRing);
+  const flowIds = data.flowIdRing === null ? null : new FlowIdRing(data.flowIdRing);
   const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', detect: false, detectFlags: detect !== null });
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const malformedByFile = data.ifaces.map(() => 0);
@@ -109,6 +165,13 @@ async function run(data: ImportWorkerData): Promise<void> {
     const malformed = agg.malformed;
     agg.packet(linkType, ts, buf, off, caplen, wirelen);
     if (agg.malformed !== malformed) malformedByFile[ifIdx]++;
+    if (flowIds !== null) {
+      const f = agg.lastFlow;
+      const slot = f >= 0 ? f : NO_FLOW;
+      const hi = f >= 0 ? agg.flows.idHi[f] : 0;
+      const lo = f >= 0 ? agg.flows.idLo[f] : 0;
+      while (!flowIds.put(slot, hi, lo)) Atomics.wait(pause, 0, 0, 1); // the main thread is behind
+    }
     if (detect !== null) {
       const d = agg.lastDetect;
       toDetect(buf, off, caplen, wirelen, tsSec, tsUsec, linkType, d === DETECT_NONE ? D_NONE : d === DETECT_ARP ? D_ARP : d);
