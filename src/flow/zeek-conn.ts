@@ -294,8 +294,9 @@ export class ZeekConn {
     }
 
     this.transition(e, peer, end === 0, flags, len);
-    // Zeek's duration ends at the last packet that carried something: not at the ACKs after both FINs.
-    return !alreadyClosed || isNewData || syn || fin || rst;
+    // Zeek's duration ends at the last packet that carried something: not at the ACKs (nor a RST,
+    // FIN or SYN without new data) after both ends closed.
+    return !alreadyClosed || isNewData;
   }
 
   /** Zeek's TCP endpoint state machine, reduced to the states conn_state reads. */
@@ -328,7 +329,8 @@ export class ZeekConn {
         else if (this.state[e] === PARTIAL && (len > 0 || ackFlag) && this.state[peer] === ESTABLISHED) this.state[e] = ESTABLISHED;
         return;
       case CLOSED:
-        if (rst) this.state[e] = RESET;
+        // Zeek's UpdateClosedState: a RST after both ends closed (a FIN exchange) leaves the states.
+        if (rst && this.state[peer] !== CLOSED) this.state[e] = RESET;
         return;
       default:
         return;
