@@ -316,6 +316,32 @@ describe('flow risks through the engine', () => {
     assert.deepEqual(ssh('SSH-2.0-PuTTY', 'SSH-1.99-OpenSSH_3.9'), []);
   });
 
+  it('SSH: an obsolete cipher offered in a KEXINIT (after the banner or in its own segment) is a risk of that side', () => {
+    const nameList = (s: string) => [...u24(0).slice(0, 1), ...u24(s.length), ...ascii(s)];
+    const kexinit = (c2s: string, s2c: string) => {
+      const lists = ['curve25519-sha256', 'ssh-ed25519', c2s, s2c, 'hmac-sha2-256', 'hmac-sha2-256', 'none', 'none', '', ''].flatMap(nameList);
+      const body = [20, ...new Array(16).fill(1), ...lists, 0, 0, 0, 0, 0];
+      const padding = 4;
+      return Buffer.from([...u24(0).slice(0, 1), ...u24(body.length + padding + 1), padding, ...body, ...new Array(padding).fill(0)]);
+    };
+    const modern = 'chacha20-poly1305@openssh.com,aes128-ctr';
+    const old = 'aes128-ctr,arcfour256,3des-cbc';
+    const flow = (clientKex: Buffer, serverKex: Buffer, sameSegment: boolean): Message[] => [
+      ...(sameSegment
+        ? [{ fromClient: false, payload: Buffer.concat([Buffer.from('SSH-2.0-OpenSSH_5.3\r\n'), serverKex]) }]
+        : [text(false, 'SSH-2.0-OpenSSH_5.3\r\n'), { fromClient: false, payload: serverKex }]),
+      text(true, 'SSH-2.0-OpenSSH_9.6\r\n'),
+      { fromClient: true, payload: clientKex },
+    ];
+    assert.deepEqual(run(flow(kexinit(modern, modern), kexinit(old, old), true), 22).risks, ['SSH Obsolete Ser Vers/Cipher']);
+    assert.deepEqual(run(flow(kexinit(old, modern), kexinit(modern, modern), false), 22).risks, ['SSH Obsolete Cli Vers/Cipher']);
+    // The server's offer for its own direction is what counts: arcfour only client-to-server is the client's business.
+    assert.deepEqual(run(flow(kexinit(modern, modern), kexinit(old, modern), false), 22).risks, []);
+    const seen = run(flow(kexinit(modern, modern), kexinit(modern, modern), false), 22);
+    assert.equal(seen.app, 'SSH');
+    assert.deepEqual(seen.risks, []);
+  });
+
   it('a known protocol away from its port is a risk only when DPI found it (not when the port named it)', () => {
     const http = run([text(true, 'GET / HTTP/1.1\r\nHost: a.example\r\n\r\n')], 8000);
     assert.equal(http.app, 'HTTP');
