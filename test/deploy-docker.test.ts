@@ -6,14 +6,13 @@
 // where the same user on plain node is refused. Also make-token.sh, and the Dockerfile's COPY
 // sources and settings against the scripts.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { CLI_MAIN, freePort, REPO_ROOT } from './helpers/cli.js';
-import { DEPLOY, stopChild, waitFor, type Proc } from './helpers/deploy.js';
+import { freePort, REPO_ROOT } from './helpers/cli.js';
+import { DEPLOY, entrypointHome, startEntrypoint as startEntrypointScript, waitFor, type Proc } from './helpers/deploy.js';
 import { missingTool } from './helpers/netns.js';
 
 const DOCKER = join(DEPLOY, 'docker');
@@ -37,14 +36,8 @@ function sh(script: string, args: string[], env: Record<string, string>, asNobod
   return spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: cleanEnv(env), timeout: 60_000 });
 }
 
-function startEntrypoint(args: string[], env: Record<string, string>, asNobody = false): Proc {
-  const argv = asNobody ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'sh', ENTRYPOINT, ...args] : ['sh', ENTRYPOINT, ...args];
-  const child = spawn(argv[0], argv.slice(1), { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  return { child, output: () => out, stop: () => stopChild(child) };
-}
+const AS_NOBODY = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+const startEntrypoint = (args: string[], env: Record<string, string>, asNobody = false): Proc => startEntrypointScript(args, env, asNobody ? AS_NOBODY : []);
 
 const status = async (url: string, token?: string) => (await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} })).status;
 
@@ -56,15 +49,7 @@ describe('deploy/docker scripts', { skip: missingTool('curl', 'setpriv', 'setcap
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'flowlens-docker-'));
     chmodSync(dir, 0o755);
-    home = join(dir, 'home');
-    mkdirSync(join(home, 'dist', 'cli'), { recursive: true });
-    // The first line of the real main (tsc keeps it in dist/cli/main.js), then the sources through tsx.
-    const shebang = readFileSync(CLI_MAIN, 'utf8').split('\n')[0];
-    assert.match(shebang, /^#!\/usr\/bin\/env -S node /);
-    writeFileSync(
-      join(home, 'dist', 'cli', 'main.js'),
-      `${shebang}\nimport { register } from '${import.meta.resolve('tsx/esm/api')}';\nregister();\nawait import('${pathToFileURL(CLI_MAIN).href}');\n`,
-    );
+    home = entrypointHome(dir);
     writeFileSync(join(dir, 'api-token'), `${TOKEN}\n`);
     chmodSync(join(dir, 'api-token'), 0o644);
   });

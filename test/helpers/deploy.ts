@@ -5,8 +5,9 @@
  * processes, and Prometheus's relabelling applied to given target labels.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CLI_MAIN, REPO_ROOT } from './cli.js';
 
 export const DEPLOY = join(REPO_ROOT, 'deploy');
@@ -150,4 +151,38 @@ export function relabel(labels: Record<string, string>, configs: RelabelConfig[]
     }
   }
   return out;
+}
+
+/**
+ * A FLOWLENS_HOME for deploy/docker/entrypoint.sh outside the image: dist/cli/main.js loads the
+ * sources through tsx, and its first line is the real main's (the entrypoint reads node's V8
+ * flags from it). Readable by every user.
+ */
+export function entrypointHome(dir: string): string {
+  const home = join(dir, 'home');
+  mkdirSync(join(home, 'dist', 'cli'), { recursive: true });
+  const shebang = readFileSync(CLI_MAIN, 'utf8').split('\n')[0];
+  if (!shebang.startsWith('#!/usr/bin/env -S node ')) throw new Error(`unexpected first line of ${CLI_MAIN}: ${shebang}`);
+  writeFileSync(
+    join(home, 'dist', 'cli', 'main.js'),
+    `${shebang}\nimport { register } from '${import.meta.resolve('tsx/esm/api')}';\nregister();\nawait import('${pathToFileURL(CLI_MAIN).href}');\n`,
+  );
+  return home;
+}
+
+/** Runs deploy/docker/entrypoint.sh ARGS with /bin/sh, with only the FLOWLENS_* variables in `env`. */
+export function startEntrypoint(args: string[], env: Record<string, string>, prefix: string[] = []): Proc {
+  const base: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWLENS_')) base[k] = v;
+  const argv = [...prefix, 'sh', join(DEPLOY, 'docker', 'entrypoint.sh'), ...args];
+  const child = spawn(argv[0], argv.slice(1), { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  return { child, output: () => out, stop: () => stopChild(child) };
+}
+
+/** Compose's interpolation of the forms docker-compose.yml uses: ${VAR:-default} (the default: the test sets none) and $$. */
+export function composeDefaults(value: string): string {
+  return value.replace(/\$\{(\w+):-([^}]*)\}/g, (_, _name: string, def: string) => def).replaceAll('$$', '$');
 }
