@@ -104,8 +104,8 @@ export function keepPacketsFrom(o: Record<string, unknown>): KeepPacketsOptions 
     maxPacketsPerFlow: o.keepFlowPackets as number,
     fileBytes,
     fileSeconds: o.keepFileSeconds as number,
-    // Write buffers per worker: a file is written in a few of them.
-    bufferBytes: Math.min(DEFAULT_KEEP.bufferBytes, Math.max(64 * 1024, Math.floor(fileBytes / 4))),
+    // Write buffers per worker (8 x 4 MiB: as much as the decode ring holds); never more than a file.
+    bufferBytes: Math.min(DEFAULT_KEEP.bufferBytes, fileBytes),
     bufferCount: DEFAULT_KEEP.bufferCount,
   };
 }

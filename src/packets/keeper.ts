@@ -48,7 +48,9 @@ export const DEFAULT_KEEP: Omit<KeepPacketsOptions, 'dir'> = {
   fileBytes: 64 * 1024 * 1024,
   fileSeconds: 60,
   bufferBytes: 4 * 1024 * 1024,
-  bufferCount: 4,
+  // Buffers are freed when the worker yields between ring drains: together they hold a burst as
+  // large as the decode ring (32 MiB) before the store drops.
+  bufferCount: 8,
 };
 
 export interface KeeperStats {
@@ -128,8 +130,6 @@ export class PacketKeeper {
   private spares: Buffer[] = [];
   private used = 0;
   private writing: Promise<void> = Promise.resolve();
-  /** Buffers handed to the writer and not written yet. */
-  private inFlight = 0;
   private closing: Promise<void> = Promise.resolve();
 
   // First packets per flow: the count of packets kept and the id of the flow each slot holds.
@@ -248,7 +248,6 @@ export class PacketKeeper {
     const fd = this.fd;
     this.fill = this.spares.pop()!;
     this.used = 0;
-    this.inFlight++;
     this.writing = this.writing.then(async () => {
       try {
         let done = 0;
@@ -261,7 +260,6 @@ export class PacketKeeper {
         this.stats.writeErrors++;
       } finally {
         this.spares.push(full);
-        this.inFlight--;
       }
     });
   }
