@@ -9,7 +9,7 @@
  * printed, with the share of identical rows. Skips with a message when ../shared is absent.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { importFiles } from '../src/capture/import.js';
@@ -192,6 +192,20 @@ test('flowlens export flows --format zeek and zeek-json write a conn.log of the 
     assert.equal('orig_bytes' in single, false);
     assert.equal(single.orig_ip_bytes, 64);
     assert.equal(typeof (objects[0] as { ts: unknown }).ts, 'number');
+
+    // Named networks decide local_orig / local_resp: the router's address only.
+    const nets = join(dir, 'nets.json');
+    writeFileSync(
+      nets,
+      JSON.stringify([
+        { prefix: 'fe80::c801:eff:fe88:8/128', name: 'router', role: 'inside' },
+        { prefix: '::/0', name: 'rest', role: 'outside' },
+      ]),
+    );
+    const local = await runCli(['export', 'flows', '--format', 'zeek', '--db', db, '--networks', nets]);
+    assert.equal(local.code, 0, local.stderr);
+    const dhcpLocal = parseConnLog(local.stdout).find((r) => r['id.orig_p'] === '547');
+    assert.deepEqual([dhcpLocal?.local_orig, dhcpLocal?.local_resp], ['T', 'F']);
 
     const hosts = await runCli(['export', 'hosts', '--format', 'zeek', '--db', db]);
     assert.notEqual(hosts.code, 0);

@@ -8,7 +8,8 @@ import { ANOMALY, exportFields, FLOW } from '../records/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { AnomalyRecord, FlowStore, FlowSummary, HostSummary } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
-import { writeZeekConnLog } from '../store/export-zeek.js';
+import { localByNetworks, writeZeekConnLog } from '../store/export-zeek.js';
+import { NamedNetworks } from '../enrich/networks.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseFlowFilter, parseTimeArg } from '../packets/select.js';
 import { positiveInteger } from './options.js';
@@ -151,7 +152,13 @@ function csvField(v: unknown): string {
 
 export async function runExport(
   kind: ExportKind,
-  opts: StoreOptions & { format: ExportFormat; output?: string; selection?: ExportSelection },
+  opts: StoreOptions & {
+    format: ExportFormat;
+    output?: string;
+    selection?: ExportSelection;
+    /** Named networks (--networks): Zeek's local_orig / local_resp from them instead of the special ranges. */
+    networks?: string;
+  },
 ): Promise<number> {
   const sel = opts.selection;
   // Hosts are summed over all time (no range); only flows have the flow filter.
@@ -167,7 +174,8 @@ export async function runExport(
   try {
     if (opts.format === 'zeek' || opts.format === 'zeek-json') {
       if (kind !== 'flows') throw new Error(`--format ${opts.format} exports flows only (Zeek's conn.log)`);
-      await writeZeekConnLog(sel ? selectedFlows(store, sel) : store.exportFlows(), opts.format, write);
+      const isLocal = opts.networks ? localByNetworks(NamedNetworks.load(opts.networks)) : undefined;
+      await writeZeekConnLog(sel ? selectedFlows(store, sel) : store.exportFlows(), opts.format, write, isLocal);
       return 0;
     }
     if (opts.format === 'csv') await write(`${fields.join(',')}\n`);

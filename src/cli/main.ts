@@ -103,7 +103,12 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .description('print every flow (segments summed), every host, or every anomaly')
     .addArgument(new Argument('<what>', 'flows, hosts or anomalies').choices(['flows', 'hosts', 'anomalies']))
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv', 'zeek', 'zeek-json']).default('jsonl'))
-    .option('-o, --output <file>', 'write to a file instead of stdout');
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .addOption(
+      new Option('--networks <file>', "named networks (see import): with --format zeek, local_orig/local_resp are theirs (role other than 'outside')").env(
+        'FLOWLENS_NETWORKS',
+      ),
+    );
   addStoreOptions(exportCmd);
   addExportSelectionOptions(exportCmd);
   exportCmd.action(async (what: ExportKind, o: Record<string, unknown>) => {
@@ -113,6 +118,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
       format: o.format as ExportFormat,
       output: o.output as string | undefined,
       selection: exportSelectionFrom(o),
+      networks: o.networks as string | undefined,
     });
   });
 

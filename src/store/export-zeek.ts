@@ -8,6 +8,7 @@
 // code, `duration` leaves out the bare ACKs after both FINs, payload bytes come from TCP sequence
 // numbers. Where a flow's id cannot be Zeek's random uid, `uid` is "C" and the flow id in base 62.
 import { icmpPorts } from '../enrich/community-id.js';
+import type { NamedNetworks } from '../enrich/networks.js';
 import { isLocalAddress } from '../enrich/special-ranges.js';
 import type { FlowSummary } from '../records/index.js';
 
@@ -152,8 +153,23 @@ export function zeekService(flow: FlowSummary): string | undefined {
   return ZEEK_SERVICES[flow.app];
 }
 
+/**
+ * Zeek's local_orig / local_resp: an address in Site::local_nets. By default that is Zeek's own
+ * default, the private and special ranges; with named networks (--networks) it is their prefixes,
+ * less those whose role is 'outside'.
+ */
+export type IsLocal = (ip: string) => boolean;
+
+/** Site::local_nets from named networks: an address in one whose role is not 'outside'. */
+export function localByNetworks(networks: NamedNetworks): IsLocal {
+  return (ip) => {
+    const n = networks.lookup(ip);
+    return n !== null && n.role !== 'outside';
+  };
+}
+
 /** The conn.log row of one flow. */
-export function zeekConnRow(flow: FlowSummary): ZeekConnRow {
+export function zeekConnRow(flow: FlowSummary, isLocal: IsLocal = isLocalAddress): ZeekConnRow {
   const origIsClient = flow.originator !== 'server';
   const proto = zeekProto(flow.transport);
   let origPort = origIsClient ? flow.clientPort : flow.serverPort;
@@ -182,8 +198,8 @@ export function zeekConnRow(flow: FlowSummary): ZeekConnRow {
     orig_bytes: hasDuration ? (origIsClient ? flow.clientPayloadBytes : flow.serverPayloadBytes) : undefined,
     resp_bytes: hasDuration ? (origIsClient ? flow.serverPayloadBytes : flow.clientPayloadBytes) : undefined,
     conn_state: flow.connState || 'OTH',
-    local_orig: isLocalAddress(origHost),
-    local_resp: isLocalAddress(respHost),
+    local_orig: isLocal(origHost),
+    local_resp: isLocal(respHost),
     missed_bytes: flow.missedBytes,
     history: flow.history || undefined,
     orig_pkts: origIsClient ? flow.clientPackets : flow.serverPackets,
@@ -252,10 +268,15 @@ export function zeekJsonLine(row: ZeekConnRow): string {
 }
 
 /** Writes every flow as a conn.log in `format` through `write` (which waits for the stream's drain). */
-export async function writeZeekConnLog(flows: AsyncIterable<FlowSummary>, format: 'zeek' | 'zeek-json', write: (text: string) => Promise<void>): Promise<void> {
+export async function writeZeekConnLog(
+  flows: AsyncIterable<FlowSummary>,
+  format: 'zeek' | 'zeek-json',
+  write: (text: string) => Promise<void>,
+  isLocal: IsLocal = isLocalAddress,
+): Promise<void> {
   if (format === 'zeek') await write(zeekAsciiHeader());
   for await (const flow of flows) {
-    const row = zeekConnRow(flow);
+    const row = zeekConnRow(flow, isLocal);
     await write(format === 'zeek' ? zeekAsciiLine(row) : zeekJsonLine(row));
   }
   if (format === 'zeek') await write(zeekAsciiFooter());
