@@ -16,6 +16,7 @@ import {
 import { DEFAULT_LIMITS } from '../api/limits.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import { programLogger } from './logger.js';
+import { packetsDirFrom } from './pcap-command.js';
 import { addBusOptions, busSettingsFrom } from './bus-options.js';
 import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber } from './options.js';
 
@@ -65,6 +66,11 @@ export function addApiOptions(cmd: Command): Command {
       new Option('--insecure-no-token', 'allow listening on an address other than loopback without --token (anyone who reaches it reads all data)').env(
         'FLOWLENS_INSECURE_NO_TOKEN',
       ),
+    )
+    .addOption(
+      new Option('--packets-dir <dir>', 'the packet index that /pcap and pcapUrl serve packets from, default: "packets" beside --db').env(
+        'FLOWLENS_PACKETS_DIR',
+      ),
     );
 }
 
@@ -83,6 +89,7 @@ export function apiServerSettings(
   | 'maxSubscriptions'
   | 'maxSubscriptionsPerConnection'
   | 'insecureNoToken'
+  | 'packetsDir'
 > {
   return {
     host: o.host as string,
@@ -101,6 +108,7 @@ export function apiServerSettings(
     maxSubscriptions: o.maxSubscriptions as number,
     maxSubscriptionsPerConnection: o.maxSubscriptionsPerConnection as number,
     insecureNoToken: o.insecureNoToken === true || o.insecureNoToken === 'true' || o.insecureNoToken === '1',
+    packetsDir: packetsDirFrom(o),
   };
 }
 
