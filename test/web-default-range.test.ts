@@ -92,6 +92,10 @@ describe('web client: the data’s own range', { skip }, () => {
       flows.length,
       { timeout: 20_000 },
     );
+    // Started shows the date of a flow not from today, whole (it was cut off).
+    const started = page.locator('[data-testid=flow-table] button.row span[role=cell]').first();
+    assert.match((await started.textContent()) ?? '', /^2023-11-14 \d\d:\d\d:\d\d$/);
+    assert.ok(await started.evaluate((el) => el.scrollWidth <= el.clientWidth), 'the Started cell is not cut off');
     const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
     assert.match(csv.suggestedFilename(), /^flowlens-flows-20231114T\d{4}Z-20231114T\d{4}Z\.csv$/);
     const lines = readFileSync((await csv.path())!, 'utf8')
@@ -200,6 +204,9 @@ describe('web client: the data’s own range', { skip }, () => {
     assert.equal(await talker(page, '10.0.0.1').count(), 0, 'only the 2019 capture in its range');
     assert.match((await page.getByTestId('range-shown').textContent()) ?? '', /2019-05-01 \d\d:\d\d:00 – 2019-05-01 .*a custom range/);
     await screenshot(page, 'range-overview-import-link');
+    // At phone size the host search stays (it disappeared below 640 px).
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.ok(await page.locator('#find-host').isVisible(), 'host search at 390 px');
     assert.deepEqual(b.errors, []);
   });
 });
