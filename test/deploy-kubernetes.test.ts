@@ -1,6 +1,7 @@
-// deploy/kubernetes rendered by `kubectl kustomize` (Debian's kubectl), and checked against what
-// the rest of the repository says: the images and the ports of docker-compose.yml, the flags and
-// environment variables of the CLI (its own --help) and of the image's entrypoint, the user and
+// deploy/kubernetes rendered by `kubectl kustomize` (Debian's kubectl), validated against
+// Kubernetes's API schema (kubernetes-models), and checked against what the rest of the repository
+// says: the images and the ports of docker-compose.yml, the flags and environment variables of the
+// CLI (its own --help) and of the image's entrypoint, the user and
 // capabilities of the Dockerfile, the secrets make-secrets.sh writes, probes on the health
 // endpoints, and Prometheus's pod relabelling (deploy/prometheus/kubernetes-scrape.yml) giving the
 // job names the alert rules select on. docker-compose.yml itself is checked by `docker compose
@@ -171,6 +172,24 @@ describe('deploy/kubernetes', { skip: skip ?? false, timeout: 60_000 }, () => {
     ]);
     for (const o of objects) if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'flowlens', `${o.kind}/${o.metadata.name}`);
     assert.equal(find('StatefulSet', 'questdb').spec?.volumeClaimTemplates?.length, 1, 'QuestDB keeps its data on a volume');
+  });
+
+  it("validates against Kubernetes's API schema (kubernetes-models: the 1.27 OpenAPI definitions)", async () => {
+    const groups: Record<string, Record<string, new (o: unknown) => { validate(): void }>> = {
+      v1: (await import('kubernetes-models/v1')) as never,
+      'apps/v1': (await import('kubernetes-models/apps/v1')) as never,
+    };
+    for (const o of objects) {
+      const Model = groups[o.apiVersion]?.[o.kind];
+      assert.ok(Model, `${o.apiVersion} ${o.kind}: no schema`);
+      // kustomize wraps Secret data at 70 columns; the API server's base64 decoder skips the line breaks.
+      const plain = o.kind === 'Secret' ? { ...o, data: Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, v.replace(/\s/g, '')])) } : o;
+      assert.doesNotThrow(() => new Model(plain).validate(), `${o.kind}/${o.metadata.name}`);
+    }
+    // A wrong type fails (the check can fail).
+    const broken = structuredClone(find('DaemonSet', 'flowlens-capture'));
+    (broken.spec?.template?.spec as unknown as Record<string, unknown>).hostNetwork = 'yes';
+    assert.throws(() => new groups['apps/v1'].DaemonSet(broken).validate(), /hostNetwork must be boolean/);
   });
 
   it('make-secrets.sh writes three random tokens once, keeps them on a second run, and takes FLOWLENS_TOKEN', () => {
