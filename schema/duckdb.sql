@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS flows (
   client_as_org        VARCHAR   NOT NULL DEFAULT '',
   server_as_org        VARCHAR   NOT NULL DEFAULT '',
   client_network       VARCHAR   NOT NULL DEFAULT '',
-  server_network       VARCHAR   NOT NULL DEFAULT ''
+  server_network       VARCHAR   NOT NULL DEFAULT '',
+  risks                VARCHAR   NOT NULL DEFAULT ''
 );
 -- Files created before the DPI columns: add them (at the end, where the appender expects them).
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence VARCHAR DEFAULT '';
@@ -124,6 +125,7 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS missed_bytes UBIGINT DEFAULT 0;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_duration UBIGINT DEFAULT 0;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_type UTINYINT DEFAULT 0;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_code UTINYINT DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS risks VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_country VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_country VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_asn UBIGINT DEFAULT 0;

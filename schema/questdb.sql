@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS flows (
   client_as_org        SYMBOL,
   server_as_org        SYMBOL,
   client_network       SYMBOL,
-  server_network       SYMBOL
+  server_network       SYMBOL,
+  risks                VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, flow_id);
 
@@ -176,6 +177,7 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS missed_bytes LONG;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_duration LONG;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_type INT;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS icmp_code INT;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS risks VARCHAR;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_country SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_country SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_asn LONG;

@@ -83,6 +83,7 @@ describe('rule files', () => {
       ja4: '',
       node: '',
       iface: '',
+      risks: '',
     };
     assert.equal(set.rules[1].matches(flow), true);
     assert.equal(set.rules[1].matches({ ...flow, clientIp: '192.168.4.4' }), false, '!= excludes');

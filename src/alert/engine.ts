@@ -93,6 +93,7 @@ export class AlertEngine {
     ja4: '',
     node: '',
     iface: '',
+    risks: '',
   };
   private clock = -1;
   private nextTick = -1;
@@ -282,6 +283,7 @@ export class AlertEngine {
     v.ja4 = ja4Of(f.appInfo);
     v.node = f.node;
     v.iface = f.iface;
+    v.risks = f.risks;
     return v;
   }
 

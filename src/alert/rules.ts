@@ -9,7 +9,8 @@
 //
 // A flow matches when every condition holds; a condition holds when any of its values does (!=:
 // when none does). Fields: clientIp, serverIp, ip (either end), clientPort, serverPort, port
-// (either), transport, app, serverName (* matches any characters), ja4, node, iface. Addresses
+// (either), transport, app, serverName (* matches any characters), ja4, node, iface, risk (one of
+// the flow's risks, src/dpi/risks.ts, with _ for a space: risk=Self-signed_Cert,TLS_Cert_*). Addresses
 // take CIDR prefixes, ports take ranges (1024-65535), names compare without case. Without `when`
 // every matching flow raises (or keeps up) an anomaly per client, server and port; with it, the
 // flows, bytes, packets or distinct peers of the matching flows per source (client address) or
@@ -32,6 +33,7 @@ export const RULE_FIELDS = [
   'ja4',
   'node',
   'iface',
+  'risk',
 ] as const;
 export type RuleField = (typeof RULE_FIELDS)[number];
 export const RULE_METRICS = ['flows', 'bytes', 'packets', 'peers'] as const;
@@ -49,6 +51,8 @@ export interface RuleFlow {
   ja4: string;
   node: string;
   iface: string;
+  /** The flow's risks, comma-separated ('' when none). */
+  risks: string;
 }
 
 type Test = (f: RuleFlow) => boolean;
@@ -135,6 +139,11 @@ function condition(field: RuleField, values: string[]): Test {
     case 'port': {
       const t = portTest(values);
       return (f) => t(f.clientPort) || t(f.serverPort);
+    }
+    case 'risk': {
+      // Risk names hold spaces, which separate a rule's words: '_' stands for one.
+      const tests = values.map((v) => globTest(v.replaceAll('_', ' ')));
+      return (f) => f.risks !== '' && f.risks.split(',').some((r) => tests.some((t) => t(r)));
     }
     default: {
       const tests = values.map(globTest);

@@ -676,6 +676,7 @@ export class Aggregator {
       confidence: dpi !== null ? dpi.confidenceName(f) : '',
       firstPackets: dpi !== null ? dpi.firstPackets(f) : '',
       appInfo: dpi !== null ? dpi.appInfo(f) : '',
+      risks: dpi !== null ? dpi.risks(f, flows.clientPort(f), flows.serverPort(f), flows.firstSeen[f]) : '',
       duration: flows.lastSeen[f] - flows.firstSeen[f],
       endReason,
       source: this.opts.source ?? '',

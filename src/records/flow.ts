@@ -220,6 +220,16 @@ export const FLOW = defineRecord(
       added: true,
       gql: { nullable: true, description: "The server's named network, else its special range; null for a public address in none." },
     }),
+    /** nDPI-style flow risks, comma-separated (src/dpi/risks.ts: RISK_NAMES); '' when none. They only grow: latestNonEmpty. */
+    risks: col.str({
+      combine: 'latestNonEmpty',
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          'Flow risks as nDPI names them, comma-separated: Known Proto on Non Std Port, Clear-Text Credentials, Obsolete TLS (v1.1 or older), SSH Obsolete Cli Vers/Cipher, SSH Obsolete Ser Vers/Cipher, TLS Cert Expired, TLS Cert Not Yet Valid, Self-signed Cert, TLS Cert Mismatch, TLS Weak Cert Key or Signature; null when none.',
+      },
+    }),
   },
   { questdbDedupKeys: ['ts', 'flowId'] },
 );

@@ -20,6 +20,7 @@ import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBC
 import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
 import { ChunkAppender } from './duckdb-chunks.js';
+import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
 import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry, NUMERIC_ENTRY_COLUMNS } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
@@ -595,6 +596,13 @@ export class DuckDbStore implements FlowStore {
     return rows.map((row) => toNumbers(row) as unknown as AnomalyRecord);
   }
 
+  async explore(q: ExploreQuery, opts?: QueryOptions): Promise<ExploreItem[]> {
+    const { first, buckets } = checkExploreQuery(q);
+    const { sql, params } = duckdbExploreSql(q);
+    const rows = await this.read((_conn, session) => session.query(sql, params), opts?.signal);
+    return exploreItems(rows.map(toNumbers), q.dimensions.length, first, buckets, q.step);
+  }
+
   async dataExtent(opts?: QueryOptions): Promise<DataExtent | null> {
     // Each table's span per run (source) on its designated timestamp (min/max read the zone maps
     // mostly), then the whole span and the span of the run holding the latest row.
@@ -755,7 +763,22 @@ const UNIFORM_COLUMN = `,
 
 /** The flow cache's key of a range and filter: every filter field in a fixed order. */
 function flowCacheKey(range: TimeRange, f: FlowFilter): string {
-  return JSON.stringify([range.from, range.to, f.host, f.port, f.transport, f.app, f.serverName, f.minBytes, f.node, f.communityId, f.country, f.asn, f.network]);
+  return JSON.stringify([
+    range.from,
+    range.to,
+    f.host,
+    f.port,
+    f.transport,
+    f.app,
+    f.serverName,
+    f.minBytes,
+    f.node,
+    f.communityId,
+    f.risk,
+    f.country,
+    f.asn,
+    f.network,
+  ]);
 }
 
 /** A WHERE clause built together with its bound parameters, so a clause never lacks its value. */
@@ -814,6 +837,7 @@ function filteredFlowsSql(
   if (filter.app !== undefined) flows.add('app = $app', { app: filter.app });
   if (filter.serverName !== undefined) flows.add('"serverName" = $serverName', { serverName: filter.serverName });
   if (filter.minBytes !== undefined) flows.add('"totalBytes" >= $minBytes', { minBytes: filter.minBytes });
+  if (filter.risk !== undefined) flows.add(`list_contains(string_split("risks", ','), $risk)`, { risk: filter.risk });
 
   const sql = `
     WITH summed AS (
@@ -829,6 +853,7 @@ function flowKeyFields(filter: FlowFilter): ReadonlySet<string> {
   const fields = new Set(['flowId', 'firstSeen']);
   if (filter.app !== undefined) fields.add('app');
   if (filter.serverName !== undefined) fields.add('serverName');
+  if (filter.risk !== undefined) fields.add('risks');
   return fields;
 }
 

@@ -4,6 +4,7 @@
 // integers in range and names from closed lists.
 //
 // A range with from >= to is not an error: it holds nothing, so reads of it are empty.
+import { RISK_NAMES } from '../dpi/risks.js';
 import { decodeCursor, type CursorKey } from './cursor.js';
 import {
   MAX_PAGE_SIZE,
@@ -51,6 +52,12 @@ export function checkFlowQuery(q: FlowQuery): { order: FlowOrder; cursor: Cursor
   checkRange(q);
   checkCount(q.first, 'first');
   const order = checkOrder(q.orderBy ?? 'time', FLOW_ORDERS, 'flow');
+  // Risk names reach a LIKE pattern on QuestDB: only the closed list's pass (none holds % or _,
+  // and none is part of another).
+  const risk = q.filter?.risk;
+  if (risk !== undefined && !(RISK_NAMES as readonly string[]).includes(risk)) {
+    throw new StoreQueryError(`unknown risk ${JSON.stringify(risk)}; one of: ${RISK_NAMES.join(', ')}`);
+  }
   return { order, cursor: q.after === undefined ? undefined : decodeCursor(q.after, order) };
 }
 

@@ -428,6 +428,9 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
   if (f.app !== undefined) post.push(f.app === '' ? 'app IS NULL' : `app = ${p.add(f.app)}`);
   if (f.serverName !== undefined) post.push(f.serverName === '' ? 'server_name IS NULL' : `server_name = ${p.add(f.serverName)}`);
   if (f.minBytes !== undefined) post.push(`total_bytes >= ${p.add(f.minBytes)}`);
+  // A name from the closed list (query-check.ts: no quote, % or _; none part of another), so a
+  // literal substring pattern is safe and exact.
+  if (f.risk !== undefined) post.push(`risks LIKE '%${f.risk}%'`);
   return { source: post.length ? `SELECT * FROM (${outer}) WHERE ${post.join(' AND ')}` : outer };
 }
 
@@ -1042,14 +1045,6 @@ export class QuestDbStore implements FlowStore {
    * docs/pgwire/large-result-sets.md reads large results from Node.js), so the table is aggregated
    * once however many flows there are, and only one chunk is held in memory.
    */
-  async *exportFlows(): AsyncIterable<FlowSummary> {
-    const p = new Params();
-    const sql = `SELECT * FROM (${flowSource(p, null, {}).source}) ORDER BY ${FLOW_ORDER_SQL.time}`;
-    for await (const rows of this.stream(sql, p.values)) yield* rows.map(rowToFlow);
-  }
-
-  /** Every host, by bytes, in one query read through a cursor (see exportFlows). */
-  async *exportHosts(): AsyncIterable<HostSummary> {
   async dataExtent(opts?: QueryOptions): Promise<DataExtent | null> {
     // Each table's span per run (source) on its designated timestamp, merged here: the runs are
     // few (one per import or capture start) and three plain GROUP BYs need no UNION.
@@ -1084,6 +1079,14 @@ export class QuestDbStore implements FlowStore {
     return extent;
   }
 
+  async *exportFlows(): AsyncIterable<FlowSummary> {
+    const p = new Params();
+    const sql = `SELECT * FROM (${flowSource(p, null, {}).source}) ORDER BY ${FLOW_ORDER_SQL.time}`;
+    for await (const rows of this.stream(sql, p.values)) yield* rows.map(rowToFlow);
+  }
+
+  /** Every host, by bytes, in one query read through a cursor (see exportFlows). */
+  async *exportHosts(): AsyncIterable<HostSummary> {
     const p = new Params();
     const sql = `SELECT * FROM (${hostSource(p, null, undefined)}) ORDER BY ${HOST_ORDER_SQL.bytes}`;
     for await (const rows of this.stream(sql, p.values)) yield* rows.map(rowToHost);

@@ -55,6 +55,8 @@ export interface FlowFilter {
   asn?: number;
   /** Either end's network name (named network, else special range such as 'private'). */
   network?: string;
+  /** A flow risk (src/dpi/risks.ts RISK_NAMES): flows whose risks, as of their latest segment that has any, include it. */
+  risk?: string;
 }
 
 export type FlowOrder = 'time' | 'bytes';

@@ -87,6 +87,8 @@ interface NdpiFlow {
   confidence: string;
   serverName: string;
   ja4: string;
+  /** nDPI's flow risks ("[Risk: ** A **** B **]"). */
+  risks: string[];
   line: string;
 }
 
@@ -124,7 +126,7 @@ export interface EvalResult {
   seconds: number;
 }
 
-function canonicalIp(ip: string): string {
+export function canonicalIp(ip: string): string {
   if (!ip.includes(':')) return ip;
   try {
     return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
@@ -145,7 +147,7 @@ function splitEndpoint(ep: string): [string, string] {
 /** nDPI's names of IP protocols that flowlens exports as ip-N. */
 const NDPI_TRANSPORTS: Record<string, string> = { igmp: 'ip-2', esp: 'ip-50', ah: 'ip-51', gre: 'ip-47', ospf: 'ip-89', pgm: 'ip-113', vrrp: 'ip-112' };
 
-function flowKey(transport: string, a: string, ap: string, b: string, bp: string): string {
+export function flowKey(transport: string, a: string, ap: string, b: string, bp: string): string {
   if (/^\d+$/.test(transport)) transport = `ip-${transport}`;
   transport = NDPI_TRANSPORTS[transport] ?? transport;
   // nDPI prints port 0 for every protocol but TCP and UDP (SCTP included).
@@ -176,6 +178,10 @@ export function parseListing(file: string, text: string): NdpiFlow[] {
       confidence: /\[Confidence: ([^\]]+)\]/.exec(line)?.[1] ?? '',
       serverName: /\[Hostname\/SNI: ([^\]]*)\]/.exec(line)?.[1] ?? '',
       ja4: /\[JA4: ([^\]]+)\]/.exec(line)?.[1] ?? '',
+      risks: (/\[Risk: ([^\]]*)\]/.exec(line)?.[1] ?? '')
+        .split('**')
+        .map((r) => r.trim())
+        .filter((r) => r !== ''),
       line: line.trim().slice(0, 160),
     });
   }

@@ -35,6 +35,7 @@ export const FlowFilterInput = builder.inputType('FlowFilter', {
     country: t.string({ description: "Either end's country (ISO 3166 alpha-2)." }),
     asn: t.field({ type: 'Counter', description: "Either end's AS number." }),
     network: t.string({ description: "Either end's network: a named network (--networks) or a special range such as private." }),
+    risk: t.string({ description: "Flows with this risk among their risks (one of the names Flow.risks lists, e.g. 'Self-signed Cert')." }),
   }),
 });
 
@@ -61,7 +62,8 @@ export function matchesFlow(f: FlowSummary, q: FlowFilter): boolean {
     (q.communityId === undefined || f.communityId === q.communityId) &&
     (q.country === undefined || f.clientCountry === q.country || f.serverCountry === q.country) &&
     (q.asn === undefined || f.clientAsn === q.asn || f.serverAsn === q.asn) &&
-    (q.network === undefined || f.clientNetwork === q.network || f.serverNetwork === q.network)
+    (q.network === undefined || f.clientNetwork === q.network || f.serverNetwork === q.network) &&
+    (q.risk === undefined || (f.risks !== '' && f.risks.split(',').includes(q.risk)))
   );
 }
 

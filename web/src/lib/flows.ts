@@ -7,7 +7,7 @@ export const FlowFields = graphql(`
   fragment FlowFields on Flow {
     id firstSeen lastSeen node iface transport ipProto clientIp clientPort serverIp serverPort
     clientPackets clientBytes serverPackets serverBytes bytes clientTcpFlags serverTcpFlags tcpState app serverName
-    confidence appInfo firstPackets duration endReason
+    confidence appInfo firstPackets duration endReason risks
   }
 `);
 
