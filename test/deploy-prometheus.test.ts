@@ -37,7 +37,7 @@ describe('deploy/prometheus with promtool', { skip: promtoolMissing ?? false }, 
   it('the alert rules pass check rules', () => {
     const r = promtool(['check', 'rules', 'flowlens-alerts.yml']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /SUCCESS: 8 rules found/);
+    assert.match(r.stdout, /SUCCESS: 9 rules found/);
   });
 
   it('the unit tests pass, and every alert has one that fires and one that does not', () => {
@@ -49,7 +49,7 @@ describe('deploy/prometheus with promtool', { skip: promtoolMissing ?? false }, 
     assert.deepEqual(tests.rule_files, ['flowlens-alerts.yml']);
     const cases = tests.tests.flatMap((t) => t.alert_rule_test);
     const alerts = rules.groups.flatMap((g) => g.rules.map((rule) => rule.alert));
-    assert.equal(alerts.length, 8);
+    assert.equal(alerts.length, 9);
     for (const alert of alerts) {
       assert.ok(
         cases.some((c) => c.alertname === alert && c.exp_alerts.length > 0),
@@ -216,13 +216,13 @@ describe('Prometheus scrapes a real flowlens serve and capture with the compose 
       async () => {
         const g = (await api<{ groups: { name: string; rules: { name: string; health: string; state: string; lastError?: string }[] }[] }>('/api/v1/rules'))
           .groups;
-        return g.length === 3 && g.every((x) => x.rules.every((r) => r.health === 'ok')) ? g : undefined;
+        return g.length === 4 && g.every((x) => x.rules.every((r) => r.health === 'ok')) ? g : undefined;
       },
       20_000,
       output,
     );
     const rules = groups.flatMap((g) => g.rules);
-    assert.equal(rules.length, 8);
+    assert.equal(rules.length, 9);
     assert.deepEqual(
       rules.filter((r) => r.state === 'firing'),
       [],
