@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { needsDedupEnable, needsTtl, QuestDbStore, ttlHours, type TableState } from '../src/store/questdb.js';
 import type { SpoolLogger } from '../src/store/spool.js';
+import { RECORDS } from '../src/records/index.js';
 import { startFakePg, startFakeQuestDb, type FakePg, type FakeQuestDb } from './helpers/fake-questdb.js';
 
 const quiet: SpoolLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const DDL = /^\s*(CREATE|ALTER|DROP|TRUNCATE|INSERT|UPDATE|RENAME)\b/i;
-const ALL_COLUMNS = ['ts', 'flow_id', 'node', 'ip', 'anomaly_id', 'confidence', 'first_packets', 'app_info', 'duration', 'end_reason', 'source'];
+/** Every column of every table (from the definitions): tables that need no ADD COLUMN. */
+const ALL_COLUMNS = [...new Set(RECORDS.flatMap((d) => d.list.map((c) => c.sql)))];
 
 describe('QuestDB start-up DDL decisions', () => {
   const on = (keys: string[], hours: number | null = 0): TableState => ({ dedup: true, upsertKeys: keys, ttlHours: hours });

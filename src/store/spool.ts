@@ -306,26 +306,32 @@ export class SpoolingWriter {
     }
   }
 
-  /** Moves pending rows into one request body and queues its delivery. */
+  /**
+   * Queues the delivery of each pending body, in order, one request each: they are bounded already
+   * (questdb.ts MAX_BODY_BYTES), and joining them cost a copy of every byte.
+   */
   private deliverPending(): Promise<void> {
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
     if (this.pending.length === 0) return this.chain;
-    const body = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    const bodies = this.pending;
     this.pending = [];
     this.pendingRows = 0;
     this.pendingBytes = 0;
-    this.inFlightBytes += body.length;
-    const delivery = this.chain
-      .then(() => this.deliver(body))
-      .finally(() => {
-        this.inFlightBytes -= body.length;
-      });
-    // The chain itself never rejects, so one failed delivery does not stop the ones after it.
-    this.chain = delivery.catch(() => undefined);
-    return delivery;
+    let last: Promise<void> = this.chain;
+    for (const body of bodies) {
+      this.inFlightBytes += body.length;
+      last = this.chain
+        .then(() => this.deliver(body))
+        .finally(() => {
+          this.inFlightBytes -= body.length;
+        });
+      // The chain itself never rejects, so one failed delivery does not stop the ones after it.
+      this.chain = last.catch(() => undefined);
+    }
+    return last;
   }
 
   private async deliver(body: Buffer): Promise<void> {
