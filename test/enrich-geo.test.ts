@@ -85,6 +85,8 @@ describe('geo lookups', () => {
       const geo = new GeoLookup({ countryDb: path, watchIntervalMs: 20, logger });
       try {
         assert.equal(geo.lookup('8.8.8.8').country, 'US');
+        // The watcher's first poll takes the file as it is then: replace it only after that.
+        await new Promise((r) => setTimeout(r, 200));
         // Written aside and renamed in, as database updaters do.
         writeFileSync(`${path}.new`, buildMmdb('GeoLite2-Country', [['8.8.0.0/16', country('DE')]]));
         renameSync(`${path}.new`, path);

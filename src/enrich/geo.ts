@@ -78,6 +78,8 @@ class WatchedDb {
         this.logger?.warn({ path, err: (err as Error).message }, 'geo database changed but cannot be read; keeping the one loaded');
       }
     };
+    // The watcher's first poll is its baseline: a file replaced before it (within one interval of
+    // the start) is not noticed until it changes again.
     watchFile(path, { interval: intervalMs, persistent: false }, this.onChange);
   }
 
