@@ -149,9 +149,15 @@ describe('import summary: time span and anomalies', () => {
     const s = await importFiles([path], { store: t.store, intervalSec: 60, activeTimeoutSec: 60 });
     assert.equal(s.firstPacket, new Date(t0 * 1000).toISOString().replace('.000Z', '.000000Z'));
     assert.equal(s.lastPacket, new Date((t0 + 600) * 1000).toISOString().replace('.000Z', '.000500Z'), 'the late packet’s RST, 500 µs after its SYN');
-    const stored = await gqlData(t.url, '{ anomalies { kind } }');
+    const stored = await gqlData(t.url, '{ anomalies { kind evidence } }');
     assert.ok(s.anomalies >= 1, `anomalies counted: ${s.anomalies}`);
     assert.equal(s.anomalies, stored.anomalies.length, 'as many as the store holds (in the default range)');
-    assert.ok(stored.anomalies.some((a: { kind: string }) => a.kind === 'PORT_SCAN'));
+    const portScan = stored.anomalies.find((a: { kind: string }) => a.kind === 'PORT_SCAN');
+    assert.ok(portScan);
+    // The walk's log-likelihood ratio beside its threshold on the same scale (ln(β/α)), and above it.
+    const ev = JSON.parse(portScan.evidence);
+    assert.equal(ev.threshold, undefined);
+    assert.equal(ev.logLikelihoodThreshold, Math.round(Math.log(ev.beta / ev.alpha) * 100) / 100);
+    assert.ok(ev.logLikelihoodRatio >= ev.logLikelihoodThreshold, JSON.stringify(ev));
   });
 });

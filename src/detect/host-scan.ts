@@ -166,7 +166,9 @@ export class HostScanDetector implements Detector {
             successes,
             probes: classes,
             logLikelihoodRatio: state.logRatio(s),
-            threshold: Math.round(Math.exp(state.t.upper)),
+            // On the same (log) scale as the ratio: ln(β/α), which the walk crossed. The ratio itself
+            // (β/α, e.g. 99,000) beside a log ratio (e.g. 1,378) read as 'below the threshold'.
+            logLikelihoodThreshold: Math.round(state.t.upper * 100) / 100,
             theta0: cfg.theta0,
             theta1: cfg.theta1,
             alpha: cfg.alpha,

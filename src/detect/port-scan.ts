@@ -151,7 +151,9 @@ export class PortScanDetector implements Detector {
             openPorts: this.open[s] ?? [],
             probes,
             logLikelihoodRatio: walks.logRatio(s),
-            threshold: Math.round(Math.exp(walks.t.upper)),
+            // On the same (log) scale as the ratio: ln(β/α), which the walk crossed. The ratio itself
+            // (β/α, e.g. 99,000) beside a log ratio (e.g. 1,378) read as 'below the threshold'.
+            logLikelihoodThreshold: Math.round(walks.t.upper * 100) / 100,
             theta0: cfg.theta0,
             theta1: cfg.theta1,
             alpha: cfg.alpha,
