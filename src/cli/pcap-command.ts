@@ -79,7 +79,11 @@ export function addKeepPacketsOptions(cmd: Command): Command {
     .addOption(
       new Option('--keep-file-size <size>', 'a packet file is closed and indexed at this size')
         .env('FLOWLENS_KEEP_FILE_SIZE')
-        .argParser(parseSize)
+        .argParser((v) => {
+          const size = parseSize(v);
+          if (size < 64 * 1024) throw new InvalidArgumentError('a packet file is at least 64K');
+          return size;
+        })
         .default(d.fileBytes, '64M'),
     )
     .addOption(
@@ -95,7 +99,6 @@ export function keepPacketsFrom(o: Record<string, unknown>): KeepPacketsOptions 
   const dir = o.keepPackets as string | undefined;
   if (!dir) return undefined;
   const fileBytes = o.keepFileSize as number;
-  if (fileBytes < 64 * 1024) throw new InvalidArgumentError('--keep-file-size must be at least 64K');
   return {
     dir,
     maxBytes: o.keepMaxSize as number,
