@@ -10,7 +10,8 @@
 // table and the store ingest rate), --only load (flow paging under load, test/bench/load.ts;
 // --load-seconds N sets its measured time, default 20), --only ingest (QuestDB ILP serialise + send
 // against a local /write sink in a child process, and the import into QuestDB against it vs DuckDB).
-// Needs: tcpdump, softflowd; capinfos + mergecap + python3 for the real-traffic capture
+// Needs: tcpdump, softflowd (ndpiReader from libndpi-bin and argus from argus-server add their rows);
+// capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -250,6 +251,28 @@ async function main(): Promise<void> {
     if (processed) r.note = `processed ${processed} IP packets`;
     results.push(r);
   }
+  // nDPI's own C tool, full DPI and no store: the issue's reference for the full import's wall time.
+  if (have('ndpiReader')) {
+    log('ndpiReader -i FILE -q');
+    results.push(
+      await runTool(
+        'ndpiReader',
+        () => ({ cmd: 'ndpiReader', args: ['-i', cap.path, '-q'] }),
+        (m) => (m.code === 0 ? '' : describeFailure(m)),
+      ),
+    );
+  } else missing.push('libndpi-bin');
+  // argus: a C flow meter that also keeps per-flow state both ways (Debian's argus-server).
+  if (have('argus')) {
+    log('argus -r FILE -w /dev/null');
+    results.push(
+      await runTool(
+        'argus',
+        () => ({ cmd: 'argus', args: ['-r', cap.path, '-w', '/dev/null'] }),
+        (m) => (m.code === 0 ? '' : describeFailure(m)),
+      ),
+    );
+  } else missing.push('argus-server');
   // The JavaScript floor (js-floor.mjs): reading the file and counting packets per 5-tuple in
   // JavaScript with nothing else, to show how much of softflowd's time that alone takes.
   {
@@ -294,6 +317,8 @@ async function main(): Promise<void> {
     results.push(r);
   };
   await runFlowlens('flowlens', [], '');
+  // The same import through two decode workers (the records are the same whatever the number).
+  await runFlowlens('flowlens-w2', ['--workers', '2'], '; --workers 2');
   // The same import without country/AS lookups (#25: enrichment must cost under 10%).
   await runFlowlens('flowlens-nogeo', ['--no-geo'], '; --no-geo (no country and AS lookups)');
   // Where the time goes: the same import without DPI and anomaly detection, i.e. what softflowd
@@ -356,8 +381,18 @@ async function main(): Promise<void> {
   out.push(
     `enrichment (country lookups, default database) throughput ratio flowlens/flowlens-nogeo: ${fixed(geoCost)}; target >= 0.909 (within 10%): ${Number.isNaN(geoCost) ? 'n/a' : geoCost >= 1 / 1.1 ? 'PASS' : 'MISS'}`,
   );
+  // Wall time against ndpiReader's on the same file: the issue's target is at most 0.6x.
+  for (const t of ['flowlens', 'flowlens-w2']) {
+    const nd = ratio('ndpiReader', by(t));
+    out.push(
+      `${t}: wall time ${Number.isNaN(nd) ? 'n/a' : (1 / nd).toFixed(3)}x ndpiReader's; target <= 0.6x: ${Number.isNaN(nd) ? 'n/a' : 1 / nd <= 0.6 ? 'PASS' : 'MISS'}`,
+    );
+  }
   const thr = ratio('softflowd');
   out.push(`target throughput >= softflowd: ${Number.isNaN(thr) ? 'n/a' : thr >= 1 ? 'PASS' : 'MISS'}`);
+  const base = ratio('softflowd', by('flowlens-base'));
+  out.push(`target decode, flows and hosts alone (flowlens-base) >= softflowd: ${Number.isNaN(base) ? 'n/a' : base >= 1 ? 'PASS' : 'MISS'} (${fixed(base)})`);
+  out.push(`flowlens/argus throughput: ${fixed(ratio('argus'))}; flowlens/ndpiReader throughput: ${fixed(ratio('ndpiReader'))}`);
   out.push(
     `target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`,
   );
