@@ -135,6 +135,21 @@ describe('explore', () => {
     );
   });
 
+  it('flows: a filter that can never match is an error saying why, not zero rows', async () => {
+    const q = 'query($filter: FlowFilter) { flows(filter: $filter) { totalCount } }';
+    for (const [filter, message] of [
+      [{ host: '192.168.1.0/24' }, /is a prefix; host takes one address/],
+      [{ host: 'not-an-ip' }, /host must be an IPv4 or IPv6 address; got "not-an-ip"/],
+      [{ transport: 'TCP ' }, /transport must be tcp, udp/],
+    ] as [Record<string, unknown>, RegExp][]) {
+      const r = await gql(t.url, q, { filter });
+      assert.equal(r.errors?.length, 1, JSON.stringify(filter));
+      assert.match(r.errors![0].message, message);
+    }
+    assert.equal((await gqlData(t.url, q, { filter: { host: '10.0.0.2', transport: 'udp' } })).flows.totalCount, 3);
+    assert.equal((await gqlData(t.url, q, { filter: { host: '::1' } })).flows.totalCount, 0, 'an IPv6 address is fine');
+  });
+
   it('bad requests: one clear error each', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ dimensions: ['PEER'] }, /peer is the other end of a host: pair it with host/],

@@ -1,5 +1,6 @@
 // Flows: the paginated `flows` query (Relay-style connection over store.queryFlows) and the
 // `flowUpdates` subscription (bus topic 'flow', coalesced per flow).
+import { isIP } from 'node:net';
 import type { FlowEvent } from '../../bus/types.js';
 import type { FlowFilter, FlowSummary } from '../../store/types.js';
 import { FlowCoalescer } from '../stream.js';
@@ -41,9 +42,27 @@ export const FlowFilterInput = builder.inputType('FlowFilter', {
 
 type FilterArg = { [K in keyof FlowFilter]?: FlowFilter[K] | null } | null | undefined;
 
+/** Transports as flows name them: what a filter on anything else would never match. */
+const TRANSPORT = /^(tcp|udp|icmp|icmpv6|sctp|ip-\d{1,3})$/;
+
+/**
+ * The API's filter for the store. A value that can never match is an error saying why, not an
+ * empty answer: a host that is no address (a prefix such as 192.168.1.0/24 is refused by name,
+ * prefixes are not supported yet), a port out of range, an unknown transport.
+ */
 export function toFlowFilter(f: FilterArg): FlowFilter {
   const out: FlowFilter = {};
   if (!f) return out;
+  if (f.host != null && isIP(f.host) === 0) {
+    throw userError(
+      f.host.includes('/')
+        ? `host: ${JSON.stringify(f.host)} is a prefix; host takes one address (prefixes are not supported yet)`
+        : `host must be an IPv4 or IPv6 address; got ${JSON.stringify(f.host)}`,
+    );
+  }
+  if (f.transport != null && !TRANSPORT.test(f.transport)) {
+    throw userError(`transport must be tcp, udp, icmp, icmpv6, sctp or ip-N; got ${JSON.stringify(f.transport)}`);
+  }
   if (f.port != null && (f.port < 0 || f.port > 65535)) throw userError('port must be from 0 to 65535');
   for (const [k, v] of Object.entries(f)) if (v != null) (out as Record<string, unknown>)[k] = v;
   return out;
