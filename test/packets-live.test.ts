@@ -78,7 +78,12 @@ interface Run {
 }
 
 /** Serves `bytes` random bytes over HTTP from namespace B, captures in A with `keepArgs` and tcpdump beside it, runs `traffic`. */
-async function captureRun(tag: string, keepArgs: string[], traffic: (net: NsPair, url: string) => Promise<void>): Promise<Run> {
+async function captureRun(
+  tag: string,
+  keepArgs: string[],
+  traffic: (net: NsPair, url: string) => Promise<void>,
+  afterTraffic?: (net: NsPair) => Promise<void>,
+): Promise<Run> {
   const net = createNsPair();
   nets.push(net);
   const www = join(work, `${tag}-www`);
@@ -102,6 +107,7 @@ async function captureRun(tag: string, keepArgs: string[], traffic: (net: NsPair
   await sleep(300);
   await traffic(net, `http://${net.ipsB[0]}:8080/blob`);
   await sleep(300);
+  await afterTraffic?.(net);
   child.kill('SIGINT');
   const { code } = await out.done;
   assert.equal(code, 0, out.stderr());
@@ -176,9 +182,24 @@ test('live: size cap over a run writing several times it, snap length and first 
   const KEEP = 40;
   const SNAP = 8192;
   const DOWNLOADS = 10;
+  let metrics = '';
   const run = await captureRun(
     'caps',
-    ['--keep-max-size', '256K', '--keep-file-size', '64K', '--keep-file-seconds', '1', '--keep-snaplen', String(SNAP), '--keep-flow-packets', String(KEEP)],
+    [
+      ...[
+        '--keep-max-size',
+        '256K',
+        '--keep-file-size',
+        '64K',
+        '--keep-file-seconds',
+        '1',
+        '--keep-snaplen',
+        String(SNAP),
+        '--keep-flow-packets',
+        String(KEEP),
+      ],
+      ...['--metrics-listen', '127.0.0.1:9464'],
+    ],
     async (net, url) => {
       // Each download keeps its first 40 frames cut to 8 KB (~20 of them data): the run writes several times the cap.
       for (let i = 0; i < DOWNLOADS; i++) {
@@ -186,7 +207,24 @@ test('live: size cap over a run writing several times it, snap length and first 
         await sleep(700); // the sweeps run every 5 s: let some see the store grow
       }
     },
+    async (net) => {
+      await sleep(1500); // the workers' counters reach the main thread with their batches (every second)
+      const r = net.exec(net.nsA, ['curl', '-s', 'http://127.0.0.1:9464/metrics']);
+      metrics = r.stdout;
+    },
   );
+  const metric = (name: string, label = '') =>
+    Number(
+      metrics
+        .split('\n')
+        .find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(label))
+        ?.split(' ')
+        .pop() ?? Number.NaN,
+    );
+  assert.ok(metric('flowlens_packet_store_packets_total') >= KEEP * (DOWNLOADS - 1), `packets metric:\n${metrics}`);
+  assert.ok(metric('flowlens_packet_store_bytes_total') > 2 * cap, 'bytes metric');
+  assert.ok(metric('flowlens_packet_store_dropped_total', 'reason="flow_cap"') > 0, 'first-packets cap counted');
+  assert.ok(metric('flowlens_packet_store_evicted_files_total') > 0, 'evictions counted');
   const ps = run.summary.packetStore!;
   assert.ok(ps.skipped > 0, `packets past the first ${KEEP} of a flow are not kept`);
   assert.ok(ps.bytes > 2 * cap, `the run wrote several times the cap (${ps.bytes} bytes)`);

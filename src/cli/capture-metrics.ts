@@ -35,6 +35,26 @@ export function registerCaptureMetrics(metrics: Metrics, capture: LiveCapture): 
     const st = capture.status();
     return st.workers.map((w) => ({ labels: { node: st.node, worker: String(w.index) }, value: w.ringFill }));
   });
+  // The packet store (--keep-packets): what it wrote (its write rate is rate() of the bytes), what
+  // it did not keep and why, and the files its caps evicted.
+  if (capture.packetStoreStats()) {
+    const ps = () => capture.packetStoreStats()!;
+    const node = capture.status().node;
+    metrics.counterFrom('flowlens_packet_store_packets_total', 'Packets written to the packet store', () => [{ labels: { node }, value: ps().kept }]);
+    metrics.counterFrom('flowlens_packet_store_bytes_total', 'Bytes written to the packet store', () => [{ labels: { node }, value: ps().bytes }]);
+    metrics.counterFrom(
+      'flowlens_packet_store_dropped_total',
+      'Packets not kept, by reason (buffers: the disk fell behind; flow_cap: past --keep-flow-packets)',
+      () => [
+        { labels: { node, reason: 'buffers' }, value: ps().dropped },
+        { labels: { node, reason: 'flow_cap' }, value: ps().skipped },
+      ],
+    );
+    metrics.counterFrom('flowlens_packet_store_files_total', 'Packet files closed and indexed', () => [{ labels: { node }, value: ps().files }]);
+    metrics.counterFrom('flowlens_packet_store_evicted_files_total', 'Packet files deleted by the size and age caps', () => [
+      { labels: { node }, value: ps().evictedFiles },
+    ]);
+  }
   // A node that stops writing is silent whether or not its process still answers scrapes.
   metrics.gauge('flowlens_capture_last_batch_timestamp_seconds', 'When a decode worker last handed over a batch (Unix seconds)', () => {
     const st = capture.status();
