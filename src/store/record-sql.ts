@@ -175,10 +175,8 @@ export type IlpRows<T> = (rows: readonly T[], from: number, maxBytes: number, ou
 // what @questdb/nodejs-client's SenderBuffer writes (writeEscaped): in a tag (symbol) value a space,
 // comma, equals sign, newline, carriage return and backslash get a backslash before them; in a
 // quoted string field value a double quote, newline, carriage return and backslash do. Most values
-// need none, so a test comes first and the value is used as it is.
-const SYMBOL_SPECIAL = /[ ,=\n\r\\]/;
+// need none: ASCII values are escaped byte by byte from a table, others by these expressions.
 const SYMBOL_SPECIAL_ALL = /[ ,=\n\r\\]/g;
-const STRING_SPECIAL = /["\n\r\\]/;
 const STRING_SPECIAL_ALL = /["\n\r\\]/g;
 /** The most bytes a text of `n` UTF-16 units can take as escaped UTF-8 (3 per unit, escapes included). */
 const MAX_UTF8 = 3;
@@ -224,7 +222,7 @@ function writeInt(b: Buffer, p: number, v: number, name: string): number {
     const high = Math.floor(v / 1e9);
     return writeNine(b, writeSmall(b, p, high), v - high * 1e9);
   }
-  if (v > 9223372036854775807) throw new Error(`${name}: ${v} does not fit a 64-bit integer`);
+  if (v >= 2 ** 63) throw new Error(`${name}: ${v} does not fit a 64-bit integer`);
   return p + b.write(`${v}`, p, 'latin1');
 }
 
@@ -278,7 +276,7 @@ const helpers = {
       b[p] = 48;
       return p + 1;
     }
-    if (Math.abs(v) >= 9223372036854775) throw new Error(`${name}: ${v} µs is out of range for a nanosecond timestamp`);
+    if (Math.abs(v) >= 2 ** 63 / 1000) throw new Error(`${name}: ${v} µs is out of range for a nanosecond timestamp`);
     p = writeInt(b, p, v, name);
     b[p] = 48;
     b[p + 1] = 48;
