@@ -319,15 +319,20 @@ describe('Grafana dashboards', () => {
   });
 
   it('every SAMPLE BY ... FILL gives one value per column, and only plain aggregates are filled', () => {
+    let checked = 0;
     for (const { d, p, sql } of sqlTargets) {
       const fill = /SAMPLE BY \S+ FILL\(([^)]*)\)/.exec(sql);
       if (!fill) continue;
-      const select = sql.slice(sql.indexOf('SELECT') + 6, sql.search(/\bFROM\b/));
+      checked++;
+      // The SELECT that samples: the innermost one before SAMPLE BY (a series query is wrapped in time order).
+      const sampling = sql.slice(sql.lastIndexOf('SELECT', fill.index));
+      const select = sampling.slice(6, sampling.search(/\bFROM\b/));
       const columns = select.split(/,(?![^(]*\))/).map((c) => c.trim());
       const aggregates = columns.filter((c) => !/^ts AS time$|AS metric$/.test(c));
       for (const a of aggregates) assert.match(a, /^(sum|count|max|min|avg)\(\w*\) AS \w+$/, `${d.uid}/${p.title}: FILL over ${a}`);
       assert.equal(fill[1].split(',').length, aggregates.length, `${d.uid}/${p.title}: FILL(${fill[1]})`);
     }
+    assert.ok(checked >= 2, `${checked} queries with FILL`);
   });
 
   it('every PromQL query names metrics that flowlens exports', () => {
