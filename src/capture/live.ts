@@ -509,6 +509,11 @@ export class LiveCapture {
     };
   }
 
+  /** The packet store's directory; undefined without --keep-packets. */
+  get packetStoreDir(): string | undefined {
+    return this.opts.keepPackets?.dir;
+  }
+
   /** The packet store's counters summed over the workers; undefined without --keep-packets. */
   packetStoreStats(): KeeperStats | undefined {
     if (!this.opts.keepPackets) return undefined;

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../api/metrics.js';
 import type { LiveCapture } from '../capture/live.js';
+import { PacketIndexReader } from '../packets/index-reader.js';
+import { storeExtent } from '../packets/keeper.js';
 import type { StoreBase, StoreWriter } from '../store/types.js';
 
 /** Registers the capture's counters and gauges on `metrics`; they follow the capture's drop-counter reads. */
@@ -54,6 +56,24 @@ export function registerCaptureMetrics(metrics: Metrics, capture: LiveCapture): 
     metrics.counterFrom('flowlens_packet_store_evicted_files_total', 'Packet files deleted by the size and age caps', () => [
       { labels: { node }, value: ps().evictedFiles },
     ]);
+    // Size and age span at scrape time: one directory listing, shared by the three gauges.
+    const reader = new PacketIndexReader(capture.packetStoreDir!);
+    let extent: { at: number; value: ReturnType<typeof storeExtent> } | null = null;
+    const read = () => {
+      if (!extent || Date.now() - extent.at > 1000) extent = { at: Date.now(), value: storeExtent(reader) };
+      return extent.value;
+    };
+    metrics.gauge('flowlens_packet_store_size_bytes', 'Size of the packet store directory (packet files and index)', async () => (await read()).bytes);
+    metrics.gauge(
+      'flowlens_packet_store_oldest_packet_timestamp_seconds',
+      'Time of the oldest packet still held (Unix seconds; 0: none)',
+      async () => (await read()).oldestUs / 1e6,
+    );
+    metrics.gauge(
+      'flowlens_packet_store_newest_packet_timestamp_seconds',
+      'Time of the newest packet of a closed (extractable) file (Unix seconds; 0: none)',
+      async () => (await read()).newestUs / 1e6,
+    );
   }
   // A node that stops writing is silent whether or not its process still answers scrapes.
   metrics.gauge('flowlens_capture_last_batch_timestamp_seconds', 'When a decode worker last handed over a batch (Unix seconds)', () => {

@@ -16,8 +16,9 @@
 // those runs go once they exceed a sixteenth of the size cap.
 import { close, openSync, write, writeSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { PcapngSection } from '../capture/pcap-file.js';
+import type { PacketIndexReader } from './index-reader.js';
 import { PacketIndexWriter } from './index-writer.js';
 
 export interface KeepPacketsOptions {
@@ -406,4 +407,32 @@ export async function sweep(opts: Pick<KeepPacketsOptions, 'dir' | 'maxBytes' | 
     }
   }
   return deleted;
+}
+
+/**
+ * The store's size (every file of the directory) and the time span of the packets still held
+ * (the runs of files not evicted), for the metrics; times in µs, 0 when nothing is held.
+ */
+export async function storeExtent(reader: PacketIndexReader): Promise<{ bytes: number; oldestUs: number; newestUs: number }> {
+  let names: string[];
+  try {
+    names = await readdir(reader.dir);
+  } catch {
+    return { bytes: 0, oldestUs: 0, newestUs: 0 };
+  }
+  let bytes = 0;
+  for (const name of names)
+    bytes += await stat(join(reader.dir, name)).then(
+      (s) => s.size,
+      () => 0,
+    );
+  const held = new Set(names.filter((n) => n.endsWith('.pcapng')));
+  let oldestUs = Number.POSITIVE_INFINITY;
+  let newestUs = 0;
+  for (const run of await reader.runs()) {
+    if (!run.meta.files.every((f) => held.has(basename(f.path)))) continue;
+    if (run.meta.firstTs < oldestUs) oldestUs = run.meta.firstTs;
+    if (run.meta.lastTs > newestUs) newestUs = run.meta.lastTs;
+  }
+  return { bytes, oldestUs: newestUs > 0 ? oldestUs : 0, newestUs };
 }
