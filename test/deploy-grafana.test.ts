@@ -7,7 +7,9 @@
 // With FLOWLENS_QUESTDB or FLOWLENS_QUESTDB_PG set, every SQL query runs on that QuestDB, its macros expanded as
 // Grafana's PostgreSQL data source expands them, and returns the columns its panel expects.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { functions as QUESTDB_FUNCTIONS, parseToAst } from '@questdb/sql-parser';
@@ -333,6 +335,23 @@ describe('Grafana dashboards', () => {
       assert.equal(fill[1].split(',').length, aggregates.length, `${d.uid}/${p.title}: FILL(${fill[1]})`);
     }
     assert.ok(checked >= 2, `${checked} queries with FILL`);
+  });
+
+  it('are what deploy/grafana/dashboards.mjs writes (the code they come from), and a hand edit is caught', () => {
+    const r = spawnSync(process.execPath, [join(GRAFANA, 'dashboards.mjs'), '--check'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const dir = mkdtempSync(join(tmpdir(), 'flowlens-grafana-'));
+    try {
+      cpSync(join(GRAFANA, 'dashboards.mjs'), join(dir, 'dashboards.mjs'));
+      cpSync(DASHBOARDS, join(dir, 'dashboards'), { recursive: true });
+      const file = join(dir, 'dashboards', 'flowlens-host.json');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('"title": "flowlens / Host"', '"title": "edited"'));
+      const edited = spawnSync(process.execPath, [join(dir, 'dashboards.mjs'), '--check'], { encoding: 'utf8' });
+      assert.equal(edited.status, 1);
+      assert.match(edited.stderr, /flowlens-host\.json/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('every PromQL query names metrics that flowlens exports', () => {
