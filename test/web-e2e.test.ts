@@ -276,6 +276,9 @@ describe('web client in Chromium', { skip }, () => {
     const detail = page.getByTestId('flow-detail');
     await detail.waitFor();
     assert.match((await detail.textContent()) ?? '', /Server → client/);
+    // #25: the flow's Community ID and Zeek's conn_state/history are in the detail.
+    assert.match((await detail.getByTestId('flow-community-id').textContent()) ?? '', /^1:[A-Za-z0-9+/]{27}=$/);
+    assert.match((await detail.getByTestId('flow-zeek').textContent()) ?? '', /^(S0|S1|SF|REJ|S2|S3|RSTO|RSTR|RSTOS0|RSTRH|SH|SHR|OTH)\b/);
     await shot('flow-detail-laptop-light');
     // Keyboard: Escape closes; rows are reachable with the arrow keys.
     await page.keyboard.press('Escape');

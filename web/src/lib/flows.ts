@@ -8,6 +8,7 @@ export const FlowFields = graphql(`
     id firstSeen lastSeen node iface transport ipProto clientIp clientPort serverIp serverPort
     clientPackets clientBytes serverPackets serverBytes bytes clientTcpFlags serverTcpFlags tcpState app serverName
     confidence appInfo firstPackets duration endReason risks
+    communityId connState history clientCountry serverCountry clientAsn serverAsn clientAsOrg serverAsOrg clientNetwork serverNetwork
   }
 `);
 
