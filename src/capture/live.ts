@@ -251,6 +251,9 @@ export class LiveCapture {
   }
 
   private startWorkers(): void {
+    // Who listens now goes with the workers' start (startTimers' check() then only sends changes).
+    const bus = this.opts.bus;
+    if (bus) this.subscribers = { flow: bus.hasSubscribers('flow'), anomaly: bus.hasSubscribers('anomaly') };
     // Under tsx (tests, `node --import tsx`) the sources are .ts; built, they are .js.
     const ts = import.meta.url.endsWith('.ts');
     const url = new URL(ts ? '../flow/worker.ts' : '../flow/worker.js', import.meta.url);
@@ -278,6 +281,7 @@ export class LiveCapture {
         tickLagUs: TICK_LAG_US,
         // Each worker's files carry the run's source: several captures can share one directory.
         keepPackets: o.keepPackets ? { ...o.keepPackets, base: `live-${this.source}-w${i}` } : undefined,
+        subscribers: this.subscribers,
       };
       const worker = ts
         ? // tsx's loader hooks do not reach worker threads: register them in the worker first.

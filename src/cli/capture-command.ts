@@ -23,6 +23,7 @@ import {
 import { programLogger, type Logger } from './logger.js';
 import { addBusOptions, busSettingsFrom, type BusSettings } from './bus-options.js';
 import { addApiOptions, apiServerSettings } from './serve-command.js';
+import { Alerting, addAlertingOptions, type AlertingSettings, alertingConfigured, alertingSettingsFrom } from '../notify/alerting.js';
 import { addKeepPacketsOptions, keepPacketsFrom } from './pcap-command.js';
 import type { KeepPacketsOptions } from '../packets/keeper.js';
 import {
@@ -63,6 +64,7 @@ function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): C
     .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()));
   addBusOptions(cmd, 'publish live events to NATS, e.g. nats://127.0.0.1:4222 or tls://nats.example:4222 (a fleet)');
   addKeepPacketsOptions(cmd);
+  addAlertingOptions(cmd);
   return cmd
     .addOption(new Option('--duration <seconds>', 'stop after this long').env('FLOWLENS_DURATION').argParser(positiveNumber))
     .addOption(new Option('--ring-mb <mb>', 'ring between the capture and each decode worker').argParser(positiveNumber).default(32).hideHelp());
@@ -79,6 +81,7 @@ interface CaptureSettings extends FlowOptions, StoreOptions {
   bus?: BusSettings;
   duration?: number;
   keepPackets?: KeepPacketsOptions;
+  alerting: AlertingSettings;
 }
 
 function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): CaptureSettings {
@@ -98,6 +101,7 @@ function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: R
     bus: busSettingsFrom(o),
     duration: o.duration as number | undefined,
     keepPackets: keepPacketsFrom(o),
+    alerting: alertingSettingsFrom(o),
   };
 }
 
@@ -284,21 +288,48 @@ async function openAll(s: CaptureSettings, logger: Logger, bus: EventBus | undef
   }
 }
 
+/**
+ * Rules, watchlists and notifications on the capture's bus, started before the capture so that the
+ * decode workers publish flow events from the first packet on. A bad file: one line, exit code 2.
+ */
+function startAlerting(s: CaptureSettings, bus: EventBus | undefined, logger: Logger): Alerting | undefined | number {
+  if (!bus || !alertingConfigured(s.alerting)) return undefined;
+  try {
+    return new Alerting(s.alerting, { bus, store: null, logger }).start();
+  } catch (err) {
+    process.stderr.write(`flowlens: ${(err as Error).message}\n`);
+    return 2;
+  }
+}
+
 async function runCapture(s: CaptureSettings, logger: Logger, json: boolean, metricsAt: MetricsAt | undefined): Promise<number> {
   const writeTimes = new StoreWriteTimes();
-  const r = await openAll(s, logger, openBus(s, logger), writeTimes);
-  if (typeof r === 'number') return r;
+  // Alerting follows the bus's events: an in-process bus when there is no fleet bus.
+  const bus = openBus(s, logger) ?? (alertingConfigured(s.alerting) ? new MemoryBus() : undefined);
+  const alerting = startAlerting(s, bus, logger);
+  if (typeof alerting === 'number') {
+    await bus?.close();
+    return alerting;
+  }
+  const r = await openAll(s, logger, bus, writeTimes);
+  if (typeof r === 'number') {
+    await alerting?.close();
+    return r;
+  }
+  alerting?.attachStore(r.store);
   let listener: MetricsListener | undefined;
   if (metricsAt) {
     const metrics = new Metrics();
     registerCaptureMetrics(metrics, r.capture);
     registerStoreHealthMetrics(metrics, r.store);
     writeTimes.register(metrics);
+    alerting?.registerMetrics(metrics);
     try {
       listener = await startMetricsListener(metricsAt.listen, metricsAt.token, metrics, r.store);
     } catch (err) {
       process.stderr.write(`flowlens: ${(err as Error).message}\n`);
       await r.capture.stop();
+      await alerting?.close();
       await r.bus?.close();
       await r.store.close();
       return 2;
@@ -309,6 +340,8 @@ async function runCapture(s: CaptureSettings, logger: Logger, json: boolean, met
   const why = await untilStopped(logger, s.duration, r.fatal);
   stopHeartbeat();
   const summary = await r.capture.stop();
+  // After the capture: its last anomalies' ends are notified (queued, sent at the next start if need be).
+  await alerting?.close();
   await listener?.close();
   await r.bus?.close();
   await r.store.close();
@@ -350,10 +383,20 @@ export function addRunCommand(program: Command, storeOptionsFrom: (o: Record<str
 
 async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logger: Logger): Promise<number> {
   const writeTimes = new StoreWriteTimes();
-  const r = await openAll(s, logger, openBus(s, logger) ?? new MemoryBus(), writeTimes);
-  if (typeof r === 'number') return r;
+  const openedBus = openBus(s, logger) ?? new MemoryBus();
+  const alerting = startAlerting(s, openedBus, logger);
+  if (typeof alerting === 'number') {
+    await openedBus.close();
+    return alerting;
+  }
+  const r = await openAll(s, logger, openedBus, writeTimes);
+  if (typeof r === 'number') {
+    await alerting?.close();
+    return r;
+  }
   const { store, capture } = r;
   const bus = r.bus!;
+  alerting?.attachStore(store);
   let server: Awaited<ReturnType<typeof startApiServer>>;
   try {
     server = await startApiServer({
@@ -366,18 +409,21 @@ async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logge
     });
   } catch (err) {
     await capture.stop();
+    await alerting?.close();
     await bus.close();
     await store.close();
     throw err;
   }
   registerCaptureMetrics(server.metrics, capture);
   writeTimes.register(server.metrics);
+  alerting?.registerMetrics(server.metrics);
   const stopHeartbeat = heartbeat(capture, bus);
   logger.info({ url: server.url, interfaces: s.interfaces, store: store.backend }, `flowlens: capturing on ${s.interfaces.join(', ')}, API at ${server.url}`);
   const why = await untilStopped(logger, s.duration, r.fatal);
   stopHeartbeat();
   const summary = await capture.stop();
   await server.close();
+  await alerting?.close();
   await bus.close();
   await store.close();
   logger.info({ packets: summary.packets, flows: summary.flows, drops: summary.drops }, 'stopped');

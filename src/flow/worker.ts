@@ -22,6 +22,11 @@ export interface DecodeWorkerData {
   tickLagUs: number;
   /** The live packet store (src/packets/keeper.ts): this worker's files are named <base>-<seq>.pcapng. */
   keepPackets?: KeepPacketsOptions & { base: string };
+  /**
+   * Whether anyone listens to flow and anomaly events at the start. The 'subscribers' message comes
+   * only when the packet loop yields, too late for the first flows' start events.
+   */
+  subscribers?: { flow: boolean; anomaly: boolean };
 }
 
 /** A batch from a worker. */
@@ -80,6 +85,8 @@ async function run(data: DecodeWorkerData): Promise<void> {
   const port = parentPort!;
   const ring = new RingReader(data.ring);
   const bus = new ForwardingBus();
+  bus.flowSubscribers = data.subscribers?.flow === true;
+  bus.anomalySubscribers = data.subscribers?.anomaly === true;
   const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', bus });
   let stopping = false;
   port.on('message', (m: { type: string; flow?: boolean; anomaly?: boolean }) => {

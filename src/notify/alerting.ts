@@ -64,6 +64,11 @@ export function alertingSettingsFrom(o: Record<string, unknown>): AlertingSettin
   };
 }
 
+/** True when any part of alerting was asked for (a process then needs a bus even without NATS). */
+export function alertingConfigured(s: AlertingSettings): boolean {
+  return s.rulesFile !== undefined || s.watchlistFiles.length > 0 || s.notify !== undefined;
+}
+
 export class Alerting {
   readonly engine: AlertEngine | null;
   readonly notifier: Notifier | null;
@@ -113,6 +118,14 @@ export class Alerting {
       this.timer.unref();
     }
     return this;
+  }
+
+  /**
+   * The store the engine's anomalies go to, when it opens after the alerting started (a live
+   * capture subscribes first, so that its workers publish flow events from the first packet on).
+   */
+  attachStore(store: StoreWriter): void {
+    this.deps.store = store;
   }
 
   /** Notification metrics per channel, read at scrape time. */
