@@ -342,6 +342,47 @@ describe('flow risks through the engine', () => {
     assert.deepEqual(seen.risks, []);
   });
 
+  it('DTLS: a server answering DTLS 1.0 (or the client offering at most that, or 0x0100) is an obsolete version; DTLS 1.2 is not', () => {
+    const dtlsRecord = (version: number, hsType: number, body: number[]) => {
+      const hs = [hsType, ...u24(body.length), 0, 0, 0, 0, 0, ...u24(body.length), ...body];
+      return Buffer.from([22, ...u16(version), 0, 0, 0, 0, 0, 0, 0, 0, ...u16(hs.length), ...hs]);
+    };
+    const hello = (version: number) =>
+      dtlsRecord(0xfeff, 1, [
+        ...u16(version),
+        ...new Array(32).fill(5),
+        0,
+        0,
+        ...vec16([0xc02b, 0xc02f].flatMap(u16)),
+        1,
+        0,
+        ...vec16(ext(0x000d, vec16(u16(0x0403)))),
+      ]);
+    const serverHelloOf = (version: number) => dtlsRecord(0xfeff, 2, [...u16(version), ...new Array(32).fill(6), 0, ...u16(0xc02f), 0]);
+    const udp = (messages: Message[], version = 0) => {
+      const engine = new DpiEngine();
+      engine.reset(5, 17);
+      for (const m of messages) if (engine.decided[5] !== 1) engine.packet(5, 17, m.payload, 0, m.payload.length, m.fromClient, 50000, 4433, -1);
+      engine.label(5, 17, 50000, 4433);
+      return [engine.appName(5), engine.risks(5, 50000, 4433, Date.now() * 1000), version];
+    };
+    assert.deepEqual(
+      udp([
+        { fromClient: true, payload: hello(0xfefd) },
+        { fromClient: false, payload: serverHelloOf(0xfeff) },
+      ]).slice(0, 2),
+      ['DTLS', 'Obsolete TLS (v1.1 or older)'],
+    );
+    assert.deepEqual(
+      udp([
+        { fromClient: true, payload: hello(0xfefd) },
+        { fromClient: false, payload: serverHelloOf(0xfefd) },
+      ]).slice(0, 2),
+      ['DTLS', ''],
+    );
+    assert.deepEqual(udp([{ fromClient: true, payload: hello(0x0100) }]).slice(0, 2), ['DTLS', 'Obsolete TLS (v1.1 or older)']);
+  });
+
   it('a known protocol away from its port is a risk only when DPI found it (not when the port named it)', () => {
     const http = run([text(true, 'GET / HTTP/1.1\r\nHost: a.example\r\n\r\n')], 8000);
     assert.equal(http.app, 'HTTP');

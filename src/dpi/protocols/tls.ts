@@ -69,9 +69,10 @@ export function describeHello(ctx: DpiContext, buf: Buffer, off: number, len: nu
   const info: Record<string, string | number> = { ja4: hello.ja4 };
   const v = TLS_VERSION_NAMES[hello.version];
   if (v !== undefined) info.version = v;
-  // A client that offers nothing newer than TLS 1.1 (or DTLS 1.0) gets an obsolete version
+  // A client that offers nothing newer than TLS 1.1 (or DTLS 1.0, or OpenSSL's pre-standard 0x0100) gets an obsolete version
   // whatever the server answers (nDPI flags it from either hello).
-  if (kind === 'd' ? hello.version === 0xfeff : hello.version >= 0x0300 && hello.version < 0x0303) e.risks |= RISK_TLS_OBSOLETE_VERSION;
+  if (kind === 'd' ? hello.version === 0xfeff || hello.version === 0x0100 : hello.version >= 0x0300 && hello.version < 0x0303)
+    e.risks |= RISK_TLS_OBSOLETE_VERSION;
   const alpn = helloAlpn();
   if (alpn !== '') info.alpn = alpn;
   e.info = e.info === null ? info : { ...e.info, ...info };
