@@ -318,7 +318,8 @@ export class ZeekConn {
         else if (rst) this.state[e] = RESET;
         else if (ackFlag && !syn && this.state[peer] !== INACTIVE && this.state[peer] !== CLOSED && this.state[peer] !== RESET) {
           this.state[e] = ESTABLISHED;
-          if (this.state[peer] === SYN_ACK_SENT || this.state[peer] === SYN_SENT) this.state[peer] = ESTABLISHED;
+          // A peer that only sent ACKs and data so far (a capture that began at the SYN-ACK) is established with it.
+          if (this.state[peer] === SYN_ACK_SENT || this.state[peer] === SYN_SENT || this.state[peer] === PARTIAL) this.state[peer] = ESTABLISHED;
         }
         return;
       case PARTIAL:
