@@ -24,7 +24,7 @@ if (unavailable) console.log(`# zeek-conn-corpus: skipped: ${unavailable}`);
 /**
  * The share of Zeek's rows that must come out identical. The issue's target is 95%; what keeps
  * flowlens below it is listed in the README (tunnels over UDP not decapsulated: VXLAN, Geneve,
- * GTP, Teredo; Zeek's 5 s attempt and close timers not followed). 179 of 227 rows (78.9%) are
+ * GTP, Teredo; Zeek's 5 s attempt and close timers not followed). 181 of 227 rows (79.7%) are
  * identical now; raise this as those land.
  */
 const FLOOR = 0.77;

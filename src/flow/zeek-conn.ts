@@ -63,8 +63,8 @@ const H_MULTI = 64;
  * that starts from one of these to another port is turned round. Zeek's bare mode (-b) loads fewer.
  */
 const LIKELY_SERVER_PORTS = new Set([
-  21, 22, 23, 25, 53, 67, 68, 69, 80, 81, 88, 102, 110, 111, 123, 135, 137, 138, 139, 143, 161, 162, 389, 443, 445, 465, 500, 502, 514, 563, 585, 587, 614,
-  631, 636, 749, 750, 989, 990, 992, 993, 995, 1080, 1194, 1812, 1813, 2049, 2123, 2152, 2811, 3128, 3268, 3306, 3389, 3478, 3544, 4500, 4754, 4789, 5060, 5072,
+  21, 22, 23, 25, 53, 67, 69, 80, 81, 88, 102, 110, 111, 123, 135, 137, 138, 139, 143, 161, 162, 389, 443, 445, 465, 500, 502, 514, 563, 585, 587, 614, 631,
+  636, 749, 750, 989, 990, 992, 993, 995, 1080, 1194, 1812, 1813, 2049, 2123, 2152, 2811, 3128, 3268, 3306, 3389, 3478, 3544, 4500, 4754, 4789, 5060, 5072,
   5222, 5223, 5269, 5353, 5355, 5900, 6081, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 11211, 20000, 47808,
 ]);
 
@@ -175,7 +175,8 @@ export class ZeekConn {
 
     let flip = false;
     if (proto === IPPROTO_UDP || (proto === IPPROTO_TCP && ((pkt.tcpFlags & TCP_SYN) === 0 || (pkt.tcpFlags & TCP_ACK) !== 0))) {
-      if (LIKELY_SERVER_PORTS.has(sport)) {
+      // A broadcast or multicast destination is no originator (Zeek keeps a DHCP server's broadcast offer as sent).
+      if (LIKELY_SERVER_PORTS.has(sport) && !groupAddressed(pkt)) {
         flip = LIKELY_SERVER_PORTS.has(dport) ? proto === IPPROTO_TCP && (pkt.tcpFlags & TCP_SYN) === 0 && sport < dport : true;
       }
     }
@@ -439,6 +440,12 @@ export class ZeekConn {
     if (this.finSeen[e] && size > 0) size--;
     return size;
   }
+}
+
+/** Whether the packet goes to a broadcast or multicast address (IPv4 224/4 and 255.255.255.255, IPv6 ff00::/8). */
+function groupAddressed(pkt: DecodedPacket): boolean {
+  const w = pkt.dst[0];
+  return pkt.ipVersion === 4 ? w >>> 28 === 0xe || w === 0xffffffff : w >>> 24 === 0xff;
 }
 
 /** The packet's source words then its destination words (0..3, 4..7), for the Community ID. */
