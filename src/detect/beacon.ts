@@ -26,6 +26,7 @@
 // pairs held, not with packets. Per packet: one 53-bit key and one open-addressing probe. A pair
 // is forgotten when more than `maxTracked` other pairs start between two of its connections.
 import { IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
+import { finish, mix } from '../flow/hash.js';
 import type { BeaconConfig } from './config.js';
 import { F_FROM_CLIENT, F_NEW_FLOW, key3, type PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
@@ -43,6 +44,18 @@ const SIZE_SCALE = 65_535;
  */
 const PERIODIC_SERVICES = new Set([53, 67, 68, 123, 137, 138, 5353, 1900, 5355, 2010]);
 const INITIAL_SLOTS = 256;
+const TWO32 = 4294967296;
+
+/**
+ * The pair's 53-bit key: key3's, with a shorter path for two IPv4 addresses (below 2^32: no
+ * splitting into words), which every packet of a pair takes (key3 was two thirds of the cost).
+ */
+function pairKey(client: number, server: number, service: number): number {
+  if (client >= TWO32 || server >= TWO32) return key3(client, server, service);
+  const h1 = finish(mix(mix(mix(0x85ebca6b, client), server), service));
+  const h2 = finish(mix(mix(mix(0xc2b2ae35, service), server), client));
+  return h1 * 2097152 + (h2 & 0x1fffff);
+}
 
 /** One pair's score and the figures it came from. */
 export interface BeaconScore {
@@ -155,7 +168,7 @@ export class BeaconDetector implements Detector {
     if (PERIODIC_SERVICES.has(serverPort)) return;
     const client = fromClient ? p.srcKey : p.dstKey;
     const server = fromClient ? p.dstKey : p.srcKey;
-    const key = key3(client, server, proto * 65536 + serverPort);
+    const key = pairKey(client, server, proto * 65536 + serverPort);
     let slot = this.slots.get(key);
     if ((p.flags & F_NEW_FLOW) === 0) {
       // Bytes of the pair's current connection (answers included).
