@@ -14,6 +14,7 @@ import {
   type ApiServerOptions,
 } from '../api/server.js';
 import { DEFAULT_LIMITS } from '../api/limits.js';
+import { Alerting, addAlertingOptions, alertingSettingsFrom } from '../notify/alerting.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import { programLogger } from './logger.js';
 import { packetsDirFrom } from './pcap-command.js';
@@ -118,15 +119,20 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
   addBusOptions(cmd, "subscribe to a fleet's live events on NATS, e.g. nats://127.0.0.1:4222 or tls://nats.example:4222");
   addStoreOptions(cmd);
   addFlowOptions(cmd);
+  addAlertingOptions(cmd);
   cmd.action(async (o: Record<string, unknown>) => {
     const logger = programLogger(program);
     const flow = flowOptionsFrom(o);
+    const alertingSettings = alertingSettingsFrom(o);
     const store = await openStore({ ...storeOptionsFrom(o), log: logger });
     // A fleet: the capture nodes' events (and their status heartbeats) come over NATS.
     const busSettings = busSettingsFrom(o);
     const bus = busSettings ? new NatsBus({ ...busSettings, node: flow.node || 'serve', logger }) : new MemoryBus();
     let server: Awaited<ReturnType<typeof startApiServer>>;
+    let alerting: Alerting | undefined;
     try {
+      // Rules, watchlists and notifications; a bad rule or list file stops the start here.
+      alerting = new Alerting(alertingSettings, { bus, store, logger }).start();
       server = await startApiServer({
         store,
         bus,
@@ -135,7 +141,9 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
         flow: aggregatorSettings(flow),
         status: bus instanceof NatsBus ? bus.fleetStatus() : undefined,
       });
+      alerting.registerMetrics(server.metrics);
     } catch (err) {
+      await alerting?.close();
       await bus.close();
       await store.close();
       throw err;
@@ -148,6 +156,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
     });
     logger.info('shutting down');
     await server.close();
+    await alerting?.close();
     await bus.close();
     await store.close();
   });
