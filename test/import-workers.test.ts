@@ -31,7 +31,7 @@ function indexFiles(dir: string): Record<string, string> {
   return out;
 }
 
-async function importWith(paths: string[], workers: number, packetsDir?: string): Promise<Collected> {
+async function importWith(paths: string[], workers: number, packetsDir?: string, workerRingBytes?: number): Promise<Collected> {
   const c: Omit<Collected, 'summary'> = { flows: [], hosts: [], traffic: [], anomalies: [] };
   let begun = 0;
   const store: StoreWriter = {
@@ -52,7 +52,11 @@ async function importWith(paths: string[], workers: number, packetsDir?: string)
   };
   const source = await importSource(paths);
   const packetIndex = packetsDir === undefined ? undefined : new PacketIndexWriter(packetsDir, { source, node: 'n1' });
-  const { seconds: _s, packetsPerSecond: _p, ...summary } = await importFiles(paths, { store, workers, node: 'n1', batchRows: 512, source, packetIndex });
+  const {
+    seconds: _s,
+    packetsPerSecond: _p,
+    ...summary
+  } = await importFiles(paths, { store, workers, node: 'n1', batchRows: 512, source, packetIndex, workerRingBytes });
   assert.equal(begun, 1);
   const byJson = <T>(rows: T[]) => rows.map((r) => JSON.stringify(r)).sort();
   // The latest version of each anomaly; every version carries the packet time it was written at.
@@ -106,6 +110,9 @@ describe('import through decode workers', () => {
       `one worker: ${kinds.join('; ')}`,
     );
     for (const n of [2, 3]) assertSame(one, await importWith([path], n), `${n} workers`);
+    // Rings of 64 KiB: the reader and the workers wait on each other all along (each waiting side
+    // must keep taking back what the other has done, or they would wait forever).
+    assertSame(one, await importWith([path], 2, join(dir, 'index-small-rings'), 1 << 16), '2 workers, 64 KiB rings');
   });
 
   it('every nDPI capture as one import: the same records, summary and packet index with 1 and 2 workers', { timeout: 120_000 }, async (t) => {

@@ -138,7 +138,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   const detector = opts.detect === false ? null : new DetectorSet(opts.detect ?? {}, node, opts.bus);
   await opts.store?.beginRun(source);
 
-  const capacity = ringCapacity(RING_BYTES);
+  const capacity = ringCapacity(opts.workerRingBytes ?? RING_BYTES);
   const rings: RingWriter[] = [];
   const detectRings: RingReader[] = [];
   const packetIndex = opts.packetIndex;

@@ -46,6 +46,8 @@ export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
    * instance runs in this thread (see canImportInParallel).
    */
   workers?: number;
+  /** Bytes of each worker's rings (default 8 MiB; at least 64 KiB): tests make them small to fill them. */
+  workerRingBytes?: number;
 }
 
 export interface FileResult {
