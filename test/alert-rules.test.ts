@@ -11,6 +11,8 @@ import { parseWatchlist } from '../src/alert/watchlist.js';
 import { MemoryBus } from '../src/bus/memory.js';
 import { importFiles } from '../src/capture/import.js';
 import type { LifecycleEvent } from '../src/detect/lifecycle.js';
+import { emptySummary } from '../src/records/define.js';
+import { FLOW } from '../src/records/flow.js';
 import type { AnomalyRecord } from '../src/records/index.js';
 import { BAD_NAME, DNS_CLIENT, FANOUT_SOURCE, LISTED_SERVER, writeAlertCapture } from './helpers/alert-capture.js';
 
@@ -212,7 +214,7 @@ describe('alert engine over an import', () => {
     const reloads: [string, Error | null][] = [];
     const { engine, emitted } = newEngine({ rulesFile: rules }, reloads);
     const waitReload = async (n: number) => {
-      for (let i = 0; i < 200 && reloads.length < n; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 800 && reloads.length < n; i++) await new Promise((r) => setTimeout(r, 25));
       assert.equal(reloads.length, n, 'the change was picked up');
     };
     try {
@@ -239,5 +241,44 @@ describe('alert engine over an import', () => {
     writeFileSync(rules, 'x low port=1-0\n');
     assert.throws(() => newEngine({ rulesFile: rules }), new RegExp(`${rules.replace(/[.]/g, '\\.')}:1: '1-0' is not a port`));
     assert.throws(() => newEngine({ watchlistFiles: [join(dir, 'missing.txt')] }), /missing\.txt: no such file/);
+  });
+});
+
+describe('late flow events', () => {
+  test("a matched flow's end event with no new packets does not start the rule's anomaly again", () => {
+    const rules = join(dir, 'late.rules');
+    writeFileSync(rules, 'set quiet=2s update=1s\nweb low serverPort=80\n');
+    const { engine, emitted } = newEngine({ rulesFile: rules });
+    const t0 = 1_700_000_000_000_000;
+    const flow = {
+      ...emptySummary(FLOW),
+      flowId: 'f1',
+      transport: 'tcp',
+      clientIp: '10.0.0.9',
+      serverIp: '10.0.0.80',
+      clientPort: 40000,
+      serverPort: 80,
+      firstSeen: t0,
+      lastSeen: t0 + 100_000,
+      clientPackets: 3,
+      serverPackets: 2,
+      clientBytes: 300,
+      serverBytes: 200,
+    };
+    engine.flow({ type: 'start', flow });
+    // Another flow moves the clock past the quiet period: the anomaly ends.
+    engine.flow({ type: 'start', flow: { ...flow, flowId: 'other', serverPort: 443, firstSeen: t0 + 5_000_000, lastSeen: t0 + 5_000_000 } });
+    assert.deepEqual(
+      emitted.map((e) => e.type),
+      ['start', 'end'],
+    );
+    // The first flow's end event, late and with nothing new: no second anomaly.
+    engine.flow({ type: 'end', flow });
+    engine.idle(Date.now() + 3_600_000);
+    engine.close();
+    assert.deepEqual(
+      emitted.map((e) => e.type),
+      ['start', 'end'],
+    );
   });
 });

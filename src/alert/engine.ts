@@ -260,7 +260,9 @@ export class AlertEngine {
     let view: RuleFlow | null = null;
     for (const rule of rules) {
       if (seen.matched?.includes(rule)) {
-        this.count(rule, f, false, dPackets, dBytes);
+        // Nothing new (a flow's end event, or an update without packets): nothing to count. Counted,
+        // it would start the rule's anomaly again once the last one has ended, with no traffic.
+        if (dPackets > 0 || dBytes > 0) this.count(rule, f, false, dPackets, dBytes);
         continue;
       }
       if (view === null) view = this.viewOf(f);
