@@ -177,6 +177,28 @@ describe('rate limits, repeats, acknowledgement', () => {
     await receiver.stop();
   });
 
+  test('an acknowledgement survives a restart: still shown, and still no repeats', async () => {
+    const receiver = await new HttpReceiver().start();
+    const cfg = config('ack-restart', `${receiver.url}/r`, { repeatIntervalSec: 60 });
+    let notifier = new Notifier(cfg).start();
+    notifier.anomaly({ type: 'start', anomaly: anomaly('kept') });
+    notifier.anomaly({ type: 'start', anomaly: anomaly('open') });
+    assert.ok(notifier.acknowledge('kept', 'carol', 'ticket 42'));
+    await waitFor('delivery', () => (notifier.channels()[0].sent === 2 ? true : undefined));
+    await notifier.close();
+    notifier = new Notifier(cfg).start();
+    assert.deepEqual((({ by, note }) => ({ by, note }))(notifier.acknowledgement('kept') ?? { by: '', note: '' }), { by: 'carol', note: 'ticket 42' });
+    // Both still active after the restart (their next updates follow them again): only the open one repeats.
+    notifier.anomaly({ type: 'update', anomaly: anomaly('kept') });
+    notifier.anomaly({ type: 'update', anomaly: anomaly('open') });
+    notifier.repeatDue(Date.now() + 61_000);
+    await waitFor('the repeat', () => (notifier.channels()[0].sent === 1 ? true : undefined));
+    await sleep(200);
+    assert.deepEqual(received(receiver), ['kept-firing-0', 'open-firing-0', 'open-firing-1']);
+    await notifier.close();
+    await receiver.stop();
+  });
+
   test('sendResolved false: no resolved notifications', async () => {
     const receiver = await new HttpReceiver().start();
     const notifier = new Notifier(config('noresolve', `${receiver.url}/r`, { sendResolved: false })).start();

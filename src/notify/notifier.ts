@@ -3,6 +3,7 @@
 // in each channel's on-disk outbox, and delivers every outbox in order, grouped, rate-limited and
 // retried with exponential back-off until its receiver takes it. Acknowledging an anomaly stops
 // its repeats.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AnomalyEvent } from '../bus/types.js';
@@ -14,6 +15,8 @@ import { type Notification, Outbox } from './outbox.js';
 
 /** Anomalies followed at once (for repeats and resolution); the oldest ended ones go first. */
 const MAX_FOLLOWED = 100_000;
+/** Acknowledgements kept on disk (the newest); an older one's anomaly has long ended. */
+const MAX_ACKS = 10_000;
 /** Recent notifications kept for the API. */
 const RECENT = 200;
 
@@ -204,12 +207,22 @@ export class Notifier {
   private readonly followed = new Map<string, Followed>();
   private readonly recent: RecentNotification[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** Acknowledgements by anomaly id, kept in the outbox directory across restarts. */
+  private readonly acks = new Map<string, Acknowledgement>();
+  private readonly acksFile: string;
 
   constructor(
     readonly config: NotifyConfig,
     log?: Pick<Logger, 'warn' | 'info'>,
   ) {
     for (const c of config.channels) this.runners.set(c.name, new ChannelRunner(c, config.outbox, config, (g, ch) => this.delivered(g, ch), log));
+    this.acksFile = join(config.outbox, 'acknowledgements.json');
+    try {
+      for (const [id, ack] of Object.entries(JSON.parse(readFileSync(this.acksFile, 'utf8')) as Record<string, Acknowledgement>)) this.acks.set(id, ack);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        log?.warn({ file: this.acksFile, err: (err as Error).message }, 'acknowledgements not read; starting without them');
+    }
     this.routes = config.routes.map((route) => {
       if (!route.hostPrefixes) return { route, prefixes: null };
       const prefixes = new PrefixIndex<true>();
@@ -271,7 +284,7 @@ export class Notifier {
         this.queue({ anomaly: a, channels: fired, seq: 0, lastNotifiedAt: Date.now(), ended: true, ack: null }, 'resolved');
       return;
     }
-    const f: Followed = { anomaly: a, channels, seq: 0, lastNotifiedAt: Date.now(), ended: false, ack: null };
+    const f: Followed = { anomaly: a, channels, seq: 0, lastNotifiedAt: Date.now(), ended: false, ack: this.acks.get(a.anomalyId) ?? null };
     this.follow(f);
     this.queue(f, 'firing');
   }
@@ -281,11 +294,17 @@ export class Notifier {
     const f = this.followed.get(anomalyId);
     if (!f) return null;
     f.ack = { by, at: Date.now(), note };
+    this.acks.set(anomalyId, f.ack);
+    if (this.acks.size > MAX_ACKS) this.acks.delete(this.acks.keys().next().value as string);
+    // Durable on return (a restart keeps it: no repeats after it either).
+    mkdirSync(this.config.outbox, { recursive: true });
+    writeFileSync(`${this.acksFile}.tmp`, JSON.stringify(Object.fromEntries(this.acks)));
+    renameSync(`${this.acksFile}.tmp`, this.acksFile);
     return f.ack;
   }
 
   acknowledgement(anomalyId: string): Acknowledgement | null {
-    return this.followed.get(anomalyId)?.ack ?? null;
+    return this.followed.get(anomalyId)?.ack ?? this.acks.get(anomalyId) ?? null;
   }
 
   /** Queues a test notification on one channel; false when there is no such channel. */
