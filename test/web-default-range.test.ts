@@ -81,6 +81,9 @@ describe('web client: the data’s own range', { skip }, () => {
     assert.match(shown, /default: the whole span of the latest import/, shown);
     assert.notEqual(((await page.getByTestId('top-apps').textContent()) ?? '').trim(), '', 'top applications from the capture');
     assert.equal(await page.locator('[data-range=default][aria-pressed=true]').count(), 1, 'the default range is the choice');
+    // An application drills down into Explore: its hosts, over the same range.
+    const tls = page.getByTestId('top-apps').getByRole('link', { name: 'TLS', exact: true });
+    assert.match((await tls.getAttribute('href')) ?? '', /^#\/explore\?dims=HOST&.*f=APP%3ATLS.*&range=default$/);
     await screenshot(page, 'range-overview-default');
     assert.deepEqual(b.errors, []);
   });

@@ -63,7 +63,7 @@ const RecentAnomalies = graphql(
 const SeedFlows = graphql(
   `
   query Seed($from: DateTime, $to: DateTime) {
-    flows(from: $from, to: $to, first: 1000, orderBy: TIME) { edges { node { ...FlowFields } } }
+    flows(from: $from, to: $to, first: 500, orderBy: TIME) { edges { node { ...FlowFields } } }
   }
 `,
   [FlowFields],
