@@ -24,10 +24,10 @@ if (unavailable) console.log(`# zeek-conn-corpus: skipped: ${unavailable}`);
 /**
  * The share of Zeek's rows that must come out identical. The issue's target is 95%; what keeps
  * flowlens below it is listed in the README (tunnels over UDP not decapsulated: VXLAN, Geneve,
- * GTP, Teredo; Zeek's 5 s attempt and close timers not followed). 181 of 227 rows (79.7%) are
+ * GTP, Teredo; Zeek's 5 s attempt and close timers not followed). 183 of 227 rows (80.6%) are
  * identical now; raise this as those land.
  */
-const FLOOR = 0.77;
+const FLOOR = 0.8;
 
 const COMPARED = [
   'conn_state',

@@ -1,4 +1,4 @@
-// GRE (RFC 2784, RFC 2890 keys and sequence numbers, RFC 2637 enhanced GRE for PPTP):
+// GRE (RFC 2784, RFC 2890 keys and sequence numbers, RFC 2637 enhanced GRE for PPTP, Cisco ERSPAN):
 // the carried packet defines the flow when it is IP; otherwise the GRE packet itself does.
 import { decodeEthernet } from './ethernet.js';
 import { decodeEthertype } from './ethertype.js';
@@ -7,6 +7,9 @@ import { decodePppProtocol } from './ppp.js';
 
 const TRANSPARENT_ETHERNET = 0x6558;
 const PPP = 0x880b;
+/** Cisco ERSPAN type I and II (II has GRE's sequence number and an 8-byte header), and type III. */
+const ERSPAN_II = 0x88be;
+const ERSPAN_III = 0x22eb;
 
 export function decodeGre(buf: Buffer, off: number, end: number, pkt: DecodedPacket): void {
   if (end - off < 4) {
@@ -26,7 +29,17 @@ export function decodeGre(buf: Buffer, off: number, end: number, pkt: DecodedPac
     return;
   }
   if (protocol === TRANSPARENT_ETHERNET) decodeEthernet(buf, p, end, pkt);
-  else if (protocol === PPP) {
+  else if (protocol === ERSPAN_II || protocol === ERSPAN_III) {
+    // The mirrored Ethernet frame follows the ERSPAN header: none (type I), 8 bytes (II), or
+    // 12 bytes and an 8-byte platform subheader when its O bit is set (III).
+    let header = protocol === ERSPAN_II ? (flags & 0x1000 ? 8 : 0) : 12;
+    if (protocol === ERSPAN_III && end - p >= 12 && buf[p + 11] & 1) header += 8;
+    if (end - p < header) {
+      pkt.fail(R_GRE_TRUNCATED);
+      return;
+    }
+    decodeEthernet(buf, p + header, end, pkt);
+  } else if (protocol === PPP) {
     // PPTP carries PPP in HDLC-like framing: optional 0xff 0x03, then the protocol.
     if (end - p >= 2 && buf[p] === 0xff && buf[p + 1] === 0x03) p += 2;
     if (end - p < 1) return;
