@@ -18,11 +18,14 @@ const committed = fileURLToPath(new URL('src/graphql-env.d.ts', import.meta.url)
 const flowFieldsFile = fileURLToPath(new URL('src/lib/flow-fields.ts', import.meta.url));
 const schemaFile = fileURLToPath(new URL('../schema/schema.graphql', import.meta.url));
 
+/** Fields whose resolver looks something up for each flow (the packet index): asked for one flow at a time, not by tables. */
+const PER_FLOW_LOOKUPS = new Set(['pcapUrl', 'packetsUnavailable']);
+
 /** web/src/lib/flow-fields.ts's text: Flow's fields without arguments whose type is a scalar or an enum. */
 function flowFieldsSource(): string {
   const flow = buildSchema(readFileSync(schemaFile, 'utf8')).getType('Flow');
   if (!isObjectType(flow)) throw new Error('schema/schema.graphql has no object type Flow');
-  const fields = Object.values(flow.getFields()).filter((f) => f.args.length === 0 && isLeafType(getNamedType(f.type)));
+  const fields = Object.values(flow.getFields()).filter((f) => f.args.length === 0 && isLeafType(getNamedType(f.type)) && !PER_FLOW_LOOKUPS.has(f.name));
   const lines: string[] = [];
   let line = '   ';
   for (const f of fields) {

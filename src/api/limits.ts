@@ -1,8 +1,9 @@
 // Limits on what one GraphQL operation may ask for, checked before anything runs: how deeply the
 // text nests (before parsing), tokens, depth, aliases, store queries and cost (at validation), and
 // a time limit on queries that cancels their store queries. Introspection obeys the same limits.
-// The cost is an upper bound of the objects a query can return: each field costs 1, a field that
-// reads the store costs STORE_QUERY_COST more, and a list field's selection counts once per item
+// The cost is an upper bound of the objects a query can return: each field costs 1 (a scalar
+// field LEAF_COST: it is one value of an object already loaded), a field that reads the store
+// costs STORE_QUERY_COST more, and a list field's selection counts once per item
 // it may return (its `first`/`limit` argument, the field's default when absent, the maximum page
 // size when it comes from a variable: validation runs before variables are known).
 import {
@@ -48,6 +49,12 @@ export const DEFAULT_LIMITS: OperationLimits = { maxDepth: 16, maxCost: 50_000, 
  * against maxStoreQueries.
  */
 export const STORE_QUERY_COST = 1000;
+/**
+ * A scalar field: a value of an object its parent field loaded already. At 1, a page of 1,000 flows
+ * with every field of the flow record (50 of them) went over the limit, and each field the record
+ * gained took items from every page a client could ask for.
+ */
+export const LEAF_COST = 0.1;
 export const STORE_QUERY = { storeQuery: true } as const;
 /** One `__schema` or `__type` answer: the whole schema's description, about 100 kB. */
 export const INTROSPECTION_COST = 5000;
@@ -153,7 +160,8 @@ export function costLimitRule(limits: Pick<OperationLimits, 'maxCost' | 'maxStor
           const child: GraphQLNamedType | undefined = def ? getNamedType(def.type) : undefined;
           const inner = sel.selectionSet && child && isCompositeType(child) ? walk(child, sel.selectionSet, seen) : { cost: 0, storeQueries: 0 };
           const store = isStoreQuery(def);
-          add({ cost: 1 + (store ? STORE_QUERY_COST : 0), storeQueries: store ? 1 : 0 });
+          const leaf = !sel.selectionSet;
+          add({ cost: (leaf && !store ? LEAF_COST : 1) + (store ? STORE_QUERY_COST : 0), storeQueries: store ? 1 : 0 });
           add(inner, listSize(parent, sel));
         } else if (sel.kind === Kind.INLINE_FRAGMENT) {
           const cond = sel.typeCondition ? schema.getType(sel.typeCondition.name.value) : parent;
@@ -178,6 +186,7 @@ export function costLimitRule(limits: Pick<OperationLimits, 'maxCost' | 'maxStor
         if (!root) return;
         aliases = 0;
         const t = walk(root, node.selectionSet, new Set());
+        t.cost = Math.ceil(t.cost);
         if (aliases > limits.maxAliases) {
           refuse(node, `the operation has ${aliases} aliases; at most ${limits.maxAliases} are allowed`, 'QUERY_TOO_COSTLY');
         } else if (t.storeQueries > limits.maxStoreQueries) {

@@ -7,10 +7,9 @@ export const FlowFields = graphql(`
     app appInfo bytes clientAsOrg clientAsn clientBytes clientCountry clientIp clientIpBytes
     clientNetwork clientPackets clientPayloadBytes clientPort clientTcpFlags communityId
     confidence connState duration endReason firstPackets firstSeen history icmpCode icmpType id
-    iface ipProto lastSeen missedBytes node originator packetsUnavailable pcapUrl risks
-    serverAsOrg serverAsn serverBytes serverCountry serverIp serverIpBytes serverName
-    serverNetwork serverPackets serverPayloadBytes serverPort serverTcpFlags tcpState transport
-    zeekDuration
+    iface ipProto lastSeen missedBytes node originator risks serverAsOrg serverAsn serverBytes
+    serverCountry serverIp serverIpBytes serverName serverNetwork serverPackets
+    serverPayloadBytes serverPort serverTcpFlags tcpState transport zeekDuration
   }
 `);
 
@@ -47,8 +46,6 @@ export const FLOW_FIELD_DOCS: Record<string, string> = {
   missedBytes: "TCP payload bytes in sequence gaps that were never captured, so far.",
   node: "",
   originator: "Which end Zeek's conn.log calls the originator: client or server.",
-  packetsUnavailable: "Why pcapUrl is null: the packets were never held, or their files were evicted or changed. Null when they are held.",
-  pcapUrl: "Path of this flow's packets as a capture file (GET it with the same bearer token as GraphQL); null when they are not held (see packetsUnavailable).",
   risks: "Flow risks as nDPI names them, comma-separated: Known Proto on Non Std Port, Clear-Text Credentials, Obsolete TLS (v1.1 or older), SSH Obsolete Cli Vers/Cipher, SSH Obsolete Ser Vers/Cipher, TLS Cert Expired, TLS Cert Not Yet Valid, Self-signed Cert, TLS Cert Mismatch, TLS Weak Cert Key or Signature; null when none.",
   serverAsOrg: "The server's AS organisation; null when unknown.",
   serverAsn: "The server's AS number; null when unknown.",
