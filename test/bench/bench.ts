@@ -9,7 +9,8 @@
 // --only api (just the API figures of test/bench/api.ts), --only live, --only import (the import
 // table and the store ingest rate), --only load (flow paging under load, test/bench/load.ts;
 // --load-seconds N sets its measured time, default 20), --only ingest (QuestDB ILP serialise + send
-// against a local /write sink in a child process, and the import into QuestDB against it vs DuckDB).
+// against a local /write sink in a child process, and the import into QuestDB against it vs DuckDB),
+// --only watchlist (a million-entry watchlist's load time, memory and lookups, test/bench/watchlist.ts).
 // Needs: tcpdump, softflowd (ndpiReader from libndpi-bin and argus from argus-server add their rows);
 // capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
@@ -25,6 +26,7 @@ import { formatLiveBench, runLiveBench } from './live.js';
 import { formatLoadBench, runLoadBench } from './load.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
 import { countPcapRecords, writeSyntheticCapture } from './synth-pcap.js';
+import { formatWatchlistBench, runWatchlistBench } from './watchlist.js';
 
 const TARGET_RSS_MB = 300;
 /** A run taking longer than this is killed and reported as failed. */
@@ -191,12 +193,18 @@ async function ilpSection(): Promise<void> {
   const sink = await startIlpSink();
   try {
     const figures: number[] = [];
+    const perCpu: number[] = [];
     for (let i = 0; i < n; i++) {
       const r = await measureIlpSend(sink, ingestRows);
       figures.push(r.rowsPerSecond);
-      log(`  ILP run ${i + 1}/${n}: ${Math.round(r.rowsPerSecond).toLocaleString('en-US')} rows/s (${r.rows} rows in ${r.seconds.toFixed(2)} s)`);
+      perCpu.push(r.rows / r.cpuSeconds!);
+      log(
+        `  ILP run ${i + 1}/${n}: ${Math.round(r.rowsPerSecond).toLocaleString('en-US')} rows/s (${r.rows} rows in ${r.seconds.toFixed(2)} s, ${r.cpuSeconds!.toFixed(2)} CPU-s)`,
+      );
     }
     const m = median(figures);
+    // Per CPU-second of flowlens's process: what a busy machine's wall clock hides.
+    log(`  ILP rows per CPU-second of the writer's process: ${Math.round(median(perCpu)).toLocaleString('en-US')}, median of ${n}`);
     console.log(
       `QuestDB ILP serialise + send (${ingestRows} synthetic flow rows, batches of 10000, to a local /write sink in a child process): ${Math.round(m).toLocaleString('en-US')} rows/s, median of ${n}`,
     );
@@ -206,7 +214,13 @@ async function ilpSection(): Promise<void> {
   }
 }
 
+function watchlistSection(): void {
+  log('watchlist: a million entries, load and lookups...');
+  console.log(formatWatchlistBench(runWatchlistBench(runs), runs));
+}
+
 async function main(): Promise<void> {
+  if (opt.only === 'watchlist') return watchlistSection();
   if (opt.only === 'ingest') return ilpSection();
   if (opt.only === 'api') return apiSection();
   if (opt.only === 'live') return liveSection(benchCapture().path);
@@ -420,6 +434,7 @@ async function main(): Promise<void> {
     await liveSection(cap.path);
     await apiSection();
     await loadSection();
+    watchlistSection();
   }
 
   if (results.some((r) => r.error)) process.exitCode = 1;
