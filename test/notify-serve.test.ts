@@ -159,8 +159,13 @@ describe('serve with rules, watchlists and notifications', () => {
     assert.match(metrics, /^flowlens_notifications_queued\{channel="hook",type="webhook"\} [1-9]\d*$/m, 'the webhook is down: queued');
     assert.match(metrics, /^flowlens_notifications_failed_total\{channel="hook",type="webhook"\} [1-9]\d*$/m);
     // The same through GraphQL.
-    const gqlRes = await fetch(serve.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ notificationChannels { name queueDepth retrying } }' }) });
-    const channelsNow = ((await gqlRes.json()) as { data: { notificationChannels: { name: string; queueDepth: number; retrying: boolean }[] } }).data.notificationChannels;
+    const gqlRes = await fetch(serve.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ notificationChannels { name queueDepth retrying } }' }),
+    });
+    const channelsNow = ((await gqlRes.json()) as { data: { notificationChannels: { name: string; queueDepth: number; retrying: boolean }[] } }).data
+      .notificationChannels;
     const hookNow = channelsNow.find((c) => c.name === 'hook');
     assert.ok(hookNow && hookNow.queueDepth > 0 && hookNow.retrying, JSON.stringify(channelsNow));
     const started = (kind: string) => Number((new RegExp(`^flowlens_alert_anomalies_started_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(metrics) ?? [])[1]);

@@ -77,7 +77,12 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
   addStoreOptions(importCmd);
   addFlowOptions(importCmd);
   addPacketsDirOption(importCmd);
-  addNegatableOption(importCmd, '--no-packet-index', "do not index where each flow's packets are (no `flowlens pcap` for this import)", 'FLOWLENS_PACKET_INDEX');
+  addNegatableOption(
+    importCmd,
+    '--no-packet-index',
+    "do not index where each flow's packets are (no `flowlens pcap` for this import)",
+    'FLOWLENS_PACKET_INDEX',
+  );
   importCmd.action(async (files: string[], o: Record<string, unknown>) => {
     const logger = programLogger(program);
     process.exitCode = await runImport(
