@@ -274,7 +274,7 @@ export function printReport(r: Report): string {
     );
   }
   lines.push('confusion (rows: nDPI, columns: forest):', `${''.padEnd(17)}${ML_CATEGORIES.map((c) => c.slice(0, 6).padStart(7)).join('')}`);
-  r.confusion.forEach((row, i) => lines.push(`${ML_CATEGORIES[i]!.padEnd(17)}${row.map((v) => String(v).padStart(7)).join('')}`));
+  for (const [i, row] of r.confusion.entries()) lines.push(`${ML_CATEGORIES[i]!.padEnd(17)}${row.map((v) => String(v).padStart(7)).join('')}`);
   return lines.join('\n');
 }
 
