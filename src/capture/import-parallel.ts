@@ -31,6 +31,7 @@ import {
   D_ARP,
   D_NONE,
   FlowIdRing,
+  IMPORT_WORKER_ROLE,
   type ImportWorkerData,
   type ImportWorkerMessage,
   MARK_CLOCK,
@@ -200,6 +201,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     closed.push({ epoch: 0, before: 0 });
     doneStats.push(null);
     const data: ImportWorkerData = {
+      role: IMPORT_WORKER_ROLE,
       ring: ring.sab,
       detectRing: detectSab,
       flowIdRing: flowIds?.sab ?? null,

@@ -22,7 +22,11 @@ export const MARK_FINISH = 1;
 export const D_NONE = 0xffff;
 export const D_ARP = 0xfffe;
 
+/** Marks a decode worker's data: this module is also imported, for its constants, by other threads. */
+export const IMPORT_WORKER_ROLE = 'flowlens-import-decode';
+
 export interface ImportWorkerData {
+  role: typeof IMPORT_WORKER_ROLE;
   ring: SharedArrayBuffer;
   detectRing: SharedArrayBuffer | null;
   /** Each frame's flow (slot and id) for the packet index; null without one. */
@@ -195,7 +199,9 @@ async function run(data: ImportWorkerData): Promise<void> {
   port.postMessage(done);
 }
 
-if (parentPort && workerData) {
+// Only as a decode worker's entry: a worker thread that imports the import path (the fuzz test's
+// worker, an API server in a worker) must not start a decode loop on its own data.
+if (parentPort && (workerData as Partial<ImportWorkerData> | null)?.role === IMPORT_WORKER_ROLE) {
   run(workerData as ImportWorkerData).catch((err: unknown) => {
     throw err; // reaches the main thread's 'error' handler, which fails the import
   });
