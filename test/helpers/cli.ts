@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { exportFields, FLOW } from '../../src/records/index.js';
 import { byTime, directionTotals, isoMicros, type Frame } from './frames.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -122,8 +123,11 @@ export async function importFiles(
   return { ...r, summary: parseSummary(r) };
 }
 
-/** Flow export fields in contract order (CSV header). */
-export const FLOW_FIELDS = [
+/**
+ * The flow export's first fields, in the order of the first release: the CSV contract that existing
+ * consumers read by position. Later fields are appended in the record definition's order.
+ */
+export const FIRST_RELEASE_FLOW_FIELDS = [
   'flowId',
   'node',
   'iface',
@@ -150,6 +154,9 @@ export const FLOW_FIELDS = [
   'duration',
   'endReason',
 ];
+
+/** Every flow export field, as the record definition lists them (src/records/flow.ts). */
+export const FLOW_FIELDS: readonly string[] = exportFields(FLOW);
 
 export interface FlowRecord {
   flowId: string;
