@@ -361,14 +361,29 @@ export class FlowEntry {
   }
 
   private summary(i: number): FlowSummary {
-    const out: Record<string, unknown> = { flowId: this.flowId[i]! };
-    for (let k = 0; k < HELD_FIELDS.length; k++) {
-      const v = this.columns[k]![i]!;
-      out[HELD_FIELDS[k]!] = KIND[k] === 'str' ? this.dicts[k]![v] : KIND[k] === 'bool' ? v === 1 : v;
-    }
-    return out as FlowSummary;
+    return readSummary(this.flowId, this.columns, this.dicts, i);
   }
 }
+
+/**
+ * Reads row i back as a FlowSummary: compiled once from the definition into one object literal (the
+ * summary's fields in the definition's order), so that every summary shares one shape; a loop adding
+ * the fields by name cost a keyed store per field and more garbage (the paging load bench's 23% GC).
+ */
+const readSummary = new Function(
+  'ids',
+  'cols',
+  'dicts',
+  'i',
+  `return { ${FLOW.summary
+    .map((c) => {
+      const k = HELD_FIELDS.indexOf(c.field);
+      const read = k < 0 ? 'ids[i]' : KIND[k] === 'str' ? `dicts[${k}][cols[${k}][i]]` : KIND[k] === 'bool' ? `cols[${k}][i] === 1` : `cols[${k}][i]`;
+      if (!/^[A-Za-z_]\w*$/.test(c.field)) throw new Error(`not a field name: ${c.field}`);
+      return `${c.field}: ${read}`;
+    })
+    .join(', ')} };`,
+) as (ids: string[], cols: NumberArray[], dicts: (string | null)[][], i: number) => FlowSummary;
 
 interface InFlight {
   promise: Promise<FlowEntry | null>;
