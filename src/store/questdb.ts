@@ -170,7 +170,7 @@ const anomalyRows = ilpRows<AnomalyRecord>(ANOMALY);
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 /** The writers' buffer, reused: serialising allocates only the bodies' copies. */
-const scratch = new IlpBuffer();
+const scratch = new IlpBuffer(MAX_BODY_BYTES + 256 * 1024);
 
 /** One request body of serialised rows. */
 export interface IlpBody {
@@ -209,7 +209,7 @@ export function ilpBodies(batch: RecordBatch, maxBytes = MAX_BODY_BYTES): IlpBod
   } finally {
     out.pos = 0;
     // A batch of unusually long rows may have grown the buffer: do not keep that much.
-    if (out.buf.length > 4 * MAX_BODY_BYTES) out.buf = Buffer.allocUnsafe(MAX_BODY_BYTES * 2);
+    if (out.buf.length > 4 * MAX_BODY_BYTES) out.buf = Buffer.allocUnsafe(MAX_BODY_BYTES + 256 * 1024);
   }
   return bodies;
 }

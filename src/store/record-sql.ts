@@ -156,11 +156,21 @@ export class IlpBuffer {
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
-  /** A copy of what was written since `from`, and the buffer rewound to `from`. */
-  take(from = 0): Buffer {
-    const out = Buffer.allocUnsafe(this.pos - from);
-    this.buf.copy(out, 0, from, this.pos);
-    this.pos = from;
+  /**
+   * What was written, and the buffer emptied. A body that fills most of the buffer is handed over
+   * as it is and a fresh buffer taken (copying ~2 MiB bodies was a tenth of the ILP writer's time);
+   * a small one is copied, so that it does not hold a whole buffer.
+   */
+  take(): Buffer {
+    let out: Buffer;
+    if (this.pos * 2 >= this.buf.length) {
+      out = this.buf.subarray(0, this.pos);
+      this.buf = Buffer.allocUnsafe(this.buf.length);
+    } else {
+      out = Buffer.allocUnsafe(this.pos);
+      this.buf.copy(out, 0, 0, this.pos);
+    }
+    this.pos = 0;
     return out;
   }
 }
