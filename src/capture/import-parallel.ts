@@ -18,10 +18,11 @@
 //   established, peer-to-peer), so a scan across many hosts or a distributed flood is not split.
 // - Results equal an import with one worker while no table reaches its cap (the caps are split
 //   over the workers, and an eviction depends on which flows share a table).
+import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes } from './import-file.js';
 import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { stat } from 'node:fs/promises';
-import { decodePacket, isSupportedLinkType } from '../decode/index.js';
+import { decodePacket } from '../decode/index.js';
 import { DecodedPacket, MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { DetectorSet } from '../detect/index.js';
 import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART } from '../flow/aggregator.js';
@@ -44,7 +45,7 @@ import type { HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
 import type { FileResult, ImportOptions, ImportSummary } from './import.js';
 import { mergeIntervalRecords } from './live.js';
-import { CaptureFileError, CaptureFileReader, MAX_TIMESTAMP_US, type PacketHandler } from './pcap-file.js';
+import { CaptureFileReader, type PacketHandler } from './pcap-file.js';
 import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
 import { symmetricPacketHash } from './shard.js';
 
@@ -410,12 +411,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
           for (const r of rings) r.wake();
           replay();
           if (failure) throw failure;
-          for (const lt of reader.linkTypes) {
-            if (!isSupportedLinkType(lt) && !warned.has(lt)) {
-              warned.add(lt);
-              opts.onWarning?.(`${path}: link type ${lt} is not supported; its packets are counted as malformed (link.unsupported)`);
-            }
-          }
+          warnUnsupportedLinkTypes(reader, warned, path, opts.onWarning);
           if (outRows() >= batchRows) await writeOut();
           if (packetIndex?.full) await packetIndex.flush();
           opts.onProgress?.({
@@ -438,19 +434,13 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
           unreadable(R_PCAP_TRUNCATED_RECORD, t.got);
           filePackets++;
           fileBytes += t.got;
-          result.warning = `file ends inside a record at byte ${t.offset} (${t.got} of ${t.wanted} bytes): the last packet is cut short`;
+          result.warning = truncationWarning(t);
           opts.onWarning?.(`${path}: ${result.warning}`);
         }
       } catch (err) {
         if (err === failure) throw err;
         if (err instanceof StoreWriteFailure) throw err.cause;
-        if (err instanceof CaptureFileError) {
-          result.error = err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message;
-        } else {
-          const e = err as NodeJS.ErrnoException;
-          const message = e instanceof Error ? e.message : String(err);
-          result.error = `reading stopped at byte ${reader.bytesRead}: ${e?.code && !message.includes(e.code) ? `${e.code}: ` : ''}${message}`;
-        }
+        result.error = fileFailure(err, path, reader.bytesRead);
       } finally {
         if (packetIndex !== undefined) {
           // The file's packets must be indexed under it before the next file begins.
@@ -460,7 +450,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
         await reader.close().catch(() => {});
       }
       if (badTimes > 0) {
-        const note = `${badTimes} packet${badTimes === 1 ? '' : 's'} with a time outside ${isoMicros(0)} .. ${isoMicros(MAX_TIMESTAMP_US)} or a fraction of a second of 1 s or more, counted as malformed (${MALFORMED_REASONS[R_PCAP_BAD_TIMESTAMP]})`;
+        const note = badTimesNote(badTimes);
         result.warning = result.warning ? `${result.warning}; ${note}` : note;
         opts.onWarning?.(`${path}: ${note}`);
       }

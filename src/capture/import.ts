@@ -4,18 +4,18 @@
 // while it is read, is reported and skipped; the packets before the failure and the other files
 // stay imported. A store write that fails fails the import. A packet whose time is out of the
 // window the store holds (see pcap-file.ts) is malformed (pcap.bad-timestamp). An abort (Ctrl-C) ends the flows decoded so far and writes them.
+import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes } from './import-file.js';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { EventBus } from '../bus/types.js';
-import { isSupportedLinkType } from '../decode/index.js';
-import { MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
+import { R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from '../flow/aggregator.js';
 import type { PacketIndexWriter } from '../packets/index-writer.js';
 import type { RecordBatch, StoreWriter } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
 import { canImportInParallel, importFilesParallel } from './import-parallel.js';
 import { importSource } from './source.js';
-import { CaptureFileError, CaptureFileReader, MAX_TIMESTAMP_US, type PacketHandler } from './pcap-file.js';
+import { CaptureFileReader, type PacketHandler } from './pcap-file.js';
 
 export interface ImportProgress {
   file: string;
@@ -150,12 +150,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
       const warned = new Set<number>();
       for (;;) {
         const more = await reader.readChunk(onPacket, opts.signal);
-        for (const lt of reader.linkTypes) {
-          if (!isSupportedLinkType(lt) && !warned.has(lt)) {
-            warned.add(lt);
-            opts.onWarning?.(`${path}: link type ${lt} is not supported; its packets are counted as malformed (link.unsupported)`);
-          }
-        }
+        warnUnsupportedLinkTypes(reader, warned, path, opts.onWarning);
         if (aggregator.pendingRows() >= batchRows) await writeOut(aggregator.takeBatch());
         if (packetIndex?.full) await packetIndex.flush();
         opts.onProgress?.({
@@ -176,26 +171,18 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
       if (reader.truncated) {
         const t = reader.truncated;
         aggregator.countUnreadable(R_PCAP_TRUNCATED_RECORD, t.got);
-        result.warning = `file ends inside a record at byte ${t.offset} (${t.got} of ${t.wanted} bytes): the last packet is cut short`;
+        result.warning = truncationWarning(t);
         opts.onWarning?.(`${path}: ${result.warning}`);
       }
     } catch (err) {
       if (err instanceof StoreWriteFailure) throw err.cause;
-      if (err instanceof CaptureFileError) {
-        result.error = err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message;
-      } else {
-        // A read error of the file system (EIO...), or a fault met in this file's bytes: the file
-        // fails, the others go on.
-        const e = err as NodeJS.ErrnoException;
-        const message = e instanceof Error ? e.message : String(err);
-        result.error = `reading stopped at byte ${reader.bytesRead}: ${e?.code && !message.includes(e.code) ? `${e.code}: ` : ''}${message}`;
-      }
+      result.error = fileFailure(err, path, reader.bytesRead);
     } finally {
       packetIndex?.endFile();
       await reader.close().catch(() => {});
     }
     if (badTimes > 0) {
-      const note = `${badTimes} packet${badTimes === 1 ? '' : 's'} with a time outside ${isoMicros(0)} .. ${isoMicros(MAX_TIMESTAMP_US)} or a fraction of a second of 1 s or more, counted as malformed (${MALFORMED_REASONS[R_PCAP_BAD_TIMESTAMP]})`;
+      const note = badTimesNote(badTimes);
       result.warning = result.warning ? `${result.warning}; ${note}` : note;
       opts.onWarning?.(`${path}: ${note}`);
     }
