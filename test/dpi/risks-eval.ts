@@ -22,7 +22,7 @@ export interface RiskFigures {
   differences: string[];
 }
 
-function flowCollector(into: FlowRecord[]): StoreWriter {
+export function flowCollector(into: FlowRecord[]): StoreWriter {
   return {
     backend: 'collect',
     init: async () => {},
