@@ -35,6 +35,7 @@ import {
 } from './helpers/frames.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
 import {
+  EXPORTED_RECORD_FIELDS,
   FIRST_RELEASE_FLOW_FIELDS,
   FLOW_FIELDS,
   assertFlow,
@@ -133,7 +134,7 @@ describe('flowlens import: flows', () => {
       assert.equal(summary.hosts, 8);
       assert.equal(summary.malformed, 0, JSON.stringify(summary.malformedByReason));
       assert.equal(flows.length, 4, JSON.stringify(flows));
-      for (const f of flows) assert.deepEqual(Object.keys(f).sort(), [...FLOW_FIELDS].sort(), 'JSONL record fields');
+      for (const f of flows) assert.deepEqual(Object.keys(f).sort(), [...EXPORTED_RECORD_FIELDS].sort(), 'JSONL record fields');
 
       assertFlow(
         findFlow(flows, '10.3.0.1', '10.3.0.2'),

@@ -48,6 +48,36 @@ export function graphqlUrl(server: string): string {
   return url.toString();
 }
 
+/**
+ * POSTs a GraphQL request and returns its data. Any failure (no connection, no GraphQL answer,
+ * errors) is one error made by `fail` with a message for the user; a 401 says the token was refused.
+ */
+export async function postGraphql<T>(
+  url: string,
+  init: { body: string | FormData; headers: Record<string, string> },
+  fail: (message: string) => Error,
+): Promise<T | undefined> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', ...init });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw fail(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  const text = await res.text();
+  let body: { data?: T | null; errors?: { message: string }[] };
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw fail(`${url} answered HTTP ${res.status} without a GraphQL response: ${text.slice(0, 200)}`);
+  }
+  if (body.errors?.length) {
+    const prefix = res.status === 401 ? 'the server refused the token (--token, FLOWLENS_TOKEN): ' : '';
+    throw fail(prefix + body.errors.map((e) => e.message).join('; '));
+  }
+  return body.data ?? undefined;
+}
+
 export async function importThroughServer(files: string[], o: { server: string; token?: string; node?: string }): Promise<ImportSummary> {
   const form = new FormData();
   form.append('operations', JSON.stringify({ query: IMPORT_MUTATION, variables: { files: files.map(() => null), node: o.node || null } }));
@@ -66,25 +96,12 @@ export async function importThroughServer(files: string[], o: { server: string; 
   const url = graphqlUrl(o.server);
   const headers: Record<string, string> = { [UPLOAD_HEADER]: '1', accept: 'application/graphql-response+json, application/json' };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST', body: form, headers });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new RemoteImportError(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-  }
-  const text = await res.text();
-  let body: { data?: { importCaptures?: { state: string; error: string | null; summary: RemoteSummary | null } | null }; errors?: { message: string }[] };
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new RemoteImportError(`${url} answered HTTP ${res.status} without a GraphQL response: ${text.slice(0, 200)}`);
-  }
-  if (body.errors?.length) {
-    const prefix = res.status === 401 ? 'the server refused the token: ' : '';
-    throw new RemoteImportError(prefix + body.errors.map((e) => e.message).join('; '));
-  }
-  const job = body.data?.importCaptures;
+  const data = await postGraphql<{ importCaptures?: { state: string; error: string | null; summary: RemoteSummary | null } | null }>(
+    url,
+    { body: form, headers },
+    (m) => new RemoteImportError(m),
+  );
+  const job = data?.importCaptures;
   if (!job?.summary) throw new RemoteImportError(`import failed on the server: ${job?.error ?? 'no summary'}`);
   return fromRemote(job.summary, files);
 }

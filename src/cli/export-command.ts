@@ -4,7 +4,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { ANOMALY, exportFields, FLOW } from '../records/index.js';
+import { ANOMALY, apiFields, EMPTY_VALUE, exportFields, FLOW, flowBytes } from '../records/index.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { AnomalyRecord, FlowStore, FlowSummary, HostSummary } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
@@ -14,13 +14,48 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseFlowFilter, parseTimeArg } from '../packets/select.js';
 import { positiveInteger } from './options.js';
 import type { FlowFilter } from '../store/types.js';
+import { remoteFlows, RemoteExportError } from '../api/export-client.js';
 
 export type ExportKind = 'flows' | 'hosts' | 'anomalies';
 /** zeek / zeek-json: flows only, as Zeek's conn.log (src/store/export-zeek.ts). */
 export type ExportFormat = 'jsonl' | 'csv' | 'zeek' | 'zeek-json';
 
-/** A flow's fields as its definition lists them (src/records/flow.ts: every summary column not marked export: false). */
-export const FLOW_FIELDS: readonly string[] = exportFields(FLOW);
+/**
+ * A flow's fields as the API's Flow object has them (src/records/flow.ts: every column with a
+ * GraphQL field, under its GraphQL name: `id`, not the record's flowId; a nullable column's empty
+ * value as null), then the API's `bytes` (both directions). The columns of earlier releases keep
+ * their CSV positions: new columns come after them (flowId became id in place).
+ */
+const FLOW_API = apiFields(FLOW);
+export const FLOW_FIELDS: readonly string[] = [...FLOW_API.map((f) => f.name), 'bytes'];
+
+/** A flow as the API shows it (what `flows { edges { node { ... } } }` returns for FLOW_FIELDS). */
+function apiFlow(f: FlowSummary): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const a of FLOW_API) {
+    const v = a.get(f);
+    out[a.name] = a.column.type === 'time' && v !== null ? isoMicros(v as number) : v;
+  }
+  out.bytes = flowBytes(f);
+  return out;
+}
+
+/** ISO 8601 text with µs (the API's DateTime) back to µs since the epoch. */
+function microsFromIso(s: string): number {
+  const m = /^(.{19})(?:\.(\d{1,6}))?Z$/.exec(s);
+  if (!m) throw new RemoteExportError(`the server sent a time that is not ISO 8601 UTC: ${JSON.stringify(s)}`);
+  return Date.parse(`${m[1]}Z`) * 1000 + Number((m[2] ?? '').padEnd(6, '0'));
+}
+
+/** The record behind an API flow (the inverse of apiFlow): what the Zeek formats are written from. */
+function flowFromApi(o: Record<string, unknown>): FlowSummary {
+  const out: Record<string, unknown> = {};
+  for (const a of FLOW_API) {
+    const v = o[a.name];
+    out[a.column.field] = v === null || v === undefined ? EMPTY_VALUE[a.column.type] : a.column.type === 'time' ? microsFromIso(v as string) : v;
+  }
+  return out as FlowSummary;
+}
 
 /** HostSummary is a read-side shape (the hosts rows of a range summed), not a record table: its fields are listed here. */
 export const HOST_FIELDS = [
@@ -145,9 +180,18 @@ function usage(message: string): number {
   return 2;
 }
 
+/** null (the API's "not known") is an empty field; an object (anomaly evidence) its JSON text. */
 function csvField(v: unknown): string {
-  const s = String(v);
+  const s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** The DuckDB file is held by another process (a running `flowlens serve`): DuckDB's lock error. */
+function lockHolder(err: unknown): string | undefined {
+  const message = (err as Error)?.message ?? '';
+  if (!/Could not set lock on file/.test(message)) return undefined;
+  const pid = /\(PID (\d+)\)/.exec(message);
+  return pid ? `process ${pid[1]}` : 'another process';
 }
 
 export async function runExport(
@@ -158,6 +202,9 @@ export async function runExport(
     selection?: ExportSelection;
     /** Named networks (--networks): Zeek's local_orig / local_resp from them instead of the special ranges. */
     networks?: string;
+    /** A running `flowlens serve` to read through (it holds the DuckDB file), and its token. */
+    server?: string;
+    token?: string;
   },
 ): Promise<number> {
   const sel = opts.selection;
@@ -165,46 +212,84 @@ export async function runExport(
   if (sel && kind === 'hosts') return usage('export hosts takes no --from, --to, --filter or --limit (hosts are summed over all time)');
   if (sel?.filter && kind !== 'flows') return usage('--filter selects flows: export flows --filter ...');
   if (sel?.from !== undefined && sel.to !== undefined && sel.from >= sel.to) return usage('--from must be before --to');
-  const store = await openStore({ ...opts, readOnly: true });
+  if (opts.server && kind !== 'flows') return usage('--server exports flows only (export hosts and anomalies read the store itself)');
+  if ((opts.format === 'zeek' || opts.format === 'zeek-json') && kind !== 'flows') {
+    process.stderr.write(`flowlens export: --format ${opts.format} exports flows only (Zeek's conn.log)\n`);
+    return 1;
+  }
+  let store: FlowStore | undefined;
+  if (!opts.server) {
+    try {
+      store = await openStore({ ...opts, readOnly: true });
+    } catch (err) {
+      const holder = lockHolder(err);
+      if (!holder) throw err;
+      process.stderr.write(
+        `flowlens export: ${opts.db} is locked by ${holder} (a flowlens serve, capture or import writing to it): export through a running serve with --server URL (FLOWLENS_EXPORT_SERVER)\n`,
+      );
+      return 1;
+    }
+  }
   const out: Writable = opts.output ? createWriteStream(opts.output) : process.stdout;
   const fields: readonly string[] = kind === 'flows' ? FLOW_FIELDS : kind === 'hosts' ? HOST_FIELDS : ANOMALY_FIELDS;
   const write = async (line: string) => {
     if (!out.write(line)) await once(out, 'drain');
   };
+  // Flows as the API shows them: from the store, or read through the server.
+  const apiFlows = async function* (): AsyncGenerator<Record<string, unknown>> {
+    if (opts.server) {
+      yield* remoteFlows(opts.server, opts.token, FLOW_FIELDS, { from: sel?.from ?? 0, to: sel?.to ?? END_OF_TIME, filter: sel?.filter, limit: sel?.limit });
+      return;
+    }
+    for await (const f of sel ? selectedFlows(store as FlowStore, sel) : (store as FlowStore).exportFlows()) yield apiFlow(f);
+  };
   try {
     if (opts.format === 'zeek' || opts.format === 'zeek-json') {
-      if (kind !== 'flows') throw new Error(`--format ${opts.format} exports flows only (Zeek's conn.log)`);
       const isLocal = opts.networks ? localByNetworks(NamedNetworks.load(opts.networks)) : undefined;
-      await writeZeekConnLog(sel ? selectedFlows(store, sel) : store.exportFlows(), opts.format, write, isLocal);
+      const flows = store ? (sel ? selectedFlows(store, sel) : store.exportFlows()) : mapAsync(apiFlows(), flowFromApi);
+      await writeZeekConnLog(flows, opts.format, write, isLocal);
       return 0;
     }
     if (opts.format === 'csv') await write(`${fields.join(',')}\n`);
-    const rows: AsyncIterable<FlowSummary | HostSummary> | AnomalyRecord[] =
-      kind === 'flows'
-        ? sel
-          ? selectedFlows(store, sel)
-          : store.exportFlows()
-        : kind === 'hosts'
-          ? store.exportHosts()
-          : (await allAnomalies(store, sel ?? {})).slice(0, sel?.limit ?? undefined);
-    for await (const row of rows) {
-      const record: Record<string, unknown> = {};
-      for (const f of fields) {
-        const v = (row as unknown as Record<string, unknown>)[f];
-        record[f] = TIME_FIELDS.has(f) ? isoMicros(v as number) : v;
-      }
-      if (opts.format === 'jsonl') {
-        // Evidence is a JSON object: nested as such in JSON lines, kept as text in CSV.
-        if (kind === 'anomalies') record.evidence = JSON.parse(record.evidence as string);
-        await write(`${JSON.stringify(record)}\n`);
-      } else await write(`${fields.map((f) => csvField(record[f])).join(',')}\n`);
+    const rows: AsyncIterable<Record<string, unknown>> =
+      kind === 'flows' ? apiFlows() : kind === 'hosts' ? mapAsync((store as FlowStore).exportHosts(), plainRecord) : anomalyRecords(store as FlowStore, sel);
+    for await (const record of rows) {
+      if (opts.format === 'jsonl') await write(`${JSON.stringify(record)}\n`);
+      else await write(`${fields.map((f) => csvField(record[f])).join(',')}\n`);
     }
+  } catch (err) {
+    if (!(err instanceof RemoteExportError)) throw err;
+    process.stderr.write(`flowlens export: ${err.message}\n`);
+    return 1;
   } finally {
-    await store.close();
+    await store?.close();
     if (out !== process.stdout) {
       out.end();
       await once(out, 'finish');
     }
   }
   return 0;
+}
+
+async function* mapAsync<A, B>(rows: AsyncIterable<A>, f: (a: A) => B): AsyncGenerator<B> {
+  for await (const r of rows) yield f(r);
+}
+
+/** A host or anomaly row with its time fields as ISO 8601 text, in the order of its fields. */
+function plainRecord(row: HostSummary | AnomalyRecord, fields: readonly string[] = HOST_FIELDS): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  for (const f of fields) {
+    const v = (row as unknown as Record<string, unknown>)[f];
+    record[f] = TIME_FIELDS.has(f) ? isoMicros(v as number) : v;
+  }
+  return record;
+}
+
+/** Anomalies, oldest first, their evidence as a JSON object (in CSV its text again). */
+async function* anomalyRecords(store: FlowStore, sel: ExportSelection | undefined): AsyncGenerator<Record<string, unknown>> {
+  for (const a of (await allAnomalies(store, sel ?? {})).slice(0, sel?.limit ?? undefined)) {
+    const record = plainRecord(a, ANOMALY_FIELDS);
+    record.evidence = JSON.parse(record.evidence as string);
+    yield record;
+  }
 }

@@ -113,7 +113,13 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
       new Option('--networks <file>', "named networks (see import): with --format zeek, local_orig/local_resp are theirs (role other than 'outside')").env(
         'FLOWLENS_NETWORKS',
       ),
-    );
+    )
+    .addOption(
+      new Option('--server <url>', 'flows: read through a running `flowlens serve` (its API), e.g. while it holds the DuckDB file').env(
+        'FLOWLENS_EXPORT_SERVER',
+      ),
+    )
+    .addOption(new Option('--token <token>', "with --server: the server's bearer token").env('FLOWLENS_TOKEN'));
   addStoreOptions(exportCmd);
   addExportSelectionOptions(exportCmd);
   exportCmd.action(async (what: ExportKind, o: Record<string, unknown>) => {
@@ -124,6 +130,8 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
       output: o.output as string | undefined,
       selection: exportSelectionFrom(o),
       networks: o.networks as string | undefined,
+      server: o.server as string | undefined,
+      token: o.token as string | undefined,
     });
   });
 

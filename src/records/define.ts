@@ -179,6 +179,34 @@ export function exportFields(def: AnyRecordDef, columns: readonly ColumnInfo[] =
   return columns.filter((c) => c.export !== false).map((c) => c.field);
 }
 
+/** A column as the API shows it: the GraphQL object's field (src/api/schema/record-fields.ts) and `flowlens export flows`. */
+export interface ApiField {
+  /** The GraphQL field name (gql.name, else the record's field name). */
+  name: string;
+  column: ColumnInfo;
+  nullable: boolean;
+  /** The column's value, a nullable column's empty value ('' or 0) read as null. */
+  get: (record: object) => unknown;
+}
+
+/** The API's fields of `columns` (all but those with gql: false), in table order. */
+export function apiFields(def: AnyRecordDef, columns: readonly ColumnInfo[] = def.summary): ApiField[] {
+  return columns
+    .filter((c) => c.gql !== false)
+    .map((c) => {
+      const gql = c.gql || {};
+      const read = fieldGetter(c.field) as (r: object) => unknown;
+      const nullable = gql.nullable ?? false;
+      const get = nullable
+        ? (r: object) => {
+            const v = read(r);
+            return v === '' || v === 0 ? null : v;
+          }
+        : read;
+      return { name: gql.name ?? c.field, column: c, nullable, get };
+    });
+}
+
 /** A getter per column (`r => r.field`), compiled once: one shared `r => r[name]` goes megamorphic on hot paths. */
 export function fieldGetter(field: string): (record: unknown) => unknown {
   if (!/^[A-Za-z_]\w*$/.test(field)) throw new Error(`not a field name: ${field}`);
@@ -200,7 +228,7 @@ export function sumCounters<R>(def: AnyRecordDef): (into: R, add: R) => void {
 }
 
 /** Each type's empty value: what a column holds before anything sets it. */
-const EMPTY_VALUE: Record<ColumnType, string | number | boolean> = { time: 0, str: '', u8: 0, u16: 0, counter: 0, bool: false };
+export const EMPTY_VALUE: Record<ColumnType, string | number | boolean> = { time: 0, str: '', u8: 0, u16: 0, counter: 0, bool: false };
 
 /**
  * A record with every column empty ('' / 0 / false): what builders of records start from (the

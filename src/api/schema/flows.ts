@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { FlowEvent } from '../../bus/types.js';
 import type { FlowFilter, FlowSummary } from '../../store/types.js';
 import { FlowCoalescer } from '../stream.js';
-import { FLOW } from '../../records/index.js';
+import { FLOW, flowBytes } from '../../records/index.js';
 import { builder, checkCount, rangeArgs, resolveRange, userError } from './builder.js';
 import { recordFields } from './record-fields.js';
 import { STORE_QUERY } from '../limits.js';
@@ -19,7 +19,7 @@ export const FlowRef = builder.objectRef<FlowSummary>('Flow').implement({
   // The record's fields come from its definition (src/records/flow.ts); `bytes` is the API's own.
   fields: (t) => ({
     ...recordFields(t, FLOW, FLOW.summary),
-    bytes: t.field({ type: 'Counter', resolve: (f) => f.clientBytes + f.serverBytes, description: 'Both directions.' }),
+    bytes: t.field({ type: 'Counter', resolve: flowBytes, description: 'Both directions.' }),
   }),
 });
 

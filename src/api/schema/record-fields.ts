@@ -1,6 +1,6 @@
 // The GraphQL fields of a record object, generated from its definition (src/records): name, type,
 // nullability and description per column, so the SDL follows the definition.
-import { fieldGetter, TYPES, type AnyRecordDef, type ColumnInfo } from '../../records/define.js';
+import { apiFields, TYPES, type AnyRecordDef, type ColumnInfo } from '../../records/define.js';
 
 /** What is used of a Pothos object field builder. */
 type FieldBuilder = { field(options: any): any };
@@ -12,22 +12,14 @@ type FieldBuilder = { field(options: any): any };
  */
 export function recordFields(t: FieldBuilder, def: AnyRecordDef, columns: readonly ColumnInfo[], types: Record<string, unknown> = {}): Record<string, any> {
   const fields: Record<string, any> = {};
-  for (const c of columns) {
-    if (c.gql === false) continue;
-    const gql = c.gql ?? {};
-    const typeName = gql.type ?? TYPES[c.type].gql;
-    const get = fieldGetter(c.field) as (r: object) => unknown;
-    const resolve = gql.nullable
-      ? (r: object) => {
-          const v = get(r);
-          return v === '' || v === 0 ? null : v;
-        }
-      : get;
-    fields[gql.name ?? c.field] = t.field({
+  for (const f of apiFields(def, columns)) {
+    const gql = f.column.gql || {};
+    const typeName = gql.type ?? TYPES[f.column.type].gql;
+    fields[f.name] = t.field({
       type: types[typeName] ?? typeName,
-      nullable: gql.nullable ?? false,
+      nullable: f.nullable,
       ...(gql.description === undefined ? {} : { description: gql.description }),
-      resolve,
+      resolve: f.get,
     });
   }
   if (Object.keys(fields).length === 0) throw new Error(`${def.table}: no GraphQL fields`);
