@@ -151,6 +151,118 @@ test('/pcap keeps the rules of /graphql: token, cross-site, method; bad and unkn
   assert.ok(Buffer.from(await filtered.arrayBuffer()).equals(theirs), 'a filter over a range, as tshark');
 });
 
+interface GqlPackets {
+  pcapUrl: string | null;
+  packetsUnavailable: string | null;
+  fileName: string | null;
+  packets: {
+    ts: string;
+    src: string;
+    srcPort: number;
+    dst: string;
+    dstPort: number;
+    length: number;
+    capturedLength: number;
+    tcpFlags: number | null;
+    payloadLength: number;
+    payloadHex: string;
+  }[];
+}
+
+async function flowPackets(flow: string, first: number, payloadBytes: number) {
+  return gql<{ flowPackets: GqlPackets }>(
+    server.url,
+    `query($flow: ID!, $first: Int, $payloadBytes: Int) { flowPackets(flow: $flow, first: $first, payloadBytes: $payloadBytes) {
+      pcapUrl packetsUnavailable fileName packets { ts src srcPort dst dstPort length capturedLength tcpFlags payloadLength payloadHex } } }`,
+    { flow, first, payloadBytes },
+    TOKEN,
+  );
+}
+
+test("flowPackets lists a flow's first packets as tshark reads them: time, ends, lengths, TCP flags, payload", { skip }, async () => {
+  const f = largestTcp(await flows({ host: '192.168.2.126' }));
+  const r = await flowPackets(f.id, 40, 64);
+  assert.deepEqual(r.errors ?? [], []);
+  const got = r.data!.flowPackets;
+  assert.equal(got.pcapUrl, `/pcap?flow=${f.id}`);
+  assert.equal(got.packetsUnavailable, null);
+  const time = f.firstSeen.replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  assert.equal(got.fileName, `flowlens-${f.clientIp}-${f.serverIp}-${time}.pcap`);
+  const { stdout } = await exec(
+    'tshark',
+    [
+      '-r',
+      KXUN,
+      '-Y',
+      `ip.addr==${f.clientIp} && ip.addr==${f.serverIp} && tcp.port==${f.clientPort} && tcp.port==${f.serverPort} && !icmp`,
+      '-T',
+      'fields',
+      '-E',
+      'separator=|',
+      '-e',
+      'frame.time_epoch',
+      '-e',
+      'ip.src',
+      '-e',
+      'tcp.srcport',
+      '-e',
+      'ip.dst',
+      '-e',
+      'tcp.dstport',
+      '-e',
+      'frame.len',
+      '-e',
+      'frame.cap_len',
+      '-e',
+      'tcp.flags',
+      '-e',
+      'tcp.len',
+      '-e',
+      'tcp.payload',
+    ],
+    { maxBuffer: 64 << 20 },
+  );
+  const theirs = stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split('|'));
+  assert.ok(theirs.length > 40, `the flow has ${theirs.length} packets`);
+  assert.equal(got.packets.length, 40);
+  got.packets.forEach((p, i) => {
+    const [epoch, src, sport, dst, dport, len, caplen, flags, tcpLen, payload] = theirs[i];
+    const at = `packet ${i + 1}`;
+    const [sec, frac = ''] = epoch.split('.');
+    assert.equal(p.ts, `${new Date(Number(sec) * 1000).toISOString().slice(0, 19)}.${frac.padEnd(6, '0').slice(0, 6)}Z`, `${at}: time`);
+    assert.deepEqual([p.src, p.srcPort, p.dst, p.dstPort], [src, Number(sport), dst, Number(dport)], at);
+    assert.deepEqual([p.length, p.capturedLength, p.tcpFlags, p.payloadLength], [Number(len), Number(caplen), Number(flags), Number(tcpLen)], at);
+    assert.equal(p.payloadHex, (payload ?? '').replace(/:/g, '').slice(0, 128), at);
+  });
+  assert.ok(
+    got.packets.some((p) => p.payloadHex.length === 128),
+    'payloads cut at payloadBytes',
+  );
+});
+
+test('flowPackets: bounds and flows whose packets are not held', { skip }, async () => {
+  for (const [first, payloadBytes, message] of [
+    [201, 10, /first must be 0 to 200; got 201/],
+    [10, 4097, /payloadBytes must be 0 to 4096; got 4097/],
+    [-1, 10, /first must be 0 to 200/],
+  ] as const) {
+    const r = await flowPackets('0123456789abcdef', first, payloadBytes);
+    assert.match(r.errors?.[0]?.message ?? '', message);
+  }
+  assert.match((await flowPackets('nothex', 1, 1)).errors?.[0]?.message ?? '', /flow must be a flow id \(16 hex digits\)/);
+  const none = await flowPackets('0123456789abcdef', 10, 10);
+  assert.deepEqual(none.errors ?? [], []);
+  assert.deepEqual(none.data!.flowPackets, {
+    pcapUrl: null,
+    packetsUnavailable: 'no packets are held for this flow (imported without the packet index, or not kept by the capture)',
+    fileName: null,
+    packets: [],
+  });
+});
+
 test('evicted packets: pcapUrl null with the reason, /pcap 410, never an empty capture', { skip }, async () => {
   const f = largestTcp(await flows({ host: '192.168.2.126' }));
   rmSync(KXUN);
@@ -161,4 +273,8 @@ test('evicted packets: pcapUrl null with the reason, /pcap 410, never an empty c
   assert.equal(res.status, 410);
   assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
   assert.match(((await res.json()) as { errors: { message: string }[] }).errors[0].message, /which is gone/);
+  const listed = await flowPackets(f.id, 10, 10);
+  assert.equal(listed.data?.flowPackets.pcapUrl, null);
+  assert.match(listed.data?.flowPackets.packetsUnavailable ?? '', /which is gone/);
+  assert.deepEqual(listed.data?.flowPackets.packets, []);
 });

@@ -10,6 +10,7 @@ import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, 
 import { DOWNLOAD_FIELDS, downloadName, flowsCsv, flowsJson } from '../web/src/lib/download.js';
 import { exploreHref, parseExploreParams, validDims, withFilter, withoutFilter } from '../web/src/lib/explore.js';
 import { importRange, parseRangeParam, rangeParam, rangeReason, rangeVariables, shownRange, type DataRangeInfo, type RangeSel } from '../web/src/lib/ranges.js';
+import { hexRows, isoMicros, packetDirection, relativeTime } from '../web/src/lib/packets.js';
 import { parseRoute } from '../web/src/lib/routes.js';
 import { mergeLive, seriesStep, toRates } from '../web/src/lib/traffic.js';
 import { scrollToRow, visibleRange } from '../web/src/lib/virtual.js';
@@ -318,5 +319,32 @@ describe('History downloads', () => {
       downloadName({ from: Date.UTC(2023, 10, 14, 22), to: Date.UTC(2023, 10, 14, 22, 5) }, 'csv'),
       'flowlens-flows-20231114T2200Z-20231114T2205Z.csv',
     );
+  });
+});
+
+describe("packets (the flow detail's packet list)", () => {
+  const flow = { clientIp: '10.0.0.1', clientPort: 40000, serverIp: '10.0.0.2', serverPort: 80 };
+  it('tells which way a packet went, by ports when both ends share an address', () => {
+    assert.equal(packetDirection({ src: '10.0.0.1', srcPort: 40000, dst: '10.0.0.2', dstPort: 80 }, flow), 'toServer');
+    assert.equal(packetDirection({ src: '10.0.0.2', srcPort: 80, dst: '10.0.0.1', dstPort: 40000 }, flow), 'toClient');
+    assert.equal(packetDirection({ src: '10.0.0.2', srcPort: null, dst: '10.0.0.1', dstPort: null }, flow), 'toClient', 'a later fragment');
+    assert.equal(packetDirection({ src: null, srcPort: null, dst: null, dstPort: null }, flow), null);
+    const loop = { clientIp: '127.0.0.1', clientPort: 5000, serverIp: '127.0.0.1', serverPort: 8000 };
+    assert.equal(packetDirection({ src: '127.0.0.1', srcPort: 8000, dst: '127.0.0.1', dstPort: 5000 }, loop), 'toClient');
+    assert.equal(packetDirection({ src: '127.0.0.1', srcPort: 5000, dst: '127.0.0.1', dstPort: 8000 }, loop), 'toServer');
+  });
+  it('lays a payload out as 16-byte hex and ASCII rows', () => {
+    const hex = Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n').toString('hex');
+    assert.deepEqual(hexRows(hex), [
+      { offset: '0000', hex: '47 45 54 20 2f 20 48 54  54 50 2f 31 2e 31 0d 0a', ascii: 'GET / HTTP/1.1..' },
+      { offset: '0010', hex: '48 6f 73 74 3a 20 61 0d  0a 0d 0a', ascii: 'Host: a....' },
+    ]);
+    assert.deepEqual(hexRows(''), []);
+    assert.deepEqual(hexRows('00ff7e'), [{ offset: '0000', hex: '00 ff 7e', ascii: '..~' }]);
+  });
+  it("reads the API's times to the microsecond", () => {
+    assert.equal(isoMicros('2023-11-14T22:13:20.000001Z'), 1_700_000_000_000_001);
+    assert.equal(isoMicros('2023-11-14T22:13:20Z'), 1_700_000_000_000_000);
+    assert.equal(relativeTime('2023-11-14T22:13:21.5Z', '2023-11-14T22:13:20.000001Z'), '+1.499999 s');
   });
 });

@@ -67,6 +67,8 @@ const FIXED_LIST_SIZES: Record<string, number> = {
   'Query.traffic': 1000,
   // A connection's size is its field's `first`, counted there.
   'FlowConnection.edges': 1,
+  // flowPackets' `first` sizes its packets, counted there.
+  'FlowPackets.packets': 1,
   'CaptureStatus.recentImports': 20,
   // explore's limit sizes its items, not the field; its series points are bounded in total
   // (MAX_EXPLORE_POINTS over all items), counted here as 100 items of 50 points.

@@ -110,6 +110,33 @@ function readResponse<T>(status: number, text: string): T {
 }
 
 /**
+ * GETs a file the server serves beside GraphQL (a flow's or an anomaly's /pcap) with the same
+ * token; its name is the one the server gives (Content-Disposition), else `fallbackName`.
+ * Throws GraphQLRequestError with the server's reason (e.g. the packets were evicted).
+ */
+export async function fetchFile(url: string, fallbackName: string): Promise<{ blob: Blob; name: string }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: authHeaders() });
+  } catch {
+    throw new GraphQLRequestError('the server cannot be reached');
+  }
+  if (!res.ok) {
+    const text = await res.text();
+    if (res.status === 401) readResponse(401, text);
+    let message = `HTTP ${res.status}`;
+    try {
+      message = (JSON.parse(text) as { errors?: { message: string }[] }).errors?.[0]?.message ?? message;
+    } catch {
+      // not the server's JSON: the status says it
+    }
+    throw new GraphQLRequestError(message, res.status);
+  }
+  const disposition = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '');
+  return { blob: await res.blob(), name: disposition?.[1] ?? fallbackName };
+}
+
+/**
  * Uploads files through the multipart request spec with the header the server demands; the
  * browser sends a Content-Length for FormData bodies. XMLHttpRequest (not fetch) for upload progress.
  */
