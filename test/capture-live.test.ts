@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_MAIN, REPO_ROOT, type FlowRecord } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
-import { symmetricAddressHash } from '../src/capture/shard.js';
+import { shardOf } from '../src/capture/shard.js';
+import { DecodedPacket } from '../src/decode/packet.js';
 
 const unavailable =
   netnsUnavailable() ??
@@ -361,11 +362,13 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
       const buf = Buffer.alloc(34);
       buf.writeUInt16BE(0x0800, 12);
       buf[14] = 0x45;
+      buf.writeUInt16BE(20, 16); // total length: a whole header, as the decoder wants it
       Buffer.from(a.split('.').map(Number)).copy(buf, 26);
       Buffer.from(b.split('.').map(Number)).copy(buf, 30);
       return buf;
     };
-    const shards = new Set(servers.map((s) => symmetricAddressHash(1, frame(net.ipA, s), 34) % 2));
+    const scratch = new DecodedPacket();
+    const shards = new Set(servers.map((s) => shardOf(1, frame(net.ipA, s), 0, 34, 34, scratch, 2)));
     const pcap = join(dir, 'workers.pcap');
     const tcpdump = await startTcpdump(net, pcap);
     const cap = await startCapture(net, ['--db', db, '--workers', '2', '--interval', '3600']);

@@ -22,15 +22,12 @@ import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes 
 import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { stat } from 'node:fs/promises';
-import { decodePacket } from '../decode/index.js';
 import { DecodedPacket, MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { DetectorSet } from '../detect/index.js';
 import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import { DistinctAddresses } from '../flow/distinct.js';
 import {
-  D_ARP,
-  D_NONE,
   FlowIdRing,
   IMPORT_WORKER_ROLE,
   type ImportWorkerData,
@@ -39,7 +36,6 @@ import {
   MARK_FINISH,
   MARKER,
   NO_FLOW,
-  tsFromWords,
 } from '../flow/import-worker.js';
 import type { HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
@@ -47,76 +43,12 @@ import type { FileResult, ImportOptions, ImportSummary } from './import.js';
 import { mergeIntervalRecords } from './live.js';
 import { CaptureFileReader, type PacketHandler } from './pcap-file.js';
 import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
-import { symmetricPacketHash } from './shard.js';
+import { shardOf } from './shard.js';
+import { ORDER_FINISH, ORDER_TICK, ReplayOrder, detectorFeed } from './replay-order.js';
 
 /** Packet ring and detection ring of each worker (bytes each). */
 const RING_BYTES = 8 * 1024 * 1024;
 const TWO32 = 4294967296;
-/** Entries of the replay order that are not a worker's frame: the detectors' clock. */
-const ORDER_TICK = -1;
-const ORDER_FINISH = -2;
-
-/** The order frames were handed to workers in (worker index, or ORDER_*), until detection takes them back. */
-class ReplayOrder {
-  private who = new Int32Array(1 << 16);
-  private ts = new Float64Array(1 << 16);
-  /** Where the frame's record is in its file (for the packet index). */
-  private recOff = new Float64Array(1 << 16);
-  private recLen = new Float64Array(1 << 16);
-  private head = 0;
-  size = 0;
-
-  push(who: number, ts: number, recOff = 0, recLen = 0): void {
-    if (this.size === this.who.length) this.grow();
-    const i = (this.head + this.size) & (this.who.length - 1);
-    this.who[i] = who;
-    this.ts[i] = ts;
-    this.recOff[i] = recOff;
-    this.recLen[i] = recLen;
-    this.size++;
-  }
-
-  peekRecOff(): number {
-    return this.recOff[this.head];
-  }
-
-  peekRecLen(): number {
-    return this.recLen[this.head];
-  }
-
-  peekWho(): number {
-    return this.who[this.head];
-  }
-
-  peekTs(): number {
-    return this.ts[this.head];
-  }
-
-  shift(): void {
-    this.head = (this.head + 1) & (this.who.length - 1);
-    this.size--;
-  }
-
-  private grow(): void {
-    const who = new Int32Array(this.who.length * 2);
-    const ts = new Float64Array(this.ts.length * 2);
-    const recOff = new Float64Array(this.ts.length * 2);
-    const recLen = new Float64Array(this.ts.length * 2);
-    for (let k = 0; k < this.size; k++) {
-      const i = (this.head + k) & (this.who.length - 1);
-      who[k] = this.who[i];
-      ts[k] = this.ts[i];
-      recOff[k] = this.recOff[i];
-      recLen[k] = this.recLen[i];
-    }
-    this.who = who;
-    this.ts = ts;
-    this.recOff = recOff;
-    this.recLen = recLen;
-    this.head = 0;
-  }
-}
-
 /** Host and traffic records of open intervals, per epoch (a time jump back starts a new one), until every worker has closed them. */
 interface Pending {
   traffic: Map<number, TrafficRecord>;
@@ -261,16 +193,8 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
 
   // Detection: frames taken back from the workers in the order they were handed out.
   const order = new ReplayOrder();
-  const pkt = new DecodedPacket();
   const shardPkt = new DecodedPacket();
-  const onDetect = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, code: number) => {
-    if (code === D_NONE || detector === null) return;
-    const ts = tsFromWords(tsSec, tsUsec);
-    decodePacket(linkType, buf, off, caplen, wirelen, pkt);
-    const bytes = Math.max(wirelen, caplen);
-    if (code === D_ARP) detector.arp(pkt, buf, ts, bytes);
-    else detector.packet(pkt, buf, ts, bytes, code);
-  };
+  const onDetect = detector === null ? () => {} : detectorFeed(detector);
   /** Runs detection and the packet index as far as the workers have got; true when nothing is left to take back. */
   const replay = (): boolean => {
     if (!takeBack) return true;
@@ -396,8 +320,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
           return;
         }
         clock(ts);
-        decodePacket(linkType, data, offset, caplen, wirelen, shardPkt);
-        const w = symmetricPacketHash(shardPkt.kind, shardPkt.ipVersion, shardPkt.src, shardPkt.dst) % rings.length;
+        const w = shardOf(linkType, data, offset, caplen, wirelen, shardPkt, rings.length);
         put(w, data, offset, caplen, wirelen, tsLo(ts), tsHi(ts), linkType, iface);
         if (takeBack) order.push(w, ts, recordOffset, recordLength);
       };

@@ -2,15 +2,23 @@
 // writes what they produce to the store.
 //
 //   capture callback (main thread)            decode workers (worker_threads)
-//   frame → address-pair hash → ring[w]  ───►  ring → Aggregator → record batches, flow events
-//                                                            │ postMessage
+//   frame → decode → address-pair hash → ring[w] ──► ring → Aggregator → record batches, flow events
+//                                                     │ frame + its flow's facts → detection ring[w]
+//   DetectorSet (main thread) ◄── frames taken back in capture order ┘
 //   store writer (main thread)  ◄── merge per-interval host/traffic records across workers
 //
-// - The capture callback only copies each frame into a SharedArrayBuffer ring (src/capture/ring.ts):
-//   decoding never holds up libpcap. A full ring drops the frame and counts it (ring drops), next
-//   to the kernel's own drop counters.
-// - Frames are sharded by a symmetric hash of the IP address pair (src/capture/shard.ts), so both
-//   directions of a flow, all its fragments and all flows between two hosts meet in one worker.
+// The same pipeline as a parallel import (src/capture/import-parallel.ts):
+// - The capture callback decodes each frame's headers only to pick its worker, and copies it into
+//   that worker's SharedArrayBuffer ring (src/capture/ring.ts): flows, DPI and records never hold
+//   up libpcap. A full ring drops the frame and counts it (ring drops), next to the kernel's own
+//   drop counters. The detectors run on this thread too, between libpcap's reads.
+// - Frames are sharded by a symmetric hash of the address pair the decoder keys their flow by
+//   (src/capture/shard.ts: the decoder's own parse, so every encapsulation it reads shards right):
+//   both directions of a flow, all its fragments and all flows between two hosts meet in one worker.
+// - Detection runs once, here, over every frame in capture order: each worker hands its frames back
+//   with the flags its flow table gave them (new flow, direction, first reply...), so a scan across
+//   many hosts or a distributed flood whose packets went to different workers is seen whole, and the
+//   anomalies do not depend on the number of workers.
 // - Each worker's Aggregator closes its own aggregation intervals. Host and traffic records of one
 //   interval are merged here (counters summed) before they are written: QuestDB deduplicates
 //   traffic on (ts, node) and hosts on (ts, node, ip), so two workers' rows for the same interval
@@ -32,8 +40,11 @@ import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worke
 import { type KeepPacketsOptions, type KeeperStats, sweep } from '../packets/keeper.js';
 import type { FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../store/types.js';
 import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
-import { RingWriter, ringCapacity } from './ring.js';
-import { symmetricAddressHash } from './shard.js';
+import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
+import { ORDER_FINISH, ORDER_TICK, ReplayOrder, detectorFeed } from './replay-order.js';
+import { shardOf } from './shard.js';
+import { DecodedPacket } from '../decode/packet.js';
+import { DetectorSet } from '../detect/index.js';
 import { liveSource } from './source.js';
 import { Enricher } from '../enrich/enricher.js';
 
@@ -138,6 +149,8 @@ const DEFAULT_RING_MB = 32;
 const TICK_LAG_US = 2_000_000;
 const WRITE_EVERY_MS = 1000;
 const SUBSCRIBERS_EVERY_MS = 500;
+/** How often the detectors take back the frames the workers have decoded. */
+const DETECT_EVERY_MS = 10;
 
 let active: LiveCapture | null = null;
 
@@ -155,6 +168,14 @@ export class LiveCapture {
   private readonly intervalUs: number;
   private readonly sessions: LiveSession[] = [];
   private readonly rings: RingWriter[] = [];
+  /** The one DetectorSet, over every worker's frames in capture order; null with detection off. */
+  private readonly detector: DetectorSet | null;
+  private readonly detectRings: RingReader[] = [];
+  private readonly order = new ReplayOrder();
+  /** Gives a frame taken back from a detection ring to the detector. */
+  private readonly feed: ReturnType<typeof detectorFeed>;
+  /** Workers that failed: their frames are skipped when taken back. */
+  private readonly failed: boolean[] = [];
   private readonly workers: Worker[] = [];
   private readonly ringDrops: Float64Array;
   private readonly counters: CaptureCounters[];
@@ -180,6 +201,8 @@ export class LiveCapture {
     this.logger = opts.logger;
     this.node = opts.node ?? '';
     this.intervalUs = (opts.intervalSec ?? 60) * 1e6;
+    this.detector = opts.detect === false ? null : new DetectorSet(opts.detect ?? {}, this.node, opts.bus);
+    this.feed = this.detector === null ? () => {} : detectorFeed(this.detector);
     const n = opts.interfaces.length;
     this.ringDrops = new Float64Array(n);
     this.counters = Array.from({ length: n }, () => ({ received: 0, dropped: 0, ifDropped: 0 }));
@@ -209,7 +232,25 @@ export class LiveCapture {
   private openRings(): void {
     const n = Math.max(1, this.opts.workers ?? defaultWorkerCount());
     const capacity = ringCapacity((this.opts.ringMb ?? DEFAULT_RING_MB) * 1024 * 1024);
-    for (let i = 0; i < n; i++) this.rings.push(RingWriter.create(capacity));
+    for (let i = 0; i < n; i++) {
+      this.rings.push(RingWriter.create(capacity));
+      if (this.detector !== null) this.detectRings.push(new RingReader(new SharedArrayBuffer(ringBytes(capacity))));
+      this.failed.push(false);
+    }
+  }
+
+  /** Runs the detectors over the frames the workers have handed back, in capture order, as far as they have got. */
+  private replay(): void {
+    const detector = this.detector;
+    if (detector === null) return;
+    const order = this.order;
+    while (order.size > 0) {
+      const who = order.peekWho();
+      if (who === ORDER_TICK) detector.tick(order.peekTs());
+      else if (who === ORDER_FINISH) detector.finish();
+      else if (!this.failed[who] && !this.detectRings[who].next(this.feed)) return;
+      order.shift();
+    }
   }
 
   private openSessions(): void {
@@ -220,12 +261,35 @@ export class LiveCapture {
       for (let i = 0; i < nRings; i++) rings[i].wake();
     };
     const ifaces = this.opts.interfaces;
+    const shardPkt = new DecodedPacket();
+    const detecting = this.detector !== null;
+    const order = this.order;
+    const intervalUs = this.intervalUs;
+    // The packets' clock, as each worker's Aggregator keeps it: the detectors tick when an interval
+    // ends and start afresh when the time jumps back (Aggregator.clock).
+    let interval = -1;
+    const clock = (ts: number) => {
+      const idx = Math.floor(ts / intervalUs);
+      if (idx === interval) return;
+      if (interval >= 0 && idx > interval) order.push(ORDER_TICK, ts);
+      else if (interval >= 0 && idx < interval - 1) order.push(ORDER_FINISH, ts);
+      else if (interval >= 0) return;
+      interval = idx;
+    };
     for (let ifIdx = 0; ifIdx < ifaces.length; ifIdx++) {
       let linkType = -1;
-      // The capture callback: no decoding and no allocation, a hash and a copy into a ring.
+      // The capture callback: no allocation, the decode that picks the worker and a copy into its ring.
       const onFrame = (frame: Buffer, caplen: number, wirelen: number, tsSec: number, tsUsec: number) => {
-        const w = nRings === 1 ? 0 : symmetricAddressHash(linkType, frame, caplen) % nRings;
-        if (!rings[w].write(frame, caplen, wirelen, tsSec, tsUsec, linkType, ifIdx)) ringDrops[ifIdx]++;
+        const w = shardOf(linkType, frame, 0, caplen, wirelen, shardPkt, nRings);
+        if (!rings[w].write(frame, caplen, wirelen, tsSec, tsUsec, linkType, ifIdx)) {
+          ringDrops[ifIdx]++;
+          return;
+        }
+        if (detecting) {
+          const ts = tsSec * 1e6 + tsUsec;
+          clock(ts);
+          order.push(w, ts);
+        }
       };
       const session = new LiveSession(
         ifaces[ifIdx],
@@ -261,6 +325,7 @@ export class LiveCapture {
     for (let i = 0; i < this.rings.length; i++) {
       const data: DecodeWorkerData = {
         ring: this.rings[i].sab,
+        detectRing: this.detectRings[i]?.sab ?? null,
         index: i,
         ifaces: o.interfaces,
         aggregator: {
@@ -269,7 +334,7 @@ export class LiveCapture {
           idle: { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60, ...o.idle },
           node: this.node,
           source: this.source,
-          detect: o.detect,
+          detect: false,
           dpi: o.dpi,
           // Settings, not an Enricher: each worker opens its own (the databases cannot cross threads).
           enrich: o.enrich instanceof Enricher ? o.enrich.settings : o.enrich,
@@ -303,6 +368,7 @@ export class LiveCapture {
           worker.on('error', (err) => {
             this.logger.error({ err, worker: i }, 'decode worker failed');
             this.closedBefore[i] = Number.MAX_SAFE_INTEGER; // do not hold back the other workers' intervals
+            this.failed[i] = true; // nor the detectors
             resolve();
             this.opts.onFatal?.(err);
           });
@@ -321,6 +387,11 @@ export class LiveCapture {
     };
     every(WRITE_EVERY_MS, () => this.scheduleWrite(true));
     every((this.opts.statsEverySec ?? 5) * 1000, () => this.readStats());
+    if (this.detector !== null) {
+      every(DETECT_EVERY_MS, () => this.replay());
+      // Unanswered attempts time out and quiet anomalies end on a quiet link too (Aggregator.tick).
+      every(1000, () => this.order.push(ORDER_TICK, Date.now() * 1000 - TICK_LAG_US));
+    }
     const bus = this.opts.bus;
     if (bus) {
       const check = () => {
@@ -371,12 +442,18 @@ export class LiveCapture {
     }
   }
 
+  /** Moves the detectors' new and changed anomalies to the write queue. */
+  private takeAnomalies(): void {
+    if (this.detector !== null && this.detector.pending() > 0) (this.out.anomalies ??= []).push(...this.detector.take());
+  }
+
   private pendingRows(): number {
     return this.out.flows.length + this.out.hosts.length + this.out.traffic.length + (this.out.anomalies?.length ?? 0);
   }
 
   /** Queues a write of what is buffered (one write at a time, in order); `flush` makes it readable. */
   private scheduleWrite(flush: boolean): Promise<void> {
+    this.takeAnomalies();
     if (this.pendingRows() === 0 && !flush) return this.writing;
     const batch = this.out;
     this.out = { flows: [], hosts: [], traffic: [] };
@@ -483,7 +560,17 @@ export class LiveCapture {
       this.workers[i].postMessage({ type: 'stop' });
       this.rings[i].poke();
     }
-    await Promise.all(this.done);
+    let workersDone = false;
+    void Promise.all(this.done).then(() => {
+      workersDone = true;
+    });
+    // The workers may wait for the detectors to take their last frames back.
+    while (!workersDone) {
+      this.replay();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    this.replay();
+    this.detector?.finish();
     // Every worker's last file is closed now: the caps once more over all of them.
     const keep = this.opts.keepPackets;
     const lastEvicted = keep ? await sweep(keep).catch(() => 0) : 0;

@@ -124,6 +124,33 @@ export function tsFromWords(lo: number, hi: number): number {
   return ((hi >>> 20) * TWO32 + lo) * 1e6 + (hi & 0xfffff);
 }
 
+const detectPause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes a decoded frame to the worker's detection ring with what its Aggregator gave the detectors
+ * for it (Aggregator.lastDetect), the bytes only when a detector takes it. While the ring is full
+ * this waits for the main thread to take frames back (the main thread never waits on this worker
+ * while this ring is full).
+ */
+export function handToDetection(
+  detect: RingWriter,
+  lastDetect: number,
+  buf: Buffer,
+  off: number,
+  caplen: number,
+  wirelen: number,
+  tsSec: number,
+  tsUsec: number,
+  linkType: number,
+): void {
+  const code = lastDetect === DETECT_NONE ? D_NONE : lastDetect === DETECT_ARP ? D_ARP : lastDetect;
+  const len = code === D_NONE ? 0 : caplen;
+  while (!detect.write(buf, len, wirelen, tsSec, tsUsec, linkType, code, off)) {
+    detect.wake();
+    Atomics.wait(detectPause, 0, 0, 1);
+  }
+}
+
 async function run(data: ImportWorkerData): Promise<void> {
   const port = parentPort!;
   const ring = new RingReader(data.ring);
@@ -139,15 +166,6 @@ async function run(data: ImportWorkerData): Promise<void> {
   const post = (closedBefore = agg.openIntervalStart(0)) => {
     const msg: ImportWorkerBatch = { type: 'batch', index: data.index, records: agg.takeBatch(), epoch, closedBefore };
     port.postMessage(msg);
-  };
-
-  const toDetect = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, code: number) => {
-    const len = code === D_NONE ? 0 : caplen;
-    // The main thread is behind: wait for it to take frames (it never waits on this worker while this ring is full).
-    while (!detect!.write(buf, len, wirelen, tsSec, tsUsec, linkType, code, off)) {
-      detect!.wake();
-      Atomics.wait(pause, 0, 0, 1);
-    }
   };
 
   const onFrame = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, ifIdx: number) => {
@@ -176,10 +194,7 @@ async function run(data: ImportWorkerData): Promise<void> {
       const lo = f >= 0 ? agg.flows.idLo[f] : 0;
       while (!flowIds.put(slot, hi, lo)) Atomics.wait(pause, 0, 0, 1); // the main thread is behind
     }
-    if (detect !== null) {
-      const d = agg.lastDetect;
-      toDetect(buf, off, caplen, wirelen, tsSec, tsUsec, linkType, d === DETECT_NONE ? D_NONE : d === DETECT_ARP ? D_ARP : d);
-    }
+    if (detect !== null) handToDetection(detect, agg.lastDetect, buf, off, caplen, wirelen, tsSec, tsUsec, linkType);
   };
 
   // Atomics.waitAsync's timeout does not keep the event loop alive: this does, until the end.

@@ -1,18 +1,26 @@
 // A decode worker (worker_threads): reads frames from its packet ring, runs one Aggregator over
 // them and posts record batches and flow events to the main thread, which merges the workers'
-// per-interval records and is the store's single writer.
+// per-interval records and is the store's single writer. With detection on, every frame goes on
+// into a detection ring with its flow's facts (Aggregator.lastDetect) for the main thread's one
+// DetectorSet, which takes the frames of all workers back in capture order (src/capture/live.ts).
 //
 // Messages from the main thread: { type: 'subscribers', flow, anomaly } (whether anyone listens), { type: 'stop' } (the capture is over: drain the ring, end every flow, post the last
 // batch, then { type: 'done' }).
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AnomalyEvent, BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
-import { RingReader } from '../capture/ring.js';
+import { RingReader, RingWriter } from '../capture/ring.js';
 import { type KeepPacketsOptions, type KeeperStats, PacketKeeper, sweep } from '../packets/keeper.js';
 import type { RecordBatch } from '../store/types.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from './aggregator.js';
+import { handToDetection } from './import-worker.js';
 
 export interface DecodeWorkerData {
   ring: SharedArrayBuffer;
+  /**
+   * With detection on: every decoded frame goes on into this ring with its flow's facts, for the
+   * main thread's one DetectorSet (src/capture/replay-order.ts); this worker runs no detector.
+   */
+  detectRing?: SharedArrayBuffer | null;
   index: number;
   ifaces: string[];
   aggregator: Omit<AggregatorOptions, 'bus' | 'iface'>;
@@ -51,6 +59,8 @@ export type WorkerMessage = WorkerBatch | { type: 'done'; index: number };
 const TICK_MS = 1000;
 /** Flow events are posted at least this often while they come in. */
 const EVENTS_EVERY_MS = 250;
+/** Flows changed since their last live update are published this often (Aggregator.publishUpdates). */
+const UPDATES_EVERY_MS = 250;
 const WAIT_MS = 200;
 /** How often worker 0 applies the packet store's caps. */
 const SWEEP_EVERY_MS = 5000;
@@ -87,7 +97,8 @@ async function run(data: DecodeWorkerData): Promise<void> {
   const bus = new ForwardingBus();
   bus.flowSubscribers = data.subscribers?.flow === true;
   bus.anomalySubscribers = data.subscribers?.anomaly === true;
-  const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', bus });
+  const detect = data.detectRing ? new RingWriter(data.detectRing) : null;
+  const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', bus, ...(detect !== null ? { detect: false, detectFlags: true } : {}) });
   let stopping = false;
   port.on('message', (m: { type: string; flow?: boolean; anomaly?: boolean }) => {
     if (m.type === 'subscribers') {
@@ -108,6 +119,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
     }
     const ts = tsSec * 1e6 + tsUsec;
     agg.packet(linkType, ts, buf, off, caplen, wirelen);
+    if (detect !== null) handToDetection(detect, agg.lastDetect, buf, off, caplen, wirelen, tsSec, tsUsec, linkType);
     // The packet store takes the packets of flows (not ARP and other non-IP frames), never waiting.
     const f = agg.lastFlow;
     if (keeper !== null && f >= 0) keeper.add(f, flows.idHi[f], flows.idLo[f], ts, linkType, ifIdx, buf, off, caplen, wirelen);
@@ -147,9 +159,11 @@ async function run(data: DecodeWorkerData): Promise<void> {
 
   let lastTick = Date.now();
   let lastPost = lastTick;
+  let lastUpdates = lastTick;
   for (;;) {
     const seen = ring.seq();
     ring.drain(onFrame);
+    detect?.wake();
     const now = Date.now();
     if (stopping) {
       ring.drain(onFrame); // the capture is closed: nothing more comes in
@@ -163,6 +177,11 @@ async function run(data: DecodeWorkerData): Promise<void> {
       post(true, now * 1000);
       port.postMessage({ type: 'done', index: data.index });
       return;
+    }
+    // A flow's last packets reach Live flows within a second, not at the flow's end: posted at once.
+    if (now - lastUpdates >= UPDATES_EVERY_MS) {
+      lastUpdates = now;
+      if (agg.publishUpdates() > 0) lastPost = 0;
     }
     if (now - lastTick >= TICK_MS) {
       lastTick = now;

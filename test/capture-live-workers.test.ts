@@ -1,0 +1,170 @@
+/**
+ * Live capture gives the same results whatever the number of decode workers: one capture of real
+ * attacks (nmap SYN scans of a /26 and of a port range, an hping3 SYN flood from random sources,
+ * made in the attack network of test/helpers/attack-net.ts and recorded by tcpdump) is replayed by
+ * tcpreplay, at its own pace, onto a veth in a fresh namespace pair while `flowlens capture
+ * --workers N` listens on its peer, for N = 1, 2 and 3. The flows (packets and bytes of each), the
+ * hosts' totals and the anomalies must be the same for every N, and the scans and the flood must be
+ * found: their packets are spread over the workers (by address pair), and detection sees them whole
+ * on the main thread. Times are not compared (each replay happens at its own time).
+ *
+ * Needs root, tcpdump, tcpreplay, nmap and hping3; skips with a message otherwise.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type AttackNet, createAttackNet } from './helpers/attack-net.js';
+import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { collect, createNsPair, missingTool, netnsUnavailable, type NsPair, sleep, waitForOutput } from './helpers/netns.js';
+
+const TOOLS = ['tcpdump', 'tcpreplay', 'nmap', 'hping3', 'python3', 'dig', 'curl'];
+const unavailable = netnsUnavailable() ?? (missingTool(...TOOLS) ? `needs ${missingTool(...TOOLS)}` : null);
+if (unavailable) console.log(`# capture-live-workers: skipped: ${unavailable}`);
+
+interface Summary {
+  packets: number;
+  drops: number;
+  workers: number;
+  workerPackets: number[];
+}
+
+interface Result {
+  summary: Summary;
+  /** Frames tcpreplay sent. */
+  sent: number;
+  flows: string[];
+  hosts: string[];
+  anomalies: string[];
+}
+
+/** Records the attacks on A's veth; returns the capture's path and its frame count. */
+async function recordAttacks(net: AttackNet, file: string): Promise<void> {
+  const tcpdump = net.spawnIn(net.nsA, ['tcpdump', '-i', net.vethA, '-n', '--immediate-mode', '-U', '-s', '0', '-B', '65536', '-w', file]);
+  const out = collect(tcpdump);
+  await waitForOutput(tcpdump, /listening on/);
+  const run = (cmd: string[], ok = [0]) => {
+    const r = net.exec(net.nsA, cmd, { timeoutMs: 60_000 });
+    assert.ok(ok.includes(r.status ?? -1), `${cmd.join(' ')} (exit ${r.status}): ${r.stderr}`);
+  };
+  const prefix = net.sweepNet.split('.').slice(0, 3).join('.');
+  // A horizontal scan: port 80 on 64 hosts (the /24 is routed through B, so every probe is on the wire).
+  run(['nmap', '-n', '-Pn', '-sS', '-T4', '--max-retries', '0', '-p', '80', `${prefix}.0/26`]);
+  // A vertical scan of the target.
+  run(['nmap', '-n', '-Pn', '-sS', '-T4', '--max-retries', '0', '-p', '7000-7150', net.target]);
+  // A SYN flood from random sources: every SYN its own address pair, spread over any number of workers.
+  run(['hping3', '-q', '-S', '-p', String(net.httpPort), '--rand-source', '-i', 'u1000', '-c', '3000', net.target], [0, 1]); // 1: no replies (spoofed sources)
+  // Some ordinary traffic.
+  run(['curl', '-s', '-o', '/dev/null', `http://${net.target}:${net.httpPort}/`]);
+  run(['dig', '+short', '+tries=1', '+time=1', `@${net.target}`, 'example.test']);
+  await sleep(300);
+  tcpdump.kill('SIGINT');
+  await out.done;
+}
+
+function frameCount(file: string): number {
+  const r = spawnSync('tcpdump', ['-r', file, '-n', '-q'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
+}
+
+/** Replays `file` into B's veth while `flowlens capture --workers N` listens on A's; what it stored. */
+async function captureReplay(net: NsPair, file: string, workers: number, db: string): Promise<Result> {
+  const child = net.spawnIn(
+    net.nsA,
+    [process.execPath, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--json', '--db', db, '--workers', String(workers), '--interval', '3600'],
+    { cwd: REPO_ROOT, env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json', NO_COLOR: '1' } },
+  );
+  const out = collect(child);
+  await waitForOutput(child, /decode worker/);
+  await sleep(300);
+  const replay = net.exec(net.nsB, ['tcpreplay', '-i', net.vethB, file], { timeoutMs: 120_000 });
+  assert.equal(replay.status, 0, replay.stderr + replay.stdout);
+  // Frames over the veth's MTU (offloaded segments in the recording) cannot be sent: count what was.
+  const sent = Number(/Actual: (\d+) packets/.exec(replay.stdout)?.[1] ?? Number.NaN);
+  await sleep(500);
+  child.kill('SIGINT');
+  const { code } = await out.done;
+  assert.equal(code, 0, out.stderr());
+  const summary = JSON.parse(out.stdout().trim().split('\n').pop() ?? '') as Summary;
+
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(db, { access_mode: 'READ_ONLY' });
+  const conn = await inst.connect();
+  try {
+    const lines = async (sql: string) => ((await conn.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]).map((r) => JSON.stringify(r));
+    return {
+      summary,
+      sent,
+      // A flow may be exported in segments: summed per flow key.
+      flows: await lines(
+        `SELECT transport, client_ip, client_port, server_ip, server_port, sum(client_packets + server_packets)::BIGINT AS packets,
+                sum(client_bytes + server_bytes)::BIGINT AS bytes, max(end_reason) AS end_reason
+         FROM flows GROUP BY ALL ORDER BY ALL`,
+      ),
+      hosts: await lines(
+        `SELECT ip, sum(bytes_sent)::BIGINT AS sent, sum(bytes_received)::BIGINT AS received, sum(packets_sent)::BIGINT AS packets_sent, max(peers) AS peers
+         FROM hosts GROUP BY ip ORDER BY ALL`,
+      ),
+      anomalies: await lines('SELECT kind, source, target_ip, target_port FROM anomalies ORDER BY ALL'),
+    };
+  } finally {
+    conn.closeSync();
+    inst.closeSync();
+  }
+}
+
+describe('live capture: the same results for 1, 2 and 3 decode workers', { skip: unavailable ?? false }, () => {
+  let dir: string;
+  let net: NsPair;
+  let capture: string;
+  let frames: number;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'flowlens-live-workers-'));
+    chmodSync(dir, 0o777);
+    capture = join(dir, 'attacks.pcap');
+    const attack = await createAttackNet();
+    try {
+      await recordAttacks(attack, capture);
+    } finally {
+      attack.destroy();
+    }
+    frames = frameCount(capture);
+    net = createNsPair();
+  });
+
+  after(() => {
+    net?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('flows, hosts and anomalies identical; the scans and the flood found', async () => {
+    const results: Result[] = [];
+    for (const workers of [1, 2, 3]) {
+      const r = await captureReplay(net, capture, workers, join(dir, `w${workers}.duckdb`));
+      assert.equal(r.summary.workers, workers);
+      assert.equal(r.summary.drops, 0, `${workers} workers: no drops`);
+      assert.ok(r.sent > frames * 0.95, `tcpreplay sent ${r.sent} of ${frames} frames`);
+      assert.equal(r.summary.packets, r.sent, `${workers} workers: every frame sent was decoded`);
+      if (workers > 1)
+        assert.ok(
+          r.summary.workerPackets.every((n) => n > frames / (4 * workers)),
+          `${workers} workers share the frames: ${r.summary.workerPackets}`,
+        );
+      results.push(r);
+    }
+    const [one, ...more] = results;
+    console.log(`# ${frames} frames: ${one.flows.length} flows, ${one.hosts.length} hosts, anomalies ${one.anomalies.join(' ')}`);
+    const kinds = new Set(one.anomalies.map((a) => (JSON.parse(a) as { kind: string }).kind));
+    for (const kind of ['HOST_SCAN', 'PORT_SCAN', 'SYN_FLOOD']) assert.ok(kinds.has(kind), `${kind} among ${[...kinds]}`);
+    for (const [i, r] of more.entries()) {
+      const n = i + 2;
+      assert.deepEqual(r.flows, one.flows, `flows with ${n} workers`);
+      assert.deepEqual(r.hosts, one.hosts, `hosts with ${n} workers`);
+      assert.deepEqual(r.anomalies, one.anomalies, `anomalies with ${n} workers`);
+    }
+  });
+});
