@@ -10,8 +10,8 @@ const THRESHOLDS = {
   /** Master protocol agreement over flows nDPI labels with one of the protocols. */
   agreement: 0.995,
   /** Identical server names where nDPI reports one (all captures / without the mutated fuzz-* ones). */
-  names: 0.975,
-  namesClean: 0.985,
+  names: 0.985,
+  namesClean: 0.99,
   /** Per protocol, for the ones with enough flows to mean something. */
   perProtocol: { TLS: 0.99, DNS: 0.99, HTTP: 0.99, QUIC: 0.99, STUN: 0.99, SSDP: 0.99, MDNS: 0.99 } as Record<string, number>,
   /** Beyond the list: the same, for protocols with at least 7 labelled flows. */

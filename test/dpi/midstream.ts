@@ -102,11 +102,19 @@ export async function ndpiReaderListing(file: string, name: string): Promise<Ret
   return parseListing(name, stdout);
 }
 
-/** flowlens's flows of a capture by flowKey: app, server name and confidence as of their last segment. */
-export async function flowlensFlows(file: string, name: string): Promise<Map<string, { app: string; serverName: string; confidence: string }[]>> {
+/** A flow as flowlens exported it, as of its last segment. */
+export interface OurFlow {
+  app: string;
+  serverName: string;
+  confidence: string;
+  appInfo: string;
+}
+
+/** flowlens's flows of a capture by flowKey: app, server name, confidence and appInfo as of their last segment. */
+export async function flowlensFlows(file: string, name: string): Promise<Map<string, OurFlow[]>> {
   const records: FlowRecord[] = [];
   await importFiles([file], { store: flowCollector(records), node: name, iface: name, detect: false });
-  const byId = new Map<string, { key: string; app: string; serverName: string; confidence: string }>();
+  const byId = new Map<string, OurFlow & { key: string }>();
   for (const r of records) {
     let f = byId.get(r.flowId);
     if (f === undefined) {
@@ -115,14 +123,16 @@ export async function flowlensFlows(file: string, name: string): Promise<Map<str
         app: '',
         serverName: '',
         confidence: '',
+        appInfo: '',
       };
       byId.set(r.flowId, f);
     }
     if (r.app !== '') f.app = r.app;
     if (r.serverName !== '') f.serverName = r.serverName;
     if (r.confidence !== '') f.confidence = r.confidence;
+    if (r.appInfo !== '') f.appInfo = r.appInfo;
   }
-  const out = new Map<string, { app: string; serverName: string; confidence: string }[]>();
+  const out = new Map<string, OurFlow[]>();
   for (const f of byId.values()) {
     let list = out.get(f.key);
     if (!list) out.set(f.key, (list = []));
