@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS flows (
   server_as_org        VARCHAR   NOT NULL DEFAULT '',
   client_network       VARCHAR   NOT NULL DEFAULT '',
   server_network       VARCHAR   NOT NULL DEFAULT '',
-  risks                VARCHAR   NOT NULL DEFAULT ''
+  risks                VARCHAR   NOT NULL DEFAULT '',
+  tunnel_parents       VARCHAR   NOT NULL DEFAULT '',
+  zeek_splits          VARCHAR   NOT NULL DEFAULT ''
 );
 -- Files created before the DPI columns: add them (at the end, where the appender expects them).
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS confidence VARCHAR DEFAULT '';
@@ -134,3 +136,5 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_as_org VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_as_org VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_network VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_network VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS tunnel_parents VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_splits VARCHAR DEFAULT '';

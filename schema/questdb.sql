@@ -84,7 +84,9 @@ CREATE TABLE IF NOT EXISTS flows (
   server_as_org        SYMBOL,
   client_network       SYMBOL,
   server_network       SYMBOL,
-  risks                VARCHAR
+  risks                VARCHAR,
+  tunnel_parents       VARCHAR,
+  zeek_splits          VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, flow_id);
 
@@ -186,3 +188,5 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_as_org SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_as_org SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_network SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_network SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS tunnel_parents VARCHAR;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_splits VARCHAR;

@@ -57,11 +57,17 @@ function cli(args: string[]): { status: number | null; stdout: string; stderr: s
 function exportFlows(db: string): FlowRecord[] {
   const r = cli(['export', 'flows', '--db', db]);
   assert.equal(r.status, 0, r.stderr);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as FlowRecord);
+  return (
+    r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      // The export names fields as the API does: the record's flowId is `id` there.
+      .map((l) => {
+        const row = JSON.parse(l) as Omit<FlowRecord, 'flowId'> & { id: string };
+        return { ...row, flowId: row.id };
+      })
+  );
 }
 
 interface Run {

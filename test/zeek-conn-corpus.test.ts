@@ -13,7 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { importFiles } from '../src/capture/import.js';
-import { zeekAsciiLine, zeekConnRow, ZEEK_CONN_FIELDS } from '../src/store/export-zeek.js';
+import { zeekAsciiLine, zeekConnRows, ZEEK_CONN_FIELDS } from '../src/store/export-zeek.js';
 import { openStore } from '../src/store/index.js';
 import { REPO_ROOT, runCli, withTempDir } from './helpers/cli.js';
 
@@ -22,12 +22,12 @@ const unavailable = existsSync(join(CORPUS, 'cases.tsv')) ? null : `${CORPUS} is
 if (unavailable) console.log(`# zeek-conn-corpus: skipped: ${unavailable}`);
 
 /**
- * The share of Zeek's rows that must come out identical. The issue's target is 95%; what keeps
- * flowlens below it is listed in the README (tunnels over UDP not decapsulated: VXLAN, Geneve,
- * GTP, Teredo; Zeek's 5 s attempt and close timers not followed). 183 of 227 rows (80.6%) are
- * identical now; raise this as those land.
+ * Zeek's rows that must come out identical: what flowlens reaches (the issue's target is 95%, 216
+ * of 227). What differs is listed in the README: GTP with outer IP fragments (flowlens does not
+ * reassemble IP fragments), TCP content gaps that Zeek declares only when the peer acknowledges
+ * past them, NTP's and FTP's analyser quirks. Raise it as rows are mended; it fails if one slips.
  */
-const FLOOR = 0.8;
+const MIN_IDENTICAL = 215;
 
 const COMPARED = [
   'conn_state',
@@ -80,6 +80,9 @@ function differences(want: Row, got: Row, flags: string, loaded: string): string
     if (f === 'duration' && a !== '-' && b !== '-' && Math.abs(Number(a) - Number(b)) <= 1.000001e-6) continue;
     if (a !== b) out.push(`${f} ${a} != ${b}`);
   }
+  // Zeek's uids cannot be reproduced: whether the row is tunnelled, and through how many carriers.
+  const parents = (r: Row) => (r.tunnel_parents === '-' ? 0 : r.tunnel_parents.split(',').length);
+  if (parents(want) !== parents(got)) out.push(`tunnel_parents ${want.tunnel_parents} != ${got.tunnel_parents}`);
   const named = got.service === '-' ? [] : got.service.split(',').filter((s) => serviceLoaded(s, flags, loaded));
   const zeek = new Set(want.service.split(','));
   if (!named.every((s) => zeek.has(s))) out.push(`service ${want.service} != ${got.service}`);
@@ -107,10 +110,8 @@ test("flowlens's conn.log export agrees with Zeek's on its own test traces", { s
       await store.flush();
       for await (const flow of store.exportFlows()) {
         // Each row goes through the ASCII writer and is read back as Zeek's logs are.
-        const line = zeekAsciiLine(zeekConnRow(flow));
-        const row = parseConnLog(`#fields\t${ZEEK_CONN_FIELDS.join('\t')}\n${line}`)[0];
         const list = ours.get(flow.iface) ?? [];
-        list.push(row);
+        for (const zeekRow of zeekConnRows(flow)) list.push(parseConnLog(`#fields\t${ZEEK_CONN_FIELDS.join('\t')}\n${zeekAsciiLine(zeekRow)}`)[0]);
         ours.set(flow.iface, list);
       }
     } finally {
@@ -144,7 +145,7 @@ test("flowlens's conn.log export agrees with Zeek's on its own test traces", { s
     const share = identical / total;
     console.log(`# zeek-conn-corpus: ${identical} of ${total} rows identical (${(share * 100).toFixed(1)}%); differing rows:`);
     for (const line of report) console.log(`#   ${line}`);
-    assert.ok(share >= FLOOR, `${(share * 100).toFixed(1)}% of Zeek's rows identical, below ${FLOOR * 100}%`);
+    assert.ok(identical >= MIN_IDENTICAL, `${identical} of Zeek's ${total} rows identical, fewer than ${MIN_IDENTICAL}`);
   });
 });
 

@@ -44,6 +44,7 @@ export function decodeIpPayload(proto: number, buf: Buffer, off: number, end: nu
         return;
       }
       pkt.depth++;
+      pkt.enterIpTunnel();
       if (proto === IPPROTO_GRE) decodeGre(buf, off, end, pkt);
       else if (end - off >= 1 && buf[off] >> 4 === (proto === IPPROTO_IPIP ? 4 : 6)) decodeIp(buf, off, end, pkt);
       return;

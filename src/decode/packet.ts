@@ -24,6 +24,7 @@ export const MALFORMED_REASONS = [
   'ipv6.bad-length',
   'pcap.bad-timestamp',
   'arp.truncated',
+  'tunnel.truncated',
 ] as const;
 export type MalformedReason = (typeof MALFORMED_REASONS)[number];
 
@@ -48,12 +49,19 @@ export const R_IPV6_BAD_LENGTH = 18;
 /** A capture record whose time is outside what the store holds (see pcap-file.ts's MAX_TIMESTAMP_US). */
 export const R_PCAP_BAD_TIMESTAMP = 19;
 export const R_ARP_TRUNCATED = 20;
+/** A tunnel over UDP (VXLAN, Geneve, GTP-U, Teredo, GRE-in-UDP) whose inner packet is cut short: the carrier's flow still counts it. */
+export const R_TUNNEL_TRUNCATED = 21;
 
 /** What the packet turned out to be. */
 export const KIND_NON_IP = 0; // LLDP, STP...: counted as traffic, no flow
 export const KIND_IP = 1; // addresses known; ports too when hasPorts
 /** An IPv4-over-Ethernet ARP packet: arpOp, and the sender's and target's addresses in src[0] and dst[0] (ipVersion 4). Non-IP traffic, no flow. */
 export const KIND_ARP = 2;
+
+/** DecodedPacket.tunnelKind. */
+export const TUNNEL_NONE = 0;
+export const TUNNEL_UDP = 1;
+export const TUNNEL_IP = 2;
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
@@ -95,6 +103,29 @@ export class DecodedPacket {
   ipOffset = 0;
   /** ARP operation (1 request, 2 reply) when kind is KIND_ARP, else 0. */
   arpOp = 0;
+  /**
+   * Whether the packet came through a tunnel over UDP (VXLAN, Geneve, GTP-U, Teredo, GRE-in-UDP):
+   * then `carrier` holds the carrying UDP packet as decoded (a flow of its own, as Zeek logs it),
+   * and this struct the inner packet. Only the outermost such tunnel is one: a tunnel over UDP
+   * inside another is left as the inner UDP packet.
+   */
+  hasCarrier = false;
+  /**
+   * The innermost tunnel the packet came through: TUNNEL_NONE, TUNNEL_UDP (its carrier is
+   * `carrier`) or TUNNEL_IP (IP-in-IP, GRE, ERSPAN, GRE-in-UDP: no flow of its own; Zeek names it
+   * by its outer address pair, kept in tunnelSrc/tunnelDst with the outer header at tunnelIpOffset).
+   */
+  tunnelKind = TUNNEL_NONE;
+  tunnelVersion = 0;
+  tunnelIpOffset = -1;
+  readonly tunnelSrc = new Uint32Array(4);
+  readonly tunnelDst = new Uint32Array(4);
+  /** The carrier's decode (see hasCarrier); null in a carrier itself. Reused: no allocation per packet. */
+  readonly carrier: DecodedPacket | null;
+
+  constructor(isCarrier = false) {
+    this.carrier = isCarrier ? null : new DecodedPacket(true);
+  }
 
   reset(): void {
     this.kind = KIND_NON_IP;
@@ -115,6 +146,53 @@ export class DecodedPacket {
     this.arpOp = 0;
     this.vlan = 0;
     this.depth = 0;
+    this.hasCarrier = false;
+    this.tunnelKind = TUNNEL_NONE;
+    this.tunnelIpOffset = -1;
+  }
+
+  /** Notes that what follows is carried by an IP-level tunnel whose outer header is the current one. */
+  enterIpTunnel(): void {
+    this.tunnelKind = TUNNEL_IP;
+    this.tunnelVersion = this.ipVersion;
+    this.tunnelIpOffset = this.ipOffset;
+    this.tunnelSrc.set(this.src);
+    this.tunnelDst.set(this.dst);
+  }
+
+  /** Whether the packet is the inner packet of an IP-level tunnel (not the outer one left when the inner was no IP). */
+  inIpTunnel(): boolean {
+    return this.tunnelKind === TUNNEL_IP && this.ipOffset !== this.tunnelIpOffset;
+  }
+
+  /** Copies another decode's result (not its carrier): a tunnel's outer view kept or restored. */
+  copyFrom(o: DecodedPacket): void {
+    this.kind = o.kind;
+    this.malformed = o.malformed;
+    this.ipVersion = o.ipVersion;
+    this.ipProto = o.ipProto;
+    this.src.set(o.src);
+    this.dst.set(o.dst);
+    this.srcPort = o.srcPort;
+    this.dstPort = o.dstPort;
+    this.hasPorts = o.hasPorts;
+    this.tcpFlags = o.tcpFlags;
+    this.icmpType = o.icmpType;
+    this.fragId = o.fragId;
+    this.isFragment = o.isFragment;
+    this.laterFragment = o.laterFragment;
+    this.payloadOffset = o.payloadOffset;
+    this.payloadLength = o.payloadLength;
+    this.vlan = o.vlan;
+    this.depth = o.depth;
+    this.wireEnd = o.wireEnd;
+    this.ipOffset = o.ipOffset;
+    this.arpOp = o.arpOp;
+    this.tunnelKind = o.tunnelKind;
+    this.tunnelVersion = o.tunnelVersion;
+    this.tunnelIpOffset = o.tunnelIpOffset;
+    this.tunnelSrc.set(o.tunnelSrc);
+    this.tunnelDst.set(o.tunnelDst);
   }
 
   /** Marks the first problem only: later layers do not overwrite the root cause. */

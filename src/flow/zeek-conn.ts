@@ -19,6 +19,7 @@ import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/packet.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
 import { communityIdOfWords } from '../enrich/community-id.js';
 import type { FlowRecord } from '../records/index.js';
+import type { Originator } from '../records/flow.js';
 
 /** The flow record's fields that this module fills in. */
 export type ZeekFields = Pick<
@@ -35,7 +36,58 @@ export type ZeekFields = Pick<
   | 'zeekDuration'
   | 'icmpType'
   | 'icmpCode'
+  | 'tunnelParents'
+  | 'zeekSplits'
 >;
+
+/**
+ * Zeek's timers that end a connection which flowlens's flow outlives (Zeek's defaults, µs): the
+ * next packet starts a new Zeek connection (a new conn.log row) within the same flowlens flow.
+ * tcp_attempt_delay: a SYN unanswered this long; tcp_close_delay (and tcp_reset_delay): this long
+ * after a close is complete (both FINs, a RST, or a FIN or RST from an end whose peer sent nothing);
+ * dns_session_timeout: DNS over UDP quiet 9 s when its timer fires (every 10 s from the start); and the
+ * inactivity timeouts (TCP 5 min, others 1 min).
+ */
+const ATTEMPT_DELAY_US = 5_000_000;
+const CLOSE_DELAY_US = 5_000_000;
+const DNS_SESSION_TIMEOUT_US = 10_000_000;
+const TCP_INACTIVITY_US = 300_000_000;
+const OTHER_INACTIVITY_US = 60_000_000;
+/** The ports of Zeek's DNS analyser over UDP (DNS, NetBIOS name service, mDNS, LLMNR). */
+const DNS_PORTS = new Set([53, 137, 5353, 5355]);
+/** Earlier Zeek connections kept per flow; past it the earliest are dropped (the count says how many). */
+export const MAX_ZEEK_SPLITS = 16;
+
+/** One earlier Zeek connection of a flow (the record's Zeek fields, in client/server terms), in zeekSplits. */
+export interface ZeekSplit {
+  /** Its first packet (µs). */
+  ts: number;
+  originator: Originator;
+  connState: string;
+  history: string;
+  clientPackets: number;
+  serverPackets: number;
+  clientPayloadBytes: number;
+  serverPayloadBytes: number;
+  clientIpBytes: number;
+  serverIpBytes: number;
+  missedBytes: number;
+  zeekDuration: number;
+}
+
+/**
+ * zeekSplits of a flow Zeek saw as more than one connection: the earlier ones and the current one.
+ * (The record's own Zeek fields are the current connection's, but their segments combine by max.)
+ */
+export interface ZeekSplits {
+  earlier: ZeekSplit[];
+  /** Earlier connections dropped past MAX_ZEEK_SPLITS. */
+  dropped: number;
+  current: ZeekSplit | null;
+}
+
+/** Tunnel carriers kept per flow (Zeek's tunnel_parents); an inner flow rarely has more than two. */
+export const MAX_TUNNEL_PARENTS = 4;
 
 // TCP endpoint states (Zeek's TCP_ENDPOINT_*).
 const INACTIVE = 0;
@@ -121,6 +173,21 @@ export class ZeekConn {
   gaps = new Uint32Array(0);
   zeroWindows = new Uint32Array(0);
   packets = new Float64Array(0);
+  /** Flow ids (high, low words) of the carriers of a tunnelled flow: slot*MAX_TUNNEL_PARENTS*2. */
+  parentIds = new Uint32Array(0);
+  parentCount = new Uint8Array(0);
+  /** First packet of the current Zeek connection, and its last packet of any kind (µs). */
+  startTime = new Float64Array(0);
+  lastPacket = new Float64Array(0);
+  /** When Zeek's close or attempt timer ends the connection (µs), 0 when not set. */
+  deleteAt = new Float64Array(0);
+  attemptAt = new Float64Array(0);
+  /** Per endpoint: Zeek's did_close (the endpoint's close has been seen). */
+  didClose = new Uint8Array(0);
+  /** 1 for a UDP flow on a port of Zeek's DNS analyser (its 10 s session timeout applies). */
+  dnsPorts = new Uint8Array(0);
+  /** Earlier Zeek connections of the flow (null for most flows: never split). */
+  splits: (ZeekSplits | null)[] = [];
 
   ensure(cap: number): void {
     if (cap <= this.cap) return;
@@ -152,6 +219,15 @@ export class ZeekConn {
     this.gaps = grow(this.gaps, cap * 2);
     this.zeroWindows = grow(this.zeroWindows, cap * 2);
     this.packets = grow(this.packets, cap * 2);
+    this.parentIds = grow(this.parentIds, cap * MAX_TUNNEL_PARENTS * 2);
+    this.parentCount = grow(this.parentCount, cap);
+    this.startTime = grow(this.startTime, cap);
+    this.lastPacket = grow(this.lastPacket, cap);
+    this.deleteAt = grow(this.deleteAt, cap);
+    this.attemptAt = grow(this.attemptAt, cap);
+    this.didClose = grow(this.didClose, cap * 2);
+    this.dnsPorts = grow(this.dnsPorts, cap);
+    this.splits.length = cap;
     this.communityId.length = cap;
     this.cap = cap;
   }
@@ -160,7 +236,14 @@ export class ZeekConn {
    * A new flow: its Community ID, and Zeek's originator. `senderIsClient` is flowlens's choice for
    * the packet's sender; `buf`/`frameStart` the frame (for the ICMP code).
    */
-  start(f: number, pkt: DecodedPacket, buf: Buffer, senderIsClient: boolean): void {
+  start(f: number, pkt: DecodedPacket, buf: Buffer, senderIsClient: boolean, ts: number): void {
+    this.splits[f] = null;
+    this.parentCount[f] = 0;
+    this.begin(f, pkt, buf, senderIsClient, ts);
+  }
+
+  /** A Zeek connection starts with this packet (a new flow's first, or the first after a split). */
+  private begin(f: number, pkt: DecodedPacket, buf: Buffer, senderIsClient: boolean, ts: number): void {
     const proto = pkt.ipProto;
     let sport = pkt.hasPorts ? pkt.srcPort : 0;
     let dport = pkt.hasPorts ? pkt.dstPort : 0;
@@ -169,6 +252,7 @@ export class ZeekConn {
       sport = pkt.icmpType;
       dport = buf[pkt.payloadOffset - 3]; // the code, after the type
     }
+    this.dnsPorts[f] = proto === IPPROTO_UDP && (DNS_PORTS.has(sport) || DNS_PORTS.has(dport)) ? 1 : 0;
     this.icmpType[f] = icmp ? sport : 0;
     this.icmpCode[f] = icmp ? dport : 0;
     this.communityId[f] = communityIdOfWords(pkt.ipVersion, proto, concatWords(pkt), 0, 4, sport, dport);
@@ -183,6 +267,11 @@ export class ZeekConn {
     this.origIsClient[f] = senderIsClient !== flip ? 1 : 0;
     this.historyLen[f] = 0;
     this.historyOnce[f] = 0;
+    this.startTime[f] = ts;
+    this.lastTime[f] = ts;
+    this.lastPacket[f] = ts;
+    this.deleteAt[f] = 0;
+    this.attemptAt[f] = 0;
     if (flip) this.addHistory(f, 0x5e); // '^'
     for (let e = f * 2; e < f * 2 + 2; e++) {
       this.state[e] = INACTIVE;
@@ -196,7 +285,50 @@ export class ZeekConn {
       this.missed[e] = 0;
       this.retransmits[e] = this.gaps[e] = this.zeroWindows[e] = 0;
       this.packets[e] = 0;
+      this.didClose[e] = 0;
     }
+  }
+
+  /**
+   * Whether Zeek would have ended flow f's connection before a packet at `ts` (its timers, see
+   * ATTEMPT_DELAY_US...): then split() starts the next one with that packet.
+   */
+  expired(f: number, ts: number, proto: number): boolean {
+    const last = this.lastPacket[f];
+    if (proto === IPPROTO_TCP) {
+      if (this.deleteAt[f] > 0 && ts >= this.deleteAt[f]) return true;
+      const os = this.state[f * 2];
+      if (this.attemptAt[f] > 0 && ts >= this.attemptAt[f] && (os === SYN_SENT || os === SYN_ACK_SENT) && this.state[f * 2 + 1] === INACTIVE) return true;
+      return ts - last > TCP_INACTIVITY_US;
+    }
+    if (ts - last > OTHER_INACTIVITY_US) return true;
+    if (proto === IPPROTO_UDP && this.dnsPorts[f]) {
+      // The DNS analyser's timer fires every 10 s from the start and ends a connection quiet for
+      // 9 s of them (Zeek allows a second for the timer's own lateness).
+      const start = this.startTime[f];
+      const quiet = DNS_SESSION_TIMEOUT_US - 1_000_000;
+      const fires = start + Math.max(1, Math.ceil((last + quiet - start) / DNS_SESSION_TIMEOUT_US)) * DNS_SESSION_TIMEOUT_US;
+      return ts >= fires;
+    }
+    return false;
+  }
+
+  /**
+   * Zeek's connection of flow f ended (expired()): its fields are kept as an earlier connection of
+   * the flow and a new one starts with this packet.
+   */
+  split(f: number, pkt: DecodedPacket, buf: Buffer, senderIsClient: boolean, ts: number, proto: number): void {
+    let splits = this.splits[f];
+    if (splits === null) {
+      splits = { earlier: [], dropped: 0, current: null };
+      this.splits[f] = splits;
+    }
+    if (splits.earlier.length >= MAX_ZEEK_SPLITS) {
+      splits.earlier.shift();
+      splits.dropped++;
+    }
+    splits.earlier.push(this.connection(f, proto));
+    this.begin(f, pkt, buf, senderIsClient, ts);
   }
 
   /** One packet of flow f; `fromClient` in flowlens's terms. Later fragments count as IP bytes only. */
@@ -206,6 +338,7 @@ export class ZeekConn {
     const ipLen = ipTotalLength(buf, pkt);
     this.ipBytes[e] += ipLen;
     this.packets[e]++;
+    this.lastPacket[f] = ts;
     if (pkt.laterFragment) {
       this.lastTime[f] = ts;
       return;
@@ -213,7 +346,7 @@ export class ZeekConn {
     const proto = pkt.ipProto;
     const wirePayload = pkt.ipOffset + ipLen - pkt.payloadOffset;
     if (proto === IPPROTO_TCP) {
-      if (this.tcp(f, end, pkt, buf, frameStart, wirePayload)) this.lastTime[f] = ts;
+      if (this.tcp(f, end, pkt, buf, frameStart, wirePayload, ts)) this.lastTime[f] = ts;
       return;
     }
     this.lastTime[f] = ts;
@@ -227,7 +360,7 @@ export class ZeekConn {
   }
 
   /** A TCP segment; false when it is a trailing packet that Zeek's duration leaves out. */
-  private tcp(f: number, end: number, pkt: DecodedPacket, buf: Buffer, frameStart: number, len: number): boolean {
+  private tcp(f: number, end: number, pkt: DecodedPacket, buf: Buffer, frameStart: number, len: number, ts: number): boolean {
     const e = f * 2 + end;
     const peer = f * 2 + (1 - end);
     const h = tcpHeaderAt(buf, pkt, frameStart);
@@ -294,10 +427,29 @@ export class ZeekConn {
       if (acked > this.ackedEnd[peer] && acked < 0x80000000) this.ackedEnd[peer] = acked;
     }
 
+    const before = this.state[e];
     this.transition(e, peer, end === 0, flags, len);
+    this.timers(f, e, peer, end === 0, before, syn, ts);
     // Zeek's duration ends at the last packet that carried something: not at the ACKs (nor a RST,
     // FIN or SYN without new data) after both ends closed.
     return !alreadyClosed || isNewData;
+  }
+
+  /**
+   * Zeek's timers that end the connection (TCPSessionAdapter): the attempt timer at the
+   * originator's first SYN; at an endpoint's first close, a complete close (a RST, or the peer
+   * closed or silent) ends the connection CLOSE_DELAY_US after it, cancelling the attempt timer.
+   */
+  private timers(f: number, e: number, peer: number, isOrig: boolean, before: number, syn: boolean, ts: number): void {
+    const state = this.state[e];
+    if (isOrig && syn && before === INACTIVE && this.attemptAt[f] === 0 && this.deleteAt[f] === 0) this.attemptAt[f] = ts + ATTEMPT_DELAY_US;
+    if ((state === CLOSED || state === RESET) && !this.didClose[e]) {
+      this.didClose[e] = 1;
+      if (state === RESET || this.didClose[peer] || this.state[peer] === INACTIVE) {
+        this.attemptAt[f] = 0;
+        this.deleteAt[f] = ts + CLOSE_DELAY_US;
+      }
+    }
   }
 
   /** Zeek's TCP endpoint state machine, reduced to the states conn_state reads. */
@@ -339,6 +491,28 @@ export class ZeekConn {
     }
   }
 
+  /** Flow f came through the tunnel whose carrier flow has this id (kept once, the first few). */
+  addParent(f: number, idHi: number, idLo: number): void {
+    const n = this.parentCount[f];
+    const at = f * MAX_TUNNEL_PARENTS * 2;
+    for (let i = 0; i < n; i++) if (this.parentIds[at + i * 2] === idHi && this.parentIds[at + i * 2 + 1] === idLo) return;
+    if (n >= MAX_TUNNEL_PARENTS) return;
+    this.parentIds[at + n * 2] = idHi;
+    this.parentIds[at + n * 2 + 1] = idLo;
+    this.parentCount[f] = n + 1;
+  }
+
+  /** The carriers' flow ids, comma-separated ('' for a flow not in a tunnel over UDP). */
+  tunnelParentsOf(f: number): string {
+    let out = '';
+    const at = f * MAX_TUNNEL_PARENTS * 2;
+    for (let i = 0; i < this.parentCount[f]; i++) {
+      const id = hex8(this.parentIds[at + i * 2]) + hex8(this.parentIds[at + i * 2 + 1]);
+      out = out === '' ? id : `${out},${id}`;
+    }
+    return out;
+  }
+
   /** Records a once-per-direction letter; true when it had been recorded before. */
   private once(f: number, end: number, bit: number, upper: number): boolean {
     const mask = bit << (end * 8);
@@ -373,23 +547,44 @@ export class ZeekConn {
     return String.fromCharCode(...HISTORY_CODES.subarray(0, n));
   }
 
-  /** The flow record's Zeek fields as of now (`firstSeen`: the flow's first packet, µs). */
-  fields(f: number, proto: number, firstSeen: number): ZeekFields {
+  /** The flow record's Zeek fields as of now (those of its current Zeek connection). */
+  fields(f: number, proto: number): ZeekFields {
+    const { ts: _start, clientPackets: _c, serverPackets: _s, ...current } = this.connection(f, proto);
+    return {
+      communityId: this.communityId[f] ?? '',
+      ...current,
+      icmpType: this.icmpType[f],
+      icmpCode: this.icmpCode[f],
+      tunnelParents: this.tunnelParentsOf(f),
+      zeekSplits: this.splitsOf(f, proto),
+    };
+  }
+
+  /** zeekSplits: '' for a flow that is one Zeek connection, else JSON (ZeekSplits). Built per record, never per packet. */
+  splitsOf(f: number, proto: number): string {
+    const splits = this.splits[f];
+    if (!splits) return '';
+    splits.current = this.connection(f, proto);
+    return JSON.stringify(splits);
+  }
+
+  /** The current Zeek connection of flow f, as a row of zeekSplits. */
+  private connection(f: number, proto: number): ZeekSplit {
     const o = f * 2;
     const clientEnd = this.origIsClient[f] === 1 ? 0 : 1;
     return {
-      communityId: this.communityId[f] ?? '',
+      ts: this.startTime[f],
       originator: clientEnd === 0 ? 'client' : 'server',
       connState: this.connState(f, proto),
       history: this.historyOf(f),
+      clientPackets: this.packets[o + clientEnd],
+      serverPackets: this.packets[o + 1 - clientEnd],
       clientPayloadBytes: this.payloadBytes(f, clientEnd, proto),
       serverPayloadBytes: this.payloadBytes(f, 1 - clientEnd, proto),
       clientIpBytes: this.ipBytes[o + clientEnd],
       serverIpBytes: this.ipBytes[o + 1 - clientEnd],
       missedBytes: this.missed[o] + this.missed[o + 1],
-      zeekDuration: Math.max(0, this.lastTime[f] - firstSeen),
-      icmpType: this.icmpType[f],
-      icmpCode: this.icmpCode[f],
+      zeekDuration: Math.max(0, this.lastTime[f] - this.startTime[f]),
     };
   }
 
@@ -440,6 +635,10 @@ export class ZeekConn {
     if (this.finSeen[e] && size > 0) size--;
     return size;
   }
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
 }
 
 /** Whether the packet goes to a broadcast or multicast address (IPv4 224/4 and 255.255.255.255, IPv6 ff00::/8). */

@@ -131,6 +131,8 @@ export class PacketKeeper {
   private spares: Buffer[] = [];
   private used = 0;
   private writing: Promise<void> = Promise.resolve();
+  /** Producers waiting for a free buffer (writable()). */
+  private waiters: (() => void)[] = [];
   private closing: Promise<void> = Promise.resolve();
 
   // First packets per flow: the count of packets kept and the id of the flow each slot holds.
@@ -233,6 +235,21 @@ export class PacketKeeper {
     if (max > 0) this.keptOfSlot[slot]++;
   }
 
+  /**
+   * True while every spare buffer is queued for writing: once the fill buffer is full, add() drops.
+   * A producer that can wait (the benchmark, which measures how fast the store writes) awaits
+   * writable() then; the live capture never waits.
+   */
+  get saturated(): boolean {
+    return this.spares.length === 0;
+  }
+
+  /** Resolves once a buffer is free again. */
+  writable(): Promise<void> {
+    if (this.spares.length > 0) return Promise.resolve();
+    return new Promise((wake) => this.waiters.push(wake));
+  }
+
   /** Room for `length` more bytes in the fill buffer: swaps buffers when the other one is free. */
   private room(length: number): boolean {
     if (this.used + length <= this.fill.length) return true;
@@ -261,6 +278,9 @@ export class PacketKeeper {
         this.stats.writeErrors++;
       } finally {
         this.spares.push(full);
+        const waiting = this.waiters;
+        this.waiters = [];
+        for (const wake of waiting) wake();
       }
     });
   }
@@ -301,17 +321,18 @@ export class PacketKeeper {
     const index = this.index!;
     this.fd = -1;
     this.index = null;
-    const writing = this.writing;
+    const written = this.writing;
+    // The file's index run (sorted, written and synced) follows its data; the next file's data
+    // does not wait for it: the buffers keep flowing to the disk while an index is flushed (when
+    // they waited, a sync under other disk traffic held every buffer and the store dropped).
     this.closing = this.closing.then(async () => {
-      await writing;
+      await written;
       await new Promise<void>((done) => close(fd, () => done()));
       await index.flush().catch(() => {
         this.stats.writeErrors++;
       });
       this.stats.files++;
     });
-    // The next file's writes must not start before this one's are done: chain them.
-    this.writing = this.closing;
   }
 
   /** Ends the store: the open file is written, closed and indexed. */

@@ -230,6 +230,35 @@ export const FLOW = defineRecord(
           'Flow risks as nDPI names them, comma-separated: Known Proto on Non Std Port, Clear-Text Credentials, Obsolete TLS (v1.1 or older), SSH Obsolete Cli Vers/Cipher, SSH Obsolete Ser Vers/Cipher, TLS Cert Expired, TLS Cert Not Yet Valid, Self-signed Cert, TLS Cert Mismatch, TLS Weak Cert Key or Signature; null when none.',
       },
     }),
+    /**
+     * For a flow carried by a tunnel (Zeek's tunnel_parents), comma-separated: the flow ids of the
+     * carrying UDP flows (VXLAN, Geneve, GTP-U, Teredo), or for IP-level tunnels (IP-in-IP, GRE,
+     * ERSPAN, GRE-in-UDP), which are no flow, an id of the tunnel's address pair; '' otherwise.
+     */
+    tunnelParents: col.str({
+      combine: 'latest',
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          'The tunnels that carried this flow, comma-separated: the flow ids of carrying UDP flows (VXLAN, Geneve, GTP-U, Teredo), or for IP-in-IP, GRE and ERSPAN (no flow of their own) an id of the tunnel; null when none.',
+      },
+    }),
+    /**
+     * Zeek's earlier connections within this flow, where Zeek's timers end a connection that the
+     * flow outlives (an unanswered SYN after 5 s, 5 s after a close, DNS quiet for 10 s): JSON
+     * (src/flow/zeek-conn.ts's ZeekSplits) from which the conn.log export writes one row each;
+     * '' for a flow that is one Zeek connection (most).
+     */
+    zeekSplits: col.str({
+      combine: 'latest',
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          "Zeek's earlier connections within this flow as JSON (earlier: their conn_state, history and counts; current: the last one's), where Zeek's timers end a connection that the flow outlives; null when Zeek sees one connection.",
+      },
+    }),
   },
   { questdbDedupKeys: ['ts', 'flowId'] },
 );
@@ -237,6 +266,3 @@ export const FLOW = defineRecord(
 export type FlowRecord = RecordOf<typeof FLOW>;
 /** A flow as the API and exports show it: its segments in the queried range summed (FLOW's combine rules). */
 export type FlowSummary = SummaryOf<typeof FLOW>;
-
-/** The API's `bytes` of a flow (both directions), also printed by `flowlens export flows`. */
-export const flowBytes = (f: { clientBytes: number; serverBytes: number }): number => f.clientBytes + f.serverBytes;

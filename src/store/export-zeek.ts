@@ -10,6 +10,7 @@
 import { icmpPorts } from '../enrich/community-id.js';
 import type { NamedNetworks } from '../enrich/networks.js';
 import { isLocalAddress } from '../enrich/special-ranges.js';
+import type { ZeekSplits } from '../flow/zeek-conn.js';
 import type { FlowSummary } from '../records/index.js';
 
 /** Zeek's conn.log columns, in its order. */
@@ -206,9 +207,24 @@ export function zeekConnRow(flow: FlowSummary, isLocal: IsLocal = isLocalAddress
     orig_ip_bytes: origIsClient ? flow.clientIpBytes : flow.serverIpBytes,
     resp_pkts: origIsClient ? flow.serverPackets : flow.clientPackets,
     resp_ip_bytes: origIsClient ? flow.serverIpBytes : flow.clientIpBytes,
-    tunnel_parents: undefined,
+    // The carriers' uids, as their own rows give them (Zeek's tunnel_parents).
+    tunnel_parents: flow.tunnelParents ? flow.tunnelParents.split(',').map(zeekUid) : undefined,
     ip_proto: flow.ipProto,
   };
+}
+
+/**
+ * The conn.log rows of one flow: one, or where Zeek's timers ended connections the flow outlived
+ * (zeekSplits), one per Zeek connection, earliest first. The later rows' uids are the flow's with
+ * a base-62 digit added (the first row's uid is the one tunnel_parents name).
+ */
+export function zeekConnRows(flow: FlowSummary, isLocal: IsLocal = isLocalAddress): ZeekConnRow[] {
+  if (!flow.zeekSplits) return [zeekConnRow(flow, isLocal)];
+  const splits = JSON.parse(flow.zeekSplits) as ZeekSplits;
+  const connections = splits.current ? [...splits.earlier, splits.current] : splits.earlier;
+  const rows = connections.map((c) => zeekConnRow({ ...flow, ...c, firstSeen: c.ts }, isLocal));
+  for (let i = 1; i < rows.length; i++) rows[i].uid = `${rows[0].uid}${BASE62[(splits.dropped + i) % 62]}`;
+  return rows;
 }
 
 /** Zeek's ASCII value: times and intervals with 6 decimals, bools T/F, sets comma-separated, unset '-'. */
@@ -276,8 +292,7 @@ export async function writeZeekConnLog(
 ): Promise<void> {
   if (format === 'zeek') await write(zeekAsciiHeader());
   for await (const flow of flows) {
-    const row = zeekConnRow(flow, isLocal);
-    await write(format === 'zeek' ? zeekAsciiLine(row) : zeekJsonLine(row));
+    for (const row of zeekConnRows(flow, isLocal)) await write(format === 'zeek' ? zeekAsciiLine(row) : zeekJsonLine(row));
   }
   if (format === 'zeek') await write(zeekAsciiFooter());
 }

@@ -10,7 +10,9 @@
 // table and the store ingest rate), --only load (flow paging under load, test/bench/load.ts;
 // --load-seconds N sets its measured time, default 20), --only ingest (QuestDB ILP serialise + send
 // against a local /write sink in a child process, and the import into QuestDB against it vs DuckDB),
-// --only watchlist (a million-entry watchlist's load time, memory and lookups, test/bench/watchlist.ts).
+// --only watchlist (a million-entry watchlist's load time, memory and lookups, test/bench/watchlist.ts),
+// --only packets (the packet store's write rate beside tcpdump -w, and extracting a flow of ~1,000
+// packets from a store of a few GB, test/bench/packets.ts).
 // Needs: tcpdump, softflowd (ndpiReader from libndpi-bin and argus from argus-server add their rows);
 // capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
@@ -25,6 +27,7 @@ import { measureDuckDbFloor, measureDuckDbIngest, measureIlpSend, measureQuestDb
 import { formatLiveBench, runLiveBench } from './live.js';
 import { formatLoadBench, runLoadBench } from './load.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
+import { formatPacketsBench, runPacketsBench } from './packets.js';
 import { countPcapRecords, writeSyntheticCapture } from './synth-pcap.js';
 import { formatWatchlistBench, runWatchlistBench } from './watchlist.js';
 
@@ -214,6 +217,13 @@ async function ilpSection(): Promise<void> {
   }
 }
 
+/** The packet store (test/bench/packets.ts): write rate beside tcpdump -w, extraction from a store of a few GB. */
+async function packetsSection(capture: string): Promise<void> {
+  console.log('');
+  const r = await runPacketsBench({ capture, storeBytes: quick ? 0.5e9 : 3e9, runs: Math.max(3, runs), log });
+  console.log(formatPacketsBench(r));
+}
+
 function watchlistSection(): void {
   log('watchlist: a million entries, load and lookups...');
   console.log(formatWatchlistBench(runWatchlistBench(runs), runs));
@@ -225,6 +235,7 @@ async function main(): Promise<void> {
   if (opt.only === 'api') return apiSection();
   if (opt.only === 'live') return liveSection(benchCapture().path);
   if (opt.only === 'load') return loadSection();
+  if (opt.only === 'packets') return packetsSection(benchCapture().path);
   const missing = ['tcpdump', 'softflowd'].filter((c) => !have(c));
   const cap = benchCapture();
   log(`capture: ${relative(REPO_ROOT, cap.path)}, ${cap.packets} packets, ${(statSync(cap.path).size / 1e6).toFixed(0)} MB, ${cap.origin}`);
@@ -435,6 +446,7 @@ async function main(): Promise<void> {
     await apiSection();
     await loadSection();
     watchlistSection();
+    await packetsSection(cap.path);
   }
 
   if (results.some((r) => r.error)) process.exitCode = 1;

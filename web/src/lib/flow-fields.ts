@@ -7,10 +7,10 @@ export const FlowFields = graphql(`
     app appInfo bytes clientAsOrg clientAsn clientBytes clientCountry clientIp clientIpBytes
     clientNetwork clientPackets clientPayloadBytes clientPort clientTcpFlags communityId
     confidence connState duration endReason firstPackets firstSeen history icmpCode icmpType id
-    iface ipProto lastSeen missedBytes node originator predictedApp predictedCategory
-    predictionConfidence risks serverAsOrg serverAsn serverBytes serverCountry serverIp
-    serverIpBytes serverName serverNetwork serverPackets serverPayloadBytes serverPort
-    serverTcpFlags tcpState transport tunnelParents zeekDuration zeekSplits
+    iface ipProto lastSeen missedBytes node originator risks serverAsOrg serverAsn serverBytes
+    serverCountry serverIp serverIpBytes serverName serverNetwork serverPackets
+    serverPayloadBytes serverPort serverTcpFlags tcpState transport tunnelParents zeekDuration
+    zeekSplits
   }
 `);
 
@@ -47,9 +47,6 @@ export const FLOW_FIELD_DOCS: Record<string, string> = {
   missedBytes: "TCP payload bytes in sequence gaps that were never captured, so far.",
   node: "",
   originator: "Which end Zeek's conn.log calls the originator: client or server.",
-  predictedApp: "The learned classifier's predicted application (one of the largest in its training set), a prediction, not DPI's result; null when it predicts none of them.",
-  predictedCategory: "The learned classifier's predicted category (web, video-streaming, chat-voip, file-transfer, vpn-tunnel, p2p, gaming, system, other), from the first packets' sizes, timing and TLS records with the port: a prediction, not DPI's result; null before one is made.",
-  predictionConfidence: "The classifier's probability for predictedCategory, in percent (1-100).",
   risks: "Flow risks as nDPI names them, comma-separated: Known Proto on Non Std Port, Clear-Text Credentials, Obsolete TLS (v1.1 or older), SSH Obsolete Cli Vers/Cipher, SSH Obsolete Ser Vers/Cipher, TLS Cert Expired, TLS Cert Not Yet Valid, Self-signed Cert, TLS Cert Mismatch, TLS Weak Cert Key or Signature; null when none.",
   serverAsOrg: "The server's AS organisation; null when unknown.",
   serverAsn: "The server's AS number; null when unknown.",
