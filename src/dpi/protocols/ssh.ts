@@ -64,7 +64,9 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   const info = e.info ?? {};
   const line = banner(buf, off, end);
   info[ctx.fromClient ? 'clientBanner' : 'serverBanner'] = line;
-  if (!ctx.fromClient) e.serverName = line;
+  // nDPI's server name is the first banner seen, whichever side sent it (its "client signature" is
+  // the first, and a client often speaks before the server's banner arrives).
+  if (e.serverName === '') e.serverName = line;
   // Protocol 1.x (1.99 means 2.0 with 1.x fallback) is broken beyond repair.
   if (startsWith(buf, off, len, 'SSH-1.') && !startsWith(buf, off, len, 'SSH-1.99'))
     e.risks |= ctx.fromClient ? RISK_SSH_OBSOLETE_CLIENT : RISK_SSH_OBSOLETE_SERVER;
