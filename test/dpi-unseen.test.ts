@@ -1,0 +1,48 @@
+// Identification on captures made here and now by real programs over loopback (test/dpi/unseen.ts):
+// flowlens against the installed ndpiReader on the same files, measured as `npm run eval:dpi` does.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { missingTool } from './helpers/netns.js';
+import { compareUnseen, makeUnseenCaptures } from './dpi/unseen.js';
+
+const TOOLS = [
+  'tcpdump',
+  'ndpiReader',
+  'tshark',
+  'curl',
+  'wget',
+  'openssl',
+  'dig',
+  'ssh',
+  'psql',
+  'redis-server',
+  'redis-cli',
+  'mosquitto',
+  'mosquitto_pub',
+  'python3',
+];
+const missing = missingTool(...TOOLS);
+const skip = process.getuid?.() !== 0 ? 'needs root (tcpdump, ports below 1024)' : missing !== null ? `${missing} not installed` : false;
+
+describe('identification on captures never seen before', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowlens-unseen-test-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('agrees with ndpiReader on master protocols and server names', { timeout: 300_000 }, async () => {
+    const files = await makeUnseenCaptures(dir);
+    for (const f of files) assert.ok(statSync(f).size > 24 * 10, `${f} captured nothing`);
+    const r = await compareUnseen(files);
+    console.log(
+      `${r.agree}/${r.flows} master, ${r.namesIdentical}/${r.names} names, per protocol ${JSON.stringify(r.perProtocol)}\n${r.differences.join('\n')}`,
+    );
+    assert.ok(r.flows >= 40, `ndpiReader labelled only ${r.flows} flows`);
+    for (const p of ['TLS', 'HTTP', 'DNS', 'SMTP', 'POP3', 'FTP_CONTROL', 'SSH', 'PostgreSQL', 'Redis', 'MQTT'])
+      assert.ok(r.perProtocol[p]?.flows > 0, `no ${p} flow captured`);
+    // Measured: 46/47 (ndpiReader 4.2 calls curl's clear-text IMAP session IMAPS) and 36/36.
+    assert.ok(r.agree / r.flows >= 0.97, `master ${r.agree}/${r.flows}`);
+    assert.ok(r.namesIdentical / r.names >= 0.99, `names ${r.namesIdentical}/${r.names}`);
+  });
+});
