@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type ImportSummary, importFiles } from '../src/capture/import.js';
+import { type ImportOptions, type ImportSummary, importFiles } from '../src/capture/import.js';
 import { importSource } from '../src/capture/source.js';
 import { PacketIndexWriter } from '../src/packets/index-writer.js';
 import type { AnomalyRecord, FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../src/store/types.js';
@@ -31,7 +31,13 @@ function indexFiles(dir: string): Record<string, string> {
   return out;
 }
 
-async function importWith(paths: string[], workers: number, packetsDir?: string, workerRingBytes?: number): Promise<Collected> {
+async function importWith(
+  paths: string[],
+  workers: number,
+  packetsDir?: string,
+  workerRingBytes?: number,
+  caps: Pick<ImportOptions, 'maxFlows' | 'maxHosts'> = {},
+): Promise<Collected> {
   const c: Omit<Collected, 'summary'> = { flows: [], hosts: [], traffic: [], anomalies: [] };
   let begun = 0;
   const store: StoreWriter = {
@@ -56,7 +62,7 @@ async function importWith(paths: string[], workers: number, packetsDir?: string,
     seconds: _s,
     packetsPerSecond: _p,
     ...summary
-  } = await importFiles(paths, { store, workers, node: 'n1', batchRows: 512, source, packetIndex, workerRingBytes });
+  } = await importFiles(paths, { store, workers, node: 'n1', batchRows: 512, source, packetIndex, workerRingBytes, ...caps });
   assert.equal(begun, 1);
   const byJson = <T>(rows: T[]) => rows.map((r) => JSON.stringify(r)).sort();
   // The latest version of each anomaly; every version carries the packet time it was written at.
@@ -113,6 +119,38 @@ describe('import through decode workers', () => {
     // Rings of 64 KiB: the reader and the workers wait on each other all along (each waiting side
     // must keep taking back what the other has done, or they would wait forever).
     assertSame(one, await importWith([path], 2, join(dir, 'index-small-rings'), 1 << 16), '2 workers, 64 KiB rings');
+  });
+
+  it('the caps are one budget over the workers: nothing evicted under them however the flows spread; past them each flow once', async () => {
+    const t0 = 1_700_000_000_000_000;
+    /** `skewed` flows between one host pair (all in one worker whatever N is) and `others` from as many hosts, 1 ms apart. */
+    const capture = (name: string, skewed: number, others: number) => {
+      const frames = [];
+      for (let i = 0; i < skewed; i++) frames.push(syn('10.0.0.1', 10000 + i, '10.0.0.2', 80, t0 + i * 1000));
+      for (let i = 0; i < others; i++) frames.push(syn(`10.2.${i >> 7}.${(i & 0x7f) + 1}`, 5555, '10.0.0.2', 443, t0 + (skewed + i) * 1000));
+      return writeCapture(join(dir, name), pcap({ linktype: 1 }, frames));
+    };
+    const caps = { maxFlows: 1000 };
+    // 990 flows under a cap of 1,000: a cap split per worker (500 with 2) evicted from the busy worker.
+    const under = capture('under-cap.pcap', 900, 90);
+    const one = await importWith([under], 1, undefined, undefined, caps);
+    assert.equal(one.summary.evictedFlows, 0);
+    for (const n of [2, 3]) assertSame(one, await importWith([under], n, undefined, undefined, caps), `${n} workers under the cap`);
+
+    // 3,000 flows past a cap of 1,000: the summary counts what was evicted, every flow is written once.
+    const over = capture('over-cap.pcap', 2400, 600);
+    for (const n of [1, 2, 3]) {
+      const r = await importWith([over], n, undefined, undefined, caps);
+      const evicted = r.flows.filter((f) => f.endReason === 'evicted').length;
+      assert.equal(r.summary.evictedFlows, evicted, `${n} workers: evictedFlows is the flows ended 'evicted'`);
+      assert.ok(evicted >= 3000 - 2 * caps.maxFlows, `${n} workers: ${evicted} evicted`);
+      assert.equal(r.flows.length, 3000, `${n} workers: each flow written once`);
+      assert.equal(
+        r.flows.reduce((sum, f) => sum + f.clientPackets + f.serverPackets, 0),
+        3000,
+        `${n} workers: every packet in a flow`,
+      );
+    }
   });
 
   it('every nDPI capture as one import: the same records, summary and packet index with 1 and 2 workers', { timeout: 120_000 }, async (t) => {

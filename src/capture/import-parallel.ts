@@ -16,15 +16,16 @@
 // - Detection sees every packet, in the reader's order, in one DetectorSet here: the workers hand
 //   each frame back with the flags their flow table gives it (new flow, direction, first reply,
 //   established, peer-to-peer), so a scan across many hosts or a distributed flood is not split.
-// - Results equal an import with one worker while no table reaches its cap (the caps are split
-//   over the workers, and an eviction depends on which flows share a table).
+// - Results equal an import with one worker while the workers' tables together stay under the caps
+//   (one budget over the workers, Aggregator's tableBudget). Past a cap, which flows are evicted
+//   depends on the number of workers: each worker evicts the oldest of its own flows, not of all.
 import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes } from './import-file.js';
 import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { stat } from 'node:fs/promises';
 import { DecodedPacket, MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { DetectorSet } from '../detect/index.js';
-import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART } from '../flow/aggregator.js';
+import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART, newTableBudget } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import { DistinctAddresses } from '../flow/distinct.js';
 import {
@@ -121,8 +122,9 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     }
   };
 
-  const maxFlows = Math.ceil((opts.maxFlows ?? defaultMaxFlows()) / workerCount);
-  const maxHosts = opts.maxHosts === undefined ? undefined : Math.ceil(opts.maxHosts / workerCount);
+  // The caps are one budget over the workers: no eviction while the whole import is under them.
+  const maxFlows = opts.maxFlows ?? defaultMaxFlows();
+  const tableBudget = newTableBudget(workerCount);
   const finished: Promise<void>[] = [];
   for (let i = 0; i < workerCount; i++) {
     const ring = RingWriter.create(capacity);
@@ -149,7 +151,8 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
         dpi: opts.dpi,
         enrich: opts.enrich,
         maxFlows,
-        maxHosts,
+        maxHosts: opts.maxHosts,
+        tableBudget,
       },
       batchRows: opts.batchRows ?? 4096,
     };

@@ -34,7 +34,7 @@ import type { Logger } from 'pino';
 import { HOST, sumCounters, TRAFFIC } from '../records/index.js';
 import type { StatusProvider } from '../records/status.js';
 import type { EventBus } from '../bus/types.js';
-import type { AggregatorOptions, AggregatorStats } from '../flow/aggregator.js';
+import { type AggregatorOptions, type AggregatorStats, newTableBudget, type TableBudget } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worker.js';
 import { type KeepPacketsOptions, type KeeperStats, sweep } from '../packets/keeper.js';
@@ -172,6 +172,7 @@ export class LiveCapture {
   private readonly detector: DetectorSet | null;
   private readonly detectRings: RingReader[] = [];
   private readonly order = new ReplayOrder();
+  private tableBudget: TableBudget = newTableBudget(1);
   /** Gives a frame taken back from a detection ring to the detector. */
   private readonly feed: ReturnType<typeof detectorFeed>;
   /** Workers that failed: their frames are skipped when taken back. */
@@ -232,6 +233,7 @@ export class LiveCapture {
   private openRings(): void {
     const n = Math.max(1, this.opts.workers ?? defaultWorkerCount());
     const capacity = ringCapacity((this.opts.ringMb ?? DEFAULT_RING_MB) * 1024 * 1024);
+    this.tableBudget = newTableBudget(n);
     for (let i = 0; i < n; i++) {
       this.rings.push(RingWriter.create(capacity));
       if (this.detector !== null) this.detectRings.push(new RingReader(new SharedArrayBuffer(ringBytes(capacity))));
@@ -338,9 +340,10 @@ export class LiveCapture {
           dpi: o.dpi,
           // Settings, not an Enricher: each worker opens its own (the databases cannot cross threads).
           enrich: o.enrich instanceof Enricher ? o.enrich.settings : o.enrich,
-          // The caps are the whole capture's: each worker holds its share of the flows.
-          maxFlows: Math.ceil((o.maxFlows ?? defaultMaxFlows()) / this.rings.length),
-          maxHosts: o.maxHosts === undefined ? undefined : Math.ceil(o.maxHosts / this.rings.length),
+          // The caps are the whole capture's, one budget over the workers.
+          maxFlows: o.maxFlows ?? defaultMaxFlows(),
+          maxHosts: o.maxHosts,
+          tableBudget: this.tableBudget,
         },
         batchRows: o.batchRows ?? 5000,
         tickLagUs: TICK_LAG_US,

@@ -62,6 +62,31 @@ export interface AggregatorOptions {
    * a parallel import's decode workers hand it to the one DetectorSet that sees every packet.
    */
   detectFlags?: boolean;
+  /**
+   * The caps as one budget over the decode workers of a capture or an import (newTableBudget), not
+   * a share each: no worker evicts while the workers' tables together are under the cap, whatever
+   * the number of workers and however unevenly the address pairs spread over them.
+   */
+  tableBudget?: TableBudget;
+}
+
+/**
+ * Live flows and hosts of every decode worker together, each an Int32 in a SharedArrayBuffer that
+ * the workers' tables keep up to date. A worker evicts when its own table is at the cap, or when
+ * the total is at the cap and it holds at least its share (cap / workers): the one whose new flow
+ * finds the budget spent evicts its own oldest entries, unless it holds less than its share (then
+ * a worker over its share evicts at its next new flow). The total can pass the cap by the entries
+ * the workers under their share add meanwhile: at most cap x (2 - 1/workers) when one worker holds
+ * the whole cap and never starts another flow.
+ */
+export interface TableBudget {
+  flows: SharedArrayBuffer;
+  hosts: SharedArrayBuffer;
+  workers: number;
+}
+
+export function newTableBudget(workers: number): TableBudget {
+  return { flows: new SharedArrayBuffer(4), hosts: new SharedArrayBuffer(4), workers: Math.max(1, workers) };
 }
 
 /** What clock() did: nothing, the first interval, intervals closed, or a restart (endAll). */
@@ -180,6 +205,9 @@ export class Aggregator {
   private readonly maxHosts: number;
   /** lastSeen of the live flows, to find an eviction round's threshold (allocated at the first round). */
   private evictScratch: Float64Array | null = null;
+  /** Entries a worker may hold before it evicts for the shared budget (the cap when there is none). */
+  private readonly flowShare: number;
+  private readonly hostShare: number;
 
   // The current interval.
   private interval = -1;
@@ -218,6 +246,13 @@ export class Aggregator {
     this.maxHosts = Math.max(3, this.opts.maxHosts ?? defaultMaxHosts(this.maxFlows));
     this.flows.limit = this.maxFlows;
     this.hosts.limit = this.maxHosts;
+    const budget = this.opts.tableBudget;
+    if (budget !== undefined) {
+      this.flows.shared = new Int32Array(budget.flows);
+      this.hosts.shared = new Int32Array(budget.hosts);
+    }
+    this.flowShare = budget === undefined ? this.maxFlows : Math.ceil(this.maxFlows / budget.workers);
+    this.hostShare = budget === undefined ? this.maxHosts : Math.ceil(this.maxHosts / budget.workers);
     this.detectFlags = this.opts.detectFlags === true;
   }
 
@@ -251,50 +286,6 @@ export class Aggregator {
       return;
     }
 
-    // A tunnel over UDP: the carrier's UDP flow counts the packet too (Zeek logs both), and the
-    // inner flow names it as its tunnel parent. The detectors and the packet index see the inner.
-    const carrier = pkt.hasCarrier ? pkt.carrier : null;
-    if (carrier !== null) {
-      const cf = this.account(carrier, ts, buf, off, bytes, false);
-      // The carrier's id read now: making room for the inner flow may end the carrier's.
-      const parentHi = this.flows.idHi[cf];
-      const parentLo = this.flows.idLo[cf];
-      const f = this.account(pkt, ts, buf, off, bytes, true);
-      if (pkt.inIpTunnel()) this.addIpTunnelParent(f, pkt);
-      else this.conn.addParent(f, parentHi, parentLo);
-    } else {
-      const f = this.account(pkt, ts, buf, off, bytes, true);
-      if (pkt.inIpTunnel()) this.addIpTunnelParent(f, pkt);
-    }
-  }
-
-  /**
-   * An IP-level tunnel (IP-in-IP, GRE, ERSPAN) has no flow of its own; Zeek still names it in its
-   * inner connections' tunnel_parents, one id per outer address pair: so does flowlens.
-   */
-  private addIpTunnelParent(f: number, pkt: DecodedPacket): void {
-    const s = pkt.tunnelSrc;
-    const d = pkt.tunnelDst;
-    let srcFirst = true;
-    for (let i = 0; i < 4; i++) {
-      if (s[i] !== d[i]) {
-        srcFirst = s[i] < d[i];
-        break;
-      }
-    }
-    const a = srcFirst ? s : d;
-    const b = srcFirst ? d : s;
-    let hi = 0x7a11e1 + pkt.tunnelVersion;
-    for (let i = 0; i < 4; i++) hi = mix(mix(hi, a[i]), b[i]);
-    const lo = finish(mix(hi, 0x9e3779b9));
-    this.conn.addParent(f, finish(mix(hi, this.nodeHash)), lo);
-  }
-
-  /**
-   * Accounts an IP packet (or a tunnel's carrier) to its flow and hosts; returns the flow's slot.
-   * `innermost`: the packet as the detectors and the packet index know it.
-   */
-  private account(pkt: DecodedPacket, ts: number, buf: Buffer, off: number, bytes: number, innermost: boolean): number {
     const flows = this.flows;
     let f = -1;
     let fromClient = true;
@@ -317,7 +308,7 @@ export class Aggregator {
         f = -1;
       }
       if (f < 0) {
-        if (flows.count >= this.maxFlows || this.hosts.count + 2 > this.maxHosts) this.makeRoom();
+        if (this.flowsFull() || this.hostsFull()) this.makeRoom();
         f = flows.insert(pkt, srcPort, dstPort);
         this.startFlow(f, pkt, ts, srcPort, dstPort);
         started = true;
@@ -325,10 +316,7 @@ export class Aggregator {
       fromClient = (flows.clientIsA[f] === 1) === flows.srcIsA;
       if (started) {
         this.conn.ensure(flows.cap);
-        this.conn.start(f, pkt, buf, fromClient, ts);
-      } else if (this.conn.expired(f, ts, pkt.ipProto)) {
-        // Zeek's timers ended its connection: the flow goes on, its next conn.log row starts here.
-        this.conn.split(f, pkt, buf, fromClient, ts, pkt.ipProto);
+        this.conn.start(f, pkt, buf, fromClient);
       }
       if (pkt.isFragment && !pkt.laterFragment) {
         if (this.fragmentsPending.size >= MAX_FRAGMENTS_PENDING) this.fragmentsPending.delete(this.fragmentsPending.keys().next().value!);
@@ -336,7 +324,7 @@ export class Aggregator {
       }
     }
 
-    if (innermost) this.lastFlow = f;
+    this.lastFlow = f;
     const dir = fromClient ? 0 : 1;
     const d = f * 2 + dir;
     flows.segPackets[d]++;
@@ -379,7 +367,7 @@ export class Aggregator {
 
     // Anomaly detection: the packet and a few facts of its flow, as bits (no allocation).
     const detect = this.detect;
-    if (innermost && (detect !== null || this.detectFlags)) {
+    if (detect !== null || this.detectFlags) {
       let dflags = fromClient ? F_FROM_CLIENT : 0;
       if (started) {
         dflags |= F_NEW_FLOW;
@@ -396,7 +384,6 @@ export class Aggregator {
       flows.lastPublished[f] = ts;
       bus.publish('flow', { type: started ? 'start' : 'update', flow: this.summary(f) });
     }
-    return f;
   }
 
   /** Counts a frame that could not even be framed (a record cut short by the end of the file). */
@@ -545,15 +532,29 @@ export class Aggregator {
    * hosts no live flow refers to any more (their interval records so far go out first). Rounds
    * free a sixteenth of a cap at a time, so that the scan of the table is rare.
    */
+  /** Whether a new flow must first evict: this table at the cap, or the shared budget spent with this worker over its share. */
+  private flowsFull(): boolean {
+    const flows = this.flows;
+    if (flows.count >= this.maxFlows) return true;
+    return flows.shared !== null && flows.count >= this.flowShare && Atomics.load(flows.shared, 0) >= this.maxFlows;
+  }
+
+  /** The same for the two hosts a new flow may add. */
+  private hostsFull(): boolean {
+    const hosts = this.hosts;
+    if (hosts.count + 2 > this.maxHosts) return true;
+    return hosts.shared !== null && hosts.count + 2 > this.hostShare && Atomics.load(hosts.shared, 0) + 2 > this.maxHosts;
+  }
+
   private makeRoom(): void {
-    if (this.flows.count >= this.maxFlows) this.evictFlows(evictionBatch(this.maxFlows));
+    if (this.flowsFull()) this.evictFlows(evictionBatch(this.maxFlows));
     const hosts = this.hosts;
     const want = evictionBatch(this.maxHosts);
     const ts = this.interval * this.intervalUs;
     const evictHosts = () => hosts.evictOrphans(want, ts, this.opts.node, this.opts.source ?? '', this.out.hosts as HostRecord[]);
-    if (hosts.count + 2 > this.maxHosts) evictHosts();
+    if (this.hostsFull()) evictHosts();
     // Hosts all held by live flows (a host cap below twice the flow cap): flows go first.
-    while (hosts.count + 2 > this.maxHosts && this.flows.count > 0) {
+    while (this.hostsFull() && this.flows.count > 0) {
       this.evictFlows(evictionBatch(this.maxFlows));
       evictHosts();
     }
@@ -728,7 +729,7 @@ export class Aggregator {
       duration: flows.lastSeen[f] - flows.firstSeen[f],
       endReason,
       source: this.opts.source ?? '',
-      ...this.conn.fields(f, proto),
+      ...this.conn.fields(f, proto, flows.firstSeen[f]),
       ...(this.enricher !== null ? enrichedFields(this.ends[d], this.ends[d + 1]) : enrichedFields(NO_END, NO_END)),
     };
   }

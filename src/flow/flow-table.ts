@@ -17,6 +17,11 @@ export class FlowTable {
   high = 0;
   /** Most flows held; the aggregator evicts before inserting past it, so the arrays never grow beyond. */
   limit = Number.MAX_SAFE_INTEGER;
+  /**
+   * Live flows of every decode worker together (one Int32 in a SharedArrayBuffer), kept up to date by
+   * each worker's table: the caps are one budget over the workers (Aggregator.tableBudget).
+   */
+  shared: Int32Array | null = null;
   private free: number[] = [];
   private index = new OpenIndex(16);
 
@@ -118,6 +123,7 @@ export class FlowTable {
     if (this.count + 1 > this.cap) this.grow(Math.max(this.count + 1, Math.min(this.cap * 2, this.limit)));
     const f = this.free.length > 0 ? this.free.pop()! : this.high++;
     this.count++;
+    if (this.shared !== null) Atomics.add(this.shared, 0, 1);
     const srcIsA = this.srcIsA;
     const a = srcIsA ? pkt.src : pkt.dst;
     const b = srcIsA ? pkt.dst : pkt.src;
@@ -149,6 +155,7 @@ export class FlowTable {
     this.used[f] = 0;
     this.free.push(f);
     this.count--;
+    if (this.shared !== null) Atomics.sub(this.shared, 0, 1);
   }
 
   clientPort(f: number): number {

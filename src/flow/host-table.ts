@@ -12,6 +12,11 @@ export class HostTable {
   count = 0;
   /** Most hosts held; the aggregator evicts before inserting past it (see evictOrphans). */
   limit = Number.MAX_SAFE_INTEGER;
+  /**
+   * Live hosts of every decode worker together (one Int32 in a SharedArrayBuffer), kept up to date by
+   * each worker's table: the caps are one budget over the workers (Aggregator.tableBudget).
+   */
+  shared: Int32Array | null = null;
   /** Hosts freed before their interval ended because the table was full. */
   evicted = 0;
   /** Distinct host pairs not remembered because the pair table was at its cap (their peers may count twice). */
@@ -82,6 +87,7 @@ export class HostTable {
     }
     const slot = this.free.length > 0 ? this.free.pop()! : this.high++;
     this.count++;
+    if (this.shared !== null) Atomics.add(this.shared, 0, 1);
     const a = slot * 4;
     this.addr[a] = w0;
     this.addr[a + 1] = w1;
@@ -257,6 +263,7 @@ export class HostTable {
     this.ip[slot] = '';
     this.free.push(slot);
     this.count--;
+    if (this.shared !== null) Atomics.sub(this.shared, 0, 1);
   }
 
   private grow(cap: number): void {
