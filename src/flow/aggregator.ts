@@ -286,6 +286,50 @@ export class Aggregator {
       return;
     }
 
+    // A tunnel over UDP: the carrier's UDP flow counts the packet too (Zeek logs both), and the
+    // inner flow names it as its tunnel parent. The detectors and the packet index see the inner.
+    const carrier = pkt.hasCarrier ? pkt.carrier : null;
+    if (carrier !== null) {
+      const cf = this.account(carrier, ts, buf, off, bytes, false);
+      // The carrier's id read now: making room for the inner flow may end the carrier's.
+      const parentHi = this.flows.idHi[cf];
+      const parentLo = this.flows.idLo[cf];
+      const f = this.account(pkt, ts, buf, off, bytes, true);
+      if (pkt.inIpTunnel()) this.addIpTunnelParent(f, pkt);
+      else this.conn.addParent(f, parentHi, parentLo);
+    } else {
+      const f = this.account(pkt, ts, buf, off, bytes, true);
+      if (pkt.inIpTunnel()) this.addIpTunnelParent(f, pkt);
+    }
+  }
+
+  /**
+   * An IP-level tunnel (IP-in-IP, GRE, ERSPAN) has no flow of its own; Zeek still names it in its
+   * inner connections' tunnel_parents, one id per outer address pair: so does flowlens.
+   */
+  private addIpTunnelParent(f: number, pkt: DecodedPacket): void {
+    const s = pkt.tunnelSrc;
+    const d = pkt.tunnelDst;
+    let srcFirst = true;
+    for (let i = 0; i < 4; i++) {
+      if (s[i] !== d[i]) {
+        srcFirst = s[i] < d[i];
+        break;
+      }
+    }
+    const a = srcFirst ? s : d;
+    const b = srcFirst ? d : s;
+    let hi = 0x7a11e1 + pkt.tunnelVersion;
+    for (let i = 0; i < 4; i++) hi = mix(mix(hi, a[i]), b[i]);
+    const lo = finish(mix(hi, 0x9e3779b9));
+    this.conn.addParent(f, finish(mix(hi, this.nodeHash)), lo);
+  }
+
+  /**
+   * Accounts an IP packet (or a tunnel's carrier) to its flow and hosts; returns the flow's slot.
+   * `innermost`: the packet as the detectors and the packet index know it.
+   */
+  private account(pkt: DecodedPacket, ts: number, buf: Buffer, off: number, bytes: number, innermost: boolean): number {
     const flows = this.flows;
     let f = -1;
     let fromClient = true;
@@ -316,7 +360,10 @@ export class Aggregator {
       fromClient = (flows.clientIsA[f] === 1) === flows.srcIsA;
       if (started) {
         this.conn.ensure(flows.cap);
-        this.conn.start(f, pkt, buf, fromClient);
+        this.conn.start(f, pkt, buf, fromClient, ts);
+      } else if (this.conn.expired(f, ts, pkt.ipProto)) {
+        // Zeek's timers ended its connection: the flow goes on, its next conn.log row starts here.
+        this.conn.split(f, pkt, buf, fromClient, ts, pkt.ipProto);
       }
       if (pkt.isFragment && !pkt.laterFragment) {
         if (this.fragmentsPending.size >= MAX_FRAGMENTS_PENDING) this.fragmentsPending.delete(this.fragmentsPending.keys().next().value!);
@@ -324,7 +371,7 @@ export class Aggregator {
       }
     }
 
-    this.lastFlow = f;
+    if (innermost) this.lastFlow = f;
     const dir = fromClient ? 0 : 1;
     const d = f * 2 + dir;
     flows.segPackets[d]++;
@@ -367,7 +414,7 @@ export class Aggregator {
 
     // Anomaly detection: the packet and a few facts of its flow, as bits (no allocation).
     const detect = this.detect;
-    if (detect !== null || this.detectFlags) {
+    if (innermost && (detect !== null || this.detectFlags)) {
       let dflags = fromClient ? F_FROM_CLIENT : 0;
       if (started) {
         dflags |= F_NEW_FLOW;
@@ -384,6 +431,7 @@ export class Aggregator {
       flows.lastPublished[f] = ts;
       bus.publish('flow', { type: started ? 'start' : 'update', flow: this.summary(f) });
     }
+    return f;
   }
 
   /** Counts a frame that could not even be framed (a record cut short by the end of the file). */
@@ -729,7 +777,7 @@ export class Aggregator {
       duration: flows.lastSeen[f] - flows.firstSeen[f],
       endReason,
       source: this.opts.source ?? '',
-      ...this.conn.fields(f, proto, flows.firstSeen[f]),
+      ...this.conn.fields(f, proto),
       ...(this.enricher !== null ? enrichedFields(this.ends[d], this.ends[d + 1]) : enrichedFields(NO_END, NO_END)),
     };
   }
