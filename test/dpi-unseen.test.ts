@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { missingTool } from './helpers/netns.js';
+import { cutHandshakes } from './dpi/midstream.js';
 import { compareUnseen, makeUnseenCaptures } from './dpi/unseen.js';
 
 const TOOLS = [
@@ -44,5 +45,18 @@ describe('identification on captures never seen before', { skip }, () => {
     // Measured: 46/47 (ndpiReader 4.2 calls curl's clear-text IMAP session IMAPS) and 36/36.
     assert.ok(r.agree / r.flows >= 0.97, `master ${r.agree}/${r.flows}`);
     assert.ok(r.namesIdentical / r.names >= 0.99, `names ${r.namesIdentical}/${r.names}`);
+
+    // The same captures picked up mid-stream (no handshakes): nothing is lost against ndpiReader.
+    const cut: string[] = [];
+    for (const f of files) {
+      const c = f.replace(/\.pcap$/, '-midstream.pcap');
+      assert.ok(await cutHandshakes(f, c));
+      cut.push(c);
+    }
+    const m = await compareUnseen(cut);
+    console.log(`mid-stream: ${m.agree}/${m.flows} master, ${m.namesIdentical}/${m.names} names\n${m.differences.join('\n')}`);
+    assert.ok(m.flows >= r.flows - 2, `ndpiReader labelled ${m.flows} cut flows, ${r.flows} uncut`);
+    assert.ok(m.agree / m.flows >= r.agree / r.flows - 0.001, `mid-stream master ${m.agree}/${m.flows}`);
+    assert.ok(m.namesIdentical / m.names >= 0.99, `mid-stream names ${m.namesIdentical}/${m.names}`);
   });
 });
