@@ -13,7 +13,7 @@
 // Needs root, iproute2, tcpreplay, tcpdump and editcap (wireshark-common).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from '../helpers/netns.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
@@ -30,6 +30,8 @@ export interface LiveBenchOptions {
   quick?: boolean;
   /** flowlens --buffer-mb (default: flowlens's own default). */
   bufferMb?: number;
+  /** flowlens --workers (default: flowlens's own default, from the cores). */
+  workers?: number;
   /** Stop trying new steps after this long (ms). */
   budgetMs?: number;
   log?: (msg: string) => void;
@@ -64,8 +66,12 @@ export interface LiveBenchResult {
   packets?: number;
   flowlensHow?: string;
   stepSeconds?: number;
+  /** flowlens --workers when set. */
+  workers?: number;
   tools: LiveToolResult[];
   seconds: number;
+  /** The machine's 1-minute load average before and after (the machine is shared). */
+  loadAverage?: [number, number];
 }
 
 const FULL_RATES = [25_000, 35_000, 50_000, 70_000, 100_000, 140_000, 200_000, 280_000, 400_000];
@@ -120,13 +126,14 @@ async function ended(child: ReturnType<NsPair['spawnIn']>, done: Promise<{ code:
   }
 }
 
-function flowlensCapturer(bufferMb: number | undefined): Capturer {
+function flowlensCapturer(bufferMb: number | undefined, workers: number | undefined): Capturer {
   const fl = flowlensCommand('auto');
   return {
     tool: 'flowlens',
     async start(net) {
       const dir = mkdtempSync(join(tmpdir(), 'flowlens-live-bench-'));
-      const extra = bufferMb ? ['--buffer-mb', String(bufferMb)] : [];
+      // DPI and detection stay on (capture's defaults): the target is for the whole pipeline.
+      const extra = [...(bufferMb ? ['--buffer-mb', String(bufferMb)] : []), ...(workers ? ['--workers', String(workers)] : [])];
       const child = net.spawnIn(net.nsA, [fl.cmd, ...fl.args, 'capture', '-i', net.vethA, '--db', join(dir, 'live.duckdb'), '--json', ...extra], {
         cwd: REPO_ROOT,
         env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json', NO_COLOR: '1' },
@@ -230,6 +237,8 @@ export async function runLiveBench(opts: LiveBenchOptions): Promise<LiveBenchRes
   if (buildError) log(`WARNING: ${buildError}`);
   result.flowlensHow = flowlensCommand('auto').how;
   result.stepSeconds = seconds;
+  result.workers = opts.workers ?? (Number(process.env.FLOWLENS_WORKERS) || undefined); // flowlens reads FLOWLENS_WORKERS too
+  const loadBefore = loadavg()[0];
   const file = slice(opts.capture, packets);
   result.slice = file;
   result.packets = packets;
@@ -246,7 +255,7 @@ export async function runLiveBench(opts: LiveBenchOptions): Promise<LiveBenchRes
       const r = spawnSync('ip', ['-n', ns, 'link', 'set', dev, 'mtu', '65535'], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`ip link set mtu failed: ${r.stderr}`);
     }
-    for (const c of [flowlensCapturer(opts.bufferMb), tcpdumpCapturer]) {
+    for (const c of [flowlensCapturer(opts.bufferMb, opts.workers), tcpdumpCapturer]) {
       const res: LiveToolResult = { tool: c.tool, steps: [] };
       result.tools.push(res);
       const run = async (rate: number) => {
@@ -286,6 +295,7 @@ export async function runLiveBench(opts: LiveBenchOptions): Promise<LiveBenchRes
     cleanup();
   }
   result.seconds = (Date.now() - t0) / 1000;
+  result.loadAverage = [loadBefore, loadavg()[0]];
   return result;
 }
 
@@ -294,7 +304,8 @@ export function formatLiveBench(r: LiveBenchResult): string {
   const out: string[] = [];
   out.push(
     `live capture: tcpreplay of ${r.packets} packets (${basename(r.slice ?? '')}) into a veth, captured on its peer; ` +
-      `fixed rates for ${r.stepSeconds} s each; flowlens as ${r.flowlensHow}; ${r.seconds.toFixed(0)} s`,
+      `fixed rates for ${r.stepSeconds} s each; flowlens as ${r.flowlensHow}, DPI and detection on, ${r.workers ?? 'default'} decode workers; ` +
+      `${r.seconds.toFixed(0)} s; load average ${r.loadAverage ? r.loadAverage.map((l) => l.toFixed(1)).join(' -> ') : '?'} on ${availableParallelism()} cores`,
   );
   out.push(
     `${'tool'.padEnd(10)}${'zero-loss rate'.padStart(16)}${'captured/s'.padStart(12)}${'topspeed sent/s'.padStart(17)}${'captured/s'.padStart(12)}  drops at topspeed`,
@@ -311,6 +322,8 @@ export function formatLiveBench(r: LiveBenchResult): string {
   const f = r.tools.find((t) => t.tool === 'flowlens')?.best;
   const d = r.tools.find((t) => t.tool === 'tcpdump')?.best;
   out.push(`flowlens/tcpdump zero-loss captured pps: ${f && d ? (capturedPps(f) / capturedPps(d)).toFixed(3) : 'n/a'}`);
+  const top = r.tools.find((t) => t.tool === 'flowlens')?.topspeed;
+  if (top) out.push(`target: no drops at tcpreplay --topspeed with DPI and detection on: ${top.drops === 0 && top.unaccounted <= 0 ? 'PASS' : 'MISS'}`);
   out.push('(a rate passes when nothing is dropped and every packet sent is captured; tcpreplay shares the CPUs with the tool under test)');
   if (r.tools.some((t) => t.best && t.best.rate === 0)) {
     out.push('(clean at topspeed: the sender was the limit, so that rate is a floor of what the tool captures without loss)');
