@@ -266,3 +266,6 @@ export const FLOW = defineRecord(
 export type FlowRecord = RecordOf<typeof FLOW>;
 /** A flow as the API and exports show it: its segments in the queried range summed (FLOW's combine rules). */
 export type FlowSummary = SummaryOf<typeof FLOW>;
+
+/** The API's `bytes` of a flow (both directions), also printed by `flowlens export flows`. */
+export const flowBytes = (f: { clientBytes: number; serverBytes: number }): number => f.clientBytes + f.serverBytes;
