@@ -112,6 +112,8 @@ export const DEFAULT_AGGREGATOR_OPTIONS: AggregatorOptions = {
 
 /** Live updates of one flow are published at most this often (packet time, µs). */
 const PUBLISH_EVERY_US = 1_000_000;
+/** Flows publishUpdates publishes at most per call, the rest at the next (a bounded burst on the bus). */
+const MAX_UPDATES_PER_FLUSH = 2_000;
 /** A later fragment is matched to its first fragment for this long (µs). */
 const FRAGMENT_TTL_US = 30_000_000;
 /** First fragments awaiting their later ones; past it the oldest is forgotten. */
@@ -432,6 +434,33 @@ export class Aggregator {
       bus.publish('flow', { type: started ? 'start' : 'update', flow: this.summary(f) });
     }
     return f;
+  }
+
+  /** Where the last publishUpdates stopped (a slot), so that a large table is covered in turns. */
+  private updateCursor = 0;
+
+  /**
+   * Publishes the flows that changed since their last live update (the packet path publishes a
+   * flow at most once a second of packet time, so a flow's last packets would otherwise wait for
+   * its end: a curl exchange showed its SYN alone for ~20 s). Live capture calls this on a timer
+   * (src/flow/worker.ts); each flow goes out once per call at most, and at most
+   * MAX_UPDATES_PER_FLUSH flows per call. Returns how many were published.
+   */
+  publishUpdates(): number {
+    const bus = this.opts.bus;
+    if (bus === undefined || !bus.hasSubscribers('flow')) return 0;
+    const flows = this.flows;
+    const high = flows.high;
+    let published = 0;
+    let f = this.updateCursor < high ? this.updateCursor : 0;
+    for (let seen = 0; seen < high && published < MAX_UPDATES_PER_FLUSH; seen++, f = f + 1 < high ? f + 1 : 0) {
+      if (!flows.used[f] || flows.lastSeen[f] <= flows.lastPublished[f]) continue;
+      flows.lastPublished[f] = flows.lastSeen[f];
+      bus.publish('flow', { type: 'update', flow: this.summary(f) });
+      published++;
+    }
+    this.updateCursor = f;
+    return published;
   }
 
   /** Counts a frame that could not even be framed (a record cut short by the end of the file). */

@@ -59,6 +59,8 @@ export type WorkerMessage = WorkerBatch | { type: 'done'; index: number };
 const TICK_MS = 1000;
 /** Flow events are posted at least this often while they come in. */
 const EVENTS_EVERY_MS = 250;
+/** Flows changed since their last live update are published this often (Aggregator.publishUpdates). */
+const UPDATES_EVERY_MS = 250;
 const WAIT_MS = 200;
 /** How often worker 0 applies the packet store's caps. */
 const SWEEP_EVERY_MS = 5000;
@@ -157,6 +159,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
 
   let lastTick = Date.now();
   let lastPost = lastTick;
+  let lastUpdates = lastTick;
   for (;;) {
     const seen = ring.seq();
     ring.drain(onFrame);
@@ -174,6 +177,11 @@ async function run(data: DecodeWorkerData): Promise<void> {
       post(true, now * 1000);
       port.postMessage({ type: 'done', index: data.index });
       return;
+    }
+    // A flow's last packets reach Live flows within a second, not at the flow's end: posted at once.
+    if (now - lastUpdates >= UPDATES_EVERY_MS) {
+      lastUpdates = now;
+      if (agg.publishUpdates() > 0) lastPost = 0;
     }
     if (now - lastTick >= TICK_MS) {
       lastTick = now;
