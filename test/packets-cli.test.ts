@@ -6,7 +6,7 @@
 // bad flags and ids exit 2.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -46,10 +46,16 @@ async function importInto(db: string, file: string, extra: string[] = []): Promi
 async function flowsOf(db: string): Promise<Flow[]> {
   const r = await runCli(['export', 'flows', '--db', db]);
   assert.equal(r.code, 0, r.stderr);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Flow);
+  return (
+    r.stdout
+      .trim()
+      .split('\n')
+      // The export names fields as the API does: the record's flowId is `id` there.
+      .map((l) => {
+        const row = JSON.parse(l) as Omit<Flow, 'flowId'> & { id: string };
+        return { ...row, flowId: row.id };
+      })
+  );
 }
 
 /** The CLI with its stdout as bytes. */
@@ -163,7 +169,8 @@ test('pcap --anomaly: the flows of an nmap SYN scan between scanner and target, 
   const db = join(work, 'synscan', 'f.duckdb');
   await importInto(db, original);
   const list = await runCli(['export', 'anomalies', '--db', db]);
-  const anomaly = JSON.parse(list.stdout.trim().split('\n')[0]) as { anomalyId: string; kind: string; source: string; targetIp: string };
+  const row = JSON.parse(list.stdout.trim().split('\n')[0]) as { id?: string; anomalyId?: string; kind: string; source: string; targetIp: string };
+  const anomaly = { ...row, anomalyId: row.anomalyId ?? row.id ?? '' };
   assert.equal(anomaly.kind, 'PORT_SCAN');
   const out = join(work, 'anomaly.pcap');
   const r = await runCli(['pcap', '--db', db, '--anomaly', anomaly.anomalyId, '-o', out]);
@@ -171,6 +178,37 @@ test('pcap --anomaly: the flows of an nmap SYN scan between scanner and target, 
   const theirs = await tsharkPcap(original, `ip.addr==${anomaly.source} && ip.addr==${anomaly.targetIp} && !icmp`, join(work, 'anomaly-tshark.pcap'));
   assert.ok(theirs.length > 100_000, 'the scan is large');
   assert.ok(readFileSync(out).equals(theirs), 'the same file as tshark');
+});
+
+test('import --copy-packets: packets stay extractable after the original moves; a re-import replaces the copies', { skip }, async () => {
+  const original = join(work, 'moving', '1kxun.pcap');
+  mkdirSync(join(work, 'moving'));
+  copyFileSync(join(NDPI, '1kxun.pcap'), original);
+  const db = join(work, 'copied', 'f.duckdb');
+  await importInto(db, original, ['--copy-packets']);
+  const copies = join(work, 'copied', 'packets', 'files');
+  assert.equal(readdirSync(copies).length, 1, 'one copy of the one file');
+  const f = largestTcp(await flowsOf(db));
+  const moved = join(work, 'moving', 'moved.pcap');
+  renameSync(original, moved);
+  const out = join(work, 'copied-flow.pcap');
+  const r = await runCli(['pcap', '--db', db, '--flow', f.flowId, '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const theirs = await tsharkPcap(join(NDPI, '1kxun.pcap'), tupleFilter(f), join(work, 'copied-tshark.pcap'));
+  assert.ok(readFileSync(out).equals(theirs), 'the flow as tshark writes it, from the copy');
+
+  // The same content again (through the environment variable): its copy replaces the first.
+  const again = await runCli(['import', '--db', db, '--no-progress', '--log-level', 'warn', moved], { env: { FLOWLENS_COPY_PACKETS: '1' } });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(readdirSync(copies).length, 1, 're-importing replaces the copy');
+  rmSync(moved);
+  const r2 = await runCli(['pcap', '--db', db, '--flow', f.flowId, '-o', out]);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.ok(readFileSync(out).equals(theirs), 'still the same bytes with the original deleted');
+
+  const bad = await runCli(['import', '--db', join(work, 'copied', 'g.duckdb'), '--copy-packets', '--no-packet-index', join(NDPI, '1kxun.pcap')]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--copy-packets needs the packet index/);
 });
 
 test('packets not held: never indexed, or their capture file gone; exit 1 with the reason, no file', { skip }, async () => {

@@ -1,5 +1,5 @@
 // `flowlens import FILE...`
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { importThroughServer } from '../api/client.js';
 import { importFiles, type ImportSummary } from '../capture/import.js';
 import { importSource } from '../capture/source.js';
@@ -23,6 +23,8 @@ export interface ImportCommandOptions extends FlowOptions, StoreOptions {
   spoolWait?: number;
   /** Where to index each flow's packets (src/packets); undefined: no index (--no-packet-index). */
   packetsDir?: string;
+  /** Copy the imported files into the packet store (<packetsDir>/files) and index the copies (--copy-packets). */
+  copyPackets?: boolean;
   /** Decode worker threads (--workers); 1 or absent: decode in the reading thread. */
   workers?: number;
 }
@@ -62,7 +64,10 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   try {
     // The index names the run's source, as the store's rows do: a re-import replaces its runs.
     const source = await importSource(files);
-    const packetIndex = store && opts.packetsDir ? new PacketIndexWriter(opts.packetsDir, { source, node: opts.node }) : undefined;
+    const packetIndex =
+      store && opts.packetsDir
+        ? new PacketIndexWriter(opts.packetsDir, { source, node: opts.node, copyTo: opts.copyPackets ? join(opts.packetsDir, 'files') : undefined })
+        : undefined;
     summary = await importFiles(files, {
       store,
       source,

@@ -83,8 +83,19 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     "do not index where each flow's packets are (no `flowlens pcap` for this import)",
     'FLOWLENS_PACKET_INDEX',
   );
+  importCmd.addOption(
+    new Option(
+      '--copy-packets',
+      'copy the files into the packet store (<packets-dir>/files) so that their packets can be extracted after the originals move',
+    ).env('FLOWLENS_COPY_PACKETS'),
+  );
   importCmd.action(async (files: string[], o: Record<string, unknown>) => {
     const logger = programLogger(program);
+    if (o.copyPackets && o.packetIndex === false) {
+      process.stderr.write('flowlens import: --copy-packets needs the packet index (drop --no-packet-index)\n');
+      process.exitCode = 2;
+      return;
+    }
     process.exitCode = await runImport(
       files,
       {
@@ -98,6 +109,7 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
         spoolWait: o.spoolWait as number,
         workers: o.workers as number,
         packetsDir: o.packetIndex === false ? undefined : packetsDirFrom(o),
+        copyPackets: Boolean(o.copyPackets),
       },
       logger,
     );

@@ -4,8 +4,8 @@
 // aggregator's slot plus the flow's id (a slot is reused once its flow ends). Memory is bounded:
 // at MAX_RUN_PACKETS packets the run is written out (flows sorted by id) and a new one begins, so
 // a store of many GB becomes several runs, each looked up in two small reads (see format.ts).
-import { open, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { copyFile, open, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import type { PcapngSection } from '../capture/pcap-file.js';
 import { growFloat64, growInt32, growUint32 } from '../flow/open-index.js';
 import { DIR_ENTRY, ENTRY, FENCE_EVERY, INDEX_VERSION, compareIds, flowIdHex, type IndexedFile, type RunMeta } from './format.js';
@@ -51,8 +51,18 @@ export class PacketIndexWriter {
   // ...and the run's flow of each aggregator slot (-1: none yet).
   private flowOfSlot = new Int32Array(INITIAL).fill(-1);
 
-  constructor(dir: string, opts: { source: string; node?: string; maxRunPackets?: number }) {
+  /** Where imported files are copied to (import --copy-packets); undefined: indexed where they are. */
+  private readonly copyTo: string | undefined;
+  private copies = 0;
+
+  /**
+   * `copyTo`: each file read is first copied there and its packets indexed in the copy, so that
+   * they can be extracted after the original is moved or deleted (the copy is byte for byte the
+   * same, so the offsets the reader finds hold in it).
+   */
+  constructor(dir: string, opts: { source: string; node?: string; maxRunPackets?: number; copyTo?: string }) {
     this.dir = resolve(dir);
+    this.copyTo = opts.copyTo === undefined ? undefined : resolve(opts.copyTo);
     this.source = opts.source;
     this.node = opts.node ?? '';
     this.maxRunPackets = opts.maxRunPackets ?? MAX_RUN_PACKETS;
@@ -65,6 +75,11 @@ export class PacketIndexWriter {
     for (const name of await readdir(this.dir)) {
       if (name.startsWith(prefix) && (name.endsWith('.json') || name.endsWith('.bin'))) await rm(join(this.dir, name), { force: true });
     }
+    if (this.copyTo !== undefined) {
+      // The copies of an earlier import of the source go with its runs.
+      await mkdir(this.copyTo, { recursive: true });
+      for (const name of await readdir(this.copyTo)) if (name.startsWith(prefix)) await rm(join(this.copyTo, name), { force: true });
+    }
   }
 
   /**
@@ -73,9 +88,15 @@ export class PacketIndexWriter {
    */
   async beginFile(path: string, format: 'pcap' | 'pcapng', sections: readonly PcapngSection[]): Promise<void> {
     this.file = -1;
-    const st = await stat(path);
+    let st = await stat(path);
     if (!st.isFile()) return;
-    this.files.push({ file: { path: resolve(path), size: st.size, mtimeMs: st.mtimeMs, format }, sections });
+    let indexed = resolve(path);
+    if (this.copyTo !== undefined) {
+      indexed = join(this.copyTo, `${runPrefix(this.source)}${this.copies++}-${basename(path)}`);
+      await copyFile(path, indexed);
+      st = await stat(indexed);
+    }
+    this.files.push({ file: { path: indexed, size: st.size, mtimeMs: st.mtimeMs, format }, sections });
     this.file = this.files.length - 1;
   }
 
