@@ -26,7 +26,7 @@ export const SERVER = '127.27.0.2';
 export const CLIENT = '127.27.0.1';
 
 /** Runs a client; its failure (a greeter that stops early) does not matter, its traffic does. */
-async function client(cmd: string, args: string[], input?: string): Promise<void> {
+export async function client(cmd: string, args: string[], input?: string): Promise<void> {
   await new Promise<void>((done) => {
     const c = execFile(cmd, args, { timeout: 15_000 }, (err, _out, stderr) => {
       if (err && process.env.FLOWLENS_UNSEEN_DEBUG) console.error(`${cmd} ${args.join(' ')}: ${err.message} ${stderr}`);
@@ -37,7 +37,7 @@ async function client(cmd: string, args: string[], input?: string): Promise<void
   });
 }
 
-function waitFor(child: ChildProcess, pattern: RegExp, ms = 15_000): Promise<void> {
+export function waitFor(child: ChildProcess, pattern: RegExp, ms = 15_000): Promise<void> {
   return new Promise((ok, fail) => {
     let seen = '';
     const timer = setTimeout(() => fail(new Error(`timed out waiting for ${pattern}: ${seen}`)), ms);
@@ -53,7 +53,7 @@ function waitFor(child: ChildProcess, pattern: RegExp, ms = 15_000): Promise<voi
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGINT');
@@ -61,9 +61,9 @@ async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
-/** Captures what `body` makes to and from SERVER into `file`. */
-async function capture(file: string, body: () => Promise<void>): Promise<void> {
-  const tcpdump = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, `host ${SERVER}`], {
+/** Captures what `body` makes to and from `host` (SERVER by default) on loopback into `file`. */
+export async function capture(file: string, body: () => Promise<void>, host = SERVER): Promise<void> {
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, `host ${host}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let said = '';
