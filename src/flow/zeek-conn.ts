@@ -170,6 +170,9 @@ export class ZeekConn {
   ipBytes = new Float64Array(0);
   missed = new Float64Array(0);
   retransmits = new Uint32Array(0);
+  /** Per endpoint: the sequence range [holeStart, holeEnd) skipped and not yet filled nor acknowledged (empty when equal). */
+  holeStart = new Float64Array(0);
+  holeEnd = new Float64Array(0);
   gaps = new Uint32Array(0);
   zeroWindows = new Uint32Array(0);
   packets = new Float64Array(0);
@@ -216,6 +219,8 @@ export class ZeekConn {
     this.ipBytes = grow(this.ipBytes, cap * 2);
     this.missed = grow(this.missed, cap * 2);
     this.retransmits = grow(this.retransmits, cap * 2);
+    this.holeStart = grow(this.holeStart, cap * 2);
+    this.holeEnd = grow(this.holeEnd, cap * 2);
     this.gaps = grow(this.gaps, cap * 2);
     this.zeroWindows = grow(this.zeroWindows, cap * 2);
     this.packets = grow(this.packets, cap * 2);
@@ -283,6 +288,7 @@ export class ZeekConn {
       this.payload[e] = 0;
       this.ipBytes[e] = 0;
       this.missed[e] = 0;
+      this.holeStart[e] = this.holeEnd[e] = 0;
       this.retransmits[e] = this.gaps[e] = this.zeroWindows[e] = 0;
       this.packets[e] = 0;
       this.didClose[e] = 0;
@@ -409,11 +415,17 @@ export class ZeekConn {
       this.once(f, end, H_DATA, 0x44); // D
     else if (flags & TCP_ACK) this.once(f, end, H_ACK, 0x41); // A
     if (len > 0 && !syn) {
-      if (rel + len <= this.seqEnd[e])
-        this.scaled(f, end, this.retransmits, 0x54); // T
-      else if (rel > this.seqEnd[e] && this.seqEnd[e] > 0) {
-        this.missed[e] += rel - this.seqEnd[e];
-        this.scaled(f, end, this.gaps, 0x47); // G
+      if (rel + len <= this.seqEnd[e]) this.scaled(f, end, this.retransmits, 0x54); // T (also a segment that arrives late)
+      if (rel > this.seqEnd[e] && this.seqEnd[e] > 0) {
+        // A hole: a gap only once the peer acknowledges past it unseen (Zeek's reassembler), as
+        // segments that arrive out of order fill it. One hole is held; a second declares the first.
+        if (this.holeEnd[e] > this.holeStart[e]) this.declareGap(f, end, this.holeEnd[e]);
+        this.holeStart[e] = this.seqEnd[e];
+        this.holeEnd[e] = rel;
+      } else if (rel < this.holeEnd[e] && rel + len > this.holeStart[e]) {
+        // Fills the hole's front (or all of it); data inside it leaves only its front open.
+        if (rel <= this.holeStart[e]) this.holeStart[e] = Math.min(this.holeEnd[e], rel + len);
+        else this.holeEnd[e] = rel;
       }
     }
     if (window === 0 && !syn && !fin && !rst) this.scaled(f, end, this.zeroWindows, 0x57); // W
@@ -425,6 +437,7 @@ export class ZeekConn {
     if (flags & TCP_ACK && this.seqKnown[peer]) {
       const acked = (ack - this.seqStart[peer]) >>> 0;
       if (acked > this.ackedEnd[peer] && acked < 0x80000000) this.ackedEnd[peer] = acked;
+      if (acked > this.holeStart[peer] && this.holeEnd[peer] > this.holeStart[peer] && acked < 0x80000000) this.declareGap(f, 1 - end, acked);
     }
 
     const before = this.state[e];
@@ -433,6 +446,16 @@ export class ZeekConn {
     // Zeek's duration ends at the last packet that carried something: not at the ACKs (nor a RST,
     // FIN or SYN without new data) after both ends closed.
     return !alreadyClosed || isNewData;
+  }
+
+  /** The peer acknowledged the held hole of `end` up to `upTo` unseen: those bytes are missed, a content gap (G). */
+  private declareGap(f: number, end: number, upTo: number): void {
+    const e = f * 2 + end;
+    const to = Math.min(upTo, this.holeEnd[e]);
+    this.missed[e] += to - this.holeStart[e];
+    this.scaled(f, end, this.gaps, 0x47); // G
+    this.holeStart[e] = to;
+    if (to >= this.holeEnd[e]) this.holeStart[e] = this.holeEnd[e] = 0;
   }
 
   /**
