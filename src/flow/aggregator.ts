@@ -6,6 +6,7 @@ import { decodePacket } from '../decode/index.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
 import { DecodedPacket, KIND_ARP, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
 import type { EventBus } from '../bus/types.js';
+import { CLASSIFY_PACKETS, type ClassifierModel, FLOW_FEATURES, FlowClassifier } from '../classify/classifier.js';
 import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, type DetectConfigInput } from '../detect/index.js';
 import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
 import type { EndReason, FlowRecord, FlowSummary, HostRecord, TrafficRecord } from '../records/index.js';
@@ -47,6 +48,15 @@ export interface AggregatorOptions {
   detect?: DetectConfigInput | false;
   /** Application protocol identification (default on); off only to measure what it costs. */
   dpi?: boolean;
+  /**
+   * Given each flow's packet features when it ends (src/classify: FlowClassifier.flowFeatures, a
+   * fresh copy) with its summary: the learned classifier's training and evaluation input
+   * (test/dpi/ml.ts). The features are collected only when this is set: no model ships yet. The
+   * classifier and the flow's slot are given too, for classifier.predict(slot, ...) with classifierModel.
+   */
+  onFlowFeatures?: (flow: FlowSummary, flowFeatures: Float32Array, classifier: FlowClassifier, slot: number) => void;
+  /** The model the classifier of onFlowFeatures predicts with (tests and evaluation); none by default. */
+  classifierModel?: ClassifierModel;
   /**
    * Country, AS and network names of each flow's ends (src/enrich/enricher.ts), looked up once per
    * new flow; none when absent. Settings (plain data, as capture workers get them) open the
@@ -171,6 +181,8 @@ export class Aggregator {
   readonly flows = new FlowTable();
   /** Per-slot DPI state; null when DPI is off. */
   readonly dpi: DpiEngine | null;
+  /** Per-slot features of the learned classifier; null unless onFlowFeatures is set. */
+  readonly classifier: FlowClassifier | null;
   private readonly hosts = new HostTable();
   /** Anomaly detectors fed from the per-packet path; null when detection is off. */
   readonly detect: DetectorSet | null;
@@ -242,6 +254,7 @@ export class Aggregator {
     this.ifaceNames = [this.opts.iface];
     this.detect = this.opts.detect === false ? null : new DetectorSet(this.opts.detect ?? {}, this.opts.node, this.opts.bus);
     this.dpi = this.opts.dpi === false ? null : new DpiEngine();
+    this.classifier = this.opts.onFlowFeatures === undefined ? null : new FlowClassifier(this.opts.classifierModel ?? null);
     const e = this.opts.enrich;
     this.enricher = enricherOf(e);
     this.maxFlows = Math.max(1, this.opts.maxFlows ?? defaultMaxFlows());
@@ -403,6 +416,10 @@ export class Aggregator {
         const seq = pkt.ipProto === IPPROTO_TCP ? tcpSeqOf(buf, pkt.payloadOffset, pkt.srcPort, pkt.dstPort, off) : -1;
         dpi.packet(f, pkt.ipProto, buf, pkt.payloadOffset, pkt.payloadLength, fromClient, flows.clientPort(f), flows.serverPort(f), seq);
       }
+    }
+    const classifier = this.classifier;
+    if (classifier !== null && classifier.count[f] < CLASSIFY_PACKETS && pkt.payloadLength > 0 && !pkt.laterFragment) {
+      classifier.packet(f, ts, fromClient, pkt.ipProto, buf, pkt.payloadOffset, pkt.payloadLength);
     }
 
     const client = flows.hostClient[f];
@@ -584,6 +601,10 @@ export class Aggregator {
       this.dpi.ensure(flows.cap);
       this.dpi.reset(f, pkt.ipProto);
     }
+    if (this.classifier !== null) {
+      this.classifier.ensure(flows.cap);
+      this.classifier.reset(f, ts);
+    }
 
     const version = pkt.ipVersion;
     const client = this.hosts.lookupOrInsert(version, flows.keyAddr, flows.clientAddrAt(f));
@@ -741,6 +762,12 @@ export class Aggregator {
     const flows = this.flows;
     const state = flows.tcpState[f];
     this.emitSegment(f, true, state === STATE_CLOSED ? 'fin' : state === STATE_RESET ? 'rst' : cause);
+    const onFeatures = this.opts.onFlowFeatures;
+    if (onFeatures !== undefined && this.classifier !== null) {
+      const x = new Float32Array(FLOW_FEATURES);
+      this.classifier.flowFeatures(f, x, 0);
+      onFeatures(this.summary(f), x, this.classifier, f);
+    }
     const bus = this.opts.bus;
     if (bus?.hasSubscribers('flow')) bus.publish('flow', { type: 'end', flow: this.summary(f) });
     this.hosts.release(flows.hostClient[f]);

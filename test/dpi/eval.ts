@@ -135,7 +135,7 @@ export function canonicalIp(ip: string): string {
   }
 }
 
-function splitEndpoint(ep: string): [string, string] {
+export function splitEndpoint(ep: string): [string, string] {
   if (ep.startsWith('[')) {
     const i = ep.lastIndexOf(']:');
     return [canonicalIp(ep.slice(1, i)), ep.slice(i + 2)];

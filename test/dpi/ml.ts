@@ -1,198 +1,61 @@
-// Trains and evaluates the traffic-category classifier (test/dpi/ml-model.ts) on the nDPI corpus: each
-// capture imported through the library API, each flow matched to nDPI's listing line, its label
-// nDPI's category mapped onto ML_CATEGORIES (P2P by application). Evaluation is split by capture,
-// never by flow: five folds of captures (by a hash of the name), each fold's flows predicted by a
-// forest trained on the other four. Beside it, a port-only baseline trained on the same folds (the
-// majority category of each transport/server port, else the overall majority). Prints per-class
-// precision and recall, the confusion matrix, and writes the forest trained on every capture to
-// test/dpi/ml-forest.json with --write.
+// Trains (`npm run train:ml`) and evaluates (`npm run eval:ml`) the learned traffic classifier
+// (src/classify/classifier.ts) on the nDPI corpus (test/dpi/ml-data.ts: nDPI's payload-identified
+// TCP/UDP flows, its categories mapped onto ML_CATEGORIES and its applications as labels).
 //
-//   node --import tsx test/dpi/ml.ts [--write]
-import { readFileSync, writeFileSync } from 'node:fs';
+// Splits are by capture, never by flow: the captures whose FNV-1a hash of the file name is 0 mod 5
+// are the held-out test set, used by nothing but the final evaluation. Hyper-parameters (tree depth,
+// rounds) are chosen by 5-fold cross-validation over the other captures, grouped by capture (a
+// second hash). The port features (each server port's share of categories and applications) are
+// computed for a training flow from the other captures' flows only, as a test flow's are from the
+// training captures. The model trained on all training captures is written to
+// test/dpi/ml-model.json (a candidate: src/classify ships none while it does not beat the
+// baseline); the evaluation prints per-class precision and recall, the confusion
+// matrix and a port-only baseline (each transport/server port's majority label in the training
+// captures, else the overall majority) on the test captures. Training is deterministic (seeded
+// subsampling, captures in name order): the same corpus gives the same file.
+//
+//   npm run train:ml              (node --import tsx test/dpi/ml.ts train)
+//   npm run eval:ml               (node --import tsx test/dpi/ml.ts eval: the model in test/dpi/ml-model.json)
+//   add --cache to reuse test/.cache/ml-samples.json between runs (development only)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importFiles } from '../../src/capture/import.js';
-import { FEATURES, type Forest, features, ML_CATEGORIES, predict, type Tree } from './ml-model.js';
-import type { FlowRecord, RecordBatch, StoreWriter } from '../../src/store/types.js';
-import { rng } from '../helpers/random.js';
-import { canonicalIp, corpusFiles, flowKey } from './eval.js';
+import {
+  type BoostedTreesJson,
+  ClassifierModel,
+  featureNames,
+  ML_CATEGORIES,
+  type MlCategory,
+  type ModelJson,
+  type Prediction,
+  portFeatures,
+  readModel,
+} from '../../src/classify/classifier.js';
+import { Binned, type GbtParams, trainGbt } from './gbt.js';
+import { corpusSamples, type Sample } from './ml-data.js';
 
-const P2P_APPS = /BitTorrent|Gnutella|eDonkey|Kazaa|Soulseek|Thunder|AppleJuice|DirectConnect/;
-
-/** nDPI category (and application, for P2P) -> ML_CATEGORIES index. */
-function categoryOf(ndpiCategory: string, proto: string): number {
-  const c = (name: string) => ML_CATEGORIES.indexOf(name as (typeof ML_CATEGORIES)[number]);
-  if (P2P_APPS.test(proto)) return c('p2p');
-  switch (ndpiCategory) {
-    case 'Web':
-    case 'Cloud':
-    case 'SocialNetwork':
-    case 'Shopping':
-    case 'Advertisement':
-    case 'Collaborative':
-    case 'VirtAssistant':
-      return c('web');
-    case 'Streaming':
-    case 'Video':
-    case 'Media':
-    case 'Music':
-      return c('video-streaming');
-    case 'Chat':
-    case 'VoIP':
-      return c('chat-voip');
-    case 'Download':
-    case 'DataTransfer':
-    case 'SoftwareUpdate':
-      return c('file-transfer');
-    case 'VPN':
-      return c('vpn-tunnel');
-    case 'Game':
-      return c('gaming');
-    case 'Network':
-    case 'System':
-    case 'RPC':
-    case 'ConnCheck':
-    case 'IoT-Scada':
-    case 'Database':
-    case 'RemoteAccess':
-      return c('system');
-    default:
-      return c('other');
-  }
-}
-
-interface Sample {
-  capture: string;
-  x: Float64Array;
-  y: number;
-  transport: string;
-  port: number;
-}
-
-const LINE = /^\s*\d+\s+(\S+)\s+(\S+)\s+(?:<->|->)\s+(\S+)\s+\[proto: ([^\]]+)\].*?\[cat: ([^/\]]+)/;
-
-function split(ep: string): [string, string] {
-  if (ep.startsWith('[')) {
-    const i = ep.lastIndexOf(']:');
-    return [canonicalIp(ep.slice(1, i)), ep.slice(i + 2)];
-  }
-  const i = ep.lastIndexOf(':');
-  return [ep.slice(0, i), ep.slice(i + 1)];
-}
-
-async function samples(): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for (const file of corpusFiles()) {
-    const records: FlowRecord[] = [];
-    const store: StoreWriter = {
-      backend: 'collect',
-      init: async () => {},
-      close: async () => {},
-      health: async () => ({ backend: 'collect', ok: true }),
-      beginRun: async () => {},
-      write: async (b: RecordBatch) => {
-        records.push(...b.flows);
-      },
-      flush: async () => {},
-    };
-    await importFiles([file.pcap], { store, detect: false, node: file.name });
-    // A flow's last segment holds its firstPackets whole (they only grow).
-    const byKey = new Map<string, FlowRecord>();
-    for (const r of records) byKey.set(flowKey(r.transport, canonicalIp(r.clientIp), String(r.clientPort), canonicalIp(r.serverIp), String(r.serverPort)), r);
-    for (const line of readFileSync(file.listing, 'utf8').split('\n')) {
-      const m = LINE.exec(line);
-      if (!m) continue;
-      const [, transport, a, b, proto, cat] = m;
-      const [ai, ap] = split(a!);
-      const [bi, bp] = split(b!);
-      const r = byKey.get(flowKey(transport!.toLowerCase(), ai, ap, bi, bp));
-      if (r === undefined || r.firstPackets === '') continue;
-      out.push({
-        capture: file.name,
-        x: features(r.firstPackets, r.transport, r.serverPort, new Float64Array(FEATURES)),
-        y: categoryOf(cat!.trim(), proto!),
-        transport: r.transport,
-        port: r.serverPort,
-      });
-    }
-  }
-  return out;
-}
-
-// ------------------------------------------------------------------ CART and the forest
-
+/** The candidate model: not shipped (it does not beat the port-only baseline on the test captures). */
+export const MODEL_PATH = fileURLToPath(new URL('./ml-model.json', import.meta.url));
+export const candidateModel = () => readModel(MODEL_PATH);
+const CACHE_PATH = fileURLToPath(new URL('../.cache/ml-samples.json', import.meta.url));
 const K = ML_CATEGORIES.length;
-
-function gini(counts: Float64Array, n: number): number {
-  if (n === 0) return 0;
-  let s = 0;
-  for (let c = 0; c < K; c++) s += (counts[c] / n) ** 2;
-  return 1 - s;
-}
-
-function majority(rows: Sample[], idx: number[]): number {
-  const counts = new Float64Array(K);
-  for (const i of idx) counts[rows[i]!.y]++;
-  let best = 0;
-  for (let c = 1; c < K; c++) if (counts[c] > counts[best]) best = c;
-  return best;
-}
-
-/** Grows a CART tree (Gini) on rows[idx], trying `tryFeatures` random features at each node. */
-function grow(rows: Sample[], idx: number[], r: () => number, maxDepth: number, minLeaf: number, tryFeatures: number): Tree {
-  const t: Tree = { feature: [], threshold: [], left: [], right: [], leaf: [] };
-  const node = (ids: number[], depth: number): number => {
-    const k = t.feature.length;
-    t.feature.push(-1);
-    t.threshold.push(0);
-    t.left.push(-1);
-    t.right.push(-1);
-    t.leaf.push(majority(rows, ids));
-    const counts = new Float64Array(K);
-    for (const i of ids) counts[rows[i]!.y]++;
-    const parent = gini(counts, ids.length);
-    if (depth >= maxDepth || ids.length < 2 * minLeaf || parent === 0) return k;
-    let best = { gain: 1e-9, f: -1, thr: 0 };
-    const feats = new Set<number>();
-    while (feats.size < tryFeatures) feats.add(Math.floor(r() * FEATURES));
-    for (const f of feats) {
-      const sorted = [...ids].sort((p, q) => rows[p]!.x[f]! - rows[q]!.x[f]!);
-      const left = new Float64Array(K);
-      const right = counts.slice();
-      for (let j = 0; j < sorted.length - 1; j++) {
-        const y = rows[sorted[j]!]!.y;
-        left[y]++;
-        right[y]--;
-        const v = rows[sorted[j]!]!.x[f]!;
-        const next = rows[sorted[j + 1]!]!.x[f]!;
-        if (v === next || j + 1 < minLeaf || sorted.length - j - 1 < minLeaf) continue;
-        const nl = j + 1;
-        const nr = sorted.length - nl;
-        const gain = parent - (nl * gini(left, nl) + nr * gini(right, nr)) / sorted.length;
-        if (gain > best.gain) best = { gain, f, thr: (v + next) / 2 };
-      }
-    }
-    if (best.f < 0) return k;
-    t.feature[k] = best.f;
-    t.threshold[k] = best.thr;
-    const l = ids.filter((i) => rows[i]!.x[best.f]! <= best.thr);
-    const rr = ids.filter((i) => rows[i]!.x[best.f]! > best.thr);
-    t.left[k] = node(l, depth + 1);
-    t.right[k] = node(rr, depth + 1);
-    return k;
-  };
-  node(idx, 0);
-  return t;
-}
-
-export function trainForest(rows: Sample[], seed = 27, trees = 25): Forest {
-  const r = rng(seed);
-  const out: Forest = { categories: [...ML_CATEGORIES], trees: [] };
-  for (let i = 0; i < trees; i++) {
-    const boot = Array.from({ length: rows.length }, () => Math.floor(r() * rows.length));
-    out.trees.push(grow(rows, boot, r, 12, 3, 4));
-  }
-  return out;
-}
+const FOLDS = 5;
+const SEED = 27;
+/** Applications named by the model: the largest in the training captures, at least this many flows in this many captures. */
+const APP_MIN_FLOWS = 15;
+const APP_MIN_CAPTURES = 3;
+const APP_MAX = 24;
+/** The grid cross-validation chooses from (tree depth / least hessian in a child); rounds are chosen at these checkpoints of each run. */
+const GRID: { maxDepth: number; minChildWeight: number }[] = [
+  { maxDepth: 2, minChildWeight: 1 },
+  { maxDepth: 3, minChildWeight: 1 },
+  { maxDepth: 3, minChildWeight: 4 },
+  { maxDepth: 5, minChildWeight: 4 },
+];
+const ROUND_CHECKPOINTS = [25, 50, 100, 150, 200];
+/** Gates tried (ModelJson.gate): below this probability the port's majority answers where the port is known. */
+const GATES = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01];
+const BASE_PARAMS: Omit<GbtParams, 'rounds' | 'maxDepth' | 'minChildWeight' | 'seed'> = { learningRate: 0.1, lambda: 1, rowSample: 0.8, featureSample: 0.6 };
 
 function fnv(s: string): number {
   let h = 0x811c9dc5;
@@ -200,93 +63,396 @@ function fnv(s: string): number {
   return h;
 }
 
-interface Report {
+/** The held-out test captures. */
+export function isTestCapture(name: string): boolean {
+  return fnv(name) % FOLDS === 0;
+}
+/** Cross-validation fold of a training capture. */
+export const cvFold = (name: string) => fnv(`cv:${name}`) % FOLDS;
+
+export async function loadSamples(useCache: boolean): Promise<Sample[]> {
+  if (useCache && existsSync(CACHE_PATH)) {
+    return (JSON.parse(readFileSync(CACHE_PATH, 'utf8')) as (Omit<Sample, 'flow'> & { flow: number[] })[]).map((s) => ({
+      ...s,
+      flow: Float32Array.from(s.flow),
+    }));
+  }
+  const samples = await corpusSamples();
+  if (useCache) {
+    mkdirSync(dirname(CACHE_PATH), { recursive: true });
+    writeFileSync(CACHE_PATH, JSON.stringify(samples.map((s) => ({ ...s, flow: Array.from(s.flow) }))));
+  }
+  return samples;
+}
+
+const portKey = (ipProto: number, port: number) => (ipProto === 17 ? 65536 : 0) + port;
+
+interface PortCounts {
+  n: number;
+  cat: Float64Array;
+  app: Float64Array;
+}
+
+/** Per server port: counts of categories and applications in all of `rows`, and per capture. */
+export class PortTable {
+  readonly all = new Map<number, PortCounts>();
+  private readonly byCapture = new Map<string, PortCounts>();
+  constructor(
+    rows: Sample[],
+    private readonly appIndex: (app: string) => number,
+    private readonly apps: number,
+  ) {
+    for (const s of rows) {
+      const key = portKey(s.ipProto, s.serverPort);
+      for (const [map, k] of [
+        [this.all, key],
+        [this.byCapture, `${s.capture}#${key}`],
+      ] as const) {
+        let c = (map as Map<number | string, PortCounts>).get(k);
+        if (!c) (map as Map<number | string, PortCounts>).set(k, (c = { n: 0, cat: new Float64Array(K), app: new Float64Array(apps) }));
+        c.n++;
+        c.cat[s.category]++;
+        c.app[appIndex(s.app)]++;
+      }
+    }
+  }
+
+  /** Counts of the port of s, leaving out s's own capture when `others`. */
+  counts(s: Sample, others: boolean): PortCounts | null {
+    const key = portKey(s.ipProto, s.serverPort);
+    const all = this.all.get(key);
+    if (!all) return null;
+    const own = others ? this.byCapture.get(`${s.capture}#${key}`) : undefined;
+    if (!own) return all;
+    if (own.n === all.n) return null;
+    return { n: all.n - own.n, cat: all.cat.map((v, i) => v - own.cat[i]), app: all.app.map((v, i) => v - own.app[i]) };
+  }
+
+  /** The feature vector of s (port features from this table, then its flow features). */
+  features(s: Sample, others: boolean, width: number): Float32Array {
+    const x = new Float32Array(width);
+    const c = this.counts(s, others);
+    const at = c
+      ? portFeatures(x, s.ipProto, s.serverPort, c.n, share(c.cat, c.n), share(c.app, c.n))
+      : portFeatures(x, s.ipProto, s.serverPort, 0, null, null, K, this.apps);
+    x.set(s.flow, at);
+    return x;
+  }
+
+  /** The port-only baseline: the majority category and application of s's port, else of all. */
+  baseline(s: Sample, overallCat: number, overallApp: number): { category: number; app: number } {
+    const c = this.all.get(portKey(s.ipProto, s.serverPort));
+    if (!c) return { category: overallCat, app: overallApp };
+    return { category: argmax(c.cat), app: argmax(c.app) };
+  }
+}
+
+/** Shares rounded to 3 decimals: as the model file holds them. */
+const share = (counts: Float64Array, n: number) => Array.from(counts, (v) => Math.round((1000 * v) / n) / 1000);
+
+export function argmax(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+  return best;
+}
+
+/** The applications the model names (from training rows): '' first, for none of them. */
+function chooseApps(rows: Sample[]): string[] {
+  const flows = new Map<string, number>();
+  const captures = new Map<string, Set<string>>();
+  for (const s of rows) {
+    flows.set(s.app, (flows.get(s.app) ?? 0) + 1);
+    let c = captures.get(s.app);
+    if (!c) captures.set(s.app, (c = new Set()));
+    c.add(s.capture);
+  }
+  const big = [...flows]
+    .filter(([app, n]) => n >= APP_MIN_FLOWS && captures.get(app)!.size >= APP_MIN_CAPTURES)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, APP_MAX)
+    .map(([app]) => app);
+  return ['', ...big];
+}
+
+interface Fitted {
+  category: BoostedTreesJson & { importance: Float64Array };
+  app: BoostedTreesJson & { importance: Float64Array };
+}
+
+/** Cross-validated accuracy per (depth, rounds) for one target, over folds of training captures. */
+function crossValidate(rows: Sample[], apps: string[], target: 'category' | 'app', grid: typeof GRID, log: (s: string) => void): Map<string, number> {
+  const appIndex = (a: string) => Math.max(0, apps.indexOf(a));
+  const width = featureNames(K, apps.length).length;
+  const correct = new Map<string, number>();
+  for (let fold = 0; fold < FOLDS; fold++) {
+    const train = rows.filter((s) => cvFold(s.capture) !== fold);
+    const valid = rows.filter((s) => cvFold(s.capture) === fold);
+    const table = new PortTable(train, appIndex, apps.length);
+    const x = train.map((s) => table.features(s, true, width));
+    const vx = valid.map((s) => table.features(s, false, width));
+    const labelOf = (s: Sample) => (target === 'category' ? s.category : appIndex(s.app));
+    const y = Int32Array.from(train, labelOf);
+    const classes = target === 'category' ? K : apps.length;
+    const binned = new Binned(x, width);
+    const port = valid.map((s) => {
+      const c = table.all.get(portKey(s.ipProto, s.serverPort));
+      return c === undefined ? -1 : argmax(target === 'category' ? c.cat : c.app);
+    });
+    for (const g of grid) {
+      const rounds = ROUND_CHECKPOINTS[ROUND_CHECKPOINTS.length - 1];
+      const onRound = (round: number, scores: Float64Array) => {
+        if (!ROUND_CHECKPOINTS.includes(round)) return;
+        for (const gate of GATES) {
+          let ok = 0;
+          for (let i = 0; i < valid.length; i++) {
+            const s = scores.subarray(i * classes, (i + 1) * classes);
+            const best = argmax(s);
+            let sum = 0;
+            for (let k = 0; k < classes; k++) sum += Math.exp(s[k] - s[best]);
+            const predicted = port[i] >= 0 && 1 / sum < gate ? port[i] : best;
+            if (predicted === labelOf(valid[i])) ok++;
+          }
+          const key = `${g.maxDepth}/${g.minChildWeight}/${round}/${gate}`;
+          correct.set(key, (correct.get(key) ?? 0) + ok);
+        }
+      };
+      trainGbt(binned, y, classes, { ...BASE_PARAMS, ...g, rounds, seed: SEED + fold }, { x: vx, onRound }, captureWeights(train));
+    }
+    log(`  ${target} fold ${fold + 1}/${FOLDS}: ${train.length} training, ${valid.length} validation flows`);
+  }
+  const out = new Map<string, number>();
+  for (const [k, v] of correct) out.set(k, v / rows.length);
+  return out;
+}
+
+/**
+ * Row weights 1/sqrt(flows of the row's capture): a capture of hundreds of flows of one kind
+ * (srvloc.pcap has 619) would otherwise teach its own traffic rather than the category's.
+ */
+function captureWeights(rows: Sample[]): Float64Array {
+  const flows = new Map<string, number>();
+  for (const s of rows) flows.set(s.capture, (flows.get(s.capture) ?? 0) + 1);
+  return Float64Array.from(rows, (s) => 1 / Math.sqrt(flows.get(s.capture)!));
+}
+
+/** Port-only baseline accuracy over the same cross-validation folds (for the record). */
+function crossValidateBaseline(rows: Sample[], apps: string[]): number {
+  const appIndex = (a: string) => Math.max(0, apps.indexOf(a));
+  let ok = 0;
+  for (let fold = 0; fold < FOLDS; fold++) {
+    const train = rows.filter((s) => cvFold(s.capture) !== fold);
+    const table = new PortTable(train, appIndex, apps.length);
+    const overall = argmax(Array.from({ length: K }, (_, c) => train.filter((s) => s.category === c).length));
+    for (const s of rows) if (cvFold(s.capture) === fold && table.baseline(s, overall, 0).category === s.category) ok++;
+  }
+  return ok / rows.length;
+}
+
+export async function train(useCache: boolean, log: (s: string) => void): Promise<{ model: ModelJson; samples: Sample[] }> {
+  const started = Date.now();
+  const samples = await loadSamples(useCache);
+  const rows = samples.filter((s) => !isTestCapture(s.capture));
+  const apps = chooseApps(rows);
+  const appIndex = (a: string) => Math.max(0, apps.indexOf(a));
+  log(
+    `${rows.length} training flows of ${new Set(rows.map((s) => s.capture)).size} captures (test: ${samples.length - rows.length} flows held out); ${apps.length - 1} applications`,
+  );
+  const pick = (cv: Map<string, number>) => [...cv].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
+  const cvCategory = crossValidate(rows, apps, 'category', GRID, log);
+  const [catKey, catAcc] = pick(cvCategory);
+  const [catDepth, catChild, catRounds, catGate] = catKey.split('/').map(Number);
+  const tree = { maxDepth: catDepth, minChildWeight: catChild };
+  const cvBaseline = crossValidateBaseline(rows, apps);
+  log(
+    `category CV accuracy by depth/min child weight/rounds/gate: ${[...cvCategory].map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')}; port-only ${(100 * cvBaseline).toFixed(1)}%`,
+  );
+  const cvApp = crossValidate(rows, apps, 'app', [tree], log);
+  const [appKey, appAcc] = pick(cvApp);
+  const [, , appRounds, appGate] = appKey.split('/').map(Number);
+  log(
+    `chosen ${catKey}; application CV accuracy by depth/min child weight/rounds/gate: ${[...cvApp].map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')}`,
+  );
+
+  const width = featureNames(K, apps.length).length;
+  const table = new PortTable(rows, appIndex, apps.length);
+  const x = rows.map((s) => table.features(s, true, width));
+  const binned = new Binned(x, width);
+  const fitted: Fitted = {
+    category: trainGbt(
+      binned,
+      Int32Array.from(rows, (s) => s.category),
+      K,
+      { ...BASE_PARAMS, ...tree, rounds: catRounds, seed: SEED },
+      undefined,
+      captureWeights(rows),
+    ),
+    app: trainGbt(
+      binned,
+      Int32Array.from(rows, (s) => appIndex(s.app)),
+      apps.length,
+      { ...BASE_PARAMS, ...tree, rounds: appRounds, seed: SEED },
+      undefined,
+      captureWeights(rows),
+    ),
+  };
+  const names = featureNames(K, apps.length);
+  const top = (imp: Float64Array) =>
+    [...imp]
+      .map((v, i) => [names[i], v] as const)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([n, v]) => `${n} ${((100 * v) / imp.reduce((a, b) => a + b, 0)).toFixed(1)}%`)
+      .join(', ');
+  log(`category model's most used features (share of split gain): ${top(fitted.category.importance)}`);
+  const ports = [...table.all].sort((a, b) => a[0] - b[0]);
+  const model: ModelJson = {
+    version: 1,
+    about: {
+      trainedBy: 'npm run train:ml (test/dpi/ml.ts)',
+      data: 'nDPI corpus (../shared/corpus/ndpi): TCP/UDP flows nDPI identified by payload (Confidence DPI), with payload',
+      split: 'test captures: FNV-1a(file name) % 5 == 0, never trained on; cross-validation: 5 folds of the other captures by FNV-1a("cv:" + name) % 5',
+      trainingFlows: rows.length,
+      trainingCaptures: new Set(rows.map((s) => s.capture)).size,
+      seed: SEED,
+      params: { ...BASE_PARAMS, ...tree, categoryRounds: catRounds, appRounds, weights: '1/sqrt(flows of the capture)' },
+      crossValidation: { categoryAccuracy: round3(catAcc), appAccuracy: round3(appAcc), portOnlyCategoryAccuracy: round3(cvBaseline) },
+    },
+    packets: 12,
+    tlsRecords: 6,
+    portKeys: ports.map(([k]) => k),
+    portFlows: ports.map(([, c]) => c.n),
+    portCategory: ports.map(([, c]) => share(c.cat, c.n)),
+    portApp: ports.map(([, c]) => share(c.app, c.n)),
+    category: { classes: [...ML_CATEGORIES], base: fitted.category.base, trees: fitted.category.trees },
+    app: { classes: apps, base: fitted.app.base, trees: fitted.app.trees },
+    gate: { category: catGate, app: appGate },
+  };
+  log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { model, samples };
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+export interface EvalReport {
   flows: number;
   captures: number;
   accuracy: number;
   baselineAccuracy: number;
+  appAccuracy: number;
+  appBaselineAccuracy: number;
+  /** Flows whose nDPI master protocol is TLS or QUIC (encrypted), with both accuracies. */
+  encrypted: { flows: number; accuracy: number; baselineAccuracy: number };
   perClass: { category: string; support: number; precision: number; recall: number; baselinePrecision: number; baselineRecall: number }[];
   confusion: number[][];
+  baselineConfusion: number[][];
 }
 
-export async function evaluateMl(folds = 5): Promise<{ report: Report; rows: Sample[] }> {
-  const rows = await samples();
+/** What the model says of a sample: as FlowClassifier.predict on the flow path (feature vector, trees, port table of the model). */
+export function predictSample(model: ClassifierModel, s: Sample): Prediction {
+  const x = new Float32Array(model.featureCount);
+  const row = model.portIndex(s.ipProto, s.serverPort);
+  const at =
+    row >= 0
+      ? portFeatures(x, s.ipProto, s.serverPort, model.json.portFlows[row], model.json.portCategory[row], model.json.portApp[row])
+      : portFeatures(x, s.ipProto, s.serverPort, 0, null, null, model.category.classes.length, model.app.classes.length);
+  x.set(s.flow, at);
+  return model.predictVector(x, row);
+}
+
+/** The model against the port-only baseline on the held-out captures. */
+export function evaluate(model: ClassifierModel, samples: Sample[]): EvalReport {
+  const train = samples.filter((s) => !isTestCapture(s.capture));
+  const test = samples.filter((s) => isTestCapture(s.capture));
+  const apps = model.app.classes;
+  const appIndex = (a: string) => Math.max(0, apps.indexOf(a));
+  const table = new PortTable(train, appIndex, apps.length);
+  const overall = argmax(Array.from({ length: K }, (_, c) => train.filter((s) => s.category === c).length));
+  const overallApp = argmax(Array.from(apps, (_, a) => train.filter((s) => appIndex(s.app) === a).length));
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   const base = Array.from({ length: K }, () => new Array<number>(K).fill(0));
-  for (let fold = 0; fold < folds; fold++) {
-    const train = rows.filter((s) => fnv(s.capture) % folds !== fold);
-    const test = rows.filter((s) => fnv(s.capture) % folds === fold);
-    const forest = trainForest(train, 27 + fold);
-    // Port-only baseline: the majority category of each transport/port in the training captures.
-    const byPort = new Map<string, Float64Array>();
-    const overall = new Float64Array(K);
-    for (const s of train) {
-      const key = `${s.transport}/${s.port}`;
-      let c = byPort.get(key);
-      if (!c) byPort.set(key, (c = new Float64Array(K)));
-      c[s.y]++;
-      overall[s.y]++;
-    }
-    const argmax = (c: Float64Array) => c.indexOf(Math.max(...c));
-    for (const s of test) {
-      confusion[s.y]![predict(forest, s.x).category]!++;
-      base[s.y]![argmax(byPort.get(`${s.transport}/${s.port}`) ?? overall)]!++;
+  let appOk = 0;
+  let appBaseOk = 0;
+  const enc = { flows: 0, ok: 0, baseOk: 0 };
+  for (const s of test) {
+    const p = predictSample(model, s);
+    const category = ML_CATEGORIES.indexOf(p.category as MlCategory);
+    const b = table.baseline(s, overall, overallApp);
+    confusion[s.category][category]++;
+    base[s.category][b.category]++;
+    if (appIndex(p.app) === appIndex(s.app)) appOk++;
+    if (b.app === appIndex(s.app)) appBaseOk++;
+    if (s.master === 'TLS' || s.master === 'QUIC') {
+      enc.flows++;
+      if (category === s.category) enc.ok++;
+      if (b.category === s.category) enc.baseOk++;
     }
   }
-  const total = rows.length;
-  const diag = (m: number[][]) => m.reduce((a, row, i) => a + row[i]!, 0);
-  const perClass = ML_CATEGORIES.map((category, c) => {
-    const support = confusion[c]!.reduce((a, b) => a + b, 0);
-    const predicted = confusion.reduce((a, row) => a + row[c]!, 0);
-    const bPredicted = base.reduce((a, row) => a + row[c]!, 0);
-    return {
-      category,
-      support,
-      precision: predicted ? confusion[c]![c]! / predicted : 0,
-      recall: support ? confusion[c]![c]! / support : 0,
-      baselinePrecision: bPredicted ? base[c]![c]! / bPredicted : 0,
-      baselineRecall: support ? base[c]![c]! / support : 0,
-    };
-  });
+  const diag = (m: number[][]) => m.reduce((a, row, i) => a + row[i], 0);
+  const n = test.length;
   return {
-    report: {
-      flows: total,
-      captures: new Set(rows.map((s) => s.capture)).size,
-      accuracy: diag(confusion) / total,
-      baselineAccuracy: diag(base) / total,
-      perClass,
-      confusion,
-    },
-    rows,
+    flows: n,
+    captures: new Set(test.map((s) => s.capture)).size,
+    accuracy: diag(confusion) / n,
+    baselineAccuracy: diag(base) / n,
+    appAccuracy: appOk / n,
+    appBaselineAccuracy: appBaseOk / n,
+    encrypted: { flows: enc.flows, accuracy: enc.ok / enc.flows, baselineAccuracy: enc.baseOk / enc.flows },
+    perClass: ML_CATEGORIES.map((category, c) => {
+      const support = confusion[c].reduce((a, v) => a + v, 0);
+      const predicted = confusion.reduce((a, row) => a + row[c], 0);
+      const bPredicted = base.reduce((a, row) => a + row[c], 0);
+      return {
+        category,
+        support,
+        precision: predicted ? confusion[c][c] / predicted : 0,
+        recall: support ? confusion[c][c] / support : 0,
+        baselinePrecision: bPredicted ? base[c][c] / bPredicted : 0,
+        baselineRecall: support ? base[c][c] / support : 0,
+      };
+    }),
+    confusion,
+    baselineConfusion: base,
   };
 }
 
-export function printReport(r: Report): string {
+export function printReport(r: EvalReport): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const lines = [
-    `${r.flows} flows of ${r.captures} captures, 5 folds split by capture`,
-    `accuracy: forest ${pct(r.accuracy)}, port-only baseline ${pct(r.baselineAccuracy)}`,
-    'category          support  precision  recall   | baseline precision  recall',
+    `held-out test: ${r.flows} flows of ${r.captures} captures (split by capture; none of them trained on)`,
+    `category accuracy: model ${pct(r.accuracy)}, port-only baseline ${pct(r.baselineAccuracy)}`,
+    `  of them TLS/QUIC (encrypted) flows: ${r.encrypted.flows}, model ${pct(r.encrypted.accuracy)}, port-only ${pct(r.encrypted.baselineAccuracy)}`,
+    `application accuracy (largest applications, else none): model ${pct(r.appAccuracy)}, port-only baseline ${pct(r.appBaselineAccuracy)}`,
+    '',
+    'category          support  precision  recall | port-only precision  recall',
   ];
   for (const c of r.perClass) {
     lines.push(
-      `${c.category.padEnd(17)} ${String(c.support).padStart(7)}  ${pct(c.precision).padStart(9)}  ${pct(c.recall).padStart(6)}   | ${pct(c.baselinePrecision).padStart(18)}  ${pct(c.baselineRecall).padStart(6)}`,
+      `${c.category.padEnd(17)} ${String(c.support).padStart(7)}  ${pct(c.precision).padStart(9)}  ${pct(c.recall).padStart(6)} | ${pct(c.baselinePrecision).padStart(19)}  ${pct(c.baselineRecall).padStart(6)}`,
     );
   }
-  lines.push('confusion (rows: nDPI, columns: forest):', `${''.padEnd(17)}${ML_CATEGORIES.map((c) => c.slice(0, 6).padStart(7)).join('')}`);
-  for (const [i, row] of r.confusion.entries()) lines.push(`${ML_CATEGORIES[i]!.padEnd(17)}${row.map((v) => String(v).padStart(7)).join('')}`);
+  const matrix = (title: string, m: number[][]) => {
+    lines.push('', title, `${''.padEnd(17)}${ML_CATEGORIES.map((c) => c.slice(0, 7).padStart(8)).join('')}`);
+    for (const [i, row] of m.entries()) lines.push(`${ML_CATEGORIES[i].padEnd(17)}${row.map((v) => String(v).padStart(8)).join('')}`);
+  };
+  matrix('confusion matrix, model (rows: nDPI, columns: predicted):', r.confusion);
+  matrix('confusion matrix, port-only baseline:', r.baselineConfusion);
   return lines.join('\n');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const started = Date.now();
-  const { report, rows } = await evaluateMl();
-  console.log(printReport(report));
-  if (process.argv.includes('--write')) {
-    const forest = trainForest(rows);
-    const path = fileURLToPath(new URL('../../test/dpi/ml-forest.json', import.meta.url));
-    writeFileSync(path, JSON.stringify(forest));
-    console.log(`wrote ${path}: ${forest.trees.length} trees, ${forest.trees.reduce((a, t) => a + t.feature.length, 0)} nodes`);
+  const command = process.argv[2];
+  const useCache = process.argv.includes('--cache');
+  const log = (s: string) => console.error(s);
+  if (command === 'train') {
+    const { model: json, samples } = await train(useCache, log);
+    writeFileSync(MODEL_PATH, `${JSON.stringify(json)}\n`);
+    const model = new ClassifierModel(json);
+    log(`wrote ${MODEL_PATH}: ${json.category.trees.length + json.app.trees.length} trees, ${readFileSync(MODEL_PATH).length} bytes`);
+    console.log(printReport(evaluate(model, samples)));
+  } else if (command === 'eval') {
+    console.log(printReport(evaluate(candidateModel(), await loadSamples(useCache))));
+  } else {
+    console.error('usage: node --import tsx test/dpi/ml.ts train|eval [--cache]');
+    process.exit(2);
   }
-  console.log(`${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -1,0 +1,119 @@
+// The learned classifier (src/classify): what it collects of a flow's first packets, the candidate
+// model file that `npm run train:ml` writes (not shipped: it does not beat the port-only baseline),
+// and its predictions on a held-out capture: the flow path's FlowClassifier.predict, fed by a real
+// import, says what the evaluation (`npm run eval:ml`) says of every labelled flow.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { importFiles } from '../src/capture/import.js';
+import { CLASSIFY_PACKETS, CLASSIFY_TLS_RECORDS, FLOW_FEATURES, FlowClassifier, featureNames, ML_CATEGORIES } from '../src/classify/classifier.js';
+import { CORPUS, canonicalIp, corpusFiles, flowKey } from './dpi/eval.js';
+import { candidateModel, isTestCapture, predictSample } from './dpi/ml.js';
+import { corpusSamples } from './dpi/ml-data.js';
+
+const MODEL = candidateModel();
+const NAMES = featureNames(MODEL.category.classes.length, MODEL.app.classes.length);
+const flowAt = (name: string) => NAMES.indexOf(name) - (NAMES.length - FLOW_FEATURES);
+
+describe('FlowClassifier features', () => {
+  it('keeps the first payload packets signed by direction, their gaps, and the TLS record headers that start TCP segments', () => {
+    const c = new FlowClassifier(MODEL);
+    c.ensure(4);
+    c.reset(2, 1_000_000);
+    // A ClientHello (one record), then the server's ServerHello + ChangeCipherSpec + a handshake
+    // record in one segment, then application data.
+    const record = (type: number, length: number) => Buffer.concat([Buffer.from([type, 3, 3, length >> 8, length & 0xff]), Buffer.alloc(length)]);
+    const hello = record(22, 512);
+    const server = Buffer.concat([record(22, 90), record(20, 1), record(22, 40)]);
+    const data = record(23, 300);
+    c.packet(2, 1_000_500, true, 6, hello, 0, hello.length);
+    c.packet(2, 1_020_500, false, 6, server, 0, server.length);
+    c.packet(2, 1_021_500, true, 6, data, 0, data.length);
+    // A segment that starts inside a record: not taken for a header.
+    const middle = Buffer.alloc(200, 0x41);
+    c.packet(2, 1_021_500, false, 6, middle, 0, middle.length);
+    const x = new Float32Array(FLOW_FEATURES);
+    c.flowFeatures(2, x, 0);
+    assert.deepEqual([x[flowAt('size0')], x[flowAt('size1')], x[flowAt('size2')], x[flowAt('size3')], x[flowAt('size4')]], [517, -(95 + 6 + 45), 305, -200, 0]);
+    assert.equal(x[flowAt('gap0')], Math.fround(Math.log2(1 + 500)));
+    assert.equal(x[flowAt('gap1')], Math.fround(Math.log2(1 + 20_000)));
+    assert.equal(x[flowAt('gap3')], 0, 'back to back');
+    assert.equal(x[flowAt('payloadPackets')], 4);
+    assert.equal(x[flowAt('clientBytes')], 517 + 305);
+    assert.equal(x[flowAt('turns')], 3);
+    assert.equal(x[flowAt('tlsRecords')], 5);
+    const tls = [0, 1, 2, 3, 4].map((r) => [x[flowAt(`tlsType${r}`)], x[flowAt(`tlsLength${r}`)]]);
+    assert.deepEqual(tls, [
+      [22, 512],
+      [22, -90],
+      [20, -1],
+      [22, -40],
+      [23, 300],
+    ]);
+    // Bounded: packets past CLASSIFY_PACKETS are the caller's to skip (count stops there), TLS records past CLASSIFY_TLS_RECORDS are dropped.
+    for (let i = 0; i < CLASSIFY_PACKETS; i++) if (c.count[2] < CLASSIFY_PACKETS) c.packet(2, 1_030_000 + i, true, 6, server, 0, server.length);
+    c.flowFeatures(2, x, 0);
+    assert.equal(x[flowAt('payloadPackets')], CLASSIFY_PACKETS);
+    assert.equal(x[flowAt('tlsRecords')], CLASSIFY_TLS_RECORDS);
+    // A new flow in the slot starts afresh.
+    c.reset(2, 5_000_000);
+    c.flowFeatures(2, x, 0);
+    assert.equal(
+      x.reduce((a, v) => a + Math.abs(v), 0),
+      0,
+    );
+    assert.equal(c.predict(2, 6, 443), c.predict(3, 6, 443), 'no payload: no prediction');
+    assert.equal(c.predict(2, 6, 443).category, '');
+  });
+});
+
+describe('the candidate model file', () => {
+  it('loads: the documented categories, applications with none first, trees over features that exist', () => {
+    const m = MODEL;
+    assert.deepEqual(m.category.classes, [...ML_CATEGORIES]);
+    assert.equal(m.app.classes[0], '', "the first application class is 'none of the largest'");
+    assert.ok(m.app.classes.length >= 5, `${m.app.classes.length} applications`);
+    assert.match(String(m.json.about.trainedBy), /npm run train:ml/);
+    for (const target of [m.json.category, m.json.app]) {
+      assert.ok(target.trees.length >= target.classes.length);
+      assert.equal(target.trees.length % target.classes.length, 0);
+      for (const t of target.trees) for (const f of t.f) assert.ok(f < m.featureCount, `feature ${f} of ${m.featureCount}`);
+    }
+    assert.equal(m.json.portKeys.length, m.json.portCategory.length);
+  });
+});
+
+/** A held-out capture (never trained on) with 59 labelled flows, 20 of them TLS. */
+const HELD_OUT = 'netflix.pcap';
+const corpusFile = corpusFiles().find((f) => f.name === HELD_OUT);
+const skip = corpusFile === undefined ? `the nDPI corpus is not at ${CORPUS}` : false;
+
+describe('predictions on a held-out capture', { skip }, () => {
+  it("FlowClassifier.predict on the flow path equals the evaluation's prediction for every labelled flow", async () => {
+    assert.equal(isTestCapture(HELD_OUT), true, 'one of the test captures');
+    const expected = new Map((await corpusSamples([corpusFile!])).map((s) => [s.key, predictSample(MODEL, s)]));
+    assert.ok(expected.size >= 50, `${expected.size} labelled flows`);
+    // The same import with the model in the aggregator's classifier: each flow predicted from the
+    // state its packets left there, as it ends.
+    const got = new Map<string, unknown>();
+    await importFiles([corpusFile!.pcap], {
+      store: null,
+      detect: false,
+      classifierModel: MODEL,
+      onFlowFeatures: (flow, _features, classifier, slot) => {
+        got.set(
+          flowKey(flow.transport, canonicalIp(flow.clientIp), String(flow.clientPort), canonicalIp(flow.serverIp), String(flow.serverPort)),
+          classifier.predict(slot, flow.ipProto, flow.serverPort),
+        );
+      },
+    });
+    let compared = 0;
+    const categories = new Set<string>();
+    for (const [key, want] of expected) {
+      assert.deepEqual(got.get(key), want, key);
+      categories.add(want.category);
+      compared++;
+    }
+    assert.equal(compared, expected.size);
+    assert.ok(categories.size >= 2, `predictions of ${[...categories].join(', ')}`);
+  });
+});
