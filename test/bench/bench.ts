@@ -10,6 +10,8 @@
 // table and the store ingest rate), --only load (flow paging under load, test/bench/load.ts;
 // --load-seconds N sets its measured time, default 20), --only ingest (QuestDB ILP serialise + send
 // against a local /write sink in a child process, and the import into QuestDB against it vs DuckDB),
+// --only classify (the learned classifier's cost per packet and per flow, not shipped, and an
+// import's CPU time with and without it, test/bench/classify.ts),
 // --only watchlist (a million-entry watchlist's load time, memory and lookups, test/bench/watchlist.ts),
 // --only packets (the packet store's write rate beside tcpdump -w, and extracting a flow of ~1,000
 // packets from a store of a few GB, test/bench/packets.ts).
@@ -22,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatApiBench, runApiBench } from './api.js';
+import { formatClassifyBench, runClassifyBench } from './classify.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
 import { measureDuckDbFloor, measureDuckDbIngest, measureIlpSend, measureQuestDbIngest, startIlpSink, type FloorResult, type IngestResult } from './ingest.js';
 import { formatLiveBench, runLiveBench } from './live.js';
@@ -224,6 +227,12 @@ async function packetsSection(capture: string): Promise<void> {
   console.log(formatPacketsBench(r));
 }
 
+/** The learned classifier (test/bench/classify.ts): collection and prediction costs, and an import's CPU time with and without them. */
+async function classifySection(capture: string): Promise<void> {
+  console.log('');
+  console.log(formatClassifyBench(await runClassifyBench({ capture, runs: Math.max(3, runs), log })));
+}
+
 function watchlistSection(): void {
   log('watchlist: a million entries, load and lookups...');
   console.log(formatWatchlistBench(runWatchlistBench(runs), runs));
@@ -231,6 +240,7 @@ function watchlistSection(): void {
 
 async function main(): Promise<void> {
   if (opt.only === 'watchlist') return watchlistSection();
+  if (opt.only === 'classify') return classifySection(benchCapture().path);
   if (opt.only === 'ingest') return ilpSection();
   if (opt.only === 'api') return apiSection();
   if (opt.only === 'live') return liveSection(benchCapture().path);
@@ -446,6 +456,7 @@ async function main(): Promise<void> {
     await apiSection();
     await loadSection();
     watchlistSection();
+    await classifySection(cap.path);
     await packetsSection(cap.path);
   }
 
