@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { emptyRecord, FLOW } from '../src/records/index.js';
 import { DuckDbStore } from '../src/store/duckdb.js';
+import { canExplore, type ExploreDimension, type ExploreFilter } from '../src/store/explore.js';
 import {
   MAX_PAGE_SIZE,
   StoreQueryError,
@@ -612,6 +613,92 @@ for (const backend of storeBackends()) {
           await assert.rejects(store.hostPeers({ ...none, limit }), isQueryError, `limit = ${limit}`);
           await assert.rejects(store.hostPorts({ ...none, limit }), isQueryError, `limit = ${limit}`);
         }
+      });
+    });
+
+    describe('explore', () => {
+      // The contract's explore, computed directly: the node's segments in the range, keyed (a
+      // host at either end counts twice), summed, distinct flows, by the metric then the keys.
+      type Metric = 'bytes' | 'packets' | 'flows';
+      const reference = (keysOf: (s: FlowRecord) => string[][], metric: Metric, keep: (s: FlowRecord) => boolean = () => true) => {
+        const groups = new Map<string, { keys: string[]; bytes: number; packets: number; flows: Set<string> }>();
+        for (const s of fx.flows) {
+          if (s.ts < fx.range.from || s.ts >= fx.range.to || s.node !== fx.node || !keep(s)) continue;
+          for (const keys of keysOf(s)) {
+            const id = JSON.stringify(keys);
+            const g = groups.get(id) ?? { keys, bytes: 0, packets: 0, flows: new Set<string>() };
+            g.bytes += s.clientBytes + s.serverBytes;
+            g.packets += s.clientPackets + s.serverPackets;
+            g.flows.add(s.flowId);
+            groups.set(id, g);
+          }
+        }
+        return [...groups.values()]
+          .map((g) => ({ keys: g.keys, bytes: g.bytes, packets: g.packets, flows: g.flows.size }))
+          .sort((a, b) => b[metric] - a[metric] || (JSON.stringify(a.keys) < JSON.stringify(b.keys) ? -1 : 1));
+      };
+      const explore = async (dimensions: ExploreDimension[], metric: Metric, filters: ExploreFilter[] = [], limit = 50) => {
+        assert.ok(canExplore(store), `${backend.name} answers explore`);
+        const step = 10 * SECOND;
+        const items = await store.explore({ ...fx.range, dimensions, metric, limit, step, filters: [{ dimension: 'node', value: fx.node }, ...filters] });
+        for (const item of items) {
+          // Every bucket of the range, and the buckets add up to the item.
+          assert.equal(item.series.length, 6);
+          assert.equal(
+            item.series.reduce((a, p) => a + p.bytes, 0),
+            item.bytes,
+          );
+          assert.equal(
+            item.series.reduce((a, p) => a + p.packets, 0),
+            item.packets,
+          );
+        }
+        return items.map(({ series: _, ...totals }) => totals);
+      };
+
+      it('top applications by bytes, servers by flows, and transport/port pairs by packets', async () => {
+        assert.deepEqual(
+          await explore(['app'], 'bytes'),
+          reference((s) => [[s.app]], 'bytes'),
+        );
+        assert.deepEqual(
+          await explore(['server'], 'flows'),
+          reference((s) => [[s.serverIp]], 'flows'),
+        );
+        assert.deepEqual(
+          await explore(['transport', 'port'], 'packets'),
+          reference((s) => [[s.transport, String(s.serverPort)]], 'packets'),
+        );
+      });
+
+      it('hosts count at both ends, host/peer pairs, and a flow that began before the range counts once', async () => {
+        const hosts = reference((s) => [[s.clientIp], [s.serverIp]], 'flows');
+        assert.deepEqual(await explore(['host'], 'flows'), hosts);
+        const pairs = reference(
+          (s) => [
+            [s.clientIp, s.serverIp],
+            [s.serverIp, s.clientIp],
+          ],
+          'bytes',
+        );
+        assert.deepEqual(await explore(['host', 'peer'], 'bytes', [], 100), pairs);
+      });
+
+      it('drill-down filters (host at either end, port, application) and the limit', async () => {
+        const h = `${fx.net}.1`;
+        const want = reference(
+          (s) => [[s.serverName]],
+          'bytes',
+          (s) => (s.clientIp === h || s.serverIp === h) && s.serverPort === 443 && s.app === 'tls',
+        );
+        assert.ok(want.length > 0);
+        const filters: ExploreFilter[] = [
+          { dimension: 'host', value: h },
+          { dimension: 'port', value: '443' },
+          { dimension: 'app', value: 'tls' },
+        ];
+        assert.deepEqual(await explore(['serverName'], 'bytes', filters), want);
+        assert.deepEqual(await explore(['app'], 'bytes', [], 2), reference((s) => [[s.app]], 'bytes').slice(0, 2));
       });
     });
 

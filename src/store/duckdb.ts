@@ -21,6 +21,7 @@ import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
 import { ChunkAppender } from './duckdb-chunks.js';
 import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
+import { exploreFromBlocks, SEGMENT_SELECT, SegmentBlockCache, SegmentBlocksBuilder } from './explore-segments.js';
 import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry, NUMERIC_ENTRY_COLUMNS } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
@@ -69,6 +70,8 @@ export interface DuckDbStoreOptions {
   readQueue?: number;
   /** Memory budget of the flow result cache in bytes (default 128 MiB; 0 turns it off). */
   flowCacheBytes?: number;
+  /** Memory budget of Explore's in-memory segments (explore-segments.ts; default 96 MiB; 0: Explore by SQL only). */
+  exploreCacheBytes?: number;
   /**
    * DuckDB's memory_limit (default 256MB). DuckDB's own default is 80% of the machine's memory,
    * and it keeps what its buffer pool has grown to: concurrent reads aggregating a day of flows
@@ -78,6 +81,7 @@ export interface DuckDbStoreOptions {
 }
 
 export const DEFAULT_FLOW_CACHE_BYTES = 128 * 1024 * 1024;
+export const DEFAULT_EXPLORE_CACHE_BYTES = 96 * 1024 * 1024;
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
@@ -183,6 +187,8 @@ export class DuckDbStore implements FlowStore {
   private readonly idle: DuckDBConnection[] = [];
   /** Flow results by (range, filter); null when turned off. */
   private readonly flowCache: FlowCache | null;
+  /** Explore's segments by hour block; null when turned off. */
+  private readonly exploreCache: SegmentBlockCache | null;
   /** ts span of the flow segments written since the last commit (the cache drops what they touch). */
   private pendingMinTs = Infinity;
   private pendingMaxTs = -Infinity;
@@ -195,11 +201,17 @@ export class DuckDbStore implements FlowStore {
     this.gate = new ReadGate({ size: opts.readConnections ?? DEFAULT_READ_POOL_SIZE, queueLimit: opts.readQueue ?? DEFAULT_READ_QUEUE_LIMIT });
     const cacheBytes = opts.flowCacheBytes ?? DEFAULT_FLOW_CACHE_BYTES;
     this.flowCache = cacheBytes > 0 ? new FlowCache(cacheBytes) : null;
+    const exploreBytes = opts.exploreCacheBytes ?? DEFAULT_EXPLORE_CACHE_BYTES;
+    this.exploreCache = exploreBytes > 0 ? new SegmentBlockCache(exploreBytes) : null;
   }
 
   /** The read pool and the flow cache, for metrics and tests. */
-  readState(): { pool: ReadGateState & { idle: number }; flowCache: FlowCacheState | null } {
-    return { pool: { ...this.gate.state(), idle: this.idle.length }, flowCache: this.flowCache?.state() ?? null };
+  readState(): { pool: ReadGateState & { idle: number }; flowCache: FlowCacheState | null; exploreCache: ReturnType<SegmentBlockCache['state']> | null } {
+    return {
+      pool: { ...this.gate.state(), idle: this.idle.length },
+      flowCache: this.flowCache?.state() ?? null,
+      exploreCache: this.exploreCache?.state() ?? null,
+    };
   }
 
   async init(): Promise<void> {
@@ -263,7 +275,7 @@ export class DuckDbStore implements FlowStore {
       chunks.flows.append(batch.flows);
       chunks.hosts.append(batch.hosts);
       chunks.traffic.append(batch.traffic);
-      if (this.flowCache) {
+      if (this.flowCache || this.exploreCache) {
         let min = this.pendingMinTs;
         let max = this.pendingMaxTs;
         for (const f of batch.flows) {
@@ -328,7 +340,10 @@ export class DuckDbStore implements FlowStore {
         throw new Error(`DuckDB store: commit failed (${errorMessage(err)}); ${rows} rows were not written`, { cause: err });
       } finally {
         // Readers see the rows from here: cached flow results of the ranges they fall in are stale.
-        if (this.pendingMinTs <= this.pendingMaxTs) this.flowCache?.invalidate(this.pendingMinTs, this.pendingMaxTs);
+        if (this.pendingMinTs <= this.pendingMaxTs) {
+          this.flowCache?.invalidate(this.pendingMinTs, this.pendingMaxTs);
+          this.exploreCache?.invalidate(this.pendingMinTs, this.pendingMaxTs);
+        }
         this.pendingMinTs = Infinity;
         this.pendingMaxTs = -Infinity;
       }
@@ -345,6 +360,7 @@ export class DuckDbStore implements FlowStore {
     if (!this.instance) return;
     this.gate.rejectWaiting(new Error(`DuckDB store ${this.path} is closing`));
     this.flowCache?.clear();
+    this.exploreCache?.clear();
     for (const conn of this.idle.splice(0)) conn.closeSync();
     await this.writeQueue.catch(() => undefined);
     try {
@@ -596,7 +612,46 @@ export class DuckDbStore implements FlowStore {
     return rows.map((row) => toNumbers(row) as unknown as AnomalyRecord);
   }
 
+  /**
+   * Explore from the range's segments held in memory (explore-segments.ts), read once per hour
+   * block; by the SQL statement when they do not fit the budget or the cache is off.
+   */
   async explore(q: ExploreQuery, opts?: QueryOptions): Promise<ExploreItem[]> {
+    const { first, buckets } = checkExploreQuery(q);
+    if (this.exploreCache) {
+      const blocks = await this.exploreCache.get(q.from, q.to, (from, to, maxBytes) => this.readSegmentBlocks(from, to, maxBytes, opts?.signal));
+      if (blocks) return exploreFromBlocks(blocks, q, first, buckets);
+    }
+    return this.exploreBySql(q, opts);
+  }
+
+  /** The hour blocks of segments with ts in [from, to), in one statement; null past maxBytes. */
+  private readSegmentBlocks(from: number, to: number, maxBytes: number, signal: AbortSignal | undefined): Promise<SegmentBlocksBuilder | null> {
+    const sql = `SELECT ${SEGMENT_SELECT} FROM flows WHERE ts >= make_timestamp($from::BIGINT) AND ts < make_timestamp($to::BIGINT)`;
+    return this.read(async (conn, session) => {
+      const stmt = await conn.prepare(sql);
+      try {
+        stmt.bind({ from, to });
+        const result = await stmt.stream();
+        const builder = new SegmentBlocksBuilder();
+        for (;;) {
+          session.check();
+          const chunk = await result.fetchChunk();
+          if (!chunk || chunk.rowCount === 0) break;
+          if (!builder.addChunk(chunk.getColumns(), chunk.rowCount, maxBytes)) {
+            session.discard();
+            return null;
+          }
+        }
+        return builder;
+      } finally {
+        stmt.destroySync();
+      }
+    }, signal);
+  }
+
+  /** Explore by the one SQL statement (explore.ts): the reference the in-memory answer is tested against. */
+  async exploreBySql(q: ExploreQuery, opts?: QueryOptions): Promise<ExploreItem[]> {
     const { first, buckets } = checkExploreQuery(q);
     const { sql, params } = duckdbExploreSql(q);
     const rows = await this.read((_conn, session) => session.query(sql, params), opts?.signal);

@@ -180,6 +180,9 @@ export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record
   const sides = bothEnds ? 'CROSS JOIN (VALUES (0), (1)) AS s(side)' : '';
   const metric = METRIC_SQL[q.metric];
   const older = `first_seen < make_timestamp($from::BIGINT)`;
+  // Keys are joined as equal when both are NULL too (an item whose key is NULL keeps its flows and series).
+  const gKeys = q.dimensions.map((_, i) => `g.k${i} AS k${i}`).join(', ');
+  const same = (a: string, b: string) => q.dimensions.map((_, i) => `${a}.k${i} IS NOT DISTINCT FROM ${b}.k${i}`).join(' AND ');
   // One pass over the segments into (item, bucket) sums; the items' totals and the top come from
   // those few rows, and the top items' buckets are read back from them.
   const sql = `
@@ -196,15 +199,15 @@ export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record
       WHERE ${where.join(' AND ')} AND ${older}
       GROUP BY ${keyCols}
     ), top AS (
-      SELECT ${keyCols}, sum(g.bytes) AS bytes, sum(g.packets) AS packets, sum(g.started) + coalesce(any_value(older.n), 0) AS flows
-      FROM g LEFT JOIN older USING (${keyCols})
-      GROUP BY ${keyCols}
+      SELECT ${gKeys}, sum(g.bytes) AS bytes, sum(g.packets) AS packets, sum(g.started) + coalesce(any_value(older.n), 0) AS flows
+      FROM g LEFT JOIN older ON ${same('g', 'older')}
+      GROUP BY ${q.dimensions.map((_, i) => `g.k${i}`).join(', ')}
       ORDER BY ${metric} DESC, ${keyCols}
       LIMIT $limit
     )
     SELECT ${topKeys}, top.bytes::DOUBLE AS bytes, top.packets::DOUBLE AS packets, top.flows::DOUBLE AS flows,
            g.bucket AS bucket, g.bytes::DOUBLE AS "bBytes", g.packets::DOUBLE AS "bPackets", g.started::DOUBLE AS "bFlows"
-    FROM top JOIN g ON ${q.dimensions.map((_, i) => `g.k${i} = top.k${i}`).join(' AND ')}
+    FROM top JOIN g ON ${same('g', 'top')}
     ORDER BY top.${metric} DESC, ${topKeys}, bucket`;
   return { sql, params };
 }
@@ -237,4 +240,95 @@ export function exploreItems(rows: Record<string, unknown>[], dimensions: number
     }
   }
   return items;
+}
+
+/** The QuestDB value of a dimension on side 0 or 1 of a segment (as text, as DuckDB's keys are). */
+function questdbDimension(d: ExploreDimension, side: 0 | 1): string {
+  switch (d) {
+    case 'host':
+      return side === 0 ? 'client_ip' : 'server_ip';
+    case 'peer':
+      return side === 0 ? 'server_ip' : 'client_ip';
+    case 'client':
+      return 'client_ip';
+    case 'server':
+      return 'server_ip';
+    case 'port':
+      return 'cast(server_port AS VARCHAR)';
+    case 'clientAsn':
+      return 'cast(client_asn AS VARCHAR)';
+    case 'serverAsn':
+      return 'cast(server_asn AS VARCHAR)';
+    default:
+      // Symbols as text: the keys of both sides and of every CTE have one type.
+      return `cast(${DIMENSION_SQL[d]} AS VARCHAR)`;
+  }
+}
+
+/**
+ * QuestDB (8.2.3+): the same query as duckdbExploreSql in one statement, in QuestDB's SQL (WITH,
+ * UNION ALL, GROUP BY, LEFT JOIN, ORDER BY, LIMIT; docs/reference/sql/*.md). Differences from
+ * DuckDB's: the two ends of a segment are two UNION ALL branches (QuestDB has no VALUES list to
+ * cross join), distinct flows that began before the range are counted by grouping per flow and
+ * counting the groups (as the QuestDB store's hostFlows does), and buckets are integer arithmetic
+ * on the µs timestamp. Caller values are bound ($1, ...: the range as ISO text, filter values);
+ * the limit, step and the range start compared with first_seen are validated integers inlined
+ * (LIMIT takes a literal; see questdb.ts's header). `bind` adds a value and returns its placeholder.
+ */
+export function questdbExploreSql(q: ExploreQuery, bind: (value: unknown) => string, iso: (us: number) => string): string {
+  checkExploreQuery(q);
+  for (const v of [q.from, q.step, q.limit]) if (!Number.isSafeInteger(v)) throw new StoreQueryError(`not an integer: ${v}`);
+  const where = [`ts >= ${bind(iso(q.from))}`, `ts < ${bind(iso(q.to))}`];
+  for (const f of q.filters ?? []) {
+    switch (f.dimension) {
+      case 'host':
+      case 'peer': {
+        const p = bind(f.value);
+        where.push(`(client_ip = ${p} OR server_ip = ${p})`);
+        break;
+      }
+      case 'port':
+        where.push(`server_port = ${bind(Number(f.value))}`);
+        break;
+      case 'clientAsn':
+      case 'serverAsn':
+        where.push(`${f.dimension === 'clientAsn' ? 'client_asn' : 'server_asn'} = ${bind(Number(f.value))}`);
+        break;
+      default:
+        where.push(`${DIMENSION_SQL[f.dimension]} = ${bind(f.value)}`);
+    }
+  }
+  const dims = q.dimensions;
+  const k = dims.map((_, i) => `k${i}`);
+  const bothEnds = dims.some((d) => d === 'host' || d === 'peer');
+  const branch = (side: 0 | 1) => `
+      SELECT ${dims.map((d, i) => `${questdbDimension(d, side)} k${i}`).join(', ')},
+             cast(ts AS LONG) / ${q.step} * ${q.step} bucket, cast(ts AS LONG) ts_us, cast(first_seen AS LONG) first_us, flow_id,
+             client_bytes + server_bytes seg_bytes, client_packets + server_packets seg_packets
+      FROM flows
+      WHERE ${where.join(' AND ')}`;
+  const on = (a: string, b: string) => k.map((c) => `${a}.${c} = ${b}.${c}`).join(' AND ');
+  const metric = q.metric;
+  return `
+    WITH seg AS (${branch(0)}${bothEnds ? `\n      UNION ALL${branch(1)}` : ''}
+    ), g AS (
+      SELECT ${k.join(', ')}, bucket, sum(seg_bytes) bytes, sum(seg_packets) packets, sum(CASE WHEN ts_us = first_us THEN 1 ELSE 0 END) started
+      FROM seg
+      GROUP BY ${k.join(', ')}, bucket
+    ), per_flow AS (
+      SELECT ${k.join(', ')}, flow_id FROM seg WHERE first_us < ${q.from} GROUP BY ${k.join(', ')}, flow_id
+    ), older AS (
+      SELECT ${k.join(', ')}, count() n FROM per_flow GROUP BY ${k.join(', ')}
+    ), tot AS (
+      SELECT ${k.join(', ')}, sum(bytes) bytes, sum(packets) packets, sum(started) started FROM g GROUP BY ${k.join(', ')}
+    ), top_items AS (
+      SELECT ${k.map((c) => `tot.${c} ${c}`).join(', ')}, tot.bytes bytes, tot.packets packets, tot.started + coalesce(older.n, 0) flows
+      FROM tot LEFT JOIN older ON ${on('tot', 'older')}
+      ORDER BY ${metric} DESC, ${k.join(', ')}
+      LIMIT ${q.limit}
+    )
+    SELECT ${k.map((c) => `top.${c} ${c}`).join(', ')}, top.bytes bytes, top.packets packets, top.flows flows,
+           g.bucket bucket, g.bytes b_bytes, g.packets b_packets, g.started b_flows
+    FROM top_items top JOIN g ON ${on('top', 'g')}
+    ORDER BY top.${metric} DESC, ${k.map((c) => `top.${c}`).join(', ')}, g.bucket`;
 }

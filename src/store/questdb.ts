@@ -30,6 +30,7 @@ import Cursor from 'pg-cursor';
 import { pino } from 'pino';
 import { ANOMALY, FLOW, HOST, TRAFFIC } from '../records/index.js';
 import { encodeCursor } from './cursor.js';
+import { checkExploreQuery, type ExploreItem, type ExploreQuery, exploreItems, questdbExploreSql } from './explore.js';
 import { IlpHttpTransport } from './questdb-http.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
@@ -1045,6 +1046,24 @@ export class QuestDbStore implements FlowStore {
    * docs/pgwire/large-result-sets.md reads large results from Node.js), so the table is aggregated
    * once however many flows there are, and only one chunk is held in memory.
    */
+  /** Explore in one statement (explore.ts questdbExploreSql). */
+  async explore(q: ExploreQuery, opts?: QueryOptions): Promise<ExploreItem[]> {
+    const { first, buckets } = checkExploreQuery(q);
+    const p = new Params();
+    const sql = questdbExploreSql(q, (v) => p.add(v), isoMicros);
+    const rows = await this.select(sql, p.values, opts?.signal);
+    // LONGs arrive as strings (num() makes them numbers); keys are text already.
+    const mapped = rows.map((r) => {
+      const row: Record<string, unknown> = { bytes: num(r.bytes), packets: num(r.packets), flows: num(r.flows), bucket: num(r.bucket) };
+      for (let i = 0; i < q.dimensions.length; i++) row[`k${i}`] = r[`k${i}`] ?? null;
+      row.bBytes = num(r.b_bytes);
+      row.bPackets = num(r.b_packets);
+      row.bFlows = num(r.b_flows);
+      return row;
+    });
+    return exploreItems(mapped, q.dimensions.length, first, buckets, q.step);
+  }
+
   async dataExtent(opts?: QueryOptions): Promise<DataExtent | null> {
     // Each table's span per run (source) on its designated timestamp, merged here: the runs are
     // few (one per import or capture start) and three plain GROUP BYs need no UNION.
