@@ -10,8 +10,12 @@
 // table and the store ingest rate), --only load (flow paging under load, test/bench/load.ts;
 // --load-seconds N sets its measured time, default 20), --only ingest (QuestDB ILP serialise + send
 // against a local /write sink in a child process, and the import into QuestDB against it vs DuckDB),
+// --only classify (the learned classifier's cost per packet and per flow, not shipped, and an
+// import's CPU time with and without it, test/bench/classify.ts),
 // --only watchlist (a million-entry watchlist's load time, memory and lookups, test/bench/watchlist.ts),
-// --only explore (Explore's p50/p99 and CPU time per request over a day of aggregates, test/bench/explore.ts).
+// --only explore (Explore's p50/p99 and CPU time per request over a day of aggregates, test/bench/explore.ts),
+// --only packets (the packet store's write rate beside tcpdump -w, and extracting a flow of ~1,000
+// packets from a store of a few GB, test/bench/packets.ts).
 // Needs: tcpdump, softflowd (ndpiReader from libndpi-bin and argus from argus-server add their rows);
 // capinfos + mergecap + python3 for the real-traffic capture
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
@@ -21,12 +25,14 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatApiBench, runApiBench } from './api.js';
+import { formatClassifyBench, runClassifyBench } from './classify.js';
 import { formatExploreBench, runExploreBench } from './explore.js';
 import { ensureBuilt, flowlensCommand, REPO_ROOT } from './flowlens.js';
 import { measureDuckDbFloor, measureDuckDbIngest, measureIlpSend, measureQuestDbIngest, startIlpSink, type FloorResult, type IngestResult } from './ingest.js';
 import { formatLiveBench, runLiveBench } from './live.js';
 import { formatLoadBench, runLoadBench } from './load.js';
 import { measure, median, rusageWrapper, type Measurement } from './measure.js';
+import { formatPacketsBench, runPacketsBench } from './packets.js';
 import { countPcapRecords, writeSyntheticCapture } from './synth-pcap.js';
 import { formatWatchlistBench, runWatchlistBench } from './watchlist.js';
 
@@ -216,6 +222,19 @@ async function ilpSection(): Promise<void> {
   }
 }
 
+/** The packet store (test/bench/packets.ts): write rate beside tcpdump -w, extraction from a store of a few GB. */
+async function packetsSection(capture: string): Promise<void> {
+  console.log('');
+  const r = await runPacketsBench({ capture, storeBytes: quick ? 0.5e9 : 3e9, runs: Math.max(3, runs), log });
+  console.log(formatPacketsBench(r));
+}
+
+/** The learned classifier (test/bench/classify.ts): collection and prediction costs, and an import's CPU time with and without them. */
+async function classifySection(capture: string): Promise<void> {
+  console.log('');
+  console.log(formatClassifyBench(await runClassifyBench({ capture, runs: Math.max(3, runs), log })));
+}
+
 /** Explore over a day of aggregates (test/bench/explore.ts). */
 async function exploreSection(): Promise<void> {
   console.log('');
@@ -231,10 +250,12 @@ function watchlistSection(): void {
 async function main(): Promise<void> {
   if (opt.only === 'watchlist') return watchlistSection();
   if (opt.only === 'explore') return exploreSection();
+  if (opt.only === 'classify') return classifySection(benchCapture().path);
   if (opt.only === 'ingest') return ilpSection();
   if (opt.only === 'api') return apiSection();
   if (opt.only === 'live') return liveSection(benchCapture().path);
   if (opt.only === 'load') return loadSection();
+  if (opt.only === 'packets') return packetsSection(benchCapture().path);
   const missing = ['tcpdump', 'softflowd'].filter((c) => !have(c));
   const cap = benchCapture();
   log(`capture: ${relative(REPO_ROOT, cap.path)}, ${cap.packets} packets, ${(statSync(cap.path).size / 1e6).toFixed(0)} MB, ${cap.origin}`);
@@ -446,6 +467,8 @@ async function main(): Promise<void> {
     await exploreSection();
     await loadSection();
     watchlistSection();
+    await classifySection(cap.path);
+    await packetsSection(cap.path);
   }
 
   if (results.some((r) => r.error)) process.exitCode = 1;
