@@ -84,6 +84,8 @@ export interface ApiServerOptions {
 
 export interface ApiServer {
   url: string;
+  /** Where the web client is served (`/`), or null when it is not built (npm run build:web). */
+  webUrl: string | null;
   host: string;
   port: number;
   metrics: Metrics;
@@ -550,9 +552,18 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   );
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    // One line for the usual failures (main prints the message), not the system call's wording.
+    const failed = (err: NodeJS.ErrnoException) => {
+      const at = `${host}:${opts.port ?? DEFAULT_PORT}`;
+      if (err.code === 'EADDRINUSE')
+        reject(new Error(`cannot listen on ${at}: the port is in use (another flowlens?): choose one with --port (FLOWLENS_PORT)`));
+      else if (err.code === 'EACCES') reject(new Error(`cannot listen on ${at}: permission denied (ports below 1024 need privileges): choose one with --port`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new Error(`cannot listen on ${at}: no such address on this machine (--host)`));
+      else reject(err);
+    };
+    server.once('error', failed);
     server.listen(opts.port ?? DEFAULT_PORT, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -569,6 +580,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   return {
     url,
+    webUrl: webRoot ? `http://${urlHost}:${port}/` : null,
     host,
     port,
     metrics,

@@ -18,7 +18,8 @@
 // - Detection runs once, here, over every frame in capture order: each worker hands its frames back
 //   with the flags its flow table gave them (new flow, direction, first reply...), so a scan across
 //   many hosts or a distributed flood whose packets went to different workers is seen whole, and the
-//   anomalies do not depend on the number of workers.
+//   anomalies do not depend on the number of workers. A single worker sees every frame and runs
+//   the detectors itself (no second copy and decode of each frame).
 // - Each worker's Aggregator closes its own aggregation intervals. Host and traffic records of one
 //   interval are merged here (counters summed) before they are written: QuestDB deduplicates
 //   traffic on (ts, node) and hosts on (ts, node, ip), so two workers' rows for the same interval
@@ -202,7 +203,10 @@ export class LiveCapture {
     this.logger = opts.logger;
     this.node = opts.node ?? '';
     this.intervalUs = (opts.intervalSec ?? 60) * 1e6;
-    this.detector = opts.detect === false ? null : new DetectorSet(opts.detect ?? {}, this.node, opts.bus);
+    // One worker sees every frame: it runs the detectors itself, in capture order, sparing each frame
+    // a second copy and decode. With several, the detectors run here, over all of them.
+    const workers = Math.max(1, opts.workers ?? defaultWorkerCount());
+    this.detector = opts.detect === false || workers === 1 ? null : new DetectorSet(opts.detect ?? {}, this.node, opts.bus);
     this.feed = this.detector === null ? () => {} : detectorFeed(this.detector);
     const n = opts.interfaces.length;
     this.ringDrops = new Float64Array(n);
@@ -231,7 +235,7 @@ export class LiveCapture {
   }
 
   private openRings(): void {
-    const n = Math.max(1, this.opts.workers ?? defaultWorkerCount());
+    const n = Math.max(1, this.opts.workers ?? defaultWorkerCount()); // as in the constructor
     const capacity = ringCapacity((this.opts.ringMb ?? DEFAULT_RING_MB) * 1024 * 1024);
     this.tableBudget = newTableBudget(n);
     for (let i = 0; i < n; i++) {
@@ -336,7 +340,7 @@ export class LiveCapture {
           idle: { tcp: 300, tcpClosed: 10, tcpAttempted: 60, udp: 60, icmp: 60, other: 60, ...o.idle },
           node: this.node,
           source: this.source,
-          detect: false,
+          detect: this.detector === null ? o.detect : false,
           dpi: o.dpi,
           // Settings, not an Enricher: each worker opens its own (the databases cannot cross threads).
           enrich: o.enrich instanceof Enricher ? o.enrich.settings : o.enrich,

@@ -22,7 +22,7 @@ import {
 } from './capture-metrics.js';
 import { programLogger, type Logger } from './logger.js';
 import { addBusOptions, busSettingsFrom, type BusSettings } from './bus-options.js';
-import { addApiOptions, apiServerSettings } from './serve-command.js';
+import { addApiOptions, apiServerSettings, logWebClient } from './serve-command.js';
 import { Alerting, addAlertingOptions, type AlertingSettings, alertingConfigured, alertingSettingsFrom } from '../notify/alerting.js';
 import { addKeepPacketsOptions, keepPacketsFrom } from './pcap-command.js';
 import type { KeepPacketsOptions } from '../packets/keeper.js';
@@ -419,6 +419,7 @@ async function runAllInOne(s: CaptureSettings, o: Record<string, unknown>, logge
   alerting?.registerMetrics(server.metrics);
   const stopHeartbeat = heartbeat(capture, bus);
   logger.info({ url: server.url, interfaces: s.interfaces, store: store.backend }, `flowlens: capturing on ${s.interfaces.join(', ')}, API at ${server.url}`);
+  logWebClient(logger, server);
   const why = await untilStopped(logger, s.duration, r.fatal);
   stopHeartbeat();
   const summary = await capture.stop();

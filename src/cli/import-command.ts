@@ -1,10 +1,11 @@
 // `flowlens import FILE...`
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { importThroughServer } from '../api/client.js';
 import { importFiles, type ImportSummary } from '../capture/import.js';
 import { importSource } from '../capture/source.js';
 import { PacketIndexWriter } from '../packets/index-writer.js';
-import { openStore, type StoreOptions } from '../store/index.js';
+import { DEFAULT_DB_PATH, openStore, type StoreOptions } from '../store/index.js';
 import { Spool, type SpoolDepth } from '../store/spool.js';
 import type { FlowStore } from '../store/types.js';
 import type { Logger } from './logger.js';
@@ -46,6 +47,10 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   if (opts.server) return report(await importThroughServer(files, { server: opts.server, token: opts.token, node: opts.node }), opts);
   // One DuckDB thread: an import only writes, and a second thread's task scheduling cost more CPU
   // than it saved (on the benchmark capture, ~7% of the wall time and ~10% of the CPU).
+  // A DuckDB file this import creates is removed again when no file could be read: a failed
+  // import leaves no empty store behind.
+  const dbPath = opts.db ?? DEFAULT_DB_PATH;
+  const createsDb = !opts.dryRun && !opts.questdb && dbPath !== ':memory:' && !existsSync(dbPath);
   const store = opts.dryRun ? null : await openStore({ ...opts, duckdbThreads: opts.duckdbThreads ?? 1, log: logger });
   const progress = new Progress(logger);
   const abort = new AbortController();
@@ -100,6 +105,7 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
     process.off('SIGTERM', onSigint);
     await store?.close();
   }
+  if (createsDb && summary.files.every((f) => f.error)) for (const p of [dbPath, `${dbPath}.wal`]) rmSync(p, { force: true });
   if (store && hasSpool(store)) spooled = await Spool.depthOf(opts.spoolDir ?? './data/spool');
   const code = report(summary, opts);
   if (spooled && spooled.batches > 0) {
@@ -120,7 +126,8 @@ function report(summary: ImportSummary, opts: ImportCommandOptions): number {
   for (const f of failed) process.stderr.write(`flowlens: ${f.path}: ${f.error}\n`);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(opts.dryRun ? { ...summary, dryRun: true } : summary)}\n`);
-  } else {
+  } else if (failed.length < summary.files.length || summary.interrupted) {
+    // Nothing read at all: the errors above say it all, no summary of an import that did not happen.
     process.stdout.write(formatSummary(summary, opts.dryRun === true));
   }
   if (summary.interrupted) return 130;
@@ -130,8 +137,11 @@ function report(summary: ImportSummary, opts: ImportCommandOptions): number {
 function formatSummary(s: ImportSummary, dryRun: boolean): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const verb = dryRun ? 'read (dry run: nothing written)' : 'imported';
+  const failed = s.files.filter((f) => f.error).length;
+  const read = s.files.length - failed;
+  const files = `${n(read)}${failed > 0 ? ` of ${n(s.files.length)}` : ''} file${(failed > 0 ? s.files.length : read) === 1 ? '' : 's'}`;
   const lines = [
-    `${s.interrupted ? 'interrupted after' : verb} ${n(s.files.length)} file${s.files.length === 1 ? '' : 's'} in ${s.seconds.toFixed(2)} s (${n(s.packetsPerSecond)} packets/s)`,
+    `${s.interrupted ? 'interrupted after' : verb} ${files} in ${s.seconds.toFixed(2)} s (${n(s.packetsPerSecond)} packets/s)`,
     `  packets    ${n(s.packets)} (${formatBytes(s.bytes)})`,
     `  flows      ${n(s.flows)}`,
     `  hosts      ${n(s.hosts)}`,

@@ -170,7 +170,14 @@ async function main(): Promise<void> {
   });
   const program = await buildProgram();
   try {
-    await program.parseAsync(process.argv);
+    // `run` is the default command, so commander would hand a mistyped command to it as arguments
+    // ("too many arguments for 'run'"): a first word that names no command is said to be one.
+    const first = process.argv[2];
+    if (first !== undefined && !first.startsWith('-') && first !== 'help' && !program.commands.some((c) => c.name() === first)) {
+      const names = program.commands.map((c) => c.name()).join(', ');
+      process.stderr.write(`flowlens: unknown command '${first}' (commands: ${names}; see flowlens --help)\n`);
+      process.exitCode = 2;
+    } else await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander has printed the message already; help and version exit 0.

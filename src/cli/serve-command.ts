@@ -1,7 +1,7 @@
 // `flowlens serve`: the GraphQL API over the store. The server opens the store read-write and is
 // its one writer (a DuckDB file allows one writer process), so imports into a running server go
 // through it: `flowlens import FILE --server URL`.
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MemoryBus } from '../bus/memory.js';
 import { NatsBus } from '../bus/nats.js';
 import {
@@ -23,7 +23,7 @@ import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, p
 
 function portNumber(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`port must be from 0 to 65535; got ${value}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`port must be from 0 to 65535; got ${value}`);
   return n;
 }
 
@@ -113,6 +113,12 @@ export function apiServerSettings(
   };
 }
 
+/** The web client's address on start (what a newcomer opens), or how to get one. */
+export function logWebClient(logger: { info(o: object, m: string): void }, server: { webUrl: string | null }): void {
+  if (server.webUrl) logger.info({ webUrl: server.webUrl }, `web client at ${server.webUrl}`);
+  else logger.info({ webUrl: null }, 'no web client: it is not built (npm run build:web)');
+}
+
 export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<string, unknown>) => StoreOptions): Command {
   const cmd = program.command('serve').description('serve the GraphQL API (queries, subscriptions, uploads) at http://HOST:PORT/graphql');
   addApiOptions(cmd);
@@ -149,6 +155,7 @@ export function addServeCommand(program: Command, storeOptionsFrom: (o: Record<s
       throw err;
     }
     logger.info({ url: server.url, store: store.backend }, `flowlens API at ${server.url}`);
+    logWebClient(logger, server);
     // Run until Ctrl-C or SIGTERM, then stop imports (they keep what they decoded) and close.
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -2,6 +2,8 @@
 // the embedded DuckDB file otherwise.
 import type { SpoolLogger } from './spool.js';
 import type { FlowStore } from './types.js';
+import { dirname } from 'node:path';
+import { makeDirectory } from './make-dir.js';
 
 export interface StoreOptions {
   /** DuckDB file (default ./data/flowlens.duckdb). */
@@ -49,8 +51,11 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
     });
   } else {
     const { DuckDbStore } = await import('./duckdb.js');
+    const path = opts.db ?? DEFAULT_DB_PATH;
+    // The file's directory, made here so that a path that cannot be made fails at once (make-dir.ts).
+    if (!opts.readOnly && path !== ':memory:') makeDirectory(dirname(path));
     store = new DuckDbStore({
-      path: opts.db ?? DEFAULT_DB_PATH,
+      path,
       readOnly: opts.readOnly ?? false,
       threads: opts.duckdbThreads,
       readConnections: opts.readConnections,
