@@ -80,7 +80,7 @@ export interface InterfaceStatus {
   name: string;
   node: string;
   linkType: number;
-  /** Frames libpcap received (ps_recv). */
+  /** Frames libpcap delivered (not ps_recv, which counts loopback frames twice: CaptureCounters). */
   packets: number;
   /** kernelDrops + ifDrops + ringDrops. */
   drops: number;

@@ -68,7 +68,11 @@ export interface LiveSessionOptions {
 }
 
 export interface CaptureCounters {
-  /** Packets the kernel handed to the capture socket (including those it then dropped). */
+  /**
+   * Frames libpcap delivered. Not ps_recv: on Linux a frame sent on loopback reaches the packet
+   * socket twice (outgoing and incoming) and ps_recv counts both, although libpcap drops the
+   * outgoing copy (60 pings on lo were 240 packets instead of 120).
+   */
   received: number;
   /** Dropped because the capture buffer was full (ps_drop). */
   dropped: number;
@@ -102,6 +106,7 @@ export class LiveSession {
   private readonly headerWords: Uint32Array;
   private closed = false;
   private last: CaptureCounters = { received: 0, dropped: 0, ifDropped: 0 };
+  private delivered = 0;
 
   /**
    * Opens and activates the capture. Throws CaptureOpenError with a message meant for the user.
@@ -123,7 +128,9 @@ export class LiveSession {
     const frame = this.frame;
     const hw = this.headerWords;
     const onPacket = () => {
-      if (!this.closed) onFrame(frame, Math.min(hw[2], frame.length), hw[3], hw[0], hw[1]);
+      if (this.closed) return;
+      this.delivered++;
+      onFrame(frame, Math.min(hw[2], frame.length), hw[3], hw[0], hw[1]);
     };
     let linkName: string;
     try {
@@ -155,13 +162,13 @@ export class LiveSession {
     setImmediate(() => native.read_callback?.());
   }
 
-  /** libpcap's cumulative counters (ps_* are 32-bit and wrap; kept monotonic here). */
+  /** The frames delivered, and libpcap's cumulative drop counters (ps_* are 32-bit and wrap; kept monotonic here). */
   counters(): CaptureCounters {
     if (this.closed) return this.last;
     const s = this.native.stats();
     const next = (prev: number, raw: number) => prev + (((raw >>> 0) - (prev >>> 0)) >>> 0);
     this.last = {
-      received: next(this.last.received, s.ps_recv),
+      received: this.delivered,
       dropped: next(this.last.dropped, s.ps_drop),
       ifDropped: next(this.last.ifDropped, s.ps_ifdrop),
     };
