@@ -212,6 +212,28 @@ describe('QuestDB ILP writer and outage spool', () => {
     }
   });
 
+  test("write() does not wait for its rows' delivery, and a failure of that delivery reaches flush()", async () => {
+    const fake = await startFakeQuestDb();
+    fake.mode = 'refuse';
+    const log = captureLog();
+    // Every write starts a delivery (auto_flush_rows=1); the spool cannot hold even one body.
+    const ilp = await createIlpWriter({ ilp: conf(fake.port, 'auto_flush_rows=1;'), spoolDir: join(dir, 'deferred'), spoolMaxBytes: 16, log, retryMinMs: 50 });
+    ilp.writer.start();
+    try {
+      await ilp.write(batch(0));
+      // Resolved while the request is still out (the server refuses after ~retry_timeout).
+      assert.ok(ilp.writer.state().inFlightBytes > 0, 'the body is still on its way when write() resolves');
+      await assert.rejects(() => ilp.writer.flush(), SpoolFullError);
+      assert.ok(log.lines.some((l) => l.level === 'error' && /spool is full/.test(l.msg)));
+      assert.equal(fake.rows.length, 0);
+      // Reported once: the next flush has nothing left to report.
+      await ilp.writer.flush();
+    } finally {
+      await ilp.writer.close();
+      await fake.close();
+    }
+  });
+
   test('a spool left on disk by a previous process is replayed at start-up', async () => {
     // Find a port with nothing listening, so the first process meets "connection refused".
     const probe = await startFakeQuestDb();

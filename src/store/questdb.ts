@@ -210,7 +210,7 @@ export function ilpBodies(batch: RecordBatch, maxBytes = MAX_BODY_BYTES): IlpBod
   } finally {
     out.pos = 0;
     // A batch of unusually long rows may have grown the buffer: do not keep that much.
-    if (out.buf.length > 4 * MAX_BODY_BYTES) out.buf = Buffer.allocUnsafe(MAX_BODY_BYTES + 256 * 1024);
+    if (out.buf.length > 4 * MAX_BODY_BYTES) out.use(Buffer.allocUnsafe(MAX_BODY_BYTES + 256 * 1024));
   }
   return bodies;
 }
@@ -294,6 +294,8 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
   const transport = new IlpHttpTransport(options);
   const spool = await Spool.open(opts.spoolDir, opts.spoolMaxBytes ?? 1024 ** 3, log);
   const writer = new SpoolingWriter({
+    // A body QuestDB accepted: the serialiser writes the next ones into its buffer.
+    release: (body) => scratch.recycle(body),
     send: async (body) => {
       // A guard against a send that never settles; the transport's own timeouts come first.
       const budgetMs = transport.sendBudgetMs(body.length);

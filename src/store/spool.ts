@@ -190,6 +190,12 @@ export interface SpoolingWriterOptions {
   retryMaxMs: number;
   /** Consecutive refusals of the same spooled batch (HTTP 400/413/422) before it is set aside in rejected/. */
   maxRefusals: number;
+  /**
+   * Called with a written body once the server has accepted it: nothing reads it any more (the
+   * answer came after the whole request), so its memory may be reused. Not called for a body that
+   * went to the spool or failed.
+   */
+  release?: (body: Buffer) => void;
 }
 
 export interface WriterState {
@@ -260,7 +266,12 @@ export class SpoolingWriter {
       this.pendingBytes >= o.maxInFlightBytes ||
       (o.autoFlush && (o.autoFlushIntervalMs === 0 || (o.autoFlushRows > 0 && this.pendingRows >= o.autoFlushRows)))
     ) {
-      await this.deliverPending();
+      // Not awaited: the caller goes on serialising while these bodies are sent (bounded by the
+      // back-pressure below); waiting for each delivery left the writer idle for every round trip.
+      // A failure to send or spool reaches the next write(), flush() or close().
+      this.deliverPending().catch((err: Error) => {
+        this.deferred = err;
+      });
     } else if (o.autoFlush && !this.flushTimer) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
@@ -280,6 +291,7 @@ export class SpoolingWriter {
     this.throwDeferred();
     await this.deliverPending();
     await this.chain;
+    this.throwDeferred();
     if (this.started && !this.o.spool.isEmpty()) await this.replay();
   }
 
@@ -290,6 +302,7 @@ export class SpoolingWriter {
       await this.deliverPending();
       await this.chain;
       if (this.replaying) await this.replaying;
+      this.throwDeferred();
     } finally {
       this.closed = true;
       if (this.flushTimer) clearTimeout(this.flushTimer);
@@ -339,6 +352,7 @@ export class SpoolingWriter {
     if (direct) {
       try {
         await this.o.send(body);
+        this.o.release?.(body);
         return;
       } catch (err) {
         this.markDown(err as SendError);
