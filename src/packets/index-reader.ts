@@ -57,37 +57,46 @@ export class PacketIndexReader {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const runs: Run[] = [];
-    const live = new Set<string>();
-    for (const file of names) {
-      const name = file.slice(0, -'.json'.length);
-      live.add(name);
-      let st: { mtimeMs: number };
-      try {
-        st = await stat(join(this.dir, file));
-      } catch {
-        continue; // removed meanwhile (a re-import replacing it)
-      }
-      let run = this.cache.get(name);
-      if (!run || run.mtimeMs !== st.mtimeMs) {
-        const meta = JSON.parse(await readFile(join(this.dir, file), 'utf8')) as RunMeta;
-        if (meta.version !== INDEX_VERSION) continue;
-        const fenceHi = new Uint32Array(meta.fences.length);
-        const fenceLo = new Uint32Array(meta.fences.length);
-        meta.fences.forEach((id, i) => {
-          const parsed = parseFlowId(id);
-          if (parsed) {
-            fenceHi[i] = parsed.hi;
-            fenceLo[i] = parsed.lo;
-          }
-        });
-        run = { name, mtimeMs: st.mtimeMs, meta, fenceHi, fenceLo };
-        this.cache.set(name, run);
-      }
-      runs.push(run);
-    }
+    const live = new Set(names.map((file) => file.slice(0, -'.json'.length)));
+    // The metas are read together: a fresh reader (a new `flowlens pcap`) of a store of many runs
+    // paid one round of stat and read per run, one after the other.
+    const found = await mapBounded([...live], (name) => this.readRun(name));
+    const runs = found.filter((r): r is Run => r !== null);
     for (const name of this.cache.keys()) if (!live.has(name)) this.cache.delete(name);
     return runs;
+  }
+
+  /** A run's meta (re-read when it changed); null when it is gone meanwhile or of another version. */
+  private async readRun(name: string): Promise<Run | null> {
+    let st: { mtimeMs: number };
+    try {
+      st = await stat(join(this.dir, `${name}.json`));
+    } catch {
+      return null; // removed meanwhile (a re-import replacing it)
+    }
+    let run = this.cache.get(name);
+    if (!run || run.mtimeMs !== st.mtimeMs) {
+      let meta: RunMeta;
+      try {
+        meta = JSON.parse(await readFile(join(this.dir, `${name}.json`), 'utf8')) as RunMeta;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw err;
+      }
+      if (meta.version !== INDEX_VERSION) return null;
+      const fenceHi = new Uint32Array(meta.fences.length);
+      const fenceLo = new Uint32Array(meta.fences.length);
+      meta.fences.forEach((id, i) => {
+        const parsed = parseFlowId(id);
+        if (parsed) {
+          fenceHi[i] = parsed.hi;
+          fenceLo[i] = parsed.lo;
+        }
+      });
+      run = { name, mtimeMs: st.mtimeMs, meta, fenceHi, fenceLo };
+      this.cache.set(name, run);
+    }
+    return run;
   }
 
   /**
@@ -156,6 +165,23 @@ export class PacketIndexReader {
       await fh.close();
     }
   }
+}
+
+/** Files open at once in one listing or lookup (a store may hold hundreds of runs). */
+const PARALLEL_READS = 32;
+
+/** `fn` over `items`, at most PARALLEL_READS at a time; results in the items' order. */
+async function mapBounded<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, items.length) }, worker));
+  return out;
 }
 
 async function readFully(fh: Awaited<ReturnType<typeof open>>, buf: Buffer, position: number): Promise<void> {
