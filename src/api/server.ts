@@ -291,6 +291,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     landingPage: false,
     // GraphiQL needs introspection; uploads are read by uploads.ts, never by yoga.
     graphiql: introspection ? { title: 'flowlens' } : false,
+    // GraphiQL from the package (@graphql-yoga/render-graphiql, its scripts inline), not yoga's
+    // default page, which loads them from unpkg.com and stays blank without internet. Loaded on
+    // the first GraphiQL page only: the bundle is ~9 MB of text.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     multipart: false,
     cors: corsOrigins.length
       ? { origin: corsOrigins, credentials: false, allowedHeaders: ['content-type', 'authorization', UPLOAD_HEADER], methods: ['GET', 'POST', 'OPTIONS'] }
