@@ -203,6 +203,10 @@ describe('TLS server certificate', () => {
     assert.equal(readCertificate(certs.leaf!, '192.0.2.7')?.nameCovered, true);
     assert.equal(readCertificate(certs.leaf!, '192.0.2.8')?.nameCovered, false);
     assert.equal(readCertificate(certs.leaf!, '')?.nameCovered, true);
+    // Parsed once per certificate and name (a server's certificate comes in each of its flows): the
+    // same facts come back, from a copy of the bytes too, and cannot be changed by one reader.
+    assert.equal(readCertificate(Buffer.from(certs.leaf!), 'www.good.example'), readCertificate(certs.leaf!, 'www.good.example'));
+    assert.ok(Object.isFrozen(readCertificate(certs.leaf!, 'www.good.example')));
 
     const weak = readCertificate(certs.weak!, 'weak.example');
     assert.ok(weak);
