@@ -2,7 +2,7 @@
 // (../shared/corpus/ndpi; see test/dpi/eval.ts). The thresholds are the figures reached, rounded
 // down a little, so that a change that loses accuracy fails here.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { sharedCorpusMissing } from './helpers/shared.js';
 import { describe, it } from 'node:test';
 import { CORPUS, evaluate, report } from './dpi/eval.js';
 
@@ -38,7 +38,7 @@ const THRESHOLDS = {
   beyondWrongDpi: 3,
 };
 
-describe('DPI accuracy against nDPI', { skip: existsSync(CORPUS) ? false : `no corpus at ${CORPUS}` }, () => {
+describe('DPI accuracy against nDPI', { skip: sharedCorpusMissing('dpi-accuracy', CORPUS) }, () => {
   it('agrees with nDPI on the master protocol and the server name', { timeout: 180_000 }, async () => {
     const r = await evaluate();
     console.log(report(r, false));

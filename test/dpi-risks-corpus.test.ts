@@ -2,12 +2,12 @@
 // capture imported through the library API, each flow's risks compared with the risks of nDPI's
 // listing line, for the risks both name (test/dpi/risks-eval.ts). ~7 s.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { sharedCorpusMissing } from './helpers/shared.js';
 import { describe, it } from 'node:test';
 import { CORPUS } from './dpi/eval.js';
 import { evaluateRisks, reportRisks } from './dpi/risks-eval.js';
 
-describe('flow risks on the nDPI corpus, flow by flow against its listings', { skip: existsSync(CORPUS) ? false : `no corpus at ${CORPUS}` }, () => {
+describe('flow risks on the nDPI corpus, flow by flow against its listings', { skip: sharedCorpusMissing('dpi-risks-corpus', CORPUS) }, () => {
   it('agree where both can tell (figures: node --import tsx test/dpi/risks-eval.ts)', async () => {
     const r = await evaluateRisks();
     const f = r.perRisk;

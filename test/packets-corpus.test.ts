@@ -20,11 +20,13 @@ import { PacketIndexReader } from '../src/packets/index-reader.js';
 import { PacketIndexWriter } from '../src/packets/index-writer.js';
 import type { FlowRecord } from '../src/records/index.js';
 import type { RecordBatch, StoreHealth, StoreWriter } from '../src/store/types.js';
+import { sharedCorpusMissing } from './helpers/shared.js';
 
 const exec = promisify(execFile);
 const CORPUS = join(import.meta.dirname, '..', '..', 'shared', 'corpus');
 const NDPI = join(CORPUS, 'ndpi', 'pcap');
 const haveCorpus = existsSync(NDPI);
+if (!haveCorpus) sharedCorpusMissing('packets-corpus', NDPI);
 const work = mkdtempSync(join(tmpdir(), 'flowlens-packets-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
