@@ -238,3 +238,110 @@ export async function measureIlpSend(sink: IlpSink, rows: number): Promise<Inges
     rmSync(spoolDir, { recursive: true, force: true });
   }
 }
+
+/** Wall and CPU time (user + system) of one process, from GNU time. */
+export interface ProcessCost {
+  code: number | null;
+  seconds: number;
+  cpuSeconds: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cmd args` under /usr/bin/time (Debian `time`) for its CPU seconds; wall time by the clock. */
+export async function processCost(cmd: string, args: string[], cwd: string): Promise<ProcessCost> {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const out = join(tmpdir(), `flowlens-bench-cost-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => stdout.push(c));
+    child.stderr.on('data', (c: Buffer) => stderr.push(c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      let cpuSeconds = Number.NaN;
+      try {
+        const [user, sys] = readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+        cpuSeconds = user! + sys!;
+      } catch {
+        // no figure: reported as NaN
+      }
+      rmSync(out, { force: true });
+      resolve({ code, seconds, cpuSeconds, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() });
+    });
+  });
+}
+
+export interface ImportBackendsResult {
+  runs: number;
+  duckdb: { seconds: number; cpuSeconds: number };
+  questdb: { seconds: number; cpuSeconds: number; rowsSent: number };
+}
+
+/**
+ * flowlens's own cost of importing `capture` with each back end, runs alternating: into DuckDB (a
+ * fresh file), and into QuestDB's protocols with no QuestDB behind them: ILP/HTTP to ilp-sink.mjs
+ * (a child process that counts rows and answers 204) and PostgreSQL wire to the tests' fake server
+ * (test/helpers/fake-questdb.ts, in this process: canned answers to the start-up's DDL and
+ * metadata reads, and a WAL that reports itself applied at once). Wall and CPU seconds are the
+ * flowlens process's alone: QuestDB's parsing, storing and WAL apply are not in them, so this is
+ * not the issue's "whole import into QuestDB" figure, only flowlens's side of it. Each QuestDB run
+ * must exit 0 with its rows counted by the sink and its spool empty.
+ */
+export async function measureImportBackends(fl: { cmd: string; args: string[] }, capture: string, cwd: string, runs: number): Promise<ImportBackendsResult> {
+  const { startFakePg } = await import('../helpers/fake-questdb.js');
+  const sink = await startIlpSink();
+  const pg = await startFakePg();
+  const duck: ProcessCost[] = [];
+  const quest: ProcessCost[] = [];
+  let rowsSent = 0;
+  try {
+    for (let run = 0; run < runs; run++) {
+      const dir = mkdtempSync(join(tmpdir(), 'flowlens-bench-backends-'));
+      try {
+        const d = await processCost(fl.cmd, [...fl.args, 'import', capture, '--db', join(dir, 'bench.duckdb'), '--json'], cwd);
+        if (d.code !== 0) throw new Error(`DuckDB import exit ${d.code}: ${d.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        duck.push(d);
+        const spoolDir = join(dir, 'spool');
+        const before = await sink.count();
+        const q = await processCost(
+          fl.cmd,
+          [
+            ...fl.args,
+            'import',
+            capture,
+            '--questdb',
+            `http://127.0.0.1:${sink.port}`,
+            '--questdb-pg',
+            pg.url,
+            '--spool-dir',
+            spoolDir,
+            '--spool-wait',
+            '10',
+            '--json',
+          ],
+          cwd,
+        );
+        if (q.code !== 0) throw new Error(`QuestDB import exit ${q.code}: ${q.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        rowsSent = (await sink.count()) - before;
+        if (rowsSent === 0) throw new Error('the QuestDB import sent no rows');
+        quest.push(q);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await pg.close();
+    await sink.stop();
+  }
+  const med = (xs: ProcessCost[], k: 'seconds' | 'cpuSeconds') => median(xs.map((x) => x[k]));
+  return {
+    runs,
+    duckdb: { seconds: med(duck, 'seconds'), cpuSeconds: med(duck, 'cpuSeconds') },
+    questdb: { seconds: med(quest, 'seconds'), cpuSeconds: med(quest, 'cpuSeconds'), rowsSent },
+  };
+}
