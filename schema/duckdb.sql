@@ -77,7 +77,11 @@ CREATE TABLE IF NOT EXISTS hosts (
   flows_initiated  UBIGINT   NOT NULL,
   flows_received   UBIGINT   NOT NULL,
   peers            UBIGINT   NOT NULL,
-  source           VARCHAR   NOT NULL DEFAULT ''
+  source           VARCHAR   NOT NULL DEFAULT '',
+  country          VARCHAR   NOT NULL DEFAULT '',
+  asn              UBIGINT   NOT NULL DEFAULT 0,
+  as_org           VARCHAR   NOT NULL DEFAULT '',
+  network          VARCHAR   NOT NULL DEFAULT ''
 );
 
 -- Traffic totals per aggregation interval (see TrafficRecord).
@@ -138,3 +142,7 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_network VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_network VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS tunnel_parents VARCHAR DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_splits VARCHAR DEFAULT '';
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS country VARCHAR DEFAULT '';
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS asn UBIGINT DEFAULT 0;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS as_org VARCHAR DEFAULT '';
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS network VARCHAR DEFAULT '';

@@ -102,7 +102,11 @@ CREATE TABLE IF NOT EXISTS hosts (
   flows_initiated  LONG,
   flows_received   LONG,
   peers            LONG,
-  source           SYMBOL
+  source           SYMBOL,
+  country          SYMBOL,
+  asn              LONG,
+  as_org           SYMBOL,
+  network          SYMBOL
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, node, ip, source);
 
@@ -190,3 +194,7 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS client_network SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS server_network SYMBOL;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS tunnel_parents VARCHAR;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS zeek_splits VARCHAR;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS country SYMBOL;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS asn LONG;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS as_org SYMBOL;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS network SYMBOL;

@@ -291,6 +291,27 @@ describe('enrichment in the API', () => {
       assert.deepEqual(await host('8.8.8.8'), { ip: '8.8.8.8', country: 'US', asn: 15169, asOrg: 'GOOGLE', network: null, networkRole: null });
       assert.deepEqual(await host('10.1.2.3'), { ip: '10.1.2.3', country: null, asn: null, asOrg: null, network: 'office', networkRole: 'inside' });
       assert.equal((await host('192.168.7.7')).network, 'private');
+
+      // The host records carry what the import's enrichment found, so the host list filters on it.
+      const hostIps = async (args: string) =>
+        (
+          await gqlData<{ hosts: { ip: string; country: string | null }[] }>(
+            t.url,
+            `{ hosts(from: "2023-11-14T00:00:00Z", to: "2023-11-15T00:00:00Z", limit: 100${args}) { ip country } }`,
+          )
+        ).hosts
+          .map((h) => h.ip)
+          .sort();
+      assert.deepEqual(await hostIps(', country: "US"'), ['8.8.8.8']);
+      assert.deepEqual(await hostIps(', asn: 15169'), ['8.8.8.8']);
+      assert.deepEqual(await hostIps(', country: "NL"'), ['193.0.6.139']);
+      assert.deepEqual(await hostIps(', network: "office"'), ['10.1.2.3']);
+      assert.deepEqual(await hostIps(', country: "FR"'), []);
+      const stored = await t.store.topHosts({ from: Date.UTC(2023, 10, 14) * 1000, to: Date.UTC(2023, 10, 15) * 1000, limit: 100, country: 'US' });
+      assert.deepEqual(
+        stored.map((h) => [h.ip, h.country, h.asn, h.asOrg]),
+        [['8.8.8.8', 'US', 15169, 'GOOGLE']],
+      );
     } finally {
       enrich.close();
       await t.stop();

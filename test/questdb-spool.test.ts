@@ -64,6 +64,10 @@ const host = (i: number): HostRecord => ({
   flowsInitiated: 1,
   flowsReceived: 0,
   peers: 1,
+  country: '',
+  asn: 0,
+  asOrg: '',
+  network: '',
 });
 const traffic = (i: number): TrafficRecord => ({ ts: T0 + i * 10_000_000, node: 'node-a', bytes: 300, packets: 3, flows: 1, source: '' });
 const anomaly = (i: number): AnomalyRecord => ({

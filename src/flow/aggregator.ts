@@ -257,6 +257,7 @@ export class Aggregator {
     this.classifier = this.opts.onFlowFeatures === undefined ? null : new FlowClassifier(this.opts.classifierModel ?? null);
     const e = this.opts.enrich;
     this.enricher = enricherOf(e);
+    this.hosts.enrich = this.enricher;
     this.maxFlows = Math.max(1, this.opts.maxFlows ?? defaultMaxFlows());
     this.maxHosts = Math.max(3, this.opts.maxHosts ?? defaultMaxHosts(this.maxFlows));
     this.flows.limit = this.maxFlows;

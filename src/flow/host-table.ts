@@ -6,6 +6,7 @@ import { addressToString } from './address.js';
 import { finish, mix, pow2AtLeast } from './hash.js';
 import { OpenIndex, growFloat64, growInt32, growUint32, growUint8 } from './open-index.js';
 import type { HostRecord } from '../store/types.js';
+import { type Enricher, NO_END } from '../enrich/enricher.js';
 
 export class HostTable {
   private cap = 0;
@@ -215,6 +216,14 @@ export class HostTable {
   }
 
   /** The host's record of the interval so far; its counters start again from zero. */
+  /** Country, AS and network of a host's records (the enricher caches its answers per address). */
+  enrich: Enricher | null = null;
+
+  private enrichedHost(ip: string): Pick<HostRecord, 'country' | 'asn' | 'asOrg' | 'network'> {
+    const end = this.enrich !== null ? this.enrich.lookup(ip) : NO_END;
+    return { country: end.country, asn: end.asn, asOrg: end.asOrg, network: end.network };
+  }
+
   private emitRecord(s: number, ts: number, node: string, source: string, out: HostRecord[]): void {
     const c = this.c;
     out.push({
@@ -229,6 +238,7 @@ export class HostTable {
       flowsReceived: c.flowsReceived[s],
       peers: c.peers[s],
       source,
+      ...this.enrichedHost(this.ip[s]),
     });
     c.bytesSent[s] = c.bytesReceived[s] = c.packetsSent[s] = c.packetsReceived[s] = 0;
     c.flowsInitiated[s] = c.flowsReceived[s] = c.peers[s] = 0;

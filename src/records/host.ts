@@ -25,6 +25,15 @@ export const HOST = defineRecord(
      * replayed batch); rows of different sources add up.
      */
     source: col.str({ questdb: 'SYMBOL', added: true, gql: false, export: false }),
+    /**
+     * The host's country (ISO 3166 alpha-2), AS number and organisation and named network (else
+     * special range) as enrichment found them when the record was written (src/enrich); '' / 0
+     * when unknown or enrichment is off. Stored so that the host list filters on them.
+     */
+    country: col.str({ questdb: 'SYMBOL', added: true }),
+    asn: col.counter({ added: true }),
+    asOrg: col.str({ questdb: 'SYMBOL', added: true }),
+    network: col.str({ questdb: 'SYMBOL', added: true }),
   },
   { questdbDedupKeys: ['ts', 'node', 'ip', 'source'] },
 );

@@ -65,6 +65,10 @@ export function checkFlowQuery(q: FlowQuery): { order: FlowOrder; cursor: Cursor
 export function checkHostQuery(q: HostQuery): HostOrder {
   checkRange(q);
   checkCount(q.limit, 'limit');
+  if (q.country !== undefined && typeof q.country !== 'string') throw new StoreQueryError('country must be a string');
+  if (q.network !== undefined && typeof q.network !== 'string') throw new StoreQueryError('network must be a string');
+  if (q.asn !== undefined && !(Number.isInteger(q.asn) && q.asn >= 0 && q.asn <= 0xffffffff))
+    throw new StoreQueryError('asn must be an AS number (0 to 4294967295)');
   return checkOrder(q.orderBy ?? 'bytes', HOST_ORDERS, 'host');
 }
 

@@ -83,6 +83,10 @@ export interface HostQuery extends TimeRange {
   orderBy?: HostOrder;
   limit: number;
   node?: string;
+  /** Only hosts whose records carry this country (ISO 3166 alpha-2), AS number or network name. */
+  country?: string;
+  asn?: number;
+  network?: string;
 }
 
 /** A host's activity summed over a time range. `flows` = flowsInitiated + flowsReceived. */
@@ -99,6 +103,11 @@ export interface HostSummary {
   peers: number;
   firstSeen: number;
   lastSeen: number;
+  /** Country, AS number and organisation, network name of the host's latest record in the range ('' / 0 when none). */
+  country: string;
+  asn: number;
+  asOrg: string;
+  network: string;
 }
 
 /** One host in a time range (its rows of `hosts`, or the flow segments with it at either end). */

@@ -239,6 +239,10 @@ export function* syntheticDay(size: DaySize): Generator<RecordBatch> {
           flowsInitiated: 0,
           flowsReceived: 0,
           peers: 0,
+          country: '',
+          asn: 0,
+          asOrg: '',
+          network: '',
           peerSet: new Set(),
         };
         hosts.set(ip, h);

@@ -72,27 +72,29 @@ const HostRef = builder.objectRef<HostShape>('Host').implement({
     peers: t.exposeInt('peers', { description: 'Distinct other ends: the largest count of one aggregation interval in the range.' }),
     firstSeen: t.field({ type: 'DateTime', resolve: (h) => h.firstSeen, description: 'Start of the first aggregation interval with activity in the range.' }),
     lastSeen: t.field({ type: 'DateTime', resolve: (h) => h.lastSeen, description: 'Start of the last aggregation interval with activity in the range.' }),
-    // Looked up when asked (cached per address), with the databases the server was started with.
+    // As stored in the host's latest record in the range (what capture's enrichment found); for
+    // records written without enrichment, looked up when asked (cached per address) with the
+    // databases the server was started with.
     country: t.string({
       nullable: true,
       description: 'Country (ISO 3166 alpha-2) from the geo database; null when unknown, private or special, or enrichment is off.',
-      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).country || null,
+      resolve: (h, _a, ctx) => h.country || ctx.enrich?.lookup(h.ip).country || null,
     }),
     asn: t.field({
       type: 'Counter',
       nullable: true,
       description: 'AS number (needs --asn-db); null when unknown.',
-      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).asn || null,
+      resolve: (h, _a, ctx) => h.asn || ctx.enrich?.lookup(h.ip).asn || null,
     }),
     asOrg: t.string({
       nullable: true,
       description: 'AS organisation (needs --asn-db); null when unknown.',
-      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).asOrg || null,
+      resolve: (h, _a, ctx) => h.asOrg || ctx.enrich?.lookup(h.ip).asOrg || null,
     }),
     network: t.string({
       nullable: true,
       description: 'Named network (--networks), else special range (private, loopback...); null for a public address in none.',
-      resolve: (h, _a, ctx) => ctx.enrich?.lookup(h.ip).network || null,
+      resolve: (h, _a, ctx) => h.network || ctx.enrich?.lookup(h.ip).network || null,
     }),
     networkRole: t.string({
       nullable: true,
@@ -141,11 +143,25 @@ builder.queryField('hosts', (t) =>
       orderBy: t.arg({ type: HostOrderEnum, defaultValue: 'bytes' }),
       limit: t.arg.int({ defaultValue: 20, description: 'At most 1000.' }),
       node: t.arg.string(),
+      country: t.arg.string({ description: 'Only hosts whose records carry this country (ISO 3166 alpha-2), as enrichment found it when they were written.' }),
+      asn: t.arg({ type: 'Counter', description: 'Only hosts whose records carry this AS number.' }),
+      network: t.arg.string({ description: 'Only hosts whose records carry this network (a named network, or a special range such as private).' }),
     },
     resolve: async (_root, args, ctx) => {
       const range = await resolveRange(args, ctx);
       const node = args.node ?? undefined;
-      const hosts = await ctx.store.topHosts({ ...range, orderBy: args.orderBy ?? 'bytes', limit: checkCount('limit', args.limit ?? 20), node }, ctx);
+      const hosts = await ctx.store.topHosts(
+        {
+          ...range,
+          orderBy: args.orderBy ?? 'bytes',
+          limit: checkCount('limit', args.limit ?? 20),
+          node,
+          country: args.country ?? undefined,
+          asn: args.asn ?? undefined,
+          network: args.network ?? undefined,
+        },
+        ctx,
+      );
       return hosts.map((h) => ({ ...h, range, node }));
     },
   }),
