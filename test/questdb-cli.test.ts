@@ -170,9 +170,10 @@ describe('flowlens import/export with QuestDB', () => {
             : null;
         const r = await runCli(['--log-format', 'json', 'export', 'flows', ...questdbArgs(ilp, pg, spoolDir)]);
         assert.equal(r.code, 0, r.stderr);
-        const rows = jsonLines(r.stdout) as { flowId: string }[];
+        // The export names fields as the API does: the record's flowId is `id`.
+        const rows = jsonLines(r.stdout) as { id: string }[];
         assert.deepEqual(
-          rows.map((f) => f.flowId),
+          rows.map((f) => f.id),
           ['a1', 'a2'],
         );
         assert.deepEqual(
