@@ -21,6 +21,7 @@ import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
 import { ChunkAppender } from './duckdb-chunks.js';
 import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
+import { duckdbAppSql } from './flow-filter.js';
 import { exploreFromBlocks, SEGMENT_SELECT, SegmentBlockCache, SegmentBlocksBuilder } from './explore-segments.js';
 import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry, NUMERIC_ENTRY_COLUMNS } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
@@ -111,11 +112,7 @@ const HOST_AGGREGATE_COLUMNS = `
   sum(flows_initiated) + sum(flows_received) AS flows,
   max(peers) AS peers,
   epoch_us(min(ts)) AS "firstSeen",
-  epoch_us(max(ts)) AS "lastSeen",
-  arg_max(country, ts) AS country,
-  arg_max(asn, ts) AS asn,
-  arg_max(as_org, ts) AS "asOrg",
-  arg_max(network, ts) AS network`;
+  epoch_us(max(ts)) AS "lastSeen"`;
 
 /** Keyset pagination per flow order: the ORDER BY, the "after this key" predicate and the key of a row. */
 const FLOW_ORDERS: Record<FlowOrder, { orderBy: string; after: string; key: (f: FlowSummaryRow) => number }> = {
@@ -512,9 +509,6 @@ export class DuckDbStore implements FlowStore {
     const orderBy = HOST_ORDERS[checkHostQuery(q)];
     const where = new Conditions(q);
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
-    if (q.country !== undefined) where.add('country = $country', { country: q.country });
-    if (q.asn !== undefined) where.add('asn = $asn', { asn: q.asn });
-    if (q.network !== undefined) where.add('network = $network', { network: q.network });
     const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip ORDER BY ${orderBy} LIMIT $limit`;
     const rows = await this.read((_conn, session) => session.query(sql, { ...where.params, limit: q.limit }), opts?.signal);
     return rows.map((row) => toNumbers(row) as unknown as HostSummary);
@@ -620,16 +614,27 @@ export class DuckDbStore implements FlowStore {
   }
 
   /**
-   * Explore from the range's segments held in memory (explore-segments.ts), read once per hour
-   * block; by the SQL statement when they do not fit the budget or the cache is off.
+   * Explore from the range's segments held in memory (explore-segments.ts) when they all are; else
+   * by the SQL statement at once, while they are read in the background for the requests after it
+   * (see warmExplore). By SQL too when they do not fit the budget or the cache is off.
    */
   async explore(q: ExploreQuery, opts?: QueryOptions): Promise<ExploreItem[]> {
     const { first, buckets } = checkExploreQuery(q);
     if (this.exploreCache) {
-      const blocks = await this.exploreCache.get(q.from, q.to, (from, to, maxBytes) => this.readSegmentBlocks(from, to, maxBytes, opts?.signal));
+      const blocks = this.exploreCache.peek(q.from, q.to);
       if (blocks) return exploreFromBlocks(blocks, q, first, buckets);
+      if (!this.exploreCache.isTooLarge(q.from, q.to)) this.warmExplore(q.from, q.to).catch(() => undefined);
     }
     return this.exploreBySql(q, opts);
+  }
+
+  /**
+   * Reads the hour blocks of [from, to) into Explore's memory (one statement for the missing ones;
+   * reads run one after another); false when they do not fit or the cache is off.
+   */
+  async warmExplore(from: number, to: number): Promise<boolean> {
+    if (!this.exploreCache || !this.instance) return false;
+    return (await this.exploreCache.get(from, to, (f, t, maxBytes) => this.readSegmentBlocks(f, t, maxBytes, undefined))) !== null;
   }
 
   /** The hour blocks of segments with ts in [from, to), in one statement; null past maxBytes. */
@@ -896,7 +901,7 @@ function filteredFlowsSql(
   if (filter.network !== undefined) segments.add('(client_network = $network OR server_network = $network)', { network: filter.network });
 
   const flows = new Conditions();
-  if (filter.app !== undefined) flows.add('app = $app', { app: filter.app });
+  if (filter.app !== undefined) flows.add(duckdbAppSql('app', '$app'), { app: filter.app });
   if (filter.serverName !== undefined) flows.add('"serverName" = $serverName', { serverName: filter.serverName });
   if (filter.minBytes !== undefined) flows.add('"totalBytes" >= $minBytes', { minBytes: filter.minBytes });
   if (filter.risk !== undefined) flows.add(`list_contains(string_split("risks", ','), $risk)`, { risk: filter.risk });

@@ -11,8 +11,13 @@
 // hours it touched. A request's missing blocks are read in one statement. Bounds: a memory budget
 // (bytes, estimated) with least-recently-used eviction; a request whose blocks do not fit in half
 // of it is answered by the SQL statement instead (the caller does that on null).
+// Warming: a request whose blocks are not all held is answered by SQL at once while they are read
+// in the background (DuckDbStore.explore), so that no request waits for the read (a day took
+// ~1-10 s, against the statement's tenths of a second), and the requests after it are answered
+// from memory.
 // Freshness: blocks a committed write touched are dropped (invalidate()), and blocks read while
 // such a write committed are used for that request only, not kept.
+import { appMatches } from './flow-filter.js';
 import type { ExploreDimension, ExploreFilter, ExploreItem, ExploreQuery, ExplorePoint } from './explore.js';
 
 /** A block's span: one hour of segment timestamps (µs). */
@@ -173,6 +178,8 @@ export class SegmentBlockCache {
   private readonly writes: { generation: number; minTs: number; maxTs: number }[] = [];
   /** Reads run one at a time (each reads the blocks the ones before it did not). */
   private loading: Promise<unknown> = Promise.resolve();
+  /** Ranges ("from:to") whose blocks were more than a request may hold, since the last write. */
+  private readonly tooLarge = new Set<string>();
   hits = 0;
   misses = 0;
 
@@ -185,6 +192,28 @@ export class SegmentBlockCache {
 
   state(): { blocks: number; bytes: number; maxBytes: number; hits: number; misses: number } {
     return { blocks: this.blocks.size, bytes: this.bytes, maxBytes: this.maxBytes, hits: this.hits, misses: this.misses };
+  }
+
+  /** The blocks of [from, to) when every one is held; null otherwise (nothing is read). */
+  peek(from: number, to: number): SegmentBlock[] | null {
+    const starts = blockStarts(from, to);
+    const found: SegmentBlock[] = [];
+    for (const s of starts) {
+      const b = this.blocks.get(s);
+      if (!b) {
+        this.misses++;
+        return null;
+      }
+      found.push(b);
+    }
+    this.hits++;
+    this.touch(starts);
+    return found;
+  }
+
+  /** Whether reading the blocks of [from, to) was given up as too large (since the last write). */
+  isTooLarge(from: number, to: number): boolean {
+    return this.tooLarge.has(`${from}:${to}`);
   }
 
   /**
@@ -200,11 +229,9 @@ export class SegmentBlockCache {
     const have = () => starts.map((s) => this.blocks.get(s));
     let found = have();
     if (found.every((b) => b)) {
-      this.hits++;
       this.touch(starts);
       return found as SegmentBlock[];
     }
-    this.misses++;
     const run = this.loading.then(async () => {
       found = have();
       const missing = starts.filter((_, i) => !found[i]);
@@ -215,7 +242,11 @@ export class SegmentBlockCache {
       const spanFrom = missing[0]!;
       const spanTo = missing[missing.length - 1]! + EXPLORE_BLOCK_US;
       const built = await read(spanFrom, spanTo, this.maxRequestBytes - held);
-      if (!built) return null;
+      if (!built) {
+        if (this.generation === started) this.tooLarge.add(`${from}:${to}`);
+        if (this.tooLarge.size > MAX_WRITE_LOG) this.tooLarge.delete(this.tooLarge.values().next().value as string);
+        return null;
+      }
       const keep = this.generation === started || this.unchangedSince(started, spanFrom, spanTo);
       const out: SegmentBlock[] = [];
       for (const [i, s] of starts.entries()) {
@@ -235,6 +266,7 @@ export class SegmentBlockCache {
   /** Segments with ts in [minTs, maxTs] were committed: their blocks go. */
   invalidate(minTs: number, maxTs: number): void {
     this.generation++;
+    this.tooLarge.clear();
     this.writes.push({ generation: this.generation, minTs, maxTs });
     if (this.writes.length > MAX_WRITE_LOG) this.writes.shift();
     for (const [s, b] of this.blocks) {
@@ -301,6 +333,7 @@ function filterValueMatcher(f: ExploreFilter): (v: string | null) => boolean {
     const want = String(Number(f.value));
     return (v) => v === want;
   }
+  if (f.dimension === 'app') return (v) => appMatches(v, f.value);
   return (v) => v === f.value;
 }
 

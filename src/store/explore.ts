@@ -6,6 +6,7 @@
 // Dimensions are columns of the flows table, except the two that look at either end of a flow:
 // `host` counts a segment once at each end (a flow between A and B is traffic of A and of B), and
 // `peer` is the other end of that same row, so it only comes paired with `host`.
+import { duckdbAppSql, questdbAppSql } from './flow-filter.js';
 import { checkRange } from './query-check.js';
 import { type QueryOptions, StoreQueryError, type TimeRange } from './types.js';
 
@@ -147,6 +148,8 @@ function filterSql(f: ExploreFilter, param: string): string {
     case 'clientAsn':
     case 'serverAsn':
       return `${f.dimension === 'clientAsn' ? 'client_asn' : 'server_asn'} = CAST($${param} AS UBIGINT)`;
+    case 'app':
+      return duckdbAppSql('app', `$${param}`);
     default:
       return `${DIMENSION_SQL[f.dimension]} = $${param}`;
   }
@@ -293,6 +296,9 @@ export function questdbExploreSql(q: ExploreQuery, bind: (value: unknown) => str
       case 'clientAsn':
       case 'serverAsn':
         where.push(`${f.dimension === 'clientAsn' ? 'client_asn' : 'server_asn'} = ${bind(Number(f.value))}`);
+        break;
+      case 'app':
+        where.push(questdbAppSql('app', f.value, bind));
         break;
       default:
         where.push(`${DIMENSION_SQL[f.dimension]} = ${bind(f.value)}`);

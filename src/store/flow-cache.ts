@@ -16,6 +16,7 @@
 // range cost one computation, not eight. Views live and die with their entry.
 import { FLOW } from '../records/index.js';
 import { encodeCursor, type CursorKey } from './cursor.js';
+import { appMatches } from './flow-filter.js';
 import { raceAbort, ReadGate } from './read-pool.js';
 import type { FlowFilter, FlowOrder, FlowPage, FlowSummary } from './types.js';
 
@@ -313,13 +314,20 @@ export class FlowEntry {
           tests.push((i) => client[i] === port || server[i] === port);
           break;
         }
+        case 'app': {
+          // Any case (flow-filter.ts): the codes of the matching values.
+          const k = held('app');
+          const codes = new Uint8Array(this.dicts[k]!.map((v) => (appMatches(v, value as string) ? 1 : 0)));
+          const a = cols[k]!;
+          tests.push((i) => codes[a[i]!] === 1);
+          break;
+        }
         case 'transport':
         case 'node':
         case 'communityId':
-        case 'app':
         case 'serverName': {
-          // Segment filters (all but app and serverName) hold for the summed flow when its segments agree.
-          if (field !== 'app' && field !== 'serverName' && !this.uniform) return null;
+          // Segment filters (all but serverName) hold for the summed flow when its segments agree.
+          if (field !== 'serverName' && !this.uniform) return null;
           const { a, c } = str(field, value as string);
           tests.push((i) => a[i] === c);
           break;

@@ -2,6 +2,7 @@
 // `flowUpdates` subscription (bus topic 'flow', coalesced per flow).
 import { isIP } from 'node:net';
 import type { FlowEvent } from '../../bus/types.js';
+import { appMatches } from '../../store/flow-filter.js';
 import type { FlowFilter, FlowSummary } from '../../store/types.js';
 import { FlowCoalescer } from '../stream.js';
 import { FLOW, flowBytes } from '../../records/index.js';
@@ -74,7 +75,7 @@ export function matchesFlow(f: FlowSummary, q: FlowFilter): boolean {
     (q.host === undefined || f.clientIp === q.host || f.serverIp === q.host) &&
     (q.port === undefined || f.clientPort === q.port || f.serverPort === q.port) &&
     (q.transport === undefined || f.transport === q.transport) &&
-    (q.app === undefined || f.app === q.app) &&
+    (q.app === undefined || appMatches(f.app, q.app)) &&
     (q.serverName === undefined || f.serverName === q.serverName) &&
     (q.minBytes === undefined || f.clientBytes + f.serverBytes >= q.minBytes) &&
     (q.node === undefined || f.node === q.node) &&
