@@ -117,18 +117,35 @@ function makeFixture() {
       flowsInitiated: 0,
       flowsReceived: 0,
       peers: 0,
+      country: '',
+      asn: 0,
+      asOrg: '',
+      network: '',
       ...n,
     });
   const [h1, h2, h3] = [`${net}.1`, `${net}.2`, `${net}.3`];
-  // In the range, by bytes h1 > h2 > h3, by packets h2 > h3 > h1, by flows h3 > h1 > h2.
-  host(base, h1, { bytesSent: 5000, bytesReceived: 1000, packetsSent: 10, packetsReceived: 5, flowsInitiated: 2, peers: 2 });
-  host(base + INTERVAL, h1, { bytesSent: 3000, bytesReceived: 1000, packetsSent: 5, packetsReceived: 5, flowsInitiated: 1, peers: 1 });
+  // In the range, by bytes h1 > h2 > h3, by packets h2 > h3 > h1, by flows h3 > h1 > h2. h1 and h2
+  // carry enrichment (country, AS, network), h3 none.
+  const geo1 = { country: 'DE', asn: 3320, asOrg: 'Deutsche Telekom AG', network: 'office' };
+  host(base, h1, { bytesSent: 5000, bytesReceived: 1000, packetsSent: 10, packetsReceived: 5, flowsInitiated: 2, peers: 2, ...geo1 });
+  host(base + INTERVAL, h1, { bytesSent: 3000, bytesReceived: 1000, packetsSent: 5, packetsReceived: 5, flowsInitiated: 1, peers: 1, ...geo1 });
   for (const [k, received, peers] of [
     [0, 1, 1],
     [1, 1, 3],
     [2, 0, 2],
   ]) {
-    host(base + k * INTERVAL, h2, { bytesSent: 1000, bytesReceived: 1000, packetsSent: 20, packetsReceived: 10, flowsReceived: received, peers });
+    host(base + k * INTERVAL, h2, {
+      bytesSent: 1000,
+      bytesReceived: 1000,
+      packetsSent: 20,
+      packetsReceived: 10,
+      flowsReceived: received,
+      peers,
+      country: 'FR',
+      asn: 12322,
+      asOrg: 'Free SAS',
+      network: 'guest',
+    });
   }
   host(base + 2 * INTERVAL, h3, { bytesSent: 500, bytesReceived: 500, packetsSent: 30, packetsReceived: 20, flowsInitiated: 5, flowsReceived: 2, peers: 4 });
   // Outside the range, and on another node: big enough to change every order if counted.
@@ -442,6 +459,10 @@ for (const backend of storeBackends()) {
           peers: 2,
           firstSeen: fx.base,
           lastSeen: fx.base + INTERVAL,
+          country: 'DE',
+          asn: 3320,
+          asOrg: 'Deutsche Telekom AG',
+          network: 'office',
         });
         const h2 = (await top('packets'))[0];
         assert.deepEqual([h2.ip, h2.packetsSent + h2.packetsReceived, h2.flowsReceived, h2.peers], [fx.h2, 90, 2, 3]);
@@ -467,6 +488,19 @@ for (const backend of storeBackends()) {
           (await top('flows', 2)).map((h) => h.ip),
           [fx.h3, fx.h1],
         );
+      });
+
+      it('filters on the country, AS number and network that the host records carry', async () => {
+        const only = async (f: { country?: string; asn?: number; network?: string }) =>
+          (await store.topHosts({ ...fx.range, node: fx.node, limit: 10, ...f })).map((h) => h.ip);
+        assert.deepEqual(await only({ country: 'DE' }), [fx.h1]);
+        assert.deepEqual(await only({ asn: 12322 }), [fx.h2]);
+        assert.deepEqual(await only({ network: 'office' }), [fx.h1]);
+        assert.deepEqual(await only({ country: 'FR', network: 'guest' }), [fx.h2]);
+        assert.deepEqual(await only({ country: 'US' }), []);
+        const [h2] = await store.topHosts({ ...fx.range, node: fx.node, limit: 10, country: 'FR' });
+        assert.deepEqual([h2.country, h2.asn, h2.asOrg, h2.network, h2.bytesSent], ['FR', 12322, 'Free SAS', 'guest', 3000]);
+        await assert.rejects(store.topHosts({ ...fx.range, limit: 10, asn: -1 }), StoreQueryError);
       });
     });
 
@@ -523,6 +557,10 @@ for (const backend of storeBackends()) {
           peers: 2,
           firstSeen: fx.base,
           lastSeen: fx.base + INTERVAL,
+          country: 'DE',
+          asn: 3320,
+          asOrg: 'Deutsche Telekom AG',
+          network: 'office',
         });
         const allNodes = await store.hostSummary({ ...fx.range, ip: fx.h1 });
         assert.deepEqual([allNodes?.bytesSent, allNodes?.flowsInitiated, allNodes?.peers], [1e9 + 8000, 1003, 50]);
@@ -786,6 +824,10 @@ for (const backend of storeBackends()) {
           peers: 50,
           firstSeen: fx.base + 2 * INTERVAL,
           lastSeen: fx.range.to,
+          country: '',
+          asn: 0,
+          asOrg: '',
+          network: '',
         });
       });
     });

@@ -112,7 +112,11 @@ const HOST_AGGREGATE_COLUMNS = `
   sum(flows_initiated) + sum(flows_received) AS flows,
   max(peers) AS peers,
   epoch_us(min(ts)) AS "firstSeen",
-  epoch_us(max(ts)) AS "lastSeen"`;
+  epoch_us(max(ts)) AS "lastSeen",
+  arg_max(country, ts) AS country,
+  arg_max(asn, ts) AS asn,
+  arg_max(as_org, ts) AS "asOrg",
+  arg_max(network, ts) AS network`;
 
 /** Keyset pagination per flow order: the ORDER BY, the "after this key" predicate and the key of a row. */
 const FLOW_ORDERS: Record<FlowOrder, { orderBy: string; after: string; key: (f: FlowSummaryRow) => number }> = {
@@ -509,6 +513,9 @@ export class DuckDbStore implements FlowStore {
     const orderBy = HOST_ORDERS[checkHostQuery(q)];
     const where = new Conditions(q);
     if (q.node !== undefined) where.add('node = $node', { node: q.node });
+    if (q.country !== undefined) where.add('country = $country', { country: q.country });
+    if (q.asn !== undefined) where.add('asn = $asn', { asn: q.asn });
+    if (q.network !== undefined) where.add('network = $network', { network: q.network });
     const sql = `SELECT ${HOST_AGGREGATE_COLUMNS} FROM hosts ${where.sql()} GROUP BY ip ORDER BY ${orderBy} LIMIT $limit`;
     const rows = await this.read((_conn, session) => session.query(sql, { ...where.params, limit: q.limit }), opts?.signal);
     return rows.map((row) => toNumbers(row) as unknown as HostSummary);

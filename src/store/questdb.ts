@@ -211,7 +211,7 @@ export function ilpBodies(batch: RecordBatch, maxBytes = MAX_BODY_BYTES): IlpBod
   } finally {
     out.pos = 0;
     // A batch of unusually long rows may have grown the buffer: do not keep that much.
-    if (out.buf.length > 4 * MAX_BODY_BYTES) out.buf = Buffer.allocUnsafe(MAX_BODY_BYTES + 256 * 1024);
+    if (out.buf.length > 4 * MAX_BODY_BYTES) out.use(Buffer.allocUnsafe(MAX_BODY_BYTES + 256 * 1024));
   }
   return bodies;
 }
@@ -295,6 +295,8 @@ export async function createIlpWriter(opts: IlpWriterOptions): Promise<IlpWriter
   const transport = new IlpHttpTransport(options);
   const spool = await Spool.open(opts.spoolDir, opts.spoolMaxBytes ?? 1024 ** 3, log);
   const writer = new SpoolingWriter({
+    // A body QuestDB accepted: the serialiser writes the next ones into its buffer.
+    release: (body) => scratch.recycle(body),
     send: async (body) => {
       // A guard against a send that never settles; the transport's own timeouts come first.
       const budgetMs = transport.sendBudgetMs(body.length);
@@ -454,21 +456,29 @@ const HOST_ORDER_SQL: Record<HostOrder, string> = {
   flows: 'flows DESC, ip ASC',
 };
 
-function hostSource(p: Params, range: { from: number; to: number } | null, node: string | undefined, ip?: string): string {
+/** Filters of the host list on the records' enrichment columns (HostQuery's country, asn, network). */
+type HostEnrichFilter = Pick<HostQuery, 'country' | 'asn' | 'network'>;
+
+function hostSource(p: Params, range: { from: number; to: number } | null, node: string | undefined, ip?: string, enrich: HostEnrichFilter = {}): string {
   const where: string[] = [];
   if (range) where.push(`ts >= ${p.add(isoMicros(range.from))}`, `ts < ${p.add(isoMicros(range.to))}`);
   if (node) where.push(`node = ${p.add(node)}`);
   if (ip !== undefined) where.push(`ip = ${p.add(ip)}`);
+  if (enrich.country !== undefined) where.push(`country = ${p.add(enrich.country)}`);
+  if (enrich.asn !== undefined) where.push(`asn = ${p.add(enrich.asn)}`);
+  if (enrich.network !== undefined) where.push(`network = ${p.add(enrich.network)}`);
+  // last(): the value of the latest record in the group (QuestDB orders by the designated timestamp).
   const grouped = `
     SELECT ip, sum(bytes_sent) bytes_sent, sum(bytes_received) bytes_received,
            sum(packets_sent) packets_sent, sum(packets_received) packets_received,
            sum(flows_initiated) flows_initiated, sum(flows_received) flows_received,
-           max(peers) peers, min(ts) first_seen, max(ts) last_seen
+           max(peers) peers, min(ts) first_seen, max(ts) last_seen,
+           last(country) country, last(asn) asn, last(as_org) as_org, last(network) network
     FROM hosts
     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     GROUP BY ip`;
   return `
-    SELECT ip, bytes_sent, bytes_received, packets_sent, packets_received, flows_initiated, flows_received, peers,
+    SELECT ip, bytes_sent, bytes_received, packets_sent, packets_received, flows_initiated, flows_received, peers, country, asn, as_org, network,
            flows_initiated + flows_received flows,
            bytes_sent + bytes_received total_bytes,
            packets_sent + packets_received total_packets,
@@ -489,6 +499,10 @@ function rowToHost(r: Row): HostSummary {
     peers: num(r.peers),
     firstSeen: num(r.first_seen_us),
     lastSeen: num(r.last_seen_us),
+    country: str(r.country),
+    asn: num(r.asn),
+    asOrg: str(r.as_org),
+    network: str(r.network),
   };
 }
 
@@ -912,7 +926,7 @@ export class QuestDbStore implements FlowStore {
   async topHosts(q: HostQuery, opts?: QueryOptions): Promise<HostSummary[]> {
     const orderSql = HOST_ORDER_SQL[checkHostQuery(q)];
     const p = new Params();
-    const sql = `${hostSource(p, q, q.node)} ORDER BY ${orderSql} LIMIT ${q.limit}`;
+    const sql = `${hostSource(p, q, q.node, undefined, q)} ORDER BY ${orderSql} LIMIT ${q.limit}`;
     return (await this.select(sql, p.values, opts?.signal)).map(rowToHost);
   }
 
