@@ -71,7 +71,7 @@ export interface DuckDbStoreOptions {
   readQueue?: number;
   /** Memory budget of the flow result cache in bytes (default 128 MiB; 0 turns it off). */
   flowCacheBytes?: number;
-  /** Memory budget of Explore's in-memory segments (explore-segments.ts; default 96 MiB; 0: Explore by SQL only). */
+  /** Memory budget of Explore's in-memory segments (explore-segments.ts; default 128 MiB; 0: Explore by SQL only). */
   exploreCacheBytes?: number;
   /**
    * DuckDB's memory_limit (default 256MB). DuckDB's own default is 80% of the machine's memory,
@@ -82,7 +82,7 @@ export interface DuckDbStoreOptions {
 }
 
 export const DEFAULT_FLOW_CACHE_BYTES = 128 * 1024 * 1024;
-export const DEFAULT_EXPLORE_CACHE_BYTES = 96 * 1024 * 1024;
+export const DEFAULT_EXPLORE_CACHE_BYTES = 128 * 1024 * 1024;
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
