@@ -28,6 +28,8 @@ const BYTES_PER_SEGMENT = 4 * 8 + 14 * 4 + 8;
 const BYTES_PER_STRING = 40;
 /** Committed writes remembered to judge reads that were running meanwhile. */
 const MAX_WRITE_LOG = 64;
+/** Pairs of values up to which a pair's item is found in a dense table (4 bytes each) rather than a Map. */
+const MAX_DENSE_PAIRS = 4_000_000;
 /** Item ids of the first dimension of a pair are multiplied by this: ids stay below it. */
 const PAIR_SPAN = 0x4000000;
 
@@ -425,11 +427,15 @@ export function exploreFromBlocks(blocks: SegmentBlock[], q: ExploreQuery, first
       }
       return a;
     }
-    const key = a * PAIR_SPAN + b;
-    let id = pairIds.get(key);
+    let id: number | undefined;
+    if (dense) {
+      id = dense[a * width + b]!;
+      if (id < 0) id = undefined;
+    } else id = pairIds.get(a * PAIR_SPAN + b);
     if (id === undefined) {
       id = itemKeys.length;
-      pairIds.set(key, id);
+      if (dense) dense[a * width + b] = id;
+      else pairIds.set(a * PAIR_SPAN + b, id);
       itemKeys.push([a, b]);
       bytes.push(0);
       packets.push(0);
@@ -440,12 +446,19 @@ export function exploreFromBlocks(blocks: SegmentBlock[], q: ExploreQuery, first
   };
 
   const { from, to } = q;
+  // Per block, dimension and side: block code → global id (all of them first, so that the number of
+  // values of each dimension is known before the rows are read).
+  const blockMaps = blocks.map((block) => cols.map(([c0, c1], d) => [c0, c1].map((k) => Int32Array.from(block.dicts[k]!, (v) => globalId(d, v)))));
+  // A pair's item by a dense table when the pairs of values are few enough (a Map lookup per row
+  // and side was most of a pair request's time).
+  const width = pair ? values[1]!.length : 0;
+  const cells = pair ? values[0]!.length * width : 0;
+  const dense = pair && cells <= MAX_DENSE_PAIRS ? new Int32Array(cells).fill(-1) : null;
   // Pass 1: each (segment, side) in the range that the filters keep → its item; totals per item.
   const rowItems: Int32Array[] = [];
-  for (const block of blocks) {
+  for (const [bi, block] of blocks.entries()) {
     const keep = blockFilter(block, q.filters ?? []);
-    // Per dimension and side: block code → global id.
-    const maps = cols.map(([c0, c1], d) => [c0, c1].map((k) => Int32Array.from(block.dicts[k]!, (v) => globalId(d, v))));
+    const maps = blockMaps[bi]!;
     const out = new Int32Array(block.n * sides).fill(-1);
     rowItems.push(out);
     for (let i = 0; i < block.n; i++) {
