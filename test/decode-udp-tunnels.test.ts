@@ -145,6 +145,19 @@ test('Teredo: IPv6 in UDP on any port when the IPv6 length accounts for the rest
   assertPlainUdp(decode(outer(3797, 32900, Buffer.concat([inner6, Buffer.alloc(1)]))), 3797, 32900);
 });
 
+test('Teredo: a DNS query that only looks like an IPv6 header (telegram.pcap) is plain UDP', () => {
+  // Query id 0x6a44 (version 6), one question (a "payload length" of 1 = 41 - 40), hop limit 0.
+  const dns = Buffer.from('6a4401000001000000000000' + '0162075f646e732d7364045f756470046e746f70036f726700' + '000c0001', 'hex');
+  assert.equal(dns.length, 41);
+  assertPlainUdp(decode(outer(54595, 53, dns)), 54595, 53);
+  // The same bytes with a hop limit and a header that fits are an IPv6 packet, found as Teredo.
+  const bubble = Buffer.alloc(40);
+  bubble[0] = 0x60;
+  bubble[6] = 59; // no next header
+  bubble[7] = 255;
+  assert.equal(decode(outer(54595, 53, bubble)).hasCarrier, true);
+});
+
 test("GRE-in-UDP: the inner packet's innermost tunnel is GRE, named by the carrier's address pair", () => {
   const gre = Buffer.concat([Buffer.from([0, 0, 0x08, 0x00]), INNER]);
   const pkt = decode(outer(36527, 4754, gre));

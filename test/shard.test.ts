@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { shardOf } from '../src/capture/shard.js';
 import { DecodedPacket } from '../src/decode/packet.js';
-import { be16, concat, ethernet, ETHERTYPE, ip, LINKTYPE, mac, TCP_FLAGS, tcp, u8 } from './helpers/frames.js';
+import { be16, concat, ethernet, ETHERTYPE, ip, LINKTYPE, mac, TCP_FLAGS, tcp, u8, udp } from './helpers/frames.js';
 
 const ETHERTYPE_MPLS = 0x8847;
 const ETHERTYPE_PPPOE_SESSION = 0x8864;
@@ -90,5 +90,35 @@ describe('shardOf: both directions of a flow in one worker', () => {
     assert.equal(shard(ENCAPSULATIONS.mpls(packet), 1), 0);
     const lldp = ethernet({ etherType: 0x88cc, payload: new Uint8Array(40) });
     assert.equal(shard(lldp, 4), 0);
+  });
+});
+
+describe('shardOf: tunnels over UDP', () => {
+  // teredo.pcap's link-local flows reach the host through two Teredo carriers: by either the carrier's
+  // pair or the inner pair alone, the tunnel's flow or the inner flow would be split over workers.
+  const VXLAN = u8(0x08, 0, 0, 0, 0, 0, 0x7b, 0);
+  const inner = (src: string, dst: string, sport: number, dport: number) =>
+    ethernet({ etherType: ETHERTYPE.IPV4, payload: ip({ src, dst, l4: tcp({ srcPort: sport, dstPort: dport, flags: TCP_FLAGS.ACK }) }) });
+  const viaVxlan = (vtepA: string, vtepB: string, frame: Uint8Array) =>
+    ethernet({ etherType: ETHERTYPE.IPV4, payload: ip({ src: vtepA, dst: vtepB, l4: udp({ srcPort: 49152, dstPort: 4789, payload: concat(VXLAN, frame) }) }) });
+
+  it('every tunnelled frame goes to worker 0, whichever carrier and inner pair', () => {
+    const spread = new Set<number>();
+    for (let i = 0; i < 64; i++) {
+      const client = address(i, false);
+      const server = address(i + 1000, false);
+      const request = inner(client, server, 40000 + i, 80);
+      const reply = inner(server, client, 80, 40000 + i);
+      // The same inner flow through two tunnels, and each direction through a different one.
+      for (const frame of [
+        viaVxlan('192.0.2.1', '192.0.2.2', request),
+        viaVxlan('198.51.100.1', '198.51.100.2', request),
+        viaVxlan('198.51.100.2', '198.51.100.1', reply),
+      ])
+        for (const workers of [2, 3, 4]) assert.equal(shard(frame, workers), 0, `${client} ↔ ${server} tunnelled, ${workers} workers`);
+      spread.add(shard(request, 4));
+    }
+    // The same inner frames without the tunnel spread over the workers (the rule is for tunnels only).
+    assert.ok(spread.size > 1, `bare frames went to ${[...spread]}`);
   });
 });

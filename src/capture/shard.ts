@@ -8,10 +8,12 @@
 // - every flow between two hosts lands in one worker, so a host's distinct peers in different
 //   workers are different hosts, and the per-interval peer counts of the workers add up exactly
 //   when the main thread merges host records;
-// - a tunnel over UDP (VXLAN, Geneve, GTP-U, Teredo) goes by its carrier's pair, so the tunnel's own
-//   flow and every inner flow meet in one worker (an inner host pair seen through two tunnels is then
-//   in two workers, and its hosts' peers can count twice); IP tunnels (IP-in-IP, GRE) have no flow of
-//   their own and go by the inner pair.
+// - every frame that came through a tunnel over UDP (VXLAN, Geneve, GTP-U, Teredo) goes to worker 0:
+//   the tunnel is a flow of its own and so is each inner flow, and an inner flow may come through
+//   several tunnels (teredo.pcap's link-local flows do), so neither the carrier's pair nor the inner
+//   pair alone keeps every flow whole; one worker for all tunnelled frames does, at the cost of
+//   spreading tunnelled traffic over no more than one worker. IP tunnels (IP-in-IP, GRE) have no flow
+//   of their own and go by the inner pair.
 // The price is balance: a single busy host pair cannot be spread over workers.
 
 import { decodePacket } from '../decode/index.js';
@@ -55,15 +57,13 @@ export function symmetricPacketHash(kind: number, version: number, src: Uint32Ar
 
 /**
  * The decode worker (0 to workers - 1) of a frame: decodes it into `scratch` (reused, nothing is
- * allocated) and hashes the address pair its flow is keyed by (its UDP tunnel's, when it came through
- * one). Frames that are not IP (ARP and the like) all go to worker 0.
+ * allocated) and hashes the address pair its flow is keyed by. Frames that are not IP (ARP and the like)
+ * and frames that came through a tunnel over UDP all go to worker 0.
  */
 export function shardOf(linkType: number, buf: Buffer, off: number, caplen: number, wirelen: number, scratch: DecodedPacket, workers: number): number {
   if (workers <= 1) return 0;
   decodePacket(linkType, buf, off, caplen, wirelen, scratch);
-  // A tunnel over UDP (VXLAN, Geneve, GTP-U...) is a flow of its own as well as its inner flows':
-  // sharded by its carrier's pair, the tunnel's flow and all its inner flows meet in one worker.
-  const carrier = scratch.hasCarrier ? scratch.carrier : null;
-  if (carrier !== null) return symmetricPacketHash(carrier.kind, carrier.ipVersion, carrier.src, carrier.dst) % workers;
+  // Through a tunnel over UDP: worker 0, where the tunnel's flow and all its inner flows meet (above).
+  if (scratch.hasCarrier) return 0;
   return symmetricPacketHash(scratch.kind, scratch.ipVersion, scratch.src, scratch.dst) % workers;
 }

@@ -17,7 +17,29 @@ function teredoIpv6At(buf: Buffer, off: number, end: number): number {
   }
   if (end - p >= 8 && buf[p] === 0 && buf[p + 1] === 0) p += 8; // origin indication
   if (end - p < IPV6_HEADER || buf[p] >> 4 !== 6) return -1;
-  return ((buf[p + 4] << 8) | buf[p + 5]) === end - p - IPV6_HEADER ? p : -1;
+  const payload = (buf[p + 4] << 8) | buf[p + 5];
+  if (payload !== end - p - IPV6_HEADER) return -1;
+  // The two checks above are all Zeek asks, and a 41-byte DNS query whose id starts with 6 and that asks
+  // one question passes them (telegram.pcap). A packet with a hop limit of 0 was never forwarded, and a
+  // payload too short for its first header is no IPv6 packet: neither is Teredo.
+  if (buf[p + 7] === 0 || payload < minimumPayload(buf[p + 6])) return -1;
+  return p;
+}
+
+/** The fewest payload bytes an IPv6 packet whose first header is `next` can have. */
+function minimumPayload(next: number): number {
+  switch (next) {
+    case 6: // TCP
+      return 20;
+    case 17: // UDP
+      return 8;
+    case 58: // ICMPv6
+      return 4;
+    case 59: // no next header (Teredo's bubbles)
+      return 0;
+    default: // extension headers (hop-by-hop, routing, fragment, options...) and other protocols
+      return 8;
+  }
 }
 
 export function isTeredo(buf: Buffer, off: number, end: number): boolean {
