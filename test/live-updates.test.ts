@@ -104,6 +104,9 @@ describe('live flows: the last state within a second', { skip: unavailable ?? fa
       while (!arrivals.some((a) => a.type === 'END') && Date.now() < end) await sleep(200);
       const last = arrivals.find((a) => a.type === 'END');
       assert.ok(last, `no END event; got ${JSON.stringify(arrivals)}`);
+      // 3 s timeout + the clock's 2 s lag + a 1 s tick, with room for a loaded machine; not the
+      // interval's end (--interval 60: up to a minute later).
+      assert.ok(last.at - curlDone <= 12_000, `the flow's END came ${last.at - curlDone} ms after curl exited`);
       assert.equal(last.flow.tcpState, 'closed');
       assert.ok(last.flow.clientPackets >= 5 && last.flow.serverBytes > 74, JSON.stringify(last.flow));
       const same = (f: FlowState) =>

@@ -523,8 +523,20 @@ export class Aggregator {
     if (this.interval < 0) return;
     const idx = Math.floor(now / this.intervalUs);
     if (idx > this.interval) this.advance(idx, now);
-    // Unanswered attempts time out and quiet anomalies end on a quiet link too.
-    else this.detect?.tick(now);
+    else {
+      // Unanswered attempts time out and quiet anomalies end on a quiet link too.
+      this.detect?.tick(now);
+      // And idle flows end when their timeout passes, not at the interval's end (up to --interval
+      // later): a live flow's END tells its final state soon after its close. The flows a packet
+      // would find expired are the same (Conn.expired), so the records do not change.
+      this.endIdleFlows(now);
+    }
+  }
+
+  /** Ends the flows idle longer than their timeout as of `now` (µs). */
+  private endIdleFlows(now: number): void {
+    const flows = this.flows;
+    for (let f = 0; f < flows.high; f++) if (flows.used[f] && now - flows.lastSeen[f] > this.idleTimeoutOf(f)) this.endFlow(f, 'idle');
   }
 
   /** Start of the interval now being aggregated (µs), or of the one holding `fallback` before any packet. */
