@@ -303,7 +303,7 @@ export class FlowClassifier {
     const at = f * CLASSIFY_PACKETS + n;
     this.sizes[at] = fromClient ? len : -len;
     const gap = ts - this.last[f];
-    this.gaps[at] = gap > 0 ? gap : 0;
+    this.gaps[at] = Math.max(gap, 0);
     if (ts > this.last[f]) this.last[f] = ts;
     this.count[f] = n + 1;
     if (ipProto !== IPPROTO_TCP) return;

@@ -99,7 +99,7 @@ export class PortTable {
   private readonly byCapture = new Map<string, PortCounts>();
   constructor(
     rows: Sample[],
-    private readonly appIndex: (app: string) => number,
+    appIndex: (app: string) => number,
     private readonly apps: number,
   ) {
     for (const s of rows) {
