@@ -331,6 +331,9 @@ describe('web client in Chromium', { skip }, () => {
     await page.getByTestId('top-apps').waitFor();
     await page.waitForTimeout(800);
     await shot('overview-laptop-light');
+    // Each talker says where it is (its records' country, AS and network): a private address here.
+    const talker = page.getByTestId('top-talkers').locator('tr', { has: page.getByRole('link', { name: '10.1.0.1', exact: true }) });
+    assert.equal(await talker.getByTestId('talker-place').textContent(), 'private');
     await page.getByTestId('top-talkers').getByRole('link', { name: '10.1.0.1', exact: true }).click();
     await page.waitForURL(/#\/host\/10\.1\.0\.1$/);
     await page.getByTestId('host-peers').waitFor({ timeout: 15_000 });
