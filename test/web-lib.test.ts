@@ -5,10 +5,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { apiFilter, appLabel, EMPTY_FILTER, matchesFilter, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
 import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, tcpFlags } from '../web/src/lib/format.js';
 import { DOWNLOAD_FIELDS, downloadName, flowsCsv, flowsJson } from '../web/src/lib/download.js';
-import { exploreHref, parseExploreParams, validDims, withFilter, withoutFilter } from '../web/src/lib/explore.js';
+import { DIMENSIONS, exploreHref, parseExploreParams, validDims, withFilter, withoutFilter } from '../web/src/lib/explore.js';
 import { importRange, parseRangeParam, rangeParam, rangeReason, rangeVariables, shownRange, type DataRangeInfo, type RangeSel } from '../web/src/lib/ranges.js';
 import { hexRows, isoMicros, packetDirection, relativeTime } from '../web/src/lib/packets.js';
 import { parseRoute } from '../web/src/lib/routes.js';
@@ -268,6 +269,15 @@ describe('explore view in the URL', () => {
     assert.deepEqual(parseExploreParams(href.split('?')[1]), { ...v, dims: [...v.dims] });
     assert.deepEqual(parseExploreParams('range=default').range, { kind: 'default' });
     assert.equal(parseExploreParams('').range, undefined, 'no range in the URL: the shared choice stays');
+  });
+  it("offers every dimension the API's explore query takes (country, AS and network too)", () => {
+    const schema = readFileSync(new URL('../schema/schema.graphql', import.meta.url), 'utf8');
+    const body = /enum ExploreDimension \{([^}]*)\}/.exec(schema)?.[1] ?? '';
+    const api = [...body.matchAll(/^\s+([A-Z_]+)\s*$/gm)].map((m) => m[1]).sort();
+    assert.ok(api.includes('CLIENT_COUNTRY'), body);
+    assert.deepEqual(DIMENSIONS.map((d) => d.id).sort(), api);
+    const v = parseExploreParams('dims=SERVER_COUNTRY,SERVER_ASN&f=CLIENT_NETWORK:inside');
+    assert.deepEqual([v.dims, v.filters], [['SERVER_COUNTRY', 'SERVER_ASN'], [{ dimension: 'CLIENT_NETWORK', value: 'inside' }]]);
   });
   it('falls back to defaults for what it does not know, and keeps PEER with HOST', () => {
     assert.deepEqual(parseExploreParams('dims=NOPE&metric=x&limit=7&f=BAD:1&f=PORT:443'), {

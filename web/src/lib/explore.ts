@@ -13,6 +13,12 @@ export const DIMENSIONS = [
   { id: 'SERVER_NAME', label: 'Server name' },
   { id: 'NODE', label: 'Node' },
   { id: 'IFACE', label: 'Interface' },
+  { id: 'CLIENT_COUNTRY', label: 'Client country' },
+  { id: 'SERVER_COUNTRY', label: 'Server country' },
+  { id: 'CLIENT_ASN', label: 'Client AS' },
+  { id: 'SERVER_ASN', label: 'Server AS' },
+  { id: 'CLIENT_NETWORK', label: 'Client network' },
+  { id: 'SERVER_NETWORK', label: 'Server network' },
 ] as const;
 export type Dimension = (typeof DIMENSIONS)[number]['id'];
 
