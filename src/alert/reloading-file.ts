@@ -1,8 +1,9 @@
 // A configuration file that is read again when it changes, without a restart. The file is polled
-// (fs.watchFile: it survives editors that write a new file and rename it over the old one, which
-// fs.watch loses track of). A version that does not parse is refused with one error naming file,
+// (it survives editors that write a new file and rename it over the old one, which fs.watch loses
+// track of), and each poll compares with the version read, not with the previous poll: fs.watchFile
+// takes its first stat asynchronously, so a change made just after start-up was never seen. A version that does not parse is refused with one error naming file,
 // line and reason, and the previous good version stays in force.
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 export interface FileState {
   file: string;
@@ -15,7 +16,9 @@ export interface FileState {
 export class ReloadingFile<T> {
   readonly state: FileState;
   private current: T;
-  private readonly listener: (cur: Stats, prev: Stats) => void;
+  private readonly timer: NodeJS.Timeout;
+  /** The file's modification time, size and inode when the version last read was read. */
+  private seen: string;
 
   /** Reads and parses the file now: a file that cannot be read or parsed throws (nothing to keep yet). */
   constructor(
@@ -24,13 +27,16 @@ export class ReloadingFile<T> {
     private readonly onChange: (value: T | null, error: Error | null) => void,
     pollMs = 1000,
   ) {
+    this.seen = this.version();
     this.current = this.read();
     this.state = { file, loadedAt: Date.now(), error: null };
-    this.listener = (cur, prev) => {
-      if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+    this.timer = setInterval(() => {
+      const now = this.version();
+      if (now === this.seen) return;
+      this.seen = now;
       this.reload();
-    };
-    watchFile(file, { interval: pollMs, persistent: false }, this.listener);
+    }, pollMs);
+    this.timer.unref();
   }
 
   get value(): T {
@@ -51,7 +57,17 @@ export class ReloadingFile<T> {
   }
 
   close(): void {
-    unwatchFile(this.file, this.listener);
+    clearInterval(this.timer);
+  }
+
+  /** Taken before the file is read: a write between the two is seen by the next poll. */
+  private version(): string {
+    try {
+      const st = statSync(this.file);
+      return `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch {
+      return 'missing';
+    }
   }
 
   private read(): T {
