@@ -301,11 +301,19 @@ describe('DPI dissectors', () => {
       [true, tlsRecord(clientHello('pop.example.com'))],
     ]);
     assert.deepEqual(pop3, ['POPS', 'pop.example.com']);
-    // SSH: the server's banner, whichever side speaks first.
+    // SSH: the first banner seen, whichever side sent it, as nDPI reports it (0bcaf69: ssh.pcap's
+    // port-8000 flow and a real OpenSSH client, which speaks first; test/dpi-ssh-name.test.ts).
     assert.deepEqual(
       flow(5, 22, [
         [true, 'SSH-2.0-OpenSSH_9.6\r\n'],
         [false, 'SSH-2.0-OpenSSH_8.2p1 Ubuntu\r\n'],
+      ]),
+      ['SSH', 'SSH-2.0-OpenSSH_9.6'],
+    );
+    assert.deepEqual(
+      flow(6, 22, [
+        [false, 'SSH-2.0-OpenSSH_8.2p1 Ubuntu\r\n'],
+        [true, 'SSH-2.0-OpenSSH_9.6\r\n'],
       ]),
       ['SSH', 'SSH-2.0-OpenSSH_8.2p1 Ubuntu'],
     );
