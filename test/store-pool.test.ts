@@ -257,6 +257,7 @@ describe('DuckDB flow cache under concurrent requests', () => {
         assert.equal(r.value!.totalCount, 250_000);
       }
       assert.equal(mostBuilding, 1);
+      console.log(`# flow cache: ${JSON.stringify(store.readState().flowCache)}`);
       assert.equal(store.readState().flowCache!.entries, 4);
     } finally {
       await store.close();

@@ -58,6 +58,8 @@ import {
   type TrafficRecord,
 } from './types.js';
 
+/** A flow-cache computation that ran out of DuckDB's memory_limit (flowEntry tries once more). */
+const OUT_OF_MEMORY = Symbol('out of memory');
 export interface DuckDbStoreOptions {
   /** Database file; its directory is created when missing (unless read-only). */
   path: string;
@@ -420,7 +422,18 @@ export class DuckDbStore implements FlowStore {
    * keeps. Streamed chunk by chunk, so that
    * a result too large stops early and the event loop runs between chunks.
    */
-  private flowEntry(range: TimeRange, filter: FlowFilter, signal: AbortSignal): Promise<FlowEntry | null> {
+  private async flowEntry(range: TimeRange, filter: FlowFilter, signal: AbortSignal): Promise<FlowEntry | null> {
+    // An Out of Memory error can be passing (the previous computation's chunks not yet freed by the
+    // garbage collector on a busy machine): one more try after a pause, before the range is left to
+    // SQL paging until the next write.
+    const first = await this.readFlowEntry(range, filter, signal);
+    if (first !== OUT_OF_MEMORY) return first;
+    await new Promise((r) => setTimeout(r, 200));
+    const second = await this.readFlowEntry(range, filter, signal);
+    return second === OUT_OF_MEMORY ? null : second;
+  }
+
+  private readFlowEntry(range: TimeRange, filter: FlowFilter, signal: AbortSignal): Promise<FlowEntry | null | typeof OUT_OF_MEMORY> {
     const cache = this.flowCache!;
     const filtered = filteredFlowsSql(range, filter, UNIFORM_COLUMN);
     // The columns the entry takes, in its order; counters as DOUBLE (exact to 2^53, as toNumbers).
@@ -449,7 +462,7 @@ export class DuckDbStore implements FlowStore {
         // SQL page does not: such a result is paged by SQL, as one too large to keep.
         if (/Out of Memory Error/.test(errorMessage(err))) {
           session.discard();
-          return null;
+          return OUT_OF_MEMORY;
         }
         throw err;
       } finally {
