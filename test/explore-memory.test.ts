@@ -70,9 +70,18 @@ describe('explore from memory', () => {
       const nFilters = rand() < 0.5 ? 0 : rand() < 0.7 ? 1 : 2;
       for (let f = 0; f < nFilters; f++) {
         const d = pick(['host', 'app', 'transport', 'port', 'serverName', 'server', 'client'] as const);
-        let value = rand() < 0.1 ? 'no-such-value' : d === 'host' && rand() < 0.5 ? BUSY_HOST : pick(values.get(d)!);
+        const address = d === 'host' || d === 'server' || d === 'client';
+        let value = rand() < 0.1 ? (address ? '203.0.113.77' : 'no-such-value') : d === 'host' && rand() < 0.5 ? BUSY_HOST : pick(values.get(d)!);
         // Applications in any case (flow-filter.ts): `tls` finds TLS.
         if (d === 'app' && rand() < 0.5) value = value.toLowerCase();
+        // Addresses as CIDR prefixes, server names in any case and as globs (flow-filter.ts).
+        if (address && rand() < 0.3 && value.includes('.')) value = `${value.split('.').slice(0, 3).join('.')}.0/${pick([24, 26, 28, 30])}`;
+        if (d === 'serverName' && value.length > 2) {
+          const r = rand();
+          if (r < 0.2) value = value.toUpperCase();
+          else if (r < 0.4) value = `*${value.slice(value.indexOf('.') + 1)}`;
+          else if (r < 0.5) value = `*${value.slice(1, 3)}*`;
+        }
         filters.push({ dimension: d, value });
       }
       if (filters.some((f) => f.dimension === 'port' && f.value === 'no-such-value')) continue;

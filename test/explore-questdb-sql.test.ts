@@ -5,6 +5,7 @@
  * in the SQL text). Running it is the store contract suite's part (test/store-contract.test.ts,
  * with FLOWLENS_QUESTDB and FLOWLENS_QUESTDB_PG set).
  */
+import { hostSql, serverNameSql } from '../src/store/flow-filter.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { functions as QUESTDB_FUNCTIONS, parseToAst } from '@questdb/sql-parser';
@@ -36,7 +37,15 @@ const withLiterals = (sql: string, values: unknown[]) =>
 
 describe('explore on QuestDB: the statement', () => {
   const known = new Set((QUESTDB_FUNCTIONS as string[]).map((f) => f.toLowerCase()));
-  const filterValue: Partial<Record<ExploreDimension, string>> = { port: '443', clientAsn: '64500', serverAsn: '15169' };
+  // Addresses as CIDR prefixes (bound as regular expressions) and an address; other values with a quote.
+  const filterValue: Partial<Record<ExploreDimension, string>> = {
+    port: '443',
+    clientAsn: '64500',
+    serverAsn: '15169',
+    host: '10.1.0.0/16',
+    client: '2001:db8::/32',
+    server: '192.0.2.7',
+  };
   const dims = EXPLORE_DIMENSIONS.filter((d) => d !== 'peer');
   const requests: ExploreQuery[] = [];
   for (const d of dims) {
@@ -45,6 +54,16 @@ describe('explore on QuestDB: the statement', () => {
     const filters: ExploreFilter[] = [{ dimension: d, value: filterValue[d] ?? "o'quote ; DROP TABLE flows" }];
     requests.push({ from: FROM + 123, to: FROM + DAY, dimensions: [d, other], metric: 'flows', limit: 20, step: 900_000_000, filters });
   }
+  // A server-name glob (bound as a case-insensitive regular expression).
+  requests.push({
+    from: FROM,
+    to: FROM + DAY,
+    dimensions: ['app'],
+    metric: 'bytes',
+    limit: 10,
+    step: 3_600_000_000,
+    filters: [{ dimension: 'serverName', value: "*.o'quote*" }],
+  });
 
   it(`parses as one statement with QuestDB functions only (${requests.length} requests)`, () => {
     const problems: string[] = [];
@@ -63,6 +82,29 @@ describe('explore on QuestDB: the statement', () => {
     assert.deepEqual(problems, []);
     // The parser does refuse a broken statement (this check can fail).
     assert.ok(parseToAst(`${withLiterals(build(requests[0]!).sql, build(requests[0]!).values)} GROUP`).errors.length > 0);
+  });
+
+  it('the flow filter language (host prefixes, server-name globs) is QuestDB SQL, every value bound', () => {
+    for (const [host, name] of [
+      ['10.0.0.0/8', '*.example.com'],
+      ['2001:db8::/33', "*o'quote*"],
+      ['192.0.2.1', 'Example.COM'],
+      ['::/0', ''],
+    ]) {
+      const values: unknown[] = [];
+      const bind = (v: unknown) => {
+        values.push(v);
+        return `$${values.length}`;
+      };
+      const sql = `SELECT * FROM flows WHERE ${hostSql('questdb', ['client_ip', 'server_ip'], host!, bind)} AND ${serverNameSql('questdb', 'server_name', name!, bind)}`;
+      for (const v of values) assert.ok(!sql.includes(String(v)) || String(v) === '', `${v} is bound`);
+      const r = parseToAst(withLiterals(sql, values));
+      assert.deepEqual(
+        r.errors.map((e) => e.message),
+        [],
+        sql,
+      );
+    }
   });
 
   it('checks the request as the other stores do', () => {

@@ -357,6 +357,15 @@ for (const backend of storeBackends()) {
         ['app', { app: 'ssh' }, (f) => f.app === 'ssh'],
         ['app in another case (one filter language: `dns` finds DNS)', { app: 'SSH' }, (f) => f.app === 'ssh'],
         ['serverName', { serverName: 'a.example' }, (f) => f.serverName === 'a.example'],
+        ['serverName in another case', { serverName: 'A.Example' }, (f) => f.serverName === 'a.example'],
+        ['serverName glob, a suffix (*.example)', { serverName: '*.example' }, (f) => f.serverName.endsWith('.example')],
+        ['serverName glob, a substring (*B.EX*)', { serverName: '*B.EX*' }, (f) => f.serverName.includes('b.ex')],
+        ['host as a CIDR prefix (/31: two servers)', { host: `${fx.net}.100/31` }, (f) => f.serverIp === `${fx.net}.100` || f.serverIp === `${fx.net}.101`],
+        [
+          'host as a CIDR prefix with host bits set (masked)',
+          { host: `${fx.net}.103/31` },
+          (f) => f.serverIp === `${fx.net}.102` || f.serverIp === `${fx.net}.103`,
+        ],
         ['minBytes', { minBytes: 1200 }, (f) => totalBytes(f) >= 1200],
         ['host and port together', { host: fx.h2, port: 53 }, (f) => either(fx.h2)(f) && f.serverPort === 53],
       ];
@@ -740,6 +749,23 @@ for (const backend of storeBackends()) {
         // Applications in any case, as History's filter takes them.
         const upper = filters.map((f) => (f.dimension === 'app' ? { ...f, value: 'TLS' } : f));
         assert.deepEqual(await explore(['serverName'], 'bytes', upper), want);
+        // Addresses as CIDR prefixes and server names as globs, as in every filter (flow-filter.ts).
+        const two = [`${fx.net}.100`, `${fx.net}.101`];
+        const byPrefix = reference(
+          (s) => [[s.serverName]],
+          'bytes',
+          (s) => two.includes(s.clientIp) || two.includes(s.serverIp),
+        );
+        assert.ok(byPrefix.length > 0);
+        assert.deepEqual(await explore(['serverName'], 'bytes', [{ dimension: 'host', value: `${fx.net}.100/31` }]), byPrefix);
+        assert.deepEqual(await explore(['serverName'], 'bytes', [{ dimension: 'server', value: `${fx.net}.101/31` }]), byPrefix);
+        const byGlob = reference(
+          (s) => [[s.app]],
+          'bytes',
+          (s) => s.serverName.endsWith('a.example'),
+        );
+        assert.ok(byGlob.length > 0);
+        assert.deepEqual(await explore(['app'], 'bytes', [{ dimension: 'serverName', value: '*A.EXAMPLE' }]), byGlob);
         assert.deepEqual(await explore(['app'], 'bytes', [], 2), reference((s) => [[s.app]], 'bytes').slice(0, 2));
       });
     });

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { apiFilter, appLabel, EMPTY_FILTER, matchesFilter, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
+import { apiFilter, appLabel, EMPTY_FILTER, livePredicate, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
 import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, tcpFlags } from '../web/src/lib/format.js';
 import { DOWNLOAD_FIELDS, downloadName, flowsCsv, flowsJson } from '../web/src/lib/download.js';
 import { DIMENSIONS, exploreHref, parseExploreParams, validDims, withFilter, withoutFilter } from '../web/src/lib/explore.js';
@@ -89,25 +89,39 @@ describe('flows', () => {
     flow({ id: 'd', clientIp: '10.0.0.3', serverIp: '10.0.0.1', serverPort: 0, transport: 'icmp', bytes: 100 }),
   ];
   const ids = (fs: Flow[]) => fs.map((f) => f.id);
-  const only = (o: Partial<typeof EMPTY_FILTER>) => ids(flows.filter((f) => matchesFilter(f, { ...EMPTY_FILTER, ...o })));
+  const only = (o: Partial<typeof EMPTY_FILTER>) => ids(flows.filter(livePredicate({ ...EMPTY_FILTER, ...o }).match));
 
   it('labels unidentified applications by transport and server port', () => {
     assert.deepEqual(flows.map(appLabel), ['TLS', 'DNS', 'tcp/8080', 'icmp']);
   });
-  it('filters by host prefix, either port, app or label, server name substring', () => {
+  it('filters live flows in the API’s language: host address or CIDR prefix, either port, app in any case, server name or glob', () => {
     assert.deepEqual(only({}), ['a', 'b', 'c', 'd']);
     assert.deepEqual(only({ host: '10.0.0.1' }), ['a', 'c', 'd']);
-    assert.deepEqual(only({ host: '10.0.2.' }), ['b']);
+    assert.deepEqual(only({ host: '10.0.2.0/24' }), ['b']);
+    assert.deepEqual(only({ host: '10.0.0.0/23' }), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(only({ host: '192.168.0.0/16' }), ['c']);
     assert.deepEqual(only({ port: '53' }), ['b']);
     assert.deepEqual(only({ port: '40000' }), ['a', 'b', 'c', 'd']);
-    assert.deepEqual(only({ port: 'x' }), []);
     assert.deepEqual(only({ app: 'dns' }), ['b']);
-    assert.deepEqual(only({ app: 'TCP/8080' }), ['c']);
-    assert.deepEqual(only({ serverName: 'EXAMPLE' }), ['a', 'b']);
-    assert.deepEqual(only({ host: '10.0.0.1', serverName: 'www' }), ['a']);
+    assert.deepEqual(only({ serverName: 'WWW.example.com' }), ['a']);
+    assert.deepEqual(only({ serverName: '*EXAMPLE*' }), ['a', 'b']);
+    assert.deepEqual(only({ serverName: '*.org' }), ['b']);
+    assert.deepEqual(only({ host: '10.0.0.1', serverName: 'www*' }), ['a']);
+  });
+  it('a filter that can never match is an error saying why, on Live flows as in History', () => {
+    for (const [o, why] of [
+      [{ port: 'x' }, /port must be a whole number/],
+      [{ host: '10.0.' }, /not an IP address or CIDR prefix/],
+      [{ host: '10.0.0.0/99' }, /prefix length/],
+    ] as [Partial<typeof EMPTY_FILTER>, RegExp][]) {
+      const p = livePredicate({ ...EMPTY_FILTER, ...o });
+      assert.match(p.error ?? '', why);
+      assert.deepEqual(flows.filter(p.match), []);
+    }
   });
   it('turns the filter into the API input, refusing bad ports', () => {
     assert.deepEqual(apiFilter({ host: ' 10.0.0.1 ', port: '443', app: '', serverName: 'x' }), { filter: { host: '10.0.0.1', port: 443, serverName: 'x' } });
+    assert.deepEqual(apiFilter({ ...EMPTY_FILTER, host: '2001:DB8::/32' }), { filter: { host: '2001:db8::/32' } });
     assert.ok('error' in apiFilter({ ...EMPTY_FILTER, port: '70000' }));
   });
   it('sorts by bytes, addresses numerically and duration, ties by id', () => {

@@ -25,6 +25,7 @@ import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import type { EventBus } from '../bus/types.js';
 import type { AggregatorOptions } from '../flow/aggregator.js';
+import { FlowFilterError } from '../records/flow-filter.js';
 import { StoreBusyError, StoreQueryCancelled, StoreQueryError, type FlowStore } from '../store/types.js';
 import { UPLOAD_HEADER } from './client.js';
 import type { ApiContext } from './context.js';
@@ -304,7 +305,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       maskError: (error, message) => {
         const original = error instanceof GraphQLError ? error.originalError : error;
         // The store rejects bad arguments with a message meant for the caller (bad cursor, range).
-        if (original instanceof StoreQueryError) return new GraphQLError(original.message, { extensions: { code: 'BAD_USER_INPUT' } });
+        if (original instanceof StoreQueryError || original instanceof FlowFilterError)
+          return new GraphQLError(original.message, { extensions: { code: 'BAD_USER_INPUT' } });
         if (original instanceof StoreBusyError) return new GraphQLError(original.message, { extensions: { code: 'STORE_BUSY' } });
         if (original instanceof StoreQueryCancelled) return new GraphQLError(original.message, { extensions: { code: 'QUERY_CANCELLED' } });
         const masked = yogaMaskError(error, message, false);

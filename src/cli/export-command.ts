@@ -1,6 +1,7 @@
 // `flowlens export flows|hosts|anomalies`: every flow (its segments summed), every host or every
 // anomaly (its latest version), as JSON lines or CSV. Flows and anomalies also take a range
 // (--from, --to), flows the API's filter (--filter 'host=.. port=..'), both a --limit.
+import { FLOW_FILTER_KEYS } from '../records/flow-filter.js';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -112,7 +113,10 @@ export function addExportSelectionOptions(cmd: Command): Command {
     )
     .addOption(new Option('--to <time>', 'up to this time, exclusive').env('FLOWLENS_EXPORT_TO').argParser(asArgument((v) => parseTimeArg(v, '--to'))))
     .addOption(
-      new Option('--filter <terms>', "flows only: 'key=value ...' with keys host, port, transport, app, serverName, minBytes, node (the API's FlowFilter)")
+      new Option(
+        '--filter <terms>',
+        `flows only: 'key=value ...' with keys ${FLOW_FILTER_KEYS.join(', ')} (the API's FlowFilter; host=10.0.0.0/8, serverName=*.example.com)`,
+      )
         .env('FLOWLENS_EXPORT_FILTER')
         .argParser(asArgument(parseFlowFilter)),
     )

@@ -3,6 +3,7 @@
 // written byte for byte from where the packets were captured (src/packets). Exit codes: 0 written,
 // 1 the packets are not held (never indexed, or their files evicted or changed: said as such, never
 // as an empty capture), 2 a bad flag.
+import { FLOW_FILTER_KEYS } from '../records/flow-filter.js';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
@@ -190,7 +191,12 @@ export function addPcapCommand(program: Command, storeOptionsFrom: (o: Record<st
     .description('write the packets of a flow, an anomaly or a filtered time range as a capture file, byte for byte as captured')
     .addOption(new Option('--flow <id...>', 'flow id(s) (16 hex digits; several: space or comma separated)'))
     .addOption(new Option('--anomaly <id>', "an anomaly's flows: its source's with its target, on its port, while it lasted"))
-    .addOption(new Option('--filter <terms>', "flows of a filter: 'key=value ...' with keys host, port, transport, app, serverName, minBytes, node"))
+    .addOption(
+      new Option(
+        '--filter <terms>',
+        `flows of a filter: 'key=value ...' with keys ${FLOW_FILTER_KEYS.join(', ')} (the API's FlowFilter; host=10.0.0.0/8, serverName=*.example.com)`,
+      ),
+    )
     .addOption(new Option('--from <time>', 'with --filter: start of the range (ISO 8601 or µs), inclusive'))
     .addOption(new Option('--to <time>', 'with --filter: end of the range, exclusive'))
     .option('-o, --output <file>', 'write to a file instead of stdout');

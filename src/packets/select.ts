@@ -4,6 +4,7 @@
 // are merged into one time order (each flow's own order kept for equal times).
 import { isIP } from 'node:net';
 import type { AnomalyRecord, FlowFilter, FlowSummary, StoreReader, TimeRange } from '../store/types.js';
+import { FlowFilterError, parseFlowFilterText } from '../records/flow-filter.js';
 import { parseFlowId } from './format.js';
 import type { PacketIndexReader, PacketRef } from './index-reader.js';
 
@@ -33,56 +34,17 @@ export async function packetsOfFlows(index: PacketIndexReader, flowIds: readonly
   return { refs, missing };
 }
 
-const FILTER_KEYS = ['host', 'port', 'transport', 'app', 'serverName', 'minBytes', 'node'] as const;
-
 /**
- * The API's flow filter written as `key=value` pairs separated by spaces or commas, for example
- * `host=10.0.0.1 port=443 transport=tcp`. Keys as in GraphQL's FlowFilter.
+ * The API's flow filter in its text form (src/records/flow-filter.ts): `key=value` terms separated
+ * by spaces or commas, for example `host=10.0.0.0/8 port=443 serverName=*.example.com`.
  */
 export function parseFlowFilter(text: string): FlowFilter {
-  const filter: FlowFilter = {};
-  for (const part of text.split(/[\s,]+/).filter(Boolean)) {
-    const eq = part.indexOf('=');
-    const key = eq > 0 ? part.slice(0, eq) : '';
-    const value = part.slice(eq + 1);
-    if (!(FILTER_KEYS as readonly string[]).includes(key) || value === '') {
-      throw new PacketSelectionError(`bad filter term '${part}': expected key=value with key one of ${FILTER_KEYS.join(', ')}`);
-    }
-    switch (key as (typeof FILTER_KEYS)[number]) {
-      case 'host':
-        if (!isIP(value)) throw new PacketSelectionError(`bad filter term '${part}': not an IP address`);
-        filter.host = value;
-        break;
-      case 'port': {
-        const port = Number(value);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new PacketSelectionError(`bad filter term '${part}': a port is 0..65535`);
-        filter.port = port;
-        break;
-      }
-      case 'transport':
-        if (!/^(tcp|udp|icmp|icmpv6|sctp|ip-\d{1,3})$/.test(value)) {
-          throw new PacketSelectionError(`bad filter term '${part}': transport is tcp, udp, icmp, icmpv6, sctp or ip-N`);
-        }
-        filter.transport = value;
-        break;
-      case 'minBytes': {
-        const n = Number(value);
-        if (!Number.isInteger(n) || n < 0) throw new PacketSelectionError(`bad filter term '${part}': minBytes is a whole number`);
-        filter.minBytes = n;
-        break;
-      }
-      case 'app':
-        filter.app = value;
-        break;
-      case 'serverName':
-        filter.serverName = value;
-        break;
-      case 'node':
-        filter.node = value;
-        break;
-    }
+  try {
+    return parseFlowFilterText(text);
+  } catch (e) {
+    if (e instanceof FlowFilterError) throw new PacketSelectionError(e.message);
+    throw e;
   }
-  return filter;
 }
 
 /** The flows the filter selects in the range, oldest first; more than `max` is refused. */

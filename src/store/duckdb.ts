@@ -21,7 +21,7 @@ import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
 import { ChunkAppender } from './duckdb-chunks.js';
 import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
-import { duckdbAppSql } from './flow-filter.js';
+import { type Bind, duckdbAppSql, hostSql, serverNameSql } from './flow-filter.js';
 import { exploreFromBlocks, SEGMENT_SELECT, SegmentBlockCache, SegmentBlocksBuilder } from './explore-segments.js';
 import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry, NUMERIC_ENTRY_COLUMNS } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
@@ -883,6 +883,18 @@ class Conditions {
     Object.assign(this.params, params);
   }
 
+  /** A clause that binds its own values (flow-filter.ts's builders), as $name, $name_1, ... */
+  addBound(name: string, build: (bind: Bind) => string): void {
+    let n = 0;
+    this.clauses.push(
+      build((value) => {
+        const key = n++ === 0 ? name : `${name}_${n - 1}`;
+        this.params[key] = value as Params[string];
+        return `$${key}`;
+      }),
+    );
+  }
+
   sql(): string {
     return this.clauses.length ? `WHERE ${this.clauses.join(' AND ')}` : '';
   }
@@ -909,7 +921,7 @@ function filteredFlowsSql(
   fields?: ReadonlySet<string>,
 ): { sql: string; params: Params; segmentsWhere: string } {
   const segments = new Conditions(range);
-  if (filter.host !== undefined) segments.add('(client_ip = $host OR server_ip = $host)', { host: filter.host });
+  if (filter.host !== undefined) segments.addBound('host', (bind) => hostSql('duckdb', ['client_ip', 'server_ip'], filter.host as string, bind));
   if (filter.port !== undefined) segments.add('(client_port = $port OR server_port = $port)', { port: filter.port });
   if (filter.transport !== undefined) segments.add('transport = $transport', { transport: filter.transport });
   if (filter.node !== undefined) segments.add('node = $node', { node: filter.node });
@@ -922,7 +934,7 @@ function filteredFlowsSql(
 
   const flows = new Conditions();
   if (filter.app !== undefined) flows.add(duckdbAppSql('app', '$app'), { app: filter.app });
-  if (filter.serverName !== undefined) flows.add('"serverName" = $serverName', { serverName: filter.serverName });
+  if (filter.serverName !== undefined) flows.addBound('serverName', (bind) => serverNameSql('duckdb', '"serverName"', filter.serverName as string, bind));
   if (filter.minBytes !== undefined) flows.add('"totalBytes" >= $minBytes', { minBytes: filter.minBytes });
   if (filter.risk !== undefined) flows.add(`list_contains(string_split("risks", ','), $risk)`, { risk: filter.risk });
 

@@ -18,8 +18,8 @@
 // from memory.
 // Freshness: blocks a committed write touched are dropped (invalidate()), and blocks read while
 // such a write committed are used for that request only, not kept.
-import { appMatches } from './flow-filter.js';
-import type { ExploreDimension, ExploreFilter, ExploreItem, ExploreQuery, ExplorePoint } from './explore.js';
+import { appMatches, hostPredicate, parseHostSpec, parseServerNameSpec, serverNamePredicate } from '../records/flow-filter.js';
+import { type ExploreDimension, type ExploreFilter, type ExploreItem, type ExploreQuery, type ExplorePoint, HOST_DIMENSIONS } from './explore.js';
 
 /** A block's span: one hour of segment timestamps (µs). */
 export const EXPLORE_BLOCK_US = 3_600_000_000;
@@ -337,6 +337,13 @@ function filterValueMatcher(f: ExploreFilter): (v: string | null) => boolean {
     return (v) => v === want;
   }
   if (f.dimension === 'app') return (v) => appMatches(v, f.value);
+  // Addresses or CIDR prefixes, server names in any case or globs (flow-filter.ts), as the SQL.
+  if (HOST_DIMENSIONS.has(f.dimension)) return hostPredicate(parseHostSpec(f.value));
+  if (f.dimension === 'serverName') {
+    const name = serverNamePredicate(parseServerNameSpec(f.value));
+    // A NULL name equals nothing in SQL, not even the empty filter.
+    return (v) => v !== null && name(v);
+  }
   return (v) => v === f.value;
 }
 

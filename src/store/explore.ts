@@ -6,7 +6,8 @@
 // Dimensions are columns of the flows table, except the two that look at either end of a flow:
 // `host` counts a segment once at each end (a flow between A and B is traffic of A and of B), and
 // `peer` is the other end of that same row, so it only comes paired with `host`.
-import { duckdbAppSql, questdbAppSql } from './flow-filter.js';
+import { parseHostSpec } from '../records/flow-filter.js';
+import { type Bind, duckdbAppSql, hostSql, questdbAppSql, serverNameSql } from './flow-filter.js';
 import { checkRange } from './query-check.js';
 import { type QueryOptions, StoreQueryError, type TimeRange } from './types.js';
 
@@ -30,6 +31,9 @@ export const EXPLORE_DIMENSIONS = [
   'serverNetwork',
 ] as const;
 export type ExploreDimension = (typeof EXPLORE_DIMENSIONS)[number];
+
+/** Dimensions whose values are addresses: a filter on them takes an address or a CIDR prefix. */
+export const HOST_DIMENSIONS: ReadonlySet<ExploreDimension> = new Set(['host', 'peer', 'client', 'server']);
 
 export const EXPLORE_METRICS = ['bytes', 'packets', 'flows'] as const;
 export type ExploreMetric = (typeof EXPLORE_METRICS)[number];
@@ -101,6 +105,13 @@ export function checkExploreQuery(q: ExploreQuery): { first: number; buckets: nu
   for (const f of q.filters ?? []) {
     if (!EXPLORE_DIMENSIONS.includes(f.dimension)) throw new StoreQueryError(`filter dimension must be one of ${EXPLORE_DIMENSIONS.join(', ')}`);
     if (f.dimension === 'port' && !/^\d{1,5}$/.test(f.value)) throw new StoreQueryError(`filter port: not a port number: ${JSON.stringify(f.value)}`);
+    if (HOST_DIMENSIONS.has(f.dimension)) {
+      try {
+        parseHostSpec(f.value);
+      } catch (e) {
+        throw new StoreQueryError(`filter ${f.dimension}: ${(e as Error).message.replace(/^host: /, '')}`);
+      }
+    }
     if ((f.dimension === 'clientAsn' || f.dimension === 'serverAsn') && !/^\d{1,10}$/.test(f.value)) {
       throw new StoreQueryError(`filter ${f.dimension}: not an AS number: ${JSON.stringify(f.value)}`);
     }
@@ -137,21 +148,29 @@ const DIMENSION_SQL: Record<ExploreDimension, string> = {
   serverNetwork: 'server_network',
 };
 
-/** A filter on a segment (either end for host and peer: as a filter they name an address at either end). */
-function filterSql(f: ExploreFilter, param: string): string {
+/**
+ * A filter on a segment (either end for host and peer: as a filter they name an address at either
+ * end). Addresses may be CIDR prefixes and server names globs, as everywhere (flow-filter.ts).
+ */
+function filterSql(f: ExploreFilter, bind: Bind): string {
   switch (f.dimension) {
     case 'host':
     case 'peer':
-      return `(client_ip = $${param} OR server_ip = $${param})`;
+      return hostSql('duckdb', ['client_ip', 'server_ip'], f.value, bind);
+    case 'client':
+    case 'server':
+      return hostSql('duckdb', [DIMENSION_SQL[f.dimension]], f.value, bind);
+    case 'serverName':
+      return serverNameSql('duckdb', 'server_name', f.value, bind);
     case 'port':
-      return `server_port = CAST($${param} AS USMALLINT)`;
+      return `server_port = CAST(${bind(f.value)} AS USMALLINT)`;
     case 'clientAsn':
     case 'serverAsn':
-      return `${f.dimension === 'clientAsn' ? 'client_asn' : 'server_asn'} = CAST($${param} AS UBIGINT)`;
+      return `${f.dimension === 'clientAsn' ? 'client_asn' : 'server_asn'} = CAST(${bind(f.value)} AS UBIGINT)`;
     case 'app':
-      return duckdbAppSql('app', `$${param}`);
+      return duckdbAppSql('app', bind(f.value));
     default:
-      return `${DIMENSION_SQL[f.dimension]} = $${param}`;
+      return `${DIMENSION_SQL[f.dimension]} = ${bind(f.value)}`;
   }
 }
 
@@ -172,10 +191,13 @@ const METRIC_SQL: Record<ExploreMetric, string> = { bytes: 'bytes', packets: 'pa
 export function duckdbExploreSql(q: ExploreQuery): { sql: string; params: Record<string, string | number> } {
   const params: Record<string, string | number> = { from: q.from, to: q.to, step: q.step, limit: q.limit };
   const where = ['ts >= make_timestamp($from::BIGINT) AND ts < make_timestamp($to::BIGINT)'];
-  (q.filters ?? []).forEach((f, i) => {
-    where.push(filterSql(f, `f${i}`));
-    params[`f${i}`] = f.value;
-  });
+  let bound = 0;
+  const bind: Bind = (value) => {
+    const name = `f${bound++}`;
+    params[name] = value as string;
+    return `$${name}`;
+  };
+  for (const f of q.filters ?? []) where.push(filterSql(f, bind));
   const bothEnds = q.dimensions.some((d) => d === 'host' || d === 'peer');
   const keys = q.dimensions.map((d, i) => `${DIMENSION_SQL[d]} AS k${i}`).join(', ');
   const keyCols = q.dimensions.map((_, i) => `k${i}`).join(', ');
@@ -285,11 +307,16 @@ export function questdbExploreSql(q: ExploreQuery, bind: (value: unknown) => str
   for (const f of q.filters ?? []) {
     switch (f.dimension) {
       case 'host':
-      case 'peer': {
-        const p = bind(f.value);
-        where.push(`(client_ip = ${p} OR server_ip = ${p})`);
+      case 'peer':
+        where.push(hostSql('questdb', ['client_ip', 'server_ip'], f.value, bind));
         break;
-      }
+      case 'client':
+      case 'server':
+        where.push(hostSql('questdb', [DIMENSION_SQL[f.dimension]], f.value, bind));
+        break;
+      case 'serverName':
+        where.push(serverNameSql('questdb', 'server_name', f.value, bind));
+        break;
       case 'port':
         where.push(`server_port = ${bind(Number(f.value))}`);
         break;

@@ -16,7 +16,7 @@
 // range cost one computation, not eight. Views live and die with their entry.
 import { FLOW } from '../records/index.js';
 import { encodeCursor, type CursorKey } from './cursor.js';
-import { appMatches } from './flow-filter.js';
+import { appMatches, hostPredicate, parseHostSpec, parseServerNameSpec, serverNamePredicate } from '../records/flow-filter.js';
 import { raceAbort, ReadGate } from './read-pool.js';
 import type { FlowFilter, FlowOrder, FlowPage, FlowSummary } from './types.js';
 
@@ -291,19 +291,21 @@ export class FlowEntry {
   private matcher(filter: FlowFilter): ((i: number) => boolean) | null {
     const tests: ((i: number) => boolean)[] = [];
     const cols = this.columns;
-    /** The column of a string field, and the code of `v` in it (-1, which matches no row, when absent). */
-    const str = (field: string, v: string) => {
+    /** The column of a string field, and which of its codes `test` keeps (1) and drops (0). */
+    const codes = (field: string, test: (v: string | null) => boolean) => {
       const k = held(field);
-      return { a: cols[k]!, c: this.dicts[k]!.indexOf(v) };
+      return { a: cols[k]!, keep: Uint8Array.from(this.dicts[k]!, (v) => (test(v) ? 1 : 0)) };
     };
     for (const [field, value] of Object.entries(filter) as [keyof FlowFilter, unknown][]) {
       if (value === undefined) continue;
       switch (field) {
         case 'host': {
+          // An address or a prefix (flow-filter.ts): the codes of the addresses it takes.
           if (!this.uniform) return null;
-          const client = str('clientIp', value as string);
-          const server = str('serverIp', value as string);
-          tests.push((i) => client.a[i] === client.c || server.a[i] === server.c);
+          const test = hostPredicate(parseHostSpec(value as string));
+          const client = codes('clientIp', test);
+          const server = codes('serverIp', test);
+          tests.push((i) => client.keep[client.a[i]!] === 1 || server.keep[server.a[i]!] === 1);
           break;
         }
         case 'port': {
@@ -314,22 +316,23 @@ export class FlowEntry {
           tests.push((i) => client[i] === port || server[i] === port);
           break;
         }
-        case 'app': {
-          // Any case (flow-filter.ts): the codes of the matching values.
-          const k = held('app');
-          const codes = new Uint8Array(this.dicts[k]!.map((v) => (appMatches(v, value as string) ? 1 : 0)));
-          const a = cols[k]!;
-          tests.push((i) => codes[a[i]!] === 1);
+        case 'app':
+        case 'serverName': {
+          // Values as of the latest segment: any case, and server-name globs (flow-filter.ts).
+          const name = field === 'serverName' ? serverNamePredicate(parseServerNameSpec(value as string)) : null;
+          // A NULL name equals nothing in SQL, not even the empty filter.
+          const test = name ? (v: string | null) => v !== null && name(v) : (v: string | null) => appMatches(v, value as string);
+          const { a, keep } = codes(field, test);
+          tests.push((i) => keep[a[i]!] === 1);
           break;
         }
         case 'transport':
         case 'node':
-        case 'communityId':
-        case 'serverName': {
-          // Segment filters (all but serverName) hold for the summed flow when its segments agree.
-          if (field !== 'serverName' && !this.uniform) return null;
-          const { a, c } = str(field, value as string);
-          tests.push((i) => a[i] === c);
+        case 'communityId': {
+          // Segment filters hold for the summed flow when its segments agree.
+          if (!this.uniform) return null;
+          const { a, keep } = codes(field, (v) => v === value);
+          tests.push((i) => keep[a[i]!] === 1);
           break;
         }
         case 'minBytes': {

@@ -30,7 +30,7 @@ import Cursor from 'pg-cursor';
 import { pino } from 'pino';
 import { ANOMALY, FLOW, HOST, TRAFFIC } from '../records/index.js';
 import { encodeCursor } from './cursor.js';
-import { questdbAppSql } from './flow-filter.js';
+import { hostSql, questdbAppSql, serverNameSql } from './flow-filter.js';
 import { checkExploreQuery, type ExploreItem, type ExploreQuery, exploreItems, questdbExploreSql } from './explore.js';
 import { IlpHttpTransport } from './questdb-http.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
@@ -406,7 +406,7 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
     // Predicates on the designated timestamp: QuestDB scans only the partitions in range.
     where.push(`ts >= ${p.add(isoMicros(range.from))}`, `ts < ${p.add(isoMicros(range.to))}`);
   }
-  if (f.host) where.push(`(client_ip = ${p.add(f.host)} OR server_ip = ${p.add(f.host)})`);
+  if (f.host !== undefined) where.push(hostSql('questdb', ['client_ip', 'server_ip'], f.host, (v) => p.add(v)));
   if (f.port !== undefined) where.push(`(client_port = ${p.add(f.port)} OR server_port = ${p.add(f.port)})`);
   if (f.transport) where.push(`transport = ${p.add(f.transport)}`);
   if (f.node) where.push(`node = ${p.add(f.node)}`);
@@ -430,7 +430,7 @@ function flowSource(p: Params, range: { from: number; to: number } | null, f: Fl
   // An empty app or server name is stored as NULL (see sym/optString): '' asks for those flows, as
   // it does of the DuckDB back end.
   if (f.app !== undefined) post.push(questdbAppSql('app', f.app, (v) => p.add(v)));
-  if (f.serverName !== undefined) post.push(f.serverName === '' ? 'server_name IS NULL' : `server_name = ${p.add(f.serverName)}`);
+  if (f.serverName !== undefined) post.push(serverNameSql('questdb', 'server_name', f.serverName, (v) => p.add(v)));
   if (f.minBytes !== undefined) post.push(`total_bytes >= ${p.add(f.minBytes)}`);
   // A name from the closed list (query-check.ts: no quote, % or _; none part of another), so a
   // literal substring pattern is safe and exact.

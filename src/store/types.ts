@@ -6,6 +6,7 @@
 
 // The records themselves are defined as data in src/records (one column table each); they are
 // re-exported here so that the store's contract reads in one place.
+import type { FlowFilter } from '../records/flow-filter.js';
 import type { AnomalyKind, AnomalyRecord, FlowRecord, FlowSummary, HostRecord, TrafficRecord, Transport } from '../records/index.js';
 
 export type {
@@ -29,34 +30,14 @@ export interface RecordBatch {
   anomalies?: AnomalyRecord[];
 }
 
+// The filter language is defined once, in the records module (src/records/flow-filter.ts).
+export type { FlowFilter };
+
 export interface TimeRange {
   /** Inclusive start (µs). */
   from: number;
   /** Exclusive end (µs). */
   to: number;
-}
-
-export interface FlowFilter {
-  /** Either end of the flow. */
-  host?: string;
-  /** Either port. */
-  port?: number;
-  transport?: Transport;
-  app?: string;
-  serverName?: string;
-  /** Minimum total bytes (both directions, within the range). */
-  minBytes?: number;
-  node?: string;
-  /** The flow's Community ID (v1, seed 0, base64): one flow as Zeek, Suricata or Arkime log it. */
-  communityId?: string;
-  /** Either end's country (ISO 3166 alpha-2, from the geo database). */
-  country?: string;
-  /** Either end's AS number. */
-  asn?: number;
-  /** Either end's network name (named network, else special range such as 'private'). */
-  network?: string;
-  /** A flow risk (src/dpi/risks.ts RISK_NAMES): flows whose risks, as of their latest segment that has any, include it. */
-  risk?: string;
 }
 
 export type FlowOrder = 'time' | 'bytes';

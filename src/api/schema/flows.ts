@@ -1,8 +1,7 @@
 // Flows: the paginated `flows` query (Relay-style connection over store.queryFlows) and the
 // `flowUpdates` subscription (bus topic 'flow', coalesced per flow).
-import { isIP } from 'node:net';
 import type { FlowEvent } from '../../bus/types.js';
-import { appMatches } from '../../store/flow-filter.js';
+import { checkFlowFilter, FlowFilterError, flowPredicate } from '../../records/flow-filter.js';
 import type { FlowFilter, FlowSummary } from '../../store/types.js';
 import { FlowCoalescer } from '../stream.js';
 import { FLOW, flowBytes } from '../../records/index.js';
@@ -26,11 +25,13 @@ export const FlowRef = builder.objectRef<FlowSummary>('Flow').implement({
 
 export const FlowFilterInput = builder.inputType('FlowFilter', {
   fields: (t) => ({
-    host: t.string({ description: 'Either end of the flow.' }),
+    host: t.string({ description: 'Either end of the flow: an address or a CIDR prefix (10.0.0.0/8, 2001:db8::/32).' }),
     port: t.int({ description: 'Either port.' }),
     transport: t.string(),
-    app: t.string(),
-    serverName: t.string(),
+    app: t.string({ description: 'The application, in any case (dns finds DNS).' }),
+    serverName: t.string({
+      description: 'The server name in any case, or a glob: *.example.com (a suffix), *video* (a substring). "" finds flows without one.',
+    }),
     minBytes: t.field({ type: 'Counter', description: 'Minimum bytes, both directions.' }),
     node: t.string(),
     communityId: t.string({ description: 'The Community ID (v1, seed 0, base64) that Zeek, Suricata or Arkime logged for the flow.' }),
@@ -43,48 +44,23 @@ export const FlowFilterInput = builder.inputType('FlowFilter', {
 
 type FilterArg = { [K in keyof FlowFilter]?: FlowFilter[K] | null } | null | undefined;
 
-/** Transports as flows name them: what a filter on anything else would never match. */
-const TRANSPORT = /^(tcp|udp|icmp|icmpv6|sctp|ip-\d{1,3})$/;
-
 /**
- * The API's filter for the store. A value that can never match is an error saying why, not an
- * empty answer: a host that is no address (a prefix such as 192.168.1.0/24 is refused by name,
- * prefixes are not supported yet), a port out of range, an unknown transport.
+ * The API's filter for the store, checked by the one filter language (src/records/flow-filter.ts):
+ * a value that can never match is an error saying why, not an empty answer (a host that is neither
+ * an address nor a CIDR prefix, a port out of range, an unknown transport).
  */
 export function toFlowFilter(f: FilterArg): FlowFilter {
-  const out: FlowFilter = {};
-  if (!f) return out;
-  if (f.host != null && isIP(f.host) === 0) {
-    throw userError(
-      f.host.includes('/')
-        ? `host: ${JSON.stringify(f.host)} is a prefix; host takes one address (prefixes are not supported yet)`
-        : `host must be an IPv4 or IPv6 address; got ${JSON.stringify(f.host)}`,
-    );
+  try {
+    return checkFlowFilter(f);
+  } catch (e) {
+    if (e instanceof FlowFilterError) throw userError(e.message);
+    throw e;
   }
-  if (f.transport != null && !TRANSPORT.test(f.transport)) {
-    throw userError(`transport must be tcp, udp, icmp, icmpv6, sctp or ip-N; got ${JSON.stringify(f.transport)}`);
-  }
-  if (f.port != null && (f.port < 0 || f.port > 65535)) throw userError('port must be from 0 to 65535');
-  for (const [k, v] of Object.entries(f)) if (v != null) (out as Record<string, unknown>)[k] = v;
-  return out;
 }
 
 /** The store's filter semantics, for flows that come from the bus rather than the store. */
 export function matchesFlow(f: FlowSummary, q: FlowFilter): boolean {
-  return (
-    (q.host === undefined || f.clientIp === q.host || f.serverIp === q.host) &&
-    (q.port === undefined || f.clientPort === q.port || f.serverPort === q.port) &&
-    (q.transport === undefined || f.transport === q.transport) &&
-    (q.app === undefined || appMatches(f.app, q.app)) &&
-    (q.serverName === undefined || f.serverName === q.serverName) &&
-    (q.minBytes === undefined || f.clientBytes + f.serverBytes >= q.minBytes) &&
-    (q.node === undefined || f.node === q.node) &&
-    (q.communityId === undefined || f.communityId === q.communityId) &&
-    (q.country === undefined || f.clientCountry === q.country || f.serverCountry === q.country) &&
-    (q.asn === undefined || f.clientAsn === q.asn || f.serverAsn === q.asn) &&
-    (q.network === undefined || f.clientNetwork === q.network || f.serverNetwork === q.network) &&
-    (q.risk === undefined || (f.risks !== '' && f.risks.split(',').includes(q.risk)))
-  );
+  return flowPredicate(q)(f);
 }
 
 const FlowOrderEnum = builder.enumType('FlowOrder', {
@@ -175,8 +151,9 @@ builder.subscriptionField('flowUpdates', (t) =>
           closed();
         },
       });
+      const matches = flowPredicate(filter);
       unsubscribe = ctx.bus.subscribe('flow', (e) => {
-        if (matchesFlow(e.flow, filter)) coalescer.add(e);
+        if (matches(e.flow)) coalescer.add(e);
       });
       return coalescer.output;
     },

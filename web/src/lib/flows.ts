@@ -1,5 +1,7 @@
-// Flows on the client: the fields the tables ask for, client-side filtering and sorting of live
-// flows, and the applications' shares of a page of flows. Pure (tested in node).
+// Flows on the client: the fields the tables ask for, filtering (the API's filter language, shared
+// with the server) and sorting of live flows, and the applications' shares of a page of flows.
+// Pure (tested in node).
+import { checkFlowFilter, type FlowFilter as CheckedFilter, FlowFilterError, flowPredicate } from '../../../src/records/flow-filter.js';
 import type { FlowFields } from './flow-fields.js';
 import type { FlowFilter, ResultOf } from './graphql.js';
 
@@ -26,37 +28,30 @@ export function appLabel(f: Pick<Flow, 'app' | 'transport' | 'serverPort'>): str
 }
 
 /**
- * Client-side filter for live flows: host is a prefix of either address, port is either port,
- * app matches the identified app or the transport/port label (case-insensitive), server name is a
- * case-insensitive substring. Empty fields match everything; an invalid port matches nothing.
+ * The filter as the API's FlowFilter input, checked by the one filter language that the API, the
+ * stores and export use (src/records/flow-filter.ts): hosts by address or CIDR prefix, ports,
+ * applications in any case, server names in any case or by glob (`*.example.com`). A value that
+ * can never match is a message saying why.
  */
-export function matchesFilter(f: Flow, q: FlowFilterText): boolean {
-  const host = q.host.trim();
-  if (host && !f.clientIp.startsWith(host) && !f.serverIp.startsWith(host)) return false;
-  const port = q.port.trim();
-  if (port) {
-    const p = Number(port);
-    if (!Number.isInteger(p) || (f.clientPort !== p && f.serverPort !== p)) return false;
+export function apiFilter(q: FlowFilterText): { filter: FlowFilter } | { error: string } {
+  const input: Record<string, string> = {};
+  for (const key of ['host', 'port', 'app', 'serverName'] as const) if (q[key].trim()) input[key] = q[key].trim();
+  try {
+    return { filter: checkFlowFilter(input) as FlowFilter };
+  } catch (e) {
+    if (e instanceof FlowFilterError) return { error: e.message };
+    throw e;
   }
-  const app = q.app.trim().toLowerCase();
-  if (app && (f.app ?? '').toLowerCase() !== app && appLabel(f).toLowerCase() !== app) return false;
-  const name = q.serverName.trim().toLowerCase();
-  if (name && !(f.serverName ?? '').toLowerCase().includes(name)) return false;
-  return true;
 }
 
-/** The filter as the API's FlowFilter input (exact matches), or a message saying what is wrong. */
-export function apiFilter(q: FlowFilterText): { filter: FlowFilter } | { error: string } {
-  const filter: FlowFilter = {};
-  if (q.host.trim()) filter.host = q.host.trim();
-  if (q.port.trim()) {
-    const p = Number(q.port.trim());
-    if (!Number.isInteger(p) || p < 0 || p > 65535) return { error: 'port must be a number from 0 to 65535' };
-    filter.port = p;
-  }
-  if (q.app.trim()) filter.app = q.app.trim();
-  if (q.serverName.trim()) filter.serverName = q.serverName.trim();
-  return { filter };
+/**
+ * Live flows' filter: the same language, decided in the browser exactly as the stores decide it
+ * (flowPredicate). A filter with an error keeps no flow (the error says why).
+ */
+export function livePredicate(q: FlowFilterText): { match: (f: Flow) => boolean; error?: string } {
+  const checked = apiFilter(q);
+  if ('error' in checked) return { match: () => false, error: checked.error };
+  return { match: flowPredicate(checked.filter as CheckedFilter) };
 }
 
 export type SortKey = 'firstSeen' | 'lastSeen' | 'client' | 'server' | 'transport' | 'app' | 'serverName' | 'packets' | 'bytes' | 'duration';
