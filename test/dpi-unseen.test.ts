@@ -31,8 +31,8 @@ describe('identification on captures never seen before', { skip }, () => {
     const absent = Object.keys(UNSEEN_OPTIONAL_TOOLS).filter((t) => !installed(t));
     if (absent.length > 0) console.log(`# not installed, their protocols not captured: ${absent.join(', ')}`);
     for (const p of ['TLS', 'HTTP', 'DNS', 'SMTP', 'POP3', 'FTP_CONTROL', ...optional]) assert.ok(r.perProtocol[p]?.flows > 0, `no ${p} flow captured`);
-    // Measured: 46/47 (ndpiReader 4.2 calls curl's clear-text IMAP session IMAPS) and 36/36.
-    assert.ok(r.agree / r.flows >= 0.97, `master ${r.agree}/${r.flows}`);
+    // Measured: 47/47 and 36/36 (curl's clear-text IMAP session is IMAPS by nDPI's AUTHENTICATE rule: test/dpi-imap.test.ts).
+    assert.ok(r.agree / r.flows >= 0.99, `master ${r.agree}/${r.flows}`);
     assert.ok(r.namesIdentical / r.names >= 0.99, `names ${r.namesIdentical}/${r.names}`);
 
     // The same captures picked up mid-stream (no handshakes): nothing is lost against ndpiReader.
