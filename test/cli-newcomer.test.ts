@@ -47,7 +47,8 @@ describe('newcomer CLI items', () => {
     const r = await runCli(['import', '--db', '/proc/nope/x.duckdb', '--no-progress', sample.path], { timeoutMs: 30_000 });
     assert.equal(r.signal, null, 'it ended by itself (it spun until killed before)');
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, 'flowlens: cannot create directory /proc/nope: /proc/nope: ENOENT\n');
+    // The packet index's directory (beside the store by default) is made first, before any store file.
+    assert.equal(r.stderr, 'flowlens: cannot create directory /proc/nope/packets: /proc/nope: ENOENT\n');
     console.log(`# --db /proc/nope/x.duckdb failed after ${Date.now() - started} ms (CLI start included)`);
     // makeDirectory itself: a file in the way, and a deep path that can be made.
     writeFileSync(join(dir, 'afile'), '');
@@ -55,6 +56,31 @@ describe('newcomer CLI items', () => {
     makeDirectory(join(dir, 'a', 'b', 'c'));
     assert.ok(existsSync(join(dir, 'a', 'b', 'c')));
     makeDirectory(join(dir, 'a', 'b', 'c'));
+  });
+
+  it('every directory flag that cannot be created fails at once, in one line, and leaves no store file', async () => {
+    const sample = sampleCapture(join(dir, 'd.pcap'));
+    const notify = join(dir, 'notify.json');
+    writeFileSync(
+      notify,
+      JSON.stringify({
+        outbox: '/proc/nope/outbox',
+        channels: { hook: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } },
+        routes: [{ channels: ['hook'] }],
+      }),
+    );
+    for (const [args, path] of [
+      [['import', '--packets-dir', '/proc/nope/pk', '--db', join(dir, 'd1.duckdb'), '--no-progress', sample.path], '/proc/nope/pk'],
+      [['capture', '-i', 'lo', '--keep-packets', '/proc/nope/kp', '--db', join(dir, 'd2.duckdb'), '--duration', '5'], '/proc/nope/kp'],
+      [['capture', '-i', 'lo', '--notify-config', notify, '--db', join(dir, 'd3.duckdb'), '--duration', '5'], '/proc/nope/outbox'],
+    ] as [string[], string][]) {
+      const r = await runCli(args, { timeoutMs: 30_000 });
+      assert.equal(r.signal, null, `${args.join(' ')}: it ended by itself (Node's recursive mkdir spun until killed)`);
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, new RegExp(`cannot create directory ${path}(/[a-z]+)?: /proc/nope: ENOENT`), args.join(' '));
+      assert.deepEqual(stackTraceLines(r.stderr), [], args.join(' '));
+    }
+    assert.equal(existsSync(join(dir, 'd1.duckdb')), false, 'the import made no store file');
   });
 
   it('a failed import prints no summary and leaves no store file; a partial one says how many files it read', async () => {

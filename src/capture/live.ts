@@ -28,7 +28,7 @@
 // - The main thread is the store's single writer (a DuckDB file has one writer).
 // - stop() (SIGINT/SIGTERM) reads what libpcap still buffers, lets every worker drain its ring and
 //   end all flows, and writes every last segment and interval once before the store is closed.
-import { mkdirSync } from 'node:fs';
+import { makeDirectory } from '../store/make-dir.js';
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -219,7 +219,7 @@ export class LiveCapture {
     if (opts.interfaces.length === 0) throw new CaptureOpenError('no interface to capture on', 'no-such-device');
     if (opts.interfaces.length > 0xffff) throw new CaptureOpenError('too many interfaces', 'other');
     const c = new LiveCapture(opts);
-    if (opts.keepPackets) mkdirSync(opts.keepPackets.dir, { recursive: true });
+    if (opts.keepPackets) makeDirectory(opts.keepPackets.dir);
     await opts.store.beginRun(c.source);
     c.openRings();
     try {

@@ -1,4 +1,5 @@
 // `flowlens import FILE...`
+import { makeDirectory } from '../store/make-dir.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { importThroughServer } from '../api/client.js';
@@ -51,6 +52,8 @@ export async function runImport(files: string[], opts: ImportCommandOptions, log
   // import leaves no empty store behind.
   const dbPath = opts.db ?? DEFAULT_DB_PATH;
   const createsDb = !opts.dryRun && !opts.questdb && dbPath !== ':memory:' && !existsSync(dbPath);
+  // The packet index's directory first: one that cannot be made fails before any store file is.
+  if (!opts.dryRun && opts.packetsDir) makeDirectory(opts.packetsDir);
   const store = opts.dryRun ? null : await openStore({ ...opts, duckdbThreads: opts.duckdbThreads ?? 1, log: logger });
   const progress = new Progress(logger);
   const abort = new AbortController();

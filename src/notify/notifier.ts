@@ -3,7 +3,8 @@
 // in each channel's on-disk outbox, and delivers every outbox in order, grouped, rate-limited and
 // retried with exponential back-off until its receiver takes it. Acknowledging an anomaly stops
 // its repeats.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { makeDirectory } from '../store/make-dir.js';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AnomalyEvent } from '../bus/types.js';
@@ -297,7 +298,7 @@ export class Notifier {
     this.acks.set(anomalyId, f.ack);
     if (this.acks.size > MAX_ACKS) this.acks.delete(this.acks.keys().next().value as string);
     // Durable on return (a restart keeps it: no repeats after it either).
-    mkdirSync(this.config.outbox, { recursive: true });
+    makeDirectory(this.config.outbox);
     writeFileSync(`${this.acksFile}.tmp`, JSON.stringify(Object.fromEntries(this.acks)));
     renameSync(`${this.acksFile}.tmp`, this.acksFile);
     return f.ack;

@@ -3,19 +3,8 @@
 // receiver has taken it. A restart therefore resumes where it stopped, in order. The ids ever
 // queued are kept in a journal, so the same notification (same anomaly, state and sequence: a
 // re-imported capture, a restart) is queued once, however often it is offered.
-import {
-  appendFileSync,
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { makeDirectory } from '../store/make-dir.js';
+import { appendFileSync, closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AnomalyRecord } from '../records/index.js';
 
@@ -47,7 +36,7 @@ export class Outbox {
   private nextSeq = 0;
 
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     this.journal = join(dir, 'queued-ids.log');
     try {
       for (const id of readFileSync(this.journal, 'utf8').split('\n')) if (id) this.ids.add(id);

@@ -4,7 +4,8 @@
 // aggregator's slot plus the flow's id (a slot is reused once its flow ends). Memory is bounded:
 // at MAX_RUN_PACKETS packets the run is written out (flows sorted by id) and a new one begins, so
 // a store of many GB becomes several runs, each looked up in two small reads (see format.ts).
-import { copyFile, open, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { makeDirectory } from '../store/make-dir.js';
+import { copyFile, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { PcapngSection } from '../capture/pcap-file.js';
 import { growFloat64, growInt32, growUint32 } from '../flow/open-index.js';
@@ -70,14 +71,14 @@ export class PacketIndexWriter {
 
   /** Removes the runs of an earlier import of the same source (re-importing replaces, as the stores do). */
   async begin(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    makeDirectory(this.dir);
     const prefix = runPrefix(this.source);
     for (const name of await readdir(this.dir)) {
       if (name.startsWith(prefix) && (name.endsWith('.json') || name.endsWith('.bin'))) await rm(join(this.dir, name), { force: true });
     }
     if (this.copyTo !== undefined) {
       // The copies of an earlier import of the source go with its runs.
-      await mkdir(this.copyTo, { recursive: true });
+      makeDirectory(this.copyTo);
       for (const name of await readdir(this.copyTo)) if (name.startsWith(prefix)) await rm(join(this.copyTo, name), { force: true });
     }
   }

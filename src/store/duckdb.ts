@@ -13,7 +13,7 @@
 //
 // Flow pages come from a bounded result cache (flow-cache.ts) when it has room: the summed flows of
 // a (range, filter) are computed once and paged by binary search, until a commit touches the range.
-import { mkdirSync } from 'node:fs';
+import { makeDirectory } from './make-dir.js';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -225,7 +225,7 @@ export class DuckDbStore implements FlowStore {
     if (this.instance) return;
     const inMemory = this.path === ':memory:';
     try {
-      if (!this.readOnly && !inMemory) mkdirSync(dirname(this.path), { recursive: true });
+      if (!this.readOnly && !inMemory) makeDirectory(dirname(this.path));
       const config: Record<string, string> = this.readOnly ? { access_mode: 'READ_ONLY' } : {};
       if (this.threads !== undefined) config.threads = String(this.threads);
       config.memory_limit = this.memoryLimit;

@@ -9,7 +9,8 @@
 // to be down) new data goes to the spool's tail, never straight to the server, and the replay loop
 // drains the spool head first. A batch replayed after it was partly applied duplicates nothing,
 // because every table has DEDUP UPSERT KEYS (schema/questdb.sql).
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { makeDirectory } from './make-dir.js';
+import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The subset of a pino logger the spool and writer use (a pino Logger fits). */
@@ -54,7 +55,7 @@ export class Spool {
 
   /** Opens (creating if needed) a spool directory and takes over what a previous process left in it. */
   static async open(dir: string, maxBytes: number, log: SpoolLogger): Promise<Spool> {
-    await mkdir(dir, { recursive: true });
+    makeDirectory(dir);
     const spool = new Spool(dir, maxBytes, log);
     const names = (await readdir(dir)).sort();
     for (const name of names) {
@@ -151,7 +152,7 @@ export class Spool {
    */
   async reject(name: string, reason: string): Promise<void> {
     const dir = join(this.dir, REJECTED_DIR);
-    await mkdir(dir, { recursive: true });
+    makeDirectory(dir);
     await rename(join(this.dir, name), join(dir, name));
     await writeFile(join(dir, `${name}.reason.txt`), `${reason}\n`);
     this.dropHead(name);
