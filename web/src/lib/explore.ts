@@ -1,5 +1,6 @@
 // The Explore page's view, all of it in the URL so that a view can be shared (pure, tested in
 // node): #/explore?dims=HOST,PEER&metric=BYTES&limit=10&f=APP:TLS&f=HOST:10.0.0.1&range=last:6h&view=area
+// (view: table, area or sankey; a Sankey only for a pair).
 import { parseRangeParam, type RangeSel, rangeParam } from './ranges.js';
 
 export const DIMENSIONS = [
@@ -42,9 +43,25 @@ export interface ExploreView {
   metric: Metric;
   limit: number;
   filters: ExploreFilter[];
-  view: 'table' | 'area';
+  /** Table, stacked area of the series, or Sankey (a pair only). */
+  view: ExploreViewKind;
   /** The range choice; undefined: the URL names none (the shared choice stays). */
   range?: RangeSel;
+}
+
+export const VIEW_KINDS = [
+  { id: 'table', label: 'Table' },
+  { id: 'area', label: 'Stacked area' },
+  { id: 'sankey', label: 'Sankey' },
+] as const;
+export type ExploreViewKind = (typeof VIEW_KINDS)[number]['id'];
+
+/** The views that suit these dimensions: a Sankey needs a pair (its two columns). */
+export const viewsFor = (dims: readonly Dimension[]) => VIEW_KINDS.filter((k) => k.id !== 'sankey' || dims.length === 2);
+
+/** The view kind asked for when it suits the dimensions, else the table. */
+export function validViewKind(kind: string | null, dims: readonly Dimension[]): ExploreViewKind {
+  return viewsFor(dims).find((k) => k.id === kind)?.id ?? 'table';
 }
 
 export const DEFAULT_VIEW: ExploreView = { dims: ['APP'], metric: 'BYTES', limit: 10, filters: [], view: 'table' };
@@ -77,7 +94,7 @@ export function parseExploreParams(query: string): ExploreView {
     const dimension = f.slice(0, i);
     if (i > 0 && isDimension(dimension)) filters.push({ dimension, value: f.slice(i + 1) });
   }
-  const view = p.get('view') === 'area' ? 'area' : 'table';
+  const view = validViewKind(p.get('view'), dims);
   const rangeText = p.get('range');
   return { dims, metric, limit, filters, view, range: rangeText === null ? undefined : parseRangeParam(rangeText) };
 }
@@ -89,7 +106,8 @@ export function exploreHref(v: ExploreView): string {
   p.set('metric', v.metric);
   p.set('limit', String(v.limit));
   for (const f of v.filters) p.append('f', `${f.dimension}:${f.value}`);
-  if (v.view !== 'table') p.set('view', v.view);
+  const view = validViewKind(v.view, v.dims);
+  if (view !== 'table') p.set('view', view);
   if (v.range) p.set('range', rangeParam(v.range) || 'default');
   return `#/explore?${p.toString()}`;
 }
@@ -99,6 +117,14 @@ export function withFilter(v: ExploreView, f: ExploreFilter): ExploreView {
   if (v.filters.some((x) => x.dimension === f.dimension && x.value === f.value)) return v;
   return { ...v, filters: [...v.filters, f] };
 }
+
+/** The view filtered on an item's values, one filter per dimension (a Sankey band, a stacked layer). */
+export function withItemFilters(v: ExploreView, keys: readonly string[]): ExploreView {
+  return keys.reduce((acc, value, j) => (v.dims[j] ? withFilter(acc, { dimension: v.dims[j], value }) : acc), v);
+}
+
+/** How an item's values show together: "a → b" for a pair. */
+export const itemLabel = (dims: readonly Dimension[], keys: readonly string[]) => keys.map((k, j) => keyLabel(dims[j], k)).join(' → ');
 
 export function withoutFilter(v: ExploreView, index: number): ExploreView {
   return { ...v, filters: v.filters.filter((_, i) => i !== index) };
