@@ -172,7 +172,7 @@ describe('web client: the data’s own range', { skip }, () => {
     await page.getByTestId('limit').selectOption('20');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=explore-table] tbody tr').length === 13);
     await page.getByTestId('view-area').click();
-    await page.locator('.chart canvas').waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid=stacked-area] svg').waitFor({ timeout: 10_000 });
     await screenshot(page, 'explore-area');
     // A shared URL opens the same view.
     const shared = page.url();
@@ -180,7 +180,7 @@ describe('web client: the data’s own range', { skip }, () => {
     await other.goto(shared);
     await other.getByTestId('filters').getByText('10.0.0.1').waitFor({ timeout: 20_000 });
     await other.waitForFunction(() => document.querySelectorAll('[data-testid=explore-table] tbody tr').length === 13, null, { timeout: 10_000 });
-    assert.equal(await other.locator('.chart canvas').count(), 1, 'the stacked area too');
+    assert.equal(await other.locator('[data-testid=stacked-area] svg').count(), 1, 'the stacked area too');
     await other.close();
     // Remove the chip: every server again.
     await page.getByRole('button', { name: 'Remove filter Host 10.0.0.1' }).click();
