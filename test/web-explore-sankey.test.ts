@@ -234,6 +234,22 @@ describe('web client: Explore as a Sankey and a stacked area', { skip }, () => {
       await screenshot(page, `explore-sankey-${scheme}`);
     }
     await page.emulateMedia({ colorScheme: 'light' });
+    // At phone size the Sankey fits its panel and every label stays inside the drawing.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=sankey] svg')?.getAttribute('width')) < 390);
+    const fit = await page.evaluate(() => {
+      const svg = document.querySelector<SVGSVGElement>('[data-testid=sankey] svg')!;
+      const width = svg.getBoundingClientRect().width;
+      const panel = svg.closest('section')!.getBoundingClientRect().width;
+      const out = [...svg.querySelectorAll<SVGTextElement>('g.node text')]
+        .map((t) => ({ text: t.textContent, box: t.getBBox() }))
+        .filter(({ box }) => box.x < 0 || box.x + box.width > width + 0.5);
+      return { width, panel, out };
+    });
+    assert.ok(fit.width <= fit.panel, JSON.stringify(fit));
+    assert.deepEqual(fit.out, [], 'labels cut off');
+    await screenshot(page, 'explore-sankey-phone');
+    await page.setViewportSize({ width: 1366, height: 860 });
     assert.deepEqual(b.errors, []);
   });
 
