@@ -4,7 +4,6 @@
 // The aggregator asks once per new flow for each end, and the answers are cached per address
 // (bounded: cleared when full), so a busy flow table pays one Map probe per new flow end.
 import type { Logger } from 'pino';
-import type { FlowRecord } from '../records/index.js';
 import { GeoLookup } from './geo.js';
 import { NamedNetworks } from './networks.js';
 import { specialRangeOf } from './special-ranges.js';
@@ -20,12 +19,6 @@ export interface EndInfo {
 }
 
 export const NO_END: EndInfo = Object.freeze({ country: '', asn: 0, asOrg: '', network: '', role: '' });
-
-/** The flow record's fields that enrichment fills in. */
-export type EnrichedFlowFields = Pick<
-  FlowRecord,
-  'clientCountry' | 'serverCountry' | 'clientAsn' | 'serverAsn' | 'clientAsOrg' | 'serverAsOrg' | 'clientNetwork' | 'serverNetwork'
->;
 
 export interface EnricherOptions {
   /** Country, AS and organisation lookups; null: none (special ranges and named networks only). */
@@ -89,20 +82,6 @@ export class Enricher {
   close(): void {
     this.geo?.close();
   }
-}
-
-/** The flow record's enrichment fields for its two ends. */
-export function enrichedFields(client: EndInfo, server: EndInfo): EnrichedFlowFields {
-  return {
-    clientCountry: client.country,
-    serverCountry: server.country,
-    clientAsn: client.asn,
-    serverAsn: server.asn,
-    clientAsOrg: client.asOrg,
-    serverAsOrg: server.asOrg,
-    clientNetwork: client.network,
-    serverNetwork: server.network,
-  };
 }
 
 /** Enrichment settings as flags and variables give them (plain data: they cross to capture workers). */

@@ -82,8 +82,44 @@ const PREFIXES: Prefix[] = RANGES.map(([cidr, name]) => parsePrefix(cidr, name))
 // 6to4 (2002::/16): the IPv4 address in the next 32 bits, so each IPv4 range has a 6to4 form.
 for (const p of PREFIXES.filter((x) => !x.v6)) PREFIXES.push({ v6: true, bits: (0x2002n << 112n) | (p.bits << 80n), len: 16 + p.len, name: `6to4 ${p.name}` });
 
+/** The IPv4 ranges as 32-bit network and mask, longest first: the first that holds an address is its range. */
+const V4_LONGEST_FIRST = PREFIXES.filter((p) => !p.v6)
+  .map((p) => ({ net: Number(p.bits), mask: p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0, len: p.len, name: p.name }))
+  .sort((a, b) => b.len - a.len);
+
+/** Dotted-quad text to its 32-bit value; -1 for anything else (IPv6 included). */
+function ipv4Number(ip: string): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) return -1;
+    } else {
+      return -1;
+    }
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + octet;
+}
+
 /** The special range an address lies in ('private', 'loopback', 'documentation'...), or '' for a public address. */
 export function specialRangeOf(ip: string): string {
+  // IPv4, most addresses: 32-bit numbers, no BigInt (this runs once per new address a flow meets).
+  const v4 = ipv4Number(ip);
+  if (v4 >= 0) {
+    for (const p of V4_LONGEST_FIRST) if ((v4 & p.mask) >>> 0 === p.net) return p.name;
+    return '';
+  }
   const a = addressBits(ip);
   if (!a) return '';
   let best: Prefix | null = null;

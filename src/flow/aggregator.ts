@@ -18,7 +18,7 @@ import { FlowTable, NO_SEGMENT } from './flow-table.js';
 import { finish, mix } from './hash.js';
 import { HostTable } from './host-table.js';
 import { ZeekConn } from './zeek-conn.js';
-import { type Enricher, type EndInfo, type EnrichSettings, NO_END, enrichedFields, enricherOf } from '../enrich/enricher.js';
+import { type Enricher, type EndInfo, type EnrichSettings, NO_END, enricherOf } from '../enrich/enricher.js';
 
 export interface IdleTimeouts {
   /** Established TCP flows. */
@@ -254,6 +254,8 @@ export class Aggregator {
     this.ifaceNames = [this.opts.iface];
     this.detect = this.opts.detect === false ? null : new DetectorSet(this.opts.detect ?? {}, this.opts.node, this.opts.bus);
     this.dpi = this.opts.dpi === false ? null : new DpiEngine();
+    // The DPI's endpoint-named services (STUN's cache of known endpoints) ask for a flow's addresses.
+    if (this.dpi !== null) this.dpi.addresses = (f) => [this.hosts.ipOf(this.flows.hostClient[f]), this.hosts.ipOf(this.flows.hostServer[f])];
     this.classifier = this.opts.onFlowFeatures === undefined ? null : new FlowClassifier(this.opts.classifierModel ?? null);
     const e = this.opts.enrich;
     this.enricher = enricherOf(e);
@@ -443,7 +445,7 @@ export class Aggregator {
       if (!fromClient && flows.totalPackets[d] === 1) dflags |= F_FIRST_REPLY;
       if (stateBefore === STATE_ATTEMPTED && flows.tcpState[f] === STATE_ESTABLISHED) dflags |= F_ESTABLISHED;
       this.lastDetect = dflags;
-      if (detect !== null) detect.packet(pkt, buf, ts, bytes, dflags);
+      if (detect !== null) detect.packet(pkt, buf, ts, bytes, dflags, flows.idHi[f], flows.idLo[f]);
     }
 
     const bus = this.opts.bus;
@@ -816,6 +818,10 @@ export class Aggregator {
     const proto = flows.keyProto[f];
     const dpi = this.dpi;
     dpi?.label(f, proto, flows.clientPort(f), flows.serverPort(f));
+    // Every field named in one literal (no spreads: they cost as much as the rest of the record).
+    const z = this.conn.fields(f, proto);
+    const client = this.enricher !== null ? this.ends[d]! : NO_END;
+    const server = this.enricher !== null ? this.ends[d + 1]! : NO_END;
     return {
       ts,
       flowId: this.flowId(f),
@@ -846,8 +852,28 @@ export class Aggregator {
       duration: flows.lastSeen[f] - flows.firstSeen[f],
       endReason,
       source: this.opts.source ?? '',
-      ...this.conn.fields(f, proto),
-      ...(this.enricher !== null ? enrichedFields(this.ends[d], this.ends[d + 1]) : enrichedFields(NO_END, NO_END)),
+      communityId: z.communityId,
+      originator: z.originator,
+      connState: z.connState,
+      history: z.history,
+      clientPayloadBytes: z.clientPayloadBytes,
+      serverPayloadBytes: z.serverPayloadBytes,
+      clientIpBytes: z.clientIpBytes,
+      serverIpBytes: z.serverIpBytes,
+      missedBytes: z.missedBytes,
+      zeekDuration: z.zeekDuration,
+      icmpType: z.icmpType,
+      icmpCode: z.icmpCode,
+      tunnelParents: z.tunnelParents,
+      zeekSplits: z.zeekSplits,
+      clientCountry: client.country,
+      serverCountry: server.country,
+      clientAsn: client.asn,
+      serverAsn: server.asn,
+      clientAsOrg: client.asOrg,
+      serverAsOrg: server.asOrg,
+      clientNetwork: client.network,
+      serverNetwork: server.network,
     };
   }
 

@@ -572,10 +572,20 @@ export class ZeekConn {
 
   /** The flow record's Zeek fields as of now (those of its current Zeek connection). */
   fields(f: number, proto: number): ZeekFields {
-    const { ts: _start, clientPackets: _c, serverPackets: _s, ...current } = this.connection(f, proto);
+    // Named one by one: an object rest and spread here cost more than the rest of the record (a
+    // record per flow segment: 310,000 in the benchmark import).
+    const c = this.connection(f, proto);
     return {
       communityId: this.communityId[f] ?? '',
-      ...current,
+      originator: c.originator,
+      connState: c.connState,
+      history: c.history,
+      clientPayloadBytes: c.clientPayloadBytes,
+      serverPayloadBytes: c.serverPayloadBytes,
+      clientIpBytes: c.clientIpBytes,
+      serverIpBytes: c.serverIpBytes,
+      missedBytes: c.missedBytes,
+      zeekDuration: c.zeekDuration,
       icmpType: this.icmpType[f],
       icmpCode: this.icmpCode[f],
       tunnelParents: this.tunnelParentsOf(f),
