@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
-import { chromiumMissing, ensureWebBuilt, openBrowser, screenshot, startServe, type BrowserSession, type ServeProcess } from './helpers/browser.js';
+import { chromiumMissing, screenshot, type ServeProcess } from './helpers/browser.js';
+import { startWebSession, type WebSession } from './helpers/web-session.js';
 import { runCli } from './helpers/cli.js';
 
 const exec = promisify(execFile);
@@ -34,21 +34,22 @@ interface Flow {
 }
 
 describe("web client: a flow's packets", { skip }, () => {
+  let session: WebSession;
   let dir: string;
   let capture: string;
   let serve: ServeProcess;
-  let b: BrowserSession;
   let page: Page;
   let flow: Flow;
 
   before(async () => {
-    ensureWebBuilt();
-    dir = mkdtempSync(join(tmpdir(), 'flowlens-packets-web-'));
-    capture = join(dir, 'telnet.pcap');
-    copyFileSync(CORPUS, capture);
-    const r = await runCli(['import', '--db', join(dir, 'flows.duckdb'), '--no-progress', capture]);
-    assert.equal(r.code, 0, r.stderr);
-    serve = await startServe(dir);
+    session = await startWebSession('flowlens-packets-web-', async (d) => {
+      dir = d;
+      capture = join(dir, 'telnet.pcap');
+      copyFileSync(CORPUS, capture);
+      const r = await runCli(['import', '--db', join(dir, 'flows.duckdb'), '--no-progress', capture]);
+      assert.equal(r.code, 0, r.stderr);
+    });
+    ({ serve, page } = session);
     const res = await fetch(`${serve.base}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -60,15 +61,9 @@ describe("web client: a flow's packets", { skip }, () => {
     const body = (await res.json()) as { data: { flows: { edges: { node: Flow }[] } } };
     assert.equal(body.data.flows.edges.length, 1, JSON.stringify(body));
     flow = body.data.flows.edges[0].node;
-    b = await openBrowser();
-    page = b.page;
   });
 
-  after(async () => {
-    await b?.close();
-    await serve?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => session?.close());
 
   async function openFlow(): Promise<void> {
     await page.goto(`${serve.base}/#/history`);

@@ -7,12 +7,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { sampleCapture, type SampleFlow } from './api-helpers.js';
-import { chromiumMissing, ensureWebBuilt, openBrowser, screenshot, startServe, type BrowserSession, type ServeProcess } from './helpers/browser.js';
+import { chromiumMissing, screenshot, type BrowserSession, type ServeProcess } from './helpers/browser.js';
+import { startWebSession, type WebSession } from './helpers/web-session.js';
 import { runCli } from './helpers/cli.js';
 import { LINKTYPE, byTime, tcpConversation, toFrames, ts } from './helpers/frames.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
@@ -47,6 +47,7 @@ async function nav(page: Page, name: string): Promise<void> {
 const talker = (page: Page, ip: string) => page.getByTestId('top-talkers').getByRole('link', { name: ip, exact: true });
 
 describe('web client: the data’s own range', { skip }, () => {
+  let session: WebSession;
   let dir: string;
   let serve: ServeProcess;
   let b: BrowserSession;
@@ -54,23 +55,18 @@ describe('web client: the data’s own range', { skip }, () => {
   let flows: SampleFlow[];
 
   before(async () => {
-    ensureWebBuilt();
-    dir = mkdtempSync(join(tmpdir(), 'flowlens-web-range-'));
-    const sample = sampleCapture(join(dir, 'old.pcap'));
-    flows = sample.flows;
-    // Imported from the command line before the server starts, as a new user would.
-    const r = await runCli(['import', '--db', join(dir, 'flows.duckdb'), '--no-progress', sample.path]);
-    assert.equal(r.code, 0, r.stderr);
-    serve = await startServe(dir);
-    b = await openBrowser();
-    page = b.page;
+    session = await startWebSession('flowlens-web-range-', async (d) => {
+      dir = d;
+      const sample = sampleCapture(join(dir, 'old.pcap'));
+      flows = sample.flows;
+      // Imported from the command line before the server starts, as a new user would.
+      const r = await runCli(['import', '--db', join(dir, 'flows.duckdb'), '--no-progress', sample.path]);
+      assert.equal(r.code, 0, r.stderr);
+    });
+    ({ serve, browser: b, page } = session);
   });
 
-  after(async () => {
-    await b?.close();
-    await serve?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => session?.close());
 
   it('the landing page shows a 2023 capture without touching the range, and says which range', async () => {
     await page.goto(`${serve.base}/`);

@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { capture, client, stop, waitFor } from './dpi/unseen.js';
-import { chromiumMissing, ensureWebBuilt, openBrowser, screenshot, startServe, type BrowserSession, type ServeProcess } from './helpers/browser.js';
+import { chromiumMissing, screenshot, type BrowserSession, type ServeProcess } from './helpers/browser.js';
+import { startWebSession, type WebSession } from './helpers/web-session.js';
 import { runCli } from './helpers/cli.js';
 import { missingTool } from './helpers/netns.js';
 
@@ -78,6 +78,7 @@ function expiredCertificate(dir: string): { cert: string; key: string } {
 }
 
 describe('web client: the Risks row of the flow detail', { skip }, () => {
+  let session: WebSession;
   let dir: string;
   let serve: ServeProcess;
   let b: BrowserSession;
@@ -85,31 +86,32 @@ describe('web client: the Risks row of the flow detail', { skip }, () => {
   let flows: Flow[];
 
   before(async () => {
-    ensureWebBuilt();
-    dir = mkdtempSync(join(tmpdir(), 'flowlens-web-risks-'));
-    const { cert, key } = expiredCertificate(dir);
-    const file = join(dir, 'risky.pcap');
-    await capture(
-      file,
-      async () => {
-        const tls = spawn('openssl', ['s_server', '-accept', `${HOST}:443`, '-cert', cert, '-key', key, '-www', '-tls1_2'], {
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        const http = spawn('python3', ['-u', '-m', 'http.server', '80', '--bind', HOST, '--directory', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-        await Promise.all([waitFor(tls, /ACCEPT/), waitFor(http, /Serving HTTP/)]);
-        try {
-          await client('curl', ['-sk', '--tls-max', '1.2', '--resolve', `expired.example:443:${HOST}`, 'https://expired.example/']);
-          await client('curl', ['-s', `http://${HOST}/`]);
-        } finally {
-          await stop(tls);
-          await stop(http);
-        }
-      },
-      HOST,
-    );
-    const r = await runCli(['import', '--db', join(dir, 'flows.duckdb'), '--no-progress', file]);
-    assert.equal(r.code, 0, r.stderr);
-    serve = await startServe(dir);
+    session = await startWebSession('flowlens-web-risks-', async (d) => {
+      dir = d;
+      const { cert, key } = expiredCertificate(dir);
+      const file = join(dir, 'risky.pcap');
+      await capture(
+        file,
+        async () => {
+          const tls = spawn('openssl', ['s_server', '-accept', `${HOST}:443`, '-cert', cert, '-key', key, '-www', '-tls1_2'], {
+            stdio: ['pipe', 'pipe', 'pipe'],
+          });
+          const http = spawn('python3', ['-u', '-m', 'http.server', '80', '--bind', HOST, '--directory', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+          await Promise.all([waitFor(tls, /ACCEPT/), waitFor(http, /Serving HTTP/)]);
+          try {
+            await client('curl', ['-sk', '--tls-max', '1.2', '--resolve', `expired.example:443:${HOST}`, 'https://expired.example/']);
+            await client('curl', ['-s', `http://${HOST}/`]);
+          } finally {
+            await stop(tls);
+            await stop(http);
+          }
+        },
+        HOST,
+      );
+      const r = await runCli(['import', '--db', join(dir, 'flows.duckdb'), '--no-progress', file]);
+      assert.equal(r.code, 0, r.stderr);
+    });
+    ({ serve, browser: b, page } = session);
     const res = await fetch(`${serve.base}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -117,15 +119,9 @@ describe('web client: the Risks row of the flow detail', { skip }, () => {
     });
     const body = (await res.json()) as { data: { flows: { edges: { node: Flow }[] } } };
     flows = body.data.flows.edges.map((e) => e.node);
-    b = await openBrowser();
-    page = b.page;
   });
 
-  after(async () => {
-    await b?.close();
-    await serve?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => session?.close());
 
   async function openFlow(id: string): Promise<void> {
     await page.goto(`${serve.base}/#/history`);
