@@ -23,7 +23,8 @@ function isServicePort(port: number): boolean {
  * Whether the sender of a flow's first seen packet is the client. A TCP SYN without ACK marks the
  * initiator and a SYN-ACK the responder; an ICMP echo reply comes from the server. Otherwise the
  * sender is the client unless the capture evidently started mid-conversation: the packet comes
- * from a service port to a non-service port (a DNS answer, an HTTP response).
+ * from a service port to a non-service port (a DNS answer, an HTTP response), or it is a bare TCP
+ * ACK between ports alike, where the lower port is the server's (as nDPI has it).
  */
 export function senderIsClient(pkt: DecodedPacket, srcPort: number, dstPort: number): boolean {
   const proto = pkt.ipProto;
@@ -31,7 +32,14 @@ export function senderIsClient(pkt: DecodedPacket, srcPort: number, dstPort: num
   if (proto === IPPROTO_ICMP) return pkt.icmpType !== 0; // 0 = echo reply
   if (proto === IPPROTO_ICMPV6) return pkt.icmpType !== 129;
   if (!pkt.hasPorts) return true;
-  return !(isServicePort(srcPort) && !isServicePort(dstPort));
+  const srcService = isServicePort(srcPort);
+  if (srcService !== isServicePort(dstPort)) return !srcService;
+  // A bare TCP ACK (no SYN, no payload) between two service ports or two other ports says nothing
+  // of who started: nDPI's rule then (ndpi_main.c, ndpi_connection_tracking: a TCP packet goes
+  // client to server when its source port is not below its destination port), the lower port is
+  // the server's.
+  if (proto === IPPROTO_TCP && pkt.payloadLength === 0 && (pkt.tcpFlags & (TCP_ACK | TCP_FIN | TCP_RST)) === TCP_ACK) return srcPort >= dstPort;
+  return true;
 }
 
 /** TCP state of a new flow from its first packet. */
