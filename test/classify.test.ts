@@ -5,7 +5,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { importFiles } from '../src/capture/import.js';
-import { CLASSIFY_PACKETS, CLASSIFY_TLS_RECORDS, FLOW_FEATURES, FlowClassifier, featureNames, ML_CATEGORIES } from '../src/classify/classifier.js';
+import {
+  CLASSIFY_PACKETS,
+  CLASSIFY_TLS_RECORDS,
+  ENTROPY_BYTES,
+  entropyOf,
+  FLOW_FEATURES,
+  FlowClassifier,
+  featureNames,
+  ML_CATEGORIES,
+} from '../src/classify/classifier.js';
 import { CORPUS, canonicalIp, corpusFiles, flowKey } from './dpi/eval.js';
 import { candidateModel, isTestCapture, predictSample } from './dpi/ml.js';
 import { corpusSamples } from './dpi/ml-data.js';
@@ -49,17 +58,24 @@ describe('FlowClassifier features', () => {
       [22, -40],
       [23, 300],
     ]);
+    // Payload statistics: each direction's first size, mean and least; the entropy of each
+    // direction's first ENTROPY_BYTES (the ClientHello here: a 5-byte header, then zeros).
+    assert.deepEqual([x[flowAt('clientFirst')], x[flowAt('serverFirst')], x[flowAt('clientMean')], x[flowAt('serverMin')]], [517, 146, (517 + 305) / 2, 146]);
+    assert.equal(x[flowAt('clientEntropy')], Math.fround(entropyOf(hello, 0, ENTROPY_BYTES)));
+    assert.ok(x[flowAt('clientEntropy')] > 0 && x[flowAt('clientEntropy')] < 1, `${x[flowAt('clientEntropy')]}`);
+    assert.equal(x[flowAt('distinctSizes')], 4);
     // Bounded: packets past CLASSIFY_PACKETS are the caller's to skip (count stops there), TLS records past CLASSIFY_TLS_RECORDS are dropped.
     for (let i = 0; i < CLASSIFY_PACKETS; i++) if (c.count[2] < CLASSIFY_PACKETS) c.packet(2, 1_030_000 + i, true, 6, server, 0, server.length);
     c.flowFeatures(2, x, 0);
     assert.equal(x[flowAt('payloadPackets')], CLASSIFY_PACKETS);
     assert.equal(x[flowAt('tlsRecords')], CLASSIFY_TLS_RECORDS);
-    // A new flow in the slot starts afresh.
+    // A new flow in the slot starts afresh: zeros, but for the entropies of payloads not seen (-1).
     c.reset(2, 5_000_000);
     c.flowFeatures(2, x, 0);
+    assert.deepEqual([x[flowAt('clientEntropy')], x[flowAt('serverEntropy')]], [-1, -1]);
     assert.equal(
       x.reduce((a, v) => a + Math.abs(v), 0),
-      0,
+      2,
     );
     assert.equal(c.predict(2, 6, 443), c.predict(3, 6, 443), 'no payload: no prediction');
     assert.equal(c.predict(2, 6, 443).category, '');
@@ -67,6 +83,14 @@ describe('FlowClassifier features', () => {
 });
 
 describe('the candidate model file', () => {
+  it('entropyOf: bits per byte of the bytes given', () => {
+    assert.equal(entropyOf(Buffer.alloc(64, 7), 0, 64), 0);
+    assert.equal(entropyOf(Buffer.from(Array.from({ length: 64 }, (_, i) => i)), 0, 64), 6);
+    assert.equal(entropyOf(Buffer.from([1, 2, 1, 2]), 0, 4), 1);
+    assert.equal(entropyOf(Buffer.from([9, 1, 2, 9]), 1, 2), 1, 'only the range given');
+    assert.equal(entropyOf(Buffer.alloc(0), 0, 0), 0);
+  });
+
   it('loads: the documented categories, applications with none first, trees over features that exist', () => {
     const m = MODEL;
     assert.deepEqual(m.category.classes, [...ML_CATEGORIES]);

@@ -5,12 +5,16 @@
 //
 // NOT SHIPPED: the model trained by test/dpi/ml.ts (`npm run train:ml`, written to
 // test/dpi/ml-model.json) does not beat a port-only baseline on the held-out captures
-// (`npm run eval:ml`), so no flow field carries a prediction and the flow path collects the
-// features only for training (Aggregator's onFlowFeatures). What is here is what a shipped model
-// would run with:
+// (`npm run eval:ml`: categories 67.3% against 66.5%, 4 flows of 493; applications 73.4% against
+// 77.9%; TLS and other encrypted flows 66.5% against 67.6%; better only where the server port is
+// one training never saw, 24.5% against 15.1% of 106 flows), so no flow field carries a
+// prediction and the flow path collects the features only for training (Aggregator's
+// onFlowFeatures). What is here is what a shipped model would run with:
 // - per-flow state in typed arrays indexed by the flow table's slot, as in the DPI engine: a
 //   payload packet among a flow's first CLASSIFY_PACKETS costs a few array writes (and a walk over
-//   the TLS record headers at the start of a TCP payload), no allocation;
+//   the TLS record headers at the start of a TCP payload; the first in each direction, a byte
+//   histogram of its first ENTROPY_BYTES), no allocation; the size statistics are computed when
+//   the features are asked for, from the sizes kept;
 // - the model: gradient-boosted trees (one tree per class and round, softmax over the sums) with a
 //   port table and a gate (below a probability the port's majority answers), read from JSON.
 import { readFileSync } from 'node:fs';
@@ -19,6 +23,10 @@ import { readFileSync } from 'node:fs';
 export const CLASSIFY_PACKETS = 12;
 /** TLS record headers (type, length, direction) kept. */
 export const CLASSIFY_TLS_RECORDS = 6;
+/** The model file's version: 2 added the entropy and size statistics features. */
+export const MODEL_VERSION = 2;
+/** Bytes of a direction's first payload whose entropy is a feature. */
+export const ENTROPY_BYTES = 64;
 
 /** The categories, in the model's order (nDPI's categories map onto them: test/dpi/ml.ts). */
 export const ML_CATEGORIES = ['web', 'video-streaming', 'chat-voip', 'file-transfer', 'vpn-tunnel', 'p2p', 'gaming', 'system', 'other'] as const;
@@ -50,11 +58,17 @@ export interface ModelJson {
   category: BoostedTreesJson;
   app: BoostedTreesJson;
   /**
-   * Below these probabilities the trees' answer gives way to the port's (the majority category, or
-   * application, of the server port's training flows) where training saw the port: chosen by
-   * cross-validation (1.01: the port always wins where it is known).
+   * Below these probabilities the trees' answer gives way to the port-only one (the majority
+   * category, or application, of the server port's training flows where training saw the port,
+   * else `fallback`): chosen by cross-validation (1.01: the port-only answer always).
    */
   gate: { category: number; app: number };
+  /**
+   * The answer below the gate for a port training never saw: the most frequent category and
+   * application of the training flows (indices into the classes), or -1: the trees' answer stands
+   * there. Chosen by cross-validation with the gate.
+   */
+  fallback: { category: number; app: number };
 }
 
 /** A BoostedTreesJson flattened into typed arrays (node n of every tree in one array). */
@@ -129,7 +143,13 @@ export class ClassifierModel {
   private readonly portAppBest: Uint8Array;
 
   constructor(json: ModelJson) {
-    if (json.version !== 1 || json.packets !== CLASSIFY_PACKETS || json.tlsRecords !== CLASSIFY_TLS_RECORDS || typeof json.gate?.category !== 'number') {
+    if (
+      json.version !== MODEL_VERSION ||
+      json.packets !== CLASSIFY_PACKETS ||
+      json.tlsRecords !== CLASSIFY_TLS_RECORDS ||
+      typeof json.gate?.category !== 'number' ||
+      typeof json.fallback?.category !== 'number'
+    ) {
       throw new Error(`classifier model: version ${json.version} for ${json.packets} packets and ${json.tlsRecords} TLS records does not fit this build`);
     }
     this.json = json;
@@ -143,18 +163,20 @@ export class ClassifierModel {
 
   /**
    * The prediction for feature vector x of a flow whose server port is row `portRow` of the port
-   * table (-1: unseen): the trees' most probable class, or the port's majority where the trees are
-   * less sure than the gate. The flow path and the evaluation both predict through here.
+   * table (-1: unseen): the trees' most probable class, or the port-only answer (the port's
+   * majority, else the overall one) where the trees are less sure than the gate. The flow path and the evaluation both predict through here.
    */
   predictVector(x: Float32Array, portRow: number): Prediction {
     let c = this.category.predict(x);
     let p = this.category.scores[c];
-    if (portRow >= 0 && p < this.json.gate.category) {
-      c = this.portCategoryBest[portRow];
-      p = this.json.portCategory[portRow][c];
+    const { gate, fallback } = this.json;
+    if (p < gate.category && (portRow >= 0 || fallback.category >= 0)) {
+      // The port-only answer, with the trees' probability of it.
+      c = portRow >= 0 ? this.portCategoryBest[portRow] : fallback.category;
+      p = this.category.scores[c];
     }
     let a = this.app.predict(x);
-    if (portRow >= 0 && this.app.scores[a] < this.json.gate.app) a = this.portAppBest[portRow];
+    if (this.app.scores[a] < gate.app && (portRow >= 0 || fallback.app >= 0)) a = portRow >= 0 ? this.portAppBest[portRow] : fallback.app;
     return { category: this.category.classes[c], app: this.app.classes[a], confidence: Math.max(1, Math.round(p * 100)) };
   }
 
@@ -191,6 +213,20 @@ FLOW_FEATURE_NAMES.push(
   'tlsRecords',
 );
 for (let i = 0; i < CLASSIFY_TLS_RECORDS; i++) FLOW_FEATURE_NAMES.push(`tlsType${i}`, `tlsLength${i}`);
+FLOW_FEATURE_NAMES.push(
+  'clientEntropy',
+  'serverEntropy',
+  'clientFirst',
+  'serverFirst',
+  'clientMean',
+  'serverMean',
+  'clientStd',
+  'serverStd',
+  'clientMin',
+  'serverMin',
+  'distinctSizes',
+  'repeatedSizes',
+);
 /** Features of a flow's packets (FlowClassifier.flowFeatures), after the port's. */
 export const FLOW_FEATURES = FLOW_FEATURE_NAMES.length;
 
@@ -227,6 +263,24 @@ export function portFeatures(
   return i;
 }
 
+const byteCounts = new Uint16Array(256);
+
+/** Shannon entropy of buf[off, off + len) in bits per byte (0 for len 0; at most log2(len)). */
+export function entropyOf(buf: Uint8Array, off: number, len: number): number {
+  if (len <= 0) return 0;
+  const end = off + len;
+  for (let o = off; o < end; o++) byteCounts[buf[o]]++;
+  let h = 0;
+  for (let o = off; o < end; o++) {
+    const c = byteCounts[buf[o]];
+    if (c === 0) continue;
+    const q = c / len;
+    h -= q * Math.log2(q);
+    byteCounts[buf[o]] = 0;
+  }
+  return h;
+}
+
 /** What the classifier says of one flow. */
 export interface Prediction {
   category: string;
@@ -253,6 +307,8 @@ export class FlowClassifier {
   /** Record length, positive client to server, negative server to client; and its content type. */
   private tlsLength = new Int32Array(0);
   private tlsType = new Uint8Array(0);
+  /** Entropy (bits per byte) of the first ENTROPY_BYTES of the first payload client to server, server to client; -1 before it. */
+  private entropy = new Float32Array(0);
   /** 1 + packets recorded when the cached prediction was made, 0 for none. */
   private predictedAt = new Uint8Array(0);
   /** The cached predictions (one small object per prediction made, not per packet). */
@@ -280,6 +336,7 @@ export class FlowClassifier {
     this.tlsCount = g(this.tlsCount, cap, (n) => new Uint8Array(n));
     this.tlsLength = g(this.tlsLength, cap * CLASSIFY_TLS_RECORDS, (n) => new Int32Array(n));
     this.tlsType = g(this.tlsType, cap * CLASSIFY_TLS_RECORDS, (n) => new Uint8Array(n));
+    this.entropy = g(this.entropy, cap * 2, (n) => new Float32Array(n));
     this.predictedAt = g(this.predictedAt, cap, (n) => new Uint8Array(n));
     for (let i = this.predicted.length; i < cap; i++) this.predicted.push(NO_PREDICTION);
     this.cap = cap;
@@ -291,6 +348,8 @@ export class FlowClassifier {
     this.count[f] = 0;
     this.last[f] = ts;
     this.tlsCount[f] = 0;
+    this.entropy[2 * f] = -1;
+    this.entropy[2 * f + 1] = -1;
     this.predictedAt[f] = 0;
   }
 
@@ -306,6 +365,8 @@ export class FlowClassifier {
     this.gaps[at] = Math.max(gap, 0);
     if (ts > this.last[f]) this.last[f] = ts;
     this.count[f] = n + 1;
+    const e = 2 * f + (fromClient ? 0 : 1);
+    if (this.entropy[e] < 0) this.entropy[e] = entropyOf(buf, off, Math.min(len, ENTROPY_BYTES));
     if (ipProto !== IPPROTO_TCP) return;
     // TLS records whose header starts this segment, and those that follow it in the segment. A
     // record that starts in the middle of a segment after one spanning several is not seen: few
@@ -354,8 +415,32 @@ export class FlowClassifier {
     let gapSum = 0;
     let gapMax = 0;
     let span = 0;
+    let clientSq = 0;
+    let serverSq = 0;
+    let clientMin = 0;
+    let serverMin = 0;
+    let clientFirst = 0;
+    let serverFirst = 0;
+    let distinct = 0;
+    let repeated = 0;
     for (let p = 0; p < n; p++) {
       const s = this.sizes[base + p];
+      if (s > 0) {
+        clientSq += s * s;
+        if (clientFirst === 0) clientFirst = s;
+        if (clientMin === 0 || s < clientMin) clientMin = s;
+      } else {
+        serverSq += s * s;
+        if (serverFirst === 0) serverFirst = -s;
+        if (serverMin === 0 || -s < serverMin) serverMin = -s;
+      }
+      let q = p - 1;
+      while (q >= 0 && this.sizes[base + q] !== s) q--;
+      if (q < 0) distinct++;
+      // The same size as the previous packet in its direction (constant-size media and game frames).
+      let r = p - 1;
+      while (r >= 0 && this.sizes[base + r] > 0 !== s > 0) r--;
+      if (r >= 0 && this.sizes[base + r] === s) repeated++;
       const gap = Math.log2(1 + this.gaps[base + p]);
       x[i + 2 * p] = s;
       x[i + 2 * p + 1] = gap;
@@ -391,6 +476,22 @@ export class FlowClassifier {
       x[i + 2 * r] = this.tlsType[f * CLASSIFY_TLS_RECORDS + r];
       x[i + 2 * r + 1] = this.tlsLength[f * CLASSIFY_TLS_RECORDS + r];
     }
+    i += 2 * CLASSIFY_TLS_RECORDS;
+    const serverPackets = n - clientPackets;
+    const clientMean = clientPackets > 0 ? clientBytes / clientPackets : 0;
+    const serverMean = serverPackets > 0 ? serverBytes / serverPackets : 0;
+    x[i++] = this.entropy[2 * f];
+    x[i++] = this.entropy[2 * f + 1];
+    x[i++] = clientFirst;
+    x[i++] = serverFirst;
+    x[i++] = clientMean;
+    x[i++] = serverMean;
+    x[i++] = clientPackets > 0 ? Math.sqrt(Math.max(clientSq / clientPackets - clientMean * clientMean, 0)) : 0;
+    x[i++] = serverPackets > 0 ? Math.sqrt(Math.max(serverSq / serverPackets - serverMean * serverMean, 0)) : 0;
+    x[i++] = clientMin;
+    x[i++] = serverMin;
+    x[i++] = distinct;
+    x[i++] = n > 1 ? repeated / (n - 1) : 0;
   }
 
   /**

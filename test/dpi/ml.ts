@@ -3,15 +3,17 @@
 // TCP/UDP flows, its categories mapped onto ML_CATEGORIES and its applications as labels).
 //
 // Splits are by capture, never by flow: the captures whose FNV-1a hash of the file name is 0 mod 5
-// are the held-out test set, used by nothing but the final evaluation. Hyper-parameters (tree depth,
-// rounds) are chosen by 5-fold cross-validation over the other captures, grouped by capture (a
-// second hash). The port features (each server port's share of categories and applications) are
+// are the held-out test set, used by nothing but the final evaluation. Hyper-parameters (tree depth
+// and least child weight, class weighting, rounds, the gate below which the port-only answer is
+// taken, and whether it is taken on ports training never saw) are chosen by 5-fold
+// cross-validation over the other captures, grouped by capture (a second hash), by flow accuracy. The port features (each server port's share of categories and applications) are
 // computed for a training flow from the other captures' flows only, as a test flow's are from the
 // training captures. The model trained on all training captures is written to
 // test/dpi/ml-model.json (a candidate: src/classify ships none while it does not beat the
 // baseline); the evaluation prints per-class precision and recall, the confusion
 // matrix and a port-only baseline (each transport/server port's majority label in the training
-// captures, else the overall majority) on the test captures. Training is deterministic (seeded
+// captures, else the overall majority) on the test captures, overall and on the flows the
+// classifier is meant for (encrypted ones, and those on a server port training never saw). Training is deterministic (seeded
 // subsampling, captures in name order): the same corpus gives the same file.
 //
 //   npm run train:ml              (node --import tsx test/dpi/ml.ts train)
@@ -25,6 +27,7 @@ import {
   ClassifierModel,
   featureNames,
   ML_CATEGORIES,
+  MODEL_VERSION,
   type MlCategory,
   type ModelJson,
   type Prediction,
@@ -46,12 +49,16 @@ const APP_MIN_FLOWS = 15;
 const APP_MIN_CAPTURES = 3;
 const APP_MAX = 24;
 /** The grid cross-validation chooses from (tree depth / least hessian in a child); rounds are chosen at these checkpoints of each run. */
-const GRID: { maxDepth: number; minChildWeight: number }[] = [
-  { maxDepth: 2, minChildWeight: 1 },
-  { maxDepth: 3, minChildWeight: 1 },
-  { maxDepth: 3, minChildWeight: 4 },
-  { maxDepth: 5, minChildWeight: 4 },
-];
+const GRID: { maxDepth: number; minChildWeight: number; classPower: number }[] = [];
+for (const classPower of [0, 0.5]) {
+  for (const [maxDepth, minChildWeight] of [
+    [3, 1],
+    [4, 4],
+    [6, 4],
+  ]) {
+    GRID.push({ maxDepth, minChildWeight, classPower });
+  }
+}
 const ROUND_CHECKPOINTS = [25, 50, 100, 150, 200];
 /** Gates tried (ModelJson.gate): below this probability the port's majority answers where the port is known. */
 const GATES = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01];
@@ -194,6 +201,8 @@ function crossValidate(rows: Sample[], apps: string[], target: 'category' | 'app
     const y = Int32Array.from(train, labelOf);
     const classes = target === 'category' ? K : apps.length;
     const binned = new Binned(x, width);
+    // The port-only answer: the port's majority in the fold's training captures, else their overall majority.
+    const overall = majority(train, labelOf, classes);
     const port = valid.map((s) => {
       const c = table.all.get(portKey(s.ipProto, s.serverPort));
       return c === undefined ? -1 : argmax(target === 'category' ? c.cat : c.app);
@@ -202,21 +211,25 @@ function crossValidate(rows: Sample[], apps: string[], target: 'category' | 'app
       const rounds = ROUND_CHECKPOINTS[ROUND_CHECKPOINTS.length - 1];
       const onRound = (round: number, scores: Float64Array) => {
         if (!ROUND_CHECKPOINTS.includes(round)) return;
+        // Below the gate: the port's answer where it was seen; where not, the overall majority
+        // (unseen 1) or the trees' (unseen 0).
         for (const gate of GATES) {
-          let ok = 0;
-          for (let i = 0; i < valid.length; i++) {
-            const s = scores.subarray(i * classes, (i + 1) * classes);
-            const best = argmax(s);
-            let sum = 0;
-            for (let k = 0; k < classes; k++) sum += Math.exp(s[k] - s[best]);
-            const predicted = port[i] >= 0 && 1 / sum < gate ? port[i] : best;
-            if (predicted === labelOf(valid[i])) ok++;
+          for (const unseen of [0, 1]) {
+            let ok = 0;
+            for (let i = 0; i < valid.length; i++) {
+              const s = scores.subarray(i * classes, (i + 1) * classes);
+              const best = argmax(s);
+              let sum = 0;
+              for (let k = 0; k < classes; k++) sum += Math.exp(s[k] - s[best]);
+              const predicted = 1 / sum >= gate ? best : port[i] >= 0 ? port[i] : unseen === 1 ? overall : best;
+              if (predicted === labelOf(valid[i])) ok++;
+            }
+            const key = `${g.maxDepth}/${g.minChildWeight}/${g.classPower}/${round}/${gate}/${unseen}`;
+            correct.set(key, (correct.get(key) ?? 0) + ok);
           }
-          const key = `${g.maxDepth}/${g.minChildWeight}/${round}/${gate}`;
-          correct.set(key, (correct.get(key) ?? 0) + ok);
         }
       };
-      trainGbt(binned, y, classes, { ...BASE_PARAMS, ...g, rounds, seed: SEED + fold }, { x: vx, onRound }, captureWeights(train));
+      trainGbt(binned, y, classes, { ...BASE_PARAMS, ...g, rounds, seed: SEED + fold }, { x: vx, onRound }, rowWeights(train, y, classes, g.classPower));
     }
     log(`  ${target} fold ${fold + 1}/${FOLDS}: ${train.length} training, ${valid.length} validation flows`);
   }
@@ -235,17 +248,45 @@ function captureWeights(rows: Sample[]): Float64Array {
   return Float64Array.from(rows, (s) => 1 / Math.sqrt(flows.get(s.capture)!));
 }
 
-/** Port-only baseline accuracy over the same cross-validation folds (for the record). */
-function crossValidateBaseline(rows: Sample[], apps: string[]): number {
+/**
+ * captureWeights times (balanced class weight)^power: power 0 leaves the classes as the corpus has
+ * them, 1 gives each class the same total weight (rare classes, as gaming or VPN, count as much as
+ * system services); cross-validation chooses.
+ */
+function rowWeights(rows: Sample[], y: Int32Array, classes: number, power: number): Float64Array {
+  const w = captureWeights(rows);
+  if (power === 0) return w;
+  const total = w.reduce((a, b) => a + b, 0);
+  const byClass = new Float64Array(classes);
+  for (let i = 0; i < rows.length; i++) byClass[y[i]] += w[i];
+  return w.map((v, i) => v * (total / (classes * byClass[y[i]])) ** power);
+}
+
+/** The most frequent label of rows. */
+function majority(rows: Sample[], labelOf: (s: Sample) => number, classes: number): number {
+  const n = new Float64Array(classes);
+  for (const s of rows) n[labelOf(s)]++;
+  return argmax(n);
+}
+
+/** Port-only baseline accuracy (category, application) over the same cross-validation folds (for the record). */
+function crossValidateBaseline(rows: Sample[], apps: string[]): { category: number; app: number } {
   const appIndex = (a: string) => Math.max(0, apps.indexOf(a));
   let ok = 0;
+  let appOk = 0;
   for (let fold = 0; fold < FOLDS; fold++) {
     const train = rows.filter((s) => cvFold(s.capture) !== fold);
     const table = new PortTable(train, appIndex, apps.length);
-    const overall = argmax(Array.from({ length: K }, (_, c) => train.filter((s) => s.category === c).length));
-    for (const s of rows) if (cvFold(s.capture) === fold && table.baseline(s, overall, 0).category === s.category) ok++;
+    const overall = majority(train, (s) => s.category, K);
+    const overallApp = majority(train, (s) => appIndex(s.app), apps.length);
+    for (const s of rows) {
+      if (cvFold(s.capture) !== fold) continue;
+      const b = table.baseline(s, overall, overallApp);
+      if (b.category === s.category) ok++;
+      if (b.app === appIndex(s.app)) appOk++;
+    }
   }
-  return ok / rows.length;
+  return { category: ok / rows.length, app: appOk / rows.length };
 }
 
 export async function train(useCache: boolean, log: (s: string) => void): Promise<{ model: ModelJson; samples: Sample[] }> {
@@ -260,39 +301,34 @@ export async function train(useCache: boolean, log: (s: string) => void): Promis
   const pick = (cv: Map<string, number>) => [...cv].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
   const cvCategory = crossValidate(rows, apps, 'category', GRID, log);
   const [catKey, catAcc] = pick(cvCategory);
-  const [catDepth, catChild, catRounds, catGate] = catKey.split('/').map(Number);
-  const tree = { maxDepth: catDepth, minChildWeight: catChild };
+  const [catDepth, catChild, catPower, catRounds, catGate, catUnseen] = catKey.split('/').map(Number);
+  const tree = { maxDepth: catDepth, minChildWeight: catChild, classPower: catPower };
   const cvBaseline = crossValidateBaseline(rows, apps);
   log(
-    `category CV accuracy by depth/min child weight/rounds/gate: ${[...cvCategory].map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')}; port-only ${(100 * cvBaseline).toFixed(1)}%`,
+    `category CV accuracy by depth/min child weight/class power/rounds/gate/unseen-port fallback: ${[...cvCategory].map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')}; port-only ${(100 * cvBaseline.category).toFixed(1)}%`,
   );
   const cvApp = crossValidate(rows, apps, 'app', [tree], log);
   const [appKey, appAcc] = pick(cvApp);
-  const [, , appRounds, appGate] = appKey.split('/').map(Number);
+  const [, , , appRounds, appGate, appUnseen] = appKey.split('/').map(Number);
   log(
-    `chosen ${catKey}; application CV accuracy by depth/min child weight/rounds/gate: ${[...cvApp].map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')}`,
+    `chosen ${catKey}; application CV accuracy by depth/min child weight/class power/rounds/gate/unseen-port fallback: ${[...cvApp].map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')}; port-only ${(100 * cvBaseline.app).toFixed(1)}%`,
   );
 
   const width = featureNames(K, apps.length).length;
   const table = new PortTable(rows, appIndex, apps.length);
   const x = rows.map((s) => table.features(s, true, width));
   const binned = new Binned(x, width);
+  const yCategory = Int32Array.from(rows, (s) => s.category);
+  const yApp = Int32Array.from(rows, (s) => appIndex(s.app));
   const fitted: Fitted = {
-    category: trainGbt(
-      binned,
-      Int32Array.from(rows, (s) => s.category),
-      K,
-      { ...BASE_PARAMS, ...tree, rounds: catRounds, seed: SEED },
-      undefined,
-      captureWeights(rows),
-    ),
+    category: trainGbt(binned, yCategory, K, { ...BASE_PARAMS, ...tree, rounds: catRounds, seed: SEED }, undefined, rowWeights(rows, yCategory, K, catPower)),
     app: trainGbt(
       binned,
-      Int32Array.from(rows, (s) => appIndex(s.app)),
+      yApp,
       apps.length,
       { ...BASE_PARAMS, ...tree, rounds: appRounds, seed: SEED },
       undefined,
-      captureWeights(rows),
+      rowWeights(rows, yApp, apps.length, catPower),
     ),
   };
   const names = featureNames(K, apps.length);
@@ -306,7 +342,7 @@ export async function train(useCache: boolean, log: (s: string) => void): Promis
   log(`category model's most used features (share of split gain): ${top(fitted.category.importance)}`);
   const ports = [...table.all].sort((a, b) => a[0] - b[0]);
   const model: ModelJson = {
-    version: 1,
+    version: MODEL_VERSION,
     about: {
       trainedBy: 'npm run train:ml (test/dpi/ml.ts)',
       data: 'nDPI corpus (../shared/corpus/ndpi): TCP/UDP flows nDPI identified by payload (Confidence DPI), with payload',
@@ -314,8 +350,13 @@ export async function train(useCache: boolean, log: (s: string) => void): Promis
       trainingFlows: rows.length,
       trainingCaptures: new Set(rows.map((s) => s.capture)).size,
       seed: SEED,
-      params: { ...BASE_PARAMS, ...tree, categoryRounds: catRounds, appRounds, weights: '1/sqrt(flows of the capture)' },
-      crossValidation: { categoryAccuracy: round3(catAcc), appAccuracy: round3(appAcc), portOnlyCategoryAccuracy: round3(cvBaseline) },
+      params: { ...BASE_PARAMS, ...tree, categoryRounds: catRounds, appRounds, weights: '1/sqrt(flows of the capture) * (balanced class weight)^classPower' },
+      crossValidation: {
+        categoryAccuracy: round3(catAcc),
+        appAccuracy: round3(appAcc),
+        portOnlyCategoryAccuracy: round3(cvBaseline.category),
+        portOnlyAppAccuracy: round3(cvBaseline.app),
+      },
     },
     packets: 12,
     tlsRecords: 6,
@@ -326,6 +367,10 @@ export async function train(useCache: boolean, log: (s: string) => void): Promis
     category: { classes: [...ML_CATEGORIES], base: fitted.category.base, trees: fitted.category.trees },
     app: { classes: apps, base: fitted.app.base, trees: fitted.app.trees },
     gate: { category: catGate, app: appGate },
+    fallback: {
+      category: catUnseen === 1 ? majority(rows, (s) => s.category, K) : -1,
+      app: appUnseen === 1 ? majority(rows, (s) => appIndex(s.app), apps.length) : -1,
+    },
   };
   log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { model, samples };
@@ -340,12 +385,25 @@ export interface EvalReport {
   baselineAccuracy: number;
   appAccuracy: number;
   appBaselineAccuracy: number;
-  /** Flows whose nDPI master protocol is TLS or QUIC (encrypted), with both accuracies. */
-  encrypted: { flows: number; accuracy: number; baselineAccuracy: number };
+  /**
+   * The flows the classifier is for, with both accuracies: encrypted ones (nDPI's master protocol
+   * carries ciphertext: what DPI names there comes from a server name or an IP list, not from the
+   * payload's content), and those whose server port the training captures never saw (where a port
+   * says nothing). The model reads packets' sizes, gaps, TLS record headers and payload entropy,
+   * transport and port: never DPI's answer.
+   */
+  subsets: { name: string; flows: number; accuracy: number; baselineAccuracy: number; appAccuracy: number; appBaselineAccuracy: number }[];
   perClass: { category: string; support: number; precision: number; recall: number; baselinePrecision: number; baselineRecall: number }[];
   confusion: number[][];
   baselineConfusion: number[][];
 }
+
+/** Masters whose payload is ciphertext past the handshake (nDPI names their application from a server name or an address list). */
+const ENCRYPTED = new Set(['TLS', 'QUIC', 'DTLS', 'SRTP', 'IPSec', 'OpenVPN', 'WireGuard', 'Tor', 'SSH', 'Signal', 'WhatsApp', 'Telegram']);
+const SUBSETS: [string, (s: Sample, portSeen: boolean) => boolean][] = [
+  ['encrypted (TLS, QUIC, DTLS, SRTP, IPSec, OpenVPN, WireGuard, Tor, SSH, WhatsApp, Telegram)', (s) => ENCRYPTED.has(s.master)],
+  ['server port never seen in the training captures', (_s, seen) => !seen],
+];
 
 /** What the model says of a sample: as FlowClassifier.predict on the flow path (feature vector, trees, port table of the model). */
 export function predictSample(model: ClassifierModel, s: Sample): Prediction {
@@ -372,7 +430,7 @@ export function evaluate(model: ClassifierModel, samples: Sample[]): EvalReport 
   const base = Array.from({ length: K }, () => new Array<number>(K).fill(0));
   let appOk = 0;
   let appBaseOk = 0;
-  const enc = { flows: 0, ok: 0, baseOk: 0 };
+  const subsets = SUBSETS.map(([name]) => ({ name, flows: 0, ok: 0, baseOk: 0, appOk: 0, appBaseOk: 0 }));
   for (const s of test) {
     const p = predictSample(model, s);
     const category = ML_CATEGORIES.indexOf(p.category as MlCategory);
@@ -381,10 +439,15 @@ export function evaluate(model: ClassifierModel, samples: Sample[]): EvalReport 
     base[s.category][b.category]++;
     if (appIndex(p.app) === appIndex(s.app)) appOk++;
     if (b.app === appIndex(s.app)) appBaseOk++;
-    if (s.master === 'TLS' || s.master === 'QUIC') {
-      enc.flows++;
-      if (category === s.category) enc.ok++;
-      if (b.category === s.category) enc.baseOk++;
+    const seen = table.all.has(portKey(s.ipProto, s.serverPort));
+    for (const [i, [, within]] of SUBSETS.entries()) {
+      if (!within(s, seen)) continue;
+      const sub = subsets[i];
+      sub.flows++;
+      if (category === s.category) sub.ok++;
+      if (b.category === s.category) sub.baseOk++;
+      if (appIndex(p.app) === appIndex(s.app)) sub.appOk++;
+      if (b.app === appIndex(s.app)) sub.appBaseOk++;
     }
   }
   const diag = (m: number[][]) => m.reduce((a, row, i) => a + row[i], 0);
@@ -396,7 +459,14 @@ export function evaluate(model: ClassifierModel, samples: Sample[]): EvalReport 
     baselineAccuracy: diag(base) / n,
     appAccuracy: appOk / n,
     appBaselineAccuracy: appBaseOk / n,
-    encrypted: { flows: enc.flows, accuracy: enc.ok / enc.flows, baselineAccuracy: enc.baseOk / enc.flows },
+    subsets: subsets.map((t) => ({
+      name: t.name,
+      flows: t.flows,
+      accuracy: t.ok / t.flows,
+      baselineAccuracy: t.baseOk / t.flows,
+      appAccuracy: t.appOk / t.flows,
+      appBaselineAccuracy: t.appBaseOk / t.flows,
+    })),
     perClass: ML_CATEGORIES.map((category, c) => {
       const support = confusion[c].reduce((a, v) => a + v, 0);
       const predicted = confusion.reduce((a, row) => a + row[c], 0);
@@ -420,8 +490,11 @@ export function printReport(r: EvalReport): string {
   const lines = [
     `held-out test: ${r.flows} flows of ${r.captures} captures (split by capture; none of them trained on)`,
     `category accuracy: model ${pct(r.accuracy)}, port-only baseline ${pct(r.baselineAccuracy)}`,
-    `  of them TLS/QUIC (encrypted) flows: ${r.encrypted.flows}, model ${pct(r.encrypted.accuracy)}, port-only ${pct(r.encrypted.baselineAccuracy)}`,
     `application accuracy (largest applications, else none): model ${pct(r.appAccuracy)}, port-only baseline ${pct(r.appBaselineAccuracy)}`,
+    ...r.subsets.map(
+      (t) =>
+        `  ${t.name}: ${t.flows} flows; category model ${pct(t.accuracy)}, port-only ${pct(t.baselineAccuracy)}; application model ${pct(t.appAccuracy)}, port-only ${pct(t.appBaselineAccuracy)}`,
+    ),
     '',
     'category          support  precision  recall | port-only precision  recall',
   ];
