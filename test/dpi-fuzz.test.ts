@@ -108,6 +108,9 @@ function context(transport: number, serverPort: number): DpiContext & { reset():
     setState(value: unknown) {
       state = value;
     },
+    addresses: () => ['192.0.2.1', '198.51.100.1'],
+    remember: () => {},
+    recall: () => undefined,
     reset() {
       extra = undefined;
       state = null;
