@@ -40,6 +40,10 @@ export interface RunMeta {
   /** Time of the first and last packet of the run (µs). */
   firstTs: number;
   lastTs: number;
+  /** Compaction (compact.ts): 0 or absent as written, n + 1 for a run merged from runs of level n... */
+  level?: number;
+  /** ...and the runs it was merged from: readers ignore them while they are still there. */
+  replaces?: string[];
 }
 
 /** A flow id as the stores carry it (16 hex digits) to its two 32-bit halves; null when it is not one. */

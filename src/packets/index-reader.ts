@@ -49,7 +49,7 @@ export class PacketIndexReader {
   }
 
   /** Lists the directory (a run's meta is re-read when it changed). */
-  private async list(): Promise<Run[]> {
+  private async list(attempt = 0): Promise<Run[]> {
     let names: string[];
     try {
       names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort();
@@ -61,18 +61,22 @@ export class PacketIndexReader {
     // The metas are read together: a fresh reader (a new `flowlens pcap`) of a store of many runs
     // paid one round of stat and read per run, one after the other.
     const found = await mapBounded([...live], (name) => this.readRun(name));
-    const runs = found.filter((r): r is Run => r !== null);
+    // A run gone between the listing and its read (merged into one the listing missed): list again.
+    if (attempt < 2 && found.includes(undefined)) return this.list(attempt + 1);
+    // A compacted run hides the runs it was merged from while they are still there (compact.ts).
+    const replaced = new Set(found.flatMap((r) => r?.meta.replaces ?? []));
+    const runs = found.filter((r): r is Run => r != null && !replaced.has(r.name));
     for (const name of this.cache.keys()) if (!live.has(name)) this.cache.delete(name);
     return runs;
   }
 
-  /** A run's meta (re-read when it changed); null when it is gone meanwhile or of another version. */
-  private async readRun(name: string): Promise<Run | null> {
+  /** A run's meta (re-read when it changed); undefined when it is gone meanwhile, null when of another version. */
+  private async readRun(name: string): Promise<Run | null | undefined> {
     let st: { mtimeMs: number };
     try {
       st = await stat(join(this.dir, `${name}.json`));
     } catch {
-      return null; // removed meanwhile (a re-import replacing it)
+      return undefined; // removed meanwhile (a re-import replacing it, a compaction)
     }
     let run = this.cache.get(name);
     if (!run || run.mtimeMs !== st.mtimeMs) {
@@ -80,7 +84,7 @@ export class PacketIndexReader {
       try {
         meta = JSON.parse(await readFile(join(this.dir, `${name}.json`), 'utf8')) as RunMeta;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
       }
       if (meta.version !== INDEX_VERSION) return null;
@@ -106,17 +110,23 @@ export class PacketIndexReader {
   async lookup(flowId: string): Promise<PacketRef[]> {
     const id = parseFlowId(flowId);
     if (!id) throw new Error(`not a flow id: '${flowId}' (16 hex digits)`);
-    const out: PacketRef[] = [];
-    for (const run of await this.runs()) await this.lookupRun(run, id.hi, id.lo, out);
-    return out;
+    for (let attempt = 0; ; attempt++) {
+      const out: PacketRef[] = [];
+      let complete = true;
+      for (const run of await this.runs()) if (!(await this.lookupRun(run, id.hi, id.lo, out))) complete = false;
+      if (complete || attempt === 2) return out;
+      // A run went while we read (compacted into another, or a re-import): the listing again.
+      this.listed = null;
+    }
   }
 
-  private async lookupRun(run: Run, hi: number, lo: number, out: PacketRef[]): Promise<void> {
+  /** Appends the flow's packets in `run` to `out`; false when the run is gone. */
+  private async lookupRun(run: Run, hi: number, lo: number, out: PacketRef[]): Promise<boolean> {
     const { fenceHi, fenceLo, meta } = run;
     // The last fence <= id names the block.
     let a = 0;
     let b = fenceHi.length - 1;
-    if (b < 0 || compareIds(hi, lo, fenceHi[0], fenceLo[0]) < 0) return;
+    if (b < 0 || compareIds(hi, lo, fenceHi[0], fenceLo[0]) < 0) return true;
     while (a < b) {
       const m = (a + b + 1) >> 1;
       if (compareIds(fenceHi[m], fenceLo[m], hi, lo) <= 0) a = m;
@@ -128,7 +138,7 @@ export class PacketIndexReader {
     try {
       fh = await open(join(this.dir, `${run.name}.bin`), 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // replaced meanwhile
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // replaced meanwhile
       throw err;
     }
     try {
@@ -147,7 +157,7 @@ export class PacketIndexReader {
         if (c < 0) lo2 = m + 1;
         else hi2 = m - 1;
       }
-      if (found < 0) return;
+      if (found < 0) return true;
       const start = block.readUInt32LE(found * DIR_ENTRY + 8);
       const count = block.readUInt32LE(found * DIR_ENTRY + 12);
       const entries = Buffer.allocUnsafe(count * ENTRY);
@@ -161,6 +171,7 @@ export class PacketIndexReader {
           file: meta.files[entries.readUInt32LE(at + 20)],
         });
       }
+      return true;
     } finally {
       await fh.close();
     }

@@ -3,23 +3,31 @@
 // (index-writer.ts: one run per file, named after it), so that `flowlens pcap` and /pcap read live
 // captures as they read imports.
 //
-// The capture path is never held up: add() copies a packet into one of a few fixed buffers and
-// returns; a full buffer is written asynchronously (libuv's thread pool) while the next fills;
-// when all are queued the packet is dropped from the store and counted, and the capture goes on.
-// Per packet: a few writes into a preallocated buffer and the index's typed arrays, no allocation.
+// The capture path is never held up. The decode worker's part (PacketKeeper) is one copy of the
+// packet into a bounded ring (store-ring.ts) and a count: everything else (pcapng blocks, rotation,
+// the index and its sort, the writes) runs on a writer thread of its own (store-writer.ts, with
+// PacketFileWriter below), which takes the ring's packets in batches. When the ring is full (the
+// writer or the disk behind), the packet is dropped from the store and counted, and the capture
+// goes on: the store drops before the capture does.
 // Trade-offs as Arkime and Stenographer make them: only the first `snaplen` bytes of each packet and
-// only the first `maxPacketsPerFlow` packets of each flow, when asked.
+// only the first `maxPacketsPerFlow` packets of each flow, when asked (both applied before the ring).
 //
 // The files of the open file's run have no .json yet: the sweeper (caps by size and age, run by
 // worker 0 over the whole directory) never deletes a file being written. Evicting a file keeps its
 // small index run, so that a flow whose packets were evicted is reported as such, not as unknown;
 // those runs go once they exceed a sixteenth of the size cap.
 import { close, openSync, write, writeSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { PcapngSection } from '../capture/pcap-file.js';
+import type { RunMeta } from './format.js';
 import type { PacketIndexReader } from './index-reader.js';
+import { growUint32 } from '../flow/open-index.js';
+import { compactIndex } from './compact.js';
 import { PacketIndexWriter } from './index-writer.js';
+import { StoreRing, type StoreRecordHandler, storeRingBuffer } from './store-ring.js';
+import type { StoreWriterData } from './store-writer.js';
 
 export interface KeepPacketsOptions {
   dir: string;
@@ -37,8 +45,12 @@ export interface KeepPacketsOptions {
   fileSeconds: number;
   /** Each write buffer, bytes... */
   bufferBytes: number;
-  /** ...and how many (a burst longer than them all, while the disk is behind, is dropped from the store). */
+  /** ...and how many (a burst longer than them all, while the disk is behind, waits in the ring). */
   bufferCount: number;
+  /** The ring between the decode worker and the store's writer thread, bytes (a power of two; default 32 MiB). */
+  writerRingBytes?: number;
+  /** Merge this worker's index runs as files close (compact.ts); default true. */
+  compact?: boolean;
 }
 
 export const DEFAULT_KEEP: Omit<KeepPacketsOptions, 'dir'> = {
@@ -49,9 +61,10 @@ export const DEFAULT_KEEP: Omit<KeepPacketsOptions, 'dir'> = {
   fileBytes: 64 * 1024 * 1024,
   fileSeconds: 60,
   bufferBytes: 4 * 1024 * 1024,
-  // Buffers are freed when the worker yields between ring drains: together they hold a burst as
-  // large as the decode ring (32 MiB) before the store drops.
+  // The writer's buffers: what the disk is behind by, beside the writer ring.
   bufferCount: 8,
+  // As large as the decode ring: a burst the decode worker took is held while the writer catches up.
+  writerRingBytes: 32 * 1024 * 1024,
 };
 
 export interface KeeperStats {
@@ -59,7 +72,7 @@ export interface KeeperStats {
   kept: number;
   /** Bytes of pcapng written. */
   bytes: number;
-  /** Packets not kept because the write buffers were full (the disk fell behind). */
+  /** Packets not kept because the writer ring or the write buffers were full (the writer or the disk fell behind). */
   dropped: number;
   /** Packets not kept because their flow had its first maxPacketsPerFlow already. */
   skipped: number;
@@ -106,7 +119,43 @@ function interfaceBlock(linkType: number, snaplen: number, name: string): Buffer
   return b;
 }
 
-export class PacketKeeper {
+/**
+ * The first `max` packets of each flow (Arkime's and Stenographer's trade-off): per aggregator slot,
+ * the flow it holds and how many of its packets were admitted. A packet is counted when admitted.
+ */
+class FirstPackets {
+  private kept = new Uint32Array(1024);
+  private idLo = new Uint32Array(1024);
+  private idHi = new Uint32Array(1024);
+
+  constructor(readonly max: number) {}
+
+  admit(slot: number, idHi: number, idLo: number): boolean {
+    if (slot >= this.kept.length) {
+      const size = Math.max(slot + 1, this.kept.length * 2);
+      this.kept = growUint32(this.kept, size);
+      this.idLo = growUint32(this.idLo, size);
+      this.idHi = growUint32(this.idHi, size);
+    }
+    if (this.idLo[slot] !== idLo || this.idHi[slot] !== idHi || this.kept[slot] === 0) {
+      this.idLo[slot] = idLo;
+      this.idHi[slot] = idHi;
+      this.kept[slot] = 0;
+    }
+    if (this.kept[slot] >= this.max) return false;
+    this.kept[slot]++;
+    return true;
+  }
+}
+
+/** The counters in the order the writer thread shares them. */
+export const STAT_KEYS = ['kept', 'bytes', 'dropped', 'skipped', 'files', 'evictedFiles', 'writeErrors'] as const satisfies readonly (keyof KeeperStats)[];
+
+/**
+ * Writes packets to the store's files, in the thread that calls add() (the store's writer thread in
+ * a live capture; the benchmark's own thread when it measures the write rate).
+ */
+export class PacketFileWriter {
   readonly stats: KeeperStats = { kept: 0, bytes: 0, dropped: 0, skipped: 0, files: 0, evictedFiles: 0, writeErrors: 0 };
   private readonly dir: string;
   private readonly opts: KeepPacketsOptions;
@@ -135,10 +184,7 @@ export class PacketKeeper {
   private waiters: (() => void)[] = [];
   private closing: Promise<void> = Promise.resolve();
 
-  // First packets per flow: the count of packets kept and the id of the flow each slot holds.
-  private keptOfSlot = new Uint32Array(1024);
-  private idLoOfSlot = new Uint32Array(1024);
-  private idHiOfSlot = new Uint32Array(1024);
+  private readonly first: FirstPackets | null;
 
   /**
    * `base` names this worker's files: <base>-<seq>.pcapng, unique per capture run and worker.
@@ -149,35 +195,16 @@ export class PacketKeeper {
     this.base = base.replace(/[^A-Za-z0-9_.-]/g, '_');
     this.ifaces = ifaces;
     this.ifaceId = new Int32Array(ifaces.length).fill(-1);
+    this.first = opts.maxPacketsPerFlow > 0 ? new FirstPackets(opts.maxPacketsPerFlow) : null;
     this.fill = Buffer.allocUnsafe(opts.bufferBytes);
     for (let i = 1; i < opts.bufferCount; i++) this.spares.push(Buffer.allocUnsafe(opts.bufferBytes));
   }
 
   /** One packet of the flow in aggregator slot `slot`; returns without waiting for any write. */
-  add(
-    slot: number,
-    idHi: number,
-    idLo: number,
-    tsUs: number,
-    linkType: number,
-    ifIdx: number,
-    buf: Buffer,
-    off: number,
-    caplen: number,
-    wirelen: number,
-  ): void {
-    const max = this.opts.maxPacketsPerFlow;
-    if (max > 0) {
-      if (slot >= this.keptOfSlot.length) this.growSlots(slot + 1);
-      if (this.idLoOfSlot[slot] !== idLo || this.idHiOfSlot[slot] !== idHi || this.keptOfSlot[slot] === 0) {
-        this.idLoOfSlot[slot] = idLo;
-        this.idHiOfSlot[slot] = idHi;
-        this.keptOfSlot[slot] = 0;
-      }
-      if (this.keptOfSlot[slot] >= max) {
-        this.stats.skipped++;
-        return;
-      }
+  readonly add: StoreRecordHandler = (slot, idHi, idLo, tsUs, linkType, ifIdx, buf, off, caplen, wirelen) => {
+    if (this.first !== null && !this.first.admit(slot, idHi, idLo)) {
+      this.stats.skipped++;
+      return;
     }
     const snap = this.opts.snaplen;
     const keep = snap > 0 && caplen > snap ? snap : caplen;
@@ -232,8 +259,7 @@ export class PacketKeeper {
     this.index!.add(slot, idHi, idLo, tsUs, this.fileLength, length);
     this.fileLength += length;
     this.stats.kept++;
-    if (max > 0) this.keptOfSlot[slot]++;
-  }
+  };
 
   /**
    * True while every spare buffer is queued for writing: once the fill buffer is full, add() drops.
@@ -332,6 +358,8 @@ export class PacketKeeper {
         this.stats.writeErrors++;
       });
       this.stats.files++;
+      // One run per file would make every lookup read all of them: merged as they accumulate.
+      if (this.opts.compact !== false) await compactIndex(this.dir, { prefix: `${this.base}-` }).catch(() => {});
     });
   }
 
@@ -341,17 +369,102 @@ export class PacketKeeper {
     await this.closing;
     await this.writing;
   }
+}
 
-  private growSlots(n: number): void {
-    const size = Math.max(n, this.keptOfSlot.length * 2);
-    const grow = (a: Uint32Array) => {
-      const b = new Uint32Array(size);
-      b.set(a);
-      return b;
-    };
-    this.keptOfSlot = grow(this.keptOfSlot);
-    this.idLoOfSlot = grow(this.idLoOfSlot);
-    this.idHiOfSlot = grow(this.idHiOfSlot);
+/** Packets put in the writer ring between two wake-ups of the writer (it also looks every 50 ms). */
+const WAKE_EVERY = 256;
+
+/**
+ * The decode worker's side of the packet store: add() applies the per-flow limit and the snap
+ * length and copies the packet into the writer ring, or drops it from the store (counted) when the
+ * ring is full; it never waits. The writer thread (store-writer.ts) does the rest.
+ */
+export class PacketKeeper {
+  private readonly ring: StoreRing;
+  /** The writer thread's counters (STAT_KEYS order). */
+  private readonly shared: Float64Array;
+  private readonly worker: Worker;
+  private readonly ended: Promise<void>;
+  private readonly view: KeeperStats = { kept: 0, bytes: 0, dropped: 0, skipped: 0, files: 0, evictedFiles: 0, writeErrors: 0 };
+  private readonly snaplen: number;
+  private ringDropped = 0;
+  private skipped = 0;
+  private sinceWake = 0;
+  private failed = false;
+  private readonly first: FirstPackets | null;
+
+  /** `base` names this worker's files: <base>-<seq>.pcapng, unique per capture run and worker. */
+  constructor(opts: KeepPacketsOptions, base: string, ifaces: string[]) {
+    this.snaplen = opts.snaplen;
+    this.first = opts.maxPacketsPerFlow > 0 ? new FirstPackets(opts.maxPacketsPerFlow) : null;
+    // Fault injection for the tests (store-writer.ts): a stalled writer behind a ring of this many bytes.
+    const stalled = Number(process.env.FLOWLENS_PACKET_STORE_STALL ?? 0);
+    const sab = storeRingBuffer(stalled > 0 ? stalled : (opts.writerRingBytes ?? DEFAULT_KEEP.writerRingBytes!));
+    this.ring = new StoreRing(sab);
+    const stats = new SharedArrayBuffer(STAT_KEYS.length * 8);
+    this.shared = new Float64Array(stats);
+    const data: StoreWriterData = { ring: sab, stats, opts: { ...opts, maxPacketsPerFlow: 0 }, base, ifaces };
+    // Under tsx (tests, `node --import tsx`) the sources are .ts; built, they are .js.
+    const ts = import.meta.url.endsWith('.ts');
+    const url = new URL(ts ? './store-writer.ts' : './store-writer.js', import.meta.url);
+    this.worker = ts
+      ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
+        new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`,
+          { eval: true, workerData: data, name: `flowlens-packets-${base}` },
+        )
+      : new Worker(url, { workerData: data, name: `flowlens-packets-${base}` });
+    this.ended = new Promise<void>((done) => {
+      this.worker.once('error', () => {
+        this.failed = true;
+      });
+      this.worker.once('exit', () => done());
+    });
+  }
+
+  /** The store's counters: the writer's, and the packets the ring had no room for. */
+  get stats(): KeeperStats {
+    const v = this.view;
+    const w = this.shared;
+    // evictedFiles is the caller's (the sweeps); the writer thread never evicts.
+    v.kept = w[0];
+    v.bytes = w[1];
+    v.dropped = w[2] + this.ringDropped;
+    v.skipped = w[3] + this.skipped;
+    v.files = w[4];
+    v.writeErrors = w[6] + (this.failed ? 1 : 0);
+    return v;
+  }
+
+  /** One packet of the flow in aggregator slot `slot`: into the writer ring, or dropped from the store. */
+  readonly add: StoreRecordHandler = (slot, idHi, idLo, tsUs, linkType, ifIdx, buf, off, caplen, wirelen) => {
+    // Counted when offered: a packet the ring drops is one of the flow's first all the same.
+    if (this.first !== null && !this.first.admit(slot, idHi, idLo)) {
+      this.skipped++;
+      return;
+    }
+    const snap = this.snaplen;
+    const keep = snap > 0 && caplen > snap ? snap : caplen;
+    if (!this.ring.write(slot, idHi, idLo, tsUs, linkType, ifIdx, buf, off, keep, wirelen)) {
+      this.ringDropped++;
+      return;
+    }
+    if (++this.sinceWake === WAKE_EVERY) {
+      this.sinceWake = 0;
+      this.ring.wake();
+    }
+  };
+
+  /** Wakes the writer for what came in since (the worker's tick, every second). */
+  tick(_nowMs: number): void {
+    this.sinceWake = 0;
+    this.ring.wake();
+  }
+
+  /** Ends the store: the writer takes what is left in the ring, writes, closes and indexes the open file. */
+  async close(): Promise<void> {
+    this.ring.stop();
+    await this.ended;
   }
 }
 
@@ -362,9 +475,11 @@ function writeAsync(fd: number, buf: Buffer, offset: number, length: number): Pr
 }
 
 /**
- * Applies the caps to the whole directory: closed files (those with an index run) go oldest first
- * while the store is over maxBytes or their newest packet is older than maxAgeSec; the runs of
- * evicted files stay (tombstones) until they pass a sixteenth of maxBytes. Returns files deleted.
+ * Applies the caps to the whole directory: closed files (those an index run names) go oldest first
+ * while the store is over maxBytes or their newest packet is older than maxAgeSec; the runs whose
+ * files are all gone stay (tombstones: their flows are reported as evicted) until they pass a
+ * sixteenth of maxBytes. Runs are read by their metas, so that compacted runs (compact.ts), which
+ * name many files, count as the per-file runs did. Returns files deleted.
  */
 export async function sweep(opts: Pick<KeepPacketsOptions, 'dir' | 'maxBytes' | 'maxAgeSec'>, nowMs = Date.now()): Promise<number> {
   const dir = resolve(opts.dir);
@@ -374,57 +489,62 @@ export async function sweep(opts: Pick<KeepPacketsOptions, 'dir' | 'maxBytes' | 
   } catch {
     return 0;
   }
-  const set = new Set(names);
-  const files: { name: string; base: string; size: number; mtimeMs: number; closed: boolean }[] = [];
-  const runs: { base: string; size: number; mtimeMs: number }[] = [];
+  const sizes = new Map<string, { size: number; mtimeMs: number }>();
   let total = 0;
   for (const name of names) {
-    let st: { size: number; mtimeMs: number };
     try {
-      st = await stat(join(dir, name));
+      const st = await stat(join(dir, name));
+      sizes.set(name, { size: st.size, mtimeMs: st.mtimeMs });
+      total += st.size;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  // The complete runs and the files each names (a file is closed once a run names it).
+  const runs: { name: string; files: string[]; bytes: number; mtimeMs: number }[] = [];
+  const named = new Set<string>();
+  for (const name of names) {
+    if (!name.endsWith('.json')) continue;
+    const run = name.slice(0, -'.json'.length);
+    let meta: RunMeta;
+    try {
+      meta = JSON.parse(await readFile(join(dir, name), 'utf8')) as RunMeta;
     } catch {
       continue;
     }
-    total += st.size;
-    if (name.endsWith('.pcapng')) {
-      const base = name.slice(0, -'.pcapng'.length);
-      files.push({ name, base, size: st.size, mtimeMs: st.mtimeMs, closed: set.has(`${base}-0000.json`) });
-    } else if (name.endsWith('-0000.bin') || name.endsWith('-0000.json')) {
-      const base = name.replace(/-0000\.(bin|json)$/, '');
-      runs.push({ base, size: st.size, mtimeMs: st.mtimeMs });
-    }
+    const files = (meta.files ?? []).map((f) => basename(f.path));
+    // A live file's own run is <file>-0000 (keeper.ts), whatever its meta says.
+    if (run.endsWith('-0000')) files.push(`${run.slice(0, -'-0000'.length)}.pcapng`);
+    for (const f of files) named.add(f);
+    const json = sizes.get(name);
+    runs.push({ name: run, files, bytes: (json?.size ?? 0) + (sizes.get(`${run}.bin`)?.size ?? 0), mtimeMs: json?.mtimeMs ?? 0 });
   }
-  files.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
+  const files = names
+    .filter((n) => n.endsWith('.pcapng') && named.has(n) && sizes.has(n))
+    .map((name) => ({ name, ...sizes.get(name)! }))
+    .sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
   let deleted = 0;
-  const evicted = new Set<string>();
+  const gone = new Set(names.filter((n) => n.endsWith('.pcapng') && !sizes.has(n)));
   for (const f of files) {
-    if (!f.closed) continue;
     const tooBig = opts.maxBytes > 0 && total > opts.maxBytes;
     const tooOld = opts.maxAgeSec > 0 && f.mtimeMs < nowMs - opts.maxAgeSec * 1000;
     if (!tooBig && !tooOld) continue;
     await rm(join(dir, f.name), { force: true });
     total -= f.size;
-    evicted.add(f.base);
+    gone.add(f.name);
     deleted++;
   }
-  // Tombstones: the runs whose file is gone, oldest first, while they weigh over a sixteenth of the cap.
+  // Tombstones: the runs none of whose files is held, oldest first, while they weigh over a sixteenth of the cap.
   if (opts.maxBytes > 0) {
-    const present = new Set(files.filter((f) => !evicted.has(f.base)).map((f) => f.base));
-    const stones = new Map<string, { size: number; mtimeMs: number }>();
-    for (const r of runs) {
-      if (present.has(r.base)) continue;
-      const s = stones.get(r.base) ?? { size: 0, mtimeMs: r.mtimeMs };
-      s.size += r.size;
-      s.mtimeMs = Math.min(s.mtimeMs, r.mtimeMs);
-      stones.set(r.base, s);
-    }
-    let stoneBytes = [...stones.values()].reduce((a, b) => a + b.size, 0);
-    for (const base of [...stones.keys()].sort((a, b) => stones.get(a)!.mtimeMs - stones.get(b)!.mtimeMs)) {
+    const held = new Set(names.filter((n) => n.endsWith('.pcapng') && !gone.has(n)));
+    const stones = runs.filter((r) => !r.files.some((f) => held.has(f))).sort((a, b) => a.mtimeMs - b.mtimeMs);
+    let stoneBytes = stones.reduce((a, b) => a + b.bytes, 0);
+    for (const r of stones) {
       if (stoneBytes <= opts.maxBytes / 16 && total <= opts.maxBytes) break;
-      await rm(join(dir, `${base}-0000.json`), { force: true });
-      await rm(join(dir, `${base}-0000.bin`), { force: true });
-      stoneBytes -= stones.get(base)!.size;
-      total -= stones.get(base)!.size;
+      await rm(join(dir, `${r.name}.json`), { force: true });
+      await rm(join(dir, `${r.name}.bin`), { force: true });
+      stoneBytes -= r.bytes;
+      total -= r.bytes;
     }
   }
   return deleted;

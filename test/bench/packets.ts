@@ -13,10 +13,12 @@ import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePacket, DecodedPacket } from '../../src/decode/index.js';
 import { KIND_NON_IP } from '../../src/decode/packet.js';
+import { compactIndex } from '../../src/packets/compact.js';
 import { extractPackets } from '../../src/packets/extract.js';
 import { PacketIndexReader } from '../../src/packets/index-reader.js';
 import { flowIdHex } from '../../src/packets/format.js';
-import { DEFAULT_KEEP, PacketKeeper, type KeeperStats } from '../../src/packets/keeper.js';
+import { DEFAULT_KEEP, PacketFileWriter, type KeeperStats } from '../../src/packets/keeper.js';
+import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput } from '../helpers/netns.js';
 import { REPO_ROOT } from './flowlens.js';
 import { median } from './measure.js';
 
@@ -28,7 +30,7 @@ const TARGET_EXTRACT_MS = 100;
  * of capture in seconds, and at a rate this high a live store's files fill (64 MiB) long before
  * their minute is up.
  */
-const STORE = (dir: string) => ({ ...DEFAULT_KEEP, dir, maxBytes: 0, fileSeconds: 1e9 });
+const STORE = (dir: string) => ({ ...DEFAULT_KEEP, dir, maxBytes: 0, fileSeconds: 1e9, compact: false });
 
 export interface PacketsBenchOptions {
   /** A classic pcap (the bench capture). */
@@ -67,8 +69,20 @@ export interface PacketsBenchResult {
   write: WriteFigure[];
   tcpdump: { packetsPerSecond: number; cpuPacketsPerSecond: number }[];
   flowPackets: number;
-  small: { storeBytes: number; runs: number; warmMs: number[]; coldMs: number };
-  large: { storeBytes: number; runs: number; warmMs: number[]; coldMs: number };
+  small: ExtractFigure;
+  large: ExtractFigure;
+  /** Extraction as the store grows: before and after its index runs are compacted (compact.ts, tiered), and after a full compaction at the end. */
+  sizes: { before: ExtractFigure; after: ExtractFigure; compactSeconds: number }[];
+  full: ExtractFigure;
+  flood: FloodFigure | string;
+}
+
+export interface ExtractFigure {
+  storeBytes: number;
+  runs: number;
+  warmMs: number[];
+  /** Fresh readers (a new `flowlens pcap`). */
+  coldMs: number[];
 }
 
 function fnv(h: number, x: number): number {
@@ -135,7 +149,7 @@ export function parseCapture(path: string): Parsed {
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** Copy `copy` of the capture: its times shifted past the previous copies, its flow ids changed. */
-export async function feed(keeper: PacketKeeper, p: Parsed, copy: number, span: number): Promise<void> {
+export async function feed(keeper: PacketFileWriter, p: Parsed, copy: number, span: number): Promise<void> {
   const shift = copy * span;
   const mix = Math.imul(copy, 0x9e3779b1) >>> 0;
   const n = p.offsets.length;
@@ -168,7 +182,7 @@ function storeSize(dir: string): number {
 async function measureWrite(p: Parsed, dir: string): Promise<WriteFigure> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const keeper = new PacketKeeper(STORE(dir), 'bench', ['bench']);
+  const keeper = new PacketFileWriter(STORE(dir), 'bench', ['bench']);
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await feed(keeper, p, 0, 0);
@@ -209,14 +223,18 @@ async function extractOnce(reader: PacketIndexReader, flowId: string): Promise<{
 
 async function measureExtract(dir: string, flowId: string, runs: number, expectPackets: number) {
   // Cold: a fresh reader (lists the directory, reads each run's meta) as a new `flowlens pcap` does.
-  const cold = await extractOnce(new PacketIndexReader(dir), flowId);
-  if (cold.packets !== expectPackets) throw new Error(`extracted ${cold.packets} packets, the flow has ${expectPackets}`);
+  const coldMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const cold = await extractOnce(new PacketIndexReader(dir), flowId);
+    if (cold.packets !== expectPackets) throw new Error(`extracted ${cold.packets} packets, the flow has ${expectPackets}`);
+    coldMs.push(cold.ms);
+  }
   // Warm: the server's reader (metas cached).
   const reader = new PacketIndexReader(dir);
   await extractOnce(reader, flowId);
   const warmMs: number[] = [];
   for (let i = 0; i < runs; i++) warmMs.push((await extractOnce(reader, flowId)).ms);
-  return { storeBytes: storeSize(dir), runs: (await reader.runs()).length, warmMs, coldMs: cold.ms };
+  return { storeBytes: storeSize(dir), runs: (await reader.runs()).length, warmMs, coldMs };
 }
 
 export async function runPacketsBench(opts: PacketsBenchOptions): Promise<PacketsBenchResult> {
@@ -253,27 +271,46 @@ export async function runPacketsBench(opts: PacketsBenchOptions): Promise<Packet
     const dir = join(base, 'store');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const keeper = new PacketKeeper(STORE(dir), 'bench', ['bench']);
+    const keeper = new PacketFileWriter(STORE(dir), 'bench', ['bench']);
     await feed(keeper, p, 0, span);
     await keeper.close();
     if (keeper.stats.dropped > 0) throw new Error(`the store dropped ${keeper.stats.dropped} packets while it was built`);
     const small = await measureExtract(dir, flowId, opts.runs * 5, flowPackets);
     log(`  store of one copy (${(small.storeBytes / 1e6).toFixed(0)} MB): extraction ${median(small.warmMs).toFixed(1)} ms`);
 
-    // Copies with their own times and flow ids until the store has its size.
+    // Copies with their own times and flow ids until the store has its size; at a quarter, half and
+    // all of it, extraction before and after the index runs are compacted (tiered, as the live store does).
     let copies = 1;
     let bytes = small.storeBytes;
-    while (bytes < opts.storeBytes) {
-      const more = new PacketKeeper(STORE(dir), `bench-copy${copies}`, ['bench']);
-      await feed(more, p, copies, span);
-      await more.close();
-      if (more.stats.dropped > 0) throw new Error(`the store dropped ${more.stats.dropped} packets while it was built`);
-      copies++;
-      bytes += more.stats.bytes;
+    const sizes: PacketsBenchResult['sizes'] = [];
+    const measureAround = async () => {
+      const before = await measureExtract(dir, flowId, opts.runs * 5, flowPackets);
+      const t0 = process.hrtime.bigint();
+      await compactIndex(dir);
+      const compactSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const after = await measureExtract(dir, flowId, opts.runs * 5, flowPackets);
+      sizes.push({ before, after, compactSeconds });
+      log(
+        `  store of ${(before.storeBytes / 1e9).toFixed(2)} GB: ${before.runs} runs, cold ${median(before.coldMs).toFixed(1)} ms; compacted (${compactSeconds.toFixed(1)} s) to ${after.runs} runs, cold ${median(after.coldMs).toFixed(1)} ms`,
+      );
+    };
+    for (const fraction of [0.25, 0.5, 1]) {
+      while (bytes < opts.storeBytes * fraction) {
+        const more = new PacketFileWriter(STORE(dir), `bench-copy${String(copies).padStart(4, '0')}`, ['bench']);
+        await feed(more, p, copies, span);
+        await more.close();
+        if (more.stats.dropped > 0) throw new Error(`the store dropped ${more.stats.dropped} packets while it was built`);
+        copies++;
+        bytes += more.stats.bytes;
+      }
+      await measureAround();
     }
     log(`  store built: ${copies} copies, ${(bytes / 1e9).toFixed(2)} GB`);
-    const large = await measureExtract(dir, flowId, opts.runs * 5, flowPackets);
-    return { packets: n, captureBytes: statSync(opts.capture).size, write, tcpdump, flowPackets, small, large };
+    const large = sizes[sizes.length - 1].before;
+    await compactIndex(dir, { full: true });
+    const full = await measureExtract(dir, flowId, opts.runs * 5, flowPackets);
+    const flood = await measureFlood(opts.log);
+    return { packets: n, captureBytes: statSync(opts.capture).size, write, tcpdump, flowPackets, small, large, sizes, full, flood };
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
@@ -294,9 +331,118 @@ export function formatPacketsBench(r: PacketsBenchResult): string {
     `  flowlens store: ${k(w)} packets/s (${k(wCpu)} per CPU-second), ${median(r.write.map((x) => x.mbPerSecond)).toFixed(0)} MB/s; ${dropped} packets dropped in ${runs} runs`,
     `  tcpdump -r -w:  ${k(t)} packets/s (${k(tCpu)} per CPU-second)`,
     `  store/tcpdump:  ${(w / t).toFixed(2)} (CPU: ${(wCpu / tCpu).toFixed(2)})`,
-    `extract one flow of ${r.flowPackets} packets (lookup + read + write; warm reader, median of ${r.small.warmMs.length}):`,
-    `  store of ${(r.small.storeBytes / 1e9).toFixed(2)} GB (${r.small.runs} index runs): ${small.toFixed(1)} ms (cold reader ${r.small.coldMs.toFixed(1)} ms)`,
-    `  store of ${(r.large.storeBytes / 1e9).toFixed(2)} GB (${r.large.runs} index runs): ${large.toFixed(1)} ms (cold reader ${r.large.coldMs.toFixed(1)} ms)`,
-    `target extraction < ${TARGET_EXTRACT_MS} ms on the large store: ${large < TARGET_EXTRACT_MS ? 'PASS' : 'MISS'}`,
+    `extract one flow of ${r.flowPackets} packets (lookup + read + write; medians: warm reader of ${r.small.warmMs.length}, fresh readers of ${r.small.coldMs.length}):`,
+    `  store of ${(r.small.storeBytes / 1e9).toFixed(2)} GB (${r.small.runs} index runs): warm ${small.toFixed(1)} ms, fresh reader ${median(r.small.coldMs).toFixed(1)} ms`,
+    ...r.sizes.map(
+      (z) =>
+        `  store of ${(z.before.storeBytes / 1e9).toFixed(2)} GB: ${z.before.runs} runs: warm ${median(z.before.warmMs).toFixed(1)} ms, fresh ${median(z.before.coldMs).toFixed(1)} ms; ` +
+        `compacted in ${z.compactSeconds.toFixed(1)} s to ${z.after.runs} runs: warm ${median(z.after.warmMs).toFixed(1)} ms, fresh ${median(z.after.coldMs).toFixed(1)} ms`,
+    ),
+    `  store of ${(r.full.storeBytes / 1e9).toFixed(2)} GB, fully compacted (${r.full.runs} run): warm ${median(r.full.warmMs).toFixed(1)} ms, fresh ${median(r.full.coldMs).toFixed(1)} ms`,
+    `target extraction < ${TARGET_EXTRACT_MS} ms on the large store (fresh reader, compacted): ${median(r.sizes[r.sizes.length - 1].after.coldMs) < TARGET_EXTRACT_MS ? 'PASS' : 'MISS'} (warm before compaction: ${large.toFixed(1)} ms)`,
+    typeof r.flood === 'string' ? `iperf3 flood with and without the packet store: skipped (${r.flood})` : formatFlood(r.flood),
   ].join('\n');
+}
+
+/** One capture of the flood: the capture's drops (libpcap's and the decode ring's) and the store's counters. */
+interface FloodRun {
+  store: boolean;
+  packets: number;
+  drops: number;
+  kernelDrops: number;
+  ringDrops: number;
+  kept: number;
+  storeDropped: number;
+}
+
+export interface FloodFigure {
+  rate: string;
+  seconds: number;
+  runs: FloodRun[];
+}
+
+const FLOOD_RATE = '200M';
+const FLOOD_SECONDS = 3;
+const FLOOD_ROUNDS = 2;
+
+/**
+ * `flowlens capture` on a veth between two network namespaces while iperf3 sends FLOOD_RATE through
+ * it, alternately without and with --keep-packets: how many packets the capture dropped each way
+ * (the store must drop, and count, before the capture does). Needs root and iperf3.
+ */
+async function measureFlood(log: (msg: string) => void): Promise<FloodFigure | string> {
+  const why = netnsUnavailable() ?? (missingTool('iperf3') ? `needs ${missingTool('iperf3')}` : null);
+  if (why) return why;
+  const work = join(REPO_ROOT, 'test', '.cache', `packets-flood-${process.pid}`);
+  mkdirSync(work, { recursive: true });
+  const runs: FloodRun[] = [];
+  try {
+    for (let round = 0; round < FLOOD_ROUNDS; round++) {
+      for (const store of [false, true]) {
+        const net = createNsPair();
+        try {
+          const server = net.spawnIn(net.nsB, ['iperf3', '-s', '-p', '5201']);
+          await waitForOutput(server, /Server listening/);
+          const tag = `${round}-${store ? 'on' : 'off'}`;
+          const args = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'capture', '-i', net.vethA, '--json', '--workers', '2'];
+          args.push('--db', join(work, `${tag}.duckdb`));
+          if (store) args.push('--keep-packets', join(work, `${tag}-packets`), '--keep-max-size', '2G');
+          const child = net.spawnIn(net.nsA, args, { cwd: REPO_ROOT, env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json' } });
+          const out = collect(child);
+          await waitForOutput(child, /decode worker/, 90_000);
+          await sleep(2000); // the workers (and the store's writer threads) started
+          const r = net.exec(net.nsA, ['iperf3', '-c', net.ipsB[0], '-p', '5201', '-t', String(FLOOD_SECONDS), '-b', FLOOD_RATE], { timeoutMs: 60_000 });
+          if (r.status !== 0) throw new Error(`iperf3: ${r.stderr}`);
+          await sleep(500);
+          child.kill('SIGINT');
+          await out.done;
+          const s = JSON.parse(out.stdout().trim().split('\n').pop() ?? '{}') as {
+            packets: number;
+            drops: number;
+            interfaces: { kernelDrops: number; ringDrops: number }[];
+            packetStore?: KeeperStats;
+          };
+          const run: FloodRun = {
+            store,
+            packets: s.packets,
+            drops: s.drops,
+            kernelDrops: s.interfaces.reduce((a, i) => a + i.kernelDrops, 0),
+            ringDrops: s.interfaces.reduce((a, i) => a + i.ringDrops, 0),
+            kept: s.packetStore?.kept ?? 0,
+            storeDropped: s.packetStore?.dropped ?? 0,
+          };
+          runs.push(run);
+          log(`  flood ${tag}: ${formatFloodRun(run)}`);
+        } finally {
+          net.destroy();
+        }
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return { rate: FLOOD_RATE, seconds: FLOOD_SECONDS, runs };
+}
+
+function formatFloodRun(r: FloodRun): string {
+  const base = `capture dropped ${r.drops} of ${r.packets + r.drops} (kernel ${r.kernelDrops}, decode ring ${r.ringDrops})`;
+  return r.store ? `${base}; store kept ${r.kept}, dropped ${r.storeDropped}` : base;
+}
+
+function formatFlood(f: FloodFigure): string {
+  const lines = [`iperf3 at ${f.rate}bit/s for ${f.seconds} s on a veth, flowlens capture --workers 2, without and with --keep-packets:`];
+  for (const r of f.runs) lines.push(`  ${r.store ? 'with the store:   ' : 'without the store:'} ${formatFloodRun(r)}`);
+  const share = (store: boolean) => {
+    const rs = f.runs.filter((r) => r.store === store);
+    const drops = rs.reduce((a, r) => a + r.drops, 0);
+    return `${(
+      (100 * drops) /
+        Math.max(
+          1,
+          rs.reduce((a, r) => a + r.packets + r.drops, 0),
+        )
+    ).toFixed(1)}%`;
+  };
+  lines.push(`  capture drops over the runs: ${share(false)} without the store, ${share(true)} with it`);
+  return lines.join('\n');
 }
