@@ -12,21 +12,9 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, programLogger } from './logger.js';
 import { DEFAULT_SPOOL_WAIT_SEC, runImport } from './import-command.js';
 import { addExportSelectionOptions, exportSelectionFrom, runExport, type ExportFormat, type ExportKind } from './export-command.js';
-import { addFlowOptions, addNegatableOption, addStoreOptions, flowOptionsFrom, nonNegativeNumber, positiveInteger } from './options.js';
+import { addFlowOptions, addNegatableOption, addStoreOptions, flowOptionsFrom, nonNegativeNumber, positiveInteger, storeOptionsFrom } from './options.js';
 import { defaultWorkerCount } from '../capture/live.js';
 import { addPacketsDirOption, addPcapCommand, packetsDirFrom } from './pcap-command.js';
-import type { StoreOptions } from '../store/index.js';
-
-function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
-  return {
-    db: o.db as string,
-    questdb: o.questdb as string | undefined,
-    questdbPg: o.questdbPg as string,
-    retentionDays: o.retentionDays as number,
-    spoolDir: o.spoolDir as string,
-    duckdbThreads: o.duckdbThreads as number | undefined,
-  };
-}
 
 /**
  * The `flowlens` program. `serve`, `capture` and `run` load the GraphQL server, libpcap and NATS;

@@ -7,7 +7,7 @@ import { defaultMaxFlows } from '../flow/caps.js';
 import type { EnrichSettings } from '../enrich/enricher.js';
 import { GeoLookup } from '../enrich/geo.js';
 import { NamedNetworks } from '../enrich/networks.js';
-import { DEFAULT_DB_PATH } from '../store/index.js';
+import { DEFAULT_DB_PATH, type StoreOptions } from '../store/index.js';
 
 export interface FlowOptions {
   interval: number;
@@ -121,6 +121,19 @@ export function addStoreOptions(cmd: Command): Command {
         .env('FLOWLENS_DUCKDB_THREADS')
         .argParser(positiveInteger),
     );
+}
+
+/** The store's settings from parsed flags: those of addStoreOptions, and --explore-cache-mb where the API is served (addApiOptions). */
+export function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
+  return {
+    db: o.db as string,
+    questdb: o.questdb as string | undefined,
+    questdbPg: o.questdbPg as string,
+    retentionDays: o.retentionDays as number,
+    spoolDir: o.spoolDir as string,
+    duckdbThreads: o.duckdbThreads as number | undefined,
+    exploreCacheBytes: o.exploreCacheMb === undefined ? undefined : Math.round((o.exploreCacheMb as number) * 1024 * 1024),
+  };
 }
 
 export function addFlowOptions(cmd: Command): Command {

@@ -19,7 +19,8 @@ import { openStore, type StoreOptions } from '../store/index.js';
 import { programLogger } from './logger.js';
 import { packetsDirFrom } from './pcap-command.js';
 import { addBusOptions, busSettingsFrom } from './bus-options.js';
-import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, positiveInteger, positiveNumber } from './options.js';
+import { addFlowOptions, addStoreOptions, aggregatorSettings, flowOptionsFrom, nonNegativeNumber, positiveInteger, positiveNumber } from './options.js';
+import { DEFAULT_EXPLORE_CACHE_BYTES } from '../store/explore-segments.js';
 
 function portNumber(value: string): number {
   const n = Number(value);
@@ -39,6 +40,12 @@ export function addApiOptions(cmd: Command): Command {
         .env('FLOWLENS_MAX_UPLOAD_MB')
         .argParser(positiveInteger)
         .default(DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024),
+    )
+    .addOption(
+      new Option('--explore-cache-mb <mb>', "Explore's memory for a range's flow segments (DuckDB; 0: Explore by SQL only)")
+        .env('FLOWLENS_EXPLORE_CACHE_MB')
+        .argParser(nonNegativeNumber)
+        .default(DEFAULT_EXPLORE_CACHE_BYTES / 1024 / 1024),
     )
     .addOption(
       new Option('--query-timeout <seconds>', 'queries running longer are stopped (in the store too) and get an error')

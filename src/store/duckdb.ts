@@ -22,7 +22,7 @@ import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
 import { ChunkAppender } from './duckdb-chunks.js';
 import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
 import { type Bind, duckdbAppSql, hostSql, serverNameSql } from './flow-filter.js';
-import { exploreFromBlocks, SEGMENT_SELECT, SegmentBlockCache, SegmentBlocksBuilder } from './explore-segments.js';
+import { DEFAULT_EXPLORE_CACHE_BYTES, exploreFromBlocks, SEGMENT_SELECT, SegmentBlockCache, SegmentBlocksBuilder } from './explore-segments.js';
 import { ENTRY_COLUMNS, FlowCache, FlowEntryBuilder, type FlowCacheState, type FlowEntry, NUMERIC_ENTRY_COLUMNS } from './flow-cache.js';
 import { DEFAULT_READ_POOL_SIZE, DEFAULT_READ_QUEUE_LIMIT, raceAbort, ReadGate, type ReadGateState } from './read-pool.js';
 import { checkAnomalyQuery, checkFlowQuery, checkHostIpQuery, checkHostQuery, checkHostTopQuery, checkSeriesQuery } from './query-check.js';
@@ -84,7 +84,7 @@ export interface DuckDbStoreOptions {
 }
 
 export const DEFAULT_FLOW_CACHE_BYTES = 128 * 1024 * 1024;
-export const DEFAULT_EXPLORE_CACHE_BYTES = 128 * 1024 * 1024;
+export { DEFAULT_EXPLORE_CACHE_BYTES };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */

@@ -21,6 +21,8 @@
 import { appMatches, hostPredicate, parseHostSpec, parseServerNameSpec, serverNamePredicate } from '../records/flow-filter.js';
 import { type ExploreDimension, type ExploreFilter, type ExploreItem, type ExploreQuery, type ExplorePoint, HOST_DIMENSIONS } from './explore.js';
 
+/** Explore's memory budget by default (DuckDbStore's exploreCacheBytes, `--explore-cache-mb`). */
+export const DEFAULT_EXPLORE_CACHE_BYTES = 128 * 1024 * 1024;
 /** A block's span: one hour of segment timestamps (µs). */
 export const EXPLORE_BLOCK_US = 3_600_000_000;
 /** Estimated bytes of a segment in a block: 4 doubles, 14 codes, the flow id's slot. */

@@ -31,6 +31,8 @@ export interface StoreOptions {
   readQueue?: number;
   /** DuckDB: memory budget of the flow result cache in bytes (default 128 MiB; 0 turns it off). */
   flowCacheBytes?: number;
+  /** DuckDB: memory budget of Explore's segments in bytes (default 128 MiB; 0 turns it off). */
+  exploreCacheBytes?: number;
 }
 
 export const DEFAULT_DB_PATH = './data/flowlens.duckdb';
@@ -61,6 +63,7 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
       readConnections: opts.readConnections,
       readQueue: opts.readQueue,
       flowCacheBytes: opts.flowCacheBytes,
+      exploreCacheBytes: opts.exploreCacheBytes,
     });
   }
   await store.init();
