@@ -97,21 +97,22 @@ CREATE TABLE IF NOT EXISTS traffic (
 -- Anomalies as of their latest update: every update is written again with the same anomaly_id
 -- and INSERT OR REPLACE keeps only the newest version.
 CREATE TABLE IF NOT EXISTS anomalies (
-  ts          TIMESTAMP NOT NULL,
-  anomaly_id  VARCHAR   NOT NULL,
-  node        VARCHAR   NOT NULL,
-  kind        VARCHAR   NOT NULL,
-  severity    VARCHAR   NOT NULL,
-  source      VARCHAR   NOT NULL,
-  target_ip   VARCHAR   NOT NULL,
-  target_port USMALLINT NOT NULL,
-  started_at  TIMESTAMP NOT NULL,
-  last_seen   TIMESTAMP NOT NULL,
-  state       VARCHAR   NOT NULL,
-  packets     UBIGINT   NOT NULL,
-  bytes       UBIGINT   NOT NULL,
-  evidence    VARCHAR   NOT NULL,
-  summary     VARCHAR   NOT NULL,
+  ts             TIMESTAMP NOT NULL,
+  anomaly_id     VARCHAR   NOT NULL,
+  node           VARCHAR   NOT NULL,
+  kind           VARCHAR   NOT NULL,
+  severity       VARCHAR   NOT NULL,
+  source         VARCHAR   NOT NULL,
+  target_ip      VARCHAR   NOT NULL,
+  target_port    USMALLINT NOT NULL,
+  started_at     TIMESTAMP NOT NULL,
+  last_seen      TIMESTAMP NOT NULL,
+  state          VARCHAR   NOT NULL,
+  packets        UBIGINT   NOT NULL,
+  bytes          UBIGINT   NOT NULL,
+  evidence       VARCHAR   NOT NULL,
+  summary        VARCHAR   NOT NULL,
+  evidence_flows VARCHAR   NOT NULL DEFAULT '',
   PRIMARY KEY (anomaly_id)
 );
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS duration UBIGINT DEFAULT 0;
@@ -146,3 +147,4 @@ ALTER TABLE hosts ADD COLUMN IF NOT EXISTS country VARCHAR DEFAULT '';
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS asn UBIGINT DEFAULT 0;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS as_org VARCHAR DEFAULT '';
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS network VARCHAR DEFAULT '';
+ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS evidence_flows VARCHAR DEFAULT '';

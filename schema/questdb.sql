@@ -124,21 +124,22 @@ DEDUP UPSERT KEYS(ts, node, source);
 -- Anomalies: every update is written again with ts = started_at and the same anomaly_id, and
 -- DEDUP UPSERT replaces the earlier version, so the table holds one row per anomaly, its latest.
 CREATE TABLE IF NOT EXISTS anomalies (
-  ts          TIMESTAMP,
-  anomaly_id  VARCHAR,
-  node        SYMBOL,
-  kind        SYMBOL,
-  severity    SYMBOL,
-  source      VARCHAR,
-  target_ip   VARCHAR,
-  target_port INT,
-  started_at  TIMESTAMP,
-  last_seen   TIMESTAMP,
-  state       SYMBOL,
-  packets     LONG,
-  bytes       LONG,
-  evidence    VARCHAR,
-  summary     VARCHAR
+  ts             TIMESTAMP,
+  anomaly_id     VARCHAR,
+  node           SYMBOL,
+  kind           SYMBOL,
+  severity       SYMBOL,
+  source         VARCHAR,
+  target_ip      VARCHAR,
+  target_port    INT,
+  started_at     TIMESTAMP,
+  last_seen      TIMESTAMP,
+  state          SYMBOL,
+  packets        LONG,
+  bytes          LONG,
+  evidence       VARCHAR,
+  summary        VARCHAR,
+  evidence_flows VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, anomaly_id);
 
@@ -198,3 +199,4 @@ ALTER TABLE hosts ADD COLUMN IF NOT EXISTS country SYMBOL;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS asn LONG;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS as_org SYMBOL;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS network SYMBOL;
+ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS evidence_flows VARCHAR;

@@ -37,6 +37,7 @@ function anomaly(id: string, kind: AnomalyRecord['kind'], startSec: number): Ano
     bytes: 30_000,
     evidence: '{"ports":120}',
     summary: `${kind} from 10.0.0.9`,
+    evidenceFlows: '',
   };
 }
 

@@ -86,6 +86,7 @@ const anomaly = (i: number): AnomalyRecord => ({
   bytes: 600,
   evidence: '{"ports":120}',
   summary: '10.0.0.9 probed 120 ports on 10.0.0.1',
+  evidenceFlows: '2 0123456789abcdef fedcba9876543210',
 });
 
 function batch(i: number): RecordBatch {

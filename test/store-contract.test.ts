@@ -176,6 +176,7 @@ function makeFixture() {
     bytes: 64_000,
     evidence: JSON.stringify({ synPerSec: 500 }),
     summary: `${id} started`,
+    evidenceFlows: `3 ${'0123456789abcdef'} ${'00000000000000ff'} ${'fedcba9876543210'}`,
     ...n,
   });
   const a1 = anomaly('a1', base + 5 * SECOND, base + 15 * SECOND, {});
@@ -812,6 +813,7 @@ for (const backend of storeBackends()) {
           bytes: packets * 60,
           evidence: '{}',
           summary: `many ${i} ${state}`,
+          evidenceFlows: '',
         });
         const empty = { flows: [], hosts: [], traffic: [] };
         await store.write({ ...empty, anomalies: Array.from({ length: count }, (_, i) => version(i, 10, 'active')) });

@@ -7,6 +7,7 @@
 // its packets' windows. When no flow arrives the clock moves with the wall clock, so that the
 // anomalies of an import that has finished, or of a link gone quiet, still end.
 import type { FlowEvent } from '../bus/types.js';
+import { EvidenceFlows } from '../detect/evidence.js';
 import { type Anomaly, AnomalyEmitter, type AnomalySink } from '../detect/lifecycle.js';
 import type { FlowSummary } from '../records/index.js';
 import { ReloadingFile } from './reloading-file.js';
@@ -51,6 +52,8 @@ interface Window {
   packets: number;
   peers: Set<string>;
   evidence: object[];
+  /** Every matching flow (the first and last ids, and the count: detect/evidence.ts). */
+  flowIds: EvidenceFlows;
   anomaly: Anomaly | null;
 }
 
@@ -81,7 +84,7 @@ export class AlertEngine {
   private readonly emitters = new Map<string, AnomalyEmitter>();
   private readonly flows = new Map<string, FlowSeen>();
   private readonly windows = new Map<string, Window>();
-  private readonly listHits = new Map<string, { anomaly: Anomaly; evidence: object[] }>();
+  private readonly listHits = new Map<string, { anomaly: Anomaly; evidence: object[]; flows: EvidenceFlows }>();
   private readonly ruleView: RuleFlow = {
     clientIp: '',
     serverIp: '',
@@ -231,9 +234,12 @@ export class AlertEngine {
       known.anomaly.packets += dPackets;
       known.anomaly.bytes += dBytes;
       if (known.evidence.length < EVIDENCE_FLOWS) known.evidence.push(flowEvidence(f));
+      known.flows.addId(f.flowId);
       return;
     }
     const evidence = [flowEvidence(f)];
+    const flows = new EvidenceFlows();
+    flows.addId(f.flowId);
     const where = `${f.clientIp} -> ${f.serverIp}${f.serverPort ? `:${f.serverPort}` : ''}`;
     this.started.WATCHLIST++;
     const anomaly = this.emitter(f.node).start({
@@ -245,6 +251,7 @@ export class AlertEngine {
       now: f.lastSeen,
       packets: f.clientPackets + f.serverPackets,
       bytes: f.clientBytes + f.serverBytes,
+      flows,
       view: () => ({
         severity: 'high',
         evidence: { list: hit.list, entry: hit.entry, type: hit.type, flows: evidence },
@@ -252,7 +259,7 @@ export class AlertEngine {
       }),
       onEnd: () => this.listHits.delete(key),
     });
-    this.listHits.set(key, { anomaly, evidence });
+    this.listHits.set(key, { anomaly, evidence, flows });
   }
 
   private checkRules(f: FlowSummary, seen: FlowSeen, dPackets: number, dBytes: number): void {
@@ -299,7 +306,7 @@ export class AlertEngine {
     let w = this.windows.get(key);
     if (w === undefined || (w.anomaly === null && t !== undefined && now - w.start >= t.windowUs)) {
       if (w === undefined && this.windows.size >= MAX_WINDOWS) this.evictWindow();
-      w = { start: now, flows: 0, bytes: 0, packets: 0, peers: new Set(), evidence: [], anomaly: null };
+      w = { start: now, flows: 0, bytes: 0, packets: 0, peers: new Set(), evidence: [], flowIds: new EvidenceFlows(), anomaly: null };
       this.windows.set(key, w);
     }
     if (first) w.flows++;
@@ -307,6 +314,7 @@ export class AlertEngine {
     w.bytes += bytes;
     if (w.peers.size < MAX_PEERS_PER_WINDOW) w.peers.add(bySource ? f.serverIp : f.clientIp);
     if (first && w.evidence.length < EVIDENCE_FLOWS) w.evidence.push(flowEvidence(f));
+    if (first) w.flowIds.addId(f.flowId);
     if (w.anomaly !== null) {
       w.anomaly.alive(now);
       w.anomaly.packets += packets;
@@ -328,6 +336,7 @@ export class AlertEngine {
       now,
       packets: win.packets,
       bytes: win.bytes,
+      flows: win.flowIds,
       view: () => {
         const figures = { flows: win.flows, bytes: win.bytes, packets: win.packets, peers: win.peers.size };
         const about =

@@ -6,6 +6,7 @@ import { decodePacket } from '../decode/index.js';
 import { DecodedPacket } from '../decode/packet.js';
 import type { DetectorSet } from '../detect/index.js';
 import { D_ARP, D_NONE, tsFromWords } from '../flow/import-worker.js';
+import { tagOffset } from './ring.js';
 
 /** Entries of the replay order that are not a worker's frame: the detectors' clock. */
 export const ORDER_TICK = -1;
@@ -86,6 +87,10 @@ export function detectorFeed(
     decodePacket(linkType, buf, off, caplen, wirelen, pkt);
     const bytes = Math.max(wirelen, caplen);
     if (code === D_ARP) detector.arp(pkt, buf, ts, bytes);
-    else detector.packet(pkt, buf, ts, bytes, code);
+    else {
+      // The frame's flow id follows its bytes (handToDetection).
+      const at = tagOffset(off, caplen);
+      detector.packet(pkt, buf, ts, bytes, code, buf.readUInt32LE(at), buf.readUInt32LE(at + 4));
+    }
   };
 }

@@ -10,6 +10,7 @@
 //   u32 recordLength (header + data padded to 4; 0 marks "wrap to the start")
 //   u32 caplen, u32 wirelen, u32 tsSec, u32 tsUsec, u32 (linkType << 16 | ifaceIndex)
 //   caplen bytes of frame
+//   (a tagged record, tagNext: two u32 after the frame's padded bytes; a detection ring's flow id)
 
 const CTRL_BYTES = 64;
 /** Control words (Int32 indices). */
@@ -55,6 +56,9 @@ abstract class RingView {
 export class RingWriter extends RingView {
   private w: number;
   private published: number;
+  private tagged = false;
+  private tagHi = 0;
+  private tagLo = 0;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
@@ -66,9 +70,22 @@ export class RingWriter extends RingView {
     return new RingWriter(new SharedArrayBuffer(ringBytes(capacity)));
   }
 
+  /**
+   * The next frame written carries two words after its padded bytes, which a reader finds at
+   * tagOffset(offset, caplen): the flow id of a detection ring's frame (src/capture/replay-order.ts).
+   * The tag stays until a write succeeds.
+   */
+  tagNext(hi: number, lo: number): void {
+    this.tagged = true;
+    this.tagHi = hi;
+    this.tagLo = lo;
+  }
+
   /** Copies one frame (caplen bytes of `frame` from `frameOff`) in; false (nothing written) when it does not fit. */
   write(frame: Buffer, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number, frameOff = 0): boolean {
-    const need = RECORD_HEADER + ((caplen + 3) & ~3);
+    const tagged = this.tagged;
+    const padded = (caplen + 3) & ~3;
+    const need = RECORD_HEADER + padded + (tagged ? 8 : 0);
     const cap = this.capacity;
     let w = this.w;
     const free = cap - ((w - (Atomics.load(this.ctrl, READ) >>> 0)) >>> 0);
@@ -92,6 +109,11 @@ export class RingWriter extends RingView {
     words[i + 4] = tsUsec;
     words[i + 5] = ((linkType & 0xffff) << 16) | (iface & 0xffff);
     frame.copy(this.data, off + RECORD_HEADER, frameOff, frameOff + caplen);
+    if (tagged) {
+      words[i + 6 + (padded >>> 2)] = this.tagHi;
+      words[i + 7 + (padded >>> 2)] = this.tagLo;
+      this.tagged = false;
+    }
     this.w = (w + need) >>> 0;
     // Visible to the consumer at once; the wake-up (notify) is per burst, in `wake`.
     Atomics.store(this.ctrl, WRITE, this.w | 0);
@@ -110,6 +132,11 @@ export class RingWriter extends RingView {
     Atomics.add(this.ctrl, SEQ, 1);
     Atomics.notify(this.ctrl, SEQ);
   }
+}
+
+/** Where a tagged record's two words are in the ring's data (`offset` and `caplen` as a handler gets them). */
+export function tagOffset(offset: number, caplen: number): number {
+  return offset + ((caplen + 3) & ~3);
 }
 
 /** Called for each frame; `data` is only valid during the call. */

@@ -25,7 +25,7 @@ import { TCP_ACK, TCP_RST, TCP_SYN } from '../decode/packet.js';
 import { ipv4ChecksumBroken } from '../decode/ipv4.js';
 import { F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, addressKey, key3, type PacketFacts } from './facts.js';
 import { PROBE_ARP, PROBE_ECHO, PROBE_ND, PROBE_STEALTH, PROBE_SYN, PROBE_UDP, PROTO_ARP, PROTO_ND, type Attempt } from './types.js';
-import { growFloat64, growInt32 } from '../flow/open-index.js';
+import { growFloat64, growInt32, growUint32 } from '../flow/open-index.js';
 import { LruSlots } from './lru-slots.js';
 
 /** The attempt passed to a listener is reused for the next call: read it, do not keep it. */
@@ -53,8 +53,10 @@ export class AttemptTracker {
   private protoOf = new Int32Array(0);
   private portOf = new Int32Array(0);
   private probeOf = new Int32Array(0);
+  private flowHiOf = new Uint32Array(0);
+  private flowLoOf = new Uint32Array(0);
   /** What listeners get (see AttemptListener). */
-  private readonly view: Attempt = { srcKey: 0, dstKey: 0, proto: 0, port: 0, probe: 0, ts: 0, bytes: 0 };
+  private readonly view: Attempt = { srcKey: 0, dstKey: 0, proto: 0, port: 0, probe: 0, ts: 0, bytes: 0, flowHi: 0, flowLo: 0 };
   private readonly timeoutUs: number;
   private readonly inner = new Uint32Array(4);
   private readonly inner2 = new Uint32Array(4);
@@ -184,6 +186,8 @@ export class AttemptTracker {
     this.protoOf[slot] = proto;
     this.portOf[slot] = port;
     this.probeOf[slot] = probe;
+    this.flowHiOf[slot] = p.flowHi;
+    this.flowLoOf[slot] = p.flowLo;
     this.onAttempt(this.fill(slot), p);
   }
 
@@ -207,6 +211,8 @@ export class AttemptTracker {
     a.probe = this.probeOf[slot];
     a.ts = this.tsOf[slot];
     a.bytes = this.bytesOf[slot];
+    a.flowHi = this.flowHiOf[slot];
+    a.flowLo = this.flowLoOf[slot];
     return a;
   }
 
@@ -218,6 +224,8 @@ export class AttemptTracker {
     this.protoOf = growInt32(this.protoOf, n);
     this.portOf = growInt32(this.portOf, n);
     this.probeOf = growInt32(this.probeOf, n);
+    this.flowHiOf = growUint32(this.flowHiOf, n);
+    this.flowLoOf = growUint32(this.flowLoOf, n);
   }
 
   /** An ICMP error quotes the IP header and first 8 bytes of the packet it answers. */

@@ -30,6 +30,7 @@ import { finish, mix } from '../flow/hash.js';
 import type { BeaconConfig } from './config.js';
 import { F_FROM_CLIENT, F_NEW_FLOW, key3, type PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
+import { EvidenceFlows } from './evidence.js';
 import { LruSlots } from './lru-slots.js';
 import type { Detector } from './types.js';
 
@@ -137,8 +138,11 @@ export class BeaconDetector implements Detector {
   private lastSeen = new Float64Array(INITIAL_SLOTS);
   private starts = new Float64Array(INITIAL_SLOTS * RING);
   private sizes = new Float32Array(INITIAL_SLOTS * RING);
+  /** The connections' flow ids (two words each): the ring's, and the current one's (evidence.ts). */
+  private flowIds = new Uint32Array(INITIAL_SLOTS * RING * 2);
+  private curFlow = new Uint32Array(INITIAL_SLOTS * 2);
   /** Active BEACONs by slot, with the pair's last score (few: a Map). */
-  private readonly active = new Map<number, { anomaly: Anomaly; score: BeaconScore; peak: number }>();
+  private readonly active = new Map<number, { anomaly: Anomaly; score: BeaconScore; peak: number; flows: EvidenceFlows }>();
   private readonly orderedStarts = new Float64Array(RING + 1);
   private readonly orderedSizes = new Float64Array(RING);
   private readonly scratch = new Float64Array(3 * RING);
@@ -192,6 +196,8 @@ export class BeaconDetector implements Detector {
     this.count[slot]++;
     this.curStart[slot] = p.ts;
     this.curBytes[slot] = p.bytes;
+    this.curFlow[slot * 2] = p.flowHi;
+    this.curFlow[slot * 2 + 1] = p.flowLo;
     this.lastSeen[slot] = p.ts;
     if (this.count[slot] > this.cfg.minConnections) this.judge(slot, p);
   }
@@ -201,6 +207,8 @@ export class BeaconDetector implements Detector {
     const at = slot * RING + this.next[slot];
     this.starts[at] = this.curStart[slot];
     this.sizes[at] = this.curBytes[slot];
+    this.flowIds[at * 2] = this.curFlow[slot * 2];
+    this.flowIds[at * 2 + 1] = this.curFlow[slot * 2 + 1];
     this.next[slot] = (this.next[slot] + 1) % RING;
   }
 
@@ -221,6 +229,7 @@ export class BeaconDetector implements Detector {
       current.score = scoreBeacon(this.orderedStarts, this.orderedSizes, closed, this.scratch);
       if (current.score.score > current.peak) current.peak = current.score.score;
       current.anomaly.touch(p.ts, this.sizes[slot * RING + ((this.next[slot] + RING - 1) % RING)]);
+      current.flows.add(p.flowHi, p.flowLo);
       return;
     }
     if (span < this.cfg.minDurationSec * 1e6) return;
@@ -231,7 +240,14 @@ export class BeaconDetector implements Detector {
     const target = fromClient ? p.dstIp() : p.srcIp();
     const port = fromClient ? p.pkt.dstPort : p.pkt.srcPort;
     const transport = p.pkt.ipProto === IPPROTO_TCP ? 'tcp' : 'udp';
-    const entry = { anomaly: null as unknown as Anomaly, score, peak: score.score };
+    // Its evidence: the connections scored (the ring, oldest first) and the one starting now.
+    const flows = new EvidenceFlows();
+    for (let i = 0; i < closed; i++) {
+      const at = slot * RING + ((first + i) % RING);
+      flows.add(this.flowIds[at * 2], this.flowIds[at * 2 + 1]);
+    }
+    flows.add(p.flowHi, p.flowLo);
+    const entry = { anomaly: null as unknown as Anomaly, score, peak: score.score, flows };
     entry.anomaly = this.emitter.start({
       kind: 'BEACON',
       source,
@@ -241,6 +257,7 @@ export class BeaconDetector implements Detector {
       now: p.ts,
       packets: closed,
       bytes: score.medianBytes * closed,
+      flows,
       view: () => {
         const s = entry.score;
         const periodSec = s.period / 1e6;
@@ -298,6 +315,12 @@ export class BeaconDetector implements Detector {
     const next = new Int32Array(n);
     next.set(this.next);
     this.next = next;
+    const flowIds = new Uint32Array(n * RING * 2);
+    flowIds.set(this.flowIds);
+    this.flowIds = flowIds;
+    const curFlow = new Uint32Array(n * 2);
+    curFlow.set(this.curFlow);
+    this.curFlow = curFlow;
     const sizes = new Float32Array(n * RING);
     sizes.set(this.sizes);
     this.sizes = sizes;

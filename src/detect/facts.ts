@@ -53,14 +53,19 @@ export class PacketFacts {
   bytes = 0;
   /** F_* bits. */
   flags = 0;
+  /** The packet's flow id (two words, as the flow table holds it); 0/0: no flow (ARP). */
+  flowHi = 0;
+  flowLo = 0;
   srcKey = 0;
   dstKey = 0;
   /** The address an attempt probes when it is not the packet's destination (an IPv6 neighbour solicitation's target, sent to a multicast group); set by the attempt tracker. */
   readonly probed = new Uint32Array(4);
   probedSet = false;
 
-  set(pkt: DecodedPacket, buf: Buffer, ts: number, bytes: number, flags: number): void {
+  set(pkt: DecodedPacket, buf: Buffer, ts: number, bytes: number, flags: number, flowHi = 0, flowLo = 0): void {
     this.pkt = pkt;
+    this.flowHi = flowHi;
+    this.flowLo = flowLo;
     this.buf = buf;
     this.ts = ts;
     this.bytes = bytes;

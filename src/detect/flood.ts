@@ -8,11 +8,16 @@ import type { PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter, AnomalyView } from './lifecycle.js';
 import type { Detector } from './types.js';
 import { type RateWindow, makeRoom } from './window.js';
+import { EvidenceFlows, RecentFlows } from './evidence.js';
 
 export interface FloodTarget {
   ip: string;
+  /** The target's key in the table (RecentFlows' key). */
+  key: number;
   w: RateWindow;
   anomaly: Anomaly | null;
+  /** The flows of the anomaly's evidence while one is on. */
+  flows: EvidenceFlows | null;
 }
 
 /** Targets with no packet for this long are forgotten (µs). */
@@ -35,6 +40,8 @@ export abstract class FloodDetector<T extends FloodTarget> implements Detector {
   private readonly sketch = new Uint16Array(SKETCH);
   private sketchSec = -1;
   private readonly admitAt: number;
+  /** The flows of the packets counted towards targets without a flood, for the one that starts. */
+  private readonly recent = new RecentFlows();
 
   constructor(
     private readonly maxTargets: number,
@@ -57,8 +64,14 @@ export abstract class FloodDetector<T extends FloodTarget> implements Detector {
   protected target(key: number, p: PacketFacts): T | undefined {
     let t = this.targets.get(key);
     if (t === undefined) {
-      if (!this.admit(key, p.ts) || !makeRoom(this.targets, this.maxTargets, isOngoing)) return undefined;
+      if (!this.admit(key, p.ts)) {
+        // Not counted yet, but a surge's first packets: its evidence if it becomes a flood.
+        this.recent.add(key, p.ts, p.flowHi, p.flowLo);
+        return undefined;
+      }
+      if (!makeRoom(this.targets, this.maxTargets, isOngoing)) return undefined;
       t = this.newTarget(p);
+      t.key = key;
       this.targets.set(key, t);
     }
     return t;
@@ -85,25 +98,39 @@ export abstract class FloodDetector<T extends FloodTarget> implements Detector {
     w.add(p);
     const rate = w.rate(p.ts);
     if (rate > w.peak) w.peak = rate;
-    if (t.anomaly === null) return rate;
-    if (rate >= this.minRate / 2) t.anomaly.touch(p.ts, p.bytes);
+    if (t.anomaly === null) {
+      this.recent.add(t.key, p.ts, p.flowHi, p.flowLo);
+      return rate;
+    }
+    if (rate >= this.minRate / 2) {
+      t.anomaly.touch(p.ts, p.bytes);
+      (t.flows as EvidenceFlows).add(p.flowHi, p.flowLo);
+    }
     return -1;
   }
 
   protected startFlood(t: T, kind: AnomalyKind, source: string, targetPort: number, now: number, view: () => AnomalyView): void {
     const w = t.w;
+    const startedAt = w.surgeStart(this.minRate / 4);
+    // The flows of the surge so far: the packets counted since it began, and those of its second
+    // before the target was admitted (see admit()).
+    const flows = new EvidenceFlows();
+    this.recent.take(t.key, Math.floor(startedAt / 1e6) * 1e6, flows);
+    t.flows = flows;
     t.anomaly = this.emitter.start({
       kind,
       source,
       targetIp: t.ip,
       targetPort,
-      startedAt: w.surgeStart(this.minRate / 4),
+      startedAt,
       now,
       packets: w.packets(),
       bytes: w.bytes(),
       view,
+      flows,
       onEnd: () => {
         t.anomaly = null;
+        t.flows = null;
       },
     });
   }
@@ -120,6 +147,7 @@ export abstract class FloodDetector<T extends FloodTarget> implements Detector {
   reset(): void {
     this.nextSweep = 0;
     this.targets.clear();
+    this.recent.clear();
   }
 }
 

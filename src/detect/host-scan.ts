@@ -15,6 +15,7 @@ import { growFloat64, growInt32, growUint8 } from '../flow/open-index.js';
 import type { Severity } from '../store/types.js';
 import type { DetectConfig } from './config.js';
 import { key3, type PacketFacts } from './facts.js';
+import { EvidenceFlows, RecentFlows } from './evidence.js';
 import { FirstContacts } from './first-contacts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
 import { LruSlots } from './lru-slots.js';
@@ -31,6 +32,8 @@ const INITIAL_WALKS = 1024;
 interface SourceScan {
   anomaly: Anomaly;
   walks: Set<number>;
+  /** The first contacts of those walks since each started (evidence.ts). */
+  flows: EvidenceFlows;
 }
 
 /**
@@ -56,6 +59,8 @@ export class HostScanDetector implements Detector {
   private source6: string[] = [];
   private firstTarget6: string[] = [];
   private readonly sources = new Map<number, SourceScan>();
+  /** First contacts of walks in no anomaly, for the one that starts or that they join. */
+  private readonly recent = new RecentFlows();
   private readonly walks: TrwWalks;
   private readonly idleUs: number;
   private nextSweep = 0;
@@ -107,17 +112,25 @@ export class HostScanDetector implements Detector {
   }
 
   outcome(a: Attempt, success: boolean, now: number): void {
-    const s = this.table.get(key3(a.srcKey, (a.proto << 16) | a.port, 2));
+    const key = key3(a.srcKey, (a.proto << 16) | a.port, 2);
+    const s = this.table.get(key);
     if (s < 0) return;
     if (!this.hosts.add(s, a.dstKey)) return; // not a first contact
     this.walks.observe(s, success, a.ts);
     const crossed = this.walks.crossed(s) && this.hosts.size(s) >= this.cfg.minHosts;
-    const scan = this.sources.get(a.srcKey);
+    const scan = this.sources.size > 0 ? this.sources.get(a.srcKey) : undefined;
+    // Each first contact is one flow of the evidence: the anomaly's when its walk is in one.
+    if (scan?.walks.has(s)) scan.flows.add(a.flowHi, a.flowLo);
+    else this.recent.add(key, a.ts, a.flowHi, a.flowLo);
     if (scan !== undefined) {
-      // Another class of the same source crossing joins its anomaly (nmap -sn: echo and tcp/443).
-      if (crossed) scan.walks.add(s);
+      // Another class of the same source crossing joins its anomaly (nmap -sn: echo and tcp/443),
+      // with its first contacts since its walk started.
+      if (crossed && !scan.walks.has(s)) {
+        scan.walks.add(s);
+        this.recent.take(key, this.walks.walkStart[s], scan.flows);
+      }
       if (!success) scan.anomaly.alive(now);
-    } else if (crossed) this.start(s, now);
+    } else if (crossed) this.start(s, key, now);
   }
 
   private drop(s: number): void {
@@ -126,9 +139,11 @@ export class HostScanDetector implements Detector {
     this.source6[s] = this.firstTarget6[s] = '';
   }
 
-  private start(s: number, now: number): void {
+  private start(s: number, key: number, now: number): void {
     const cfg = this.cfg;
     const state = this.walks;
+    const flows = new EvidenceFlows();
+    this.recent.take(key, state.walkStart[s], flows);
     const srcKey = this.srcKey[s];
     // The walks' slots stay theirs while the source's anomaly lasts: neither eviction nor the
     // sweep drops a walk of a source in an anomaly.
@@ -147,6 +162,7 @@ export class HostScanDetector implements Detector {
       now,
       packets: this.probes[s],
       bytes: this.bytes[s],
+      flows,
       view: () => {
         let hosts = 0;
         let failures = 0;
@@ -182,7 +198,7 @@ export class HostScanDetector implements Detector {
         for (const x of walks) state.restart(x);
       },
     });
-    this.sources.set(srcKey, { anomaly, walks });
+    this.sources.set(srcKey, { anomaly, walks, flows });
   }
 
   tick(now: number): void {
@@ -197,6 +213,7 @@ export class HostScanDetector implements Detector {
     this.table.clear();
     this.hosts.clearAll();
     this.sources.clear();
+    this.recent.clear();
   }
 
   private grow(n: number): void {

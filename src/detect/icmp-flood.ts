@@ -41,7 +41,7 @@ export class IcmpFloodDetector extends FloodDetector<FloodTarget> {
   }
 
   protected newTarget(p: PacketFacts): FloodTarget {
-    return { ip: p.dstIp(), w: new RateWindow(), anomaly: null };
+    return { ip: p.dstIp(), key: 0, w: new RateWindow(), anomaly: null, flows: null };
   }
 
   private start(t: FloodTarget, now: number): void {

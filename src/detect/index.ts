@@ -75,10 +75,10 @@ export class DetectorSet {
     );
   }
 
-  /** One IP packet; `flags` are F_* bits. */
-  packet(pkt: DecodedPacket, buf: Buffer, ts: number, bytes: number, flags: number): void {
+  /** One IP packet; `flags` are F_* bits; `flowHi`/`flowLo` its flow's id (evidence.ts). */
+  packet(pkt: DecodedPacket, buf: Buffer, ts: number, bytes: number, flags: number, flowHi = 0, flowLo = 0): void {
     const p = this.facts;
-    p.set(pkt, buf, ts, bytes, flags);
+    p.set(pkt, buf, ts, bytes, flags, flowHi, flowLo);
     if (ts > this.lastTs) this.lastTs = ts;
     this.attempts.packet(p);
     // The scan detectors work from attempts and outcomes only (their packet() is empty).

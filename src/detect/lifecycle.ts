@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { AnomalyKind, AnomalyRecord, Severity } from '../store/types.js';
 import type { LifecycleConfig } from './config.js';
+import type { EvidenceFlows } from './evidence.js';
 
 export type LifecycleEvent = 'start' | 'update' | 'end';
 export type AnomalySink = (type: LifecycleEvent, record: AnomalyRecord) => void;
@@ -30,6 +31,8 @@ export interface AnomalyStart {
   packets: number;
   bytes: number;
   view: () => AnomalyView;
+  /** The flows of its evidence, which the detector goes on adding to while it lasts (evidence.ts). */
+  flows: EvidenceFlows;
   /** Called once the anomaly has ended, so that the detector drops its reference. */
   onEnd?: () => void;
 }
@@ -145,6 +148,7 @@ export class AnomalyEmitter {
       bytes: a.bytes,
       evidence: JSON.stringify(view.evidence),
       summary: view.summary,
+      evidenceFlows: s.flows.toString(),
     });
   }
 }

@@ -12,6 +12,7 @@ import { growFloat64, growInt32 } from '../flow/open-index.js';
 import type { ScanConfig } from './config.js';
 import { key3, type PacketFacts } from './facts.js';
 import type { Anomaly, AnomalyEmitter } from './lifecycle.js';
+import { EvidenceFlows, RecentFlows } from './evidence.js';
 import { FirstContacts } from './first-contacts.js';
 import { LruSlots } from './lru-slots.js';
 import type { Severity } from '../store/types.js';
@@ -47,6 +48,10 @@ export class PortScanDetector implements Detector {
   private source6: string[] = [];
   private target6: string[] = [];
   private anomaly: (Anomaly | null)[] = [];
+  /** The flows of the anomaly's evidence (its first contacts), while one is on. */
+  private flows: (EvidenceFlows | null)[] = [];
+  /** First contacts of pairs without an anomaly, for the one that starts (evidence.ts). */
+  private readonly recent = new RecentFlows();
   private readonly walks: TrwWalks;
   private readonly idleUs: number;
   private nextSweep = 0;
@@ -86,6 +91,7 @@ export class PortScanDetector implements Detector {
       this.ports.clear(s);
       this.open[s] = null;
       this.anomaly[s] = null;
+      this.flows[s] = null;
     } else this.table.touch(s);
     this.lastTs[s] = a.ts;
     this.probes[s]++;
@@ -95,9 +101,14 @@ export class PortScanDetector implements Detector {
 
   outcome(a: Attempt, success: boolean, now: number): void {
     if (a.probe >= PROBE_ECHO) return;
-    const s = this.table.get(key3(a.srcKey, a.dstKey, 1));
+    const key = key3(a.srcKey, a.dstKey, 1);
+    const s = this.table.get(key);
     if (s < 0) return;
     if (!this.ports.add(s, (a.proto << 16) | a.port)) return; // not a first contact
+    // Each first contact is one flow of the evidence (the anomaly's, or the walk's so far).
+    const flows = this.flows[s];
+    if (flows !== null) flows.add(a.flowHi, a.flowLo);
+    else this.recent.add(key, a.ts, a.flowHi, a.flowLo);
     if (success) {
       const open = (this.open[s] ??= []);
       if (open.length < MAX_OPEN_LISTED) open.push(a.port);
@@ -106,7 +117,7 @@ export class PortScanDetector implements Detector {
     const anomaly = this.anomaly[s];
     if (anomaly !== null) {
       if (!success) anomaly.alive(now);
-    } else if (this.walks.crossed(s)) this.start(s, now);
+    } else if (this.walks.crossed(s)) this.start(s, key, now);
   }
 
   private drop(s: number): void {
@@ -116,9 +127,13 @@ export class PortScanDetector implements Detector {
     this.source6[s] = this.target6[s] = '';
   }
 
-  private start(s: number, now: number): void {
+  private start(s: number, key: number, now: number): void {
     const cfg = this.cfg;
     const walks = this.walks;
+    // The walk's first contacts since its start (its first failure).
+    const flows = new EvidenceFlows();
+    this.recent.take(key, walks.walkStart[s], flows);
+    this.flows[s] = flows;
     const source = this.source6[s] || ipv4ToString(this.srcKey[s]);
     const target = this.target6[s] || ipv4ToString(this.dstKey[s]);
     // The slot holds this pair until the anomaly ends: neither eviction nor the sweep drops a
@@ -132,6 +147,7 @@ export class PortScanDetector implements Detector {
       now,
       packets: this.probes[s],
       bytes: this.bytes[s],
+      flows,
       view: () => {
         const ports = this.ports.size(s);
         const probes: Record<string, number> = {};
@@ -164,6 +180,7 @@ export class PortScanDetector implements Detector {
       },
       onEnd: () => {
         this.anomaly[s] = null;
+        this.flows[s] = null;
         walks.restart(s);
       },
     });
@@ -183,6 +200,8 @@ export class PortScanDetector implements Detector {
     this.ports.clearAll();
     this.open.fill(null);
     this.anomaly.fill(null);
+    this.flows.fill(null);
+    this.recent.clear();
   }
 
   private grow(n: number): void {
@@ -200,6 +219,7 @@ export class PortScanDetector implements Detector {
       this.source6.push('');
       this.target6.push('');
       this.anomaly.push(null);
+      this.flows.push(null);
     }
   }
 }

@@ -42,7 +42,7 @@ export class SynFloodDetector extends FloodDetector<Target> {
   }
 
   protected newTarget(p: PacketFacts): Target {
-    return { ip: p.dstIp(), port: p.pkt.dstPort, w: new RateWindow(), anomaly: null };
+    return { ip: p.dstIp(), port: p.pkt.dstPort, key: 0, w: new RateWindow(), anomaly: null, flows: null };
   }
 
   private start(t: Target, now: number): void {

@@ -33,6 +33,9 @@ export interface Attempt {
   probe: number;
   ts: number;
   bytes: number;
+  /** The attempt's flow id (0/0: none, an ARP request). */
+  flowHi: number;
+  flowLo: number;
 }
 
 export interface Detector {

@@ -65,7 +65,18 @@ export class UdpFloodDetector extends FloodDetector<Target> {
   }
 
   protected newTarget(p: PacketFacts): Target {
-    return { ip: p.dstIp(), w: new RateWindow(), ports: new Uint32Array(32), portsSec: -1, distinctPorts: 0, port: 0, portVotes: 0, anomaly: null };
+    return {
+      ip: p.dstIp(),
+      key: 0,
+      w: new RateWindow(),
+      ports: new Uint32Array(32),
+      portsSec: -1,
+      distinctPorts: 0,
+      port: 0,
+      portVotes: 0,
+      anomaly: null,
+      flows: null,
+    };
   }
 
   private start(t: Target, now: number): void {

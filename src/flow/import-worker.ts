@@ -142,9 +142,13 @@ export function handToDetection(
   tsSec: number,
   tsUsec: number,
   linkType: number,
+  flowHi: number,
+  flowLo: number,
 ): void {
   const code = lastDetect === DETECT_NONE ? D_NONE : lastDetect === DETECT_ARP ? D_ARP : lastDetect;
   const len = code === D_NONE ? 0 : caplen;
+  // An IP frame for the detectors carries its flow's id (their evidence: src/detect/evidence.ts).
+  if (code !== D_NONE && code !== D_ARP) detect.tagNext(flowHi, flowLo);
   while (!detect.write(buf, len, wirelen, tsSec, tsUsec, linkType, code, off)) {
     detect.wake();
     Atomics.wait(detectPause, 0, 0, 1);
@@ -194,7 +198,22 @@ async function run(data: ImportWorkerData): Promise<void> {
       const lo = f >= 0 ? agg.flows.idLo[f] : 0;
       while (!flowIds.put(slot, hi, lo)) Atomics.wait(pause, 0, 0, 1); // the main thread is behind
     }
-    if (detect !== null) handToDetection(detect, agg.lastDetect, buf, off, caplen, wirelen, tsSec, tsUsec, linkType);
+    if (detect !== null) {
+      const f = agg.lastFlow;
+      handToDetection(
+        detect,
+        agg.lastDetect,
+        buf,
+        off,
+        caplen,
+        wirelen,
+        tsSec,
+        tsUsec,
+        linkType,
+        f >= 0 ? agg.flows.idHi[f] : 0,
+        f >= 0 ? agg.flows.idLo[f] : 0,
+      );
+    }
   };
 
   // Atomics.waitAsync's timeout does not keep the event loop alive: this does, until the end.

@@ -119,9 +119,10 @@ async function run(data: DecodeWorkerData): Promise<void> {
     }
     const ts = tsSec * 1e6 + tsUsec;
     agg.packet(linkType, ts, buf, off, caplen, wirelen);
-    if (detect !== null) handToDetection(detect, agg.lastDetect, buf, off, caplen, wirelen, tsSec, tsUsec, linkType);
-    // The packet store takes the packets of flows (not ARP and other non-IP frames), never waiting.
     const f = agg.lastFlow;
+    if (detect !== null)
+      handToDetection(detect, agg.lastDetect, buf, off, caplen, wirelen, tsSec, tsUsec, linkType, f >= 0 ? flows.idHi[f] : 0, f >= 0 ? flows.idLo[f] : 0);
+    // The packet store takes the packets of flows (not ARP and other non-IP frames), never waiting.
     if (keeper !== null && f >= 0) keeper.add(f, flows.idHi[f], flows.idLo[f], ts, linkType, ifIdx, buf, off, caplen, wirelen);
   };
   // Worker 0 applies the size and age caps to the whole directory, one sweep at a time.

@@ -335,6 +335,7 @@ export class Notifier {
         bytes: 0,
         evidence: JSON.stringify({ test: true, by }),
         summary: `flowlens test notification for channel ${channel}`,
+        evidenceFlows: '0',
       },
     };
     this.add(r, n);

@@ -38,8 +38,32 @@ export const ANOMALY = defineRecord(
     evidence: col.str({ gql: { description: 'JSON object: the figures that crossed the threshold.' } }),
     /** One human sentence. */
     summary: col.str(),
+    /**
+     * The flows its detector counted as evidence (src/detect/evidence.ts): '' when not recorded (an
+     * anomaly stored before detectors named them), else the number of distinct flows, then the ids
+     * of the first and the last EVIDENCE_FLOW_IDS of them, space separated ('0': it names none, an
+     * ARP sweep).
+     */
+    evidenceFlows: col.str({
+      added: true,
+      gql: {
+        description:
+          "The flows of its evidence: null when not recorded (older anomalies), else the number of distinct flows then the ids of the first 100 and the last 100 of them, space separated ('0': none, e.g. an ARP sweep).",
+        nullable: true,
+      },
+    }),
   },
   { duckdbPrimaryKey: 'anomalyId', questdbDedupKeys: ['ts', 'anomalyId'] },
 );
 
 export type AnomalyRecord = RecordOf<typeof ANOMALY>;
+
+/** Flow ids an anomaly lists at most at each end: the first and the last this many. */
+export const EVIDENCE_FLOW_IDS = 100;
+
+/** An anomaly's evidenceFlows: null when not recorded, else the count of all and the ids listed. */
+export function parseEvidenceFlows(text: string): { count: number; ids: string[] } | null {
+  if (text === '') return null;
+  const [count, ...ids] = text.split(' ');
+  return { count: Number(count), ids };
+}

@@ -304,6 +304,7 @@ function syntheticAnomaly(m: number, at: number, rand: () => number): AnomalyRec
     bytes: 1_000_000 + Math.floor(rand() * 50_000_000),
     evidence: '{"rate":12000,"threshold":5000}',
     summary: `${kind} against ${clientIp(m % 50)}`,
+    evidenceFlows: '',
   };
 }
 

@@ -66,6 +66,7 @@ export function anomalyEvent(node: string): AnomalyEvent {
       bytes: 18000,
       evidence: '{}',
       summary: 'a scan',
+      evidenceFlows: '1 00000000000000aa',
     },
   };
 }

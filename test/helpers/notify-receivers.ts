@@ -32,6 +32,7 @@ export function anomaly(id: string, over: Partial<AnomalyRecord> = {}): AnomalyR
     bytes: 60_000,
     evidence: JSON.stringify({ distinctPorts: 1000 }),
     summary: `10.0.0.66 probed 1000 ports of 10.0.0.5 (${id})`,
+    evidenceFlows: '',
     ...over,
   };
 }
