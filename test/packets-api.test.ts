@@ -1,7 +1,7 @@
 // /pcap and the pcapUrl fields on a real server over a DuckDB store: corpus captures imported with
 // the packet index; a flow's pcapUrl downloads (with the bearer token) the same bytes as
 // `tshark -r ORIGINAL -Y '<its 5-tuple>' -F pcap -w`, under the name a Wireshark user expects; an
-// anomaly's the same as tshark's scanner-target filter. The route keeps GraphQL's rules (token,
+// anomaly's, the flows it names as evidence, as tshark writes theirs. The route keeps GraphQL's rules (token,
 // cross-site, Host); packets never held are 404 and a null pcapUrl with the reason; packets whose
 // file is gone are 410 and said to be evicted, never served as an empty capture.
 import assert from 'node:assert/strict';
@@ -18,8 +18,10 @@ import { importFiles } from '../src/capture/import.js';
 import { importSource } from '../src/capture/source.js';
 import { PacketIndexWriter } from '../src/packets/index-writer.js';
 import { openStore } from '../src/store/index.js';
+import { EVIDENCE_FLOW_IDS, parseEvidenceFlows } from '../src/records/anomaly.js';
 import type { FlowStore } from '../src/store/types.js';
 import { gql } from './api-helpers.js';
+import { tupleFilter as flowTuples } from './helpers/flow-tuples.js';
 
 const exec = promisify(execFile);
 const NDPI = join(import.meta.dirname, '..', '..', 'shared', 'corpus', 'ndpi', 'pcap');
@@ -114,10 +116,10 @@ test("a flow's pcapUrl downloads the flow byte for byte as tshark writes it, nam
   assert.ok(ours.equals(theirs), `${ours.length} bytes against tshark's ${theirs.length}`);
 });
 
-test("an anomaly's pcapUrl downloads its flows (an nmap SYN scan) as tshark's scanner-target filter", { skip }, async () => {
-  const r = await gql<{ anomalies: { id: string; kind: string; source: string; targetIp: string; pcapUrl: string | null }[] }>(
+test("an anomaly's pcapUrl downloads the flows it names (an nmap SYN scan) as tshark writes them", { skip }, async () => {
+  const r = await gql<{ anomalies: { id: string; kind: string; source: string; targetIp: string; pcapUrl: string | null; evidenceFlows: string }[] }>(
     server.url,
-    'query($from: DateTime, $to: DateTime) { anomalies(from: $from, to: $to) { id kind source targetIp pcapUrl packetsUnavailable } }',
+    'query($from: DateTime, $to: DateTime) { anomalies(from: $from, to: $to) { id kind source targetIp pcapUrl packetsUnavailable evidenceFlows } }',
     WHOLE,
     TOKEN,
   );
@@ -126,9 +128,29 @@ test("an anomaly's pcapUrl downloads its flows (an nmap SYN scan) as tshark's sc
   assert.ok(scan?.pcapUrl, 'the scan has a pcapUrl');
   const res = await get(scan.pcapUrl);
   assert.equal(res.status, 200);
+  assert.match(res.headers.get('x-flowlens-anomaly-flows') ?? '', /^evidence; total=\d+$/);
   const ours = Buffer.from(await res.arrayBuffer());
-  const theirs = await tsharkPcap(SCAN, `ip.addr==${scan.source} && ip.addr==${scan.targetIp} && !icmp`);
-  assert.ok(theirs.length > 100_000);
+  // The flows it names: the first and the last 100 of its ~1,000 probes.
+  const ids = new Set(parseEvidenceFlows(scan.evidenceFlows)?.ids ?? []);
+  assert.equal(ids.size, 2 * EVIDENCE_FLOW_IDS);
+  const named: GqlFlow[] = [];
+  for (let after: string | null = null; ; ) {
+    const page: { flows: { edges: { node: GqlFlow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } = (
+      await gql<{ flows: { edges: { node: GqlFlow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(
+        server.url,
+        `query($from: DateTime, $to: DateTime, $filter: FlowFilter, $after: String) { flows(from: $from, to: $to, filter: $filter, first: 1000, after: $after) {
+          edges { node { id transport clientIp clientPort serverIp serverPort } } pageInfo { hasNextPage endCursor } } }`,
+        { ...WHOLE, filter: { host: scan.source }, after },
+        TOKEN,
+      )
+    ).data!;
+    named.push(...page.flows.edges.map((e) => e.node).filter((f) => ids.has(f.id)));
+    if (!page.flows.pageInfo.hasNextPage) break;
+    after = page.flows.pageInfo.endCursor;
+  }
+  assert.equal(named.length, ids.size, 'every flow named is in the store');
+  const theirs = await tsharkPcap(SCAN, flowTuples(named));
+  assert.ok(theirs.length > 10_000);
   assert.ok(ours.equals(theirs), `${ours.length} bytes against tshark's ${theirs.length}`);
 });
 

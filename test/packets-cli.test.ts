@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { runPcap } from '../src/cli/pcap-command.js';
+import { EVIDENCE_FLOW_IDS, parseEvidenceFlows } from '../src/records/anomaly.js';
 import { CLI_MAIN, REPO_ROOT, runCli } from './helpers/cli.js';
+import { tupleFilter as flowTuples } from './helpers/flow-tuples.js';
 
 const exec = promisify(execFile);
 const NDPI = join(REPO_ROOT, '..', 'shared', 'corpus', 'ndpi', 'pcap');
@@ -164,19 +166,25 @@ test('pcap --filter over a time range: the flows of a host and port, merged in t
   assert.ok(!existsSync(join(work, 'none.pcap')), 'no empty capture left behind');
 });
 
-test('pcap --anomaly: the flows of an nmap SYN scan between scanner and target, as tshark writes them', { skip }, async () => {
+test('pcap --anomaly: the flows an nmap SYN scan names as evidence, as tshark writes them', { skip }, async () => {
   const original = join(NDPI, 'synscan.pcap');
   const db = join(work, 'synscan', 'f.duckdb');
   await importInto(db, original);
   const list = await runCli(['export', 'anomalies', '--db', db]);
-  const row = JSON.parse(list.stdout.trim().split('\n')[0]) as { id?: string; anomalyId?: string; kind: string; source: string; targetIp: string };
+  const row = JSON.parse(list.stdout.trim().split('\n')[0]) as { id?: string; anomalyId?: string; kind: string; evidenceFlows: string };
   const anomaly = { ...row, anomalyId: row.anomalyId ?? row.id ?? '' };
   assert.equal(anomaly.kind, 'PORT_SCAN');
+  // ~1,000 probes: the anomaly names the first and the last 100, and counts them all.
+  const named = parseEvidenceFlows(anomaly.evidenceFlows);
+  assert.ok(named && named.count > 2 * EVIDENCE_FLOW_IDS && named.ids.length === 2 * EVIDENCE_FLOW_IDS, `evidenceFlows: ${anomaly.evidenceFlows.slice(0, 40)}`);
   const out = join(work, 'anomaly.pcap');
   const r = await runCli(['pcap', '--db', db, '--anomaly', anomaly.anomalyId, '-o', out]);
   assert.equal(r.code, 0, r.stderr);
-  const theirs = await tsharkPcap(original, `ip.addr==${anomaly.source} && ip.addr==${anomaly.targetIp} && !icmp`, join(work, 'anomaly-tshark.pcap'));
-  assert.ok(theirs.length > 100_000, 'the scan is large');
+  const ids = new Set(named.ids);
+  const flows = (await flowsOf(db)).filter((f) => ids.has(f.flowId));
+  assert.equal(flows.length, ids.size, 'every flow named is in the store');
+  const theirs = await tsharkPcap(original, flowTuples(flows), join(work, 'anomaly-tshark.pcap'));
+  assert.ok(theirs.length > 10_000, 'the named flows have packets');
   assert.ok(readFileSync(out).equals(theirs), 'the same file as tshark');
 });
 

@@ -39,7 +39,7 @@ export async function servePcap(
   const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
   const one = (name: string) => params.get(name) ?? undefined;
   try {
-    const { flowIds } = await flowIdsOf(
+    const { flowIds, anomalyFlows } = await flowIdsOf(
       { flow: params.getAll('flow'), anomaly: one('anomaly'), filter: one('filter'), from: one('from'), to: one('to') },
       async () => deps.store,
       URL_NAMES,
@@ -76,6 +76,8 @@ export async function servePcap(
           'x-content-type-options': 'nosniff',
           // Flows of a request whose packets are not held: the client can tell the capture is partial.
           ...(missing.length > 0 ? { 'x-flowlens-flows-missing': String(missing.length) } : {}),
+          // An anomaly's flows: those it names as evidence, or (stored before it named them) a guess.
+          ...(anomalyFlows ? { 'x-flowlens-anomaly-flows': `${anomalyFlows.basis}; total=${anomalyFlows.total}` } : {}),
         });
         sent = true;
       },

@@ -136,7 +136,7 @@ export async function runPcap(opts: PcapCommandOptions): Promise<number> {
   // Opened only for --anomaly and --filter (a holder object: the closure assigns it).
   const opened: { store?: StoreReader } = {};
   try {
-    const { flowIds, anomaly } = await flowIdsOf(
+    const { flowIds, anomaly, anomalyFlows } = await flowIdsOf(
       opts,
       async () => {
         opened.store ??= await openStore({ ...opts, readOnly: true });
@@ -145,7 +145,14 @@ export async function runPcap(opts: PcapCommandOptions): Promise<number> {
       CLI_NAMES,
     );
     if (opts.flow === undefined || opts.flow.length === 0) {
-      opts.log.info({ anomaly: anomaly?.anomalyId, flows: flowIds.length }, anomaly ? 'flows of the anomaly' : 'flows of the filter');
+      opts.log.info(
+        { anomaly: anomaly?.anomalyId, flows: flowIds.length, basis: anomalyFlows?.basis, evidenceFlows: anomalyFlows?.total },
+        anomalyFlows?.basis === 'evidence'
+          ? 'flows the anomaly names as evidence'
+          : anomaly
+            ? 'flows of the anomaly, guessed from its source, target, port and time span (stored before anomalies named their flows)'
+            : 'flows of the filter',
+      );
       if (flowIds.length === 0) throw new PacketsUnavailable('no flow matches: nothing to extract');
     }
     const index = new PacketIndexReader(opts.packetsDir);
@@ -190,7 +197,9 @@ export function addPcapCommand(program: Command, storeOptionsFrom: (o: Record<st
     .command('pcap')
     .description('write the packets of a flow, an anomaly or a filtered time range as a capture file, byte for byte as captured')
     .addOption(new Option('--flow <id...>', 'flow id(s) (16 hex digits; several: space or comma separated)'))
-    .addOption(new Option('--anomaly <id>', "an anomaly's flows: its source's with its target, on its port, while it lasted"))
+    .addOption(
+      new Option('--anomaly <id>', "the flows an anomaly names as its evidence (older anomalies: its source's with its target, on its port, while it lasted)"),
+    )
     .addOption(
       new Option(
         '--filter <terms>',

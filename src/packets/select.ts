@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { AnomalyRecord, FlowFilter, FlowSummary, StoreReader, TimeRange } from '../store/types.js';
 import { FlowFilterError, parseFlowFilterText } from '../records/flow-filter.js';
+import { parseEvidenceFlows } from '../records/anomaly.js';
 import { parseFlowId } from './format.js';
 import type { PacketIndexReader, PacketRef } from './index-reader.js';
 
@@ -78,12 +79,27 @@ export async function findAnomaly(store: StoreReader, anomalyId: string): Promis
   }
 }
 
+/** Which flows of an anomaly a capture holds, and how they were found. */
+export interface AnomalyFlows {
+  flowIds: string[];
+  /**
+   * 'evidence': the flows its detector named (evidenceFlows; all of them when `total` is their
+   * number, else the first and the last 100); 'guess': an anomaly stored before detectors named
+   * them, whose flows are guessed from its source, target, port and time span.
+   */
+  basis: 'evidence' | 'guess';
+  /** The flows its evidence counted (evidence), or the flows guessed. */
+  total: number;
+}
+
 /**
- * The flows an anomaly is about: those of its source (unless 'distributed') with the target (a
- * host, or for a sweep a prefix) at the other end, on its target port when it names one, active
- * while it lasted.
+ * The flows an anomaly is about: those its detector named as evidence when it did; for an older
+ * anomaly, a guess: those of its source (unless 'distributed') with the target (a host, or for a
+ * sweep a prefix) at the other end, on its target port when it names one, active while it lasted.
  */
-export async function flowsOfAnomaly(store: StoreReader, a: AnomalyRecord, max = MAX_FLOWS): Promise<FlowSummary[]> {
+export async function flowsOfAnomaly(store: StoreReader, a: AnomalyRecord, max = MAX_FLOWS): Promise<AnomalyFlows> {
+  const named = parseEvidenceFlows(a.evidenceFlows ?? '');
+  if (named !== null) return { flowIds: named.ids, basis: 'evidence', total: named.count };
   const distributed = a.source === 'distributed' || !isIP(a.source);
   const filter: FlowFilter = { host: distributed ? a.targetIp.split('/')[0] : a.source };
   if (a.targetPort) filter.port = a.targetPort;
@@ -97,7 +113,7 @@ export async function flowsOfAnomaly(store: StoreReader, a: AnomalyRecord, max =
     return inTarget(other);
   });
   if (chosen.length > max) throw new PacketSelectionError(`the anomaly names ${chosen.length} flows, more than ${max} in one capture`);
-  return chosen;
+  return { flowIds: chosen.map((f) => f.flowId), basis: 'guess', total: chosen.length };
 }
 
 /** A test for "address inside `target`", an IP or a CIDR prefix. */
@@ -171,7 +187,7 @@ export async function flowIdsOf(
   req: PacketRequest,
   store: () => Promise<StoreReader>,
   names: { flow: string; anomaly: string; filter: string; from: string; to: string },
-): Promise<{ flowIds: string[]; anomaly?: AnomalyRecord }> {
+): Promise<{ flowIds: string[]; anomaly?: AnomalyRecord; anomalyFlows?: AnomalyFlows }> {
   const modes = [req.flow?.length ? names.flow : '', req.anomaly ? names.anomaly : '', req.filter !== undefined ? names.filter : ''].filter(Boolean);
   if (modes.length !== 1) {
     throw new PacketSelectionError(`give one of ${names.flow}, ${names.anomaly} or ${names.filter}${modes.length > 1 ? ` (got ${modes.join(', ')})` : ''}`);
@@ -186,7 +202,8 @@ export async function flowIdsOf(
     const s = await store();
     const anomaly = await findAnomaly(s, req.anomaly);
     if (!anomaly) throw new PacketSelectionError(`no anomaly ${req.anomaly} in the store`);
-    return { flowIds: (await flowsOfAnomaly(s, anomaly)).map((f) => f.flowId), anomaly };
+    const anomalyFlows = await flowsOfAnomaly(s, anomaly);
+    return { flowIds: anomalyFlows.flowIds, anomaly, anomalyFlows };
   }
   if (req.from === undefined || req.to === undefined) throw new PacketSelectionError(`${names.filter} needs ${names.from} and ${names.to}`);
   const from = parseTimeArg(req.from, names.from);
