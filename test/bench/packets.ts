@@ -309,7 +309,7 @@ export async function runPacketsBench(opts: PacketsBenchOptions): Promise<Packet
     const large = sizes[sizes.length - 1].before;
     await compactIndex(dir, { full: true });
     const full = await measureExtract(dir, flowId, opts.runs * 5, flowPackets);
-    const flood = await measureFlood(opts.log);
+    const flood = await measureFlood(opts.log).catch((err: Error) => `failed: ${err.message}`);
     return { packets: n, captureBytes: statSync(opts.capture).size, write, tcpdump, flowPackets, small, large, sizes, full, flood };
   } finally {
     rmSync(base, { recursive: true, force: true });
@@ -381,7 +381,7 @@ async function measureFlood(log: (msg: string) => void): Promise<FloodFigure | s
       for (const store of [false, true]) {
         const net = createNsPair();
         try {
-          const server = net.spawnIn(net.nsB, ['iperf3', '-s', '-p', '5201']);
+          const server = net.spawnIn(net.nsB, ['iperf3', '-s', '-p', '5201', '--forceflush']);
           await waitForOutput(server, /Server listening/);
           const tag = `${round}-${store ? 'on' : 'off'}`;
           const args = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'capture', '-i', net.vethA, '--json', '--workers', '2'];
