@@ -266,7 +266,14 @@ describe('DuckDB flow cache under concurrent requests', () => {
 
   it('filters of one range requested at once share one computation, and their views page as SQL does', async () => {
     const range = { from: BASE, to: BASE + 10_000 * SECOND }; // 250,000 flows
-    const filters = [{}, { port: 443 }, { minBytes: 90_000 + 1500 }, { host: '10.0.7.1' }, { host: '10.0.7.1', serverName: 'h7.example' }, { host: '203.0.113.99' }];
+    const filters = [
+      {},
+      { port: 443 },
+      { minBytes: 90_000 + 1500 },
+      { host: '10.0.7.1' },
+      { host: '10.0.7.1', serverName: 'h7.example' },
+      { host: '203.0.113.99' },
+    ];
     const sql = new DuckDbStore({ path, readOnly: true, flowCacheBytes: 0 });
     await sql.init();
     const expected: unknown[] = [];
