@@ -109,8 +109,6 @@ function context(transport: number, serverPort: number): DpiContext & { reset():
       state = value;
     },
     addresses: () => ['192.0.2.1', '198.51.100.1'],
-    remember: () => {},
-    recall: () => undefined,
     reset() {
       extra = undefined;
       state = null;

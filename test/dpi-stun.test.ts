@@ -125,7 +125,7 @@ describe('STUN/TURN details', () => {
     assert.equal(identify([{ payload: dns, fromClient: true }]).confidence, 'port');
   });
 
-  it('names a flow by its endpoints as nDPI does: its cache of endpoints earlier flows named, and Google’s STUN addresses', () => {
+  it('names a flow by its own endpoints as nDPI does for Google’s STUN addresses, and never by other flows (the answer must not depend on the worker count)', () => {
     const engine = new DpiEngine();
     const ends: [string, string][] = [];
     engine.addresses = (f) => ends[f];
@@ -138,7 +138,7 @@ describe('STUN/TURN details', () => {
       return i === '' ? undefined : JSON.parse(i).service;
     };
     const binding = message(0x0001, []);
-    // A WhatsApp call's flow names its endpoints and its peer (XOR-PEER-ADDRESS)...
+    // A WhatsApp call's flow is named by its own messages...
     assert.equal(
       flow(
         0,
@@ -150,10 +150,9 @@ describe('STUN/TURN details', () => {
       ),
       'WhatsAppCall',
     );
-    // ...so that later plain Bindings from the same client endpoint, or to the peer, are WhatsAppCall too.
-    assert.equal(flow(1, '192.168.1.5', 50000, '198.51.100.77', 40001, binding), 'WhatsAppCall');
-    assert.equal(flow(2, '192.168.1.6', 50002, '203.0.113.9', 40000, binding), 'WhatsAppCall');
-    assert.equal(flow(3, '192.168.1.6', 50003, '198.51.100.78', 40002, binding), undefined);
+    // ...and a later plain Binding from the same client endpoint is not named after it: nDPI's cache
+    // of endpoints is per engine, so with decode workers its answer would depend on their number.
+    assert.equal(flow(1, '192.168.1.5', 50000, '198.51.100.77', 40001, binding), undefined);
     // Google's STUN servers by address, on Google's ports or 3478 only.
     assert.equal(flow(4, '192.168.1.7', 45400, '142.250.82.76', 19305, binding), 'GoogleCall');
     assert.equal(flow(5, '192.168.1.7', 45401, '74.125.250.10', 3478, binding), 'GoogleCall');
@@ -172,13 +171,11 @@ describe('STUN/TURN details', () => {
       assert.equal(a.oursOnly, 0, `${name}: flowlens reports ${a.oursOnly} nDPI does not`);
     }
     assert.ok(r.fields.realm.ndpi >= 7 && r.fields.mappedAddress.ndpi >= 50 && r.fields.relayedAddress.ndpi >= 15, 'the corpus lost its STUN details');
-    // The service: what the flow's own messages say, nDPI's cache of endpoints other flows named
-    // (15 flows) and Google's STUN addresses (2): all 67.
-    assert.equal(
-      r.service.same,
-      r.service.ndpi,
-      `service ${r.service.same}/${r.service.ndpi}\n${r.differences.filter((d) => d.startsWith('service')).join('\n')}`,
-    );
+    // The service: what the flow's own messages say and Google's STUN addresses; nDPI also names
+    // flows from its cache of endpoints other flows named (per engine: flowlens does not, so that
+    // the answer does not depend on the worker count), the flows still missing here.
+    console.log(`# STUN service as nDPI names it: ${r.service.same}/${r.service.ndpi}`);
+    assert.ok(r.service.same >= 51, `service ${r.service.same}/${r.service.ndpi}\n${r.differences.filter((d) => d.startsWith('service')).join('\n')}`);
     assert.equal(r.service.oursOnly, 0);
   });
 });

@@ -89,19 +89,7 @@ class Context implements DpiContext {
   addresses(): readonly [string, string] | null {
     return this.engine.addresses?.(this.slot) ?? null;
   }
-  remember(key: string, value: string): void {
-    const m = this.engine.memory;
-    m.delete(key);
-    m.set(key, value);
-    if (m.size > MEMORY_ENTRIES) m.delete(m.keys().next().value as string);
-  }
-  recall(key: string): string | undefined {
-    return this.engine.memory.get(key);
-  }
 }
-
-/** Entries the engine keeps across flows for the dissectors (nDPI's STUN cache holds 1024). */
-const MEMORY_ENTRIES = 1024;
 
 export class DpiEngine {
   cap = 0;
@@ -124,11 +112,9 @@ export class DpiEngine {
   extras: (FlowExtra | undefined)[] = [];
   /**
    * The client and server IP addresses of a flow slot, for the dissectors that name a flow by its
-   * endpoints (STUN's cache of known endpoints, Google's STUN ranges); set by the engine's user.
+   * endpoints (Google's STUN ranges); set by the engine's user.
    */
   addresses: ((f: number) => readonly [string, string]) | null = null;
-  /** Dissectors' memory across flows (DpiContext.remember), in insertion order for eviction. */
-  readonly memory = new Map<string, string>();
   // firstPackets texts by their sizes, in slots picked by a hash of them: a few sequences make up
   // most flows (a scan's lone SYN is '+58'), so most exports reuse a text instead of building one.
   private readonly textSizes = new Int32Array(FIRST_SIZES << SIZES_TEXT_BITS);

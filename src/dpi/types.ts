@@ -71,12 +71,6 @@ export interface DpiContext {
   setState(value: unknown): void;
   /** The flow's client and server IP addresses, null when the engine's user gave no way to them (DpiEngine.addresses). */
   addresses(): readonly [string, string] | null;
-  /**
-   * What a dissector keeps across the engine's flows (nDPI's STUN cache of endpoints and their
-   * service), by its own keys; bounded by the engine (the oldest entries go first).
-   */
-  remember(key: string, value: string): void;
-  recall(key: string): string | undefined;
 }
 
 export interface Dissector {

@@ -136,41 +136,25 @@ function realmName(buf: Buffer, at: number, len: number): string {
   return ascii(buf, at, at + len).toLowerCase();
 }
 
-/** XOR-PEER-ADDRESS values of the message being read (nDPI caches every one of them, not only the first). */
-const peers: string[] = [];
-
 /** nDPI's stun.c: Google's STUN servers by address (74.125.250.0/24, 142.250.82.0/24, 2001:4860:4864:5::/64 and :6::/64). */
 function googleAddress(ip: string): boolean {
   return ip.startsWith('74.125.250.') || ip.startsWith('142.250.82.') || /^2001:4860:4864:[56]:/i.test(ip);
 }
 
-/** An endpoint as the address attributes are written: 'ip:port', '[ip6]:port'. */
-function endpoint(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
 /**
- * The service from the flow's endpoints, as nDPI's ndpi_int_stun_add_connection names it when the
- * messages did not: Google's STUN addresses on Google's STUN ports (19302-19309) or 3478, else its
- * cache of endpoints (the client's, then the server's) that flows named before; a named flow puts
- * both its endpoints and its peers' addresses in that cache. Needs the engine's addresses.
+ * The service from the flow's own endpoints, as nDPI's ndpi_int_stun_add_connection names it when
+ * the messages did not: Google's STUN addresses on Google's STUN ports (19302-19309) or 3478.
+ * nDPI also names a flow from its cache of endpoints that other flows named; flowlens does not,
+ * because that answer depends on which flows one engine saw before: with decode workers each holds
+ * its own, so the same capture would be named differently for 1 and 2 workers (import-workers'
+ * corpus case), and results must not depend on the worker count (issue 22).
  */
 function serviceFromEndpoints(ctx: DpiContext, e: FlowExtra): void {
+  if (e.info?.service !== undefined) return;
   const ends = ctx.addresses();
   if (ends === null) return;
-  const client = `stun ${endpoint(ends[0], ctx.clientPort)}`;
-  const server = `stun ${endpoint(ends[1], ctx.serverPort)}`;
-  let service = e.info?.service as string | undefined;
-  if (service === undefined) {
-    const googlePort = (p: number) => p === 3478 || (p >= 19302 && p <= 19309);
-    if ((googlePort(ctx.clientPort) || googlePort(ctx.serverPort)) && (googleAddress(ends[0]) || googleAddress(ends[1]))) service = 'GoogleCall';
-    else service = ctx.recall(client) ?? ctx.recall(server);
-    if (service === undefined) return;
-    info(e).service = service;
-  }
-  ctx.remember(client, service);
-  ctx.remember(server, service);
-  for (const p of peers) ctx.remember(`stun ${p}`, service);
+  const googlePort = (p: number) => p === 3478 || (p >= 19302 && p <= 19309);
+  if ((googlePort(ctx.clientPort) || googlePort(ctx.serverPort)) && (googleAddress(ends[0]) || googleAddress(ends[1]))) info(e).service = 'GoogleCall';
 }
 
 function info(e: FlowExtra): Record<string, string | number> {
@@ -207,10 +191,6 @@ function readMessage(ctx: DpiContext, buf: Buffer, msg: number): void {
     } else {
       const a = ADDRESS_ATTRIBUTES.get(t);
       if (a !== undefined) {
-        if (t === 0x0012) {
-          const text = address(buf, msg, at, l, a.xor);
-          if (text !== '') peers.push(text);
-        }
         if (e.info?.[a.key] === undefined) {
           const text = address(buf, msg, at, l, a.xor);
           if (text !== '') info(e)[a.key] = text;
@@ -229,7 +209,6 @@ function inspect(ctx: DpiContext, buf: Buffer, off: number, len: number): Verdic
   const following = ctx.state() === FOLLOWING;
   // Media (RTP, DTLS) between the messages says nothing here: keep following within the budget.
   if (msg < 0) return following ? MORE : NO;
-  peers.length = 0;
   readMessage(ctx, buf, msg);
   serviceFromEndpoints(ctx, ctx.extra());
   if (following) return MORE;
