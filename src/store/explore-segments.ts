@@ -400,13 +400,13 @@ const scratchArrays = new Map<string, Int32Array | Float64Array | Uint8Array>();
 /**
  * A typed array of `size` elements (contents undefined) kept for the next request: a request is
  * synchronous, and a day's request allocated ~10 MB of arrays, whose collections were the slow
- * requests. Arrays above MAX_SCRATCH_ELEMENTS are not kept (at most ~25 MB are).
+ * requests. Arrays above `keep` elements (MAX_SCRATCH_ELEMENTS unless said) are not kept (at most ~40 MB are).
  */
-function scratch<T extends Int32Array | Float64Array | Uint8Array>(name: string, make: new (n: number) => T, size: number): T {
+function scratch<T extends Int32Array | Float64Array | Uint8Array>(name: string, make: new (n: number) => T, size: number, keep = MAX_SCRATCH_ELEMENTS): T {
   const held = scratchArrays.get(name) as T | undefined;
   if (held && held.length >= size) return held.subarray(0, size) as T;
-  const made = new make(Math.max(size, Math.min(MAX_SCRATCH_ELEMENTS, (held?.length ?? 0) * 2)));
-  if (made.length <= MAX_SCRATCH_ELEMENTS) scratchArrays.set(name, made);
+  const made = new make(Math.max(size, Math.min(keep, (held?.length ?? 0) * 2)));
+  if (made.length <= keep) scratchArrays.set(name, made);
   return made.subarray(0, size) as T;
 }
 
@@ -470,7 +470,9 @@ export function exploreFromBlocks(blocks: SegmentBlock[], q: ExploreQuery, first
     total += b.n * sides;
   }
   const rows = scratch('rows', Int32Array, total);
-  const dense = cells <= MAX_DENSE_PAIRS ? scratch('dense', Int32Array, cells).fill(-1) : null;
+  // The pair table is kept too (at most MAX_DENSE_PAIRS cells, 16 MB): a new one per request of
+  // host/peer pairs was the largest allocation, and its collections the slowest requests.
+  const dense = cells <= MAX_DENSE_PAIRS ? scratch('dense', Int32Array, cells, MAX_DENSE_PAIRS).fill(-1) : null;
   const sparse = dense ? null : new Map<number, number>();
   let n = 0;
   let itemCells = scratch('itemCells', Float64Array, 4096);
