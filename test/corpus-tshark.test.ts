@@ -2,7 +2,7 @@
 // every capture's flows are summed per 5-tuple and direction, and the
 // share of tshark's TCP/UDP 5-tuples whose four figures (packets and bytes each way) flowlens gets
 // exactly right must be at least 99.5%. How tshark's frames are attributed to tuples is described in
-// test/helpers/tshark.ts. tshark results are cached in test/.cache/tshark.
+// test/helpers/tshark.ts. tshark results are cached outside the checkout (TSHARK_CACHE).
 //
 // Flows of different files must not merge. Starting two CLI processes per file would take minutes,
 // so the files are imported in groups (see planGroups): within a group no two files share a
@@ -17,7 +17,7 @@ import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { ensureBuilt, flowlensCommand, REPO_ROOT, CLI_SRC } from './bench/flowlens.js';
 import type { FlowRecord } from './helpers/cli.js';
-import { addCounts, formatKey, mapLimit, tsharkTuples, tupleKey, type DirCounts, type TsharkResult } from './helpers/tshark.js';
+import { addCounts, formatKey, mapLimit, TSHARK_CACHE, tsharkTuples, tupleKey, type DirCounts, type TsharkResult } from './helpers/tshark.js';
 
 const SHARED = join(REPO_ROOT, '..', 'shared');
 const PCAP_DIR = join(SHARED, 'corpus', 'ndpi', 'pcap');
@@ -163,7 +163,7 @@ test('flowlens per-flow packet and byte counts match tshark on the nDPI corpus',
   assert.equal(names.size, files.length, 'capture file names must be unique (flows are matched to files by name)');
 
   const t0 = Date.now();
-  const ts = await mapLimit(files, LANES, (f) => tsharkTuples(f, join(CACHE, 'tshark')));
+  const ts = await mapLimit(files, LANES, (f) => tsharkTuples(f, TSHARK_CACHE));
   const tsharkSeconds = (Date.now() - t0) / 1000;
   const isolated = process.env.FLOWLENS_CORPUS_ISOLATED === '1';
   const groups = planGroups(

@@ -12,13 +12,25 @@
 //   datagram; the other fragments of that datagram (ip.reassembled_in / ipv6.reassembled.in) are
 //   attributed to the same 5-tuple, so a datagram counts all its frames. Fragments of a datagram
 //   that never completes are not attributed.
-// Results are cached under test/.cache/tshark keyed by file name, size, mtime and RULES_VERSION.
-import { spawn } from 'node:child_process';
+// Results are cached (see TSHARK_CACHE) keyed by file name, size, mtime, tshark's version and
+// RULES_VERSION: outside the checkout, so that a fresh clone on the same machine (CI) reuses them.
+import { spawn, spawnSync } from 'node:child_process';
+import { homedir } from 'node:os';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 /** Bump when the tshark invocation or the attribution rules change: invalidates the cache. */
 const RULES_VERSION = 4;
+
+/** Where tshark's results are kept: FLOWLENS_TEST_CACHE, else ~/.cache/flowlens-test (tshark/ below it). */
+export const TSHARK_CACHE = join(process.env.FLOWLENS_TEST_CACHE ?? join(homedir(), '.cache', 'flowlens-test'), 'tshark');
+
+let tsharkVersion: string | undefined;
+/** The installed tshark's version (a Debian upgrade must not reuse results of the one before). */
+function installedVersion(): string {
+  tsharkVersion ??= /\d+\.\d+\.\d+/.exec(spawnSync('tshark', ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[0] ?? 'unknown';
+  return tsharkVersion;
+}
 
 const FIELDS = [
   'frame.number',
@@ -250,7 +262,7 @@ interface CacheEntry {
 /** tshark's per-tuple counts for one capture, from the cache when the file has not changed. */
 export async function tsharkTuples(file: string, cacheDir: string): Promise<TsharkResult> {
   const st = await stat(file);
-  const cacheFile = join(cacheDir, `${basename(file)}.${st.size}.${Math.floor(st.mtimeMs)}.v${RULES_VERSION}.json`);
+  const cacheFile = join(cacheDir, `${basename(file)}.${st.size}.${Math.floor(st.mtimeMs)}.t${installedVersion()}.v${RULES_VERSION}.json`);
   try {
     const c = JSON.parse(await readFile(cacheFile, 'utf8')) as CacheEntry;
     if (c.version === RULES_VERSION) {
