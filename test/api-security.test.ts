@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): times out a query and checks it is cancelled in the store
 /**
  * The API as an attacker and a careless user would try it: every route with no token, a wrong one
  * and the right one; paths that only look like /graphql; requests a browser can send cross-site

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): 1, 2 and 3 workers must capture the same real traffic; a busy machine makes drops
 /**
  * Live capture gives the same results whatever the number of decode workers: one capture of real
  * attacks (nmap SYN scans of a /26 and of a port range, an hping3 SYN flood from random sources,

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): captures on lo and on veths and compares drops under a flood
 /**
  * Live capture with real traffic: two network namespaces joined by a veth pair, real programs
  * (python3 http.server + curl, ping, dig against a tiny DNS responder, nmap, hping3, iperf3), and

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): counts the packets on lo, where other suites' traffic would enter
 /**
  * The interface packet counter on `lo` (issue 21): 60 pings are 120 packets, and captureStatus
  * said 240. On Linux a frame sent on loopback reaches a packet socket twice (outgoing and

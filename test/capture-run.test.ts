@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): a live capture whose counts a drop under load would change
 /**
  * `flowlens run` (what `flowlens` alone does): live capture plus the API in one process, the
  * embedded store shared. Runs inside a namespace on a veth; the API is queried from inside it.

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): captures on lo and waits on its packet counter
 // The compose stack's flowlens services run as docker-compose.yml runs them, without containers:
 // its `secrets` step (make-token.sh) writes the tokens, NATS starts with token authentication as
 // the `nats` service starts it, and the `api` and `capture` services' commands and environments,

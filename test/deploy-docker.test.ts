@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): captures on lo and counts its packets
 // The image's scripts (deploy/docker) run for real, outside a container: the entrypoint starts a
 // real `flowlens serve` and `flowlens capture` (FLOWLENS_HOME holds a dist/cli/main.js that loads
 // the sources, its first line the real one so that the V8 flags are read from it), the healthcheck

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): captures on lo and queries its drop counter
 // deploy/prometheus for real: promtool checks the configurations and runs the alert rules' unit
 // tests, then Debian's Prometheus, started on loopback with the compose scrape configuration
 // (its addresses, token file and intervals rewritten for this run), scrapes a real `flowlens serve`

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): real floods and scans captured live; a busy machine makes drops
 /**
  * Anomaly detection against real attacks. In their own network namespaces (test/helpers/attack-net.ts),
  * real tools attack a target while normal traffic runs (curl against python3 http.server, dig

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): live capture of real nmap sweeps; a busy machine makes drops
 /**
  * Neighbour sweeps: ARP requests from one sender to many IPv4 addresses, and IPv6 neighbour
  * solicitations from one source for many targets, are a HOST_SCAN (what `nmap -sn` sends on its

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): tcpdump on lo, where other suites' traffic would enter
 // Identification on captures made here and now by real programs over loopback (test/dpi/unseen.ts):
 // flowlens against the installed ndpiReader on the same files, measured as `npm run eval:dpi` does.
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): live capture whose counts a drop under load would change
 /**
  * Enrichment in a live capture, where flows are made in decode worker threads: `flowlens capture`
  * in namespace A with --workers 2, --networks and --geo-db, real ping and UDP between the two

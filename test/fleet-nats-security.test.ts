@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): a live capture on lo and timed reconnections
 /**
  * The fleet bus's security.
  * - The validator: every topic's record with good and bad payloads (types, enums, ranges, node).

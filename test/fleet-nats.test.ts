@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): restarts nats-server and times the reconnection
 /**
  * The fleet over NATS.
  * - NatsBus against its own nats-server: events flow, the server goes away (a log line, events

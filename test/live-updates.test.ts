@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): times what reaches a subscriber within a second
 /**
  * Live flows tell the truth promptly (issue 21): a flow's last state reaches a flowUpdates
  * subscriber within a second of its last packet, not when the flow ends. Before the fix a curl

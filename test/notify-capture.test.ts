@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): captures on lo, where other suites' traffic would enter
 // Alerting in a live capture: `flowlens run` (capture and API in one process) and `flowlens
 // capture`, both on the loopback interface with --rules and --notify-config. Real TCP connections
 // to a local port a rule watches must reach a webhook receiver as one firing and, after the rule's

@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): live capture of real nmap and hping3 traffic; a busy machine makes drops
 // End to end: `flowlens serve --rules --watchlist --notify-config` (a real child process, DuckDB
 // store), captures imported through it with `import --server`: the alerting capture (rule and
 // watchlist hits) and, where network namespaces and the tools are there, a real nmap SYN scan and

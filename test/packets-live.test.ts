@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): compares capture drops with and without the packet store under iperf3
 // The live packet store (--keep-packets) on a veth pair between two network namespaces, with real
 // traffic (curl from an HTTP server, ping, an nmap connect scan): the flows' captures from
 // `flowlens pcap` hold the same frames, byte for byte, as a tcpdump on the same veth recorded for

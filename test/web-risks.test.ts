@@ -1,3 +1,4 @@
+// @runs-alone (test/run.ts): captures a TLS session over lo
 /**
  * The flow detail's Risks row in a real browser (Debian's Chromium through playwright-core) against
  * a real `flowlens serve`: a TLS 1.2 session captured here (curl to openssl s_server over loopback,
