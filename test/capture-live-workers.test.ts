@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type AttackNet, createAttackNet } from './helpers/attack-net.js';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, type NsPair, sleep, waitForOutput } from './helpers/netns.js';
 
 const TOOLS = ['tcpdump', 'tcpreplay', 'nmap', 'hping3', 'python3', 'dig', 'curl'];
@@ -75,7 +75,7 @@ function frameCount(file: string): number {
 async function captureReplay(net: NsPair, file: string, workers: number, db: string): Promise<Result> {
   const child = net.spawnIn(
     net.nsA,
-    [process.execPath, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--json', '--db', db, '--workers', String(workers), '--interval', '3600'],
+    [process.execPath, ...CLI_ARGV, 'capture', '-i', net.vethA, '--json', '--db', db, '--workers', String(workers), '--interval', '3600'],
     { cwd: REPO_ROOT, env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json', NO_COLOR: '1' } },
   );
   const out = collect(child);

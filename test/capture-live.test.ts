@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_MAIN, REPO_ROOT, type FlowRecord } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT, type FlowRecord } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 import { shardOf } from '../src/capture/shard.js';
 import { DecodedPacket } from '../src/decode/packet.js';
@@ -62,7 +62,7 @@ type ExportedFlow = FlowRecord;
 
 /** Starts `flowlens capture` inside namespace A; `stop()` sends SIGINT and parses the JSON summary. */
 async function startCapture(net: NsPair, args: string[], env: Record<string, string> = {}): Promise<{ stop: () => Promise<CaptureRun> }> {
-  const child = net.spawnIn(net.nsA, [NODE, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--json', ...args], {
+  const child = net.spawnIn(net.nsA, [NODE, ...CLI_ARGV, 'capture', '-i', net.vethA, '--json', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json', NO_COLOR: '1', ...env },
   });
@@ -104,7 +104,7 @@ async function startTcpdump(net: NsPair, file: string): Promise<{ stop: () => Pr
 }
 
 function exportFlows(db: string): ExportedFlow[] {
-  const r = spawnSync(NODE, ['--import', 'tsx', CLI_MAIN, 'export', 'flows', '--db', db], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const r = spawnSync(NODE, [...CLI_ARGV, 'export', 'flows', '--db', db], { cwd: REPO_ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim()
     ? r.stdout
@@ -475,7 +475,7 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
 
 describe('capture errors', { skip: netnsUnavailable() ?? false }, () => {
   const cli = (args: string[], user?: number) => {
-    const cmd = [NODE, '--import', 'tsx', CLI_MAIN, ...args];
+    const cmd = [NODE, ...CLI_ARGV, ...args];
     const r =
       user === undefined
         ? spawnSync(cmd[0], cmd.slice(1), { cwd: REPO_ROOT, encoding: 'utf8' })

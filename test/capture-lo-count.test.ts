@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 
 const unavailable = netnsUnavailable() ?? (missingTool('curl', 'ping') ? `needs ${missingTool('curl', 'ping')}` : null);
@@ -30,11 +30,10 @@ describe('capture on lo: the packet counter', { skip: unavailable ?? false }, ()
   });
 
   test('60 pings on lo count 120 packets, not 240', async () => {
-    const run = net.spawnIn(
-      net.nsA,
-      [process.execPath, '--import', 'tsx', CLI_MAIN, 'run', '-i', 'lo', '-f', 'icmp', '--port', '0', '--db', join(dir, 'lo.duckdb')],
-      { cwd: REPO_ROOT, env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json' } },
-    );
+    const run = net.spawnIn(net.nsA, [process.execPath, ...CLI_ARGV, 'run', '-i', 'lo', '-f', 'icmp', '--port', '0', '--db', join(dir, 'lo.duckdb')], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json' },
+    });
     const out = collect(run);
     try {
       const log = await waitForOutput(run, /API at/);

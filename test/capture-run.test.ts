@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 
 const unavailable = netnsUnavailable() ?? (missingTool('curl', 'python3') ? `needs ${missingTool('curl', 'python3')}` : null);
@@ -32,7 +32,7 @@ describe('flowlens run: capture and API in one process', { skip: unavailable ?? 
   });
 
   test('without a default route and without -i: one clear message, exit 2', () => {
-    const r = net.exec(net.nsA, [process.execPath, '--import', 'tsx', CLI_MAIN, '--db', join(dir, 'none.duckdb')]);
+    const r = net.exec(net.nsA, [process.execPath, ...CLI_ARGV, '--db', join(dir, 'none.duckdb')]);
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^flowlens: no default route to pick an interface from: pass -i IFACE\n$/);
   });
@@ -40,7 +40,7 @@ describe('flowlens run: capture and API in one process', { skip: unavailable ?? 
   test('no sub-command: captures on the default route interface; captureStatus, flows and /metrics are served', async () => {
     spawnSync('ip', ['-n', net.nsA, 'route', 'add', 'default', 'via', net.ipsB[0]]);
     // The API flags are serve's: the CORS origin comes from its environment variable here.
-    const child = net.spawnIn(net.nsA, [process.execPath, '--import', 'tsx', CLI_MAIN, '--port', '0', '--db', join(dir, 'run.duckdb'), '--interval', '1'], {
+    const child = net.spawnIn(net.nsA, [process.execPath, ...CLI_ARGV, '--port', '0', '--db', join(dir, 'run.duckdb'), '--interval', '1'], {
       cwd: REPO_ROOT,
       env: { ...env, FLOWLENS_CORS_ORIGIN: 'http://console.test' },
     });
@@ -90,7 +90,7 @@ describe('flowlens run: capture and API in one process', { skip: unavailable ?? 
       assert.equal(code, 0, out.stderr());
     }
     // The flows were written at shutdown into the store the API used.
-    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI_MAIN, 'export', 'flows', '--db', join(dir, 'run.duckdb')], {
+    const r = spawnSync(process.execPath, [...CLI_ARGV, 'export', 'flows', '--db', join(dir, 'run.duckdb')], {
       cwd: REPO_ROOT,
       encoding: 'utf8',
     });

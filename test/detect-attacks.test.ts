@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createAttackNet, startNormalTraffic, type AttackNet } from './helpers/attack-net.js';
-import { CLI_MAIN, REPO_ROOT, runCli } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT, runCli } from './helpers/cli.js';
 import { collect, missingTool, netnsUnavailable, sleep, waitForOutput } from './helpers/netns.js';
 
 const TOOLS = ['tcpdump', 'nmap', 'hping3', 'curl', 'dig', 'python3'];
@@ -240,7 +240,7 @@ describe('anomaly detection on real attacks', { skip: unavailable ?? undefined }
 
   test('live: flowlens capture sees an hping3 SYN flood', { skip: LIVE ? undefined : 'no flowlens capture', timeout: 90_000 }, async () => {
     const db = join(dir, 'live.duckdb');
-    const capture = net.spawnIn(net.nsA, [process.execPath, '--import', 'tsx', CLI_MAIN, 'capture', '-i', net.vethA, '--db', db, '--workers', '1', '--json'], {
+    const capture = net.spawnIn(net.nsA, [process.execPath, ...CLI_ARGV, 'capture', '-i', net.vethA, '--db', db, '--workers', '1', '--json'], {
       cwd: REPO_ROOT,
       env: { ...process.env, NO_COLOR: '1' },
     });

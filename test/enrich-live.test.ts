@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { REPO_ROOT, CLI_ARGV } from './helpers/cli.js';
 import { buildMmdb } from './helpers/mmdb-writer.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 
@@ -44,24 +44,7 @@ describe('enrichment in live capture', { skip: unavailable ?? undefined }, () =>
     const db = join(dir, 'live.duckdb');
     const child = net.spawnIn(
       net.nsA,
-      [
-        process.execPath,
-        '--import',
-        'tsx',
-        CLI_MAIN,
-        'capture',
-        '-i',
-        net.vethA,
-        '--workers',
-        '2',
-        '--db',
-        db,
-        '--json',
-        '--networks',
-        nets,
-        '--geo-db',
-        geoDb,
-      ],
+      [process.execPath, ...CLI_ARGV, 'capture', '-i', net.vethA, '--workers', '2', '--db', db, '--json', '--networks', nets, '--geo-db', geoDb],
       { cwd: REPO_ROOT, env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json' } },
     );
     const out = collect(child);
@@ -75,7 +58,7 @@ describe('enrichment in live capture', { skip: unavailable ?? undefined }, () =>
     const { code } = await out.done;
     assert.equal(code, 0, out.stderr());
 
-    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI_MAIN, 'export', 'flows', '--db', db], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...CLI_ARGV, 'export', 'flows', '--db', db], { cwd: REPO_ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const flows = r.stdout
       .trim()

@@ -25,7 +25,7 @@ import type { AnomalyEvent, FlowEvent, TrafficEvent } from '../src/bus/types.js'
 import { validateBusEvent, type BusTopic } from '../src/bus/validate.js';
 import { ANOMALY, FLOW, TRAFFIC } from '../src/records/index.js';
 import { busSettingsFrom } from '../src/cli/bus-options.js';
-import { CLI_MAIN, REPO_ROOT, runCli } from './helpers/cli.js';
+import { REPO_ROOT, runCli, CLI_ARGV } from './helpers/cli.js';
 import { anomalyEvent, flowEvent, memoryLogger, statusEvent, trafficEvent, until } from './helpers/bus-events.js';
 import { collect, sleep, waitForOutput } from './helpers/netns.js';
 import { NATS_SERVER, OPENSSL, startSecureNats, type SecureNats } from './helpers/secure-nats.js';
@@ -429,9 +429,7 @@ describe('a nats-server configured as the README says', { skip: serverUnavailabl
       FLOWLENS_LOG_FORMAT: 'json',
     };
     const args = (user: string) => [
-      '--import',
-      'tsx',
-      CLI_MAIN,
+      ...CLI_ARGV,
       'serve',
       '--port',
       '0',

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { NatsBus } from '../src/bus/nats.js';
 import type { FlowEvent, TrafficEvent } from '../src/bus/types.js';
 import { flowEvent, memoryLogger, until } from './helpers/bus-events.js';
-import { CLI_MAIN, REPO_ROOT, freePort } from './helpers/cli.js';
+import { REPO_ROOT, freePort, CLI_ARGV } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 
 const NATS_SERVER = ['/usr/sbin/nats-server', 'nats-server'].find((p) => spawnSync(p, ['--version']).status === 0);
@@ -139,11 +139,11 @@ describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, ()
     const { logger } = memoryLogger();
     const subscriber = new NatsBus({ url: `nats://127.0.0.1:${natsPort}`, node: 'test', logger });
     const env = { ...process.env, FLOWLENS_LOG_FORMAT: 'json' };
-    const serve = spawn(
-      process.execPath,
-      ['--import', 'tsx', CLI_MAIN, 'serve', '--port', '0', '--db', join(dir, 'serve.duckdb'), '--bus', `nats://127.0.0.1:${natsPort}`],
-      { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const serve = spawn(process.execPath, [...CLI_ARGV, 'serve', '--port', '0', '--db', join(dir, 'serve.duckdb'), '--bus', `nats://127.0.0.1:${natsPort}`], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const serveOut = collect(serve);
     const captures: ChildProcess[] = [];
     try {
@@ -160,9 +160,7 @@ describe('a fleet of two capture nodes', { skip: fleetUnavailable ?? false }, ()
           net.nsA,
           [
             process.execPath,
-            '--import',
-            'tsx',
-            CLI_MAIN,
+            ...CLI_ARGV,
             'capture',
             '-i',
             net.vethA,

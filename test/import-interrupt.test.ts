@@ -8,7 +8,7 @@ import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI_MAIN, REPO_ROOT, exportFlows, withTempDir } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT, exportFlows, withTempDir } from './helpers/cli.js';
 import { ETHERTYPE, ethernet, ip, udp } from './helpers/frames.js';
 import { pcapHeader, pcapRecord } from './helpers/pcap-writer.js';
 
@@ -17,7 +17,7 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
     const fifo = join(dir, 'live.pcap');
     const db = join(dir, 'db.duckdb');
     execFileSync('mkfifo', [fifo]);
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'import', fifo, '--db', db, '--json'], {
+    const child = spawn(process.execPath, [...CLI_ARGV, 'import', fifo, '--db', db, '--json'], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, sleep, waitForOutput, type NsPair } from './helpers/netns.js';
 
 const unavailable = netnsUnavailable() ?? (missingTool('curl', 'python3') ? `needs ${missingTool('curl', 'python3')}` : null);
@@ -53,7 +53,7 @@ describe('live flows: the last state within a second', { skip: unavailable ?? fa
   test("a curl exchange's final bytes and state arrive within ~1 s of its last packet", async () => {
     const run = net.spawnIn(
       net.nsA,
-      [process.execPath, '--import', 'tsx', CLI_MAIN, 'run', '-i', net.vethA, '--port', '0', '--db', join(dir, 'run.duckdb'), '--tcp-closed-timeout', '3'],
+      [process.execPath, ...CLI_ARGV, 'run', '-i', net.vethA, '--port', '0', '--db', join(dir, 'run.duckdb'), '--tcp-closed-timeout', '3'],
       {
         cwd: REPO_ROOT,
         env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json' },

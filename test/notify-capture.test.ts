@@ -10,7 +10,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT } from './helpers/cli.js';
 import { collect, sleep, waitForOutput } from './helpers/netns.js';
 import { freePort, HttpReceiver, waitFor } from './helpers/notify-receivers.js';
 
@@ -84,7 +84,7 @@ describe('alerting in a live capture', { skip }, () => {
       if (command === 'run') args.push('--port', String(await freePort()));
       const env: NodeJS.ProcessEnv = { NO_COLOR: '1' };
       for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWLENS_')) env[k] = v;
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...CLI_ARGV, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.add(child);
       const out = collect(child);
       await waitForOutput(child, command === 'run' ? /capturing on lo/ : /decode worker/, 60_000);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createAttackNet } from './helpers/attack-net.js';
 import { writeAlertCapture } from './helpers/alert-capture.js';
-import { CLI_MAIN, REPO_ROOT, runCli } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT, runCli } from './helpers/cli.js';
 import { collect, missingTool, netnsUnavailable, sleep, waitForOutput } from './helpers/netns.js';
 import { freePort, HttpReceiver, RsyslogReceiver, SmtpReceiver, waitFor } from './helpers/notify-receivers.js';
 
@@ -79,7 +79,7 @@ interface Serve {
 async function startServe(args: string[]): Promise<Serve> {
   const env: NodeJS.ProcessEnv = { NO_COLOR: '1' };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWLENS_')) env[k] = v;
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'serve', '--port', '0', '--log-format', 'json', ...args], {
+  const child = spawn(process.execPath, [...CLI_ARGV, 'serve', '--port', '0', '--log-format', 'json', ...args], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

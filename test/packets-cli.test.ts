@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { runPcap } from '../src/cli/pcap-command.js';
 import { EVIDENCE_FLOW_IDS, parseEvidenceFlows } from '../src/records/anomaly.js';
-import { CLI_MAIN, REPO_ROOT, runCli } from './helpers/cli.js';
+import { CLI_ARGV, REPO_ROOT, runCli } from './helpers/cli.js';
 import { tupleFilter as flowTuples } from './helpers/flow-tuples.js';
 
 const exec = promisify(execFile);
@@ -63,7 +63,7 @@ async function flowsOf(db: string): Promise<Flow[]> {
 /** The CLI with its stdout as bytes. */
 function runBinary(args: string[]): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_ARGV, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

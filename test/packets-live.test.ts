@@ -16,7 +16,7 @@ import { CaptureFileReader } from '../src/capture/pcap-file.js';
 import { extractPackets } from '../src/packets/extract.js';
 import { PacketIndexReader } from '../src/packets/index-reader.js';
 import type { FlowRecord } from '../src/records/index.js';
-import { CLI_MAIN, REPO_ROOT } from './helpers/cli.js';
+import { REPO_ROOT, CLI_ARGV } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, type NsPair, sleep, waitForOutput } from './helpers/netns.js';
 
 const missing = missingTool('tcpdump', 'tshark', 'curl', 'nmap', 'python3', 'iperf3');
@@ -53,7 +53,7 @@ async function packetsOf(path: string): Promise<Packet[]> {
 }
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(NODE, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, FLOWLENS_LOG_LEVEL: 'warn' } });
+  return spawnSync(NODE, [...CLI_ARGV, ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, FLOWLENS_LOG_LEVEL: 'warn' } });
 }
 
 function exportFlows(db: string): FlowRecord[] {
@@ -108,21 +108,7 @@ async function captureRun(
   const dir = join(work, `${tag}-packets`);
   const child = net.spawnIn(
     net.nsA,
-    [
-      NODE,
-      '--import',
-      'tsx',
-      CLI_MAIN,
-      'capture',
-      '-i',
-      net.vethA,
-      '--json',
-      '--workers',
-      '2',
-      '--db',
-      db,
-      ...(keepArgs === null ? [] : ['--keep-packets', dir, ...keepArgs]),
-    ],
+    [NODE, ...CLI_ARGV, 'capture', '-i', net.vethA, '--json', '--workers', '2', '--db', db, ...(keepArgs === null ? [] : ['--keep-packets', dir, ...keepArgs])],
     { cwd: REPO_ROOT, env: { ...process.env, FLOWLENS_LOG_FORMAT: 'json' } },
   );
   const out = collect(child);

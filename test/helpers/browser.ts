@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { newestMtime } from '../bench/flowlens.js';
-import { CLI_MAIN, REPO_ROOT, freePort } from './cli.js';
+import { REPO_ROOT, freePort, CLI_ARGV } from './cli.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
@@ -80,7 +80,7 @@ export async function startServe(dir: string, extraArgs: string[] = []): Promise
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWLENS_')) env[k] = v;
 
   const launch = async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'serve', '--port', String(port), '--db', db, ...extraArgs], {
+    child = spawn(process.execPath, [...CLI_ARGV, 'serve', '--port', String(port), '--db', db, ...extraArgs], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

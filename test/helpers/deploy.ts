@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CLI_MAIN, REPO_ROOT } from './cli.js';
+import { CLI_MAIN, REPO_ROOT, CLI_ARGV } from './cli.js';
 
 export const DEPLOY = join(REPO_ROOT, 'deploy');
 
@@ -42,7 +42,7 @@ export interface CliSurface {
 
 /** The long flags and the environment variables that `flowlens [COMMAND] --help` lists. */
 export function cliSurface(command?: string): CliSurface {
-  const args = ['--import', 'tsx', CLI_MAIN, ...(command ? [command] : []), '--help'];
+  const args = [...CLI_ARGV, ...(command ? [command] : []), '--help'];
   const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, COLUMNS: '400' } });
   if (r.status !== 0) throw new Error(`flowlens ${command ?? ''} --help failed: ${r.stderr}`);
   const flags = new Set([...r.stdout.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((m) => m[1]));
@@ -75,7 +75,7 @@ export interface Proc {
 export function startCli(args: string[], env: Record<string, string> = {}): Proc {
   const base: NodeJS.ProcessEnv = { NO_COLOR: '1' };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWLENS_')) base[k] = v;
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
+  const child = spawn(process.execPath, [...CLI_ARGV, ...args], {
     cwd: REPO_ROOT,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
