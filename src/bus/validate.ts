@@ -5,7 +5,7 @@
 // The records' fields are checked from their definitions (src/records): each column by its type,
 // its `values` and its `ip` flag, so that a field added to a record is checked without editing this.
 import { isIP } from 'node:net';
-import { ANOMALY, FLOW, TRAFFIC, type ColumnInfo } from '../records/index.js';
+import { ANOMALY, EMPTY_VALUE, FLOW, TRAFFIC, type ColumnInfo } from '../records/index.js';
 import type { AnomalyEvent, FlowEvent, Topic, TrafficEvent } from './types.js';
 import type { CaptureInterfaceStatus } from '../records/status.js';
 
@@ -68,6 +68,13 @@ function ip(o: Obj, k: string, path: string): void {
 /** One field of a record, by its column's type, `values` and `ip` flag. */
 function field(o: Obj, c: ColumnInfo, path: string): void {
   const k = c.field;
+  // A column added since the first release is missing from the events of nodes of an earlier
+  // version (a fleet is upgraded node by node): it takes its empty value, as old rows do in the
+  // tables (ddl.ts), rather than the event being dropped.
+  if (c.added && o[k] === undefined) {
+    o[k] = EMPTY_VALUE[c.type];
+    return;
+  }
   switch (c.type) {
     case 'str':
       if (c.ip) ip(o, k, path);
@@ -142,7 +149,8 @@ const CHECKS: Record<BusTopic, (e: Obj, token: string) => string> = { flow, traf
 /**
  * Checks a message received on `flowlens.<token>.<topic>`: the JSON text must be the record the
  * topic names, with every required field of the right type, and its node's subject token must be
- * `token`. Extra fields are left as they are (a newer node may send more).
+ * `token`. Extra fields are left as they are (a newer node may send more); fields added to the
+ * record since the first release may be missing (an older node) and get their empty values.
  */
 export function validateBusEvent<T extends BusTopic>(topic: T, token: string, text: string): Validated<T> {
   let value: unknown;

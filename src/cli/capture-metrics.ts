@@ -46,7 +46,7 @@ export function registerCaptureMetrics(metrics: Metrics, capture: LiveCapture): 
     metrics.counterFrom('flowlens_packet_store_bytes_total', 'Bytes written to the packet store', () => [{ labels: { node }, value: ps().bytes }]);
     metrics.counterFrom(
       'flowlens_packet_store_dropped_total',
-      'Packets not kept, by reason (buffers: the disk fell behind; flow_cap: past --keep-flow-packets)',
+      'Packets not kept, by reason (buffers: the packet store writer thread or the disk fell behind, its ring or write buffers full; flow_cap: past --keep-flow-packets)',
       () => [
         { labels: { node, reason: 'buffers' }, value: ps().dropped },
         { labels: { node, reason: 'flow_cap' }, value: ps().skipped },
