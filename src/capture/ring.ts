@@ -213,9 +213,16 @@ export class RingReader extends RingView {
 
   /** Resolves when the producer wakes us after `seen`, or after `timeoutMs`. */
   wait(seen: number, timeoutMs: number): Promise<unknown> {
-    // Atomics.waitAsync (V8, Node >= 16) keeps the worker's event loop free for messages.
-    const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown } }).waitAsync;
-    const res = waitAsync(this.ctrl, SEQ, seen, timeoutMs);
-    return res.async ? (res.value as Promise<unknown>) : Promise.resolve(res.value);
+    return waitForChange(this.ctrl, SEQ, seen, timeoutMs);
   }
+}
+
+/**
+ * Resolves when `ctrl[index]` is no longer `seen` and its writer notified, or after `timeoutMs`.
+ * Atomics.waitAsync (V8, Node >= 16) keeps the waiting thread's event loop free for messages.
+ */
+export function waitForChange(ctrl: Int32Array, index: number, seen: number, timeoutMs: number): Promise<unknown> {
+  const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown } }).waitAsync;
+  const res = waitAsync(ctrl, index, seen, timeoutMs);
+  return res.async ? (res.value as Promise<unknown>) : Promise.resolve(res.value);
 }

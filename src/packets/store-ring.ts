@@ -8,7 +8,7 @@
 // 32-bit positions. Each record is 4-byte aligned and contiguous:
 //   u32 recordLength (0 marks "wrap to the start"), u32 slot, u32 idHi, u32 idLo, u32 tsHi, u32 tsLo,
 //   u32 (linkType << 16 | ifIdx), u32 caplen, u32 wirelen, then caplen bytes of frame.
-import { ringBytes } from '../capture/ring.js';
+import { ringBytes, waitForChange } from '../capture/ring.js';
 
 const CTRL_BYTES = 64;
 const WRITE = 0;
@@ -153,8 +153,6 @@ export class StoreRing {
 
   /** Consumer: resolves when the producer wakes it after `seen`, or after `timeoutMs`. */
   wait(seen: number, timeoutMs: number): Promise<unknown> {
-    const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown } }).waitAsync;
-    const res = waitAsync(this.ctrl, SEQ, seen, timeoutMs);
-    return res.async ? (res.value as Promise<unknown>) : Promise.resolve(res.value);
+    return waitForChange(this.ctrl, SEQ, seen, timeoutMs);
   }
 }
