@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 
 const TEST_DIR = dirname(fileURLToPath(import.meta.url));
 const ALONE_MARK = '@runs-alone';
+/** The mark is a line comment of its own (`// @runs-alone (test/run.ts): why`), not any mention. */
+const ALONE_LINE = /^\/\/ @runs-alone\b/m;
 
 const concurrency = Number(process.env.FLOWLENS_TEST_CONCURRENCY ?? 2);
 if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -29,7 +31,7 @@ const files =
         .filter((f) => f.endsWith('.test.ts'))
         .sort()
         .map((f) => relative(process.cwd(), join(TEST_DIR, f)));
-const alone = files.filter((f) => readFileSync(f, 'utf8').includes(ALONE_MARK));
+const alone = files.filter((f) => ALONE_LINE.test(readFileSync(f, 'utf8')));
 const shared = files.filter((f) => !alone.includes(f));
 
 function runPhase(what: string, list: string[], lanes: number): number {

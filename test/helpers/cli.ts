@@ -8,15 +8,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { apiFields, EMPTY_VALUE, FLOW } from '../../src/records/index.js';
-import { flowlensCommand } from '../bench/flowlens.js';
+import { CLI_SRC, flowlensCommand, REPO_ROOT } from '../bench/flowlens.js';
 import { byTime, directionTotals, isoMicros, type Frame } from './frames.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI_MAIN = join(REPO_ROOT, 'src', 'cli', 'main.ts');
+export { REPO_ROOT };
+export const CLI_MAIN = CLI_SRC;
 /** node's arguments before the CLI's own: the shebang's V8 flags and the entry point (see above). */
 export const CLI_ARGV: readonly string[] = flowlensCommand('auto').args;
 
