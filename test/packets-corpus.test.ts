@@ -18,6 +18,7 @@ import { importSource } from '../src/capture/source.js';
 import { extractPackets } from '../src/packets/extract.js';
 import { PacketIndexReader } from '../src/packets/index-reader.js';
 import { PacketIndexWriter } from '../src/packets/index-writer.js';
+import { packetsOfFlows } from '../src/packets/select.js';
 import type { FlowRecord } from '../src/records/index.js';
 import type { RecordBatch, StoreHealth, StoreWriter } from '../src/store/types.js';
 import { sharedCorpusMissing } from './helpers/shared.js';
@@ -118,7 +119,7 @@ async function tsharkFlow(original: string, f: FlowRecord, out: string, format: 
 
 async function extractTo(index: PacketIndexReader, flowId: string, path: string): Promise<'pcap' | 'pcapng'> {
   const chunks: Buffer[] = [];
-  const result = await extractPackets(await index.lookup(flowId), (c) => {
+  const result = await extractPackets((await packetsOfFlows(index, [flowId])).refs, (c) => {
     chunks.push(c);
   });
   writeFileSync(path, Buffer.concat(chunks));

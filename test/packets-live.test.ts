@@ -15,6 +15,7 @@ import { after, test } from 'node:test';
 import { CaptureFileReader } from '../src/capture/pcap-file.js';
 import { extractPackets } from '../src/packets/extract.js';
 import { PacketIndexReader } from '../src/packets/index-reader.js';
+import { packetsOfFlows } from '../src/packets/select.js';
 import type { FlowRecord } from '../src/records/index.js';
 import { REPO_ROOT, CLI_ARGV } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, type NsPair, sleep, waitForOutput } from './helpers/netns.js';
@@ -137,28 +138,37 @@ function tcpdumpFlow(ref: string, f: FlowRecord, out: string): void {
   assert.equal(r.status, 0, r.stderr);
 }
 
+/** A flow's frames by direction (IPv4 source: the test networks have no IPv6), each in its order. */
+function byDirection(ps: Packet[]): Map<string, Packet[]> {
+  const m = new Map<string, Packet[]>();
+  for (const p of ps) {
+    const src = p.data.slice(52, 60); // Ethernet 14 bytes + IPv4 source at 12: bytes 26..29
+    const frames = m.get(src) ?? [];
+    frames.push(p);
+    m.set(src, frames);
+  }
+  return m;
+}
+
+const frameKey = (p: Packet) => `${p.caplen}/${p.wirelen}/${p.data}`;
+
 /**
- * The same frames, byte for byte and in the same order in each direction (by IPv4 source: the test
- * networks have no IPv6). Across directions the interleaving may differ: flowlens's socket and
- * tcpdump's receive a data frame and the other side's ACK a few µs apart in either order (seen:
- * flowlens stored a 64 KB frame stamped 360 µs before an ACK stamped 358 µs; tcpdump had the ACK
- * first), so the live store keeps arrival order, which is not always time order across directions.
+ * The same frames, byte for byte and in the same order in each direction. Across directions the
+ * interleaving may differ: flowlens's socket and tcpdump's receive a data frame and the other
+ * side's ACK a few µs apart in either order (seen: a 64 KB frame stamped 360 µs and an ACK stamped
+ * 358 µs, the ACK first in tcpdump's file and second in the store's). The extraction puts them in
+ * time order (assertTimeOrder); tcpdump's file keeps its socket's order.
  */
-const sameFrames = (a: Packet[], b: Packet[]) => {
-  const byDirection = (ps: Packet[]) => {
-    const m = new Map<string, string[]>();
-    for (const p of ps) {
-      const src = p.data.slice(52, 60); // Ethernet 14 bytes + IPv4 source at 12: bytes 26..29
-      const frames = m.get(src) ?? [];
-      frames.push(`${p.caplen}/${p.wirelen}/${p.data}`);
-      m.set(src, frames);
-    }
-    return m;
-  };
+function sameFrames(a: Packet[], b: Packet[]): boolean {
   const x = byDirection(a);
   const y = byDirection(b);
-  return x.size === y.size && [...x].every(([src, frames]) => frames.join() === y.get(src)?.join());
-};
+  return x.size === y.size && [...x].every(([src, frames]) => frames.map(frameKey).join() === y.get(src)?.map(frameKey).join());
+}
+
+/** The extracted capture is in time order (what `flowlens pcap` promises), whatever the socket's order. */
+function assertTimeOrder(ps: Packet[], label: string): void {
+  for (let i = 1; i < ps.length; i++) assert.ok(ps[i].ts >= ps[i - 1].ts, `${label}: packet ${i} at ${ps[i].ts} µs comes after one at ${ps[i - 1].ts} µs`);
+}
 
 test('live: every flow of curl, ping and an nmap scan comes out of the packet store as tcpdump recorded it', { skip, timeout: 240_000 }, async () => {
   const run = await captureRun('full', ['--keep-file-seconds', '1'], async (net, url) => {
@@ -181,7 +191,7 @@ test('live: every flow of curl, ping and an nmap scan comes out of the packet st
       assert.equal(r.status, 0, `${f.flowId}: ${r.stderr}`);
     } else {
       const chunks: Buffer[] = [];
-      await extractPackets(await index.lookup(f.flowId), (c) => {
+      await extractPackets((await packetsOfFlows(index, [f.flowId])).refs, (c) => {
         chunks.push(c);
       });
       writeFileSync(ours, Buffer.concat(chunks));
@@ -192,6 +202,7 @@ test('live: every flow of curl, ping and an nmap scan comes out of the packet st
     const b = await packetsOf(theirs);
     assert.equal(a.length, b.length, `${f.transport} ${f.clientIp}:${f.clientPort} ${f.serverIp}:${f.serverPort}: packets`);
     assert.ok(sameFrames(a, b), `${f.flowId}: frames differ from tcpdump's`);
+    assertTimeOrder(a, f.flowId);
     // Both read the kernel's time stamp of the frame, each through its own socket.
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i].ts - b[i].ts) < 5000, `${f.flowId}: packet ${i} time ${a[i].ts} against ${b[i].ts}`);
     packets += a.length;
@@ -349,12 +360,13 @@ test('live: a writer that takes nothing (its ring full) costs the capture nothin
   assert.equal(run.summary.drops, 0, 'the capture dropped nothing');
   assert.ok(ps.dropped > 0, `the store dropped, and counted it (${JSON.stringify(ps)})`);
   assert.equal(ps.kept + ps.dropped + ps.skipped, flowPackets, "kept + dropped = the flows' packets");
-  // What the store kept of each download is frames tcpdump recorded, byte for byte, in the same order.
+  // What the store kept of each download is frames tcpdump recorded, byte for byte, in the same
+  // order in each direction (sameFrames says why not across), and in time order.
   const index = new PacketIndexReader(run.dir);
   let kept = 0;
   for (const f of run.flows.filter((x) => x.transport === 'tcp')) {
     const chunks: Buffer[] = [];
-    const refs = await index.lookup(f.flowId);
+    const { refs } = await packetsOfFlows(index, [f.flowId]);
     if (refs.length === 0) continue;
     await extractPackets(refs, (c) => {
       chunks.push(c);
@@ -365,11 +377,17 @@ test('live: a writer that takes nothing (its ring full) costs the capture nothin
     tcpdumpFlow(run.tcpdump, f, theirs);
     const a = await packetsOf(ours);
     const b = await packetsOf(theirs);
-    let j = 0;
-    for (const p of a) {
-      while (j < b.length && !(b[j].data === p.data && b[j].caplen === p.caplen && b[j].wirelen === p.wirelen)) j++;
-      assert.ok(j < b.length, `${f.flowId}: a kept frame tcpdump did not record (or out of order)`);
-      j++;
+    assertTimeOrder(a, f.flowId);
+    const theirsByDirection = byDirection(b);
+    for (const [src, frames] of byDirection(a)) {
+      const recorded = (theirsByDirection.get(src) ?? []).map(frameKey);
+      let j = 0;
+      for (const p of frames) {
+        const key = frameKey(p);
+        while (j < recorded.length && recorded[j] !== key) j++;
+        assert.ok(j < recorded.length, `${f.flowId}: a kept frame tcpdump did not record (or out of order in its direction)`);
+        j++;
+      }
     }
     kept += a.length;
   }

@@ -21,6 +21,12 @@ export interface IndexedFile {
   size: number;
   mtimeMs: number;
   format: 'pcap' | 'pcapng';
+  /**
+   * Written by the live packet store, which keeps packets in its socket's order: a few µs off time
+   * order across a flow's two directions. Extraction puts such packets in time order; an imported
+   * capture's keep the file's own order (what `tshark -Y ... -w` writes).
+   */
+  live?: boolean;
   /** pcapng: its sections' header and interface blocks (offsets and lengths). */
   sections?: PcapngSection[];
 }

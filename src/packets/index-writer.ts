@@ -106,7 +106,7 @@ export class PacketIndexWriter {
    * change are taken when the run is written, once the file is closed.
    */
   beginLiveFile(path: string, sections: readonly PcapngSection[]): void {
-    this.files.push({ file: { path: resolve(path), size: 0, mtimeMs: 0, format: 'pcapng' }, sections, live: true });
+    this.files.push({ file: { path: resolve(path), size: 0, mtimeMs: 0, format: 'pcapng', live: true }, sections, live: true });
     this.file = this.files.length - 1;
   }
 

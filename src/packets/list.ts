@@ -34,17 +34,13 @@ export interface ListedPacket {
 const IPPROTO_TCP = 6;
 
 /**
- * The first `first` packets of `refs` in time order (the index keeps them in the order they were
- * read, which for merged sources need not be time order).
+ * The first `first` packets of `refs`, in the order given: packetsOfFlows's (select.ts), so that
+ * the list shows the packets in the order the flow's download holds them.
  */
 export async function listPackets(refs: readonly PacketRef[], first: number, payloadBytes: number): Promise<ListedPacket[]> {
-  const chosen = refs
-    .map((ref, i) => ({ ref, i }))
-    .sort((a, b) => a.ref.ts - b.ref.ts || a.i - b.i)
-    .slice(0, first);
   const pkt = new DecodedPacket();
   const out: ListedPacket[] = [];
-  for (const { ref } of chosen) {
+  for (const ref of refs.slice(0, first)) {
     const frame = await readFrame(ref);
     if (!frame) continue;
     decodePacket(frame.linkType, frame.data, 0, frame.data.length, frame.wirelen, pkt);

@@ -2,6 +2,7 @@
 // same bearer token as GraphQL), or why they cannot: the packet index never held them, or their
 // capture files were evicted or changed since. Evicted packets are said to be so, not served empty.
 import { checkSources, PacketsUnavailable } from '../../packets/extract.js';
+import { packetsOfFlows } from '../../packets/select.js';
 import { captureFileName, firstPacketEnds } from '../../packets/frames.js';
 import { type ListedPacket, listPackets, MAX_LIST_PACKETS, MAX_PAYLOAD_BYTES } from '../../packets/list.js';
 import { parseFlowId } from '../../packets/format.js';
@@ -160,7 +161,7 @@ builder.queryField('flowPackets', (t) =>
       }
       const none = (reason: string): FlowPackets => ({ flowId, availability: { url: null, reason }, fileName: null, packets: [] });
       if (!ctx.packets) return none(NO_INDEX);
-      const refs = await ctx.packets.lookup(flowId);
+      const { refs } = await packetsOfFlows(ctx.packets, [flowId]);
       if (refs.length === 0) return none(NOT_INDEXED);
       const reason = await unavailable(checkSources(refs));
       if (reason) return none(reason);
