@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { Enricher } from '../src/enrich/enricher.js';
 import { GeoLookup } from '../src/enrich/geo.js';
 import { NamedNetworks } from '../src/enrich/networks.js';
+import { HostTable } from '../src/flow/host-table.js';
 import { importFiles as importIntoStore } from '../src/capture/import.js';
 import { gqlData, startTestServer, waitFor } from './api-helpers.js';
 import { exportFlows, importFiles, runCli, withTempDir } from './helpers/cli.js';
@@ -95,6 +96,28 @@ describe('geo lookups', () => {
         await waitFor(() => warnings.length > 0, 'a warning about the broken file', 10_000);
         assert.equal(geo.lookup('8.8.8.8').country, 'DE');
         assert.match(warnings[0], /cannot be read/);
+      } finally {
+        geo.close();
+      }
+    });
+  });
+
+  it("a host the flow table holds is asked again after a reload (the table keeps each host's answer)", async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'country.mmdb');
+      writeFileSync(path, buildMmdb('GeoLite2-Country', [['8.8.8.0/24', country('US')]]));
+      let enricher: Enricher | null = null;
+      const geo = new GeoLookup({ countryDb: path, watchIntervalMs: 20, onReload: () => enricher?.clearCache() });
+      enricher = new Enricher({ geo, networks: null });
+      const hosts = new HostTable();
+      hosts.enrich = enricher;
+      try {
+        const slot = hosts.lookupOrInsert(4, Uint32Array.of(0x08080808), 0);
+        assert.equal(hosts.endOf(slot).country, 'US');
+        await new Promise((r) => setTimeout(r, 200));
+        writeFileSync(`${path}.new`, buildMmdb('GeoLite2-Country', [['8.8.0.0/16', country('DE')]]));
+        renameSync(`${path}.new`, path);
+        await waitFor(() => hosts.endOf(slot).country === 'DE', "the held host's answer from the reloaded database", 10_000);
       } finally {
         geo.close();
       }

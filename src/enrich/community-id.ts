@@ -6,7 +6,7 @@
 //
 // Computed once per new flow (src/flow/zeek-conn.ts) from the key's address words: one SHA-1 of
 // at most 40 bytes written into one reused buffer.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { isIP } from 'node:net';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
 
@@ -51,6 +51,14 @@ export function icmpPorts(v6: boolean, type: number, code: number): { sport: num
 function hasPorts(proto: number): boolean {
   return proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP || proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
 }
+
+/**
+ * SHA-1 of the input as base64: crypto.hash (Node 20.12 and later) in one call, half the time of
+ * createHash().update().digest(), which builds a Hash object per flow (0.55 against 1.1 µs a flow
+ * here: 8% of an import with --dry-run --no-dpi --no-detect).
+ */
+const sha1Base64: (data: Buffer) => string =
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha1', data, 'base64') : (data) => crypto.createHash('sha1').update(data).digest('base64');
 
 /** Hash input: 2 seed + 2 * 16 addresses + 1 proto + 1 pad + 2 * 2 ports. */
 const input = Buffer.alloc(40);
@@ -106,7 +114,7 @@ export function communityIdOfWords(
     at = input.writeUInt16BE(sport, at);
     at = input.writeUInt16BE(dport, at);
   }
-  return `1:${createHash('sha1').update(input.subarray(0, at)).digest('base64')}`;
+  return `1:${sha1Base64(input.subarray(0, at))}`;
 }
 
 /** Address text to words (IPv4: one word; IPv6: four); one clear error when it is not an address. */

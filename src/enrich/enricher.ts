@@ -1,8 +1,9 @@
 // What the flow meter puts beside an address: country, AS number and organisation
 // (src/enrich/geo.ts) and the name of its network: the user's named network
 // (src/enrich/networks.ts), else the special range it lies in ('private', 'loopback'...), else ''.
-// The aggregator asks once per new flow for each end, and the answers are cached per address
-// (bounded: cleared when full), so a busy flow table pays one Map probe per new flow end.
+// The host table asks once per host it holds (HostTable.endOf) and the flows take their ends'
+// answers from it; answers are also cached here per address (bounded: cleared when full), for a
+// host that comes back after its slot was freed.
 import type { Logger } from 'pino';
 import { GeoLookup } from './geo.js';
 import { NamedNetworks } from './networks.js';
@@ -74,9 +75,13 @@ export class Enricher {
     return { country: g?.country ?? '', asn: g?.asn ?? 0, asOrg: g?.asOrg ?? '', network, role: named?.role ?? '' };
   }
 
+  /** Bumped by clearCache: answers kept elsewhere (the host table's, per host) are stale when it moved. */
+  generation = 0;
+
   /** Forgets cached answers (after a database reload the geo cache is fresh, but this one is not). */
   clearCache(): void {
     this.cache.clear();
+    this.generation++;
   }
 
   close(): void {

@@ -631,10 +631,9 @@ export class Aggregator {
     this.hosts.flowStarted(client, server);
     this.distinctHosts.add(version, flows.keyAddr, flows.clientAddrAt(f));
     this.distinctHosts.add(version, flows.keyAddr, flows.serverAddrAt(f));
-    const enrich = this.enricher;
-    if (enrich !== null) {
-      this.ends[f * 2] = enrich.lookup(this.hosts.ipOf(client));
-      this.ends[f * 2 + 1] = enrich.lookup(this.hosts.ipOf(server));
+    if (this.enricher !== null) {
+      this.ends[f * 2] = this.hosts.endOf(client);
+      this.ends[f * 2 + 1] = this.hosts.endOf(server);
     }
     this.flowsStarted++;
     this.intervalFlows++;

@@ -6,7 +6,7 @@ import { addressToString } from './address.js';
 import { finish, mix, pow2AtLeast } from './hash.js';
 import { OpenIndex, growFloat64, growInt32, growUint32, growUint8 } from './open-index.js';
 import type { HostRecord } from '../store/types.js';
-import { type Enricher, NO_END } from '../enrich/enricher.js';
+import { type EndInfo, type Enricher, NO_END } from '../enrich/enricher.js';
 
 export class HostTable {
   private cap = 0;
@@ -29,6 +29,9 @@ export class HostTable {
   /** Live flows that point at the host. */
   private refs = new Int32Array(0);
   private ip: string[] = [];
+  /** Each host's enrichment, asked once per host (null: not yet), valid for endsGeneration. */
+  private ends: (EndInfo | null)[] = [];
+  private endsGeneration = 0;
   private index = new OpenIndex(16);
   /** Slots ever handed out; free ones below it are in `free`. */
   private high = 0;
@@ -99,12 +102,33 @@ export class HostTable {
     this.used[slot] = 1;
     this.refs[slot] = 0;
     this.ip[slot] = addressToString(version, this.addr, a);
+    this.ends[slot] = null;
     index.slots[i] = slot;
     return slot;
   }
 
   ipOf(slot: number): string {
     return this.ip[slot];
+  }
+
+  /**
+   * The host's country, AS and network, asked of the enricher once per host: a new flow's ends
+   * took a string-keyed probe of the enricher's cache each, and one resolve per miss.
+   */
+  endOf(slot: number): EndInfo {
+    const enrich = this.enrich;
+    if (enrich === null) return NO_END;
+    if (enrich.generation !== this.endsGeneration) {
+      // The databases were reloaded: every host asks again.
+      this.ends.fill(null);
+      this.endsGeneration = enrich.generation;
+    }
+    let end = this.ends[slot];
+    if (end === null) {
+      end = enrich.lookup(this.ip[slot]);
+      this.ends[slot] = end;
+    }
+    return end;
   }
 
   addRef(slot: number): void {
@@ -219,8 +243,8 @@ export class HostTable {
   /** Country, AS and network of a host's records (the enricher caches its answers per address). */
   enrich: Enricher | null = null;
 
-  private enrichedHost(ip: string): Pick<HostRecord, 'country' | 'asn' | 'asOrg' | 'network'> {
-    const end = this.enrich !== null ? this.enrich.lookup(ip) : NO_END;
+  private enrichedHost(s: number): Pick<HostRecord, 'country' | 'asn' | 'asOrg' | 'network'> {
+    const end = this.endOf(s);
     return { country: end.country, asn: end.asn, asOrg: end.asOrg, network: end.network };
   }
 
@@ -238,7 +262,7 @@ export class HostTable {
       flowsReceived: c.flowsReceived[s],
       peers: c.peers[s],
       source,
-      ...this.enrichedHost(this.ip[s]),
+      ...this.enrichedHost(s),
     });
     c.bytesSent[s] = c.bytesReceived[s] = c.packetsSent[s] = c.packetsReceived[s] = 0;
     c.flowsInitiated[s] = c.flowsReceived[s] = c.peers[s] = 0;
@@ -271,6 +295,7 @@ export class HostTable {
     this.index.remove(slot, this.hash[slot], this.hash);
     this.used[slot] = 0;
     this.ip[slot] = '';
+    this.ends[slot] = null;
     this.free.push(slot);
     this.count--;
     if (this.shared !== null) Atomics.sub(this.shared, 0, 1);
