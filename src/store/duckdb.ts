@@ -19,7 +19,7 @@ import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
-import { ChunkAppender } from './duckdb-chunks.js';
+import { ChunkAppender, type ColumnSpec } from './duckdb-chunks.js';
 import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
 import { type Bind, duckdbAppSql, hostSql, serverNameSql } from './flow-filter.js';
 import { DEFAULT_EXPLORE_CACHE_BYTES, exploreFromBlocks, SEGMENT_SELECT, SegmentBlockCache, SegmentBlocksBuilder } from './explore-segments.js';
@@ -240,9 +240,9 @@ export class DuckDbStore implements FlowStore {
             traffic: await writer.createAppender('traffic'),
           };
           this.chunks = {
-            flows: new ChunkAppender(this.appenders.flows, 'flows', FLOW_COLUMNS),
-            hosts: new ChunkAppender(this.appenders.hosts, 'hosts', HOST_COLUMNS),
-            traffic: new ChunkAppender(this.appenders.traffic, 'traffic', TRAFFIC_COLUMNS),
+            flows: new ChunkAppender(this.appenders.flows, 'flows', await columnsInFileOrder(writer, FLOW, FLOW_COLUMNS)),
+            hosts: new ChunkAppender(this.appenders.hosts, 'hosts', await columnsInFileOrder(writer, HOST, HOST_COLUMNS)),
+            traffic: new ChunkAppender(this.appenders.traffic, 'traffic', await columnsInFileOrder(writer, TRAFFIC, TRAFFIC_COLUMNS)),
           };
           this.writer = writer;
         } else {
@@ -990,10 +990,37 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-// Column order of the tables (src/records): the chunk appenders write in this order.
+// Column order of the tables (src/records) as this version creates them.
 const FLOW_COLUMNS = chunkColumns<FlowRecord>(FLOW);
 const HOST_COLUMNS = chunkColumns<HostRecord>(HOST);
 const TRAFFIC_COLUMNS = chunkColumns<TrafficRecord>(TRAFFIC);
+
+/**
+ * A table's columns in the order the file has them, which the appender writes in: a file created
+ * by an earlier version got the columns added since at the end (ALTER TABLE ADD COLUMN), where the
+ * definition may have them in the middle. One clear error for a file whose columns are not this
+ * version's (a newer version's file).
+ */
+async function columnsInFileOrder<T>(
+  conn: DuckDBConnection,
+  def: typeof FLOW | typeof HOST | typeof TRAFFIC,
+  specs: ColumnSpec<T>[],
+): Promise<ColumnSpec<T>[]> {
+  const reader = await conn.runAndReadAll(
+    "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $1 ORDER BY column_index",
+    [def.table],
+  );
+  const names = reader.getRows().map((r) => String(r[0]));
+  const bySql = new Map(def.list.map((c, i) => [c.sql, specs[i]]));
+  const unknown = names.filter((n) => !bySql.has(n));
+  if (names.length !== specs.length || unknown.length > 0) {
+    const missing = def.list.filter((c) => !names.includes(c.sql)).map((c) => c.sql);
+    throw new Error(
+      `table ${def.table} does not have this version's columns (${unknown.length > 0 ? `unknown: ${unknown.join(', ')}` : ''}${unknown.length > 0 && missing.length > 0 ? '; ' : ''}${missing.length > 0 ? `missing: ${missing.join(', ')}` : ''}): was it written by a newer flowlens?`,
+    );
+  }
+  return names.map((n) => bySql.get(n)!);
+}
 
 /** Anomalies as records: every column, aliased to its field. */
 const ANOMALY_SELECT = duckdbRecordSelect(ANOMALY);
