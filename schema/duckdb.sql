@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS flows (
   client_network       VARCHAR   NOT NULL DEFAULT '',
   server_network       VARCHAR   NOT NULL DEFAULT '',
   risks                VARCHAR   NOT NULL DEFAULT '',
+  predicted_category   VARCHAR   NOT NULL DEFAULT '',
+  predicted_app        VARCHAR   NOT NULL DEFAULT '',
+  predicted_confidence UTINYINT  NOT NULL DEFAULT 0,
   tunnel_parents       VARCHAR   NOT NULL DEFAULT '',
   zeek_splits          VARCHAR   NOT NULL DEFAULT ''
 );
@@ -148,3 +151,6 @@ ALTER TABLE hosts ADD COLUMN IF NOT EXISTS asn UBIGINT DEFAULT 0;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS as_org VARCHAR DEFAULT '';
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS network VARCHAR DEFAULT '';
 ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS evidence_flows VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS predicted_category VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS predicted_app VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS predicted_confidence UTINYINT DEFAULT 0;

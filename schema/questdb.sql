@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS flows (
   client_network       SYMBOL,
   server_network       SYMBOL,
   risks                VARCHAR,
+  predicted_category   SYMBOL,
+  predicted_app        SYMBOL,
+  predicted_confidence INT,
   tunnel_parents       VARCHAR,
   zeek_splits          VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
@@ -200,3 +203,6 @@ ALTER TABLE hosts ADD COLUMN IF NOT EXISTS asn LONG;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS as_org SYMBOL;
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS network SYMBOL;
 ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS evidence_flows VARCHAR;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS predicted_category SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS predicted_app SYMBOL;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS predicted_confidence INT;

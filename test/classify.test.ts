@@ -1,9 +1,13 @@
-// The learned classifier (src/classify): what it collects of a flow's first packets, the candidate
-// model file that `npm run train:ml` writes (not shipped: it does not beat the port-only baseline),
-// and its predictions on a held-out capture: the flow path's FlowClassifier.predict, fed by a real
-// import, says what the evaluation (`npm run eval:ml`) says of every labelled flow.
+// The learned classifier (src/classify): what it collects of a flow's first packets, the shipped
+// model file that `npm run train:ml` writes, its predictions on a held-out capture (the flow path's
+// FlowClassifier.predict, fed by a real import, says what the evaluation, `npm run eval:ml`, says of
+// every labelled flow), and the flow records: predictions where DPI named nothing, and only there.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { importFiles } from '../src/capture/import.js';
 import {
   CLASSIFY_PACKETS,
@@ -14,7 +18,10 @@ import {
   FlowClassifier,
   featureNames,
   ML_CATEGORIES,
+  type Prediction,
+  shippedModel,
 } from '../src/classify/classifier.js';
+import { DuckDbStore } from '../src/store/duckdb.js';
 import { CORPUS, canonicalIp, corpusFiles, flowKey } from './dpi/eval.js';
 import { candidateModel, isTestCapture, predictSample } from './dpi/ml.js';
 import { corpusSamples } from './dpi/ml-data.js';
@@ -82,7 +89,7 @@ describe('FlowClassifier features', () => {
   });
 });
 
-describe('the candidate model file', () => {
+describe('the shipped model file', () => {
   it('entropyOf: bits per byte of the bytes given', () => {
     assert.equal(entropyOf(Buffer.alloc(64, 7), 0, 64), 0);
     assert.equal(entropyOf(Buffer.from(Array.from({ length: 64 }, (_, i) => i)), 0, 64), 6);
@@ -139,5 +146,95 @@ describe('predictions on a held-out capture', { skip }, () => {
     }
     assert.equal(compared, expected.size);
     assert.ok(categories.size >= 2, `predictions of ${[...categories].join(', ')}`);
+  });
+});
+
+/** Captures with flows DPI names and flows it does not, some on server ports training never saw. */
+const MIXED = ['telegram.pcap', 'nintendo.pcap'].map((name) => corpusFiles().find((f) => f.name === name));
+const skipMixed = MIXED.some((f) => f === undefined) ? `the nDPI corpus is not at ${CORPUS}` : false;
+
+describe('predictions in the flow records', { skip: skipMixed }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowlens-classify-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Imports the captures into a fresh DuckDB file; each flow's summed row by its 5-tuple key, with the classifier's own prediction as the flow ended. */
+  async function importRows(classify: boolean, name: string, hook = true) {
+    const path = join(dir, `${name}.duckdb`);
+    const store = new DuckDbStore({ path });
+    await store.init();
+    const predicted = new Map<string, Prediction>();
+    for (const file of MIXED) {
+      await importFiles([file!.pcap], {
+        store,
+        classify,
+        source: file!.name,
+        // The hook makes the classifier collect every flow's features; without it (as in
+        // production) it skips flows DPI has named, which must not change any guess.
+        onFlowFeatures: hook
+          ? (flow, _x, classifier, slot) => predicted.set(`${file!.name}/${flow.flowId}`, classifier.predict(slot, flow.ipProto, flow.serverPort))
+          : undefined,
+      });
+    }
+    await store.close();
+    const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+    const conn = await instance.connect();
+    const rows = (
+      await conn.runAndReadAll(
+        `SELECT concat(source, '/', flow_id) AS flow_id, any_value(ip_proto) AS ip_proto, any_value(server_port) AS server_port, max(app) AS app, string_agg(DISTINCT predicted_category, ',') AS category,
+                string_agg(DISTINCT predicted_app, ',') AS papp, max(predicted_confidence) AS confidence,
+                md5(string_agg(concat_ws('|', ts, client_ip, client_port, server_ip, server_port, client_bytes, server_bytes, app, server_name, conn_state, history), ';' ORDER BY ts)) AS rest
+         FROM flows GROUP BY source, flow_id ORDER BY source, flow_id`,
+      )
+    ).getRowObjects();
+    conn.closeSync();
+    instance.closeSync();
+    return { rows, predicted };
+  }
+
+  it("where DPI named no application, the classifier's guess with its confidence; never beside a DPI answer; --no-classify leaves the rest as it was", async () => {
+    const on = await importRows(true, 'on');
+    const off = await importRows(false, 'off');
+    const plain = await importRows(true, 'plain', false);
+    const model = shippedModel();
+    let guessed = 0;
+    let fromTrees = 0;
+    const categories = new Set<string>();
+    for (const row of on.rows) {
+      const id = String(row.flow_id);
+      const want = on.predicted.get(id) ?? { category: '', app: '', confidence: 0 };
+      if (row.app !== '' && row.app !== null) {
+        assert.equal(row.category, '', `${id}: DPI named ${row.app}, and a guess beside it`);
+        assert.equal(row.confidence, 0);
+        continue;
+      }
+      // The final segment's guess is the one the classifier makes as the flow ends.
+      assert.equal(row.category, want.category, `${id} ${JSON.stringify(row)}`);
+      assert.equal(row.papp, want.app, id);
+      assert.equal(row.confidence, want.confidence, id);
+      if (want.category !== '') {
+        guessed++;
+        categories.add(want.category);
+        assert.ok(ML_CATEGORIES.includes(want.category as (typeof ML_CATEGORIES)[number]), want.category);
+        assert.ok(want.confidence >= 1 && want.confidence <= 100, `${want.confidence}`);
+        // On a server port training never saw, the trees answer (elsewhere the port table does).
+        if (model.portIndex(Number(row.ip_proto), Number(row.server_port)) < 0) fromTrees++;
+      }
+    }
+    assert.ok(guessed >= 20, `${guessed} flows guessed`);
+    assert.ok(fromTrees >= 5, `${fromTrees} guesses by the trees`);
+    assert.ok(categories.size >= 3, `guesses of ${[...categories].join(', ')}`);
+    assert.equal(on.rows.filter((r) => r.app !== '' && r.app !== null).length >= 30, true, 'flows DPI named are there too');
+    // Without the training hook: the same guesses.
+    assert.deepEqual(
+      plain.rows.map((r) => [r.flow_id, r.category, r.papp, r.confidence]),
+      on.rows.map((r) => [r.flow_id, r.category, r.papp, r.confidence]),
+    );
+    // Off: no guesses, and every other column as it was.
+    assert.equal(off.rows.length, on.rows.length);
+    for (const [i, row] of off.rows.entries()) {
+      assert.equal(row.category, '', String(row.flow_id));
+      assert.equal(row.confidence, 0);
+      assert.equal(row.rest, on.rows[i].rest, String(row.flow_id));
+    }
   });
 });

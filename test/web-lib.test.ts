@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { apiFilter, appLabel, EMPTY_FILTER, livePredicate, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
+import { apiFilter, appLabel, EMPTY_FILTER, livePredicate, predictedName, predictedText, sortFlows, topApps, type Flow } from '../web/src/lib/flows.js';
 import { formatBytes, formatDuration, formatNumber, formatPerSecond, parseTime, tcpFlags } from '../web/src/lib/format.js';
 import { DOWNLOAD_FIELDS, downloadName, flowsCsv, flowsJson } from '../web/src/lib/download.js';
 import { DIMENSIONS, exploreHref, parseExploreParams, validDims, withFilter, withoutFilter } from '../web/src/lib/explore.js';
@@ -93,6 +93,17 @@ describe('flows', () => {
 
   it('labels unidentified applications by transport and server port', () => {
     assert.deepEqual(flows.map(appLabel), ['TLS', 'DNS', 'tcp/8080', 'icmp']);
+  });
+  it("shows the classifier's guess only where DPI named nothing, and says it is a guess", () => {
+    const guess = { predictedCategory: 'vpn-tunnel', predictedApp: '', predictedConfidence: 87 };
+    assert.equal(predictedName(flow({ id: 'e', serverPort: 51820, transport: 'udp', ...guess })), 'vpn-tunnel');
+    assert.equal(predictedName(flow({ id: 'f', ...guess, predictedCategory: 'web', predictedApp: 'Google' })), 'Google');
+    assert.equal(predictedName(flow({ id: 'g', app: 'TLS', ...guess })), '', 'beside a DPI answer: none');
+    assert.equal(predictedName(flows[2]), '', 'no guess');
+    assert.equal(appLabel(flow({ id: 'h', serverPort: 51820, transport: 'udp', ...guess })), 'udp/51820', 'the label stays the port');
+    const text = predictedText(flow({ id: 'i', ...guess, predictedApp: 'WireGuard' }));
+    assert.match(text, /^vpn-tunnel, WireGuard \(87% sure\)/);
+    assert.match(text, /not identified by DPI/);
   });
   it('filters live flows in the API’s language: host address or CIDR prefix, either port, app in any case, server name or glob', () => {
     assert.deepEqual(only({}), ['a', 'b', 'c', 'd']);

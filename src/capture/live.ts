@@ -342,6 +342,7 @@ export class LiveCapture {
           source: this.source,
           detect: this.detector === null ? o.detect : false,
           dpi: o.dpi,
+          classify: o.classify,
           // Settings, not an Enricher: each worker opens its own (the databases cannot cross threads).
           enrich: o.enrich instanceof Enricher ? o.enrich.settings : o.enrich,
           // The caps are the whole capture's, one budget over the workers.

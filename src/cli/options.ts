@@ -18,6 +18,8 @@ export interface FlowOptions {
   detect: DetectConfigInput | false;
   /** Application protocol identification (false: --no-dpi). */
   dpi: boolean;
+  /** The learned classifier's predictions where DPI names nothing (false: --no-classify). */
+  classify: boolean;
   /** Flow and host table caps (--max-flows, --max-hosts); undefined: sized from the machine's memory. */
   maxFlows?: number;
   maxHosts?: number;
@@ -211,6 +213,12 @@ export function addFlowOptions(cmd: Command): Command {
     );
   addNegatableOption(cmd, '--no-geo', 'no country and AS lookups (special ranges and named networks still apply)', 'FLOWLENS_GEO');
   addNegatableOption(cmd, '--no-detect', 'no anomaly detection', 'FLOWLENS_DETECT');
+  addNegatableOption(
+    cmd,
+    '--no-classify',
+    "no learned classifier (predictedCategory, predictedApp): its guess from the first packets' sizes and timing where DPI names no application",
+    'FLOWLENS_CLASSIFY',
+  );
   return addNegatableOption(
     cmd,
     '--no-dpi',
@@ -225,7 +233,7 @@ export function addFlowOptions(cmd: Command): Command {
  */
 export function aggregatorSettings(
   f: FlowOptions,
-): Pick<AggregatorOptions, 'intervalSec' | 'activeTimeoutSec' | 'idle' | 'node' | 'detect' | 'dpi' | 'maxFlows' | 'maxHosts' | 'enrich'> {
+): Pick<AggregatorOptions, 'intervalSec' | 'activeTimeoutSec' | 'idle' | 'node' | 'detect' | 'dpi' | 'classify' | 'maxFlows' | 'maxHosts' | 'enrich'> {
   return {
     intervalSec: f.interval,
     activeTimeoutSec: f.activeTimeout,
@@ -233,6 +241,7 @@ export function aggregatorSettings(
     node: f.node,
     detect: f.detect,
     dpi: f.dpi,
+    classify: f.classify,
     maxFlows: f.maxFlows,
     maxHosts: f.maxHosts,
     enrich: f.enrich ?? null,
@@ -255,6 +264,7 @@ export function flowOptionsFrom(o: Record<string, unknown>): FlowOptions {
     node: o.node as string,
     detect: o.detect === false ? false : ((o.detectConfig as DetectConfigInput | undefined) ?? {}),
     dpi: o.dpi !== false,
+    classify: o.classify !== false,
     maxFlows: o.maxFlows as number | undefined,
     maxHosts: o.maxHosts as number | undefined,
     enrich: {

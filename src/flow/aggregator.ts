@@ -6,7 +6,7 @@ import { decodePacket } from '../decode/index.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../decode/ip.js';
 import { DecodedPacket, KIND_ARP, KIND_IP, MALFORMED_REASONS } from '../decode/packet.js';
 import type { EventBus } from '../bus/types.js';
-import { CLASSIFY_PACKETS, type ClassifierModel, FLOW_FEATURES, FlowClassifier } from '../classify/classifier.js';
+import { CLASSIFY_PACKETS, type ClassifierModel, FLOW_FEATURES, FlowClassifier, NO_PREDICTION, shippedModel } from '../classify/classifier.js';
 import { DetectorSet, F_ESTABLISHED, F_FIRST_REPLY, F_FROM_CLIENT, F_NEW_FLOW, F_PEER_TO_PEER, type DetectConfigInput } from '../detect/index.js';
 import { FIRST_SIZES, DpiEngine, tcpSeqOf } from '../dpi/engine.js';
 import type { EndReason, FlowRecord, FlowSummary, HostRecord, TrafficRecord } from '../records/index.js';
@@ -49,13 +49,18 @@ export interface AggregatorOptions {
   /** Application protocol identification (default on); off only to measure what it costs. */
   dpi?: boolean;
   /**
+   * The learned classifier's predictions (predictedCategory, predictedApp, predictedConfidence)
+   * where DPI names no application (default on; needs dpi). Off (--no-classify), its features are
+   * not collected either.
+   */
+  classify?: boolean;
+  /**
    * Given each flow's packet features when it ends (src/classify: FlowClassifier.flowFeatures, a
    * fresh copy) with its summary: the learned classifier's training and evaluation input
-   * (test/dpi/ml.ts). The features are collected only when this is set: no model ships yet. The
-   * classifier and the flow's slot are given too, for classifier.predict(slot, ...) with classifierModel.
+   * (test/dpi/ml.ts). The classifier and the flow's slot are given too, for classifier.predict(slot, ...).
    */
   onFlowFeatures?: (flow: FlowSummary, flowFeatures: Float32Array, classifier: FlowClassifier, slot: number) => void;
-  /** The model the classifier of onFlowFeatures predicts with (tests and evaluation); none by default. */
+  /** The model the classifier predicts with (tests and evaluation); default the shipped one (src/classify/model.json). */
   classifierModel?: ClassifierModel;
   /**
    * Country, AS and network names of each flow's ends (src/enrich/enricher.ts), looked up once per
@@ -181,8 +186,12 @@ export class Aggregator {
   readonly flows = new FlowTable();
   /** Per-slot DPI state; null when DPI is off. */
   readonly dpi: DpiEngine | null;
-  /** Per-slot features of the learned classifier; null unless onFlowFeatures is set. */
+  /** Per-slot features of the learned classifier; null with neither predictions nor onFlowFeatures. */
   readonly classifier: FlowClassifier | null;
+  /** Records carry the classifier's predictions (classify on, with DPI). */
+  private readonly predicting: boolean;
+  /** Every flow's features are collected (onFlowFeatures), not only those of flows DPI has not named. */
+  private readonly featuresForAll: boolean;
   private readonly hosts = new HostTable();
   /** Anomaly detectors fed from the per-packet path; null when detection is off. */
   readonly detect: DetectorSet | null;
@@ -256,7 +265,12 @@ export class Aggregator {
     this.dpi = this.opts.dpi === false ? null : new DpiEngine();
     // The DPI's endpoint-named services (STUN's cache of known endpoints) ask for a flow's addresses.
     if (this.dpi !== null) this.dpi.addresses = (f) => [this.hosts.ipOf(this.flows.hostClient[f]), this.hosts.ipOf(this.flows.hostServer[f])];
-    this.classifier = this.opts.onFlowFeatures === undefined ? null : new FlowClassifier(this.opts.classifierModel ?? null);
+    // Predictions stand in where DPI named nothing: without DPI there is nothing to stand in for.
+    const predicting = this.opts.classify !== false && this.dpi !== null;
+    const model = this.opts.classifierModel ?? (predicting ? shippedModel() : null);
+    this.classifier = predicting || this.opts.onFlowFeatures !== undefined ? new FlowClassifier(model) : null;
+    this.predicting = predicting && model !== null;
+    this.featuresForAll = this.opts.onFlowFeatures !== undefined;
     const e = this.opts.enrich;
     this.enricher = enricherOf(e);
     this.hosts.enrich = this.enricher;
@@ -420,8 +434,16 @@ export class Aggregator {
         dpi.packet(f, pkt.ipProto, buf, pkt.payloadOffset, pkt.payloadLength, fromClient, flows.clientPort(f), flows.serverPort(f), seq);
       }
     }
+    // The classifier's features: not for a flow DPI has named (its guess would never be shown),
+    // unless they are asked for as training input.
     const classifier = this.classifier;
-    if (classifier !== null && classifier.count[f] < CLASSIFY_PACKETS && pkt.payloadLength > 0 && !pkt.laterFragment) {
+    if (
+      classifier !== null &&
+      classifier.count[f] < CLASSIFY_PACKETS &&
+      pkt.payloadLength > 0 &&
+      !pkt.laterFragment &&
+      (this.featuresForAll || dpi === null || dpi.app[f] === 0)
+    ) {
       classifier.packet(f, ts, fromClient, pkt.ipProto, buf, pkt.payloadOffset, pkt.payloadLength);
     }
 
@@ -821,6 +843,8 @@ export class Aggregator {
     const z = this.conn.fields(f, proto);
     const client = this.enricher !== null ? this.ends[d]! : NO_END;
     const server = this.enricher !== null ? this.ends[d + 1]! : NO_END;
+    const app = dpi !== null ? dpi.appName(f) : '';
+    const guess = app === '' && this.predicting ? this.classifier!.predict(f, proto, flows.serverPort(f)) : NO_PREDICTION;
     return {
       ts,
       flowId: this.flowId(f),
@@ -842,12 +866,15 @@ export class Aggregator {
       serverTcpFlags: flows.tcpFlags[d + 1],
       tcpState: TCP_STATE_NAMES[flows.tcpState[f]],
       final,
-      app: dpi !== null ? dpi.appName(f) : '',
+      app,
       serverName: dpi !== null ? dpi.serverName(f) : '',
       confidence: dpi !== null ? dpi.confidenceName(f) : '',
       firstPackets: dpi !== null ? dpi.firstPackets(f) : '',
       appInfo: dpi !== null ? dpi.appInfo(f) : '',
       risks: dpi !== null ? dpi.risks(f, flows.clientPort(f), flows.serverPort(f), flows.firstSeen[f]) : '',
+      predictedCategory: guess.category,
+      predictedApp: guess.app,
+      predictedConfidence: guess.confidence,
       duration: flows.lastSeen[f] - flows.firstSeen[f],
       endReason,
       source: this.opts.source ?? '',

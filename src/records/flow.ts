@@ -20,6 +20,15 @@ export type EndReason = (typeof END_REASONS)[number];
 
 /** Which end Zeek's conn.log calls the originator ('' before a flow is described). */
 export const ORIGINATORS = ['client', 'server', ''] as const;
+
+/**
+ * The learned classifier's categories (src/classify; nDPI's categories map onto them in
+ * test/dpi/ml-data.ts), and '' for no prediction.
+ */
+export const ML_CATEGORIES = ['web', 'video-streaming', 'chat-voip', 'file-transfer', 'vpn-tunnel', 'p2p', 'gaming', 'system', 'other'] as const;
+export type MlCategory = (typeof ML_CATEGORIES)[number];
+export const PREDICTED_CATEGORIES = [...ML_CATEGORIES, ''] as const;
+export type PredictedCategory = (typeof PREDICTED_CATEGORIES)[number];
 export type Originator = (typeof ORIGINATORS)[number];
 
 /**
@@ -228,6 +237,46 @@ export const FLOW = defineRecord(
         nullable: true,
         description:
           'Flow risks as nDPI names them, comma-separated: Known Proto on Non Std Port, Clear-Text Credentials, Obsolete TLS (v1.1 or older), SSH Obsolete Cli Vers/Cipher, SSH Obsolete Ser Vers/Cipher, TLS Cert Expired, TLS Cert Not Yet Valid, Self-signed Cert, TLS Cert Mismatch, TLS Weak Cert Key or Signature; null when none.',
+      },
+    }),
+    /**
+     * The learned classifier's guess (src/classify), made only where DPI named no application
+     * (app ''), from the first payload packets' sizes, directions and timing with the server port;
+     * '' when DPI named one, for flows without payload, and with --no-classify. Never DPI's result.
+     */
+    predictedCategory: col.str({
+      combine: 'latestNonEmpty',
+      questdb: 'SYMBOL',
+      values: PREDICTED_CATEGORIES,
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          "The learned classifier's category where DPI named no application (web, video-streaming, chat-voip, file-transfer, vpn-tunnel, p2p, gaming, system, other): a prediction from the first packets' sizes and timing and the server port, not DPI's result; null when DPI named the application or no prediction was made.",
+      },
+    }),
+    predictedApp: col.str({
+      combine: 'latestNonEmpty',
+      questdb: 'SYMBOL',
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          "The learned classifier's application where DPI named none, among the applications it was trained on (nDPI's names); null when it names none of them, and wherever predictedCategory is null.",
+      },
+    }),
+    /**
+     * Percent, 1-100 with a prediction (0 without): the trees' probability, or the server port's
+     * share in training. Summed segments take the highest (a number has no latestNonEmpty; a
+     * flow's prediction is fixed once its first 12 payload packets are in, usually in its first segment).
+     */
+    predictedConfidence: col.u8({
+      combine: 'max',
+      added: true,
+      gql: {
+        nullable: true,
+        description:
+          "How sure the classifier is of predictedCategory, percent: the model's probability, or where it answers from the server port, that port's share of the category in training, smoothed ((flows in it + 1) / (flows + 9)); null without a prediction.",
       },
     }),
     /**

@@ -7,10 +7,10 @@ export const FlowFields = graphql(`
     app appInfo bytes clientAsOrg clientAsn clientBytes clientCountry clientIp clientIpBytes
     clientNetwork clientPackets clientPayloadBytes clientPort clientTcpFlags communityId
     confidence connState duration endReason firstPackets firstSeen history icmpCode icmpType id
-    iface ipProto lastSeen missedBytes node originator risks serverAsOrg serverAsn serverBytes
-    serverCountry serverIp serverIpBytes serverName serverNetwork serverPackets
-    serverPayloadBytes serverPort serverTcpFlags tcpState transport tunnelParents zeekDuration
-    zeekSplits
+    iface ipProto lastSeen missedBytes node originator predictedApp predictedCategory
+    predictedConfidence risks serverAsOrg serverAsn serverBytes serverCountry serverIp
+    serverIpBytes serverName serverNetwork serverPackets serverPayloadBytes serverPort
+    serverTcpFlags tcpState transport tunnelParents zeekDuration zeekSplits
   }
 `);
 
@@ -47,6 +47,9 @@ export const FLOW_FIELD_DOCS: Record<string, string> = {
   missedBytes: "TCP payload bytes in sequence gaps that were never captured, so far.",
   node: "",
   originator: "Which end Zeek's conn.log calls the originator: client or server.",
+  predictedApp: "The learned classifier's application where DPI named none, among the applications it was trained on (nDPI's names); null when it names none of them, and wherever predictedCategory is null.",
+  predictedCategory: "The learned classifier's category where DPI named no application (web, video-streaming, chat-voip, file-transfer, vpn-tunnel, p2p, gaming, system, other): a prediction from the first packets' sizes and timing and the server port, not DPI's result; null when DPI named the application or no prediction was made.",
+  predictedConfidence: "How sure the classifier is of predictedCategory, percent: the model's probability, or where it answers from the server port, that port's share of the category in training, smoothed ((flows in it + 1) / (flows + 9)); null without a prediction.",
   risks: "Flow risks as nDPI names them, comma-separated: Known Proto on Non Std Port, Clear-Text Credentials, Obsolete TLS (v1.1 or older), SSH Obsolete Cli Vers/Cipher, SSH Obsolete Ser Vers/Cipher, TLS Cert Expired, TLS Cert Not Yet Valid, Self-signed Cert, TLS Cert Mismatch, TLS Weak Cert Key or Signature; null when none.",
   serverAsOrg: "The server's AS organisation; null when unknown.",
   serverAsn: "The server's AS number; null when unknown.",

@@ -28,6 +28,22 @@ export function appLabel(f: Pick<Flow, 'app' | 'transport' | 'serverPort'>): str
 }
 
 /**
+ * The learned classifier's guess where DPI named no application: its application, else its
+ * category; '' where DPI named one or there is no guess. Shown beside the label, marked as a guess,
+ * never as the label itself (sorting and grouping by application use appLabel).
+ */
+export function predictedName(f: Pick<Flow, 'app' | 'predictedCategory' | 'predictedApp'>): string {
+  if (f.app || !f.predictedCategory) return '';
+  return f.predictedApp || f.predictedCategory;
+}
+
+/** What a predicted label says when asked (its tooltip and the flow detail). */
+export function predictedText(f: Pick<Flow, 'predictedCategory' | 'predictedApp' | 'predictedConfidence'>): string {
+  const what = f.predictedApp ? `${f.predictedCategory}, ${f.predictedApp}` : (f.predictedCategory ?? '');
+  return `${what} (${f.predictedConfidence ?? 0}% sure): predicted by the learned classifier from the first packets' sizes and timing and the server port, not identified by DPI`;
+}
+
+/**
  * The filter as the API's FlowFilter input, checked by the one filter language that the API, the
  * stores and export use (src/records/flow-filter.ts): hosts by address or CIDR prefix, ports,
  * applications in any case, server names in any case or by glob (`*.example.com`). A value that
