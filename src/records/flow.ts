@@ -243,9 +243,13 @@ export const FLOW = defineRecord(
      * The learned classifier's guess (src/classify), made only where DPI named no application
      * (app ''), from the first payload packets' sizes, directions and timing with the server port;
      * '' when DPI named one, for flows without payload, and with --no-classify. Never DPI's result.
+     * The three combine as the latest segment's: a guess once made stays on every later segment
+     * until DPI names the flow, when it goes (and with it from the summed flow), and `latest`
+     * columns are read from one packed arg_max, which the flow cache's builds need to stay within
+     * DuckDB's memory limit (test/store-pool.test.ts).
      */
     predictedCategory: col.str({
-      combine: 'latestNonEmpty',
+      combine: 'latest',
       questdb: 'SYMBOL',
       values: PREDICTED_CATEGORIES,
       added: true,
@@ -256,7 +260,7 @@ export const FLOW = defineRecord(
       },
     }),
     predictedApp: col.str({
-      combine: 'latestNonEmpty',
+      combine: 'latest',
       questdb: 'SYMBOL',
       added: true,
       gql: {
@@ -265,13 +269,9 @@ export const FLOW = defineRecord(
           "The learned classifier's application where DPI named none, among the applications it was trained on (nDPI's names); null when it names none of them, and wherever predictedCategory is null.",
       },
     }),
-    /**
-     * Percent, 1-100 with a prediction (0 without): the trees' probability, or the server port's
-     * share in training. Summed segments take the highest (a number has no latestNonEmpty; a
-     * flow's prediction is fixed once its first 12 payload packets are in, usually in its first segment).
-     */
+    /** Percent, 1-100 with a prediction (0 without): the trees' probability, or the server port's share in training. */
     predictedConfidence: col.u8({
-      combine: 'max',
+      combine: 'latest',
       added: true,
       gql: {
         nullable: true,
