@@ -8,19 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { FLOW, type AnyRecordDef } from '../src/records/index.js';
+import { FLOW } from '../src/records/index.js';
 import { DuckDbStore } from '../src/store/duckdb.js';
 import type { FlowRecord } from '../src/store/types.js';
+import { emptyRecord } from './helpers/records.js';
 
 const SCHEMA = readFileSync(new URL('../schema/duckdb.sql', import.meta.url), 'utf8');
 /** Columns of the flows table's CREATE TABLE that an earlier version's file lacks. */
 const LATER = ['risks', 'predicted_category', 'predicted_app', 'predicted_confidence'];
-
-function record<R>(def: AnyRecordDef, fields: Partial<R>): R {
-  const empty: Record<string, unknown> = {};
-  for (const c of def.list) empty[c.field] = c.type === 'str' ? '' : c.type === 'bool' ? false : 0;
-  return { ...empty, ...fields } as R;
-}
 
 describe('DuckDB: a file of an earlier version', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flowlens-upgrade-'));
@@ -49,7 +44,7 @@ describe('DuckDB: a file of an earlier version', () => {
     const ts = Date.UTC(2026, 11, 6) * 1000;
     await store.write({
       flows: [
-        record<FlowRecord>(FLOW, {
+        emptyRecord<FlowRecord>(FLOW, {
           ts,
           flowId: '00000000000000aa',
           node: 'upgrade',

@@ -6,22 +6,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { FLOW, HOST, TRAFFIC, type AnyRecordDef } from '../src/records/index.js';
+import { FLOW, HOST, TRAFFIC } from '../src/records/index.js';
 import type { FlowRecord, FlowStore, HostRecord, TrafficRecord } from '../src/store/types.js';
+import { emptyRecord } from './helpers/records.js';
 import { storeBackends } from './store-backends.js';
 
 const SECOND = 1_000_000;
 const MINUTE = 60 * SECOND;
 
-/** A record of `def` with every column empty (so new columns need no edit here), then `fields`. */
-function record<R>(def: AnyRecordDef, fields: Partial<R>): R {
-  const empty: Record<string, unknown> = {};
-  for (const c of def.list) empty[c.field] = c.type === 'str' ? '' : c.type === 'bool' ? false : 0;
-  return { ...empty, ...fields } as R;
-}
-
 const flow = (ts: number, source: string, flowId: string) =>
-  record<FlowRecord>(FLOW, {
+  emptyRecord<FlowRecord>(FLOW, {
     ts,
     flowId,
     source,
@@ -35,8 +29,8 @@ const flow = (ts: number, source: string, flowId: string) =>
     clientPackets: 1,
     clientBytes: 80,
   });
-const traffic = (ts: number, source: string) => record<TrafficRecord>(TRAFFIC, { ts, node: 'extent', bytes: 200, packets: 2, flows: 1, source });
-const host = (ts: number, source: string) => record<HostRecord>(HOST, { ts, node: 'extent', ip: '10.77.0.1', bytesSent: 80, packetsSent: 1, source });
+const traffic = (ts: number, source: string) => emptyRecord<TrafficRecord>(TRAFFIC, { ts, node: 'extent', bytes: 200, packets: 2, flows: 1, source });
+const host = (ts: number, source: string) => emptyRecord<HostRecord>(HOST, { ts, node: 'extent', ip: '10.77.0.1', bytesSent: 80, packetsSent: 1, source });
 
 for (const backend of storeBackends()) {
   describe(`dataExtent: ${backend.name}`, { skip: backend.skip }, () => {

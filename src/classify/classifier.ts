@@ -20,6 +20,7 @@
 // - the model: gradient-boosted trees (one tree per class and round, softmax over the sums) with a
 //   port table and a gate (below a probability the port's majority answers), read from JSON.
 import { readFileSync } from 'node:fs';
+import type { MlCategory, PredictedCategory } from '../records/flow.js';
 
 /** Payload packets of a flow whose sizes and gaps are kept. */
 export const CLASSIFY_PACKETS = 12;
@@ -32,8 +33,6 @@ export const ENTROPY_BYTES = 64;
 
 /** The categories, in the model's order (defined with the flow record's predictedCategory). */
 export { ML_CATEGORIES, type MlCategory } from '../records/flow.js';
-
-import type { MlCategory, PredictedCategory } from '../records/flow.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;

@@ -269,7 +269,7 @@ export class Aggregator {
     const predicting = this.opts.classify !== false && this.dpi !== null;
     const model = this.opts.classifierModel ?? (predicting ? shippedModel() : null);
     this.classifier = predicting || this.opts.onFlowFeatures !== undefined ? new FlowClassifier(model) : null;
-    this.predicting = predicting && model !== null;
+    this.predicting = predicting;
     this.featuresForAll = this.opts.onFlowFeatures !== undefined;
     const e = this.opts.enrich;
     this.enricher = enricherOf(e);

@@ -1013,11 +1013,10 @@ async function columnsInFileOrder<T>(
   const names = reader.getRows().map((r) => String(r[0]));
   const bySql = new Map(def.list.map((c, i) => [c.sql, specs[i]]));
   const unknown = names.filter((n) => !bySql.has(n));
-  if (names.length !== specs.length || unknown.length > 0) {
-    const missing = def.list.filter((c) => !names.includes(c.sql)).map((c) => c.sql);
-    throw new Error(
-      `table ${def.table} does not have this version's columns (${unknown.length > 0 ? `unknown: ${unknown.join(', ')}` : ''}${unknown.length > 0 && missing.length > 0 ? '; ' : ''}${missing.length > 0 ? `missing: ${missing.join(', ')}` : ''}): was it written by a newer flowlens?`,
-    );
+  const missing = def.list.filter((c) => !names.includes(c.sql)).map((c) => c.sql);
+  if (unknown.length > 0 || missing.length > 0) {
+    const what = [unknown.length > 0 ? `unknown: ${unknown.join(', ')}` : '', missing.length > 0 ? `missing: ${missing.join(', ')}` : ''];
+    throw new Error(`table ${def.table} does not have this version's columns (${what.filter(Boolean).join('; ')}): was it written by a newer flowlens?`);
   }
   return names.map((n) => bySql.get(n)!);
 }

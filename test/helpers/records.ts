@@ -45,3 +45,10 @@ export function combineSegments<S>(def: AnyRecordDef, segments: readonly Record<
 export function flowSummary(segments: readonly FlowRecord[]): FlowSummary {
   return combineSegments<FlowSummary>(FLOW, segments as unknown as Record<string, unknown>[]);
 }
+
+/** A record of `def` with every column empty ('' / 0 / false), then `fields`: new columns need no edit in tests. */
+export function emptyRecord<R>(def: AnyRecordDef, fields: Partial<R>): R {
+  const empty: Record<string, unknown> = {};
+  for (const c of def.list) empty[c.field] = c.type === 'str' ? '' : c.type === 'bool' ? false : 0;
+  return { ...empty, ...fields } as R;
+}
