@@ -22,7 +22,6 @@
 import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes } from './import-file.js';
 import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { stat } from 'node:fs/promises';
 import { DecodedPacket, MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { DetectorSet } from '../detect/index.js';
 import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART, newTableBudget } from '../flow/aggregator.js';
@@ -42,6 +41,7 @@ import type { HostRecord, RecordBatch, TrafficRecord } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
 import type { FileResult, ImportOptions, ImportSummary } from './import.js';
 import { mergeIntervalRecords } from './live.js';
+import { StoreWriteFailure, StoreWrites, fileSize } from './import-writes.js';
 import { CaptureFileReader, type PacketHandler } from './pcap-file.js';
 import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
 import { shardOf } from './shard.js';
@@ -275,21 +275,16 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   };
 
   const store = opts.store;
-  let inFlight: Promise<void> | null = null;
+  // Several store writes may be on their way while the reader goes on (import-writes.ts).
+  const writes = store === null ? null : new StoreWrites(store, opts.rowsInFlight);
   const writeOut = async () => {
     if (detector !== null && detector.pending() > 0) out.anomalies = detector.take();
     const batch = out;
     out = { flows: [], hosts: [], traffic: [] };
-    if (store === null) return;
-    if (inFlight) {
-      try {
-        await inFlight;
-      } catch (err) {
-        throw new StoreWriteFailure(err);
-      }
-    }
-    inFlight = store.write(batch);
+    await writes?.write(batch);
   };
+  // The packet index's full run is written while the next one is built (index-writer.ts).
+  let indexWrite: Promise<void> = Promise.resolve();
   const batchRows = opts.batchRows ?? 4096;
   const outRows = () => out.flows.length + out.hosts.length + out.traffic.length;
 
@@ -340,7 +335,11 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
           if (failure) throw failure;
           warnUnsupportedLinkTypes(reader, warned, path, opts.onWarning);
           if (outRows() >= batchRows) await writeOut();
-          if (packetIndex?.full) await packetIndex.flush();
+          if (packetIndex?.full) {
+            await indexWrite;
+            indexWrite = packetIndex.flush();
+            indexWrite.catch(() => {}); // handled: awaited at the next full run or at the end
+          }
           opts.onProgress?.({
             file: path,
             fileIndex: i,
@@ -404,9 +403,14 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     if (failure) throw failure;
     detector?.finish();
     release(true);
-    await writeOut();
-    if (inFlight) await inFlight;
+    try {
+      await writeOut();
+      await writes?.drain();
+    } catch (err) {
+      throw err instanceof StoreWriteFailure ? err.cause : err;
+    }
     await store?.flush();
+    await indexWrite;
     await packetIndex?.flush();
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
@@ -469,17 +473,4 @@ function mergeStats(all: AggregatorStats[]): AggregatorStats {
     if (s.lastPacket > m.lastPacket) m.lastPacket = s.lastPacket;
   }
   return m;
-}
-
-/** A store write that failed, on its way through a file's error handling. */
-class StoreWriteFailure {
-  constructor(readonly cause: unknown) {}
-}
-
-async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0; // the reader reports why it cannot open the file
-  }
 }

@@ -1,11 +1,11 @@
 // Imports capture files: reads each file, feeds its packets to one Aggregator (so a capture split
-// over several files keeps its flows) and writes the records to the store in batches, one write in
-// flight while the next chunk is decoded. A file that cannot be read, or that fails in any way
-// while it is read, is reported and skipped; the packets before the failure and the other files
-// stay imported. A store write that fails fails the import. A packet whose time is out of the
-// window the store holds (see pcap-file.ts) is malformed (pcap.bad-timestamp). An abort (Ctrl-C) ends the flows decoded so far and writes them.
+// over several files keeps its flows) and writes the records to the store in batches, several
+// writes on their way while the next chunks are decoded (import-writes.ts). A file that cannot be
+// read, or that fails in any way while it is read, is reported and skipped; the packets before the
+// failure and the other files stay imported. A store write that fails fails the import. A packet
+// whose time is out of the window the store holds (see pcap-file.ts) is malformed
+// (pcap.bad-timestamp). An abort (Ctrl-C) ends the flows decoded so far and writes them.
 import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes } from './import-file.js';
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { EventBus } from '../bus/types.js';
 import { R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
@@ -14,6 +14,7 @@ import type { PacketIndexWriter } from '../packets/index-writer.js';
 import type { RecordBatch, StoreWriter } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
 import { canImportInParallel, importFilesParallel } from './import-parallel.js';
+import { StoreWriteFailure, StoreWrites, fileSize } from './import-writes.js';
 import { importSource } from './source.js';
 import { CaptureFileReader, type PacketHandler } from './pcap-file.js';
 
@@ -38,6 +39,8 @@ export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
   onWarning?: (message: string) => void;
   /** Rows buffered before a store write. */
   batchRows?: number;
+  /** Rows handed to the store and not yet written before decoding waits (default DEFAULT_ROWS_IN_FLIGHT, import-writes.ts). */
+  rowsInFlight?: number;
   /** Records where each flow's packets are in the files (src/packets), for `flowlens pcap` and /pcap. */
   packetIndex?: PacketIndexWriter;
   /**
@@ -98,22 +101,14 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   const batchRows = opts.batchRows ?? 4096;
   const store = opts.store;
   const files: FileResult[] = [];
-  let inFlight: Promise<void> | null = null;
   let interrupted = false;
-
-  // One store write may run while the next chunk is decoded; a failed write fails the import
-  // (wrapped, so that a file's failure is told apart from it).
+  // Several store writes may be on their way while the next chunks are decoded (import-writes.ts).
+  const writes = store === null ? null : new StoreWrites(store, opts.rowsInFlight);
   const writeOut = async (batch: RecordBatch) => {
-    if (store === null) return;
-    if (inFlight) {
-      try {
-        await inFlight;
-      } catch (err) {
-        throw new StoreWriteFailure(err);
-      }
-    }
-    inFlight = store.write(batch);
+    await writes?.write(batch);
   };
+  // The packet index's full run is written while the next one is built (index-writer.ts).
+  let indexWrite: Promise<void> = Promise.resolve();
 
   let totalBytes = 0;
   const sizes: number[] = [];
@@ -152,7 +147,11 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
         const more = await reader.readChunk(onPacket, opts.signal);
         warnUnsupportedLinkTypes(reader, warned, path, opts.onWarning);
         if (aggregator.pendingRows() >= batchRows) await writeOut(aggregator.takeBatch());
-        if (packetIndex?.full) await packetIndex.flush();
+        if (packetIndex?.full) {
+          await indexWrite;
+          indexWrite = packetIndex.flush();
+          indexWrite.catch(() => {}); // handled: awaited at the next full run or at the end
+        }
         opts.onProgress?.({
           file: path,
           fileIndex: i,
@@ -195,9 +194,14 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   }
 
   aggregator.finish();
-  await writeOut(aggregator.takeBatch());
-  if (inFlight) await inFlight;
+  try {
+    await writeOut(aggregator.takeBatch());
+    await writes?.drain();
+  } catch (err) {
+    throw err instanceof StoreWriteFailure ? err.cause : err;
+  }
   await store?.flush();
+  await indexWrite;
   await packetIndex?.flush();
 
   const stats = aggregator.stats();
@@ -213,17 +217,4 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
     packetsPerSecond: seconds > 0 ? Math.round(stats.packets / seconds) : 0,
     interrupted,
   };
-}
-
-/** A store write that failed, on its way through a file's error handling. */
-class StoreWriteFailure {
-  constructor(readonly cause: unknown) {}
-}
-
-async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0; // the reader reports why it cannot open the file
-  }
 }
