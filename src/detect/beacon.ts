@@ -288,9 +288,11 @@ export class BeaconDetector implements Detector {
   tick(now: number): void {
     // A beacon lasts while its connections keep coming: kept alive up to twice its period after
     // the last one (without an update: lastSeen only), then left to the lifecycle's quiet time.
-    for (const [slot, { anomaly, score }] of this.active) {
+    // forEach, not for...of with destructuring: that builds an entry array per beacon per tick
+    // (~85 MB of the benchmark import's allocations, a tick a second of packet time).
+    this.active.forEach(({ anomaly, score }, slot) => {
       if (now - this.curStart[slot] <= 2 * score.period && now > anomaly.lastSeen) anomaly.lastSeen = now;
-    }
+    });
     const horizon = now - this.idleUs;
     this.slots.sweep((s) => this.lastSeen[s] < horizon, this.keep, this.drop);
   }
