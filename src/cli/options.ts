@@ -7,7 +7,7 @@ import { defaultMaxFlows } from '../flow/caps.js';
 import type { EnrichSettings } from '../enrich/enricher.js';
 import { GeoLookup } from '../enrich/geo.js';
 import { NamedNetworks } from '../enrich/networks.js';
-import { DEFAULT_DB_PATH, type StoreOptions } from '../store/index.js';
+import { DEFAULT_DB_PATH, DEFAULT_DUCKDB_MEMORY_MB, type StoreOptions } from '../store/index.js';
 
 export interface FlowOptions {
   interval: number;
@@ -122,6 +122,12 @@ export function addStoreOptions(cmd: Command): Command {
       new Option('--duckdb-threads <n>', "DuckDB's worker threads (default: 1 for import, one per core otherwise)")
         .env('FLOWLENS_DUCKDB_THREADS')
         .argParser(positiveInteger),
+    )
+    .addOption(
+      new Option('--duckdb-memory-mb <mb>', "DuckDB's memory_limit: past it, queries spill to disk and a write that cannot fails")
+        .env('FLOWLENS_DUCKDB_MEMORY_MB')
+        .argParser(positiveInteger)
+        .default(DEFAULT_DUCKDB_MEMORY_MB),
     );
 }
 
@@ -134,6 +140,7 @@ export function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
     retentionDays: o.retentionDays as number,
     spoolDir: o.spoolDir as string,
     duckdbThreads: o.duckdbThreads as number | undefined,
+    duckdbMemoryMb: o.duckdbMemoryMb as number | undefined,
     exploreCacheBytes: o.exploreCacheMb === undefined ? undefined : Math.round((o.exploreCacheMb as number) * 1024 * 1024),
   };
 }

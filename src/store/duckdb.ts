@@ -19,6 +19,7 @@ import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
+import { DEFAULT_DUCKDB_MEMORY_MB } from './index.js';
 import { ChunkAppender, type ColumnSpec } from './duckdb-chunks.js';
 import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
 import { type Bind, duckdbAppSql, hostSql, serverNameSql } from './flow-filter.js';
@@ -75,17 +76,13 @@ export interface DuckDbStoreOptions {
   flowCacheBytes?: number;
   /** Memory budget of Explore's in-memory segments (explore-segments.ts; default 128 MiB; 0: Explore by SQL only). */
   exploreCacheBytes?: number;
-  /**
-   * DuckDB's memory_limit (default 256MB). DuckDB's own default is 80% of the machine's memory,
-   * and it keeps what its buffer pool has grown to: concurrent reads aggregating a day of flows
-   * took the server past 900 MB. Above the limit DuckDB spills aggregates and sorts to disk.
-   */
+  /** DuckDB's memory_limit, e.g. '256MB' (default DEFAULT_DUCKDB_MEMORY_MB, src/store/index.ts). */
   memoryLimit?: string;
 }
 
 export const DEFAULT_FLOW_CACHE_BYTES = 128 * 1024 * 1024;
 export { DEFAULT_EXPLORE_CACHE_BYTES };
-export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
+export const DEFAULT_DUCKDB_MEMORY_LIMIT = `${DEFAULT_DUCKDB_MEMORY_MB}MB`;
 
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
 const SCHEMA_URL = new URL('../../schema/duckdb.sql', import.meta.url);
@@ -388,8 +385,13 @@ export class DuckDbStore implements FlowStore {
 
   async health(): Promise<StoreHealth> {
     try {
-      await this.read((conn) => conn.run('SELECT 1'), undefined);
-      return { backend: this.backend, ok: true, detail: this.path + (this.readOnly ? ' (read-only)' : ''), spooled: 0 };
+      // DuckDB's own reading of its memory limit (it says MiB): what it was given, as it took it.
+      const limit = await this.read(
+        async (conn) => (await conn.runAndReadAll("SELECT current_setting('memory_limit') AS m")).getRowObjectsJson()[0]?.m,
+        undefined,
+      );
+      const detail = `${this.path}${this.readOnly ? ' (read-only)' : ''}, memory limit ${String(limit)}`;
+      return { backend: this.backend, ok: true, detail, spooled: 0 };
     } catch (err) {
       return { backend: this.backend, ok: false, detail: errorMessage(err), spooled: 0 };
     }

@@ -25,6 +25,8 @@ export interface StoreOptions {
   log?: SpoolLogger;
   /** DuckDB's worker threads; undefined: DuckDB's default (one per core). */
   duckdbThreads?: number;
+  /** DuckDB's memory_limit in MB (default DEFAULT_DUCKDB_MEMORY_MB). */
+  duckdbMemoryMb?: number;
   /** Reads running at once, each on a pooled connection (default 4; both back ends). */
   readConnections?: number;
   /** Reads waiting for a connection before the next is refused with StoreBusyError (default 256). */
@@ -36,6 +38,12 @@ export interface StoreOptions {
 }
 
 export const DEFAULT_DB_PATH = './data/flowlens.duckdb';
+/**
+ * DuckDB's memory_limit (MB). DuckDB's own default is 80% of the machine's memory, and it keeps
+ * what its buffer pool has grown to: concurrent reads aggregating a day of flows took the server
+ * past 900 MB. An import's writes need ~50 MB of it (20,000 rows a commit, three tables).
+ */
+export const DEFAULT_DUCKDB_MEMORY_MB = 256;
 
 export async function openStore(opts: StoreOptions): Promise<FlowStore> {
   let store: FlowStore;
@@ -60,6 +68,7 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
       path,
       readOnly: opts.readOnly ?? false,
       threads: opts.duckdbThreads,
+      memoryLimit: `${opts.duckdbMemoryMb ?? DEFAULT_DUCKDB_MEMORY_MB}MB`,
       readConnections: opts.readConnections,
       readQueue: opts.readQueue,
       flowCacheBytes: opts.flowCacheBytes,
