@@ -11,7 +11,7 @@ import type { EventBus } from '../bus/types.js';
 import { R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from '../flow/aggregator.js';
 import type { PacketIndexWriter } from '../packets/index-writer.js';
-import type { RecordBatch, StoreWriter } from '../store/types.js';
+import type { StoreWriter } from '../store/types.js';
 import { isoMicros } from '../store/time.js';
 import { canImportInParallel, importFilesParallel } from './import-parallel.js';
 import { StoreWriteFailure, StoreWrites, fileSize } from './import-writes.js';
@@ -104,9 +104,6 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
   let interrupted = false;
   // Several store writes may be on their way while the next chunks are decoded (import-writes.ts).
   const writes = store === null ? null : new StoreWrites(store, opts.rowsInFlight);
-  const writeOut = async (batch: RecordBatch) => {
-    await writes?.write(batch);
-  };
   // The packet index's full run is written while the next one is built (index-writer.ts).
   let indexWrite: Promise<void> = Promise.resolve();
 
@@ -146,7 +143,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
       for (;;) {
         const more = await reader.readChunk(onPacket, opts.signal);
         warnUnsupportedLinkTypes(reader, warned, path, opts.onWarning);
-        if (aggregator.pendingRows() >= batchRows) await writeOut(aggregator.takeBatch());
+        if (aggregator.pendingRows() >= batchRows) await writes?.write(aggregator.takeBatch());
         if (packetIndex?.full) {
           await indexWrite;
           indexWrite = packetIndex.flush();
@@ -195,7 +192,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
 
   aggregator.finish();
   try {
-    await writeOut(aggregator.takeBatch());
+    await writes?.write(aggregator.takeBatch());
     await writes?.drain();
   } catch (err) {
     throw err instanceof StoreWriteFailure ? err.cause : err;

@@ -20,6 +20,7 @@ export type EndReason = (typeof END_REASONS)[number];
 
 /** Which end Zeek's conn.log calls the originator ('' before a flow is described). */
 export const ORIGINATORS = ['client', 'server', ''] as const;
+export type Originator = (typeof ORIGINATORS)[number];
 
 /**
  * The learned classifier's categories (src/classify; nDPI's categories map onto them in
@@ -29,7 +30,6 @@ export const ML_CATEGORIES = ['web', 'video-streaming', 'chat-voip', 'file-trans
 export type MlCategory = (typeof ML_CATEGORIES)[number];
 export const PREDICTED_CATEGORIES = [...ML_CATEGORIES, ''] as const;
 export type PredictedCategory = (typeof PREDICTED_CATEGORIES)[number];
-export type Originator = (typeof ORIGINATORS)[number];
 
 /**
  * One segment of a flow: the traffic a flow carried between two exports. A flow is exported

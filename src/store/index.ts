@@ -68,7 +68,7 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
       path,
       readOnly: opts.readOnly ?? false,
       threads: opts.duckdbThreads,
-      memoryLimit: `${opts.duckdbMemoryMb ?? DEFAULT_DUCKDB_MEMORY_MB}MB`,
+      memoryLimit: opts.duckdbMemoryMb === undefined ? undefined : `${opts.duckdbMemoryMb}MB`,
       readConnections: opts.readConnections,
       readQueue: opts.readQueue,
       flowCacheBytes: opts.flowCacheBytes,
