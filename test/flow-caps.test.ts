@@ -5,25 +5,16 @@
 // the caps evict the oldest idle flows first.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Aggregator } from '../src/flow/aggregator.js';
 import { defaultMaxFlows, kthSmallest } from '../src/flow/caps.js';
 import { DistinctAddresses, EXACT_MAX } from '../src/flow/distinct.js';
 import type { AnomalyRecord, FlowRecord } from '../src/records/index.js';
 import { ethernet, fragmentIpv4, ipv4, payload, tcp, udp } from './helpers/frames.js';
+import { DLT_EN10MB, IPV4_SRC_AT, TCP_SYN, heapMb } from './helpers/heap.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-const heapMb = () => {
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-};
-
-const DLT_EN10MB = 1;
-const SYN = 0x02;
-/** Offset of the IPv4 source address and TCP source port in an untagged Ethernet frame. */
-const SRC_IP_AT = 14 + 12;
+const SYN = TCP_SYN;
+const SRC_IP_AT = IPV4_SRC_AT;
+/** Offset of the TCP source port in an untagged Ethernet + IPv4 frame. */
 const SRC_PORT_AT = 14 + 20;
 /** Offset of the IPv4 identification and header checksum. */
 const IP_ID_AT = 14 + 4;

@@ -143,7 +143,11 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
       for (;;) {
         const more = await reader.readChunk(onPacket, opts.signal);
         warnUnsupportedLinkTypes(reader, warned, path, opts.onWarning);
-        if (aggregator.pendingRows() >= batchRows) await writes?.write(aggregator.takeBatch());
+        // A dry run takes its batches too and drops them: records are never held past their batch.
+        if (aggregator.pendingRows() >= batchRows) {
+          const batch = aggregator.takeBatch();
+          if (writes !== null) await writes.write(batch);
+        }
         if (packetIndex?.full) {
           await indexWrite;
           indexWrite = packetIndex.flush();
@@ -192,8 +196,11 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
 
   aggregator.finish();
   try {
-    await writes?.write(aggregator.takeBatch());
-    await writes?.drain();
+    const batch = aggregator.takeBatch();
+    if (writes !== null) {
+      await writes.write(batch);
+      await writes.drain();
+    }
   } catch (err) {
     throw err instanceof StoreWriteFailure ? err.cause : err;
   }

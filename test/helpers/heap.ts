@@ -1,0 +1,17 @@
+// The live heap, for tests that bound memory: a full GC first, so that only what is reachable counts.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** MiB of V8 heap in use after a full garbage collection. */
+export function heapMb(): number {
+  gc();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
+/** Link type of Ethernet captures, and the offsets of fields of an untagged Ethernet + IPv4 + TCP frame. */
+export const DLT_EN10MB = 1;
+export const TCP_SYN = 0x02;
+export const IPV4_SRC_AT = 14 + 12;
