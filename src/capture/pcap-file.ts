@@ -3,6 +3,7 @@
 // resolution). The file is read in large chunks and packets are handed over as slices of the chunk
 // buffer (valid only during the callback), so reading allocates nothing per packet.
 import { open, type FileHandle } from 'node:fs/promises';
+import { u32be, u32le } from '../decode/bytes.js';
 
 /**
  * Called for every packet; `data` is only valid during the call. `ts` is in µs since the epoch, or
@@ -219,10 +220,10 @@ export class CaptureFileReader {
     let pos = this.pos;
     const filled = this.filled;
     while (filled - pos >= 16) {
-      const sec = le ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos);
-      const frac = le ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
-      const caplen = le ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
-      const wirelen = le ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12);
+      const sec = le ? u32le(buf, pos) : u32be(buf, pos);
+      const frac = le ? u32le(buf, pos + 4) : u32be(buf, pos + 4);
+      const caplen = le ? u32le(buf, pos + 8) : u32be(buf, pos + 8);
+      const wirelen = le ? u32le(buf, pos + 12) : u32be(buf, pos + 12);
       if (caplen > MAX_RECORD) {
         this.pos = pos;
         throw new CaptureFileError(this.path, `corrupt record at byte ${this.base + pos}: captured length ${caplen}`);

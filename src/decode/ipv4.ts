@@ -1,6 +1,7 @@
 // IPv4 (RFC 791): addresses, protocol, fragments, header and length checks.
 import { decodeIpPayload } from './ip.js';
 import { KIND_IP, R_IP_BAD_VERSION, R_IPV4_BAD_HEADER, R_IPV4_BAD_LENGTH, R_IPV4_TRUNCATED, type DecodedPacket } from './packet.js';
+import { u32be } from './bytes.js';
 
 export function decodeIpv4(buf: Buffer, off: number, end: number, pkt: DecodedPacket): void {
   if (end - off < 20) {
@@ -35,9 +36,9 @@ export function decodeIpv4(buf: Buffer, off: number, end: number, pkt: DecodedPa
   pkt.ipOffset = off;
   const src = pkt.src;
   const dst = pkt.dst;
-  src[0] = buf.readUInt32BE(off + 12);
+  src[0] = u32be(buf, off + 12);
   src[1] = src[2] = src[3] = 0;
-  dst[0] = buf.readUInt32BE(off + 16);
+  dst[0] = u32be(buf, off + 16);
   dst[1] = dst[2] = dst[3] = 0;
   const proto = buf[off + 9];
   pkt.ipProto = proto;

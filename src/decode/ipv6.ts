@@ -1,6 +1,7 @@
 // IPv6 (RFC 8200) with its extension headers walked to the transport header.
 import { decodeIpPayload } from './ip.js';
 import { KIND_IP, R_IP_BAD_VERSION, R_IPV6_BAD_EXTENSION, R_IPV6_TRUNCATED, R_IPV6_BAD_LENGTH, type DecodedPacket } from './packet.js';
+import { u32be } from './bytes.js';
 
 const HOP_BY_HOP = 0;
 const ROUTING = 43;
@@ -36,8 +37,8 @@ export function decodeIpv6(buf: Buffer, off: number, end: number, pkt: DecodedPa
   const src = pkt.src;
   const dst = pkt.dst;
   for (let i = 0; i < 4; i++) {
-    src[i] = buf.readUInt32BE(off + 8 + i * 4);
-    dst[i] = buf.readUInt32BE(off + 24 + i * 4);
+    src[i] = u32be(buf, off + 8 + i * 4);
+    dst[i] = u32be(buf, off + 24 + i * 4);
   }
   pkt.hasPorts = false;
 
