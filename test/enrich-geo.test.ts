@@ -6,12 +6,13 @@
  * `flowlens export flows` and the --geo-db / --asn-db / --networks flags.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { Reader, type Response } from 'maxmind';
 import { Enricher } from '../src/enrich/enricher.js';
-import { GeoLookup } from '../src/enrich/geo.js';
+import { defaultCountryDb, GeoLookup } from '../src/enrich/geo.js';
 import { NamedNetworks } from '../src/enrich/networks.js';
 import { HostTable } from '../src/flow/host-table.js';
 import { importFiles as importIntoStore } from '../src/capture/import.js';
@@ -20,6 +21,9 @@ import { exportFlows, importFiles, runCli, withTempDir } from './helpers/cli.js'
 import { byTime, LINKTYPE, toFrames, ts, udpExchange } from './helpers/frames.js';
 import { buildMmdb } from './helpers/mmdb-writer.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
+import { rngU32 } from './helpers/random.js';
+
+const dotted = (n: number) => `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 
 const country = (code: string) => ({ country: { iso_code: code, names: { en: code } } });
 const asn = (n: number, org: string) => ({ autonomous_system_number: n, autonomous_system_organization: org });
@@ -72,6 +76,64 @@ describe('geo lookups', () => {
       assert.equal(geo.lookup('8.8.8.8').country, 'US');
       assert.match(geo.lookup('2a00:1450:4001:80b::200e').country, /^[A-Z]{2}$/);
       assert.equal(geo.lookup('192.168.1.1').special, 'private');
+    } finally {
+      geo.close();
+    }
+  });
+
+  it('IPv4 lookups (the tree walked here) answer what the MaxMind reader answers, for 24-, 28- and 32-bit records', async () => {
+    const next = rngU32(0x5eed); // the same addresses on every run
+    const codes = ['US', 'NL', 'DE', 'JP', 'BR', 'ZA', 'IN', 'FR'];
+    // 3,000 /24s and /20s at random (kept apart: the writer takes prefixes that do not overlap),
+    // some sharing a record, and addresses inside them and anywhere else.
+    const prefixes = new Map<number, [string, ReturnType<typeof country>]>();
+    while (prefixes.size < 3000) {
+      const block = next() >>> 12; // a /20's number
+      if (prefixes.has(block) || block >>> 12 === 10 || block >>> 12 === 127) continue;
+      const base = block << 12;
+      const len = next() % 2 === 0 ? 20 : 24;
+      prefixes.set(block, [`${dotted(base)}/${len}`, country(codes[next() % codes.length])]);
+    }
+    const inside = [...prefixes.keys()].map((block) => dotted(((block << 12) | (next() & 0xff)) >>> 0));
+    const anywhere = Array.from({ length: 3000 }, () => dotted(next()));
+    await withTempDir(async (dir) => {
+      for (const size of [24, 28, 32] as const) {
+        const path = join(dir, `country-${size}.mmdb`);
+        // Past 2^24 bytes of data, pointers use the high nibbles of 28-bit records and 32-bit ones whole.
+        writeFileSync(path, buildMmdb('GeoLite2-Country', [...prefixes.values()], size, size === 24 ? 0 : 1 << 24));
+        const reference = new Reader<Response>(readFileSync(path));
+        const geo = new GeoLookup({ countryDb: path, cacheSize: 0 });
+        try {
+          let found = 0;
+          for (const ip of [...inside, ...anywhere]) {
+            const expected = geo.lookup(ip).special !== '' ? '' : ((reference.get(ip) as { country?: { iso_code?: string } } | null)?.country?.iso_code ?? '');
+            assert.equal(geo.lookup(ip).country, expected, `${ip} in the ${size}-bit database`);
+            if (expected !== '') found++;
+          }
+          // Every address inside a prefix is found, but those in special ranges (named, not looked up).
+          const insidePublic = inside.filter((ip) => geo.lookup(ip).special === '').length;
+          assert.ok(found >= insidePublic && insidePublic > 2500, `${found} addresses found in the ${size}-bit database (${insidePublic} inside its prefixes)`);
+          // Once a record was decoded, its addresses are answered by the walk alone, not the reader.
+          const before = geo.readerLookups;
+          for (const ip of inside) geo.lookup(ip);
+          assert.equal(geo.readerLookups, before, `the ${size}-bit tree walk reached the records the reader had decoded`);
+        } finally {
+          geo.close();
+        }
+      }
+    });
+    // The default database (an IPv6 tree with IPv4 under ::/96), as the reader reads it.
+    const geo = new GeoLookup({ cacheSize: 0 });
+    const reference = new Reader<Response>(readFileSync(defaultCountryDb()));
+    try {
+      let found = 0;
+      for (const ip of Array.from({ length: 20_000 }, () => dotted(next()))) {
+        if (geo.lookup(ip).special !== '') continue;
+        const expected = (reference.get(ip) as { country_code?: string } | null)?.country_code ?? '';
+        assert.equal(geo.lookup(ip).country, expected, ip);
+        if (expected !== '') found++;
+      }
+      assert.ok(found > 10_000, `${found} of 20,000 random addresses found in the default database`);
     } finally {
       geo.close();
     }

@@ -11,6 +11,7 @@ import { DistinctAddresses, EXACT_MAX } from '../src/flow/distinct.js';
 import type { AnomalyRecord, FlowRecord } from '../src/records/index.js';
 import { ethernet, fragmentIpv4, ipv4, payload, tcp, udp } from './helpers/frames.js';
 import { DLT_EN10MB, IPV4_SRC_AT, TCP_SYN, heapMb } from './helpers/heap.js';
+import { rngU32 } from './helpers/random.js';
 
 const SYN = TCP_SYN;
 const SRC_IP_AT = IPV4_SRC_AT;
@@ -26,15 +27,7 @@ function synTemplate(): Buffer {
 }
 
 /** xorshift32: the same "random" sources on every run. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
+const prng = rngU32;
 
 describe('flow and host table caps', () => {
   it('a spoofed-source SYN flood of 3,000,000 packets stays under the heap bound and is detected', () => {

@@ -51,7 +51,8 @@ export class Enricher {
     const networks = o.networks ? NamedNetworks.load(o.networks) : null;
     let enricher: Enricher | null = null;
     const onReload = () => enricher?.clearCache();
-    const geo = o.geo === false ? null : new GeoLookup({ countryDb: o.countryDb, asnDb: o.asnDb, logger: o.logger, onReload });
+    // No cache in the GeoLookup: this one's holds the same addresses, so the other would only miss.
+    const geo = o.geo === false ? null : new GeoLookup({ countryDb: o.countryDb, asnDb: o.asnDb, logger: o.logger, onReload, cacheSize: 0 });
     o.logger?.debug({ geo: geo?.paths ?? null, networks: networks?.list.length ?? 0 }, 'enrichment');
     enricher = new Enricher({ geo, networks });
     enricher.settings = { geo: o.geo !== false, countryDb: o.countryDb, asnDb: o.asnDb, networks: o.networks };

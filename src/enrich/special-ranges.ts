@@ -88,7 +88,7 @@ const V4_LONGEST_FIRST = PREFIXES.filter((p) => !p.v6)
   .sort((a, b) => b.len - a.len);
 
 /** Dotted-quad text to its 32-bit value; -1 for anything else (IPv6 included). */
-function ipv4Number(ip: string): number {
+export function ipv4Number(ip: string): number {
   let value = 0;
   let octet = 0;
   let digits = 0;
@@ -116,15 +116,18 @@ function ipv4Number(ip: string): number {
 export function specialRangeOf(ip: string): string {
   // IPv4, most addresses: 32-bit numbers, no BigInt (this runs once per new address a flow meets).
   const v4 = ipv4Number(ip);
-  if (v4 >= 0) {
-    for (const p of V4_LONGEST_FIRST) if ((v4 & p.mask) >>> 0 === p.net) return p.name;
-    return '';
-  }
+  if (v4 >= 0) return specialRangeOfV4(v4);
   const a = addressBits(ip);
   if (!a) return '';
   let best: Prefix | null = null;
   for (const p of PREFIXES) if (prefixContains(p, a) && (!best || p.len > best.len)) best = p;
   return best?.name ?? '';
+}
+
+/** The special range of an IPv4 address given as its 32-bit value (ipv4Number), or ''. */
+export function specialRangeOfV4(v4: number): string {
+  for (const p of V4_LONGEST_FIRST) if ((v4 & p.mask) >>> 0 === p.net) return p.name;
+  return '';
 }
 
 /** Whether Zeek's default Site::local_nets (its private address space) holds the address. */

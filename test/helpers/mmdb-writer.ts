@@ -61,11 +61,15 @@ function ipv6Bytes(ip: string): number[] {
   return groups.flatMap((g) => [g >> 8, g & 0xff]);
 }
 
-/** A database holding `records`: [CIDR prefix, record], the prefixes not overlapping. */
-export function buildMmdb(databaseType: string, records: [string, MmdbValue][]): Buffer {
+/**
+ * A database holding `records`: [CIDR prefix, record], the prefixes not overlapping; tree records
+ * of 24, 28 or 32 bits. `dataPadding` unreferenced bytes start the data section, so that pointers
+ * to the records need more than 24 bits (the high nibbles of 28-bit records).
+ */
+export function buildMmdb(databaseType: string, records: [string, MmdbValue][], recordSize: 24 | 28 | 32 = 24, dataPadding = 0): Buffer {
   const root: TreeNode = { kids: [null, null] };
-  const data: Buffer[] = [];
-  let dataSize = 0;
+  const data: Buffer[] = [Buffer.alloc(dataPadding)];
+  let dataSize = dataPadding;
   for (const [cidr, value] of records) {
     const [ip, lenText] = cidr.split('/');
     const len = Number(lenText) + (isIPv4(ip) ? 96 : 0);
@@ -90,18 +94,32 @@ export function buildMmdb(databaseType: string, records: [string, MmdbValue][]):
   for (let i = 0; i < nodes.length; i++) for (const k of nodes[i].kids) if (k !== null && typeof k === 'object') nodes.push(k);
   const index = new Map(nodes.map((n, i) => [n, i]));
   const count = nodes.length;
-  const tree = Buffer.alloc(count * 6);
+  const nodeBytes = recordSize / 4;
+  const tree = Buffer.alloc(count * nodeBytes);
   const record = (k: TreeNode | number | null) => (k === null ? count : typeof k === 'number' ? count + 16 + k : (index.get(k) as number));
   nodes.forEach((n, i) => {
-    tree.writeUIntBE(record(n.kids[0]), i * 6, 3);
-    tree.writeUIntBE(record(n.kids[1]), i * 6 + 3, 3);
+    const left = record(n.kids[0]);
+    const right = record(n.kids[1]);
+    const at = i * nodeBytes;
+    if (recordSize === 24) {
+      tree.writeUIntBE(left, at, 3);
+      tree.writeUIntBE(right, at + 3, 3);
+    } else if (recordSize === 28) {
+      // The middle byte holds the high nibbles: the left record's, then the right's.
+      tree.writeUIntBE(left & 0xffffff, at, 3);
+      tree[at + 3] = ((left >>> 24) << 4) | (right >>> 24);
+      tree.writeUIntBE(right & 0xffffff, at + 4, 3);
+    } else {
+      tree.writeUInt32BE(left, at);
+      tree.writeUInt32BE(right, at + 4);
+    }
   });
   const metadata = Buffer.concat([
     ctrl(7, 9),
     encode('node_count'),
     Buffer.concat([ctrl(6, uintBytes(count).length), uintBytes(count)]),
     encode('record_size'),
-    encode(24),
+    encode(recordSize),
     encode('ip_version'),
     encode(6),
     encode('database_type'),

@@ -10,3 +10,9 @@ export function rng(seed: number): () => number {
     return s / 4294967296;
   };
 }
+
+/** The same sequence as rng(seed), as unsigned 32-bit integers (addresses, ports). */
+export function rngU32(seed: number): () => number {
+  const next = rng(seed);
+  return () => next() * 4294967296;
+}
