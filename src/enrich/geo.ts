@@ -221,23 +221,28 @@ export class GeoLookup {
     return this.dbs.map((d) => d.path);
   }
 
-  /** Country, AS and special range of `ip` (text form); NOTHING-like values for what is unknown. */
-  lookup(ip: string): GeoInfo {
+  /**
+   * Country, AS and special range of `ip` (text form; `v4` its IPv4 value when the caller has it,
+   * -1 for IPv6); NOTHING-like values for what is unknown.
+   */
+  lookup(ip: string, v4 = ipv4Number(ip)): GeoInfo {
+    if (this.cacheSize === 0) {
+      this.misses++;
+      return this.resolve(ip, v4);
+    }
     const cached = this.cache.get(ip);
     if (cached !== undefined) {
       this.hits++;
       return cached;
     }
     this.misses++;
-    const info = this.resolve(ip);
-    if (this.cacheSize === 0) return info;
+    const info = this.resolve(ip, v4);
     if (this.cache.size >= this.cacheSize) this.cache.clear();
     this.cache.set(ip, info);
     return info;
   }
 
-  private resolve(ip: string): GeoInfo {
-    const v4 = ipv4Number(ip);
+  private resolve(ip: string, v4: number): GeoInfo {
     const special = v4 >= 0 ? specialRangeOfV4(v4) : specialRangeOf(ip);
     if (special !== '') return { country: '', asn: 0, asOrg: '', special };
     let country = '';
