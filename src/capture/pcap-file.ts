@@ -55,6 +55,12 @@ export const BAD_TIMESTAMP = -1;
 
 /** Bytes per read. */
 const CHUNK = 4 << 20;
+/**
+ * Packet records handed over per readChunk call at most: the caller takes its records between
+ * calls, and a 4 MiB read of minimum-size frames holds ~50,000 packets (a SYN flood's new flows:
+ * one record each, ~60 MB of heap until the import could take them).
+ */
+export const PACKETS_PER_CALL = 8192;
 /** Larger records are corruption, not packets (libpcap's own bound is 256 KiB; pcapng blocks hold more). */
 const MAX_RECORD = 64 << 20;
 
@@ -199,8 +205,8 @@ export class CaptureFileReader {
    * Throws CaptureFileError when the file is corrupt from here on; packets before stay delivered.
    */
   async readChunk(onPacket: PacketHandler, signal?: AbortSignal): Promise<boolean> {
-    if (this.format === 'pcap') this.parsePcap(onPacket);
-    else this.parsePcapng(onPacket);
+    // Stopped at PACKETS_PER_CALL: the rest of the chunk is parsed at the next call.
+    if (this.format === 'pcap' ? this.parsePcap(onPacket) : this.parsePcapng(onPacket)) return true;
     if (this.eof) {
       if (this.pos < this.filled && this.truncated === null) this.noteTruncation();
       return false;
@@ -211,7 +217,8 @@ export class CaptureFileReader {
     return true;
   }
 
-  private parsePcap(onPacket: PacketHandler): void {
+  /** Parses records until the buffer ends or PACKETS_PER_CALL are delivered (then true). */
+  private parsePcap(onPacket: PacketHandler): boolean {
     const buf = this.buf;
     const nano = this.nano;
     const fracLimit = nano ? 1e9 : 1e6;
@@ -219,7 +226,12 @@ export class CaptureFileReader {
     const le = this.littleEndian;
     let pos = this.pos;
     const filled = this.filled;
+    let budget = PACKETS_PER_CALL;
     while (filled - pos >= 16) {
+      if (budget-- === 0) {
+        this.pos = pos;
+        return true;
+      }
       const sec = le ? u32le(buf, pos) : u32be(buf, pos);
       const frac = le ? u32le(buf, pos + 4) : u32be(buf, pos + 4);
       const caplen = le ? u32le(buf, pos + 8) : u32be(buf, pos + 8);
@@ -240,13 +252,20 @@ export class CaptureFileReader {
     }
     if (filled - pos < 16) this.need(16);
     this.pos = pos;
+    return false;
   }
 
-  private parsePcapng(onPacket: PacketHandler): void {
+  /** Parses blocks until the buffer ends or PACKETS_PER_CALL blocks are read (then true). */
+  private parsePcapng(onPacket: PacketHandler): boolean {
     const buf = this.buf;
     let pos = this.pos;
     const filled = this.filled;
+    let budget = PACKETS_PER_CALL;
     while (filled - pos >= 12) {
+      if (budget-- === 0) {
+        this.pos = pos;
+        return true;
+      }
       let type = buf.readUInt32LE(pos);
       if (type === PCAPNG_SHB) {
         // A section header sets the byte order of everything up to the next one.
@@ -316,6 +335,7 @@ export class CaptureFileReader {
     }
     if (filled - pos < 12) this.need(12);
     this.pos = pos;
+    return false;
   }
 
   private deliver(
