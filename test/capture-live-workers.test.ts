@@ -22,6 +22,8 @@ import { CLI_ARGV, REPO_ROOT } from './helpers/cli.js';
 import { collect, createNsPair, missingTool, netnsUnavailable, type NsPair, sleep, waitForOutput } from './helpers/netns.js';
 
 const TOOLS = ['tcpdump', 'tcpreplay', 'nmap', 'hping3', 'python3', 'dig', 'curl'];
+/** SYNs of the flood, each from its own random source: its own flow. */
+const FLOOD_SYNS = 3000;
 const unavailable = netnsUnavailable() ?? (missingTool(...TOOLS) ? `needs ${missingTool(...TOOLS)}` : null);
 if (unavailable) console.log(`# capture-live-workers: skipped: ${unavailable}`);
 
@@ -57,7 +59,7 @@ async function recordAttacks(net: AttackNet, file: string): Promise<void> {
   // A vertical scan of the target.
   run(['nmap', '-n', '-Pn', '-sS', '-T4', '--max-retries', '0', '-p', '7000-7150', net.target]);
   // A SYN flood from random sources: every SYN its own address pair, spread over any number of workers.
-  run(['hping3', '-q', '-S', '-p', String(net.httpPort), '--rand-source', '-i', 'u1000', '-c', '3000', net.target], [0, 1]); // 1: no replies (spoofed sources)
+  run(['hping3', '-q', '-S', '-p', String(net.httpPort), '--rand-source', '-i', 'u1000', '-c', String(FLOOD_SYNS), net.target], [0, 1]); // 1: no replies (spoofed sources)
   // Some ordinary traffic.
   run(['curl', '-s', '-o', '/dev/null', `http://${net.target}:${net.httpPort}/`]);
   run(['dig', '+short', '+tries=1', '+time=1', `@${net.target}`, 'example.test']);
@@ -175,6 +177,8 @@ describe('live capture: the same results for 1, 2 and 3 decode workers', { skip:
       results.push(r);
     }
     const [one, ...more] = results;
+    const byKind = (rs: string[]) => new Map(rs.map((e) => [(JSON.parse(e) as { kind: string }).kind, e]));
+    const countOf = (e: string | undefined) => (e === undefined ? 0 : Number((JSON.parse(e) as { count: string }).count));
     console.log(`# ${frames} frames: ${one.flows.length} flows, ${one.hosts.length} hosts, anomalies ${one.anomalies.join(' ')}`);
     const kinds = new Set(one.anomalies.map((a) => (JSON.parse(a) as { kind: string }).kind));
     for (const kind of ['HOST_SCAN', 'PORT_SCAN', 'SYN_FLOOD']) assert.ok(kinds.has(kind), `${kind} among ${[...kinds]}`);
@@ -184,19 +188,21 @@ describe('live capture: the same results for 1, 2 and 3 decode workers', { skip:
       assert.deepEqual(r.hosts, one.hosts, `hosts with ${n} workers`);
       assert.deepEqual(r.anomalies, one.anomalies, `anomalies with ${n} workers`);
       // The scans' evidence is the same flows whatever N. A flood's depends on when the rate crossed
-      // the threshold, which moves with each replay's timing (the import, with the file's own times,
-      // gives identical evidence for any N: test/detect-evidence-flows.test.ts): its count may
-      // differ by a few flows, not more.
-      const byKind = (rs: string[]) => new Map(rs.map((e) => [(JSON.parse(e) as { kind: string }).kind, e]));
-      const countOf = (e: string | undefined) => (e === undefined ? 0 : Number((JSON.parse(e) as { count: string }).count));
+      // the threshold, which moves with each replay's timing, not with N (the import, with the
+      // file's own times, gives identical evidence for any N: test/detect-evidence-flows.test.ts):
+      // two replays differed by 1 to 38 of the 3,000 flows. So each run's flood names nearly all
+      // of the flood's flows (below), and the runs are not compared with each other.
       const mine = byKind(r.evidence);
-      for (const [kind, e] of byKind(one.evidence)) {
-        if (kind === 'SYN_FLOOD') {
-          const a = countOf(e);
-          const b = countOf(mine.get(kind));
-          assert.ok(Math.abs(a - b) <= Math.max(3, a * 0.01), `${kind} evidence flows with ${n} workers: ${b} against ${a} with one`);
-        } else assert.equal(mine.get(kind), e, `${kind} evidence flows with ${n} workers`);
-      }
+      for (const [kind, e] of byKind(one.evidence)) if (kind !== 'SYN_FLOOD') assert.equal(mine.get(kind), e, `${kind} evidence flows with ${n} workers`);
+    }
+    const floodCounts = results.map((r) => countOf(byKind(r.evidence).get('SYN_FLOOD')));
+    console.log(`# SYN_FLOOD evidence flows with 1, 2, 3 workers: ${floodCounts.join(', ')} of ${FLOOD_SYNS}`);
+    for (const [i, count] of floodCounts.entries()) {
+      // At most 1% over: a flow seen again after 2,048 others may count twice (evidence.ts).
+      assert.ok(
+        count >= FLOOD_SYNS * 0.95 && count <= FLOOD_SYNS * 1.01,
+        `SYN_FLOOD evidence flows with ${i + 1} workers: ${count} of the flood's ${FLOOD_SYNS}`,
+      );
     }
     // Every listed evidence flow is a stored flow, and the scans and the flood name some.
     const named = new Set<string>();
