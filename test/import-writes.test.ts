@@ -91,7 +91,9 @@ async function importInto(name: string, delayMs: number, rowsInFlight: number): 
 test('writes on their way while decoding goes on: the same rows, several writes at once, never more rows than the bound', { skip }, async () => {
   const oneAtATime = await importInto('one', 0, 1);
   const bound = 128;
-  const overlapping = await importInto('overlapping', 20, bound);
+  // Each write takes 250 ms: longer than decoding the chunks after it even on a loaded CI machine
+  // (at 20 ms, CI once saw only two writes at once).
+  const overlapping = await importInto('overlapping', 250, bound);
   assert.ok(oneAtATime.rows.length > 300, `rows imported (${oneAtATime.rows.length})`);
   assert.equal(oneAtATime.store.mostWritesOnTheirWay, 1, 'a bound of one row: one write at a time');
   assert.deepEqual(overlapping.rows, oneAtATime.rows);
