@@ -9,22 +9,11 @@ import { Aggregator } from '../src/flow/aggregator.js';
 import { defaultMaxFlows, kthSmallest } from '../src/flow/caps.js';
 import { DistinctAddresses, EXACT_MAX } from '../src/flow/distinct.js';
 import type { AnomalyRecord, FlowRecord } from '../src/records/index.js';
-import { ethernet, fragmentIpv4, ipv4, payload, tcp, udp } from './helpers/frames.js';
-import { DLT_EN10MB, IPV4_SRC_AT, TCP_SYN, heapMb } from './helpers/heap.js';
+import { ethernet, fragmentIpv4, LINKTYPE, payload, SYN_FRAME, synFrame, udp } from './helpers/frames.js';
+import { heapMb } from './helpers/heap.js';
 import { rngU32 } from './helpers/random.js';
 
-const SYN = TCP_SYN;
-const SRC_IP_AT = IPV4_SRC_AT;
-/** Offset of the TCP source port in an untagged Ethernet + IPv4 frame. */
-const SRC_PORT_AT = 14 + 20;
-/** Offset of the IPv4 identification and header checksum. */
-const IP_ID_AT = 14 + 4;
-const IP_CHECKSUM_AT = 14 + 10;
-
-/** One SYN frame to 10.9.9.9:80 whose source address and port the flood rewrites in place. */
-function synTemplate(): Buffer {
-  return Buffer.from(ethernet({ etherType: 0x0800, payload: ipv4({ src: '1.0.0.1', dst: '10.9.9.9', l4: tcp({ srcPort: 1024, dstPort: 80, flags: SYN }) }) }));
-}
+const { SRC_IP_AT, SRC_PORT_AT, IP_ID_AT, IP_CHECKSUM_AT } = SYN_FRAME;
 
 /** xorshift32: the same "random" sources on every run. */
 const prng = rngU32;
@@ -35,7 +24,7 @@ describe('flow and host table caps', () => {
     const MAX_FLOWS = 100_000;
     const RATE = 100_000; // SYNs per second of packet time: 30 s, inside one 60 s interval
     const agg = new Aggregator({ maxFlows: MAX_FLOWS, node: 'n1', iface: 'flood' });
-    const frame = synTemplate();
+    const frame = synFrame();
     const next = prng(0x9e3779b9);
     const t0 = 1_700_000_000_000_000;
     const endReasons = new Map<string, number>();
@@ -54,7 +43,7 @@ describe('flow and host table caps', () => {
     for (let i = 0; i < PACKETS; i++) {
       frame.writeUInt32BE((next() | 0x01000000) >>> 0, SRC_IP_AT); // never 0.x.x.x
       frame.writeUInt16BE(1024 + (i & 0x7fff), SRC_PORT_AT);
-      agg.packet(DLT_EN10MB, t0 + Math.floor((i * 1e6) / RATE), frame, 0, frame.length, frame.length);
+      agg.packet(LINKTYPE.ETHERNET, t0 + Math.floor((i * 1e6) / RATE), frame, 0, frame.length, frame.length);
       if ((i & 0x3fff) === 0) drain();
       if (i === 2 * MAX_FLOWS) baseline = heapMb();
       else if (i > 2 * MAX_FLOWS && i % 500_000 === 0) peakGrowth = Math.max(peakGrowth, heapMb() - baseline);
@@ -91,12 +80,12 @@ describe('flow and host table caps', () => {
 
   it('evicts the flows idle longest and exports them with endReason evicted', () => {
     const agg = new Aggregator({ maxFlows: 32, maxHosts: 1000, detect: false, node: 'n1' });
-    const frame = synTemplate();
+    const frame = synFrame();
     const t0 = 1_700_000_000_000_000;
     // 32 flows from 1.0.0.1 .. 1.0.0.32; then the even ones send again, later.
     const send = (src: number, ts: number) => {
       frame.writeUInt32BE(0x01000000 + src, SRC_IP_AT);
-      agg.packet(DLT_EN10MB, ts, frame, 0, frame.length, frame.length);
+      agg.packet(LINKTYPE.ETHERNET, ts, frame, 0, frame.length, frame.length);
     };
     for (let s = 1; s <= 32; s++) send(s, t0 + s);
     for (let s = 2; s <= 32; s += 2) send(s, t0 + 1000 + s);
@@ -110,11 +99,11 @@ describe('flow and host table caps', () => {
 
   it('a host cap below twice the flow cap evicts flows to free hosts', () => {
     const agg = new Aggregator({ maxFlows: 1000, maxHosts: 17, detect: false, node: 'n1' });
-    const frame = synTemplate();
+    const frame = synFrame();
     const t0 = 1_700_000_000_000_000;
     for (let s = 1; s <= 100; s++) {
       frame.writeUInt32BE(0x01000000 + s, SRC_IP_AT);
-      agg.packet(DLT_EN10MB, t0 + s, frame, 0, frame.length, frame.length);
+      agg.packet(LINKTYPE.ETHERNET, t0 + s, frame, 0, frame.length, frame.length);
     }
     const st = agg.stats();
     assert.ok(st.evictedFlows > 0 && st.evictedHosts > 0, `evicted ${st.evictedFlows} flows, ${st.evictedHosts} hosts`);
@@ -139,7 +128,7 @@ describe('flow and host table caps', () => {
       frame.writeUInt32BE(src, SRC_IP_AT);
       frame.writeUInt16BE(id, IP_ID_AT);
       frame.writeUInt16BE(0, IP_CHECKSUM_AT); // zero: not checked
-      agg.packet(DLT_EN10MB, ts++, frame, 0, frame.length, frame.length);
+      agg.packet(LINKTYPE.ETHERNET, ts++, frame, 0, frame.length, frame.length);
     };
     const A = 0x0a010001;
     const B = 0x0a010003;

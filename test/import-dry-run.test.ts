@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { importFiles } from '../src/capture/import.js';
-import { ethernet, ipv4, tcp } from './helpers/frames.js';
-import { DLT_EN10MB, IPV4_SRC_AT, TCP_SYN, heapMb } from './helpers/heap.js';
+import { LINKTYPE, SYN_FRAME, synFrame } from './helpers/frames.js';
+import { heapMb } from './helpers/heap.js';
 import { pcapHeader } from './helpers/pcap-writer.js';
 
 /**
@@ -19,10 +19,8 @@ import { pcapHeader } from './helpers/pcap-writer.js';
  * 60 s after its SYN (tcpAttempted), so records come out all along the capture.
  */
 function synCapture(path: string, count: number, gapUs: number): void {
-  const frame = Buffer.from(
-    ethernet({ etherType: 0x0800, payload: ipv4({ src: '1.0.0.1', dst: '10.9.9.9', l4: tcp({ srcPort: 40000, dstPort: 80, flags: TCP_SYN }) }) }),
-  );
-  const header = Buffer.from(pcapHeader({ linktype: DLT_EN10MB }));
+  const frame = synFrame();
+  const header = Buffer.from(pcapHeader({ linktype: LINKTYPE.ETHERNET }));
   const recordLength = 16 + frame.length;
   const out = Buffer.alloc(header.length + count * recordLength);
   header.copy(out, 0);
@@ -34,7 +32,7 @@ function synCapture(path: string, count: number, gapUs: number): void {
     out.writeUInt32LE(ts % 1e6, at + 4);
     out.writeUInt32LE(frame.length, at + 8);
     out.writeUInt32LE(frame.length, at + 12);
-    frame.writeUInt32BE((0x0b000000 + i) >>> 0, IPV4_SRC_AT);
+    frame.writeUInt32BE((0x0b000000 + i) >>> 0, SYN_FRAME.SRC_IP_AT);
     frame.copy(out, at + 16);
   }
   writeFileSync(path, out);

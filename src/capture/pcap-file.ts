@@ -266,7 +266,7 @@ export class CaptureFileReader {
         this.pos = pos;
         return true;
       }
-      let type = buf.readUInt32LE(pos);
+      let type = u32le(buf, pos);
       if (type === PCAPNG_SHB) {
         // A section header sets the byte order of everything up to the next one.
         if (filled - pos < 12) break;
@@ -278,7 +278,7 @@ export class CaptureFileReader {
           throw new CaptureFileError(this.path, `corrupt pcapng section header at byte ${this.base + pos}`);
         }
       } else if (!this.littleEndian) {
-        type = buf.readUInt32BE(pos);
+        type = u32be(buf, pos);
       }
       const length = this.u32(pos + 4);
       if (length < 12 || length % 4 !== 0 || length > MAX_RECORD) {
@@ -396,7 +396,7 @@ export class CaptureFileReader {
   }
 
   private u32(at: number): number {
-    return this.littleEndian ? this.buf.readUInt32LE(at) : this.buf.readUInt32BE(at);
+    return this.littleEndian ? u32le(this.buf, at) : u32be(this.buf, at);
   }
 
   /** The next record needs `bytes` from `pos`: make room for it when the chunk is too small. */

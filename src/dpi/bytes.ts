@@ -49,9 +49,8 @@ export function u24(buf: Buffer, off: number): number {
   return (buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2];
 }
 
-export function u32(buf: Buffer, off: number): number {
-  return ((buf[off] << 24) >>> 0) + ((buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]);
-}
+/** Big-endian 32-bit read: the decoders' (src/decode/bytes.ts), one implementation for both. */
+export { u32be as u32 } from '../decode/bytes.js';
 
 /**
  * The value of an HTTP-style header ("Host: x") in the header block buf[off, end), or '' when

@@ -12,6 +12,7 @@ import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Reader, type Response } from 'maxmind';
 import type { Logger } from 'pino';
+import { u32be } from '../decode/bytes.js';
 import { ipv4Number, specialRangeOf, specialRangeOfV4 } from './special-ranges.js';
 
 export interface GeoInfo {
@@ -131,10 +132,8 @@ class MmdbFile {
         return bit === 0
           ? (((db[at + 3] & 0xf0) << 20) | (db[at] << 16) | (db[at + 1] << 8) | db[at + 2]) >>> 0
           : (((db[at + 3] & 0x0f) << 24) | (db[at + 4] << 16) | (db[at + 5] << 8) | db[at + 6]) >>> 0;
-      default: {
-        const o = at + bit * 4;
-        return db[o] * 0x1000000 + ((db[o + 1] << 16) | (db[o + 2] << 8) | db[o + 3]);
-      }
+      default:
+        return u32be(db, at + bit * 4);
     }
   }
 }
@@ -221,14 +220,11 @@ export class GeoLookup {
     return this.dbs.map((d) => d.path);
   }
 
-  /**
-   * Country, AS and special range of `ip` (text form; `v4` its IPv4 value when the caller has it,
-   * -1 for IPv6); NOTHING-like values for what is unknown.
-   */
-  lookup(ip: string, v4 = ipv4Number(ip)): GeoInfo {
+  /** Country, AS and special range of `ip` (text form); NOTHING-like values for what is unknown. */
+  lookup(ip: string): GeoInfo {
     if (this.cacheSize === 0) {
       this.misses++;
-      return this.resolve(ip, v4);
+      return this.resolve(ip);
     }
     const cached = this.cache.get(ip);
     if (cached !== undefined) {
@@ -236,13 +232,14 @@ export class GeoLookup {
       return cached;
     }
     this.misses++;
-    const info = this.resolve(ip, v4);
+    const info = this.resolve(ip);
     if (this.cache.size >= this.cacheSize) this.cache.clear();
     this.cache.set(ip, info);
     return info;
   }
 
-  private resolve(ip: string, v4: number): GeoInfo {
+  private resolve(ip: string): GeoInfo {
+    const v4 = ipv4Number(ip);
     const special = v4 >= 0 ? specialRangeOfV4(v4) : specialRangeOf(ip);
     if (special !== '') return { country: '', asn: 0, asOrg: '', special };
     let country = '';

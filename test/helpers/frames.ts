@@ -673,3 +673,13 @@ export function icmpPing(o: { client: string; server: string; start: bigint; ste
   }
   return out;
 }
+
+/** Offsets in synFrame() (an untagged Ethernet + IPv4 + TCP frame) of what floods rewrite in place. */
+export const SYN_FRAME = { SRC_IP_AT: 14 + 12, SRC_PORT_AT: 14 + 20, IP_ID_AT: 14 + 4, IP_CHECKSUM_AT: 14 + 10 } as const;
+
+/** A SYN from 1.0.0.1:1024 to 10.9.9.9:80: the template of the tests' byte-built SYN floods. */
+export function synFrame(): Buffer {
+  return Buffer.from(
+    ethernet({ etherType: ETHERTYPE.IPV4, payload: ipv4({ src: '1.0.0.1', dst: '10.9.9.9', l4: tcp({ srcPort: 1024, dstPort: 80, flags: TCP_FLAGS.SYN }) }) }),
+  );
+}

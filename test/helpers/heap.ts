@@ -10,8 +10,3 @@ export function heapMb(): number {
   gc();
   return process.memoryUsage().heapUsed / 2 ** 20;
 }
-
-/** Link type of Ethernet captures, and the offsets of fields of an untagged Ethernet + IPv4 + TCP frame. */
-export const DLT_EN10MB = 1;
-export const TCP_SYN = 0x02;
-export const IPV4_SRC_AT = 14 + 12;
