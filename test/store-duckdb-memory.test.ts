@@ -1,6 +1,7 @@
-// --duckdb-memory-mb / FLOWLENS_DUCKDB_MEMORY_MB: DuckDB's memory_limit, as DuckDB itself reports
-// it in the store's health (which /status shows); a limit that is not a positive integer is a
-// usage error naming the flag.
+// --duckdb-memory-mb / FLOWLENS_DUCKDB_MEMORY_MB: DuckDB's memory_limit, and --duckdb-checkpoint-mb /
+// FLOWLENS_DUCKDB_CHECKPOINT_MB: its checkpoint_threshold, as DuckDB itself reports them in the
+// store's health (which /status shows); a value that is not a positive integer is a usage error
+// naming the flag.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ function parse(args: string[]): Record<string, unknown> {
 }
 
 async function healthDetail(args: string[], name: string): Promise<string> {
-  const store = await openStore({ ...storeOptionsFrom(parse([...args, '--db', join(dir, `${name}.duckdb`)])) });
+  const store = await openStore(storeOptionsFrom(parse([...args, '--db', join(dir, `${name}.duckdb`)])));
   try {
     const h = await store.health();
     assert.equal(h.ok, true, h.detail);
@@ -34,22 +35,35 @@ async function healthDetail(args: string[], name: string): Promise<string> {
 
 test('DuckDB takes the memory limit of --duckdb-memory-mb, of FLOWLENS_DUCKDB_MEMORY_MB, or 256 MB', async () => {
   // DuckDB reports the limit in MiB: 96 MB is 91.5 MiB.
-  assert.match(await healthDetail(['--duckdb-memory-mb', '96'], 'flag'), /memory limit 91\.5 MiB$/);
+  assert.match(await healthDetail(['--duckdb-memory-mb', '96'], 'flag'), /memory limit 91\.5 MiB,/);
   process.env.FLOWLENS_DUCKDB_MEMORY_MB = '128';
   try {
-    assert.match(await healthDetail([], 'env'), /memory limit 122\.0 MiB$/);
+    assert.match(await healthDetail([], 'env'), /memory limit 122\.0 MiB,/);
   } finally {
     delete process.env.FLOWLENS_DUCKDB_MEMORY_MB;
   }
-  assert.match(await healthDetail([], 'default'), /memory limit 244\.1 MiB$/);
+  assert.match(await healthDetail([], 'default'), /memory limit 244\.1 MiB,/);
 });
 
-test('a memory limit that is not a positive integer is a usage error naming the flag', () => {
-  for (const bad of ['0', '-5', 'lots', '1.5']) {
-    assert.throws(
-      () => parse(['--duckdb-memory-mb', bad]),
-      (err: Error) => /--duckdb-memory-mb/.test(err.message),
-      bad,
-    );
+test('DuckDB takes the checkpoint threshold of --duckdb-checkpoint-mb, of FLOWLENS_DUCKDB_CHECKPOINT_MB, or 64 MB', async () => {
+  assert.match(await healthDetail(['--duckdb-checkpoint-mb', '100'], 'checkpoint-flag'), /checkpoint threshold 95\.3 MiB$/);
+  process.env.FLOWLENS_DUCKDB_CHECKPOINT_MB = '32';
+  try {
+    assert.match(await healthDetail([], 'checkpoint-env'), /checkpoint threshold 30\.5 MiB$/);
+  } finally {
+    delete process.env.FLOWLENS_DUCKDB_CHECKPOINT_MB;
+  }
+  assert.match(await healthDetail([], 'checkpoint-default'), /checkpoint threshold 61\.0 MiB$/);
+});
+
+test('a memory limit or checkpoint threshold that is not a positive integer is a usage error naming the flag', () => {
+  for (const flag of ['--duckdb-memory-mb', '--duckdb-checkpoint-mb']) {
+    for (const bad of ['0', '-5', 'lots', '1.5']) {
+      assert.throws(
+        () => parse([flag, bad]),
+        (err: Error) => err.message.includes(flag),
+        `${flag} ${bad}`,
+      );
+    }
   }
 });

@@ -7,7 +7,7 @@ import { defaultMaxFlows } from '../flow/caps.js';
 import type { EnrichSettings } from '../enrich/enricher.js';
 import { GeoLookup } from '../enrich/geo.js';
 import { NamedNetworks } from '../enrich/networks.js';
-import { DEFAULT_DB_PATH, DEFAULT_DUCKDB_MEMORY_MB, type StoreOptions } from '../store/index.js';
+import { DEFAULT_DB_PATH, DEFAULT_DUCKDB_CHECKPOINT_MB, DEFAULT_DUCKDB_MEMORY_MB, type StoreOptions } from '../store/index.js';
 
 export interface FlowOptions {
   interval: number;
@@ -128,6 +128,15 @@ export function addStoreOptions(cmd: Command): Command {
         .env('FLOWLENS_DUCKDB_MEMORY_MB')
         .argParser(positiveInteger)
         .default(DEFAULT_DUCKDB_MEMORY_MB),
+    )
+    .addOption(
+      new Option(
+        '--duckdb-checkpoint-mb <mb>',
+        `DuckDB's checkpoint_threshold: the write-ahead log's size at which committed rows are written into the database file (DuckDB's own is 16)`,
+      )
+        .env('FLOWLENS_DUCKDB_CHECKPOINT_MB')
+        .argParser(positiveInteger)
+        .default(DEFAULT_DUCKDB_CHECKPOINT_MB),
     );
 }
 
@@ -141,6 +150,7 @@ export function storeOptionsFrom(o: Record<string, unknown>): StoreOptions {
     spoolDir: o.spoolDir as string,
     duckdbThreads: o.duckdbThreads as number | undefined,
     duckdbMemoryMb: o.duckdbMemoryMb as number | undefined,
+    duckdbCheckpointMb: o.duckdbCheckpointMb as number | undefined,
     exploreCacheBytes: o.exploreCacheMb === undefined ? undefined : Math.round((o.exploreCacheMb as number) * 1024 * 1024),
   };
 }

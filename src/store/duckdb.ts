@@ -78,6 +78,11 @@ export interface DuckDbStoreOptions {
   exploreCacheBytes?: number;
   /** DuckDB's memory_limit, e.g. '256MB' (default DEFAULT_DUCKDB_MEMORY_MB, src/store/index.ts). */
   memoryLimit?: string;
+  /**
+   * DuckDB's checkpoint_threshold, e.g. '256MB': the write-ahead log's size at which committed
+   * rows are written into the database file. Undefined leaves DuckDB's 16 MiB.
+   */
+  checkpointThreshold?: string;
 }
 
 export const DEFAULT_FLOW_CACHE_BYTES = 128 * 1024 * 1024;
@@ -172,6 +177,7 @@ export class DuckDbStore implements FlowStore {
   /** DuckDB's worker threads (its `threads` setting); undefined leaves DuckDB's default. */
   private readonly threads: number | undefined;
   private readonly memoryLimit: string;
+  private readonly checkpointThreshold: string | undefined;
   private instance?: DuckDBInstance;
   /** Rows appended since the last commit. */
   private unflushedRows = 0;
@@ -202,6 +208,7 @@ export class DuckDbStore implements FlowStore {
     this.readOnly = opts.readOnly ?? false;
     this.threads = opts.threads;
     this.memoryLimit = opts.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT;
+    this.checkpointThreshold = opts.checkpointThreshold;
     this.gate = new ReadGate({ size: opts.readConnections ?? DEFAULT_READ_POOL_SIZE, queueLimit: opts.readQueue ?? DEFAULT_READ_QUEUE_LIMIT });
     const cacheBytes = opts.flowCacheBytes ?? DEFAULT_FLOW_CACHE_BYTES;
     this.flowCache = cacheBytes > 0 ? new FlowCache(cacheBytes) : null;
@@ -226,6 +233,7 @@ export class DuckDbStore implements FlowStore {
       const config: Record<string, string> = this.readOnly ? { access_mode: 'READ_ONLY' } : {};
       if (this.threads !== undefined) config.threads = String(this.threads);
       config.memory_limit = this.memoryLimit;
+      if (this.checkpointThreshold !== undefined) config.checkpoint_threshold = this.checkpointThreshold;
       const instance = await DuckDBInstance.create(this.path, config);
       try {
         if (!this.readOnly) {
@@ -368,7 +376,13 @@ export class DuckDbStore implements FlowStore {
     for (const conn of this.idle.splice(0)) conn.closeSync();
     await this.writeQueue.catch(() => undefined);
     try {
-      if (this.writer) await this.commit();
+      if (this.writer) {
+        await this.commit();
+        // The last checkpoint, on DuckDB's thread: closeSync would otherwise write it with this
+        // thread blocked (an import's whole store when its checkpoint threshold was not reached).
+        // When it cannot run yet (a read still has a transaction open), closeSync writes it.
+        await this.writer.run('CHECKPOINT').catch(() => undefined);
+      }
     } finally {
       // closeSync also flushes what is still buffered before releasing the appender.
       this.appenders?.flows.closeSync();
@@ -385,12 +399,13 @@ export class DuckDbStore implements FlowStore {
 
   async health(): Promise<StoreHealth> {
     try {
-      // DuckDB's own reading of its memory limit (it says MiB): what it was given, as it took it.
-      const limit = await this.read(
-        async (conn) => (await conn.runAndReadAll("SELECT current_setting('memory_limit') AS m")).getRowObjectsJson()[0]?.m,
+      // DuckDB's own reading of its settings (it says MiB): what it was given, as it took it.
+      const settings = await this.read(
+        async (conn) =>
+          (await conn.runAndReadAll("SELECT current_setting('memory_limit') AS m, current_setting('checkpoint_threshold') AS c")).getRowObjectsJson()[0],
         undefined,
       );
-      const detail = `${this.path}${this.readOnly ? ' (read-only)' : ''}, memory limit ${String(limit)}`;
+      const detail = `${this.path}${this.readOnly ? ' (read-only)' : ''}, memory limit ${String(settings?.m)}, checkpoint threshold ${String(settings?.c)}`;
       return { backend: this.backend, ok: true, detail, spooled: 0 };
     } catch (err) {
       return { backend: this.backend, ok: false, detail: errorMessage(err), spooled: 0 };
