@@ -3,12 +3,12 @@
 // certainly still running when the signal comes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI_ARGV, REPO_ROOT, exportFlows, withTempDir } from './helpers/cli.js';
+import { CLI_ARGV, exportFlows, spawnWatched, withTempDir } from './helpers/cli.js';
 import { ETHERTYPE, ethernet, ip, udp } from './helpers/frames.js';
 import { pcapHeader, pcapRecord } from './helpers/pcap-writer.js';
 
@@ -17,16 +17,10 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
     const fifo = join(dir, 'live.pcap');
     const db = join(dir, 'db.duckdb');
     execFileSync('mkfifo', [fifo]);
-    const child = spawn(process.execPath, [...CLI_ARGV, 'import', fifo, '--db', db, '--json'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const watched = spawnWatched([...CLI_ARGV, 'import', fifo, '--db', db, '--json']);
+    const { child, output } = watched;
     // 130 is how a shell reports death by SIGINT; the process re-raises the signal after cleaning up.
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(signal === 'SIGINT' ? 130 : code)));
+    const exited = watched.exited.then(({ code, signal }) => (signal === 'SIGINT' ? 130 : code));
 
     // Opening the FIFO for writing completes only once the importer has opened it for reading,
     // which it does after installing its signal handlers: from then on SIGINT is the import's to handle.
@@ -35,7 +29,7 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
     if (first === 'exited') {
       // Release our own open, still waiting for a reader, so that this process can end.
       closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
-      assert.fail(`the importer exited before opening the capture: ${stderr}`);
+      assert.fail(`the importer exited before opening the capture: ${output.stderr}`);
     }
     const opts = { linktype: 1 };
     out.write(pcapHeader(opts));
@@ -56,8 +50,8 @@ test('SIGINT during an import writes the flows decoded so far and exits 130', as
     const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout' as const)]);
     out.destroy();
     if (code === 'timeout') child.kill('SIGKILL');
-    assert.equal(code, 130, `exit code after SIGINT (stderr: ${stderr})`);
-    const summary = JSON.parse(stdout);
+    assert.equal(code, 130, `exit code after SIGINT (stderr: ${output.stderr})`);
+    const summary = JSON.parse(output.stdout);
     assert.equal(summary.interrupted, true);
     assert.equal(summary.packets, sent);
     assert.equal(summary.flows, sent);

@@ -4,7 +4,7 @@
  * takes 1.7 s, and the suites start the CLI hundreds of times), `--import tsx src/cli/main.ts`
  * otherwise (FLOWLENS_TEST_CLI=dist|tsx chooses; test/bench/flowlens.ts).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,27 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+/** A child process whose output is collected as it comes, for tests that act on it while it runs. */
+export interface WatchedChild {
+  child: ChildProcess;
+  /** Everything written so far. */
+  output: { stdout: string; stderr: string };
+  /** Resolves when the child has ended: its exit code, or the signal that ended it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node ...argv` in the repository with its output collected (see WatchedChild). */
+export function spawnWatched(argv: readonly string[]): WatchedChild {
+  const child = spawn(process.execPath, [...argv], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output.stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output, exited };
 }
 
 /** Runs the CLI with no FLOWLENS_* variable of the caller's, only those in `opts.env`. */
