@@ -1,5 +1,5 @@
 // Rows the DuckDB store has committed survive the process being killed before the store is closed:
-// with the checkpoint threshold at 64 MB (src/store/index.ts) they are still only in the
+// with the checkpoint threshold at 64 MB (DEFAULT_DUCKDB_CHECKPOINT_MB) they are still only in the
 // write-ahead log then, and the next open replays them, once.
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';

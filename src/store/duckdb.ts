@@ -19,7 +19,7 @@ import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { encodeCursor, type CursorKey } from './cursor.js';
 import { ANOMALY, FLOW, HOST, TRAFFIC, fieldGetter } from '../records/index.js';
-import { DEFAULT_DUCKDB_MEMORY_MB } from './index.js';
+import { DEFAULT_DUCKDB_CHECKPOINT_MB, DEFAULT_DUCKDB_MEMORY_MB } from './index.js';
 import { ChunkAppender, type ColumnSpec } from './duckdb-chunks.js';
 import { checkExploreQuery, duckdbExploreSql, type ExploreItem, type ExploreQuery, exploreItems } from './explore.js';
 import { type Bind, duckdbAppSql, hostSql, serverNameSql } from './flow-filter.js';
@@ -79,8 +79,8 @@ export interface DuckDbStoreOptions {
   /** DuckDB's memory_limit, e.g. '256MB' (default DEFAULT_DUCKDB_MEMORY_MB, src/store/index.ts). */
   memoryLimit?: string;
   /**
-   * DuckDB's checkpoint_threshold, e.g. '256MB': the write-ahead log's size at which committed
-   * rows are written into the database file. Undefined leaves DuckDB's 16 MiB.
+   * DuckDB's checkpoint_threshold, e.g. '64MB': the write-ahead log's size at which committed rows
+   * are written into the database file (default DEFAULT_DUCKDB_CHECKPOINT_MB, src/store/index.ts).
    */
   checkpointThreshold?: string;
 }
@@ -88,6 +88,7 @@ export interface DuckDbStoreOptions {
 export const DEFAULT_FLOW_CACHE_BYTES = 128 * 1024 * 1024;
 export { DEFAULT_EXPLORE_CACHE_BYTES };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = `${DEFAULT_DUCKDB_MEMORY_MB}MB`;
+export const DEFAULT_DUCKDB_CHECKPOINT_THRESHOLD = `${DEFAULT_DUCKDB_CHECKPOINT_MB}MB`;
 
 /** Resolved from this module so it works from src/store/*.ts (tsx) and dist/store/*.js (tsc). */
 const SCHEMA_URL = new URL('../../schema/duckdb.sql', import.meta.url);
@@ -177,7 +178,7 @@ export class DuckDbStore implements FlowStore {
   /** DuckDB's worker threads (its `threads` setting); undefined leaves DuckDB's default. */
   private readonly threads: number | undefined;
   private readonly memoryLimit: string;
-  private readonly checkpointThreshold: string | undefined;
+  private readonly checkpointThreshold: string;
   private instance?: DuckDBInstance;
   /** Rows appended since the last commit. */
   private unflushedRows = 0;
@@ -208,7 +209,7 @@ export class DuckDbStore implements FlowStore {
     this.readOnly = opts.readOnly ?? false;
     this.threads = opts.threads;
     this.memoryLimit = opts.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT;
-    this.checkpointThreshold = opts.checkpointThreshold;
+    this.checkpointThreshold = opts.checkpointThreshold ?? DEFAULT_DUCKDB_CHECKPOINT_THRESHOLD;
     this.gate = new ReadGate({ size: opts.readConnections ?? DEFAULT_READ_POOL_SIZE, queueLimit: opts.readQueue ?? DEFAULT_READ_QUEUE_LIMIT });
     const cacheBytes = opts.flowCacheBytes ?? DEFAULT_FLOW_CACHE_BYTES;
     this.flowCache = cacheBytes > 0 ? new FlowCache(cacheBytes) : null;
@@ -233,7 +234,7 @@ export class DuckDbStore implements FlowStore {
       const config: Record<string, string> = this.readOnly ? { access_mode: 'READ_ONLY' } : {};
       if (this.threads !== undefined) config.threads = String(this.threads);
       config.memory_limit = this.memoryLimit;
-      if (this.checkpointThreshold !== undefined) config.checkpoint_threshold = this.checkpointThreshold;
+      config.checkpoint_threshold = this.checkpointThreshold;
       const instance = await DuckDBInstance.create(this.path, config);
       try {
         if (!this.readOnly) {
@@ -378,8 +379,8 @@ export class DuckDbStore implements FlowStore {
     try {
       if (this.writer) {
         await this.commit();
-        // The last checkpoint, on DuckDB's thread: closeSync would otherwise write it with this
-        // thread blocked (an import's whole store when its checkpoint threshold was not reached).
+        // The last checkpoint, on DuckDB's thread: closeSync would otherwise write it, up to the
+        // checkpoint threshold's worth of log, with this thread blocked.
         // When it cannot run yet (a read still has a transaction open), closeSync writes it.
         await this.writer.run('CHECKPOINT').catch(() => undefined);
       }

@@ -82,7 +82,7 @@ export async function openStore(opts: StoreOptions): Promise<FlowStore> {
       readOnly: opts.readOnly ?? false,
       threads: opts.duckdbThreads,
       memoryLimit: opts.duckdbMemoryMb === undefined ? undefined : `${opts.duckdbMemoryMb}MB`,
-      checkpointThreshold: `${opts.duckdbCheckpointMb ?? DEFAULT_DUCKDB_CHECKPOINT_MB}MB`,
+      checkpointThreshold: opts.duckdbCheckpointMb === undefined ? undefined : `${opts.duckdbCheckpointMb}MB`,
       readConnections: opts.readConnections,
       readQueue: opts.readQueue,
       flowCacheBytes: opts.flowCacheBytes,
