@@ -2,7 +2,9 @@
  * The capture file reader over many chunks: it reads a regular file ahead, a chunk at a time into
  * a second buffer, and records cut by a chunk boundary (short ones, ones longer than the read-
  * ahead headroom, ones longer than a whole chunk) must come out whole and in order, in both pcap
- * and pcapng, as must a pipe, which is read without read-ahead.
+ * and pcapng, as must a pipe, which is read without read-ahead. Read into a parallel import's
+ * shared buffers (src/capture/frame-pool.ts), the frames handed out must stay whole until the
+ * consumer has read them, however late.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +12,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CaptureFileReader } from '../src/capture/pcap-file.js';
+import { FramePool } from '../src/capture/frame-pool.js';
+import { CaptureFileReader, readBufferBytes } from '../src/capture/pcap-file.js';
+import { RingReader, RingWriter, ringCapacity } from '../src/capture/ring.js';
 import type { Frame } from './helpers/frames.js';
 import { pcap, pcapng } from './helpers/pcap-writer.js';
 import { rng } from './helpers/random.js';
@@ -66,6 +70,52 @@ async function readAll(path: string): Promise<string[]> {
   return got;
 }
 
+/**
+ * Reads as a parallel import does: into a pool of three shared buffers, each frame written to a
+ * ring as a reference (or, from a buffer of the reader's own, a copy), and read out by the consumer
+ * only when the reader waits for a buffer, the ring is full, or the file ends. A buffer reused
+ * before the consumer read its frames would give wrong checksums. Returns the records and how many
+ * went by reference.
+ */
+async function readAllPooled(path: string): Promise<{ got: string[]; refs: number }> {
+  const ring = RingWriter.create(ringCapacity(8 << 20));
+  const consumer = new RingReader(ring.sab);
+  const got: string[] = [];
+  const drain = () =>
+    consumer.drain((data, offset, caplen, wirelen, tsSec, tsUsec) =>
+      got.push(`${tsSec * 1e6 + tsUsec} ${caplen} ${wirelen} ${checksum(data, offset, caplen)}`),
+    );
+  let waits = 0;
+  const pool = new FramePool(3, readBufferBytes(64 << 10), [ring], async () => {
+    waits++;
+    drain();
+  });
+  consumer.setShared(pool.sabs);
+  const reader = new CaptureFileReader(path, { chunkBytes: 64 << 10, buffers: pool });
+  let refs = 0;
+  try {
+    await reader.open();
+    while (
+      await reader.readChunk((_lt, ts, data, offset, caplen, wirelen) => {
+        const sec = Math.floor(ts / 1e6);
+        const index = pool.index(data);
+        if (index >= 0) refs++;
+        const write = () =>
+          index >= 0
+            ? ring.writeRef(index, offset, caplen, wirelen, sec, ts - sec * 1e6, 1, 0)
+            : ring.write(data, caplen, wirelen, sec, ts - sec * 1e6, 1, 0, offset);
+        while (!write()) drain();
+      })
+    );
+    assert.equal(reader.truncated, null, 'no truncation reported');
+  } finally {
+    await reader.close();
+  }
+  drain();
+  assert.ok(waits > 0, 'the reader waited for the consumer');
+  return { got, refs };
+}
+
 describe('capture file reader across chunks', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flowlens-reader-'));
   const all = frames();
@@ -86,6 +136,16 @@ describe('capture file reader across chunks', () => {
     const got = await readAll(path);
     assert.equal(got.length, want.length);
     for (let i = 0; i < want.length; i++) assert.equal(got[i], want[i], `frame ${i}`);
+  });
+
+  it('into shared buffers, by reference: every record stays whole until the consumer reads it (pcap, pcapng)', async () => {
+    for (const name of ['many.pcap', 'many.pcapng']) {
+      const { got, refs } = await readAllPooled(join(dir, name));
+      assert.equal(got.length, want.length, name);
+      for (let i = 0; i < want.length; i++) assert.equal(got[i], want[i], `${name}: frame ${i}`);
+      // All but the records longer than a buffer (copied from one of the reader's own).
+      assert.ok(refs > want.length * 0.9, `${name}: ${refs} of ${want.length} by reference`);
+    }
   });
 
   it('a pipe (no read-ahead) delivers the same records', async () => {

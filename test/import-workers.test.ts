@@ -11,7 +11,7 @@ import { type ImportOptions, type ImportSummary, importFiles } from '../src/capt
 import { importSource } from '../src/capture/source.js';
 import { PacketIndexWriter } from '../src/packets/index-writer.js';
 import type { AnomalyRecord, FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../src/store/types.js';
-import { ethernet, ipv4, tcp } from './helpers/frames.js';
+import { ethernet, ipv4, tcp, udp } from './helpers/frames.js';
 import { pcap, writeCapture } from './helpers/pcap-writer.js';
 
 const CORPUS = join(import.meta.dirname, '../../shared/corpus/ndpi/pcap');
@@ -36,7 +36,7 @@ async function importWith(
   workers: number,
   packetsDir?: string,
   workerRingBytes?: number,
-  caps: Pick<ImportOptions, 'maxFlows' | 'maxHosts'> = {},
+  caps: Pick<ImportOptions, 'maxFlows' | 'maxHosts' | 'readChunkBytes'> = {},
 ): Promise<Collected> {
   const c: Omit<Collected, 'summary'> = { flows: [], hosts: [], traffic: [], anomalies: [] };
   let begun = 0;
@@ -119,6 +119,38 @@ describe('import through decode workers', () => {
     // Rings of 64 KiB: the reader and the workers wait on each other all along (each waiting side
     // must keep taking back what the other has done, or they would wait forever).
     assertSame(one, await importWith([path], 2, join(dir, 'index-small-rings'), 1 << 16), '2 workers, 64 KiB rings');
+    // Reads of 16 KiB: the workers' shared read buffers (six) are reused all along, and the reader
+    // waits for the workers to read past a buffer's frames before it reads into it again.
+    assertSame(one, await importWith([path], 2, undefined, 1 << 16, { readChunkBytes: 16 << 10 }), '2 workers, 16 KiB reads');
+  });
+
+  it('records longer than a worker ring (10 MiB) and than a read go through as with one worker', { timeout: 60_000 }, async () => {
+    const t0 = 1_700_000_000_000_000;
+    // A frame's bytes go to its worker through that worker's 8 MiB packet ring, or by reference
+    // into a 4 MiB read buffer; a 10 MiB record (pcap allows 64 MiB) fits neither.
+    const huge = (src: string, us: number, size: number) => {
+      const data = new Uint8Array(size);
+      data.set(
+        ethernet({ etherType: 0x0800, payload: ipv4({ src, dst: '10.0.0.9', l4: udp({ srcPort: 5000, dstPort: 6000, payload: new Uint8Array(64) }) }) }),
+      );
+      return { ts: BigInt(us) * 1000n, data };
+    };
+    const frames = [syn('10.0.0.1', 1000, '10.0.0.9', 80, t0), huge('10.0.0.2', t0 + 1000, 10 << 20), syn('10.0.0.3', 1001, '10.0.0.9', 80, t0 + 2000)];
+    frames.push(huge('10.0.0.4', t0 + 3000, 5 << 20), syn('10.0.0.5', 1002, '10.0.0.9', 80, t0 + 4000));
+    const path = writeCapture(join(dir, 'huge-records.pcap'), pcap({ linktype: 1, snaplen: 64 << 20 }, frames));
+    const one = await importWith([path], 1);
+    assert.equal(one.summary.packets, 5);
+    assert.equal(one.flows.length, 5);
+    for (const n of [2, 3]) assertSame(one, await importWith([path], n), `${n} workers`);
+    // Rings of 64 KiB and reads of 16 KiB: frames of 20-100 KiB are longer than a quarter of a ring
+    // and than a read, both ways (to the workers and back to detection).
+    const mid = [syn('10.0.0.1', 1000, '10.0.0.9', 80, t0)];
+    for (let i = 0; i < 40; i++)
+      mid.push(huge(`10.0.1.${i + 1}`, t0 + 1000 * (i + 1), 20_000 + i * 2000), syn('10.0.0.3', 2000 + i, '10.0.0.9', 80, t0 + 1000 * (i + 1) + 500));
+    const midPath = writeCapture(join(dir, 'long-records.pcap'), pcap({ linktype: 1, snaplen: 1 << 20 }, mid));
+    const oneMid = await importWith([midPath], 1);
+    assert.equal(oneMid.summary.packets, 81);
+    assertSame(oneMid, await importWith([midPath], 2, undefined, 1 << 16, { readChunkBytes: 16 << 10 }), '2 workers, 64 KiB rings, 16 KiB reads');
   });
 
   it('the caps are one budget over the workers: nothing evicted under them however the flows spread; past them each flow once', async () => {
@@ -167,6 +199,9 @@ describe('import through decode workers', () => {
     const one = await importWith(files, 1, join(dir, 'index-1'));
     const two = await importWith(files, 2, join(dir, 'index-2'));
     assertSame(one, two, 'nDPI corpus');
+    // The same through reads of 64 KiB: the shared read buffers are reused many times over each
+    // file, and the pcapng blocks longer than a read come in buffers of the reader's own.
+    assertSame(one, await importWith(files, 3, undefined, undefined, { readChunkBytes: 64 << 10 }), 'nDPI corpus, 3 workers, 64 KiB reads');
     const index = indexFiles(join(dir, 'index-1'));
     assert.ok(Object.keys(index).length >= 2, `packet index files: ${Object.keys(index).join(', ')}`);
     assert.deepEqual(indexFiles(join(dir, 'index-2')), index, 'the packet index, byte for byte');

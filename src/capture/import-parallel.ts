@@ -21,7 +21,7 @@
 //   depends on the number of workers: each worker evicts the oldest of its own flows, not of all.
 import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes } from './import-file.js';
 import { basename } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { DecodedPacket, MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { DetectorSet } from '../detect/index.js';
 import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART, newTableBudget } from '../flow/aggregator.js';
@@ -42,13 +42,24 @@ import { isoMicros } from '../store/time.js';
 import type { FileResult, ImportOptions, ImportSummary } from './import.js';
 import { mergeIntervalRecords } from './live.js';
 import { StoreWriteFailure, StoreWrites, fileSize } from './import-writes.js';
-import { CaptureFileReader, type PacketHandler } from './pcap-file.js';
-import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
+import { FramePool } from './frame-pool.js';
+import { CaptureFileReader, type PacketHandler, readBufferBytes } from './pcap-file.js';
+import { RingReader, RingWriter, TRANSIENT, ringBytes, ringCapacity } from './ring.js';
 import { shardOf } from './shard.js';
 import { ORDER_FINISH, ORDER_TICK, ReplayOrder, detectorFeed } from './replay-order.js';
 
-/** Packet ring and detection ring of each worker (bytes each). */
-const RING_BYTES = 8 * 1024 * 1024;
+/**
+ * Packet ring and detection ring of each worker (bytes each). The packet ring carries references
+ * into the read buffers (32 bytes a frame): 2 MiB is 65,536 frames, more than two reads of the
+ * benchmark capture hold. The detection ring carries the bytes of the frames detectors take.
+ */
+const PACKET_RING_BYTES = 2 * 1024 * 1024;
+const DETECT_RING_BYTES = 8 * 1024 * 1024;
+/**
+ * Read buffers the workers take frames from (frame-pool.ts), 4 MiB and a little each: the one being
+ * parsed, the read-ahead, and those whose frames the workers have not all read yet.
+ */
+const POOL_BUFFERS = 4;
 const TWO32 = 4294967296;
 /** Host and traffic records of open intervals, per epoch (a time jump back starts a new one), until every worker has closed them. */
 interface Pending {
@@ -73,7 +84,8 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   const detector = opts.detect === false ? null : new DetectorSet(opts.detect ?? {}, node, opts.bus);
   await opts.store?.beginRun(source);
 
-  const capacity = ringCapacity(opts.workerRingBytes ?? RING_BYTES);
+  const capacity = ringCapacity(opts.workerRingBytes ?? PACKET_RING_BYTES);
+  const detectCapacity = ringCapacity(opts.workerRingBytes ?? DETECT_RING_BYTES);
   const rings: RingWriter[] = [];
   const detectRings: RingReader[] = [];
   const packetIndex = opts.packetIndex;
@@ -82,6 +94,9 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   /** Frames are taken back in order for detection, the packet index, or both. */
   const takeBack = detector !== null || packetIndex !== undefined;
   const workers: Worker[] = [];
+  /** Where each worker takes its long frames' buffers from, and this thread those of the frames it hands back (RingWriter.longestCopied). */
+  const longFrames: MessagePort[] = [];
+  const detectLongFrames: MessagePort[] = [];
   const ifaces = paths.map((p) => opts.iface ?? basename(p));
   const tsx = import.meta.url.endsWith('.ts');
   const url = new URL(tsx ? '../flow/import-worker.ts' : '../flow/import-worker.js', import.meta.url);
@@ -126,11 +141,28 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   const maxFlows = opts.maxFlows ?? defaultMaxFlows();
   const tableBudget = newTableBudget(workerCount);
   const finished: Promise<void>[] = [];
+  // The file is read into shared buffers and frames go to the workers as references into them.
+  // While every buffer still has frames to be read, the reader lets the workers go on.
+  const pool = new FramePool(POOL_BUFFERS, readBufferBytes(opts.readChunkBytes), rings, async () => {
+    if (failure) throw failure;
+    for (const r of rings) r.wake();
+    replay();
+    await new Promise((r) => setTimeout(r, 1));
+  });
   for (let i = 0; i < workerCount; i++) {
     const ring = RingWriter.create(capacity);
-    const detectSab = detector === null ? null : new SharedArrayBuffer(ringBytes(capacity));
+    const longChannel = new MessageChannel();
+    longFrames.push(longChannel.port1);
+    const detectLongChannel = new MessageChannel();
+    detectLongFrames.push(detectLongChannel.port1);
+    const detectSab = detector === null ? null : new SharedArrayBuffer(ringBytes(detectCapacity));
     rings.push(ring);
-    if (detectSab !== null) detectRings.push(new RingReader(detectSab));
+    if (detectSab !== null) {
+      const detectRing = new RingReader(detectSab);
+      const port = detectLongChannel.port1;
+      detectRing.setShared([], () => Buffer.from(receiveMessageOnPort(port)!.message as SharedArrayBuffer));
+      detectRings.push(detectRing);
+    }
     const flowIds = packetIndex === undefined ? null : FlowIdRing.create();
     if (flowIds !== null) flowRings.push(flowIds);
     closed.push({ epoch: 0, before: 0 });
@@ -138,6 +170,9 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     const data: ImportWorkerData = {
       role: IMPORT_WORKER_ROLE,
       ring: ring.sab,
+      frames: pool.sabs,
+      longFrames: longChannel.port2,
+      detectLongFrames: detectLongChannel.port2,
       detectRing: detectSab,
       flowIdRing: flowIds?.sab ?? null,
       index: i,
@@ -161,9 +196,9 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
       ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
         new Worker(
           `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`,
-          { eval: true, workerData: data, name: `flowlens-import-${i}` },
+          { eval: true, workerData: data, transferList: [longChannel.port2, detectLongChannel.port2], name: `flowlens-import-${i}` },
         )
-      : new Worker(url, { workerData: data, name: `flowlens-import-${i}` });
+      : new Worker(url, { workerData: data, transferList: [longChannel.port2, detectLongChannel.port2], name: `flowlens-import-${i}` });
     workers.push(worker);
     finished.push(
       new Promise<void>((resolve) => {
@@ -233,9 +268,27 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
 
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const empty = Buffer.alloc(0);
+  /** `data`'s index in the pool, or -1 (a buffer of the reader's own: the frame is copied). */
+  let lastData: Buffer = empty;
+  let lastIndex = -1;
   const put = (w: number, data: Buffer, off: number, caplen: number, wirelen: number, lo: number, hi: number, linkType: number, iface: number) => {
     const ring = rings[w];
-    while (!ring.write(data, caplen, wirelen, lo, hi, linkType, iface, off)) {
+    if (data !== lastData) {
+      lastData = data;
+      lastIndex = pool.index(data);
+    }
+    let shared = lastIndex;
+    let at = off;
+    if (shared < 0 && caplen > ring.longestCopied) {
+      const own = new SharedArrayBuffer(caplen);
+      data.copy(Buffer.from(own), 0, off, off + caplen);
+      longFrames[w].postMessage(own);
+      shared = TRANSIENT;
+      at = 0;
+    }
+    while (
+      !(shared >= 0 ? ring.writeRef(shared, at, caplen, wirelen, lo, hi, linkType, iface) : ring.write(data, caplen, wirelen, lo, hi, linkType, iface, off))
+    ) {
       // The worker is behind: let it run, and take back what it has done meanwhile (it may wait on that).
       if (failure) throw failure;
       ring.wake();
@@ -303,7 +356,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   try {
     for (let i = 0; i < paths.length && !interrupted; i++) {
       const path = paths[i];
-      const reader = new CaptureFileReader(path);
+      const reader = new CaptureFileReader(path, { chunkBytes: opts.readChunkBytes, buffers: pool });
       const result: FileResult = { path, format: '', records: 0, packets: 0, bytes: 0, malformed: 0, linkTypes: [] };
       files.push(result);
       let badTimes = 0;
@@ -414,6 +467,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     await packetIndex?.flush();
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
+    for (const port of [...longFrames, ...detectLongFrames]) port.close();
   }
 
   for (let i = 0; i < files.length; i++) files[i].malformed += malformedByFile[i];

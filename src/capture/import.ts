@@ -49,8 +49,10 @@ export interface ImportOptions extends Partial<Omit<AggregatorOptions, 'bus'>> {
    * instance runs in this thread (see canImportInParallel).
    */
   workers?: number;
-  /** Bytes of each worker's rings (default 8 MiB; at least 64 KiB): tests make them small to fill them. */
+  /** Bytes of each worker's rings (default 2 MiB of frame references and 8 MiB of frames back to detection; at least 64 KiB): tests make them small to fill them. */
   workerRingBytes?: number;
+  /** Bytes per file read (default 4 MiB): tests make it small, so that the workers' shared read buffers are reused all along. */
+  readChunkBytes?: number;
 }
 
 export interface FileResult {
@@ -119,7 +121,7 @@ export async function importFiles(paths: string[], opts: ImportOptions): Promise
 
   for (let i = 0; i < paths.length && !interrupted; i++) {
     const path = paths[i];
-    const reader = new CaptureFileReader(path);
+    const reader = new CaptureFileReader(path, { chunkBytes: opts.readChunkBytes });
     const before = { packets: aggregator.packets, bytes: aggregator.bytes, malformed: aggregator.malformed };
     const result: FileResult = { path, format: '', records: 0, packets: 0, bytes: 0, malformed: 0, linkTypes: [] };
     files.push(result);

@@ -4,6 +4,7 @@
 // buffer (valid only during the callback), so reading allocates nothing per packet.
 import { open, type FileHandle } from 'node:fs/promises';
 import { u32be, u32le } from '../decode/bytes.js';
+import type { ReadBuffers } from './frame-pool.js';
 
 /**
  * Called for every packet; `data` is only valid during the call. `ts` is in µs since the epoch, or
@@ -55,6 +56,15 @@ export const BAD_TIMESTAMP = -1;
 
 /** Bytes per read. */
 const CHUNK = 4 << 20;
+
+function headroomOf(chunk: number): number {
+  return Math.max(64, chunk >> 4);
+}
+
+/** The size of each of the `buffers` a reader with this chunk size reads into (see the constructor). */
+export function readBufferBytes(chunkBytes = CHUNK): number {
+  return chunkBytes + headroomOf(chunkBytes);
+}
 /**
  * Packet records handed over per readChunk call at most: the caller takes its records between
  * calls, and a 4 MiB read of minimum-size frames holds ~50,000 packets (a SYN flood's new flows:
@@ -140,12 +150,22 @@ export class CaptureFileReader {
   /** A read was abandoned on abort and may still be pending in the thread pool. */
   private abandonedRead = false;
 
-  /** chunkBytes: bytes per read (tests make it small to cross many chunk boundaries). */
-  constructor(path: string, opts: { chunkBytes?: number } = {}) {
+  /** Where the file is read into, when not buffers of this reader's own (see ReadBuffers). */
+  private readonly pool: ReadBuffers | null;
+
+  /**
+   * chunkBytes: bytes per read (tests make it small to cross many chunk boundaries).
+   * buffers: read into these (of readBufferBytes(chunkBytes) each) and retire each when done with
+   * it, instead of reusing buffers of its own: packets handed out stay valid until the pool frees
+   * their buffer, not only during the handler's call.
+   */
+  constructor(path: string, opts: { chunkBytes?: number; buffers?: ReadBuffers } = {}) {
     this.path = path;
     this.chunk = opts.chunkBytes ?? CHUNK;
-    this.headroom = Math.max(64, this.chunk >> 4);
-    this.buf = Buffer.allocUnsafe(this.chunk);
+    this.headroom = headroomOf(this.chunk);
+    this.pool = opts.buffers ?? null;
+    if (this.pool !== null && this.pool.size < this.headroom + this.chunk) throw new Error('read buffers smaller than a chunk and its headroom');
+    this.buf = this.pool === null ? Buffer.allocUnsafe(this.chunk) : Buffer.allocUnsafe(0);
   }
 
   get bytesRead(): number {
@@ -163,6 +183,7 @@ export class CaptureFileReader {
       const st = await this.fh.stat();
       if (st.isDirectory()) throw new CaptureFileError(this.path, 'is a directory');
       this.fileSize = st.size;
+      if (this.pool !== null) this.buf = await this.pool.acquire();
     } catch (err) {
       await this.close();
       if (err instanceof CaptureFileError) throw err;
@@ -192,8 +213,18 @@ export class CaptureFileReader {
 
   async close(): Promise<void> {
     const fh = this.fh;
+    const ahead = this.ahead;
     this.fh = null;
     this.ahead = null;
+    if (this.pool !== null) {
+      this.pool.retire(this.buf);
+      this.buf = Buffer.allocUnsafe(0);
+      // A read-ahead buffer is free once its read is over (an abandoned read's never is).
+      if (ahead && !this.abandonedRead) {
+        await ahead.read.catch(() => undefined);
+        this.pool.release(ahead.buf);
+      }
+    }
     if (!fh) return;
     // Closing waits for a pending read, which on a quiet pipe may never complete.
     if (this.abandonedRead) void fh.close().catch(() => {});
@@ -405,6 +436,7 @@ export class CaptureFileReader {
     if (bytes > this.buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(bytes, this.buf.length * 2));
       this.buf.copy(bigger, 0, 0, this.filled);
+      this.pool?.retire(this.buf);
       this.buf = bigger;
     }
   }
@@ -440,24 +472,37 @@ export class CaptureFileReader {
       this.pos = start;
       this.filled = this.headroom + bytesRead;
       if (bytesRead === 0) this.eof = true;
-      this.readAhead(spare.length === this.headroom + this.chunk ? spare : null);
+      if (this.pool !== null) {
+        this.pool.retire(spare);
+        await this.readAhead(null);
+      } else await this.readAhead(spare.length === this.headroom + this.chunk ? spare : null);
       return;
     }
     // The pending read (if any) goes to a buffer that is dropped here and never parsed.
+    if (ahead && this.pool !== null) {
+      await ahead.read.catch(() => undefined);
+      this.pool.release(ahead.buf);
+    }
     if (this.pos > 0) {
-      if (tail > 0) this.buf.copy(this.buf, 0, this.pos, this.filled);
+      if (this.pool !== null && tail <= this.pool.size) {
+        // Packets handed out from this buffer may still be read: the tail goes to another one.
+        const next = await this.pool.acquire();
+        if (tail > 0) this.buf.copy(next, 0, this.pos, this.filled);
+        this.pool.retire(this.buf);
+        this.buf = next;
+      } else if (tail > 0) this.buf.copy(this.buf, 0, this.pos, this.filled);
       this.base += this.pos;
       this.pos = 0;
       this.filled = tail;
     }
     await this.fill(this.filled + 1, signal);
-    this.readAhead(null);
+    await this.readAhead(null);
   }
 
   /** Starts reading the chunk after the buffered bytes of a regular file into `into` (or a new buffer). */
-  private readAhead(into: Buffer | null): void {
+  private async readAhead(into: Buffer | null): Promise<void> {
     if (!this.fh || this.eof || this.fileSize <= 0 || this.abandonedRead) return;
-    const buf = into ?? Buffer.allocUnsafe(this.headroom + this.chunk);
+    const buf = into ?? (this.pool !== null ? await this.pool.acquire() : Buffer.allocUnsafe(this.headroom + this.chunk));
     this.ahead = { buf, read: this.fh.read(buf, this.headroom, this.chunk, this.base + this.filled) };
   }
 

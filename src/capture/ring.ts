@@ -11,6 +11,11 @@
 //   u32 caplen, u32 wirelen, u32 tsSec, u32 tsUsec, u32 (linkType << 16 | ifaceIndex)
 //   caplen bytes of frame
 //   (a tagged record, tagNext: two u32 after the frame's padded bytes; a detection ring's flow id)
+// A reference record (writeRef) carries no frame bytes: its recordLength has REF set, and after the
+// header come the index of a shared buffer the reader was given (setShared) and the frame's offset
+// in it. A parallel import reads the file into such buffers, so that frames cross to the workers
+// without a copy each (src/capture/frame-pool.ts). Index TRANSIENT stands for a buffer of its own
+// that the reader takes when it meets the record (a frame too long for the ring or the buffers).
 
 const CTRL_BYTES = 64;
 /** Control words (Int32 indices). */
@@ -19,6 +24,11 @@ const READ = 1;
 /** Bumped by the producer after a burst; the consumer waits on it. */
 const SEQ = 2;
 export const RECORD_HEADER = 24;
+/** recordLength bit of a reference record; records are shorter than 2^30 bytes. */
+const REF = 0x80000000;
+const REF_RECORD = RECORD_HEADER + 8;
+/** Shared-buffer index of a reference to a frame in a buffer of its own (see setShared). */
+export const TRANSIENT = 0xffffffff;
 
 export function ringBytes(capacity: number): number {
   return CTRL_BYTES + capacity;
@@ -86,6 +96,41 @@ export class RingWriter extends RingView {
     const tagged = this.tagged;
     const padded = (caplen + 3) & ~3;
     const need = RECORD_HEADER + padded + (tagged ? 8 : 0);
+    const i = this.begin(need, need, caplen, wirelen, tsSec, tsUsec, linkType, iface);
+    if (i < 0) return false;
+    frame.copy(this.data, i * 4 + RECORD_HEADER, frameOff, frameOff + caplen);
+    if (tagged) {
+      this.words[i + 6 + (padded >>> 2)] = this.tagHi;
+      this.words[i + 7 + (padded >>> 2)] = this.tagLo;
+      this.tagged = false;
+    }
+    this.publish();
+    return true;
+  }
+
+  /**
+   * Writes a reference to a frame in shared buffer `index` (of those the reader was given with
+   * setShared) at `frameOff`; false (nothing written) when it does not fit. The producer must not
+   * change the frame's bytes until the reader has read past it (position() and readPast()).
+   */
+  writeRef(index: number, frameOff: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number): boolean {
+    const i = this.begin(REF_RECORD, (REF_RECORD | REF) >>> 0, caplen, wirelen, tsSec, tsUsec, linkType, iface);
+    if (i < 0) return false;
+    this.words[i + 6] = index;
+    this.words[i + 7] = frameOff;
+    this.publish();
+    return true;
+  }
+
+  /** Where the record begin() reserved ends. */
+  private end = 0;
+
+  /**
+   * Reserves `need` contiguous bytes (skipping a tail too short, marked for the reader) and writes
+   * a record header there with `lengthWord`; returns the header's word index, or -1 when the ring
+   * has no room (nothing written). publish() makes the record visible.
+   */
+  private begin(need: number, lengthWord: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, iface: number): number {
     const cap = this.capacity;
     let w = this.w;
     const free = cap - ((w - (Atomics.load(this.ctrl, READ) >>> 0)) >>> 0);
@@ -93,31 +138,49 @@ export class RingWriter extends RingView {
     const tail = cap - off;
     if (tail < need) {
       // Not contiguous: skip the tail (marked) and start over at offset 0.
-      if (free < tail + need) return false;
+      if (free < tail + need) return -1;
       this.words[off >>> 2] = 0;
       w = (w + tail) >>> 0;
       off = 0;
     } else if (free < need) {
-      return false;
+      return -1;
     }
     const i = off >>> 2;
     const words = this.words;
-    words[i] = need;
+    words[i] = lengthWord;
     words[i + 1] = caplen;
     words[i + 2] = wirelen;
     words[i + 3] = tsSec;
     words[i + 4] = tsUsec;
     words[i + 5] = ((linkType & 0xffff) << 16) | (iface & 0xffff);
-    frame.copy(this.data, off + RECORD_HEADER, frameOff, frameOff + caplen);
-    if (tagged) {
-      words[i + 6 + (padded >>> 2)] = this.tagHi;
-      words[i + 7 + (padded >>> 2)] = this.tagLo;
-      this.tagged = false;
-    }
-    this.w = (w + need) >>> 0;
+    this.end = (w + need) >>> 0;
+    return i;
+  }
+
+  private publish(): void {
+    this.w = this.end;
     // Visible to the consumer at once; the wake-up (notify) is per burst, in `wake`.
     Atomics.store(this.ctrl, WRITE, this.w | 0);
-    return true;
+  }
+
+  /**
+   * The longest frame a parallel import copies into this ring: a longer one goes by reference to a
+   * buffer of its own (TRANSIENT), as a capture file's record may be longer than any ring (pcap
+   * allows 64 MiB). A quarter of the ring, so that a long frame never waits for a ring emptied of
+   * everything else. (Live frames are at most the snap length, far shorter than the ring.)
+   */
+  get longestCopied(): number {
+    return this.capacity >>> 2;
+  }
+
+  /** The write position: every record written so far ends at or before it. */
+  position(): number {
+    return this.w;
+  }
+
+  /** Whether the reader has read every record written before `position` (a position() taken then). */
+  readPast(position: number): boolean {
+    return ((Atomics.load(this.ctrl, READ) - position) | 0) >= 0;
   }
 
   /** Wakes the consumer if anything was written since the last call. */
@@ -154,6 +217,24 @@ export type RingRecordHandler = (
 export class RingReader extends RingView {
   /** Frames read and handed out, reading position published this often (frees space sooner). */
   private static readonly PUBLISH_EVERY = 256;
+  /** The buffers reference records point into (writeRef). */
+  private shared: Buffer[] = [];
+  private takeTransient: () => Buffer = () => {
+    throw new Error('a reference to a transient frame buffer, and no way to take one');
+  };
+
+  /**
+   * The shared buffers of reference records, by index, and where the buffer of a TRANSIENT
+   * reference comes from (the writer hands it over before it writes the record).
+   */
+  setShared(buffers: SharedArrayBuffer[], takeTransient?: () => Buffer): void {
+    this.shared = buffers.map((b) => Buffer.from(b));
+    if (takeTransient) this.takeTransient = takeTransient;
+  }
+
+  private sharedBuffer(index: number): Buffer {
+    return index === TRANSIENT ? this.takeTransient() : this.shared[index];
+  }
 
   /** Hands every frame written so far to `fn`; returns how many. */
   drain(fn: RingRecordHandler): number {
@@ -172,8 +253,9 @@ export class RingReader extends RingView {
         continue;
       }
       const lt = words[i + 5];
-      fn(this.data, off + RECORD_HEADER, words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
-      r = (r + len) >>> 0;
+      if (len & REF) fn(this.sharedBuffer(words[i + 6]), words[i + 7], words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
+      else fn(this.data, off + RECORD_HEADER, words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
+      r = (r + (len & ~REF)) >>> 0;
       if (++n % RingReader.PUBLISH_EVERY === 0) {
         Atomics.store(ctrl, READ, r | 0);
         w = Atomics.load(ctrl, WRITE) >>> 0;
@@ -201,8 +283,10 @@ export class RingReader extends RingView {
     }
     const i = off >>> 2;
     const lt = words[i + 5];
-    fn(this.data, off + RECORD_HEADER, words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
-    Atomics.store(ctrl, READ, (r + words[i]) | 0);
+    const len = words[i];
+    if (len & REF) fn(this.sharedBuffer(words[i + 6]), words[i + 7], words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
+    else fn(this.data, off + RECORD_HEADER, words[i + 1], words[i + 2], words[i + 3], words[i + 4], lt >>> 16, lt & 0xffff);
+    Atomics.store(ctrl, READ, (r + (len & ~REF)) | 0);
     return true;
   }
 

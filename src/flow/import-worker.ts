@@ -8,8 +8,8 @@
 //   workers. Instead each frame goes on, with what the Aggregator would have handed the detectors
 //   (Aggregator.lastDetect), into the worker's detection ring; the main thread takes the frames of
 //   all workers back in the reader's order and runs the one DetectorSet.
-import { parentPort, workerData } from 'node:worker_threads';
-import { RingReader, RingWriter } from '../capture/ring.js';
+import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { RingReader, RingWriter, TRANSIENT, tagOffset } from '../capture/ring.js';
 import type { RecordBatch } from '../store/types.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats, CLOCK_RESTART, DETECT_ARP, DETECT_NONE } from './aggregator.js';
 import type { DistinctState } from './distinct.js';
@@ -28,6 +28,12 @@ export const IMPORT_WORKER_ROLE = 'flowlens-import-decode';
 export interface ImportWorkerData {
   role: typeof IMPORT_WORKER_ROLE;
   ring: SharedArrayBuffer;
+  /** The reader's buffers the ring's reference records point into (src/capture/frame-pool.ts). */
+  frames: SharedArrayBuffer[];
+  /** Frames too long for the ring and the buffers, each in a SharedArrayBuffer of its own, in ring order. */
+  longFrames: MessagePort;
+  /** Where this worker posts the buffers of long frames it hands to detection (handToDetection). */
+  detectLongFrames: MessagePort;
   detectRing: SharedArrayBuffer | null;
   /** Each frame's flow (slot and id) for the packet index; null without one. */
   flowIdRing: SharedArrayBuffer | null;
@@ -144,11 +150,29 @@ export function handToDetection(
   linkType: number,
   flowHi: number,
   flowLo: number,
+  longFrames?: MessagePort,
 ): void {
   const code = lastDetect === DETECT_NONE ? D_NONE : lastDetect === DETECT_ARP ? D_ARP : lastDetect;
   const len = code === D_NONE ? 0 : caplen;
+  const tagged = code !== D_NONE && code !== D_ARP;
+  if (longFrames !== undefined && len > detect.longestCopied) {
+    // A frame that might not fit the ring goes in a buffer of its own, its flow id after its bytes
+    // as in the ring (the reader takes the buffer when it meets the record: RingReader.setShared).
+    const own = Buffer.from(new SharedArrayBuffer(tagOffset(0, len) + 8));
+    buf.copy(own, 0, off, off + len);
+    if (tagged) {
+      own.writeUInt32LE(flowHi, tagOffset(0, len));
+      own.writeUInt32LE(flowLo, tagOffset(0, len) + 4);
+    }
+    longFrames.postMessage(own.buffer);
+    while (!detect.writeRef(TRANSIENT, 0, len, wirelen, tsSec, tsUsec, linkType, code)) {
+      detect.wake();
+      Atomics.wait(detectPause, 0, 0, 1);
+    }
+    return;
+  }
   // An IP frame for the detectors carries its flow's id (their evidence: src/detect/evidence.ts).
-  if (code !== D_NONE && code !== D_ARP) detect.tagNext(flowHi, flowLo);
+  if (tagged) detect.tagNext(flowHi, flowLo);
   while (!detect.write(buf, len, wirelen, tsSec, tsUsec, linkType, code, off)) {
     detect.wake();
     Atomics.wait(detectPause, 0, 0, 1);
@@ -158,6 +182,8 @@ export function handToDetection(
 async function run(data: ImportWorkerData): Promise<void> {
   const port = parentPort!;
   const ring = new RingReader(data.ring);
+  // A long frame's buffer was posted before its ring record was written: it is there to take.
+  ring.setShared(data.frames, () => Buffer.from(receiveMessageOnPort(data.longFrames)!.message as SharedArrayBuffer));
   const detect = data.detectRing === null ? null : new RingWriter(data.detectRing);
   const flowIds = data.flowIdRing === null ? null : new FlowIdRing(data.flowIdRing);
   const agg = new Aggregator({ ...data.aggregator, iface: data.ifaces[0] ?? '', detect: false, detectFlags: detect !== null });
@@ -212,6 +238,7 @@ async function run(data: ImportWorkerData): Promise<void> {
         linkType,
         f >= 0 ? agg.flows.idHi[f] : 0,
         f >= 0 ? agg.flows.idLo[f] : 0,
+        data.detectLongFrames,
       );
     }
   };
