@@ -183,7 +183,6 @@ export class CaptureFileReader {
       const st = await this.fh.stat();
       if (st.isDirectory()) throw new CaptureFileError(this.path, 'is a directory');
       this.fileSize = st.size;
-      if (this.pool !== null) this.buf = await this.pool.acquire();
     } catch (err) {
       await this.close();
       if (err instanceof CaptureFileError) throw err;
@@ -191,6 +190,8 @@ export class CaptureFileReader {
       const reason = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
       throw new CaptureFileError(this.path, reason);
     }
+    // Outside the file's errors: waiting for a buffer fails only when the pool's consumers do.
+    if (this.pool !== null) this.buf = await this.pool.acquire();
     await this.fill(24);
     if (this.filled < 4) throw new CaptureFileError(this.path, this.filled === 0 ? 'empty file' : 'too short to be a capture file');
     const le = this.buf.readUInt32LE(0);
