@@ -185,7 +185,7 @@ describe('import through decode workers', () => {
     }
   });
 
-  it('every nDPI capture as one import: the same records, summary and packet index with 1 and 2 workers', { timeout: 120_000 }, async (t) => {
+  it('every nDPI capture as one import: the same records, summary and packet index with 1 and 2 workers (64 KiB reads)', { timeout: 120_000 }, async (t) => {
     let files: string[];
     try {
       files = readdirSync(CORPUS)
@@ -197,11 +197,10 @@ describe('import through decode workers', () => {
       return;
     }
     const one = await importWith(files, 1, join(dir, 'index-1'));
-    const two = await importWith(files, 2, join(dir, 'index-2'));
-    assertSame(one, two, 'nDPI corpus');
-    // The same through reads of 64 KiB: the shared read buffers are reused many times over each
+    // Through reads of 64 KiB: the workers' shared read buffers are reused many times over each
     // file, and the pcapng blocks longer than a read come in buffers of the reader's own.
-    assertSame(one, await importWith(files, 3, undefined, undefined, { readChunkBytes: 64 << 10 }), 'nDPI corpus, 3 workers, 64 KiB reads');
+    const two = await importWith(files, 2, join(dir, 'index-2'), undefined, { readChunkBytes: 64 << 10 });
+    assertSame(one, two, 'nDPI corpus');
     const index = indexFiles(join(dir, 'index-1'));
     assert.ok(Object.keys(index).length >= 2, `packet index files: ${Object.keys(index).join(', ')}`);
     assert.deepEqual(indexFiles(join(dir, 'index-2')), index, 'the packet index, byte for byte');
