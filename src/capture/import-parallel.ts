@@ -144,10 +144,8 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   // The file is read into shared buffers and frames go to the workers as references into them.
   // While every buffer still has frames to be read, the reader lets the workers go on.
   const pool = new FramePool(POOL_BUFFERS, readBufferBytes(opts.readChunkBytes), rings, async () => {
-    if (failure) throw failure;
-    for (const r of rings) r.wake();
     replay();
-    await new Promise((r) => setTimeout(r, 1));
+    await letWorkersRun();
   });
   for (let i = 0; i < workerCount; i++) {
     const ring = RingWriter.create(capacity);
@@ -257,13 +255,15 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     }
     return true;
   };
+  /** Wakes the workers and lets them run a millisecond; throws a worker's failure. */
+  const letWorkersRun = async () => {
+    if (failure) throw failure;
+    for (const r of rings) r.wake();
+    await new Promise((r) => setTimeout(r, 1));
+  };
   /** Waits until every frame handed out has been taken back (a file's end, for the packet index). */
   const replayAll = async () => {
-    while (!replay()) {
-      if (failure) throw failure;
-      for (const r of rings) r.wake();
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    while (!replay()) await letWorkersRun();
   };
 
   const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -449,10 +449,7 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
     void Promise.all(finished).then(() => {
       allDone = true;
     });
-    while (!(replay() && allDone)) {
-      if (failure) throw failure;
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    while (!(replay() && allDone)) await letWorkersRun();
     if (failure) throw failure;
     detector?.finish();
     release(true);
