@@ -54,6 +54,7 @@ interface Summary {
   drops: number;
   workers: number;
   workerPackets: number[];
+  ringPeakFill: number[];
   interfaces: { name: string; packets: number; drops: number; kernelDrops: number; ringDrops: number }[];
 }
 
@@ -286,6 +287,9 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(tcpdumpLog, /^0 packets dropped by kernel/m, tcpdumpLog);
     assert.equal(run.summary.drops, 0, `flowlens dropped packets: ${JSON.stringify(run.summary.interfaces)}`);
+    // The ring's high-water mark: frames went through it, and it never filled.
+    assert.equal(run.summary.ringPeakFill.length, 1);
+    assert.ok(run.summary.ringPeakFill[0] > 0 && run.summary.ringPeakFill[0] < 1, `ring peak ${run.summary.ringPeakFill}`);
 
     const ts = tsharkConversations(pcap);
     const flows = exportFlows(db);
@@ -469,6 +473,8 @@ describe('live capture on a veth pair', { skip: unavailable ?? false }, () => {
     const i = run.summary.interfaces[0];
     console.log(`# flood: ${i.packets} frames received, ${run.summary.packets} decoded, drops: kernel ${i.kernelDrops}, ring ${i.ringDrops}`);
     assert.ok(run.summary.drops > 0, `expected drops: ${JSON.stringify(i)}`);
+    // A ring that dropped was full at least once; one that did not, never was.
+    assert.equal(run.summary.ringPeakFill[0] === 1, i.ringDrops > 0, `ring peak ${run.summary.ringPeakFill}, ring drops ${i.ringDrops}`);
     assert.match(run.stderr, /packets dropped/);
   });
 });

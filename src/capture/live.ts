@@ -61,7 +61,7 @@ export interface LiveCaptureOptions extends Partial<Omit<AggregatorOptions, 'bus
   bufferMb?: number;
   /** Decode workers. */
   workers?: number;
-  /** Ring between the capture callback and each worker, MiB. */
+  /** Ring between the capture callback and each worker, MiB (default: defaultRingMb). */
   ringMb?: number;
   store: StoreWriter;
   bus?: EventBus;
@@ -96,8 +96,20 @@ export interface LiveCaptureStatus {
   node: string;
   startedAt: number;
   interfaces: InterfaceStatus[];
-  /** ringFill: the share of the worker's ring written and not yet decoded (0 to 1), at this call. */
-  workers: { index: number; packets: number; liveFlows: number; lastBatch: number; evictedFlows: number; evictedHosts: number; ringFill: number }[];
+  /**
+   * ringFill: the share of the worker's ring written and not yet decoded (0 to 1), at this call;
+   * ringPeakFill: the highest it has been since the start (1: the ring was full and frames were dropped).
+   */
+  workers: {
+    index: number;
+    packets: number;
+    liveFlows: number;
+    lastBatch: number;
+    evictedFlows: number;
+    evictedHosts: number;
+    ringFill: number;
+    ringPeakFill: number;
+  }[];
 }
 
 export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'firstPacket' | 'lastPacket' | 'malformedByReason'> {
@@ -107,6 +119,8 @@ export interface LiveCaptureSummary extends Omit<AggregatorStats, 'hosts' | 'fir
   workers: number;
   /** Frames each decode worker decoded (how the address-pair sharding spread them). */
   workerPackets: number[];
+  /** The highest share of each decode worker's ring in use at once (1: full; see --ring-mb). */
+  ringPeakFill: number[];
   /** The packet store's counters summed over the workers (with --keep-packets). */
   packetStore?: KeeperStats;
 }
@@ -145,7 +159,21 @@ export function defaultWorkerCount(): number {
   return Math.max(1, Math.min(4, cpus().length - 1));
 }
 
-const DEFAULT_RING_MB = 32;
+/**
+ * The decode workers' rings, MiB: this much over all of them, at least RING_MB_MIN each. A ring
+ * must hold the backlog of a worker's first second on a busy link: until V8 has optimised the
+ * pipeline's code (some 600 functions), a worker decodes at about half its later rate. At
+ * tcpreplay's top speed on a veth (~460,000 packets/s, `npm run bench -- --only live`), one worker
+ * overflowed 32 MiB in every run and 64 MiB in one run of three; 128 MiB peaked at 16-31%. With
+ * more workers each takes a share of the traffic, and of the backlog.
+ */
+const RING_MB_TOTAL = 128;
+const RING_MB_MIN = 32;
+
+/** Each decode worker's ring (MiB) when --ring-mb is not given. */
+export function defaultRingMb(workers: number): number {
+  return Math.max(RING_MB_MIN, Math.floor(RING_MB_TOTAL / workers));
+}
 /** Intervals are closed this long after their end on a quiet link: frames still in kernel buffers. */
 const TICK_LAG_US = 2_000_000;
 const WRITE_EVERY_MS = 1000;
@@ -236,7 +264,7 @@ export class LiveCapture {
 
   private openRings(): void {
     const n = Math.max(1, this.opts.workers ?? defaultWorkerCount()); // as in the constructor
-    const capacity = ringCapacity((this.opts.ringMb ?? DEFAULT_RING_MB) * 1024 * 1024);
+    const capacity = ringCapacity((this.opts.ringMb ?? defaultRingMb(n)) * 1024 * 1024);
     this.tableBudget = newTableBudget(n);
     for (let i = 0; i < n; i++) {
       this.rings.push(RingWriter.create(capacity));
@@ -540,6 +568,7 @@ export class LiveCapture {
         evictedFlows: b?.stats.evictedFlows ?? 0,
         evictedHosts: b?.stats.evictedHosts ?? 0,
         ringFill: this.rings[index] ? this.rings[index].used() / this.rings[index].capacity : 0,
+        ringPeakFill: this.rings[index] ? this.rings[index].peakUsed / this.rings[index].capacity : 0,
       })),
     };
   }
@@ -604,6 +633,7 @@ export class LiveCapture {
       seconds: Math.round(Date.now() - this.startedAt) / 1000,
       workers: this.workers.length,
       workerPackets: this.workerStats.map((b) => b?.stats.packets ?? 0),
+      ringPeakFill: status.workers.map((w) => w.ringPeakFill),
       packetStore: keep ? { ...this.packetStoreStats()!, evictedFiles: this.packetStoreStats()!.evictedFiles + lastEvicted } : undefined,
     };
   }

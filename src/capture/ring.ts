@@ -69,6 +69,11 @@ export class RingWriter extends RingView {
   private tagged = false;
   private tagHi = 0;
   private tagLo = 0;
+  /**
+   * The most bytes ever in use, the record being written included (a frame that did not fit
+   * counts as the whole ring): how close the consumer came to losing frames (--ring-mb).
+   */
+  peakUsed = 0;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
@@ -136,15 +141,19 @@ export class RingWriter extends RingView {
     const free = cap - ((w - (Atomics.load(this.ctrl, READ) >>> 0)) >>> 0);
     let off = w & this.mask;
     const tail = cap - off;
+    let skipped = 0;
     if (tail < need) {
       // Not contiguous: skip the tail (marked) and start over at offset 0.
-      if (free < tail + need) return -1;
+      if (free < tail + need) return this.full();
       this.words[off >>> 2] = 0;
       w = (w + tail) >>> 0;
       off = 0;
+      skipped = tail;
     } else if (free < need) {
-      return -1;
+      return this.full();
     }
+    const inUse = cap - free + skipped + need;
+    if (inUse > this.peakUsed) this.peakUsed = inUse;
     const i = off >>> 2;
     const words = this.words;
     words[i] = lengthWord;
@@ -155,6 +164,11 @@ export class RingWriter extends RingView {
     words[i + 5] = ((linkType & 0xffff) << 16) | (iface & 0xffff);
     this.end = (w + need) >>> 0;
     return i;
+  }
+
+  private full(): number {
+    this.peakUsed = this.capacity;
+    return -1;
   }
 
   private publish(): void {

@@ -67,7 +67,14 @@ function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): C
   addAlertingOptions(cmd);
   return cmd
     .addOption(new Option('--duration <seconds>', 'stop after this long').env('FLOWLENS_DURATION').argParser(positiveNumber))
-    .addOption(new Option('--ring-mb <mb>', 'ring between the capture and each decode worker').argParser(positiveNumber).default(32).hideHelp());
+    .addOption(
+      new Option(
+        '--ring-mb <mb>',
+        'ring between the capture and each decode worker: holds the backlog while a worker falls behind, as in its first second on a busy link (default: 128 over the workers, at least 32 each)',
+      )
+        .env('FLOWLENS_RING_MB')
+        .argParser(positiveNumber),
+    );
 }
 
 interface CaptureSettings extends FlowOptions, StoreOptions {
@@ -77,7 +84,7 @@ interface CaptureSettings extends FlowOptions, StoreOptions {
   promisc: boolean;
   bufferMb: number;
   workers: number;
-  ringMb: number;
+  ringMb: number | undefined;
   bus?: BusSettings;
   duration?: number;
   keepPackets?: KeepPacketsOptions;
@@ -97,7 +104,7 @@ function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: R
     promisc: o.promisc as boolean,
     bufferMb: o.bufferMb as number,
     workers: o.workers as number,
-    ringMb: o.ringMb as number,
+    ringMb: o.ringMb as number | undefined,
     bus: busSettingsFrom(o),
     duration: o.duration as number | undefined,
     keepPackets: keepPacketsFrom(o),
@@ -199,6 +206,8 @@ function report(summary: LiveCaptureSummary, json: boolean): void {
     `  non-IP     ${n(summary.nonIp)}`,
     `  malformed  ${n(summary.malformed)}`,
     `  dropped    ${n(summary.drops)}`,
+    // How close the decode workers came to dropping (100%: a ring was full).
+    `  ring peak  ${summary.ringPeakFill.map((f) => `${Math.round(f * 100)}%`).join(', ')} of each decode worker's ring`,
   ];
   // Only when a table reached its cap: a flood, or caps too small for the traffic.
   if (summary.evictedFlows + summary.evictedHosts > 0)

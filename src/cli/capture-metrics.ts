@@ -37,6 +37,14 @@ export function registerCaptureMetrics(metrics: Metrics, capture: LiveCapture): 
     const st = capture.status();
     return st.workers.map((w) => ({ labels: { node: st.node, worker: String(w.index) }, value: w.ringFill }));
   });
+  metrics.gaugeFrom(
+    'flowlens_capture_ring_peak_fill_ratio',
+    'Highest share of each decode worker ring in use at once since the start (1: full, frames dropped)',
+    () => {
+      const st = capture.status();
+      return st.workers.map((w) => ({ labels: { node: st.node, worker: String(w.index) }, value: w.ringPeakFill }));
+    },
+  );
   // The packet store (--keep-packets): what it wrote (its write rate is rate() of the bytes), what
   // it did not keep and why, and the files its caps evicted.
   if (capture.packetStoreStats()) {

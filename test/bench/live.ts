@@ -152,14 +152,16 @@ function flowlensCapturer(bufferMb: number | undefined, workers: number | undefi
             child.kill('SIGINT');
             const code = await ended(child, out.done, 60_000);
             const last = out.stdout().trim().split('\n').pop() ?? '';
-            let s: { packets: number; drops: number; interfaces: { kernelDrops: number; ifDrops: number; ringDrops: number }[] };
+            let s: { packets: number; drops: number; ringPeakFill: number[]; interfaces: { kernelDrops: number; ifDrops: number; ringDrops: number }[] };
             try {
               s = JSON.parse(last) as typeof s;
             } catch {
               throw new Error(`flowlens capture gave no JSON summary (exit ${code}): ${out.stderr().slice(-1000)}`);
             }
             const i = s.interfaces[0];
-            return { captured: s.packets, drops: s.drops, detail: `kernel ${i.kernelDrops}, interface ${i.ifDrops}, ring ${i.ringDrops}` };
+            // The ring's high-water mark: how close a clean step came to dropping.
+            const peak = s.ringPeakFill.map((f) => `${Math.round(f * 100)}%`).join('/');
+            return { captured: s.packets, drops: s.drops, detail: `kernel ${i.kernelDrops}, interface ${i.ifDrops}, ring ${i.ringDrops}; ring peak ${peak}` };
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }
