@@ -27,6 +27,7 @@ import { DetectorSet } from '../detect/index.js';
 import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART, newTableBudget } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import { DistinctAddresses } from '../flow/distinct.js';
+import { decodeBatch } from '../flow/batch-transfer.js';
 import {
   FlowIdRing,
   IMPORT_WORKER_ROLE,
@@ -202,10 +203,11 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
       new Promise<void>((resolve) => {
         worker.on('message', (m: ImportWorkerMessage) => {
           if (m.type === 'batch') {
-            for (const f of m.records.flows) out.flows.push(f);
+            const records = decodeBatch(m.records);
+            for (const f of records.flows) out.flows.push(f);
             let p = pending.get(m.epoch);
             if (!p) pending.set(m.epoch, (p = { traffic: new Map(), hosts: new Map() }));
-            mergeIntervalRecords(p.traffic, p.hosts, m.records);
+            mergeIntervalRecords(p.traffic, p.hosts, records);
             closed[i] = { epoch: m.epoch, before: m.closedBefore };
             release(false);
           } else {

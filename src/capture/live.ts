@@ -41,6 +41,7 @@ import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worke
 import { type KeepPacketsOptions, type KeeperStats, sweep } from '../packets/keeper.js';
 import type { FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../store/types.js';
 import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
+import { decodeBatch } from '../flow/batch-transfer.js';
 import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
 import { ORDER_FINISH, ORDER_TICK, ReplayOrder, detectorFeed } from './replay-order.js';
 import { shardOf } from './shard.js';
@@ -445,11 +446,12 @@ export class LiveCapture {
   private onBatch(b: WorkerBatch): void {
     this.workerStats[b.index] = b;
     this.lastBatch[b.index] = Date.now();
+    const records = decodeBatch(b.records);
     const flows: FlowRecord[] = this.out.flows;
-    for (const f of b.records.flows) flows.push(f);
+    for (const f of records.flows) flows.push(f);
     // Anomalies are upserted by id: a worker's updates replace its earlier versions.
-    if (b.records.anomalies?.length) (this.out.anomalies ??= []).push(...b.records.anomalies);
-    mergeIntervalRecords(this.pendingTraffic, this.pendingHosts, b.records);
+    if (records.anomalies?.length) (this.out.anomalies ??= []).push(...records.anomalies);
+    mergeIntervalRecords(this.pendingTraffic, this.pendingHosts, records);
     if (b.closedBefore > this.closedBefore[b.index]) this.closedBefore[b.index] = b.closedBefore;
     this.releaseIntervals(Math.min(...this.closedBefore));
     const bus = this.opts.bus;

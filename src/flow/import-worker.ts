@@ -10,7 +10,7 @@
 //   all workers back in the reader's order and runs the one DetectorSet.
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { RingReader, RingWriter, TRANSIENT, tagOffset } from '../capture/ring.js';
-import type { RecordBatch } from '../store/types.js';
+import { type EncodedBatch, encodeBatch } from './batch-transfer.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats, CLOCK_RESTART, DETECT_ARP, DETECT_NONE } from './aggregator.js';
 import type { DistinctState } from './distinct.js';
 
@@ -47,7 +47,8 @@ export interface ImportWorkerData {
 export interface ImportWorkerBatch {
   type: 'batch';
   index: number;
-  records: RecordBatch;
+  /** The records as columns (batch-transfer.ts). */
+  records: EncodedBatch;
   /** Intervals of `epoch` starting before `closedBefore` (µs), and of every earlier epoch, are closed in this worker. */
   epoch: number;
   closedBefore: number;
@@ -194,8 +195,9 @@ async function run(data: ImportWorkerData): Promise<void> {
   let finished = false;
 
   const post = (closedBefore = agg.openIntervalStart(0)) => {
-    const msg: ImportWorkerBatch = { type: 'batch', index: data.index, records: agg.takeBatch(), epoch, closedBefore };
-    port.postMessage(msg);
+    const { encoded, transfer } = encodeBatch(agg.takeBatch());
+    const msg: ImportWorkerBatch = { type: 'batch', index: data.index, records: encoded, epoch, closedBefore };
+    port.postMessage(msg, transfer);
   };
 
   const onFrame = (buf: Buffer, off: number, caplen: number, wirelen: number, tsSec: number, tsUsec: number, linkType: number, ifIdx: number) => {

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AnomalyEvent, BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
 import { RingReader, RingWriter } from '../capture/ring.js';
 import { type KeepPacketsOptions, type KeeperStats, PacketKeeper, sweep } from '../packets/keeper.js';
-import type { RecordBatch } from '../store/types.js';
+import { type EncodedBatch, encodeBatch } from './batch-transfer.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from './aggregator.js';
 import { handToDetection } from './import-worker.js';
 
@@ -41,7 +41,8 @@ export interface DecodeWorkerData {
 export interface WorkerBatch {
   type: 'batch';
   index: number;
-  records: RecordBatch;
+  /** The records as columns (batch-transfer.ts). */
+  records: EncodedBatch;
   /** Flow and anomaly events to publish on the real bus. */
   events: FlowEvent[];
   anomalyEvents: AnomalyEvent[];
@@ -141,10 +142,11 @@ async function run(data: DecodeWorkerData): Promise<void> {
   };
 
   const post = (final: boolean, nowUs: number) => {
+    const { encoded, transfer } = encodeBatch(agg.takeBatch());
     const msg: WorkerBatch = {
       type: 'batch',
       index: data.index,
-      records: agg.takeBatch(),
+      records: encoded,
       events: bus.events,
       anomalyEvents: bus.anomalies,
       closedBefore: final ? Number.MAX_SAFE_INTEGER : agg.openIntervalStart(nowUs),
@@ -155,7 +157,7 @@ async function run(data: DecodeWorkerData): Promise<void> {
     };
     bus.events = [];
     bus.anomalies = [];
-    port.postMessage(msg);
+    port.postMessage(msg, transfer);
   };
 
   let lastTick = Date.now();

@@ -3,6 +3,7 @@ export * from './anomaly.js';
 export * from './define.js';
 export * from './flow.js';
 export * from './host.js';
+export * from './columns.js';
 export type * from './status.js';
 
 import { ANOMALY } from './anomaly.js';
