@@ -168,8 +168,8 @@ export function defaultWorkerCount(): number {
  * overflowed 32 MiB in every run and 64 MiB in one run of three; 128 MiB peaked at 16-31%. With
  * more workers each takes a share of the traffic, and of the backlog.
  */
-const RING_MB_TOTAL = 128;
-const RING_MB_MIN = 32;
+export const RING_MB_TOTAL = 128;
+export const RING_MB_MIN = 32;
 
 /** Each decode worker's ring (MiB) when --ring-mb is not given. */
 export function defaultRingMb(workers: number): number {
@@ -562,16 +562,19 @@ export class LiveCapture {
           ringDrops: ring,
         };
       }),
-      workers: this.workerStats.map((b, index) => ({
-        index,
-        packets: b?.stats.packets ?? 0,
-        liveFlows: b?.liveFlows ?? 0,
-        lastBatch: this.lastBatch[index] * 1000,
-        evictedFlows: b?.stats.evictedFlows ?? 0,
-        evictedHosts: b?.stats.evictedHosts ?? 0,
-        ringFill: this.rings[index] ? this.rings[index].used() / this.rings[index].capacity : 0,
-        ringPeakFill: this.rings[index] ? this.rings[index].peakUsed / this.rings[index].capacity : 0,
-      })),
+      workers: this.workerStats.map((b, index) => {
+        const ring = this.rings[index];
+        return {
+          index,
+          packets: b?.stats.packets ?? 0,
+          liveFlows: b?.liveFlows ?? 0,
+          lastBatch: this.lastBatch[index] * 1000,
+          evictedFlows: b?.stats.evictedFlows ?? 0,
+          evictedHosts: b?.stats.evictedHosts ?? 0,
+          ringFill: ring ? ring.used() / ring.capacity : 0,
+          ringPeakFill: ring ? ring.peakUsed / ring.capacity : 0,
+        };
+      }),
     };
   }
 

@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import type { EventBus } from '../bus/types.js';
 import { MemoryBus } from '../bus/memory.js';
 import { NatsBus } from '../bus/nats.js';
-import { CaptureOpenError, LiveCapture, defaultWorkerCount, type LiveCaptureSummary } from '../capture/live.js';
+import { CaptureOpenError, LiveCapture, RING_MB_MIN, RING_MB_TOTAL, defaultWorkerCount, type LiveCaptureSummary } from '../capture/live.js';
 import { openStore, type StoreOptions } from '../store/index.js';
 import type { FlowStore } from '../store/types.js';
 import { startApiServer } from '../api/server.js';
@@ -70,7 +70,7 @@ function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): C
     .addOption(
       new Option(
         '--ring-mb <mb>',
-        'ring between the capture and each decode worker: holds the backlog while a worker falls behind, as in its first second on a busy link (default: 128 over the workers, at least 32 each)',
+        `ring between the capture and each decode worker: holds the backlog while a worker falls behind, as in its first second on a busy link (default: ${RING_MB_TOTAL} over the workers, at least ${RING_MB_MIN} each)`,
       )
         .env('FLOWLENS_RING_MB')
         .argParser(positiveNumber),

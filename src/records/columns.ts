@@ -88,31 +88,27 @@ export function encodeRecords<R>(def: AnyRecordDef, records: readonly R[]): Reco
     let last: unknown;
     let lastIndex = 0;
     let distinct = 0;
+    // Off for a column of mostly distinct values (flow ids, Community IDs): a lookup would cost
+    // more than sending the value again.
+    let lookup = true;
     for (let i = 0; i < n; i++) {
+      if (i === UNIQUE_PROBE_ROWS && distinct * 2 > UNIQUE_PROBE_ROWS) lookup = false;
       const value = values[at + i];
-      if (value === last) {
-        // Many columns repeat the row before (node, source, states): no lookup for those.
-        stringIndexes[at + i] = lastIndex;
-        continue;
-      }
-      let k: number | undefined;
-      if (i >= UNIQUE_PROBE_ROWS && distinct * 2 > UNIQUE_PROBE_ROWS) {
-        // A column of mostly distinct values (flow ids, Community IDs): a lookup would cost more
-        // than sending the value again.
-        k = strings.length;
-        strings.push(value);
-      } else {
-        k = index.get(value);
+      // Many columns repeat the row before (node, source, states): no lookup for those.
+      if (value !== last) {
+        let k = lookup ? index.get(value) : undefined;
         if (k === undefined) {
           k = strings.length;
           strings.push(value);
-          index.set(value, k);
-          if (i < UNIQUE_PROBE_ROWS) distinct++;
+          if (lookup) {
+            index.set(value, k);
+            distinct++;
+          }
         }
+        last = value;
+        lastIndex = k;
       }
-      last = value;
-      lastIndex = k;
-      stringIndexes[at + i] = k;
+      stringIndexes[at + i] = lastIndex;
     }
   }
   return { rows: n, numbers, flags, stringIndexes, strings };
