@@ -134,6 +134,8 @@ describe('web client: Explore as a Sankey and a stacked area', { skip }, () => {
     assert.deepEqual(await views.allTextContents(), ['Table', 'Stacked area']);
     await page.getByTestId('dim-1').selectOption('SERVER');
     await page.waitForFunction(() => /dims=CLIENT%2CSERVER|dims=CLIENT,SERVER/.test(location.hash));
+    // The page follows the hash on its hashchange event, a task after the hash itself changed.
+    await page.getByTestId('view-sankey').waitFor({ timeout: 20_000 });
     assert.deepEqual(await views.allTextContents(), ['Table', 'Stacked area', 'Sankey']);
   });
 
@@ -145,6 +147,8 @@ describe('web client: Explore as a Sankey and a stacked area', { skip }, () => {
     await button.focus();
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => /view=sankey/.test(location.hash));
+    // As above: the button is pressed once the page has followed the hash, not when the hash changes.
+    await page.locator('[data-testid=view-sankey][aria-pressed=true]').waitFor({ timeout: 20_000 });
     assert.equal(await button.getAttribute('aria-pressed'), 'true');
     await bands(items.length);
     const svg = await drawn(page);
@@ -290,6 +294,7 @@ describe('web client: Explore as a Sankey and a stacked area', { skip }, () => {
     // Down to one dimension: no Sankey offered, and a Sankey URL opens as a table.
     await page.getByTestId('dim-1').selectOption('');
     await page.waitForFunction(() => !/dims=CLIENT%2CSERVER/.test(location.hash));
+    await page.getByTestId('view-sankey').waitFor({ state: 'detached', timeout: 20_000 });
     assert.equal(await page.getByTestId('view-sankey').count(), 0);
     await page.goto(`${serve.base}/#/explore?dims=CLIENT&metric=BYTES&range=default&view=sankey`);
     await page.getByTestId('explore-table').waitFor({ timeout: 20_000 });
