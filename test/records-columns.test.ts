@@ -1,9 +1,9 @@
-// Records as columns between threads (src/records/columns.ts, src/flow/batch-transfer.ts): what a
+// Records as columns between threads (src/records/columns.ts, src/store/batch-transfer.ts): what a
 // decode worker posts must come back field for field, whatever the values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { decodeBatch, encodeBatch } from '../src/flow/batch-transfer.js';
+import { decodeBatch, encodeBatch } from '../src/store/batch-transfer.js';
 import { FLOW, HOST, TRAFFIC, decodeRecords, encodeRecords, type AnyRecordDef } from '../src/records/index.js';
 import type { FlowRecord, HostRecord, TrafficRecord } from '../src/store/types.js';
 import { rng } from './helpers/random.js';

@@ -21,13 +21,14 @@
 //   depends on the number of workers: each worker evicts the oldest of its own flows, not of all.
 import { badTimesNote, fileFailure, truncationWarning, warnUnsupportedLinkTypes } from './import-file.js';
 import { basename } from 'node:path';
-import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { startWorker } from '../worker-thread.js';
 import { DecodedPacket, MALFORMED_REASONS, R_PCAP_BAD_TIMESTAMP, R_PCAP_TRUNCATED_RECORD } from '../decode/packet.js';
 import { DetectorSet } from '../detect/index.js';
 import { type AggregatorStats, CLOCK_ADVANCE, CLOCK_FIRST, CLOCK_RESTART, newTableBudget } from '../flow/aggregator.js';
 import { defaultMaxFlows } from '../flow/caps.js';
 import { DistinctAddresses } from '../flow/distinct.js';
-import { decodeBatch } from '../flow/batch-transfer.js';
+import { decodeBatch } from '../store/batch-transfer.js';
 import {
   FlowIdRing,
   IMPORT_WORKER_ROLE,
@@ -99,8 +100,6 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
   const longFrames: MessagePort[] = [];
   const detectLongFrames: MessagePort[] = [];
   const ifaces = paths.map((p) => opts.iface ?? basename(p));
-  const tsx = import.meta.url.endsWith('.ts');
-  const url = new URL(tsx ? '../flow/import-worker.ts' : '../flow/import-worker.js', import.meta.url);
 
   const pending = new Map<number, Pending>();
   const closed: { epoch: number; before: number }[] = [];
@@ -191,13 +190,11 @@ export async function importFilesParallel(paths: string[], opts: ImportOptions, 
       },
       batchRows: opts.batchRows ?? 4096,
     };
-    const worker = tsx
-      ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
-        new Worker(
-          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`,
-          { eval: true, workerData: data, transferList: [longChannel.port2, detectLongChannel.port2], name: `flowlens-import-${i}` },
-        )
-      : new Worker(url, { workerData: data, transferList: [longChannel.port2, detectLongChannel.port2], name: `flowlens-import-${i}` });
+    const worker = startWorker(import.meta.url, '../flow/import-worker', {
+      workerData: data,
+      transferList: [longChannel.port2, detectLongChannel.port2],
+      name: `flowlens-import-${i}`,
+    });
     workers.push(worker);
     finished.push(
       new Promise<void>((resolve) => {

@@ -30,7 +30,8 @@
 //   end all flows, and writes every last segment and interval once before the store is closed.
 import { makeDirectory } from '../store/make-dir.js';
 import { cpus } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../worker-thread.js';
 import type { Logger } from 'pino';
 import { HOST, sumCounters, TRAFFIC } from '../records/index.js';
 import type { StatusProvider } from '../records/status.js';
@@ -41,7 +42,7 @@ import type { DecodeWorkerData, WorkerBatch, WorkerMessage } from '../flow/worke
 import { type KeepPacketsOptions, type KeeperStats, sweep } from '../packets/keeper.js';
 import type { FlowRecord, HostRecord, RecordBatch, StoreWriter, TrafficRecord } from '../store/types.js';
 import { CaptureOpenError, LiveSession, type CaptureCounters } from './pcap-live.js';
-import { decodeBatch } from '../flow/batch-transfer.js';
+import { decodeBatch } from '../store/batch-transfer.js';
 import { RingReader, RingWriter, ringBytes, ringCapacity } from './ring.js';
 import { ORDER_FINISH, ORDER_TICK, ReplayOrder, detectorFeed } from './replay-order.js';
 import { shardOf } from './shard.js';
@@ -353,9 +354,6 @@ export class LiveCapture {
     // Who listens now goes with the workers' start (startTimers' check() then only sends changes).
     const bus = this.opts.bus;
     if (bus) this.subscribers = { flow: bus.hasSubscribers('flow'), anomaly: bus.hasSubscribers('anomaly') };
-    // Under tsx (tests, `node --import tsx`) the sources are .ts; built, they are .js.
-    const ts = import.meta.url.endsWith('.ts');
-    const url = new URL(ts ? '../flow/worker.ts' : '../flow/worker.js', import.meta.url);
     const o = this.opts;
     for (let i = 0; i < this.rings.length; i++) {
       const data: DecodeWorkerData = {
@@ -385,13 +383,7 @@ export class LiveCapture {
         keepPackets: o.keepPackets ? { ...o.keepPackets, base: `live-${this.source}-w${i}` } : undefined,
         subscribers: this.subscribers,
       };
-      const worker = ts
-        ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
-          new Worker(
-            `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`,
-            { eval: true, workerData: data, name: `flowlens-decode-${i}` },
-          )
-        : new Worker(url, { workerData: data, name: `flowlens-decode-${i}` });
+      const worker = startWorker(import.meta.url, '../flow/worker', { workerData: data, name: `flowlens-decode-${i}` });
       this.workers.push(worker);
       this.workerStats.push(null);
       this.lastBatch.push(0);

@@ -10,7 +10,7 @@
 //   all workers back in the reader's order and runs the one DetectorSet.
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { RingReader, RingWriter, TRANSIENT, tagOffset } from '../capture/ring.js';
-import { type EncodedBatch, encodeBatch } from './batch-transfer.js';
+import { type EncodedBatch, encodeBatch } from '../store/batch-transfer.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats, CLOCK_RESTART, DETECT_ARP, DETECT_NONE } from './aggregator.js';
 import type { DistinctState } from './distinct.js';
 

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AnomalyEvent, BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
 import { RingReader, RingWriter } from '../capture/ring.js';
 import { type KeepPacketsOptions, type KeeperStats, PacketKeeper, sweep } from '../packets/keeper.js';
-import { type EncodedBatch, encodeBatch } from './batch-transfer.js';
+import { type EncodedBatch, encodeBatch } from '../store/batch-transfer.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from './aggregator.js';
 import { handToDetection } from './import-worker.js';
 

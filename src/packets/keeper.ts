@@ -19,7 +19,8 @@
 import { close, openSync, write, writeSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../worker-thread.js';
 import type { PcapngSection } from '../capture/pcap-file.js';
 import type { RunMeta } from './format.js';
 import type { PacketIndexReader } from './index-reader.js';
@@ -404,16 +405,7 @@ export class PacketKeeper {
     const stats = new SharedArrayBuffer(STAT_KEYS.length * 8);
     this.shared = new Float64Array(stats);
     const data: StoreWriterData = { ring: sab, stats, opts: { ...opts, maxPacketsPerFlow: 0 }, base, ifaces };
-    // Under tsx (tests, `node --import tsx`) the sources are .ts; built, they are .js.
-    const ts = import.meta.url.endsWith('.ts');
-    const url = new URL(ts ? './store-writer.ts' : './store-writer.js', import.meta.url);
-    this.worker = ts
-      ? // tsx's loader hooks do not reach worker threads: register them in the worker first.
-        new Worker(
-          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`,
-          { eval: true, workerData: data, name: `flowlens-packets-${base}` },
-        )
-      : new Worker(url, { workerData: data, name: `flowlens-packets-${base}` });
+    this.worker = startWorker(import.meta.url, './store-writer', { workerData: data, name: `flowlens-packets-${base}` });
     this.ended = new Promise<void>((done) => {
       this.worker.once('error', () => {
         this.failed = true;
