@@ -207,10 +207,15 @@ export function apiFields(def: AnyRecordDef, columns: readonly ColumnInfo[] = de
     });
 }
 
+/** `record.field` as source for compiled code; throws unless `field` is a plain identifier. */
+export function fieldRead(record: string, field: string): string {
+  if (!/^[A-Za-z_]\w*$/.test(field)) throw new Error(`not a field name: ${field}`);
+  return `${record}.${field}`;
+}
+
 /** A getter per column (`r => r.field`), compiled once: one shared `r => r[name]` goes megamorphic on hot paths. */
 export function fieldGetter(field: string): (record: unknown) => unknown {
-  if (!/^[A-Za-z_]\w*$/.test(field)) throw new Error(`not a field name: ${field}`);
-  return new Function('r', `return r.${field};`) as (record: unknown) => unknown;
+  return new Function('r', `return ${fieldRead('r', field)};`) as (record: unknown) => unknown;
 }
 
 /**

@@ -1,7 +1,7 @@
-// A record batch on its way between threads (a decode worker to the thread that merges the
-// records, that thread to the import's store writer), its flow, host and traffic records as columns (src/records/columns.ts): cloning them as objects cost both
-// threads ~5 µs a flow record, which made the receiving thread the bottleneck of a parallel import
-// and blocked a live capture's libpcap reads for ~25 ms a batch.
+// A record batch on its way from a decode worker to the thread that merges the records and writes
+// the store, its flow, host and traffic records as columns (src/records/columns.ts): cloning them
+// as objects cost both threads ~5 µs a flow record, which made the receiving thread the bottleneck
+// of a parallel import and blocked a live capture's libpcap reads for ~25 ms a batch.
 import { FLOW, HOST, TRAFFIC } from '../records/index.js';
 import { type RecordColumns, columnBuffers, decodeRecords, encodeRecords } from '../records/columns.js';
 import type { RecordBatch } from './types.js';

@@ -13,6 +13,7 @@
 // Every record of a batch is checked before any is written (see check(), also compiled), so a bad record
 // refuses its whole batch and never leaves a partial row behind.
 import duckdb from '@duckdb/node-bindings';
+import { fieldRead } from '../records/define.js';
 import { BOOLEAN, DuckDBDataChunk, TIMESTAMP, UBIGINT, USMALLINT, UTINYINT, VARCHAR, type DuckDBAppender, type DuckDBType } from '@duckdb/node-api';
 
 export type ColumnKind = 'timestamp' | 'varchar' | 'utinyint' | 'usmallint' | 'ubigint' | 'boolean';
@@ -43,7 +44,7 @@ const INLINE_LENGTH = 12;
 /**
  * Lays rows start..start+count of one column out in DuckDB's vector format in the scratch views;
  * for a varchar column, returns how many strings must go through DuckDB and lists their rows in
- * `long` (0 for the other kinds).
+ * `long` and the strings in `longValues` (0 for the other kinds).
  */
 type LayOut<T> = (
   records: readonly T[],
@@ -53,6 +54,7 @@ type LayOut<T> = (
   u16: Uint16Array,
   u32: Uint32Array,
   long: Uint32Array,
+  longValues: string[],
   inline: typeof writeInline,
 ) => number;
 
@@ -66,18 +68,12 @@ const FITS: Record<ColumnKind, string> = {
   timestamp: "typeof v==='number'&&Number.isSafeInteger(v)", // any safe integer (µs), negative before 1970
 };
 
-/** The property read of a column, in generated code (a field name of a record definition). */
-function read(column: ColumnSpec<unknown>, row: string): string {
-  if (!/^[A-Za-z_]\w*$/.test(column.name)) throw new Error(`not a field name: ${column.name}`);
-  return `${row}.${column.name}`;
-}
-
 /**
  * One compiled loop per column, reading its field by name: a loop shared by the columns, calling
  * each column's getter, went megamorphic on the getters and cost as much as DuckDB's own flush.
  */
 function compileLayOut<T>(column: ColumnSpec<T>): LayOut<T> {
-  const value = read(column as ColumnSpec<unknown>, 'records[start+i]');
+  const value = fieldRead('records[start+i]', column.name);
   let body: string;
   switch (column.kind) {
     case 'utinyint':
@@ -97,15 +93,15 @@ function compileLayOut<T>(column: ColumnSpec<T>): LayOut<T> {
       break;
     case 'varchar':
       // A string that is not inlined gets an empty placeholder until DuckDB writes the real one.
-      body = `let n=0;for(let i=0;i<count;i++){if(!inline(u8,u32,i,${value})){const k=4*i;u32[k]=0;u32[k+1]=0;u32[k+2]=0;u32[k+3]=0;long[n++]=i;}}return n;`;
+      body = `let n=0;for(let i=0;i<count;i++){const s=${value};if(!inline(u8,u32,i,s)){const k=4*i;u32[k]=0;u32[k+1]=0;u32[k+2]=0;u32[k+3]=0;long[n]=i;longValues[n++]=s;}}return n;`;
       break;
   }
-  return new Function('records', 'start', 'count', 'u8', 'u16', 'u32', 'long', 'inline', body) as LayOut<T>;
+  return new Function('records', 'start', 'count', 'u8', 'u16', 'u32', 'long', 'longValues', 'inline', body) as LayOut<T>;
 }
 
 /** A check of a whole record, straight-line: the index of the first column its value does not fit, or -1. */
 function compileCheck<T>(columns: ColumnSpec<T>[]): (record: T) => number {
-  const tests = columns.map((c, k) => `v=${read(c as ColumnSpec<unknown>, 'r')};if(!(${FITS[c.kind]}))return ${k};`);
+  const tests = columns.map((c, k) => `v=${fieldRead('r', c.name)};if(!(${FITS[c.kind]}))return ${k};`);
   return new Function('r', `let v;${tests.join('')}return -1;`) as (record: T) => number;
 }
 
@@ -117,8 +113,9 @@ export class ChunkAppender<T> {
   private readonly u8 = new Uint8Array(this.scratch);
   private readonly u16 = new Uint16Array(this.scratch);
   private readonly u32 = new Uint32Array(this.scratch);
-  /** Rows of the current varchar column whose string goes through DuckDB. */
+  /** Rows of the current varchar column whose string goes through DuckDB, and those strings. */
   private readonly longStrings = new Uint32Array(this.capacity);
+  private readonly longValues: string[] = new Array<string>(this.capacity).fill('');
   /** assignLongStrings' scratch: (row, row its string was given in) pairs of the repeats. */
   private readonly repeatOf = new Uint32Array(this.capacity * 2);
   private readonly layOuts: LayOut<T>[];
@@ -155,16 +152,16 @@ export class ChunkAppender<T> {
       for (let c = 0; c < this.columns.length; c++) {
         const column = this.columns[c];
         const vector = duckdb.data_chunk_get_vector(raw, c);
-        const long = this.layOuts[c](records, start, count, this.u8, this.u16, this.u32, this.longStrings, writeInline);
+        const long = this.layOuts[c](records, start, count, this.u8, this.u16, this.u32, this.longStrings, this.longValues, writeInline);
         duckdb.copy_data_to_vector(vector, 0, this.scratch, 0, count * WIDTH[column.kind]);
-        if (long > 0) this.assignLongStrings(vector, column, records, start, count, long);
+        if (long > 0) this.assignLongStrings(vector, count, long);
       }
       this.appender.appendDataChunk(this.chunk);
     }
   }
 
   /**
-   * Gives the long strings of rows start..start+count (listed by layOut) to DuckDB, which copies
+   * Gives the long strings of a chunk of `count` rows (listed by layOut) to DuckDB, which copies
    * each into the vector's string heap: a native call and a UTF-8 conversion per string (~0.3 µs).
    * A string equal to the one before it in the column goes over once; its rows get a copy of the
    * first one's string_t, which points into the same heap (as DuckDB's own flattened dictionaries
@@ -172,13 +169,13 @@ export class ChunkAppender<T> {
    * (a run's source file, end reasons, a host's address in consecutive intervals). Spotting every
    * repeat in the chunk, through a Map, cost as much as the calls it spared: hashing each new string.
    */
-  private assignLongStrings(vector: duckdb.Vector, column: ColumnSpec<T>, records: readonly T[], start: number, count: number, long: number): void {
+  private assignLongStrings(vector: duckdb.Vector, count: number, long: number): void {
     let repeats = 0;
     let last: string | undefined;
     let lastRow = 0;
     for (let k = 0; k < long; k++) {
       const row = this.longStrings[k];
-      const value = column.get(records[start + row]) as string;
+      const value = this.longValues[k];
       if (value === last) {
         this.repeatOf[2 * repeats] = row;
         this.repeatOf[2 * repeats + 1] = lastRow;
