@@ -21,7 +21,7 @@
 // (../shared/bench/make-bench-pcap.sh); /usr/bin/time (Debian `time`) or python3 for exact peak RSS.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatApiBench, runApiBench } from './api.js';
@@ -155,6 +155,50 @@ async function runInRounds(specs: ToolSpec[]): Promise<ToolResult[]> {
   }
   for (const s of specs) s.finish?.(s.result);
   return specs.map((s) => s.result);
+}
+
+/**
+ * What the speed targets ask of the CPU. A run cannot take less wall time than its CPU time spread
+ * over every core, so the medians' CPU seconds give a bound that no scheduling of the same work
+ * beats: for the full import, what flowlens-nostore does (decode, flows, hosts, DPI, detection) plus
+ * what DuckDB alone spends writing its rows (the DuckDB floor); for decode, flows and hosts,
+ * flowlens-base's CPU time. Each is set beside its target's wall time.
+ */
+function cpuBounds(by: (tool: string) => { sec: number; cpu: number } | undefined, floorCpu: number | null): string[] {
+  const cores = availableParallelism();
+  const ok = (x: { sec: number; cpu: number } | undefined): x is { sec: number; cpu: number } =>
+    x !== undefined && Number.isFinite(x.sec) && Number.isFinite(x.cpu);
+  const out: string[] = [];
+  const full = by('flowlens');
+  const nd = by('ndpiReader');
+  const nostore = by('flowlens-nostore');
+  if (ok(full) && ok(nd)) {
+    out.push(`CPU time: flowlens ${full.cpu.toFixed(2)} s, ${(full.cpu / nd.cpu).toFixed(2)}x ndpiReader's ${nd.cpu.toFixed(2)} s (medians)`);
+  }
+  if (ok(nd) && ok(nostore) && floorCpu !== null) {
+    const target = 0.6 * nd.sec;
+    const least = (nostore.cpu + floorCpu) / cores;
+    // The CPU the pipeline may use for the target to be reachable at all, every core busy all along.
+    const allowed = target * cores - floorCpu;
+    out.push(
+      `CPU bound, full import: flowlens-nostore's ${nostore.cpu.toFixed(2)} CPU-s and the DuckDB floor's ${floorCpu.toFixed(2)} over ${cores} cores take at least ${least.toFixed(2)} s of wall time, against the target's ${target.toFixed(2)} s (0.6x ndpiReader's ${nd.sec.toFixed(2)} s)` +
+        (least > target
+          ? `: out of reach unless decode, flows, hosts, DPI and detection take at most ${Math.max(0, allowed).toFixed(2)} CPU-s (${Math.max(0, (100 * allowed) / nostore.cpu).toFixed(0)}% of now) on perfectly busy cores`
+          : ': within reach of a schedule that keeps every core busy'),
+    );
+  }
+  const base = by('flowlens-base');
+  const soft = by('softflowd');
+  if (ok(base) && ok(soft)) {
+    const least = base.cpu / cores;
+    out.push(
+      `CPU bound, decode, flows and hosts: flowlens-base's ${base.cpu.toFixed(2)} CPU-s over ${cores} cores take at least ${least.toFixed(2)} s, against softflowd's ${soft.sec.toFixed(2)} s (${soft.cpu.toFixed(2)} CPU-s)` +
+        (least > soft.sec
+          ? `: out of reach unless they take at most ${(soft.sec * cores).toFixed(2)} CPU-s (${((100 * soft.sec * cores) / base.cpu).toFixed(0)}% of now)`
+          : ''),
+    );
+  }
+  return out;
 }
 
 /** The median over rounds of a's time over b's, from the rounds both ran in. */
@@ -468,18 +512,20 @@ async function main(): Promise<void> {
 
   // ---- table
   const rows = results.map((r) => {
-    if (!r.runs.length) return { tool: r.tool, pps: NaN, sec: NaN, mb: NaN, r };
+    if (!r.runs.length) return { tool: r.tool, pps: NaN, sec: NaN, cpu: NaN, mb: NaN, r };
     const sec = median(r.runs.map((m) => m.seconds));
-    return { tool: r.tool, pps: cap.packets / sec, sec, mb: Math.max(...r.runs.map((m) => m.peakRssKb)) / 1024, r };
+    const cpu = median(r.runs.map((m) => m.cpuSeconds));
+    return { tool: r.tool, pps: cap.packets / sec, sec, cpu, mb: Math.max(...r.runs.map((m) => m.peakRssKb)) / 1024, r };
   });
   const out: string[] = [];
   out.push('');
   out.push(`capture ${relative(REPO_ROOT, cap.path)}: ${cap.packets} packets (${cap.origin}); ${runs} run(s) each, medians`);
-  out.push(`${pad('tool', 18)}${lpad('packets/s', 13)}${lpad('seconds', 10)}${lpad('peak RSS MB', 13)}  notes`);
+  out.push(`${pad('tool', 18)}${lpad('packets/s', 13)}${lpad('seconds', 10)}${lpad('CPU s', 8)}${lpad('peak RSS MB', 13)}  notes`);
+  const num = (x: number, digits: number) => (Number.isNaN(x) ? '-' : x.toFixed(digits));
   for (const x of rows) {
     const note = x.r.error ? `FAILED: ${x.r.error}` : (x.r.note ?? '');
     out.push(
-      `${pad(x.tool, 18)}${lpad(Number.isNaN(x.pps) ? '-' : Math.round(x.pps).toLocaleString('en-US'), 13)}${lpad(Number.isNaN(x.sec) ? '-' : x.sec.toFixed(2), 10)}${lpad(Number.isNaN(x.mb) ? '-' : x.mb.toFixed(0), 13)}  ${note}`,
+      `${pad(x.tool, 18)}${lpad(Number.isNaN(x.pps) ? '-' : Math.round(x.pps).toLocaleString('en-US'), 13)}${lpad(num(x.sec, 2), 10)}${lpad(num(x.cpu, 2), 8)}${lpad(num(x.mb, 0), 13)}  ${note}`,
     );
   }
   for (const m of missing) out.push(`${pad(m, 18)} not installed (apt-get install ${m})`);
@@ -537,6 +583,7 @@ async function main(): Promise<void> {
     `target decode, flows and hosts alone (flowlens-base) >= softflowd: ${Number.isNaN(baseRounds) ? 'n/a' : baseRounds >= 1 ? 'PASS' : 'MISS'} (${fixed(baseRounds)}, median of the rounds' ratios; ${fixed(ratio('softflowd', by('flowlens-base')))} from the medians)`,
   );
   out.push(`flowlens/argus throughput: ${fixed(ratio('argus'))}; flowlens/ndpiReader throughput: ${fixed(ratio('ndpiReader'))}`);
+  out.push(...cpuBounds(by, 'error' in floor ? null : floor.cpuSeconds));
   out.push(
     `target peak memory < ${TARGET_RSS_MB} MB: ${f && !Number.isNaN(f.mb) ? `${f.mb < TARGET_RSS_MB ? 'PASS' : 'MISS'} (${f.mb.toFixed(0)} MB)` : 'n/a'}`,
   );

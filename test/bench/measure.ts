@@ -1,4 +1,8 @@
-// Runs a command and measures its wall time and peak memory.
+// Runs a command and measures its wall time, CPU time and peak memory.
+//
+// CPU time (user + system) comes from the same rusage of the waited-for children: every thread of
+// the command and of the processes it waited for. A tool that uses several cores shows it here,
+// where its wall time hides it.
 //
 // Peak RSS comes from two sources, the larger wins:
 // - the kernel's maxrss of the largest process of the tree (wait4 rusage), read through GNU time
@@ -18,6 +22,8 @@ export interface Measurement {
   peakRssKb: number;
   /** Where peakRssKb came from. */
   rssSource: string;
+  /** User + system CPU seconds of the command (NaN without a rusage wrapper). */
+  cpuSeconds: number;
   stdout: string;
   stderr: string;
 }
@@ -66,7 +72,8 @@ export function rusageWrapper(): Wrapper {
 const PY_RUSAGE =
   'import resource,subprocess,sys\n' +
   'r=subprocess.call(sys.argv[2:])\n' +
-  "open(sys.argv[1],'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n" +
+  'u=resource.getrusage(resource.RUSAGE_CHILDREN)\n' +
+  "open(sys.argv[1],'w').write('%d %.2f %.2f' % (u.ru_maxrss, u.ru_utime, u.ru_stime))\n" +
   'sys.exit(r if r>=0 else 128-r)\n';
 
 function readStatus(pid: number): { ppid: number; rssKb: number } | undefined {
@@ -119,7 +126,7 @@ export function measure(
   let argv = args;
   if (wrapper === 'gnu-time') {
     file = '/usr/bin/time';
-    argv = ['-f', '%M', '-o', rusageFile, cmd, ...args];
+    argv = ['-f', '%M %U %S', '-o', rusageFile, cmd, ...args];
   } else if (wrapper === 'python3') {
     file = 'python3';
     argv = ['-c', PY_RUSAGE, rusageFile, cmd, ...args];
@@ -163,9 +170,13 @@ export function measure(
       clearTimeout(timer);
       if (child.pid) live.delete(child.pid);
       let rusageKb = 0;
+      let cpuSeconds = Number.NaN;
       try {
+        // "maxrss user system" on the last line (GNU time puts a note before it when the command fails).
         const text = readFileSync(rusageFile, 'utf8').trim().split('\n');
-        rusageKb = Number(text[text.length - 1]) || 0;
+        const [kb, user, sys] = text[text.length - 1].split(' ').map(Number);
+        rusageKb = kb || 0;
+        if (Number.isFinite(user) && Number.isFinite(sys)) cpuSeconds = user + sys;
       } catch {
         // wrapper missing or the command was killed
       }
@@ -177,6 +188,7 @@ export function measure(
         seconds,
         peakRssKb,
         rssSource,
+        cpuSeconds,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: (timedOut ? `killed after ${opts.timeoutMs} ms\n` : '') + Buffer.concat(err).toString('utf8'),
       });
