@@ -142,10 +142,13 @@ export class ChunkAppender<T> {
     }
   }
 
-  /** Appends records that passed check(); they are committed by the appender's next flush. */
-  append(records: readonly T[]): void {
-    for (let start = 0; start < records.length; start += this.capacity) {
-      const count = Math.min(this.capacity, records.length - start);
+  /** Rows appended since the last flush(). */
+  unflushed = 0;
+
+  /** Appends records[from, to), which passed check(); they go into the transaction at the next flush(). */
+  append(records: readonly T[], from = 0, to = records.length): void {
+    for (let start = from; start < to; start += this.capacity) {
+      const count = Math.min(this.capacity, to - start);
       const raw = this.chunk.chunk;
       duckdb.data_chunk_reset(raw);
       duckdb.data_chunk_set_size(raw, count);
@@ -157,7 +160,15 @@ export class ChunkAppender<T> {
         if (long > 0) this.assignLongStrings(vector, count, long);
       }
       this.appender.appendDataChunk(this.chunk);
+      this.unflushed += count;
     }
+  }
+
+  /** Moves the appended rows into the open transaction (DuckDB's appender flush), if there are any. */
+  flush(): void {
+    if (this.unflushed === 0) return;
+    this.unflushed = 0;
+    this.appender.flushSync();
   }
 
   /**
