@@ -70,7 +70,7 @@ export interface LiveCaptureOptions extends Partial<Omit<AggregatorOptions, 'bus
   logger: Logger;
   /** How often drop counters are read (seconds). */
   statsEverySec?: number;
-  /** Rows buffered before a store write (otherwise every second). */
+  /** Rows buffered before a store write (otherwise every second), and at most per message from a decode worker (default 5000). */
   batchRows?: number;
   /** Called when the capture cannot go on (a worker died). */
   onFatal?: (err: Error) => void;

@@ -61,7 +61,13 @@ function addCaptureOptions(cmd: Command, iface: 'required' | 'default-route'): C
   addNegatableOption(cmd, '--no-promisc', 'do not put the interfaces into promiscuous mode', 'FLOWLENS_PROMISC');
   cmd
     .addOption(new Option('--buffer-mb <mb>', 'kernel capture buffer per interface').env('FLOWLENS_BUFFER_MB').argParser(positiveNumber).default(16))
-    .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()));
+    .addOption(new Option('--workers <n>', 'decode worker threads').env('FLOWLENS_WORKERS').argParser(positiveInteger).default(defaultWorkerCount()))
+    .addOption(
+      new Option('--batch-rows <n>', 'records per store write, and at most per message from a decode worker')
+        .env('FLOWLENS_BATCH_ROWS')
+        .argParser(positiveInteger)
+        .default(5000),
+    );
   addBusOptions(cmd, 'publish live events to NATS, e.g. nats://127.0.0.1:4222 or tls://nats.example:4222 (a fleet)');
   addKeepPacketsOptions(cmd);
   addAlertingOptions(cmd);
@@ -84,6 +90,7 @@ interface CaptureSettings extends FlowOptions, StoreOptions {
   promisc: boolean;
   bufferMb: number;
   workers: number;
+  batchRows: number;
   ringMb: number | undefined;
   bus?: BusSettings;
   duration?: number;
@@ -104,6 +111,7 @@ function captureSettingsFrom(o: Record<string, unknown>, storeOptionsFrom: (o: R
     promisc: o.promisc as boolean,
     bufferMb: o.bufferMb as number,
     workers: o.workers as number,
+    batchRows: o.batchRows as number,
     ringMb: o.ringMb as number | undefined,
     bus: busSettingsFrom(o),
     duration: o.duration as number | undefined,
@@ -166,6 +174,7 @@ function startCapture(s: CaptureSettings, store: FlowStore, bus: EventBus | unde
     promiscuous: s.promisc,
     bufferMb: s.bufferMb,
     workers: s.workers,
+    batchRows: s.batchRows,
     ringMb: s.ringMb,
     store,
     bus,

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AnomalyEvent, BusEvents, EventBus, FlowEvent, Topic } from '../bus/types.js';
 import { RingReader, RingWriter } from '../capture/ring.js';
 import { type KeepPacketsOptions, type KeeperStats, PacketKeeper, sweep } from '../packets/keeper.js';
-import { type EncodedBatch, encodeBatch } from '../store/batch-transfer.js';
+import { type EncodedBatch, encodeBatch, splitBatch } from '../store/batch-transfer.js';
 import { Aggregator, type AggregatorOptions, type AggregatorStats } from './aggregator.js';
 import { handToDetection } from './import-worker.js';
 
@@ -141,23 +141,33 @@ async function run(data: DecodeWorkerData): Promise<void> {
       });
   };
 
+  // An interval's end ends the segments of every live flow at once: tens of thousands of rows,
+  // which the main thread would decode in one go between two reads of libpcap. They go in pieces of
+  // at most batchRows; only the last closes intervals and carries the events.
   const post = (final: boolean, nowUs: number) => {
-    const { encoded, transfer } = encodeBatch(agg.takeBatch());
-    const msg: WorkerBatch = {
-      type: 'batch',
-      index: data.index,
-      records: encoded,
-      events: bus.events,
-      anomalyEvents: bus.anomalies,
-      closedBefore: final ? Number.MAX_SAFE_INTEGER : agg.openIntervalStart(nowUs),
-      stats: agg.stats(),
-      liveFlows: agg.liveFlows(),
-      final,
-      packetStore: keeper ? { ...keeper.stats } : undefined,
-    };
+    const pieces = splitBatch(agg.takeBatch(), data.batchRows);
+    const stats = agg.stats();
+    const liveFlows = agg.liveFlows();
+    const packetStore = keeper ? { ...keeper.stats } : undefined;
+    for (let i = 0; i < pieces.length; i++) {
+      const last = i === pieces.length - 1;
+      const { encoded, transfer } = encodeBatch(pieces[i]);
+      const msg: WorkerBatch = {
+        type: 'batch',
+        index: data.index,
+        records: encoded,
+        events: last ? bus.events : [],
+        anomalyEvents: last ? bus.anomalies : [],
+        closedBefore: !last ? 0 : final ? Number.MAX_SAFE_INTEGER : agg.openIntervalStart(nowUs),
+        stats,
+        liveFlows,
+        final: final && last,
+        packetStore,
+      };
+      port.postMessage(msg, transfer);
+    }
     bus.events = [];
     bus.anomalies = [];
-    port.postMessage(msg, transfer);
   };
 
   let lastTick = Date.now();

@@ -25,6 +25,37 @@ export function encodeBatch(batch: RecordBatch): { encoded: EncodedBatch; transf
   return { encoded, transfer: [...columnBuffers(encoded.flows), ...columnBuffers(encoded.hosts), ...columnBuffers(encoded.traffic)] };
 }
 
+/**
+ * The batch cut into pieces of at most maxRows flow, host and traffic rows, in order (flows, then
+ * hosts, then traffic); the anomalies go with the last piece. The receiving thread decodes a piece in
+ * one go: a live capture's, between two reads of libpcap.
+ */
+export function splitBatch(batch: RecordBatch, maxRows: number): RecordBatch[] {
+  const limit = Math.max(1, Math.floor(maxRows));
+  const rows = batch.flows.length + batch.hosts.length + batch.traffic.length;
+  if (rows <= limit) return [batch];
+  const pieces: RecordBatch[] = [];
+  let piece: RecordBatch = { flows: [], hosts: [], traffic: [] };
+  let room = limit;
+  for (const kind of ['flows', 'hosts', 'traffic'] as const) {
+    const list = batch[kind] as unknown[];
+    for (let at = 0; at < list.length; ) {
+      if (room === 0) {
+        pieces.push(piece);
+        piece = { flows: [], hosts: [], traffic: [] };
+        room = limit;
+      }
+      const take = Math.min(room, list.length - at);
+      (piece[kind] as unknown[]).push(...list.slice(at, at + take));
+      at += take;
+      room -= take;
+    }
+  }
+  if (batch.anomalies !== undefined) piece.anomalies = batch.anomalies;
+  pieces.push(piece);
+  return pieces;
+}
+
 export function decodeBatch(encoded: EncodedBatch): RecordBatch {
   const batch: RecordBatch = {
     flows: decodeRecords(FLOW, encoded.flows),
