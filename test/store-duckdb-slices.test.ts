@@ -1,5 +1,5 @@
 // The DuckDB store appends a batch a data chunk (2,048 rows) at a time, flushes each into the open
-// transaction and lets the event loop turn between chunks (src/store/duckdb.ts, appendInSlices).
+// transaction and lets the event loop turn between chunks (ChunkAppender.appendInSlices, src/store/duckdb-chunks.ts).
 // Live capture reads libpcap on the thread that writes the store: a batch appended in one go held it
 // for 50-330 ms, long enough for the kernel buffer to overflow at high packet rates. These tests
 // check that a large write gives the event loop its turns while it appends, and that every row of

@@ -45,8 +45,9 @@ export function splitBatch(batch: RecordBatch, maxRows: number): RecordBatch[] {
         piece = { flows: [], hosts: [], traffic: [] };
         room = limit;
       }
+      // A piece takes one run of each kind: the list is empty until then.
       const take = Math.min(room, list.length - at);
-      (piece[kind] as unknown[]).push(...list.slice(at, at + take));
+      (piece as Record<typeof kind, unknown[]>)[kind] = list.slice(at, at + take);
       at += take;
       room -= take;
     }

@@ -171,26 +171,6 @@ interface FlowSummaryRow extends FlowSummary {
  */
 const FLUSH_EVERY_ROWS = 20_000;
 
-/**
- * Rows appended and flushed into the transaction between two turns of the event loop: one data
- * chunk. Appends and flushes run on the thread that reads libpcap in a live capture. A 19,000-row
- * batch written in one go held it for 60-300 ms (the flush at the next commit as long again), while
- * a 16 MiB kernel buffer fills in about 100 ms at 450,000 packets/s; in slices of 2,048 rows, each
- * appended and flushed, the longest hold was 25-45 ms, for the same total time (a throwaway script,
- * 7 batches, twice) and the same import time.
- */
-const APPEND_SLICE_ROWS = 2048;
-
-/** Appends records a slice at a time, each flushed into the transaction, letting the event loop turn between slices. */
-async function appendInSlices<T>(chunks: ChunkAppender<T>, records: readonly T[]): Promise<void> {
-  for (let start = 0; start < records.length; start += APPEND_SLICE_ROWS) {
-    const end = Math.min(records.length, start + APPEND_SLICE_ROWS);
-    chunks.append(records, start, end);
-    chunks.flush();
-    if (end < records.length) await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
-
 export class DuckDbStore implements FlowStore {
   readonly backend = 'duckdb';
   private readonly path: string;
@@ -306,9 +286,9 @@ export class DuckDbStore implements FlowStore {
         this.inTransaction = true;
       }
       try {
-        await appendInSlices(chunks.flows, batch.flows);
-        await appendInSlices(chunks.hosts, batch.hosts);
-        await appendInSlices(chunks.traffic, batch.traffic);
+        await chunks.flows.appendInSlices(batch.flows);
+        await chunks.hosts.appendInSlices(batch.hosts);
+        await chunks.traffic.appendInSlices(batch.traffic);
       } catch (err) {
         // What the open transaction holds (this batch's first rows, earlier batches' since the last
         // commit) is given up as a whole, as a failed commit gives it up.
